@@ -1,0 +1,53 @@
+# Finds what tessera builds against. A feature asked for with ON that cannot be built stops the
+# configure; AUTO builds it when its pieces are present and says what is missing otherwise.
+find_package(OpenMP REQUIRED COMPONENTS CXX)
+find_package(dnnl CONFIG REQUIRED)  # oneDNN: CPU matmul, convolution, pooling
+find_package(Threads REQUIRED)
+
+function(tessera_check_option name)
+  if(NOT ${name} MATCHES "^(AUTO|ON|OFF)$")
+    message(FATAL_ERROR "${name} must be AUTO, ON or OFF (got '${${name}}')")
+  endif()
+endfunction()
+tessera_check_option(TESSERA_CUDA)
+tessera_check_option(TESSERA_PYTHON)
+
+# --- CUDA: the toolkit is probed so the summary can say what is there; the backend itself is
+# not written yet, so ON must fail rather than quietly build a CPU-only library.
+set(TESSERA_HAVE_CUDA_TOOLKIT OFF)
+set(TESSERA_CUDA_NOTE "")
+if(NOT TESSERA_CUDA STREQUAL "OFF")
+  find_package(CUDAToolkit QUIET)
+  if(CUDAToolkit_FOUND)
+    set(TESSERA_HAVE_CUDA_TOOLKIT ON)
+    find_library(TESSERA_CUDNN_LIB cudnn HINTS ${CUDAToolkit_LIBRARY_DIR})
+    find_library(TESSERA_NCCL_LIB nccl HINTS ${CUDAToolkit_LIBRARY_DIR})
+  endif()
+  if(TESSERA_CUDA STREQUAL "ON")
+    message(FATAL_ERROR "TESSERA_CUDA=ON: the CUDA backend is not part of this version of tessera yet "
+                        "(toolkit found: ${TESSERA_HAVE_CUDA_TOOLKIT}). Configure with TESSERA_CUDA=AUTO or OFF.")
+  endif()
+  set(TESSERA_CUDA_NOTE "backend not implemented yet: CPU only")
+endif()
+
+# --- Python bindings: same rule as CUDA.
+if(TESSERA_PYTHON STREQUAL "ON")
+  message(FATAL_ERROR "TESSERA_PYTHON=ON: the Python bindings are not part of this version of tessera yet. "
+                      "Configure with TESSERA_PYTHON=AUTO or OFF.")
+endif()
+
+find_package(MPI QUIET COMPONENTS CXX)
+
+# Flags for our own code.
+# -Wno-restrict: GCC 12 reports false positives inside std::string concatenation (GCC bug 105329).
+set(TESSERA_WARNINGS -Wall -Wextra -Werror -Wno-unused-parameter -Wno-restrict)
+set(TESSERA_ARCH_FLAGS "")
+if(TESSERA_NATIVE)
+  set(TESSERA_ARCH_FLAGS -march=native)
+endif()
+set(TESSERA_SAN_FLAGS "")
+if(TESSERA_SANITIZE)
+  set(TESSERA_SAN_FLAGS -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
+  add_compile_options(${TESSERA_SAN_FLAGS})
+  add_link_options(-fsanitize=address,undefined)
+endif()

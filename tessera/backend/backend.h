@@ -1,0 +1,125 @@
+#pragma once
+// The Backend contract: the primitive ops every device implements. tessera/ops builds the
+// whole user-facing API (shape rules, broadcasting, promotion, composite ops) on these, so a
+// new device implements this class and passes tests/backend/conformance_test.cpp.
+// See README.md in this folder for each op's exact contract.
+#include <optional>
+#include <string>
+
+#include "tessera/core/generator.h"
+#include "tessera/core/tensor.h"
+
+namespace tessera {
+
+enum class UnaryOp : uint8_t {
+  Abs, Neg, Exp, Expm1, Log, Log1p, Sqrt, Rsqrt, Sin, Cos, Tanh, Sigmoid, Relu, GeluErf, GeluTanh,
+  Silu, Erf, Floor, Ceil, Round, Sign, Reciprocal, Square, LogicalNot
+};
+enum class BinaryOp : uint8_t {
+  Add, Sub, Mul, Div, Pow, Maximum, Minimum, Atan2, Fmod, Eq, Ne, Lt, Le, Gt, Ge, LogicalAnd, LogicalOr,
+  LogicalXor
+};
+enum class ReduceOp : uint8_t { Sum, Prod, Max, Min, Any, All };
+
+const char* op_name(UnaryOp op);
+const char* op_name(BinaryOp op);
+
+// Convolution geometry for 2-D spatial data (NCHW input, OIHW weight).
+struct Conv2dParams {
+  int64_t stride[2] = {1, 1};
+  int64_t padding[2] = {0, 0};
+  int64_t dilation[2] = {1, 1};
+  int64_t groups = 1;
+};
+struct Pool2dParams {
+  int64_t kernel[2] = {1, 1};
+  int64_t stride[2] = {1, 1};
+  int64_t padding[2] = {0, 0};
+  int64_t dilation[2] = {1, 1};
+  bool count_include_pad = true;  // avg pool only
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual Device device() const = 0;
+  virtual std::string name() const = 0;
+  // Blocks until queued work is done (a no-op on synchronous devices).
+  virtual void synchronize() {}
+
+  // --- memory: `out`/`dst` tensors are allocated by the caller on this backend's device ---
+  virtual Storage allocate(size_t nbytes) = 0;
+  // dst = src, same shape, any strides, converting dtype.
+  virtual void copy(const Tensor& dst, const Tensor& src) = 0;
+  virtual void fill(const Tensor& dst, const Scalar& v) = 0;
+  // out[i] = start + i * step for a 1-D out.
+  virtual void arange(const Tensor& out, double start, double step) = 0;
+
+  // --- elementwise: all operands have out's shape (broadcast views have stride 0) ---------
+  // in.dtype == out.dtype (LogicalNot: out is bool).
+  virtual void unary(UnaryOp op, const Tensor& out, const Tensor& in) = 0;
+  // a.dtype == b.dtype; out has that dtype, or bool for comparisons and logical ops.
+  virtual void binary(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor& b) = 0;
+  // out = cond ? a : b; cond bool, a/b/out of one dtype.
+  virtual void where(const Tensor& out, const Tensor& cond, const Tensor& a, const Tensor& b) = 0;
+  virtual void clamp(const Tensor& out, const Tensor& in, std::optional<Scalar> lo, std::optional<Scalar> hi) = 0;
+
+  // --- reductions: out has in's rank with size 1 on the reduced dims --------------------------
+  // Sum/Prod accumulate in out's dtype's accumulation type; Max/Min propagate NaN.
+  virtual void reduce(ReduceOp op, const Tensor& out, const Tensor& in) = 0;
+  // out (int64, size 1 along dim) = index of the first max (or min) along dim; NaN counts as max.
+  virtual void arg_reduce(bool is_max, const Tensor& out, const Tensor& in, int64_t dim) = 0;
+  virtual void cumsum(const Tensor& out, const Tensor& in, int64_t dim) = 0;
+  // Softmax (or log-softmax) along dim; out has in's shape and dtype.
+  virtual void softmax(const Tensor& out, const Tensor& in, int64_t dim, bool log) = 0;
+  // Stable sort along dim; NaN sorts as the largest value. indices are int64.
+  virtual void sort(const Tensor& values, const Tensor& indices, const Tensor& in, int64_t dim, bool descending) = 0;
+  virtual void topk(const Tensor& values, const Tensor& indices, const Tensor& in, int64_t k, int64_t dim,
+                    bool largest) = 0;
+
+  // --- indexing: index tensors are int64; the backend throws IndexError on an out-of-range index
+  // out = in gathered along dim; out.shape == index.shape.
+  virtual void gather(const Tensor& out, const Tensor& in, int64_t dim, const Tensor& index) = 0;
+  // self[... index ...] = src (or += src when accumulate), along dim; index.shape == src.shape.
+  virtual void scatter(const Tensor& self, int64_t dim, const Tensor& index, const Tensor& src, bool accumulate) = 0;
+  // The coordinates of the non-zero elements: a new int64 tensor of shape [count, in.dim()].
+  virtual Tensor nonzero(const Tensor& in) = 0;
+
+  // --- dense linear algebra and neural-network primitives -------------------------------------
+  // out[b] = a[b] @ b[b]: a [B,M,K], b [B,K,N], out [B,M,N] contiguous; a, b any strides.
+  virtual void matmul(const Tensor& out, const Tensor& a, const Tensor& b) = 0;
+  // x [N,C,H,W], w [O,C/groups,KH,KW], bias [O] or undefined, out [N,O,OH,OW] (all contiguous).
+  virtual void conv2d(const Tensor& out, const Tensor& x, const Tensor& w, const Tensor& bias,
+                      const Conv2dParams& p) = 0;
+  // The gradient of conv2d with respect to x (also conv_transpose2d's forward).
+  virtual void conv2d_backward_input(const Tensor& grad_x, const Tensor& grad_out, const Tensor& w,
+                                     const Conv2dParams& p) = 0;
+  // The gradients with respect to w and (when defined) bias.
+  virtual void conv2d_backward_weight(const Tensor& grad_w, const Tensor& grad_bias, const Tensor& x,
+                                      const Tensor& grad_out, const Conv2dParams& p) = 0;
+  // Max pooling; indices (int64) hold the flat h*W+w position of each max in its input plane.
+  virtual void max_pool2d(const Tensor& out, const Tensor& indices, const Tensor& x, const Pool2dParams& p) = 0;
+  virtual void max_pool2d_backward(const Tensor& grad_x, const Tensor& grad_out, const Tensor& indices) = 0;
+  virtual void avg_pool2d(const Tensor& out, const Tensor& x, const Pool2dParams& p) = 0;
+  virtual void avg_pool2d_backward(const Tensor& grad_x, const Tensor& grad_out, const Pool2dParams& p) = 0;
+
+  // --- random numbers (out contiguous; the stream depends only on the generator state) -----
+  virtual void uniform(const Tensor& out, double lo, double hi, Generator& g) = 0;
+  virtual void normal(const Tensor& out, double mean, double std, Generator& g) = 0;
+  // out[i] = uniform() < p[i]; p has out's shape (any strides), out any dtype.
+  virtual void bernoulli(const Tensor& out, const Tensor& p, Generator& g) = 0;
+  // Integers uniform in [lo, hi).
+  virtual void randint(const Tensor& out, int64_t lo, int64_t hi, Generator& g) = 0;
+};
+
+// The backend for a device; throws DeviceError when that device is not available.
+Backend& backend_for(Device d);
+// Registers a backend for a device type (the CPU backend registers itself).
+void register_backend(DeviceType type, Backend* backend);
+bool is_available(DeviceType type);
+
+// Threads used by CPU kernels (OpenMP and oneDNN). Defaults to the cores available.
+void set_num_threads(int n);
+int get_num_threads();
+
+}  // namespace tessera

@@ -1,0 +1,331 @@
+// Reductions, arg-reductions, cumsum and softmax on the CPU.
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "tessera/backend/cpu/cpu_backend.h"
+#include "tessera/backend/cpu/loops.h"
+
+namespace tessera::cpu {
+
+namespace {
+
+template <class A> struct SumR {
+  static A init() { return A(0); }
+  static A step(A a, A x) { return a + x; }
+};
+template <class A> struct ProdR {
+  static A init() { return A(1); }
+  static A step(A a, A x) { return a * x; }
+};
+template <class A> struct MaxR {
+  static A init() {
+    if constexpr (std::is_floating_point_v<A>) return -std::numeric_limits<A>::infinity();
+    else return std::numeric_limits<A>::lowest();
+  }
+  static A step(A a, A x) { return (x > a || x != x) && a == a ? x : a; }
+};
+template <class A> struct MinR {
+  static A init() {
+    if constexpr (std::is_floating_point_v<A>) return std::numeric_limits<A>::infinity();
+    else return std::numeric_limits<A>::max();
+  }
+  static A step(A a, A x) { return (x < a || x != x) && a == a ? x : a; }
+};
+struct AnyR {
+  static bool init() { return false; }
+  static bool step(bool a, bool x) { return a || x; }
+};
+struct AllR {
+  static bool init() { return true; }
+  static bool step(bool a, bool x) { return a && x; }
+};
+
+// Reduces n elements of p (byte stride s). Contiguous runs use 16 independent lanes so the
+// loop vectorizes; sums of floats add 4096-element blocks into a double to bound the error.
+template <class R, class T, class A>
+A reduce_run(const char* p, int64_t n, int64_t s) {
+  if (s != int64_t(sizeof(T)) || n < 32) {
+    A acc = R::init();
+    for (int64_t i = 0; i < n; ++i) acc = R::step(acc, A(*reinterpret_cast<const T*>(p + i * s)));
+    return acc;
+  }
+  const T* x = reinterpret_cast<const T*>(p);
+  constexpr bool cascade = std::is_same_v<R, SumR<A>> && std::is_floating_point_v<A>;
+  using Outer = std::conditional_t<cascade, double, A>;
+  Outer total = Outer(R::init());
+  constexpr int64_t kBlock = 4096;
+  for (int64_t b0 = 0; b0 < n; b0 += kBlock) {
+    int64_t b1 = std::min(n, b0 + kBlock), i = b0;
+    A lanes[16];
+    for (auto& l : lanes) l = R::init();
+    for (; i + 16 <= b1; i += 16)
+      for (int l = 0; l < 16; ++l) lanes[l] = R::step(lanes[l], A(x[i + l]));
+    A acc = R::init();
+    for (int l = 0; l < 16; ++l) acc = R::step(acc, lanes[l]);
+    for (; i < b1; ++i) acc = R::step(acc, A(x[i]));
+    if constexpr (cascade) total += Outer(acc);
+    else total = R::step(total, acc);
+  }
+  return A(total);
+}
+
+// Splits the reduction of `in` into out (same rank, 1 on reduced dims). The reduced dims are
+// coalesced when they can be; kept dims iterate in parallel.
+struct ReducePlan {
+  Shape kept_sizes, kept_in_strides, kept_out_strides;  // bytes
+  Shape red_sizes, red_strides;                         // bytes; red dim 0 is the innermost
+  int64_t outputs = 1, reduced = 1;
+
+  ReducePlan(const Tensor& out, const Tensor& in) {
+    int64_t es = int64_t(in.element_size()), eo = int64_t(out.element_size());
+    for (int64_t d = in.dim() - 1; d >= 0; --d) {
+      int64_t sz = in.size(d);
+      if (sz == 1) continue;
+      if (out.size(d) == 1) {
+        int64_t st = in.stride(d) * es;
+        if (!red_sizes.empty() && st == red_strides.back() * red_sizes.back() && last_red_ == d + 1)
+          red_sizes.back() *= sz;
+        else {
+          red_sizes.push_back(sz);
+          red_strides.push_back(st);
+        }
+        last_red_ = d;
+        reduced *= sz;
+      } else {
+        kept_sizes.push_back(sz);
+        kept_in_strides.push_back(in.stride(d) * es);
+        kept_out_strides.push_back(out.stride(d) * eo);
+        outputs *= sz;
+      }
+    }
+  }
+  // Byte offsets of output j in `in` and `out`.
+  void offsets(int64_t j, int64_t& in_off, int64_t& out_off) const {
+    in_off = out_off = 0;
+    for (size_t d = 0; d < kept_sizes.size(); ++d) {
+      int64_t i = j % kept_sizes[d];
+      j /= kept_sizes[d];
+      in_off += i * kept_in_strides[d];
+      out_off += i * kept_out_strides[d];
+    }
+  }
+  // Reduces everything reduced that starts at p, in order, as one run per innermost reduced line.
+  template <class R, class T, class A>
+  A reduce_at(const char* p, int64_t r_begin = 0, int64_t r_end = -1) const {
+    if (red_sizes.empty()) return R::step(R::init(), A(*reinterpret_cast<const T*>(p)));
+    int64_t inner = red_sizes[0], lines = reduced / inner;
+    if (r_end < 0) r_end = lines;
+    A acc = R::init();
+    for (int64_t line = r_begin; line < r_end; ++line) {
+      int64_t off = 0, rem = line;
+      for (size_t d = 1; d < red_sizes.size(); ++d) {
+        off += (rem % red_sizes[d]) * red_strides[d];
+        rem /= red_sizes[d];
+      }
+      acc = R::step(acc, reduce_run<R, T, A>(p + off, inner, red_strides[0]));
+    }
+    return acc;
+  }
+
+ private:
+  int64_t last_red_ = -2;
+};
+
+template <class R, class T, class A, class O>
+void reduce_typed(const Tensor& out, const Tensor& in) {
+  ReducePlan plan(out, in);
+  const char* ibase = static_cast<const char*>(in.data_ptr());
+  char* obase = static_cast<char*>(out.data_ptr());
+  if (in.numel() == 0) {  // reducing nothing gives the identity
+    for (int64_t j = 0; j < out.numel(); ++j) {
+      int64_t io, oo;
+      plan.offsets(j, io, oo);
+      *reinterpret_cast<O*>(obase + oo) = O(R::init());
+    }
+    return;
+  }
+  int64_t lines = plan.red_sizes.empty() ? 1 : plan.reduced / plan.red_sizes[0];
+  if (plan.outputs < omp_get_max_threads() && plan.reduced >= 65536) {
+    // Few outputs, long reductions: split each reduction across threads.
+    for (int64_t j = 0; j < plan.outputs; ++j) {
+      int64_t io, oo;
+      plan.offsets(j, io, oo);
+      // One partial result per thread; parallel_for calls f at most once per thread.
+      std::vector<A> part(size_t(omp_get_max_threads()), R::init());
+      if (lines >= 2) {
+        parallel_for(lines, std::max<int64_t>(1, lines / omp_get_max_threads()), [&](int64_t b, int64_t e) {
+          part[size_t(omp_get_thread_num())] = plan.reduce_at<R, T, A>(ibase + io, b, e);
+        });
+      } else {  // one long line
+        int64_t n = plan.red_sizes[0], s = plan.red_strides[0];
+        parallel_for(n, 32768, [&](int64_t b, int64_t e) {
+          part[size_t(omp_get_thread_num())] = reduce_run<R, T, A>(ibase + io + b * s, e - b, s);
+        });
+      }
+      A acc = R::init();
+      for (A v : part) acc = R::step(acc, v);
+      *reinterpret_cast<O*>(obase + oo) = O(acc);
+    }
+    return;
+  }
+  parallel_for(plan.outputs, std::max<int64_t>(1, 32768 / std::max<int64_t>(plan.reduced, 1)),
+               [&](int64_t b, int64_t e) {
+                 for (int64_t j = b; j < e; ++j) {
+                   int64_t io, oo;
+                   plan.offsets(j, io, oo);
+                   *reinterpret_cast<O*>(obase + oo) = O(plan.reduce_at<R, T, A>(ibase + io));
+                 }
+               });
+}
+
+}  // namespace
+
+void CpuBackend::reduce(ReduceOp op, const Tensor& out, const Tensor& in) {
+  dispatch_all(in.dtype(), [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    using M = opmath_t<T>;
+    using A = acc_t<T>;
+    switch (op) {
+      case ReduceOp::Sum:
+      case ReduceOp::Prod:
+        dispatch_all(out.dtype(), [&](auto otag) {
+          using O = typename decltype(otag)::type;
+          if (op == ReduceOp::Sum) reduce_typed<SumR<A>, T, A, O>(out, in);
+          else reduce_typed<ProdR<A>, T, A, O>(out, in);
+        });
+        return;
+      case ReduceOp::Max: return reduce_typed<MaxR<M>, T, M, T>(out, in);
+      case ReduceOp::Min: return reduce_typed<MinR<M>, T, M, T>(out, in);
+      case ReduceOp::Any: return reduce_typed<AnyR, T, bool, bool>(out, in);
+      case ReduceOp::All: return reduce_typed<AllR, T, bool, bool>(out, in);
+    }
+  });
+}
+
+// Walks every 1-D line of `t` along `dim`: f(byte offset of the line's start for each tensor).
+template <int N, class F>
+static void for_each_line(const std::array<const Tensor*, N>& ts, int64_t dim, const F& f, int64_t line_len) {
+  std::array<Tensor, N> heads;
+  std::array<const Tensor*, N> hp;
+  for (int k = 0; k < N; ++k) {
+    heads[k] = ts[k]->select(dim, 0);
+    hp[k] = &heads[k];
+  }
+  StridedLoop<N> loop(hp);
+  std::array<char*, N> base;
+  for (int k = 0; k < N; ++k) base[k] = static_cast<char*>(ts[k]->data_ptr());
+  loop.run([&](char** p, const int64_t* s, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) {
+      std::array<char*, N> q;
+      for (int k = 0; k < N; ++k) q[k] = p[k] + i * s[k];
+      f(q);
+    }
+  }, std::max<int64_t>(1, 16384 / std::max<int64_t>(line_len, 1)));
+}
+
+void CpuBackend::arg_reduce(bool is_max, const Tensor& out, const Tensor& in, int64_t dim) {
+  int64_t len = in.size(dim);
+  TS_CHECK_INDEX(len > 0, is_max ? "argmax" : "argmin", ": cannot reduce over a zero-size dimension (shape ",
+                 in.shape(), ")");
+  dispatch_all(in.dtype(), [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    using M = opmath_t<T>;
+    int64_t st = in.stride(dim) * int64_t(in.element_size());
+    Tensor o = out.expand(in.shape());
+    for_each_line<2>({&o, &in}, dim, [&](const std::array<char*, 2>& q) {
+      M best = M(*reinterpret_cast<const T*>(q[1]));
+      int64_t bi = 0;
+      for (int64_t i = 1; i < len && best == best; ++i) {
+        M v = M(*reinterpret_cast<const T*>(q[1] + i * st));
+        if (v != v || (is_max ? v > best : v < best)) {
+          best = v;
+          bi = i;
+        }
+      }
+      *reinterpret_cast<int64_t*>(q[0]) = bi;
+    }, len);
+  });
+}
+
+void CpuBackend::cumsum(const Tensor& out, const Tensor& in, int64_t dim) {
+  int64_t len = in.size(dim);
+  if (in.numel() == 0) return;
+  dispatch_all(in.dtype(), [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    dispatch_all(out.dtype(), [&](auto otag) {
+      using O = typename decltype(otag)::type;
+      using A = acc_t<O>;
+      int64_t si = in.stride(dim) * int64_t(in.element_size()), so = out.stride(dim) * int64_t(out.element_size());
+      for_each_line<2>({&out, &in}, dim, [&](const std::array<char*, 2>& q) {
+        A acc = A(0);
+        for (int64_t i = 0; i < len; ++i) {
+          acc += A(opmath_t<T>(*reinterpret_cast<const T*>(q[1] + i * si)));
+          *reinterpret_cast<O*>(q[0] + i * so) = O(acc);
+        }
+      }, len);
+    });
+  });
+}
+
+namespace {
+template <class T>
+void softmax_row(T* o, const T* x, int64_t n, bool log) {
+  using M = opmath_t<T>;
+  M mx = -std::numeric_limits<M>::infinity();
+  for (int64_t i = 0; i < n; ++i) mx = std::max(mx, M(x[i]));
+  if (std::isinf(mx) && mx < 0) mx = 0;  // an all -inf row gives NaN like PyTorch via exp/sum
+  M sum = 0;
+  if (log) {
+    for (int64_t i = 0; i < n; ++i) sum += fast_exp(M(x[i]) - mx);
+    M lse = mx + std::log(sum);
+    for (int64_t i = 0; i < n; ++i) o[i] = T(M(x[i]) - lse);
+  } else {
+    if constexpr (std::is_same_v<T, float>) {
+      for (int64_t i = 0; i < n; ++i) {
+        float e = fast_exp(x[i] - mx);
+        o[i] = e;
+        sum += e;
+      }
+      float inv = 1.0f / sum;
+      for (int64_t i = 0; i < n; ++i) o[i] *= inv;
+    } else {
+      for (int64_t i = 0; i < n; ++i) sum += fast_exp(M(x[i]) - mx);
+      M inv = M(1) / sum;
+      for (int64_t i = 0; i < n; ++i) o[i] = T(fast_exp(M(x[i]) - mx) * inv);
+    }
+  }
+}
+}  // namespace
+
+void CpuBackend::softmax(const Tensor& out, const Tensor& in, int64_t dim, bool log) {
+  if (in.numel() == 0) return;
+  int64_t len = in.size(dim);
+  dispatch_floating(in.dtype(), log ? "log_softmax" : "softmax", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    using M = opmath_t<T>;
+    if (dim == in.dim() - 1 && in.is_contiguous() && out.is_contiguous()) {
+      int64_t rows = in.numel() / len;
+      const T* x = static_cast<const T*>(in.data_ptr());
+      T* o = static_cast<T*>(out.data_ptr());
+      parallel_for(rows, std::max<int64_t>(1, 16384 / len), [&](int64_t b, int64_t e) {
+        for (int64_t r = b; r < e; ++r) softmax_row<T>(o + r * len, x + r * len, len, log);
+      });
+      return;
+    }
+    int64_t si = in.stride(dim) * int64_t(in.element_size()), so = out.stride(dim) * int64_t(out.element_size());
+    for_each_line<2>({&out, &in}, dim, [&](const std::array<char*, 2>& q) {
+      auto X = [&](int64_t i) { return M(*reinterpret_cast<const T*>(q[1] + i * si)); };
+      M mx = -std::numeric_limits<M>::infinity();
+      for (int64_t i = 0; i < len; ++i) mx = std::max(mx, X(i));
+      if (std::isinf(mx) && mx < 0) mx = 0;
+      M sum = 0;
+      for (int64_t i = 0; i < len; ++i) sum += fast_exp(X(i) - mx);
+      M lse = mx + std::log(sum);
+      for (int64_t i = 0; i < len; ++i)
+        *reinterpret_cast<T*>(q[0] + i * so) = T(log ? X(i) - lse : fast_exp(X(i) - lse));
+    }, len);
+  });
+}
+
+}  // namespace tessera::cpu

@@ -1,0 +1,35 @@
+#pragma once
+// A reference-counted block of memory on one device. Views share it; it is freed by its
+// deleter when the last tensor using it goes away.
+#include <cstddef>
+#include <functional>
+#include <memory>
+
+#include "tessera/core/device.h"
+
+namespace tessera {
+
+class StorageImpl {
+ public:
+  using Deleter = std::function<void(void*)>;
+  StorageImpl(void* data, size_t nbytes, Device device, Deleter deleter)
+      : data_(data), nbytes_(nbytes), device_(device), deleter_(std::move(deleter)) {}
+  ~StorageImpl() {
+    if (deleter_) deleter_(data_);
+  }
+  StorageImpl(const StorageImpl&) = delete;
+  StorageImpl& operator=(const StorageImpl&) = delete;
+
+  void* data() const { return data_; }
+  size_t nbytes() const { return nbytes_; }
+  Device device() const { return device_; }
+
+ private:
+  void* data_;
+  size_t nbytes_;
+  Device device_;
+  Deleter deleter_;
+};
+using Storage = std::shared_ptr<StorageImpl>;
+
+}  // namespace tessera

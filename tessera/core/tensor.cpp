@@ -1,0 +1,36 @@
+#include "tessera/core/tensor.h"
+
+namespace tessera {
+
+Tensor::Tensor(Storage storage, Shape shape, Shape strides, int64_t offset, DType dtype) {
+  TS_CHECK(storage != nullptr, "Tensor: null storage");
+  TS_CHECK_SHAPE(shape.size() == strides.size(), "Tensor: shape ", shape, " and strides ", strides,
+                 " differ in length");
+  impl_ = std::make_shared<TensorImpl>();
+  impl_->storage = std::move(storage);
+  impl_->shape = std::move(shape);
+  impl_->strides = std::move(strides);
+  impl_->offset = offset;
+  impl_->dtype = dtype;
+}
+
+int64_t Tensor::size(int64_t d) const { return shape()[wrap_dim(d, dim(), "size")]; }
+int64_t Tensor::stride(int64_t d) const { return strides()[wrap_dim(d, dim(), "stride")]; }
+
+bool Tensor::is_contiguous() const {
+  const auto& sh = shape();
+  const auto& st = strides();
+  int64_t expected = 1;
+  for (size_t i = sh.size(); i-- > 0;) {
+    if (sh[i] == 1) continue;
+    if (st[i] != expected) return false;
+    expected *= sh[i];
+  }
+  return true;
+}
+
+void* Tensor::data_ptr() const {
+  return static_cast<char*>(storage()->data()) + impl().offset * int64_t(element_size());
+}
+
+}  // namespace tessera

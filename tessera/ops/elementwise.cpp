@@ -1,0 +1,216 @@
+// Elementwise ops: promotion, broadcasting and dispatch to Backend::unary/binary/where.
+#include <cmath>
+
+#include "tessera/ops/ops.h"
+
+namespace tessera::ops {
+
+namespace {
+int category(DType t) { return t == DType::Bool ? 0 : is_integral(t) ? 1 : 2; }
+
+void check_same_device(const char* op, const Tensor& a, const Tensor& b) {
+  TS_CHECK_DEVICE(a.device() == b.device(), op, ": expected all tensors on the same device, got ", a.device(), " and ",
+                  b.device());
+}
+
+bool is_float_op(UnaryOp op) {
+  switch (op) {
+    case UnaryOp::Abs: case UnaryOp::Neg: case UnaryOp::Relu: case UnaryOp::Sign: case UnaryOp::Square:
+    case UnaryOp::Floor: case UnaryOp::Ceil: case UnaryOp::Round: case UnaryOp::LogicalNot:
+      return false;
+    default:
+      return true;
+  }
+}
+bool is_predicate(BinaryOp op) { return op >= BinaryOp::Eq; }
+}  // namespace
+
+DType result_type(const Tensor& a, const Tensor& b) {
+  bool za = a.dim() == 0, zb = b.dim() == 0;
+  if (za == zb) return promote_types(a.dtype(), b.dtype());
+  const Tensor& d = za ? b : a;
+  const Tensor& z = za ? a : b;
+  return category(z.dtype()) > category(d.dtype()) ? z.dtype() : d.dtype();
+}
+
+DType result_type(const Tensor& a, const Scalar& b) {
+  int cs = b.is_floating() ? 2 : b.is_integral() ? 1 : 0;
+  if (cs <= category(a.dtype())) return a.dtype();
+  return cs == 2 ? DType::Float32 : DType::Int64;
+}
+
+Tensor unary(UnaryOp op, const Tensor& x) {
+  TS_CHECK_DTYPE(x.dtype() != DType::Bool || op == UnaryOp::LogicalNot || op == UnaryOp::Abs,
+                 op_name(op), ": not defined for bool tensors");
+  Tensor in = is_float_op(op) && !x.is_floating_point() ? x.to(DType::Float32) : x;
+  Tensor out = empty(x.shape(), {op == UnaryOp::LogicalNot ? DType::Bool : in.dtype(), x.device()});
+  if (x.dtype() == DType::Bool && op == UnaryOp::Abs) {
+    out.copy_(x);
+    return out;
+  }
+  backend_for(x.device()).unary(op, out, in);
+  return out;
+}
+
+Tensor& unary_(UnaryOp op, Tensor& x) {
+  TS_CHECK_DTYPE(!is_float_op(op) || x.is_floating_point(), op_name(op), "_: result type Float can't be cast to ",
+                 x.dtype(), " in place");
+  TS_CHECK_DTYPE(op != UnaryOp::LogicalNot, "logical_not_: not supported in place");
+  backend_for(x.device()).unary(op, x, x);
+  x.bump_version();
+  return x;
+}
+
+#define TS_UNARY(name, OP) \
+  Tensor name(const Tensor& x) { return unary(UnaryOp::OP, x); }
+TS_UNARY(abs, Abs) TS_UNARY(neg, Neg) TS_UNARY(exp, Exp) TS_UNARY(expm1, Expm1) TS_UNARY(log, Log)
+TS_UNARY(log1p, Log1p) TS_UNARY(sqrt, Sqrt) TS_UNARY(rsqrt, Rsqrt) TS_UNARY(sin, Sin) TS_UNARY(cos, Cos)
+TS_UNARY(tanh, Tanh) TS_UNARY(sigmoid, Sigmoid) TS_UNARY(relu, Relu) TS_UNARY(silu, Silu) TS_UNARY(erf, Erf)
+TS_UNARY(floor, Floor) TS_UNARY(ceil, Ceil) TS_UNARY(round, Round) TS_UNARY(sign, Sign)
+TS_UNARY(reciprocal, Reciprocal) TS_UNARY(square, Square) TS_UNARY(logical_not, LogicalNot)
+#undef TS_UNARY
+
+Tensor gelu(const Tensor& x, const std::string& approximate) {
+  TS_CHECK_VALUE(approximate == "none" || approximate == "tanh", "gelu: approximate must be 'none' or 'tanh', got '",
+                 approximate, "'");
+  return unary(approximate == "none" ? UnaryOp::GeluErf : UnaryOp::GeluTanh, x);
+}
+
+Tensor softplus(const Tensor& x, double beta, double threshold) {
+  TS_CHECK_VALUE(beta != 0, "softplus: beta must be nonzero");
+  Tensor bx = x * beta;
+  // Above the threshold softplus is linear (and exp would overflow).
+  return where(bx > threshold, x, log1p(exp(bx)) / beta);
+}
+
+Tensor clamp(const Tensor& x, std::optional<Scalar> min, std::optional<Scalar> max) {
+  TS_CHECK_VALUE(min || max, "clamp: at least one of min and max must be given");
+  TS_CHECK_DTYPE(x.dtype() != DType::Bool, "clamp: not defined for bool tensors");
+  DType dt = x.dtype();
+  if (min) dt = promote_types(dt, result_type(x, *min));
+  if (max) dt = promote_types(dt, result_type(x, *max));
+  Tensor in = x.to(dt);
+  Tensor out = empty(x.shape(), {dt, x.device()});
+  backend_for(x.device()).clamp(out, in, min, max);
+  return out;
+}
+
+namespace {
+// Prepares the operands of a binary op: broadcast shape, compute dtype, converted inputs.
+struct BinaryArgs {
+  Shape shape;
+  DType compute, out;
+  Tensor a, b;
+};
+BinaryArgs prepare(BinaryOp op, const Tensor& a, const Tensor& b, DType promoted) {
+  const char* name = op_name(op);
+  check_same_device(name, a, b);
+  BinaryArgs r;
+  r.shape = broadcast_shapes(a.shape(), b.shape(), name);
+  r.compute = promoted;
+  if ((op == BinaryOp::Div || op == BinaryOp::Atan2) && !is_floating(promoted)) r.compute = DType::Float32;
+  if (op == BinaryOp::Pow && promoted == DType::Bool) r.compute = DType::Int64;
+  r.out = is_predicate(op) ? DType::Bool : r.compute;
+  if (op >= BinaryOp::LogicalAnd && r.compute == DType::Bool) r.compute = DType::Bool;
+  r.a = a.to(r.compute).expand(r.shape);
+  r.b = b.to(r.compute).expand(r.shape);
+  if (op == BinaryOp::Fmod && is_integral(r.compute))
+    TS_CHECK_VALUE(!any(eq(r.b, zeros({}, {r.compute, b.device()}))).item<bool>(), "fmod: integer division by zero");
+  return r;
+}
+}  // namespace
+
+Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
+  BinaryArgs r = prepare(op, a, b, result_type(a, b));
+  Tensor out = empty(r.shape, {r.out, a.device()});
+  backend_for(a.device()).binary(op, out, r.a, r.b);
+  return out;
+}
+
+Tensor binary(BinaryOp op, const Tensor& a, Scalar b) {
+  DType dt = result_type(a, b);
+  return binary(op, a, scalar_tensor(b, dt, a.device()));
+}
+
+Tensor& binary_(BinaryOp op, Tensor& a, const Tensor& b) {
+  const char* name = op_name(op);
+  DType rt = result_type(a, b);
+  TS_CHECK_DTYPE(!is_predicate(op), name, "_: comparison results are bool and cannot be written in place");
+  BinaryArgs r = prepare(op, a, b, rt);
+  TS_CHECK_DTYPE(category(r.out) <= category(a.dtype()), name, "_: result type ", r.out,
+                 " can't be cast to the desired output type ", a.dtype());
+  TS_CHECK_SHAPE(r.shape == a.shape(), name, "_: output with shape ", a.shape(),
+                 " doesn't match the broadcast shape ", r.shape);
+  if (r.out == a.dtype()) {
+    backend_for(a.device()).binary(op, a, r.a, r.b);
+  } else {
+    Tensor tmp = empty(r.shape, {r.out, a.device()});
+    backend_for(a.device()).binary(op, tmp, r.a, r.b);
+    backend_for(a.device()).copy(a, tmp);
+  }
+  a.bump_version();
+  return a;
+}
+
+Tensor add(const Tensor& a, const Tensor& b, Scalar alpha) {
+  if (alpha.to_double() == 1 && !alpha.is_floating()) return binary(BinaryOp::Add, a, b);
+  return binary(BinaryOp::Add, a, binary(BinaryOp::Mul, b, alpha));
+}
+Tensor sub(const Tensor& a, const Tensor& b, Scalar alpha) {
+  if (alpha.to_double() == 1 && !alpha.is_floating()) return binary(BinaryOp::Sub, a, b);
+  return binary(BinaryOp::Sub, a, binary(BinaryOp::Mul, b, alpha));
+}
+#define TS_BINARY(name, OP) \
+  Tensor name(const Tensor& a, const Tensor& b) { return binary(BinaryOp::OP, a, b); }
+TS_BINARY(mul, Mul) TS_BINARY(div, Div) TS_BINARY(pow, Pow) TS_BINARY(maximum, Maximum) TS_BINARY(minimum, Minimum)
+TS_BINARY(atan2, Atan2) TS_BINARY(fmod, Fmod) TS_BINARY(eq, Eq) TS_BINARY(ne, Ne) TS_BINARY(lt, Lt) TS_BINARY(le, Le)
+TS_BINARY(gt, Gt) TS_BINARY(ge, Ge) TS_BINARY(logical_and, LogicalAnd) TS_BINARY(logical_or, LogicalOr)
+TS_BINARY(logical_xor, LogicalXor)
+#undef TS_BINARY
+Tensor pow(const Tensor& a, Scalar b) {
+  if (b.is_floating() && b.to_double() == 2.0 && a.is_floating_point()) return square(a);
+  return binary(BinaryOp::Pow, a, b);
+}
+
+Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
+  TS_CHECK_DTYPE(cond.dtype() == DType::Bool, "where: expected condition to be a bool tensor, got ", cond.dtype());
+  check_same_device("where", cond, a);
+  check_same_device("where", a, b);
+  Shape shape = broadcast_shapes(broadcast_shapes(cond.shape(), a.shape(), "where"), b.shape(), "where");
+  DType dt = result_type(a, b);
+  Tensor out = empty(shape, {dt, a.device()});
+  backend_for(a.device()).where(out, cond.expand(shape), a.to(dt).expand(shape), b.to(dt).expand(shape));
+  return out;
+}
+Tensor where(const Tensor& cond, const Tensor& a, Scalar b) {
+  return where(cond, a, scalar_tensor(b, result_type(a, b), a.device()));
+}
+Tensor where(const Tensor& cond, Scalar a, const Tensor& b) {
+  return where(cond, scalar_tensor(a, result_type(b, a), b.device()), b);
+}
+
+Tensor isnan(const Tensor& x) { return ne(x, x); }
+
+Tensor isclose(const Tensor& a, const Tensor& b, double rtol, double atol, bool equal_nan) {
+  DType dt = promote_types(promote_types(a.dtype(), b.dtype()), DType::Float32);
+  Tensor x = a.to(dt), y = b.to(dt);
+  Tensor close = le(abs(x - y), abs(y) * rtol + atol) || eq(x, y);  // eq covers equal infinities
+  if (equal_nan) close = close || (isnan(x) && isnan(y));
+  return close;
+}
+bool allclose(const Tensor& a, const Tensor& b, double rtol, double atol, bool equal_nan) {
+  return all(isclose(a, b, rtol, atol, equal_nan)).item<bool>();
+}
+bool equal(const Tensor& a, const Tensor& b) {
+  if (a.shape() != b.shape()) return false;
+  return all(eq(a, b)).item<bool>();
+}
+
+}  // namespace tessera::ops
+
+namespace tessera::ops {
+Tensor isinf(const Tensor& x) {
+  if (!x.is_floating_point()) return zeros(x.shape(), {DType::Bool, x.device()});
+  return eq(abs(x), scalar_tensor(INFINITY, x.dtype(), x.device()));
+}
+}  // namespace tessera::ops

@@ -1,0 +1,151 @@
+#include "tessera/ops/factory.h"
+
+#include <cmath>
+
+#include "tessera/backend/backend.h"
+
+namespace tessera {
+
+Tensor empty(const Shape& shape, TensorOptions opt) {
+  check_shape(shape, "empty");
+  Backend& b = backend_for(opt.device);
+  Storage st = b.allocate(size_t(numel_of(shape)) * dtype_size(opt.dtype));
+  return Tensor(std::move(st), shape, contiguous_strides(shape), 0, opt.dtype);
+}
+Tensor full(const Shape& shape, Scalar value, TensorOptions opt) {
+  Tensor t = empty(shape, opt);
+  backend_for(opt.device).fill(t, value);
+  return t;
+}
+Tensor zeros(const Shape& shape, TensorOptions opt) { return full(shape, 0, opt); }
+Tensor ones(const Shape& shape, TensorOptions opt) { return full(shape, 1, opt); }
+
+Tensor arange(double end, TensorOptions opt) { return arange(0, end, 1, opt); }
+Tensor arange(double start, double end, double step, TensorOptions opt) {
+  TS_CHECK_VALUE(step != 0, "arange: step must be nonzero");
+  TS_CHECK_VALUE(std::isfinite(start) && std::isfinite(end), "arange: unsupported range ", start, " -> ", end);
+  TS_CHECK_VALUE((step > 0 && end >= start) || (step < 0 && end <= start), "arange: upper bound ", end,
+                 " and lower bound ", start, " inconsistent with step sign ", step);
+  int64_t n = int64_t(std::ceil((end - start) / step));
+  Tensor t = empty({n}, opt);
+  backend_for(opt.device).arange(t, start, step);
+  return t;
+}
+Tensor linspace(double start, double end, int64_t steps, TensorOptions opt) {
+  TS_CHECK_VALUE(steps >= 0, "linspace: number of steps must be non-negative, got ", steps);
+  Tensor t = empty({steps}, opt);
+  if (steps == 1) backend_for(opt.device).fill(t, start);
+  else if (steps > 1) backend_for(opt.device).arange(t, start, (end - start) / double(steps - 1));
+  return t;
+}
+Tensor eye(int64_t n, std::optional<int64_t> m, TensorOptions opt) {
+  int64_t cols = m.value_or(n);
+  TS_CHECK_VALUE(n >= 0 && cols >= 0, "eye: n and m must be non-negative, got ", n, " and ", cols);
+  Tensor t = zeros({n, cols}, opt);
+  int64_t d = std::min(n, cols);
+  Tensor diag(t.storage(), {d}, {cols + 1}, 0, opt.dtype);
+  backend_for(opt.device).fill(diag, 1);
+  return t;
+}
+
+static Generator& gen_or_default(Generator* g) { return g ? *g : default_generator(); }
+
+Tensor rand(const Shape& shape, TensorOptions opt, Generator* gen) {
+  TS_CHECK_DTYPE(is_floating(opt.dtype), "rand: expected a floating-point dtype, got ", opt.dtype);
+  Tensor t = empty(shape, opt);
+  backend_for(opt.device).uniform(t, 0, 1, gen_or_default(gen));
+  return t;
+}
+Tensor randn(const Shape& shape, TensorOptions opt, Generator* gen) {
+  TS_CHECK_DTYPE(is_floating(opt.dtype), "randn: expected a floating-point dtype, got ", opt.dtype);
+  Tensor t = empty(shape, opt);
+  backend_for(opt.device).normal(t, 0, 1, gen_or_default(gen));
+  return t;
+}
+Tensor randint(int64_t low, int64_t high, const Shape& shape, TensorOptions opt, Generator* gen) {
+  TS_CHECK_VALUE(high > low, "randint: expected low < high, got low=", low, " high=", high);
+  Tensor t = empty(shape, opt);
+  backend_for(opt.device).randint(t, low, high, gen_or_default(gen));
+  return t;
+}
+Tensor bernoulli(const Tensor& p, Generator* gen) {
+  TS_CHECK_DTYPE(p.is_floating_point(), "bernoulli: expected a floating-point probability tensor, got ",
+                 p.dtype());
+  Tensor pd = p.to(DType::Float64);
+  TS_CHECK_VALUE((pd.amin({}).item<double>() >= 0 && pd.amax({}).item<double>() <= 1) || p.numel() == 0,
+                 "bernoulli: expected all probabilities in [0, 1]");
+  Tensor t = empty(p.shape(), {p.dtype(), p.device()});
+  backend_for(p.device()).bernoulli(t, p, gen_or_default(gen));
+  return t;
+}
+Tensor bernoulli(const Shape& shape, double p, TensorOptions opt, Generator* gen) {
+  TS_CHECK_VALUE(p >= 0 && p <= 1, "bernoulli: expected 0 <= p <= 1, got ", p);
+  Tensor t = empty(shape, opt);
+  backend_for(opt.device).bernoulli(t, full(shape, p, {DType::Float64, opt.device}), gen_or_default(gen));
+  return t;
+}
+
+Tensor empty_like(const Tensor& t) { return empty(t.shape(), {t.dtype(), t.device()}); }
+Tensor zeros_like(const Tensor& t) { return zeros(t.shape(), {t.dtype(), t.device()}); }
+Tensor ones_like(const Tensor& t) { return ones(t.shape(), {t.dtype(), t.device()}); }
+Tensor full_like(const Tensor& t, Scalar v) { return full(t.shape(), v, {t.dtype(), t.device()}); }
+Tensor rand_like(const Tensor& t, Generator* g) { return rand(t.shape(), {t.dtype(), t.device()}, g); }
+Tensor randn_like(const Tensor& t, Generator* g) { return randn(t.shape(), {t.dtype(), t.device()}, g); }
+
+template <class T>
+Tensor from_vector(const std::vector<T>& values, std::optional<Shape> shape) {
+  Shape sh = shape.value_or(Shape{int64_t(values.size())});
+  check_shape(sh, "from_vector");
+  TS_CHECK_SHAPE(numel_of(sh) == int64_t(values.size()), "from_vector: shape ", sh, " needs ", numel_of(sh),
+                 " values, got ", values.size());
+  Tensor t = empty(sh, {dtype_v<T>, Device::cpu()});
+  T* p = t.data_ptr<T>();
+  for (size_t i = 0; i < values.size(); ++i) p[i] = values[i];
+  return t;
+}
+template Tensor from_vector(const std::vector<bool>&, std::optional<Shape>);
+template Tensor from_vector(const std::vector<uint8_t>&, std::optional<Shape>);
+template Tensor from_vector(const std::vector<int8_t>&, std::optional<Shape>);
+template Tensor from_vector(const std::vector<int32_t>&, std::optional<Shape>);
+template Tensor from_vector(const std::vector<int64_t>&, std::optional<Shape>);
+template Tensor from_vector(const std::vector<Half>&, std::optional<Shape>);
+template Tensor from_vector(const std::vector<BFloat16>&, std::optional<Shape>);
+template Tensor from_vector(const std::vector<float>&, std::optional<Shape>);
+template Tensor from_vector(const std::vector<double>&, std::optional<Shape>);
+
+Tensor scalar_tensor(Scalar v, std::optional<DType> dtype, Device device) {
+  return full({}, v, {dtype.value_or(v.default_dtype()), device});
+}
+
+Tensor tensor(std::initializer_list<double> values, TensorOptions opt) {
+  return from_vector(std::vector<double>(values)).to(opt.dtype).to(opt.device);
+}
+Tensor tensor(std::initializer_list<std::initializer_list<double>> rows, TensorOptions opt) {
+  std::vector<double> v;
+  int64_t cols = rows.size() ? int64_t(rows.begin()->size()) : 0;
+  for (const auto& r : rows) {
+    TS_CHECK_SHAPE(int64_t(r.size()) == cols, "tensor: rows have different lengths (", cols, " and ", r.size(), ")");
+    v.insert(v.end(), r.begin(), r.end());
+  }
+  return from_vector(v, Shape{int64_t(rows.size()), cols}).to(opt.dtype).to(opt.device);
+}
+Tensor tensor(std::initializer_list<int64_t> values, TensorOptions opt) {
+  return from_vector(std::vector<int64_t>(values)).to(opt.dtype).to(opt.device);
+}
+
+Tensor from_blob(void* data, const Shape& shape, DType dtype, StorageImpl::Deleter deleter,
+                 std::optional<Shape> strides, Device device) {
+  check_shape(shape, "from_blob");
+  TS_CHECK_VALUE(data != nullptr || numel_of(shape) == 0, "from_blob: null data pointer for shape ", shape);
+  Shape st = strides.value_or(contiguous_strides(shape));
+  TS_CHECK_SHAPE(st.size() == shape.size(), "from_blob: strides ", st, " do not match shape ", shape);
+  int64_t span = 1;
+  for (size_t i = 0; i < shape.size(); ++i) {
+    TS_CHECK_VALUE(st[i] >= 0, "from_blob: negative stride in ", st);
+    if (shape[i] > 0) span += (shape[i] - 1) * st[i];
+  }
+  auto storage = std::make_shared<StorageImpl>(data, size_t(span) * dtype_size(dtype), device, std::move(deleter));
+  return Tensor(std::move(storage), shape, st, 0, dtype);
+}
+
+}  // namespace tessera

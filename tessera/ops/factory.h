@@ -1,0 +1,51 @@
+#pragma once
+// Tensor factories, as in PyTorch: tessera::zeros({2, 3}), tessera::randn({4}, {.dtype = dtype::float64}).
+#include <initializer_list>
+#include <vector>
+
+#include "tessera/core/generator.h"
+#include "tessera/core/tensor.h"
+
+namespace tessera {
+
+struct TensorOptions {
+  DType dtype = DType::Float32;
+  Device device = Device::cpu();
+};
+
+Tensor empty(const Shape& shape, TensorOptions opt = {});
+Tensor zeros(const Shape& shape, TensorOptions opt = {});
+Tensor ones(const Shape& shape, TensorOptions opt = {});
+Tensor full(const Shape& shape, Scalar value, TensorOptions opt = {});
+// Values start, start+step, ... below end (above, for a negative step).
+Tensor arange(double end, TensorOptions opt = {.dtype = DType::Int64});
+Tensor arange(double start, double end, double step = 1, TensorOptions opt = {.dtype = DType::Int64});
+Tensor linspace(double start, double end, int64_t steps, TensorOptions opt = {});
+Tensor eye(int64_t n, std::optional<int64_t> m = std::nullopt, TensorOptions opt = {});
+Tensor rand(const Shape& shape, TensorOptions opt = {}, Generator* gen = nullptr);
+Tensor randn(const Shape& shape, TensorOptions opt = {}, Generator* gen = nullptr);
+Tensor randint(int64_t low, int64_t high, const Shape& shape, TensorOptions opt = {.dtype = DType::Int64},
+               Generator* gen = nullptr);
+// Each element is 1 with probability p (elementwise), else 0; dtype of p.
+Tensor bernoulli(const Tensor& p, Generator* gen = nullptr);
+Tensor bernoulli(const Shape& shape, double p, TensorOptions opt = {}, Generator* gen = nullptr);
+Tensor empty_like(const Tensor& t);
+Tensor zeros_like(const Tensor& t);
+Tensor ones_like(const Tensor& t);
+Tensor full_like(const Tensor& t, Scalar v);
+Tensor rand_like(const Tensor& t, Generator* gen = nullptr);
+Tensor randn_like(const Tensor& t, Generator* gen = nullptr);
+// A tensor holding a copy of values, with the given shape (1-D when shape is omitted).
+template <class T>
+Tensor from_vector(const std::vector<T>& values, std::optional<Shape> shape = std::nullopt);
+// A 0-d tensor holding one value, of the scalar's default dtype unless given.
+Tensor scalar_tensor(Scalar v, std::optional<DType> dtype = std::nullopt, Device device = Device::cpu());
+// Literal tensors: tensor({1., 2., 3.}), tensor({{1, 2}, {3, 4}}).
+Tensor tensor(std::initializer_list<double> values, TensorOptions opt = {});
+Tensor tensor(std::initializer_list<std::initializer_list<double>> rows, TensorOptions opt = {});
+Tensor tensor(std::initializer_list<int64_t> values, TensorOptions opt = {.dtype = DType::Int64});
+// Wraps external memory without copying; deleter (may be empty) runs when the last view dies.
+Tensor from_blob(void* data, const Shape& shape, DType dtype, StorageImpl::Deleter deleter = {},
+                 std::optional<Shape> strides = std::nullopt, Device device = Device::cpu());
+
+}  // namespace tessera

@@ -1,0 +1,310 @@
+// Indexing: gather/scatter and their index_* forms, masks, and NumPy-style Tensor::index.
+#include "tessera/ops/ops.h"
+
+namespace tessera::ops {
+
+namespace {
+void check_index_tensor(const char* op, const Tensor& index, const Tensor& x) {
+  TS_CHECK_DTYPE(index.dtype() == DType::Int64 || index.dtype() == DType::Int32, op,
+                 ": expected an int64 index tensor, got ", index.dtype());
+  TS_CHECK_DEVICE(index.device() == x.device(), op, ": index on ", index.device(), " but input on ", x.device());
+}
+// Checks gather/scatter shapes: same rank, index no larger than `t` outside dim.
+void check_gather_shape(const char* op, const Tensor& x, int64_t d, const Tensor& index, const Tensor* src) {
+  TS_CHECK_SHAPE(index.dim() == x.dim() || (x.dim() == 0 && index.dim() <= 1), op,
+                 ": index tensor must have the same number of dimensions as input (index ", index.shape(),
+                 ", input ", x.shape(), ")");
+  for (int64_t k = 0; k < index.dim(); ++k) {
+    if (k != d)
+      TS_CHECK_SHAPE(index.size(k) <= x.size(k), op, ": size of dimension ", k, " of index (", index.size(k),
+                     ") exceeds that of input (", x.size(k), "); index ", index.shape(), ", input ", x.shape());
+    if (src)
+      TS_CHECK_SHAPE(index.size(k) <= src->size(k), op, ": index ", index.shape(), " is larger than src ",
+                     src->shape(), " in dimension ", k);
+  }
+}
+// index (1-D) viewed along dim and expanded to `shape`.
+Tensor spread_index(const Tensor& index, int64_t d, const Shape& shape) {
+  Shape v(shape.size(), 1);
+  v[size_t(d)] = index.numel();
+  return index.to(DType::Int64).reshape(v).expand(shape);
+}
+}  // namespace
+
+Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
+  check_index_tensor("gather", index, x);
+  int64_t d = wrap_dim(dim, x.dim(), "gather");
+  check_gather_shape("gather", x, d, index, nullptr);
+  Tensor xs = x.dim() == 0 ? x.view({1}) : x, is = index.to(DType::Int64);
+  if (is.dim() == 0) is = is.view({1});
+  Tensor out = empty(is.shape(), {x.dtype(), x.device()});
+  backend_for(x.device()).gather(out, xs, d, is);
+  return x.dim() == 0 ? out.view(index.shape()) : out;
+}
+
+Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
+  check_index_tensor("index_select", index, x);
+  TS_CHECK_SHAPE(index.dim() <= 1, "index_select: index must be 0-d or 1-d, got shape ", index.shape());
+  int64_t d = wrap_dim(dim, x.dim(), "index_select");
+  if (x.dim() == 0) return gather(x.view({1}), 0, index.reshape({-1})).view(index.dim() ? Shape{index.numel()} : Shape{});
+  Shape s = x.shape();
+  s[size_t(d)] = index.numel();
+  Tensor out = empty(s, {x.dtype(), x.device()});
+  backend_for(x.device()).gather(out, x, d, spread_index(index, d, s));
+  return out;
+}
+
+Tensor& scatter_impl(Tensor& x, int64_t dim, const Tensor& index, const Tensor& src, bool add, const char* op) {
+  check_index_tensor(op, index, x);
+  TS_CHECK_DEVICE(src.device() == x.device(), op, ": src on ", src.device(), " but input on ", x.device());
+  int64_t d = wrap_dim(dim, x.dim(), op);
+  check_gather_shape(op, x, d, index, &src);
+  Tensor is = index.to(DType::Int64);
+  // src may be larger than index: only its leading block of index's shape is used.
+  Tensor sv = src.to(x.dtype());
+  for (int64_t k = 0; k < is.dim(); ++k) sv = sv.narrow(k, 0, is.size(k));
+  backend_for(x.device()).scatter(x, d, is, sv, add);
+  x.bump_version();
+  return x;
+}
+Tensor& scatter_(Tensor& x, int64_t dim, const Tensor& index, const Tensor& src) {
+  return scatter_impl(x, dim, index, src, false, "scatter");
+}
+Tensor& scatter_add_(Tensor& x, int64_t dim, const Tensor& index, const Tensor& src) {
+  return scatter_impl(x, dim, index, src, true, "scatter_add");
+}
+Tensor scatter(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src) {
+  Tensor r = x.clone();
+  return scatter_(r, dim, index, src);
+}
+Tensor scatter_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src) {
+  Tensor r = x.clone();
+  return scatter_add_(r, dim, index, src);
+}
+
+namespace {
+Tensor& index_write(Tensor& x, int64_t dim, const Tensor& index, const Tensor& src, bool add, const char* op) {
+  check_index_tensor(op, index, x);
+  TS_CHECK_SHAPE(index.dim() <= 1, op, ": index must be 0-d or 1-d, got shape ", index.shape());
+  int64_t d = wrap_dim(dim, x.dim(), op);
+  Shape s = x.shape();
+  if (x.dim()) s[size_t(d)] = index.numel();
+  Tensor sv = src.to(x.dtype());
+  TS_CHECK_SHAPE(sv.numel() == numel_of(s), op, ": source shape ", src.shape(), " does not match the indexed shape ",
+                 s);
+  sv = sv.reshape(s);
+  if (x.dim() == 0) return x.copy_(add ? x + sv.view({}) : sv.view({}));
+  backend_for(x.device()).scatter(x, d, spread_index(index, d, s), sv, add);
+  x.bump_version();
+  return x;
+}
+}  // namespace
+Tensor& index_add_(Tensor& x, int64_t dim, const Tensor& index, const Tensor& src) {
+  return index_write(x, dim, index, src, true, "index_add_");
+}
+Tensor& index_copy_(Tensor& x, int64_t dim, const Tensor& index, const Tensor& src) {
+  return index_write(x, dim, index, src, false, "index_copy_");
+}
+
+Tensor masked_fill(const Tensor& x, const Tensor& mask, Scalar value) {
+  TS_CHECK_DTYPE(mask.dtype() == DType::Bool, "masked_fill: expected a bool mask, got ", mask.dtype());
+  Shape s = broadcast_shapes(x.shape(), mask.shape(), "masked_fill");
+  TS_CHECK_SHAPE(s == x.shape(), "masked_fill: mask of shape ", mask.shape(), " does not broadcast to input shape ",
+                 x.shape());
+  return where(mask, scalar_tensor(value, x.dtype(), x.device()), x);
+}
+
+Tensor nonzero(const Tensor& x) { return backend_for(x.device()).nonzero(x); }
+
+Tensor masked_select(const Tensor& x, const Tensor& mask) {
+  TS_CHECK_DTYPE(mask.dtype() == DType::Bool, "masked_select: expected a bool mask, got ", mask.dtype());
+  Shape s = broadcast_shapes(x.shape(), mask.shape(), "masked_select");
+  Tensor flat = x.expand(s).reshape({-1});
+  Tensor pos = nonzero(mask.expand(s).reshape({-1})).view({-1});
+  return index_select(flat, 0, pos);
+}
+
+}  // namespace tessera::ops
+
+namespace tessera {
+
+namespace {
+// The result of the basic (view) part of an index expression, and the advanced indices
+// (tensors) with the dim of the view each applies to.
+struct IndexPlan {
+  Tensor view;
+  std::vector<std::pair<int64_t, Tensor>> adv;
+};
+
+IndexPlan plan_index(const Tensor& self, const std::vector<TensorIndex>& idx) {
+  int64_t consumed = 0;  // dims of self used by the expression
+  bool ellipsis = false;
+  for (const auto& i : idx) {
+    const auto& v = i.value();
+    if (std::holds_alternative<Ellipsis>(v)) {
+      TS_CHECK_INDEX(!ellipsis, "index: an index can only have a single ellipsis ('...')");
+      ellipsis = true;
+    } else if (std::holds_alternative<Tensor>(v) && std::get<Tensor>(v).dtype() == DType::Bool) {
+      consumed += std::max<int64_t>(std::get<Tensor>(v).dim(), 1);
+    } else if (!std::holds_alternative<NoneIndex>(v)) {
+      ++consumed;
+    }
+  }
+  TS_CHECK_INDEX(consumed <= self.dim(), "index: too many indices for tensor of dimension ", self.dim(), " (got ",
+                 consumed, ")");
+  IndexPlan p{self, {}};
+  int64_t d = 0;  // current dim in p.view
+  for (const auto& i : idx) {
+    const auto& v = i.value();
+    if (auto n = std::get_if<int64_t>(&v)) {
+      p.view = p.view.select(d, *n);
+    } else if (auto s = std::get_if<Slice>(&v)) {
+      p.view = p.view.slice(d, s->start, s->stop, s->step);
+      ++d;
+    } else if (std::holds_alternative<NoneIndex>(v)) {
+      p.view = p.view.unsqueeze(d);
+      ++d;
+    } else if (std::holds_alternative<Ellipsis>(v)) {
+      d += self.dim() - consumed;
+    } else {
+      const Tensor& t = std::get<Tensor>(v);
+      if (t.dtype() == DType::Bool) {
+        int64_t k = std::max<int64_t>(t.dim(), 1);
+        for (int64_t j = 0; j < t.dim(); ++j)
+          TS_CHECK_INDEX(t.size(j) == p.view.size(d + j), "index: the shape of the mask ", t.shape(),
+                         " at index ", j, " does not match the shape of the indexed tensor ", p.view.shape());
+        Tensor nz = ops::nonzero(t.dim() ? t : t.view({1}));  // [count, k]
+        if (t.dim() == 0) {  // x[True] adds a dim of 1, x[False] one of 0
+          p.view = p.view.unsqueeze(d);
+          p.adv.push_back({d, zeros({nz.size(0)}, {DType::Int64, self.device()})});
+          ++d;
+          continue;
+        }
+        for (int64_t j = 0; j < k; ++j) p.adv.push_back({d + j, nz.select(1, j)});
+        d += k;
+      } else {
+        TS_CHECK_DTYPE(is_integral(t.dtype()), "index: tensors used as indices must be long, int, byte or bool "
+                       "tensors, got ", t.dtype());
+        p.adv.push_back({d, t.to(DType::Int64)});
+        ++d;
+      }
+    }
+  }
+  return p;
+}
+
+// Applies the advanced indices of plan: returns (the indexed values' layout as a view over
+// which index_select/index_copy on dim 0 works, linear indices, result shape and where the
+// advanced dims go).
+struct AdvancedPlan {
+  Tensor base;      // view.permute(adv dims first) flattened over them: [prod(adv sizes), rest...]
+  Tensor linear;    // int64 [B...] broadcast index shape, flattened to 1-D
+  Shape idx_shape;  // broadcast shape of the index tensors
+  Shape rest;       // sizes of the non-advanced dims, in order
+  int64_t insert_at;  // where the index dims go in the result (0 when the advanced dims are apart)
+  Shape perm;       // the permutation applied to view
+};
+
+AdvancedPlan plan_advanced(const IndexPlan& p) {
+  AdvancedPlan a;
+  const Tensor& v = p.view;
+  std::vector<bool> is_adv(size_t(v.dim()));
+  Shape adv_dims;
+  for (const auto& [d, t] : p.adv) {
+    is_adv[size_t(d)] = true;
+    adv_dims.push_back(d);
+  }
+  bool adjacent = true;
+  for (size_t i = 1; i < adv_dims.size(); ++i) adjacent = adjacent && adv_dims[i] == adv_dims[i - 1] + 1;
+  a.insert_at = adjacent ? adv_dims[0] : 0;
+  a.idx_shape = {};
+  for (const auto& [d, t] : p.adv) a.idx_shape = broadcast_shapes(a.idx_shape, t.shape(), "index");
+  a.perm = adv_dims;
+  for (int64_t d = 0; d < v.dim(); ++d)
+    if (!is_adv[size_t(d)]) {
+      a.perm.push_back(d);
+      a.rest.push_back(v.size(d));
+    }
+  Tensor lin = zeros(a.idx_shape, {DType::Int64, v.device()});
+  int64_t total = 1;
+  for (const auto& [d, t] : p.adv) {
+    int64_t n = v.size(d);
+    TS_CHECK_INDEX(ops::all(ops::logical_and(t >= -n, t < n)).item<bool>() || t.numel() == 0, "index: index ",
+                   "out of range for dimension ", d, " with size ", n, " (indices span [",
+                   t.numel() ? ops::amin(t).item<int64_t>() : 0, ", ", t.numel() ? ops::amax(t).item<int64_t>() : 0,
+                   "])");
+    Tensor wrapped = ops::where(t < 0, t + n, t);
+    lin = lin * n + wrapped;
+    total *= n;
+  }
+  a.linear = lin.reshape({-1});
+  Shape flat{total};
+  flat.insert(flat.end(), a.rest.begin(), a.rest.end());
+  a.base = v.permute(a.perm).reshape(flat);
+  return a;
+}
+}  // namespace
+
+Tensor Tensor::index(const std::vector<TensorIndex>& idx) const {
+  IndexPlan p = plan_index(*this, idx);
+  if (p.adv.empty()) return p.view;
+  AdvancedPlan a = plan_advanced(p);
+  Tensor r = ops::index_select(a.base, 0, a.linear);  // [n, rest...]
+  Shape s = a.idx_shape;
+  s.insert(s.end(), a.rest.begin(), a.rest.end());
+  r = r.view(s);
+  if (a.insert_at == 0) return r;
+  // Move the index dims to where the advanced dims stood.
+  int64_t k = int64_t(a.idx_shape.size());
+  Shape perm;
+  for (int64_t i = 0; i < a.insert_at; ++i) perm.push_back(k + i);
+  for (int64_t i = 0; i < k; ++i) perm.push_back(i);
+  for (int64_t i = k + a.insert_at; i < r.dim(); ++i) perm.push_back(i);
+  return r.permute(perm);
+}
+
+Tensor& Tensor::index_put_(const std::vector<TensorIndex>& idx, const Tensor& values, bool accumulate) {
+  IndexPlan p = plan_index(*this, idx);
+  if (p.adv.empty()) {
+    if (accumulate) p.view.copy_(p.view + values.to(dtype()));
+    else p.view.copy_(values.to(dtype()));
+    bump_version();
+    return *this;
+  }
+  AdvancedPlan a = plan_advanced(p);
+  // values broadcast to the indexing result's shape, laid out as [n, rest...] like a.base.
+  Shape res = a.idx_shape;
+  res.insert(res.end(), a.rest.begin(), a.rest.end());
+  Tensor vals;
+  if (a.insert_at == 0) {
+    vals = values.to(dtype()).expand(res);
+  } else {
+    int64_t k = int64_t(a.idx_shape.size());
+    Shape shown;  // the result shape as the user sees it
+    for (int64_t i = 0; i < a.insert_at; ++i) shown.push_back(a.rest[size_t(i)]);
+    shown.insert(shown.end(), a.idx_shape.begin(), a.idx_shape.end());
+    shown.insert(shown.end(), a.rest.begin() + a.insert_at, a.rest.end());
+    Shape perm;
+    for (int64_t i = 0; i < k; ++i) perm.push_back(a.insert_at + i);
+    for (int64_t i = 0; i < a.insert_at; ++i) perm.push_back(i);
+    for (int64_t i = a.insert_at + k; i < int64_t(shown.size()); ++i) perm.push_back(i);
+    vals = values.to(dtype()).expand(shown).permute(perm);
+  }
+  Shape flat{a.linear.numel()};
+  flat.insert(flat.end(), a.rest.begin(), a.rest.end());
+  vals = vals.reshape(flat);
+  Tensor perm_view = p.view.permute(a.perm);
+  Tensor base = a.base;
+  if (accumulate) ops::index_add_(base, 0, a.linear, vals);
+  else ops::index_copy_(base, 0, a.linear, vals);
+  // When the flattening reshape had to copy, write the result back through the view.
+  if (base.storage() != storage()) perm_view.copy_(base.view(perm_view.shape()));
+  bump_version();
+  return *this;
+}
+
+Tensor& Tensor::index_put_(const std::vector<TensorIndex>& idx, Scalar value) {
+  return index_put_(idx, scalar_tensor(value, dtype(), device()), false);
+}
+
+}  // namespace tessera

@@ -1,0 +1,389 @@
+// Linear algebra and neural-network ops: matmul, convolution, pooling, normalization,
+// dropout, embedding, one_hot.
+#include <cmath>
+
+#include "tessera/ops/ops.h"
+
+namespace tessera::ops {
+
+namespace {
+void check_float(const char* op, const Tensor& t, const char* what) {
+  TS_CHECK_DTYPE(t.is_floating_point(), op, ": expected ", what, " to be floating point, got ", t.dtype());
+}
+void check_same(const char* op, const Tensor& a, const Tensor& b) {
+  TS_CHECK_DTYPE(a.dtype() == b.dtype(), op, ": expected both operands to have the same dtype, got ", a.dtype(),
+                 " and ", b.dtype());
+  TS_CHECK_DEVICE(a.device() == b.device(), op, ": expected both operands on the same device, got ", a.device(),
+                  " and ", b.device());
+}
+std::string dims_x(const Shape& s) {
+  std::string r;
+  for (size_t i = 0; i < s.size(); ++i) r += (i ? "x" : "") + std::to_string(s[i]);
+  return r;
+}
+}  // namespace
+
+Tensor matmul(const Tensor& a, const Tensor& b) {
+  TS_CHECK_SHAPE(a.dim() >= 1 && b.dim() >= 1, "matmul: both arguments need at least 1 dimension, got shapes ",
+                 a.shape(), " and ", b.shape());
+  check_same("matmul", a, b);
+  TS_CHECK_DTYPE(a.dtype() != DType::Bool, "matmul: not implemented for bool tensors");
+  Tensor A = a.dim() == 1 ? a.unsqueeze(0) : a, B = b.dim() == 1 ? b.unsqueeze(1) : b;
+  int64_t M = A.size(-2), K = A.size(-1), K2 = B.size(-2), N = B.size(-1);
+  TS_CHECK_SHAPE(K == K2, "matmul: mat1 and mat2 shapes cannot be multiplied (", dims_x({M, K}), " and ",
+                 dims_x({K2, N}), "); full shapes ", a.shape(), " and ", b.shape());
+  Shape ba(A.shape().begin(), A.shape().end() - 2), bb(B.shape().begin(), B.shape().end() - 2);
+  Shape batch = broadcast_shapes(ba, bb, "matmul");
+  Tensor out3;
+  if (bb.empty() && A.dim() > 2 && (A.is_contiguous() || A.stride(-1) == 1)) {
+    // [..., M, K] @ [K, N]: fold the batch into M, one big GEMM.
+    Tensor a2 = A.reshape({1, -1, K});
+    out3 = empty({1, a2.size(1), N}, {a.dtype(), a.device()});
+    backend_for(a.device()).matmul(out3, a2, B.unsqueeze(0));
+  } else {
+    int64_t nb = numel_of(batch);
+    Shape fa = batch, fb = batch;
+    fa.insert(fa.end(), {M, K});
+    fb.insert(fb.end(), {K, N});
+    Tensor a3 = A.expand(fa), b3 = B.expand(fb);
+    // A fully broadcast batch stays a stride-0 view; otherwise flatten (copying if needed).
+    a3 = ba.empty() || numel_of(ba) == 1 ? A.reshape({1, M, K}).expand({nb, M, K}) : a3.reshape({nb, M, K});
+    b3 = bb.empty() || numel_of(bb) == 1 ? B.reshape({1, K, N}).expand({nb, K, N}) : b3.reshape({nb, K, N});
+    out3 = empty({nb, M, N}, {a.dtype(), a.device()});
+    backend_for(a.device()).matmul(out3, a3, b3);
+  }
+  Shape os = batch;
+  if (a.dim() > 1) os.push_back(M);
+  if (b.dim() > 1) os.push_back(N);
+  if (bb.empty() && A.dim() > 2) {
+    os = Shape(A.shape().begin(), A.shape().end() - 1);
+    os.push_back(N);
+    if (b.dim() == 1) os.pop_back();
+  }
+  return out3.view(os);
+}
+
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  TS_CHECK_SHAPE(weight.dim() == 2, "linear: weight must be 2-D [out_features, in_features], got ", weight.shape());
+  TS_CHECK_SHAPE(x.dim() >= 1 && x.size(-1) == weight.size(1), "linear: input shape ", x.shape(),
+                 " does not match weight shape ", weight.shape(), " (expected last dim ", weight.size(1), ")");
+  Tensor y = matmul(x, weight.t());
+  if (bias.defined()) {
+    TS_CHECK_SHAPE(bias.dim() == 1 && bias.size(0) == weight.size(0), "linear: bias shape ", bias.shape(),
+                   " does not match out_features ", weight.size(0));
+    y = y + bias;
+  }
+  return y;
+}
+
+namespace {
+void check_conv_params(const char* op, const Conv2dParams& p) {
+  for (int i = 0; i < 2; ++i) {
+    TS_CHECK_VALUE(p.stride[i] > 0, op, ": stride must be positive, got ", p.stride[i]);
+    TS_CHECK_VALUE(p.dilation[i] > 0, op, ": dilation must be positive, got ", p.dilation[i]);
+    TS_CHECK_VALUE(p.padding[i] >= 0, op, ": padding must be non-negative, got ", p.padding[i]);
+  }
+  TS_CHECK_VALUE(p.groups > 0, op, ": groups must be positive, got ", p.groups);
+}
+int64_t conv_out(int64_t in, int64_t k, const Conv2dParams& p, int i) {
+  return (in + 2 * p.padding[i] - p.dilation[i] * (k - 1) - 1) / p.stride[i] + 1;
+}
+}  // namespace
+
+Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dParams& p) {
+  check_conv_params("conv2d", p);
+  check_float("conv2d", x, "input");
+  check_same("conv2d", x, w);
+  bool batched = x.dim() == 4;
+  TS_CHECK_SHAPE(x.dim() == 4 || x.dim() == 3, "conv2d: expected 3-D or 4-D input [N, C, H, W], got ", x.shape());
+  TS_CHECK_SHAPE(w.dim() == 4, "conv2d: expected 4-D weight [out, in/groups, kH, kW], got ", w.shape());
+  Tensor xb = (batched ? x : x.unsqueeze(0)).contiguous();
+  int64_t C = xb.size(1), O = w.size(0);
+  TS_CHECK_SHAPE(C == w.size(1) * p.groups, "conv2d: given groups=", p.groups, ", weight of size ", w.shape(),
+                 ", expected input ", x.shape(), " to have ", w.size(1) * p.groups, " channels, but got ", C,
+                 " channels instead");
+  TS_CHECK_SHAPE(O % p.groups == 0, "conv2d: out_channels (", O, ") must be divisible by groups (", p.groups, ")");
+  int64_t OH = conv_out(xb.size(2), w.size(2), p, 0), OW = conv_out(xb.size(3), w.size(3), p, 1);
+  TS_CHECK_SHAPE(OH > 0 && OW > 0, "conv2d: input ", x.shape(), " (padded) is smaller than the dilated kernel ",
+                 w.shape(), "; output would be ", OH, "x", OW);
+  if (bias.defined())
+    TS_CHECK_SHAPE(bias.dim() == 1 && bias.size(0) == O, "conv2d: bias shape ", bias.shape(), " does not match ",
+                   O, " output channels");
+  Tensor out = empty({xb.size(0), O, OH, OW}, {x.dtype(), x.device()});
+  backend_for(x.device()).conv2d(out, xb, w.contiguous(), bias.defined() ? bias.to(x.dtype()).contiguous() : bias, p);
+  return batched ? out : out.squeeze(0);
+}
+
+Tensor conv2d_backward_input(const Tensor& grad_out, const Tensor& w, const Shape& input_shape,
+                             const Conv2dParams& p) {
+  check_conv_params("conv2d_backward_input", p);
+  TS_CHECK_SHAPE(input_shape.size() == 4 && grad_out.dim() == 4, "conv2d_backward_input: expected 4-D shapes, got ",
+                 input_shape, " and ", grad_out.shape());
+  Tensor gx = empty(input_shape, {grad_out.dtype(), grad_out.device()});
+  backend_for(gx.device()).conv2d_backward_input(gx, grad_out.contiguous(), w.contiguous(), p);
+  return gx;
+}
+
+std::pair<Tensor, Tensor> conv2d_backward_weight(const Tensor& grad_out, const Tensor& x, const Shape& weight_shape,
+                                                 const Conv2dParams& p, bool with_bias) {
+  check_conv_params("conv2d_backward_weight", p);
+  Tensor gw = empty(weight_shape, {x.dtype(), x.device()});
+  Tensor gb = with_bias ? empty({weight_shape[0]}, {x.dtype(), x.device()}) : Tensor();
+  backend_for(x.device()).conv2d_backward_weight(gw, gb, x.contiguous(), grad_out.contiguous(), p);
+  return {gw, gb};
+}
+
+Tensor conv1d(const Tensor& x, const Tensor& w, const Tensor& bias, int64_t stride, int64_t padding,
+              int64_t dilation, int64_t groups) {
+  TS_CHECK_SHAPE(x.dim() == 3 || x.dim() == 2, "conv1d: expected 2-D or 3-D input [N, C, L], got ", x.shape());
+  TS_CHECK_SHAPE(w.dim() == 3, "conv1d: expected 3-D weight [out, in/groups, k], got ", w.shape());
+  Conv2dParams p{{1, stride}, {0, padding}, {1, dilation}, groups};
+  Tensor y = conv2d(x.unsqueeze(-2), w.unsqueeze(-2), bias, p);
+  return y.squeeze(-2);
+}
+
+Tensor conv_transpose2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dParams& p,
+                        Shape output_padding) {
+  check_conv_params("conv_transpose2d", p);
+  check_float("conv_transpose2d", x, "input");
+  check_same("conv_transpose2d", x, w);
+  TS_CHECK_SHAPE(x.dim() == 4, "conv_transpose2d: expected 4-D input [N, C, H, W], got ", x.shape());
+  TS_CHECK_SHAPE(w.dim() == 4 && w.size(0) == x.size(1), "conv_transpose2d: weight ", w.shape(),
+                 " must be [in=", x.size(1), ", out/groups, kH, kW]");
+  TS_CHECK_SHAPE(output_padding.size() == 2, "conv_transpose2d: output_padding needs 2 values, got ", output_padding);
+  int64_t O = w.size(1) * p.groups;
+  Shape os{x.size(0), O, 0, 0};
+  for (int i = 0; i < 2; ++i) {
+    TS_CHECK_VALUE(output_padding[size_t(i)] >= 0 &&
+                       (output_padding[size_t(i)] < p.stride[i] || output_padding[size_t(i)] < p.dilation[i]),
+                   "conv_transpose2d: output padding must be smaller than either stride or dilation, got ",
+                   output_padding);
+    os[size_t(2 + i)] = (x.size(2 + i) - 1) * p.stride[i] - 2 * p.padding[i] + p.dilation[i] * (w.size(2 + i) - 1) +
+                        output_padding[size_t(i)] + 1;
+    TS_CHECK_SHAPE(os[size_t(2 + i)] > 0, "conv_transpose2d: output size ", os, " is not positive");
+  }
+  // The transposed convolution is the input-gradient of the convolution with this weight.
+  Tensor y = empty(os, {x.dtype(), x.device()});
+  backend_for(x.device()).conv2d_backward_input(y, x.contiguous(), w.contiguous(), p);
+  if (bias.defined()) y = y + bias.view({1, O, 1, 1});
+  return y;
+}
+
+namespace {
+Pool2dParams pool_params(const char* op, const Tensor& x, const PoolOptions& o, int64_t& OH, int64_t& OW) {
+  TS_CHECK_SHAPE(x.dim() == 4 || x.dim() == 3, op, ": expected 3-D or 4-D input [N, C, H, W], got ", x.shape());
+  auto two = [&](const Shape& s, const char* what, Shape dflt) {
+    Shape r = s.empty() ? dflt : s;
+    if (r.size() == 1) r = {r[0], r[0]};
+    TS_CHECK_VALUE(r.size() == 2, op, ": ", what, " must have 1 or 2 values, got ", s);
+    return r;
+  };
+  Shape k = two(o.kernel_size, "kernel_size", {});
+  Shape st = two(o.stride, "stride", k), pd = two(o.padding, "padding", {0, 0}), dl = two(o.dilation, "dilation", {1, 1});
+  Pool2dParams p;
+  int64_t H = x.size(-2), W = x.size(-1);
+  int64_t* outs[2] = {&OH, &OW};
+  int64_t ins[2] = {H, W};
+  for (int i = 0; i < 2; ++i) {
+    TS_CHECK_VALUE(k[size_t(i)] > 0, op, ": kernel_size must be positive, got ", k);
+    TS_CHECK_VALUE(st[size_t(i)] > 0, op, ": stride must be positive, got ", st);
+    TS_CHECK_VALUE(dl[size_t(i)] > 0, op, ": dilation must be positive, got ", dl);
+    TS_CHECK_VALUE(pd[size_t(i)] >= 0 && pd[size_t(i)] * 2 <= k[size_t(i)], op,
+                   ": pad should be at most half of effective kernel size, but got pad=", pd[size_t(i)],
+                   ", kernel_size=", k[size_t(i)]);
+    p.kernel[i] = k[size_t(i)];
+    p.stride[i] = st[size_t(i)];
+    p.padding[i] = pd[size_t(i)];
+    p.dilation[i] = dl[size_t(i)];
+    int64_t span = ins[i] + 2 * p.padding[i] - p.dilation[i] * (p.kernel[i] - 1) - 1;
+    int64_t n = (o.ceil_mode ? (span + p.stride[i] - 1) / p.stride[i] : span / p.stride[i]) + 1;
+    // With ceil_mode the last window must start inside the input or its left padding.
+    if (o.ceil_mode && (n - 1) * p.stride[i] >= ins[i] + p.padding[i]) --n;
+    TS_CHECK_SHAPE(span >= 0 && n > 0, op, ": input ", x.shape(), " is too small for kernel ", k, " (output size ",
+                   n, ")");
+    *outs[i] = n;
+  }
+  p.count_include_pad = o.count_include_pad;
+  return p;
+}
+Tensor batch4(const Tensor& x) { return (x.dim() == 3 ? x.unsqueeze(0) : x).contiguous(); }
+}  // namespace
+
+std::pair<Tensor, Tensor> max_pool2d_with_indices(const Tensor& x, const PoolOptions& o) {
+  int64_t OH, OW;
+  Pool2dParams p = pool_params("max_pool2d", x, o, OH, OW);
+  Tensor xb = batch4(x);
+  Tensor out = empty({xb.size(0), xb.size(1), OH, OW}, {x.dtype(), x.device()});
+  Tensor idx = empty(out.shape(), {DType::Int64, x.device()});
+  backend_for(x.device()).max_pool2d(out, idx, xb, p);
+  if (x.dim() == 3) return {out.squeeze(0), idx.squeeze(0)};
+  return {out, idx};
+}
+Tensor max_pool2d(const Tensor& x, const PoolOptions& o) { return max_pool2d_with_indices(x, o).first; }
+
+Tensor max_pool2d_backward(const Tensor& grad_out, const Tensor& x, const Tensor& indices) {
+  TS_CHECK_SHAPE(grad_out.shape() == indices.shape(), "max_pool2d_backward: grad_out ", grad_out.shape(),
+                 " and indices ", indices.shape(), " differ");
+  Tensor xb = batch4(x);
+  Tensor gx = empty(xb.shape(), {grad_out.dtype(), x.device()});
+  backend_for(x.device()).max_pool2d_backward(gx, batch4(grad_out), batch4(indices));
+  return x.dim() == 3 ? gx.squeeze(0) : gx;
+}
+
+Tensor avg_pool2d(const Tensor& x, const PoolOptions& o) {
+  check_float("avg_pool2d", x, "input");
+  int64_t OH, OW;
+  Pool2dParams p = pool_params("avg_pool2d", x, o, OH, OW);
+  Tensor xb = batch4(x);
+  Tensor out = empty({xb.size(0), xb.size(1), OH, OW}, {x.dtype(), x.device()});
+  backend_for(x.device()).avg_pool2d(out, xb, p);
+  return x.dim() == 3 ? out.squeeze(0) : out;
+}
+
+Tensor avg_pool2d_backward(const Tensor& grad_out, const Tensor& x, const PoolOptions& o) {
+  int64_t OH, OW;
+  Pool2dParams p = pool_params("avg_pool2d_backward", x, o, OH, OW);
+  Tensor xb = batch4(x);
+  Tensor gx = empty(xb.shape(), {grad_out.dtype(), x.device()});
+  backend_for(x.device()).avg_pool2d_backward(gx, batch4(grad_out), p);
+  return x.dim() == 3 ? gx.squeeze(0) : gx;
+}
+
+Tensor adaptive_avg_pool2d(const Tensor& x, const Shape& output_size) {
+  check_float("adaptive_avg_pool2d", x, "input");
+  TS_CHECK_SHAPE(x.dim() == 4 || x.dim() == 3, "adaptive_avg_pool2d: expected 3-D or 4-D input, got ", x.shape());
+  Shape os = output_size.size() == 1 ? Shape{output_size[0], output_size[0]} : output_size;
+  TS_CHECK_VALUE(os.size() == 2 && os[0] > 0 && os[1] > 0, "adaptive_avg_pool2d: output_size must be 2 positive "
+                 "values, got ", output_size);
+  int64_t H = x.size(-2), W = x.size(-1);
+  if (H % os[0] == 0 && W % os[1] == 0)  // uniform windows: a plain average pool
+    return avg_pool2d(x, {.kernel_size = {H / os[0], W / os[1]}});
+  // Window i spans [floor(i*H/OH), ceil((i+1)*H/OH)), as in PyTorch.
+  std::vector<Tensor> rows;
+  for (int64_t i = 0; i < os[0]; ++i) {
+    int64_t h0 = i * H / os[0], h1 = ((i + 1) * H + os[0] - 1) / os[0];
+    std::vector<Tensor> cols;
+    for (int64_t j = 0; j < os[1]; ++j) {
+      int64_t w0 = j * W / os[1], w1 = ((j + 1) * W + os[1] - 1) / os[1];
+      cols.push_back(mean(x.narrow(-2, h0, h1 - h0).narrow(-1, w0, w1 - w0), {-2, -1}, true));
+    }
+    rows.push_back(cat(cols, -1));
+  }
+  return cat(rows, -2);
+}
+
+Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
+                  const Tensor& bias, bool training, double momentum, double eps) {
+  check_float("batch_norm", x, "input");
+  TS_CHECK_SHAPE(x.dim() >= 2, "batch_norm: expected input of at least 2 dims [N, C, ...], got ", x.shape());
+  int64_t C = x.size(1);
+  for (const Tensor* t : {&running_mean, &running_var, &weight, &bias})
+    if (t->defined())
+      TS_CHECK_SHAPE(t->dim() == 1 && t->size(0) == C, "batch_norm: expected per-channel tensors of shape [", C,
+                     "], got ", t->shape());
+  Shape dims{0};
+  for (int64_t d = 2; d < x.dim(); ++d) dims.push_back(d);
+  Shape bshape(size_t(x.dim()), 1);
+  bshape[1] = C;
+  Tensor m, v;
+  if (training) {
+    int64_t n = x.numel() / std::max<int64_t>(C, 1);
+    TS_CHECK_VALUE(n > 1, "batch_norm: expected more than 1 value per channel when training, got input size ",
+                   x.shape());
+    m = mean(x, dims);
+    v = var(x, dims, 0);
+    if (running_mean.defined()) {
+      Tensor rm = running_mean;
+      rm.copy_(running_mean * (1 - momentum) + m.to(running_mean.dtype()) * momentum);
+    }
+    if (running_var.defined()) {
+      Tensor rv = running_var;
+      rv.copy_(running_var * (1 - momentum) + (v * (double(n) / double(n - 1))).to(running_var.dtype()) * momentum);
+    }
+  } else {
+    TS_CHECK_VALUE(running_mean.defined() && running_var.defined(),
+                   "batch_norm: running_mean and running_var are required in eval mode");
+    m = running_mean.to(x.dtype());
+    v = running_var.to(x.dtype());
+  }
+  Tensor scale = rsqrt(v + eps);
+  if (weight.defined()) scale = scale * weight;
+  Tensor shift = -m * scale;
+  if (bias.defined()) shift = shift + bias;
+  return x * scale.view(bshape) + shift.view(bshape);
+}
+
+Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight, const Tensor& bias,
+                  double eps) {
+  check_float("layer_norm", x, "input");
+  int64_t k = int64_t(normalized_shape.size());
+  TS_CHECK_SHAPE(k >= 1 && k <= x.dim() && Shape(x.shape().end() - k, x.shape().end()) == normalized_shape,
+                 "layer_norm: given normalized_shape=", normalized_shape, ", expected input with shape [*, ",
+                 normalized_shape, "], but got input of size ", x.shape());
+  for (const Tensor* t : {&weight, &bias})
+    if (t->defined())
+      TS_CHECK_SHAPE(t->shape() == normalized_shape, "layer_norm: weight/bias shape ", t->shape(),
+                     " must equal normalized_shape ", normalized_shape);
+  Shape dims;
+  for (int64_t i = 0; i < k; ++i) dims.push_back(x.dim() - 1 - i);
+  Tensor m = mean(x, dims, true);
+  Tensor c = x - m;
+  Tensor y = c * rsqrt(mean(square(c), dims, true) + eps);
+  if (weight.defined()) y = y * weight;
+  if (bias.defined()) y = y + bias;
+  return y;
+}
+
+Tensor group_norm(const Tensor& x, int64_t G, const Tensor& weight, const Tensor& bias, double eps) {
+  check_float("group_norm", x, "input");
+  TS_CHECK_SHAPE(x.dim() >= 2, "group_norm: expected input [N, C, ...], got ", x.shape());
+  int64_t N = x.size(0), C = x.size(1);
+  TS_CHECK_VALUE(G > 0 && C % G == 0, "group_norm: expected number of channels in input (", C,
+                 ") to be divisible by num_groups (", G, ")");
+  Tensor g = x.reshape({N, G, -1});
+  Tensor m = mean(g, {2}, true);
+  Tensor c = g - m;
+  Tensor y = (c * rsqrt(mean(square(c), {2}, true) + eps)).reshape(x.shape());
+  Shape bshape(size_t(x.dim()), 1);
+  bshape[1] = C;
+  if (weight.defined()) y = y * weight.view(bshape);
+  if (bias.defined()) y = y + bias.view(bshape);
+  return y;
+}
+
+Tensor dropout(const Tensor& x, double p, bool training, Generator* gen) {
+  TS_CHECK_VALUE(p >= 0 && p <= 1, "dropout: probability has to be between 0 and 1, but got ", p);
+  if (!training || p == 0) return x;
+  check_float("dropout", x, "input");
+  if (p == 1) return zeros_like(x);
+  Tensor keep = bernoulli(x.shape(), 1 - p, {x.dtype(), x.device()}, gen);
+  return x * keep * (1.0 / (1 - p));
+}
+
+Tensor embedding(const Tensor& indices, const Tensor& weight) {
+  TS_CHECK_SHAPE(weight.dim() == 2, "embedding: weight must be 2-D [num_embeddings, dim], got ", weight.shape());
+  TS_CHECK_DTYPE(is_integral(indices.dtype()), "embedding: expected integer indices, got ", indices.dtype());
+  Shape s = indices.shape();
+  s.push_back(weight.size(1));
+  return index_select(weight, 0, indices.reshape({-1}).to(DType::Int64)).view(s);
+}
+
+Tensor one_hot(const Tensor& labels, int64_t num_classes) {
+  TS_CHECK_DTYPE(is_integral(labels.dtype()), "one_hot: expected integer class labels, got ", labels.dtype());
+  Tensor l = labels.to(DType::Int64);
+  if (num_classes < 0) {
+    TS_CHECK_VALUE(l.numel() > 0, "one_hot: can not infer total number of classes from an empty tensor");
+    num_classes = amax(l).item<int64_t>() + 1;
+  }
+  if (l.numel() > 0) {
+    int64_t lo = amin(l).item<int64_t>(), hi = amax(l).item<int64_t>();
+    TS_CHECK_INDEX(lo >= 0 && hi < num_classes, "one_hot: class values must be in [0, ", num_classes, "), got [", lo,
+                   ", ", hi, "]");
+  }
+  Shape s = l.shape();
+  s.push_back(num_classes);
+  Tensor out = zeros(s, {DType::Int64, l.device()});
+  return scatter_(out, -1, l.unsqueeze(-1), ones(l.unsqueeze(-1).shape(), {DType::Int64, l.device()}));
+}
+
+}  // namespace tessera::ops

@@ -1,0 +1,189 @@
+#pragma once
+// The functional API: every op checks its arguments (errors name the op, shapes and dtypes),
+// broadcasts and promotes like PyTorch, and runs on the backend of its inputs' device.
+// Most are also Tensor methods (t.sum(), t.view()).
+#include <optional>
+#include <utility>
+#include <vector>
+
+#include "tessera/backend/backend.h"
+#include "tessera/ops/factory.h"
+
+namespace tessera::ops {
+
+// --- type promotion ---------------------------------------------------------------------------
+// The dtype of a binary op's result (PyTorch's rules: 0-d tensors and scalars only raise the
+// category, never the size, of dimensioned operands).
+DType result_type(const Tensor& a, const Tensor& b);
+DType result_type(const Tensor& a, const Scalar& b);
+
+// --- elementwise unary (integer inputs to floating functions give float32) --------------------
+Tensor abs(const Tensor& x);
+Tensor neg(const Tensor& x);
+Tensor exp(const Tensor& x);
+Tensor expm1(const Tensor& x);
+Tensor log(const Tensor& x);
+Tensor log1p(const Tensor& x);
+Tensor sqrt(const Tensor& x);
+Tensor rsqrt(const Tensor& x);
+Tensor sin(const Tensor& x);
+Tensor cos(const Tensor& x);
+Tensor tanh(const Tensor& x);
+Tensor sigmoid(const Tensor& x);
+Tensor relu(const Tensor& x);
+// approximate: "none" (erf form) or "tanh".
+Tensor gelu(const Tensor& x, const std::string& approximate = "none");
+Tensor silu(const Tensor& x);
+Tensor softplus(const Tensor& x, double beta = 1, double threshold = 20);
+Tensor erf(const Tensor& x);
+Tensor floor(const Tensor& x);
+Tensor ceil(const Tensor& x);
+Tensor round(const Tensor& x);
+Tensor sign(const Tensor& x);
+Tensor reciprocal(const Tensor& x);
+Tensor square(const Tensor& x);
+Tensor clamp(const Tensor& x, std::optional<Scalar> min, std::optional<Scalar> max);
+Tensor logical_not(const Tensor& x);
+// Runs a unary op by enum (the in-place form writes into x).
+Tensor unary(UnaryOp op, const Tensor& x);
+Tensor& unary_(UnaryOp op, Tensor& x);
+
+// --- elementwise binary (broadcasting, promotion) ----------------------------------------------
+Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b);
+Tensor binary(BinaryOp op, const Tensor& a, Scalar b);
+// a op= b in place; throws when the result dtype cannot be cast to a's, or b does not broadcast to a.
+Tensor& binary_(BinaryOp op, Tensor& a, const Tensor& b);
+Tensor add(const Tensor& a, const Tensor& b, Scalar alpha = 1);
+Tensor sub(const Tensor& a, const Tensor& b, Scalar alpha = 1);
+Tensor mul(const Tensor& a, const Tensor& b);
+Tensor div(const Tensor& a, const Tensor& b);  // true division: integers give float32
+Tensor pow(const Tensor& a, const Tensor& b);
+Tensor pow(const Tensor& a, Scalar b);
+Tensor maximum(const Tensor& a, const Tensor& b);
+Tensor minimum(const Tensor& a, const Tensor& b);
+Tensor atan2(const Tensor& a, const Tensor& b);
+Tensor fmod(const Tensor& a, const Tensor& b);
+Tensor eq(const Tensor& a, const Tensor& b);
+Tensor ne(const Tensor& a, const Tensor& b);
+Tensor lt(const Tensor& a, const Tensor& b);
+Tensor le(const Tensor& a, const Tensor& b);
+Tensor gt(const Tensor& a, const Tensor& b);
+Tensor ge(const Tensor& a, const Tensor& b);
+Tensor logical_and(const Tensor& a, const Tensor& b);
+Tensor logical_or(const Tensor& a, const Tensor& b);
+Tensor logical_xor(const Tensor& a, const Tensor& b);
+Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);
+Tensor where(const Tensor& cond, const Tensor& a, Scalar b);
+Tensor where(const Tensor& cond, Scalar a, const Tensor& b);
+// True when shapes and values are equal (NaN != NaN).
+bool equal(const Tensor& a, const Tensor& b);
+// |a - b| <= atol + rtol * |b| elementwise, after broadcasting.
+bool allclose(const Tensor& a, const Tensor& b, double rtol = 1e-5, double atol = 1e-8, bool equal_nan = false);
+Tensor isclose(const Tensor& a, const Tensor& b, double rtol = 1e-5, double atol = 1e-8, bool equal_nan = false);
+Tensor isnan(const Tensor& x);
+Tensor isinf(const Tensor& x);
+
+// --- reductions ------------------------------------------------------------------------------
+// An empty dims list reduces every dim. Integer and bool sums give int64.
+Tensor sum(const Tensor& x, const Shape& dims = {}, bool keepdim = false, std::optional<DType> dtype = std::nullopt);
+Tensor mean(const Tensor& x, const Shape& dims = {}, bool keepdim = false);
+Tensor prod(const Tensor& x, const Shape& dims = {}, bool keepdim = false);
+Tensor amax(const Tensor& x, const Shape& dims = {}, bool keepdim = false);
+Tensor amin(const Tensor& x, const Shape& dims = {}, bool keepdim = false);
+// (values, indices) along dim.
+std::pair<Tensor, Tensor> max(const Tensor& x, int64_t dim, bool keepdim = false);
+std::pair<Tensor, Tensor> min(const Tensor& x, int64_t dim, bool keepdim = false);
+Tensor argmax(const Tensor& x, std::optional<int64_t> dim = std::nullopt, bool keepdim = false);
+Tensor argmin(const Tensor& x, std::optional<int64_t> dim = std::nullopt, bool keepdim = false);
+// correction 1 is Bessel's (unbiased) estimate, 0 the population variance.
+Tensor var(const Tensor& x, const Shape& dims = {}, int64_t correction = 1, bool keepdim = false);
+Tensor std(const Tensor& x, const Shape& dims = {}, int64_t correction = 1, bool keepdim = false);
+// p-norm; p = INFINITY gives the max-abs norm.
+Tensor norm(const Tensor& x, double p = 2, const Shape& dims = {}, bool keepdim = false);
+Tensor logsumexp(const Tensor& x, const Shape& dims, bool keepdim = false);
+Tensor all(const Tensor& x, const Shape& dims = {}, bool keepdim = false);
+Tensor any(const Tensor& x, const Shape& dims = {}, bool keepdim = false);
+Tensor cumsum(const Tensor& x, int64_t dim, std::optional<DType> dtype = std::nullopt);
+Tensor softmax(const Tensor& x, int64_t dim);
+Tensor log_softmax(const Tensor& x, int64_t dim);
+// (values, indices), sorted; stable.
+std::pair<Tensor, Tensor> sort(const Tensor& x, int64_t dim = -1, bool descending = false);
+std::pair<Tensor, Tensor> topk(const Tensor& x, int64_t k, int64_t dim = -1, bool largest = true);
+
+// --- shape and movement ------------------------------------------------------------------------
+Tensor as_strided(const Tensor& x, const Shape& shape, const Shape& strides, std::optional<int64_t> offset = std::nullopt);
+Tensor cat(const std::vector<Tensor>& xs, int64_t dim = 0);
+Tensor stack(const std::vector<Tensor>& xs, int64_t dim = 0);
+// Pieces of split_size along dim (the last may be smaller), or of the given sizes.
+std::vector<Tensor> split(const Tensor& x, int64_t split_size, int64_t dim = 0);
+std::vector<Tensor> split(const Tensor& x, const Shape& sizes, int64_t dim = 0);
+std::vector<Tensor> chunk(const Tensor& x, int64_t chunks, int64_t dim = 0);
+Tensor flip(const Tensor& x, const Shape& dims);
+Tensor roll(const Tensor& x, const Shape& shifts, const Shape& dims);
+Tensor repeat(const Tensor& x, const Shape& repeats);
+// pad lists (before, after) pairs starting from the last dim, as torch.nn.functional.pad.
+// mode: "constant", "reflect" or "replicate".
+Tensor pad(const Tensor& x, const Shape& pad, const std::string& mode = "constant", double value = 0);
+Tensor tril(const Tensor& x, int64_t diagonal = 0);
+Tensor triu(const Tensor& x, int64_t diagonal = 0);
+
+// --- indexing ----------------------------------------------------------------------------------
+Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index);
+Tensor gather(const Tensor& x, int64_t dim, const Tensor& index);
+Tensor scatter(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src);
+Tensor scatter_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src);
+Tensor& scatter_(Tensor& x, int64_t dim, const Tensor& index, const Tensor& src);
+Tensor& scatter_add_(Tensor& x, int64_t dim, const Tensor& index, const Tensor& src);
+// x[dim-slices at index] += src (index_add) or = src (index_copy).
+Tensor& index_add_(Tensor& x, int64_t dim, const Tensor& index, const Tensor& src);
+Tensor& index_copy_(Tensor& x, int64_t dim, const Tensor& index, const Tensor& src);
+Tensor masked_fill(const Tensor& x, const Tensor& mask, Scalar value);
+Tensor masked_select(const Tensor& x, const Tensor& mask);
+Tensor nonzero(const Tensor& x);
+
+// --- linear algebra and neural-network ops -------------------------------------------------------
+// matmul with NumPy semantics: 1-D operands are promoted, batch dims broadcast.
+Tensor matmul(const Tensor& a, const Tensor& b);
+// x [..., in] @ weight[out, in]^T + bias[out].
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = {});
+Tensor conv1d(const Tensor& x, const Tensor& w, const Tensor& bias = {}, int64_t stride = 1, int64_t padding = 0,
+              int64_t dilation = 1, int64_t groups = 1);
+Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias = {}, const Conv2dParams& p = {});
+Tensor conv2d_backward_input(const Tensor& grad_out, const Tensor& w, const Shape& input_shape, const Conv2dParams& p);
+// (grad_weight, grad_bias); grad_bias is computed when with_bias.
+std::pair<Tensor, Tensor> conv2d_backward_weight(const Tensor& grad_out, const Tensor& x, const Shape& weight_shape,
+                                                 const Conv2dParams& p, bool with_bias);
+// w [in, out/groups, kh, kw]; output_padding adds rows/cols to the output's far side.
+Tensor conv_transpose2d(const Tensor& x, const Tensor& w, const Tensor& bias = {}, const Conv2dParams& p = {},
+                        Shape output_padding = {0, 0});
+struct PoolOptions {
+  Shape kernel_size;
+  Shape stride = {};  // defaults to kernel_size
+  Shape padding = {0, 0};
+  Shape dilation = {1, 1};
+  bool ceil_mode = false;
+  bool count_include_pad = true;
+};
+// (output, indices): indices are flat positions h * W + w within each input plane.
+std::pair<Tensor, Tensor> max_pool2d_with_indices(const Tensor& x, const PoolOptions& o);
+Tensor max_pool2d(const Tensor& x, const PoolOptions& o);
+Tensor max_pool2d_backward(const Tensor& grad_out, const Tensor& x, const Tensor& indices);
+Tensor avg_pool2d(const Tensor& x, const PoolOptions& o);
+Tensor avg_pool2d_backward(const Tensor& grad_out, const Tensor& x, const PoolOptions& o);
+Tensor adaptive_avg_pool2d(const Tensor& x, const Shape& output_size);
+// Normalizes over (N, H, W) per channel of x [N, C, ...]. In training, updates the running
+// stats (when defined) with momentum as PyTorch does (unbiased variance).
+Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
+                  const Tensor& bias, bool training, double momentum = 0.1, double eps = 1e-5);
+Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight = {}, const Tensor& bias = {},
+                  double eps = 1e-5);
+Tensor group_norm(const Tensor& x, int64_t num_groups, const Tensor& weight = {}, const Tensor& bias = {},
+                  double eps = 1e-5);
+// Zeroes elements with probability p and scales the rest by 1/(1-p) when training.
+Tensor dropout(const Tensor& x, double p = 0.5, bool training = true, Generator* gen = nullptr);
+// Rows of weight [num, dim] picked by integer indices of any shape.
+Tensor embedding(const Tensor& indices, const Tensor& weight);
+// int64 one-hot of integer labels; num_classes -1 infers max + 1.
+Tensor one_hot(const Tensor& labels, int64_t num_classes = -1);
+
+}  // namespace tessera::ops

@@ -1,0 +1,188 @@
+// Reductions, scans, softmax and sorting.
+#include <cmath>
+#include <set>
+
+#include "tessera/ops/ops.h"
+
+namespace tessera::ops {
+
+namespace {
+// Normalized, deduplicated reduced dims (all dims when dims is empty).
+std::vector<bool> reduced_mask(const Tensor& x, const Shape& dims, const char* op) {
+  std::vector<bool> m(size_t(x.dim()), dims.empty());
+  for (int64_t d : dims) {
+    int64_t w = wrap_dim(d, x.dim(), op);
+    if (x.dim() == 0) continue;
+    TS_CHECK_VALUE(!m[size_t(w)] || dims.empty(), op, ": dim ", w, " appears multiple times in the list of dims");
+    m[size_t(w)] = true;
+  }
+  return m;
+}
+Shape keep_shape(const Tensor& x, const std::vector<bool>& m) {
+  Shape s = x.shape();
+  for (size_t i = 0; i < s.size(); ++i)
+    if (m[i]) s[i] = 1;
+  return s;
+}
+Tensor squeeze_reduced(const Tensor& out, const std::vector<bool>& m, bool keepdim) {
+  if (keepdim) return out;
+  Shape s;
+  for (size_t i = 0; i < m.size(); ++i)
+    if (!m[i]) s.push_back(out.size(int64_t(i)));
+  return out.view(s);
+}
+Tensor reduce(ReduceOp op, const Tensor& x, const Shape& dims, bool keepdim, DType out_dtype, const char* name) {
+  auto m = reduced_mask(x, dims, name);
+  Tensor out = empty(keep_shape(x, m), {out_dtype, x.device()});
+  backend_for(x.device()).reduce(op, out, x);
+  return squeeze_reduced(out, m, keepdim);
+}
+int64_t reduced_count(const Tensor& x, const Shape& dims, const char* op) {
+  auto m = reduced_mask(x, dims, op);
+  int64_t n = 1;
+  for (size_t i = 0; i < m.size(); ++i)
+    if (m[i]) n *= x.size(int64_t(i));
+  return n;
+}
+}  // namespace
+
+Tensor sum(const Tensor& x, const Shape& dims, bool keepdim, std::optional<DType> dtype) {
+  DType dt = dtype.value_or(is_floating(x.dtype()) ? x.dtype() : DType::Int64);
+  return reduce(ReduceOp::Sum, x, dims, keepdim, dt, "sum");
+}
+Tensor prod(const Tensor& x, const Shape& dims, bool keepdim) {
+  return reduce(ReduceOp::Prod, x, dims, keepdim, is_floating(x.dtype()) ? x.dtype() : DType::Int64, "prod");
+}
+Tensor mean(const Tensor& x, const Shape& dims, bool keepdim) {
+  TS_CHECK_DTYPE(x.is_floating_point(), "mean: could not infer output dtype; input dtype must be floating point, got ",
+                 x.dtype());
+  int64_t n = reduced_count(x, dims, "mean");
+  return sum(x, dims, keepdim) / double(n);
+}
+Tensor amax(const Tensor& x, const Shape& dims, bool keepdim) {
+  TS_CHECK_SHAPE(x.numel() > 0 || !dims.empty(), "amax: cannot reduce an empty tensor (shape ", x.shape(), ")");
+  return reduce(ReduceOp::Max, x, dims, keepdim, x.dtype(), "amax");
+}
+Tensor amin(const Tensor& x, const Shape& dims, bool keepdim) {
+  TS_CHECK_SHAPE(x.numel() > 0 || !dims.empty(), "amin: cannot reduce an empty tensor (shape ", x.shape(), ")");
+  return reduce(ReduceOp::Min, x, dims, keepdim, x.dtype(), "amin");
+}
+Tensor all(const Tensor& x, const Shape& dims, bool keepdim) {
+  return reduce(ReduceOp::All, x, dims, keepdim, DType::Bool, "all");
+}
+Tensor any(const Tensor& x, const Shape& dims, bool keepdim) {
+  return reduce(ReduceOp::Any, x, dims, keepdim, DType::Bool, "any");
+}
+
+namespace {
+Tensor arg_reduce(bool is_max, const Tensor& x, std::optional<int64_t> dim, bool keepdim) {
+  const char* name = is_max ? "argmax" : "argmin";
+  if (!dim) {
+    TS_CHECK_SHAPE(x.numel() > 0, name, ": expected a non-empty tensor");
+    Tensor r = arg_reduce(is_max, x.reshape({-1}), 0, false);
+    return keepdim ? r.view(Shape(size_t(x.dim()), 1)) : r;
+  }
+  int64_t d = wrap_dim(*dim, x.dim(), name);
+  Tensor xs = x.dim() == 0 ? x.view({1}) : x;
+  Shape ks = xs.shape();
+  ks[size_t(d)] = 1;
+  Tensor out = empty(ks, {DType::Int64, x.device()});
+  backend_for(x.device()).arg_reduce(is_max, out, xs, d);
+  if (x.dim() == 0) return out.view({});
+  return keepdim ? out : out.squeeze(d);
+}
+}  // namespace
+
+Tensor argmax(const Tensor& x, std::optional<int64_t> dim, bool keepdim) { return arg_reduce(true, x, dim, keepdim); }
+Tensor argmin(const Tensor& x, std::optional<int64_t> dim, bool keepdim) { return arg_reduce(false, x, dim, keepdim); }
+
+std::pair<Tensor, Tensor> max(const Tensor& x, int64_t dim, bool keepdim) {
+  Tensor idx = argmax(x, dim, true);
+  int64_t d = wrap_dim(dim, x.dim(), "max");
+  Tensor xs = x.dim() == 0 ? x.view({1}) : x;
+  Tensor vals = gather(xs, d, x.dim() == 0 ? idx.view({1}) : idx);
+  if (x.dim() == 0) return {vals.view({}), idx};
+  return keepdim ? std::pair{vals, idx} : std::pair{vals.squeeze(d), idx.squeeze(d)};
+}
+std::pair<Tensor, Tensor> min(const Tensor& x, int64_t dim, bool keepdim) {
+  Tensor idx = argmin(x, dim, true);
+  int64_t d = wrap_dim(dim, x.dim(), "min");
+  Tensor xs = x.dim() == 0 ? x.view({1}) : x;
+  Tensor vals = gather(xs, d, x.dim() == 0 ? idx.view({1}) : idx);
+  if (x.dim() == 0) return {vals.view({}), idx};
+  return keepdim ? std::pair{vals, idx} : std::pair{vals.squeeze(d), idx.squeeze(d)};
+}
+
+Tensor var(const Tensor& x, const Shape& dims, int64_t correction, bool keepdim) {
+  TS_CHECK_DTYPE(x.is_floating_point(), "var: expected a floating-point tensor, got ", x.dtype());
+  int64_t n = reduced_count(x, dims, "var");
+  Tensor centered = x - mean(x, dims, true);
+  // n - correction <= 0 gives inf/NaN, as in PyTorch.
+  return sum(square(centered), dims, keepdim) / double(std::max<int64_t>(n - correction, 0));
+}
+Tensor std(const Tensor& x, const Shape& dims, int64_t correction, bool keepdim) {
+  return sqrt(var(x, dims, correction, keepdim));
+}
+Tensor norm(const Tensor& x, double p, const Shape& dims, bool keepdim) {
+  TS_CHECK_DTYPE(x.is_floating_point(), "norm: expected a floating-point tensor, got ", x.dtype());
+  if (std::isinf(p)) return p > 0 ? amax(abs(x), dims, keepdim) : amin(abs(x), dims, keepdim);
+  if (p == 2) return sqrt(sum(square(x), dims, keepdim));
+  if (p == 1) return sum(abs(x), dims, keepdim);
+  if (p == 0) return sum(ne(x, zeros({}, {x.dtype(), x.device()})).to(x.dtype()), dims, keepdim);
+  return pow(sum(pow(abs(x), p), dims, keepdim), 1.0 / p);
+}
+Tensor logsumexp(const Tensor& x, const Shape& dims, bool keepdim) {
+  Tensor xf = x.is_floating_point() ? x : x.to(DType::Float32);
+  Tensor m = amax(xf, dims, true);
+  m = where(isinf(m), zeros_like(m), m);  // keeps all -inf rows at -inf and avoids inf - inf
+  Tensor r = log(sum(exp(xf - m), dims, true)) + m;
+  if (keepdim) return r;
+  auto mask = reduced_mask(x, dims, "logsumexp");
+  return squeeze_reduced(r, mask, false);
+}
+
+Tensor cumsum(const Tensor& x, int64_t dim, std::optional<DType> dtype) {
+  int64_t d = wrap_dim(dim, x.dim(), "cumsum");
+  DType dt = dtype.value_or(is_floating(x.dtype()) ? x.dtype() : DType::Int64);
+  Tensor xs = x.dim() == 0 ? x.view({1}) : x;
+  Tensor out = empty(xs.shape(), {dt, x.device()});
+  backend_for(x.device()).cumsum(out, xs, d);
+  return x.dim() == 0 ? out.view({}) : out;
+}
+
+namespace {
+Tensor softmax_impl(const Tensor& x, int64_t dim, bool log) {
+  const char* name = log ? "log_softmax" : "softmax";
+  int64_t d = wrap_dim(dim, x.dim(), name);
+  Tensor xs = x.is_floating_point() ? x : x.to(DType::Float32);
+  if (x.dim() == 0) xs = xs.view({1});
+  Tensor out = empty(xs.shape(), {xs.dtype(), x.device()});
+  backend_for(x.device()).softmax(out, xs, d, log);
+  return x.dim() == 0 ? out.view({}) : out;
+}
+}  // namespace
+Tensor softmax(const Tensor& x, int64_t dim) { return softmax_impl(x, dim, false); }
+Tensor log_softmax(const Tensor& x, int64_t dim) { return softmax_impl(x, dim, true); }
+
+std::pair<Tensor, Tensor> sort(const Tensor& x, int64_t dim, bool descending) {
+  int64_t d = wrap_dim(dim, x.dim(), "sort");
+  Tensor xs = x.dim() == 0 ? x.view({1}) : x;
+  Tensor v = empty(xs.shape(), {x.dtype(), x.device()}), i = empty(xs.shape(), {DType::Int64, x.device()});
+  backend_for(x.device()).sort(v, i, xs, d, descending);
+  if (x.dim() == 0) return {v.view({}), i.view({})};
+  return {v, i};
+}
+std::pair<Tensor, Tensor> topk(const Tensor& x, int64_t k, int64_t dim, bool largest) {
+  int64_t d = wrap_dim(dim, x.dim(), "topk");
+  Tensor xs = x.dim() == 0 ? x.view({1}) : x;
+  TS_CHECK_INDEX(k >= 0 && k <= xs.size(d), "topk: k (", k, ") is out of range for dimension ", d, " of size ",
+                 xs.size(d));
+  Shape s = xs.shape();
+  s[size_t(d)] = k;
+  Tensor v = empty(s, {x.dtype(), x.device()}), i = empty(s, {DType::Int64, x.device()});
+  backend_for(x.device()).topk(v, i, xs, k, d, largest);
+  if (x.dim() == 0) return {v.view({}), i.view({})};
+  return {v, i};
+}
+
+}  // namespace tessera::ops

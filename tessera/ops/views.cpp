@@ -1,0 +1,296 @@
+// Views (metadata-only ops that share storage) and the copies that back contiguous/clone/to.
+#include <numeric>
+
+#include "tessera/ops/ops.h"
+
+namespace tessera {
+
+namespace {
+Tensor make_view(const Tensor& t, Shape shape, Shape strides, int64_t offset) {
+  Tensor v(t.storage(), std::move(shape), std::move(strides), offset, t.dtype());
+  return v;
+}
+
+// Strides that let a tensor of t's layout be viewed with `shape` without copying, if any
+// (PyTorch's computeStride).
+std::optional<Shape> view_strides(const Tensor& t, const Shape& shape) {
+  const Shape& old = t.shape();
+  const Shape& ost = t.strides();
+  Shape st(shape.size());
+  if (t.numel() == 0) return contiguous_strides(shape);
+  int64_t view_d = int64_t(shape.size()) - 1;
+  int64_t chunk_base = ost.empty() ? 1 : ost.back();
+  int64_t tensor_numel = 1, view_numel = 1;
+  for (int64_t d = int64_t(old.size()) - 1; d >= 0; --d) {
+    tensor_numel *= old[size_t(d)];
+    if (d == 0 || (old[size_t(d - 1)] != 1 && ost[size_t(d - 1)] != tensor_numel * chunk_base)) {
+      while (view_d >= 0 && (view_numel < tensor_numel || shape[size_t(view_d)] == 1)) {
+        st[size_t(view_d)] = view_numel * chunk_base;
+        view_numel *= shape[size_t(view_d)];
+        --view_d;
+      }
+      if (view_numel != tensor_numel) return std::nullopt;
+      if (d > 0) {
+        chunk_base = ost[size_t(d - 1)];
+        tensor_numel = view_numel = 1;
+      }
+    }
+  }
+  if (view_d != -1) return std::nullopt;
+  return st;
+}
+}  // namespace
+
+Tensor Tensor::view(const Shape& shape) const {
+  Shape s = infer_shape(shape, numel(), "view");
+  check_shape(s, "view");
+  auto st = view_strides(*this, s);
+  TS_CHECK_SHAPE(st.has_value(), "view: size ", s, " is not compatible with input tensor's size ", this->shape(),
+                 " and strides ", strides(), " (at least one dimension spans two contiguous subspaces); "
+                 "use reshape instead");
+  return make_view(*this, s, *st, storage_offset());
+}
+
+Tensor Tensor::reshape(const Shape& shape) const {
+  Shape s = infer_shape(shape, numel(), "reshape");
+  check_shape(s, "reshape");
+  if (auto st = view_strides(*this, s)) return make_view(*this, s, *st, storage_offset());
+  return contiguous().view(s);
+}
+
+Tensor Tensor::flatten(int64_t start_dim, int64_t end_dim) const {
+  if (dim() == 0) return reshape({1});
+  int64_t a = wrap_dim(start_dim, dim(), "flatten"), b = wrap_dim(end_dim, dim(), "flatten");
+  TS_CHECK_VALUE(a <= b, "flatten: start_dim (", a, ") cannot come after end_dim (", b, ")");
+  Shape s(shape().begin(), shape().begin() + a);
+  int64_t n = 1;
+  for (int64_t i = a; i <= b; ++i) n *= shape()[size_t(i)];
+  s.push_back(n);
+  s.insert(s.end(), shape().begin() + b + 1, shape().end());
+  return reshape(s);
+}
+
+Tensor Tensor::unflatten(int64_t d, const Shape& sizes) const {
+  int64_t w = wrap_dim(d, dim(), "unflatten");
+  Shape inner = infer_shape(sizes, size(w), "unflatten");
+  Shape s(shape().begin(), shape().begin() + w);
+  s.insert(s.end(), inner.begin(), inner.end());
+  s.insert(s.end(), shape().begin() + w + 1, shape().end());
+  return view(s);
+}
+
+Tensor Tensor::permute(const Shape& dims) const {
+  TS_CHECK_SHAPE(int64_t(dims.size()) == dim(), "permute: number of dims don't match in permute (got ", dims,
+                 " for a tensor of shape ", shape(), ")");
+  Shape s(dims.size()), st(dims.size());
+  std::vector<bool> seen(dims.size());
+  for (size_t i = 0; i < dims.size(); ++i) {
+    int64_t d = wrap_dim(dims[i], dim(), "permute");
+    TS_CHECK_VALUE(!seen[size_t(d)], "permute: repeated dim ", d, " in ", dims);
+    seen[size_t(d)] = true;
+    s[i] = shape()[size_t(d)];
+    st[i] = strides()[size_t(d)];
+  }
+  return make_view(*this, s, st, storage_offset());
+}
+
+Tensor Tensor::transpose(int64_t d0, int64_t d1) const {
+  if (dim() == 0) return *this;
+  Shape p(static_cast<size_t>(dim()));
+  std::iota(p.begin(), p.end(), 0);
+  std::swap(p[size_t(wrap_dim(d0, dim(), "transpose"))], p[size_t(wrap_dim(d1, dim(), "transpose"))]);
+  return permute(p);
+}
+
+Tensor Tensor::t() const {
+  TS_CHECK_SHAPE(dim() <= 2, "t: expects a tensor with <= 2 dimensions, but self is ", dim(), "D");
+  return dim() < 2 ? *this : transpose(0, 1);
+}
+
+Tensor Tensor::squeeze() const {
+  Shape s, st;
+  for (int64_t i = 0; i < dim(); ++i)
+    if (shape()[size_t(i)] != 1) {
+      s.push_back(shape()[size_t(i)]);
+      st.push_back(strides()[size_t(i)]);
+    }
+  return make_view(*this, s, st, storage_offset());
+}
+
+Tensor Tensor::squeeze(int64_t d) const {
+  if (dim() == 0) return *this;
+  int64_t w = wrap_dim(d, dim(), "squeeze");
+  if (shape()[size_t(w)] != 1) return *this;
+  Shape s = shape(), st = strides();
+  s.erase(s.begin() + w);
+  st.erase(st.begin() + w);
+  return make_view(*this, s, st, storage_offset());
+}
+
+Tensor Tensor::unsqueeze(int64_t d) const {
+  int64_t w = wrap_dim(d, dim() + 1, "unsqueeze");
+  Shape s = shape(), st = strides();
+  int64_t stride = w < dim() ? st[size_t(w)] * s[size_t(w)] : 1;
+  s.insert(s.begin() + w, 1);
+  st.insert(st.begin() + w, stride);
+  check_shape(s, "unsqueeze");
+  return make_view(*this, s, st, storage_offset());
+}
+
+Tensor Tensor::expand(const Shape& target) const {
+  if (target == shape()) return *this;
+  TS_CHECK_SHAPE(int64_t(target.size()) >= dim(), "expand: the number of sizes provided (", target.size(),
+                 ") must be greater or equal to the number of dimensions in the tensor (", dim(), ")");
+  check_shape(Shape(target.size(), 1), "expand");
+  size_t lead = target.size() - size_t(dim());
+  Shape s(target.size()), st(target.size());
+  for (size_t i = 0; i < target.size(); ++i) {
+    if (i < lead) {
+      TS_CHECK_VALUE(target[i] >= 0, "expand: the expanded size ", target[i], " is not allowed in a leading dim");
+      s[i] = target[i];
+      st[i] = 0;
+      continue;
+    }
+    int64_t cur = shape()[i - lead], want = target[i] == -1 ? cur : target[i];
+    TS_CHECK_SHAPE(cur == want || cur == 1, "expand: the expanded size of the tensor (", want,
+                   ") must match the existing size (", cur, ") at non-singleton dimension ", i, ".  Target sizes: ",
+                   target, ".  Tensor sizes: ", shape());
+    s[i] = want;
+    st[i] = cur == want ? strides()[i - lead] : 0;
+  }
+  return make_view(*this, s, st, storage_offset());
+}
+
+Tensor Tensor::slice(int64_t d, std::optional<int64_t> start, std::optional<int64_t> stop, int64_t step) const {
+  TS_CHECK_SHAPE(dim() > 0, "slice: cannot slice a 0-d tensor");
+  int64_t w = wrap_dim(d, dim(), "slice");
+  TS_CHECK_VALUE(step > 0, "slice: step must be greater than zero, got ", step);
+  int64_t n = size(w);
+  auto clampi = [n](int64_t v) { return v < 0 ? std::max<int64_t>(v + n, 0) : std::min(v, n); };
+  int64_t b = start ? clampi(*start) : 0, e = stop ? clampi(*stop) : n;
+  int64_t len = e > b ? (e - b + step - 1) / step : 0;
+  Shape s = shape(), st = strides();
+  s[size_t(w)] = len;
+  st[size_t(w)] *= step;
+  return make_view(*this, s, st, storage_offset() + (len ? b * stride(w) : 0));
+}
+
+Tensor Tensor::narrow(int64_t d, int64_t start, int64_t length) const {
+  TS_CHECK_SHAPE(dim() > 0, "narrow: cannot narrow a 0-d tensor");
+  int64_t w = wrap_dim(d, dim(), "narrow");
+  int64_t n = size(w);
+  if (start < 0) start += n;
+  TS_CHECK_INDEX(start >= 0 && start <= n && length >= 0 && start + length <= n, "narrow: start (", start,
+                 ") + length (", length, ") exceeds dimension size (", n, ") of dim ", w);
+  Shape s = shape();
+  s[size_t(w)] = length;
+  return make_view(*this, s, strides(), storage_offset() + start * stride(w));
+}
+
+Tensor Tensor::select(int64_t d, int64_t index) const {
+  TS_CHECK_INDEX(dim() > 0, "select: cannot select on a 0-d tensor");
+  int64_t w = wrap_dim(d, dim(), "select");
+  int64_t n = size(w);
+  TS_CHECK_INDEX(index >= -n && index < n, "select: index ", index, " is out of bounds for dimension ", w,
+                 " with size ", n);
+  if (index < 0) index += n;
+  Shape s = shape(), st = strides();
+  int64_t off = storage_offset() + index * st[size_t(w)];
+  s.erase(s.begin() + w);
+  st.erase(st.begin() + w);
+  return make_view(*this, s, st, off);
+}
+
+Tensor Tensor::to(DType t) const {
+  if (t == dtype()) return *this;
+  Tensor out = empty(shape(), {t, device()});
+  backend_for(device()).copy(out, *this);
+  return out;
+}
+
+Tensor Tensor::to(Device d) const {
+  if (d == device()) return *this;
+  TS_CHECK_DEVICE(d.is_cpu() || device().is_cpu(), "to: copies between two accelerators are not supported");
+  backend_for(d);  // throws a clear error when the device is unavailable
+  throw DeviceError(detail::str("to: no copy path from ", device(), " to ", d));
+}
+
+Tensor Tensor::contiguous() const { return is_contiguous() ? *this : clone(); }
+
+Tensor Tensor::clone() const {
+  Tensor out = empty(shape(), {dtype(), device()});
+  backend_for(device()).copy(out, *this);
+  return out;
+}
+
+Tensor& Tensor::copy_(const Tensor& src) {
+  TS_CHECK_DEVICE(src.device() == device(), "copy_: source on ", src.device(), " and destination on ", device());
+  Tensor s = src.expand(shape());
+  backend_for(device()).copy(*this, s);
+  bump_version();
+  return *this;
+}
+
+Tensor& Tensor::fill_(Scalar v) {
+  backend_for(device()).fill(*this, v);
+  bump_version();
+  return *this;
+}
+
+Scalar Tensor::item() const {
+  TS_CHECK_VALUE(numel() == 1, "item: a Tensor with ", numel(), " elements cannot be converted to a Scalar");
+  Tensor c = device().is_cpu() ? *this : cpu();
+  const void* p = c.data_ptr();
+  switch (dtype()) {
+    case DType::Bool: return Scalar(*static_cast<const bool*>(p));
+    case DType::UInt8: return Scalar(int64_t(*static_cast<const uint8_t*>(p)));
+    case DType::Int8: return Scalar(int64_t(*static_cast<const int8_t*>(p)));
+    case DType::Int32: return Scalar(int64_t(*static_cast<const int32_t*>(p)));
+    case DType::Int64: return Scalar(*static_cast<const int64_t*>(p));
+    case DType::Float16: return Scalar(double(float(*static_cast<const Half*>(p))));
+    case DType::BFloat16: return Scalar(double(float(*static_cast<const BFloat16*>(p))));
+    case DType::Float32: return Scalar(double(*static_cast<const float*>(p)));
+    case DType::Float64: return Scalar(*static_cast<const double*>(p));
+  }
+  return Scalar();
+}
+
+std::vector<double> Tensor::to_vector() const {
+  Tensor c = cpu().to(DType::Float64).contiguous();
+  const double* p = static_cast<const double*>(c.data_ptr());
+  return std::vector<double>(p, p + numel());
+}
+
+template <class T>
+std::vector<T> Tensor::tolist() const {
+  Tensor c = cpu().to(dtype_v<T>).contiguous();
+  const T* p = static_cast<const T*>(c.data_ptr());
+  return std::vector<T>(p, p + numel());
+}
+template std::vector<uint8_t> Tensor::tolist() const;
+template std::vector<int8_t> Tensor::tolist() const;
+template std::vector<int32_t> Tensor::tolist() const;
+template std::vector<int64_t> Tensor::tolist() const;
+template std::vector<float> Tensor::tolist() const;
+template std::vector<double> Tensor::tolist() const;
+
+namespace ops {
+Tensor as_strided(const Tensor& x, const Shape& shape, const Shape& strides, std::optional<int64_t> offset) {
+  check_shape(shape, "as_strided");
+  TS_CHECK_SHAPE(shape.size() == strides.size(), "as_strided: shape ", shape, " and strides ", strides,
+                 " differ in length");
+  int64_t off = offset.value_or(x.storage_offset());
+  int64_t lo = off, hi = off;
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (shape[i] == 0) return make_view(x, shape, strides, off);
+    int64_t span = (shape[i] - 1) * strides[i];
+    (span < 0 ? lo : hi) += span;
+  }
+  int64_t cap = int64_t(x.storage()->nbytes() / x.element_size());
+  TS_CHECK_INDEX(lo >= 0 && hi < cap, "as_strided: shape ", shape, " strides ", strides, " offset ", off,
+                 " reach outside the storage of ", cap, " elements");
+  return make_view(x, shape, strides, off);
+}
+}  // namespace ops
+
+}  // namespace tessera
