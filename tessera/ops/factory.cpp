@@ -129,9 +129,7 @@ Tensor tensor(std::initializer_list<std::initializer_list<double>> rows, TensorO
   }
   return from_vector(v, Shape{int64_t(rows.size()), cols}).to(opt.dtype).to(opt.device);
 }
-Tensor tensor(std::initializer_list<int64_t> values, TensorOptions opt) {
-  return from_vector(std::vector<int64_t>(values)).to(opt.dtype).to(opt.device);
-}
+Tensor tensor_int64(const std::vector<int64_t>& values, DType dtype) { return from_vector(values).to(dtype); }
 
 Tensor from_blob(void* data, const Shape& shape, DType dtype, StorageImpl::Deleter deleter,
                  std::optional<Shape> strides, Device device) {

@@ -1,6 +1,7 @@
 #pragma once
 // Tensor factories, as in PyTorch: tessera::zeros({2, 3}), tessera::randn({4}, {.dtype = dtype::float64}).
 #include <initializer_list>
+#include <type_traits>
 #include <vector>
 
 #include "tessera/core/generator.h"
@@ -43,7 +44,12 @@ Tensor scalar_tensor(Scalar v, std::optional<DType> dtype = std::nullopt, Device
 // Literal tensors: tensor({1., 2., 3.}), tensor({{1, 2}, {3, 4}}).
 Tensor tensor(std::initializer_list<double> values, TensorOptions opt = {});
 Tensor tensor(std::initializer_list<std::initializer_list<double>> rows, TensorOptions opt = {});
-Tensor tensor(std::initializer_list<int64_t> values, TensorOptions opt = {.dtype = DType::Int64});
+Tensor tensor_int64(const std::vector<int64_t>& values, DType dtype);
+// Integer literals give an int64 tensor, as in PyTorch: tensor({2, 0}).
+template <class I, std::enable_if_t<std::is_integral_v<I> && !std::is_same_v<I, bool>, int> = 0>
+Tensor tensor(std::initializer_list<I> values, TensorOptions opt = {.dtype = DType::Int64}) {
+  return tensor_int64(std::vector<int64_t>(values.begin(), values.end()), opt.dtype).to(opt.device);
+}
 // Wraps external memory without copying; deleter (may be empty) runs when the last view dies.
 Tensor from_blob(void* data, const Shape& shape, DType dtype, StorageImpl::Deleter deleter = {},
                  std::optional<Shape> strides = std::nullopt, Device device = Device::cpu());

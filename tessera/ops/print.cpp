@@ -60,7 +60,7 @@ void render(std::ostream& os, const Tensor& t, const Formatter& f, bool summariz
     std::vector<double> v = t.to_vector();
     for (int64_t i = 0; i < n; ++i) {
       if (summarize && n > 2 * kEdge && i == kEdge) {
-        os << " ...,";
+        os << "  ...,";
         i = n - kEdge;
       }
       if (i) os << (summarize && n > 2 * kEdge && i == n - kEdge ? " " : " ");

@@ -95,7 +95,8 @@ void unary_float(UnaryOp op, const Tensor& out, const Tensor& in) {
     case UnaryOp::Sigmoid: return unary_loop<T>(out, in, lift<T>([=](M x) { return one / (one + fast_exp(-x)); }));
     case UnaryOp::Silu: return unary_loop<T>(out, in, lift<T>([=](M x) { return x / (one + fast_exp(-x)); }));
     case UnaryOp::GeluErf:
-      return unary_loop<T>(out, in, lift<T>([=](M x) { return half * x * (one + std::erf(x * M(M_SQRT1_2))); }));
+      // erfc keeps full relative accuracy for negative x, where 1 + erf cancels.
+      return unary_loop<T>(out, in, lift<T>([=](M x) { return half * x * std::erfc(-x * M(M_SQRT1_2)); }));
     case UnaryOp::GeluTanh:
       return unary_loop<T>(out, in, lift<T>([=](M x) {
         constexpr M k = M(0.7978845608028654);  // sqrt(2/pi)

@@ -42,9 +42,11 @@ void dispatch_floating(DType t, const char* op, F&& f) {
 // The type arithmetic happens in: float for the 16-bit floats, the type itself otherwise.
 template <class T>
 using opmath_t = std::conditional_t<std::is_same_v<T, Half> || std::is_same_v<T, BFloat16>, float, T>;
-// The accumulation type of sums: double for float64, float for floats, int64 for integers.
+// The accumulation type of sums and scans: double for every float type (reductions here are
+// memory-bound, so the wider adds cost nothing and keep long sums exact to float precision),
+// int64 for integers.
 template <class T>
-using acc_t = std::conditional_t<std::is_floating_point_v<opmath_t<T>>, opmath_t<T>, int64_t>;
+using acc_t = std::conditional_t<std::is_floating_point_v<opmath_t<T>>, double, int64_t>;
 
 inline int num_threads_for(int64_t work, int64_t grain) {
   if (work <= grain || omp_in_parallel()) return 1;

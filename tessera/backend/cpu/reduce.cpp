@@ -42,7 +42,7 @@ struct AllR {
 };
 
 // Reduces n elements of p (byte stride s). Contiguous runs use 16 independent lanes so the
-// loop vectorizes; sums of floats add 4096-element blocks into a double to bound the error.
+// loop vectorizes. (Float sums accumulate in double: A is acc_t.)
 template <class R, class T, class A>
 A reduce_run(const char* p, int64_t n, int64_t s) {
   if (s != int64_t(sizeof(T)) || n < 32) {
@@ -51,9 +51,7 @@ A reduce_run(const char* p, int64_t n, int64_t s) {
     return acc;
   }
   const T* x = reinterpret_cast<const T*>(p);
-  constexpr bool cascade = std::is_same_v<R, SumR<A>> && std::is_floating_point_v<A>;
-  using Outer = std::conditional_t<cascade, double, A>;
-  Outer total = Outer(R::init());
+  A total = R::init();
   constexpr int64_t kBlock = 4096;
   for (int64_t b0 = 0; b0 < n; b0 += kBlock) {
     int64_t b1 = std::min(n, b0 + kBlock), i = b0;
@@ -64,10 +62,9 @@ A reduce_run(const char* p, int64_t n, int64_t s) {
     A acc = R::init();
     for (int l = 0; l < 16; ++l) acc = R::step(acc, lanes[l]);
     for (; i < b1; ++i) acc = R::step(acc, A(x[i]));
-    if constexpr (cascade) total += Outer(acc);
-    else total = R::step(total, acc);
+    total = R::step(total, acc);
   }
-  return A(total);
+  return total;
 }
 
 // Splits the reduction of `in` into out (same rank, 1 on reduced dims). The reduced dims are
