@@ -118,6 +118,11 @@ Backend& backend_for(Device d);
 void register_backend(DeviceType type, Backend* backend);
 bool is_available(DeviceType type);
 
+// The CPU allocator keeps freed blocks of 1 MiB and more for reuse (256 MiB at most by default).
+void cpu_empty_cache();
+size_t cpu_cached_bytes();
+void set_cpu_cache_limit(size_t bytes);
+
 // Threads used by CPU kernels (OpenMP and oneDNN). Defaults to the cores available.
 void set_num_threads(int n);
 int get_num_threads();

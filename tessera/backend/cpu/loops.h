@@ -3,6 +3,7 @@
 #include <omp.h>
 
 #include <array>
+#include <bit>
 #include <cmath>
 #include <cstring>
 #include <type_traits>
@@ -145,7 +146,7 @@ void for_each(const std::array<const Tensor*, N>& ts, const F& f, int64_t grain 
 
 // exp for float that vectorizes (Cephes' polynomial, about 1 ulp); std::exp does not vectorize
 // without -ffast-math, which would break NaN handling elsewhere.
-inline float fast_expf(float x) {
+[[gnu::always_inline]] inline float fast_expf(float x) {
   float xc = std::min(std::max(x, -87.33f), 88.72f);
   float n = std::nearbyint(xc * 1.44269504088896341f);
   float r = xc - n * 0.693359375f + n * 2.12194440e-4f;
@@ -156,10 +157,7 @@ inline float fast_expf(float x) {
   p = p * r + 1.6666665459E-1f;
   p = p * r + 5.0000001201E-1f;
   p = p * r * r + r + 1.0f;
-  int32_t e = (int32_t(n) + 127) << 23;
-  float scale;
-  std::memcpy(&scale, &e, 4);
-  float y = p * scale;
+  float y = p * std::bit_cast<float>((int32_t(n) + 127) << 23);
   y = x > 88.72f ? INFINITY : y;
   y = x < -87.33f ? 0.0f : y;
   return x != x ? x : y;

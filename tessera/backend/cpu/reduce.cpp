@@ -266,28 +266,48 @@ void CpuBackend::cumsum(const Tensor& out, const Tensor& in, int64_t dim) {
 }
 
 namespace {
+// One contiguous row. `omp simd` lets the max and sum reductions vectorize (reassociating them
+// is fine here); NaN inputs still give NaN rows through the exp.
+void softmax_row_f32(float* o, const float* x, int64_t n, bool log) {
+  float mx = -INFINITY;
+#pragma omp simd reduction(max : mx)
+  for (int64_t i = 0; i < n; ++i) mx = std::max(mx, x[i]);
+  if (std::isinf(mx) && mx < 0) mx = 0;
+  float sum = 0;
+  if (log) {
+#pragma omp simd reduction(+ : sum)
+    for (int64_t i = 0; i < n; ++i) sum += fast_expf(x[i] - mx);
+    float lse = mx + std::log(sum);
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) o[i] = x[i] - lse;
+    return;
+  }
+#pragma omp simd reduction(+ : sum)
+  for (int64_t i = 0; i < n; ++i) {
+    float e = fast_expf(x[i] - mx);
+    o[i] = e;
+    sum += e;
+  }
+  float inv = 1.0f / sum;
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) o[i] *= inv;
+}
+
 template <class T>
 void softmax_row(T* o, const T* x, int64_t n, bool log) {
-  using M = opmath_t<T>;
-  M mx = -std::numeric_limits<M>::infinity();
-  for (int64_t i = 0; i < n; ++i) mx = std::max(mx, M(x[i]));
-  if (std::isinf(mx) && mx < 0) mx = 0;  // an all -inf row gives NaN like PyTorch via exp/sum
-  M sum = 0;
-  if (log) {
-    for (int64_t i = 0; i < n; ++i) sum += fast_exp(M(x[i]) - mx);
-    M lse = mx + std::log(sum);
-    for (int64_t i = 0; i < n; ++i) o[i] = T(M(x[i]) - lse);
+  if constexpr (std::is_same_v<T, float>) {
+    softmax_row_f32(o, x, n, log);
   } else {
-    if constexpr (std::is_same_v<T, float>) {
-      for (int64_t i = 0; i < n; ++i) {
-        float e = fast_exp(x[i] - mx);
-        o[i] = e;
-        sum += e;
-      }
-      float inv = 1.0f / sum;
-      for (int64_t i = 0; i < n; ++i) o[i] *= inv;
+    using M = opmath_t<T>;
+    M mx = -std::numeric_limits<M>::infinity();
+    for (int64_t i = 0; i < n; ++i) mx = std::max(mx, M(x[i]));
+    if (std::isinf(mx) && mx < 0) mx = 0;
+    M sum = 0;
+    for (int64_t i = 0; i < n; ++i) sum += fast_exp(M(x[i]) - mx);
+    if (log) {
+      M lse = mx + std::log(sum);
+      for (int64_t i = 0; i < n; ++i) o[i] = T(M(x[i]) - lse);
     } else {
-      for (int64_t i = 0; i < n; ++i) sum += fast_exp(M(x[i]) - mx);
       M inv = M(1) / sum;
       for (int64_t i = 0; i < n; ++i) o[i] = T(fast_exp(M(x[i]) - mx) * inv);
     }

@@ -1,0 +1,118 @@
+// Micro-benchmarks of the CPU backend. Prints one JSON line per measurement:
+//   {"name": ..., "ms": median milliseconds per call, "metric": value, "unit": ...}
+// bench/run_micro.py runs the same workloads in PyTorch in the same run and prints the ratios.
+// Usage: tessera_micro [--threads N] [--filter SUBSTRING] [--min-time SECONDS] [--list]
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "tessera/tessera.h"
+
+using namespace tessera;
+
+namespace {
+double g_min_time = 0.5;
+
+// Median milliseconds per call: one warm-up call, then calls until min_time has passed (3 at least).
+double time_ms(const std::function<void()>& f) {
+  f();
+  std::vector<double> t;
+  auto start = std::chrono::steady_clock::now();
+  while (t.size() < 3 || std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() < g_min_time) {
+    auto a = std::chrono::steady_clock::now();
+    f();
+    t.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - a).count());
+    if (t.size() >= 1000) break;
+  }
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2];
+}
+
+void report(const char* name, double ms, double metric, const char* unit) {
+  std::printf("{\"name\": \"%s\", \"ms\": %.4f, \"metric\": %.2f, \"unit\": \"%s\"}\n", name, ms, metric, unit);
+  std::fflush(stdout);
+}
+
+struct Workload {
+  std::string name;
+  std::function<void()> run;  // sets up its tensors, times them and reports
+};
+
+std::vector<Workload> workloads() {
+  std::vector<Workload> w;
+  for (int64_t n : {1024, 4096})
+    w.push_back({"matmul_" + std::to_string(n), [n] {
+                   Tensor a = randn({n, n}), b = randn({n, n});
+                   double ms = time_ms([&] { ops::matmul(a, b); });
+                   report(("matmul_" + std::to_string(n)).c_str(), ms, 2.0 * n * n * n / (ms * 1e6), "GFLOP/s");
+                 }});
+  const int64_t N = 16 << 20;
+  w.push_back({"add_16M", [] {
+                 Tensor a = randn({N}), b = randn({N});
+                 double ms = time_ms([&] { Tensor c = a + b; });
+                 report("add_16M", ms, 3.0 * N * 4 / (ms * 1e6), "GB/s");
+               }});
+  w.push_back({"mul_16M", [] {
+                 Tensor a = randn({N}), b = randn({N});
+                 double ms = time_ms([&] { Tensor c = a * b; });
+                 report("mul_16M", ms, 3.0 * N * 4 / (ms * 1e6), "GB/s");
+               }});
+  w.push_back({"sum_16M", [] {
+                 Tensor a = randn({N});
+                 double ms = time_ms([&] { Tensor s = a.sum(); });
+                 report("sum_16M", ms, double(N) * 4 / (ms * 1e6), "GB/s");
+               }});
+  w.push_back({"softmax_4096x4096", [] {
+                 Tensor x = randn({4096, 4096});
+                 double ms = time_ms([&] { ops::softmax(x, -1); });
+                 report("softmax_4096x4096", ms, 2.0 * 4096 * 4096 * 4 / (ms * 1e6), "GB/s");
+               }});
+  // The four convolutions of the Rosetta CIFAR-10 CNN, batch 64: forward + both backward passes
+  // (conv1 needs no input gradient: its input is the images).
+  struct Conv { const char* name; int64_t c, o, hw; bool grad_input; };
+  for (Conv c : {Conv{"conv1_3x50x32", 3, 50, 32, false}, Conv{"conv2_50x50x32", 50, 50, 32, true},
+                 Conv{"conv3_50x100x16", 50, 100, 16, true}, Conv{"conv4_100x100x16", 100, 100, 16, true}}) {
+    std::string name = std::string(c.name) + "_fwd_bwd";
+    w.push_back({name, [c, name] {
+                   Conv2dParams p{{1, 1}, {1, 1}, {1, 1}, 1};
+                   Tensor x = randn({64, c.c, c.hw, c.hw}), w = randn({c.o, c.c, 3, 3}) * 0.1, b = zeros({c.o});
+                   Tensor gy = randn({64, c.o, c.hw, c.hw});
+                   double ms = time_ms([&] {
+                     Tensor y = ops::conv2d(x, w, b, p);
+                     if (c.grad_input) ops::conv2d_backward_input(gy, w, x.shape(), p);
+                     ops::conv2d_backward_weight(gy, x, w.shape(), p, true);
+                   });
+                   double flop = 2.0 * 64 * c.o * c.hw * c.hw * c.c * 9 * (c.grad_input ? 3 : 2);
+                   report(name.c_str(), ms, flop / (ms * 1e6), "GFLOP/s");
+                 }});
+  }
+  return w;
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string filter;
+  bool list = false;
+  for (int i = 1; i < argc; ++i) {
+    if (!std::strcmp(argv[i], "--threads") && i + 1 < argc) set_num_threads(std::atoi(argv[++i]));
+    else if (!std::strcmp(argv[i], "--filter") && i + 1 < argc) filter = argv[++i];
+    else if (!std::strcmp(argv[i], "--min-time") && i + 1 < argc) g_min_time = std::atof(argv[++i]);
+    else if (!std::strcmp(argv[i], "--list")) list = true;
+    else {
+      std::fprintf(stderr, "tessera_micro: unknown argument '%s'\nusage: tessera_micro [--threads N] "
+                           "[--filter SUBSTRING] [--min-time SECONDS] [--list]\n", argv[i]);
+      return 2;
+    }
+  }
+  manual_seed(0);
+  for (const Workload& w : workloads()) {
+    if (!filter.empty() && w.name.find(filter) == std::string::npos) continue;
+    if (list) std::printf("%s\n", w.name.c_str());
+    else w.run();
+  }
+  return 0;
+}
