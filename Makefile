@@ -42,3 +42,9 @@ bench: build
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)
+
+# The main job. Until the training command lands (issue: data, checkpoints and the trainer),
+# it builds and runs the example programs.
+demo: build
+	./$(BUILD)/examples/example_readme
+	./$(BUILD)/examples/example_tensors

@@ -1,4 +1,4 @@
-// A first look at tessera tensors: factories, broadcasting, views, reductions, matmul.
+// examples/tensors.cpp: a first look at tessera tensors.
 #include <iostream>
 
 #include "tessera/tessera.h"

@@ -54,8 +54,10 @@ struct Arg {
   memory::desc want;
   bool output;
 };
-void run_with_reorders(const dnnl::primitive& prim, const std::vector<Arg>& args, memory::data_type dt) {
+void run_with_reorders(Backend& be, const dnnl::primitive& prim, const std::vector<Arg>& args,
+                       memory::data_type dt) {
   auto& eng = dnnl_engine();
+  std::vector<Storage> scratch;  // the blocked copies live in our cached allocator, not fresh pages
   dnnl::stream s(eng);
   std::unordered_map<int, memory> margs;
   std::vector<std::pair<memory, memory>> outputs;  // (primitive's, user's)
@@ -72,7 +74,8 @@ void run_with_reorders(const dnnl::primitive& prim, const std::vector<Arg>& args
       margs.emplace(a.id, user);
       continue;
     }
-    memory mine(a.want, eng);
+    scratch.push_back(be.allocate(a.want.get_size()));
+    memory mine(a.want, eng, scratch.back()->data());
     if (a.output) outputs.emplace_back(mine, user);
     else dnnl::reorder(user, mine).execute(s, user, mine);
     margs.emplace(a.id, mine);
@@ -227,7 +230,7 @@ void CpuBackend::conv2d(const Tensor& out, const Tensor& x, const Tensor& w, con
       fill(zero_bias, 0);
       args.push_back({DNNL_ARG_BIAS, &zero_bias, cp.fwd_pd.bias_desc(), false});
     }
-    run_with_reorders(cp.fwd, args, dt);
+    run_with_reorders(*this, cp.fwd, args, dt);
     return;
   }
   direct(x.dtype(), [&](auto tg) {
@@ -246,7 +249,7 @@ void CpuBackend::conv2d_backward_input(const Tensor& grad_x, const Tensor& grad_
   if (dt != memory::data_type::undef) {
     Geometry g = geometry(grad_x, grad_x.shape(), w.shape(), grad_out.shape(), p, grad_x.dtype());
     ConvPrims& cp = conv_prims(g, dt);
-    run_with_reorders(cp.bwd_data,
+    run_with_reorders(*this, cp.bwd_data,
                       {{DNNL_ARG_DIFF_DST, &grad_out, cp.bwd_data_pd.diff_dst_desc(), false},
                        {DNNL_ARG_WEIGHTS, &w, cp.bwd_data_pd.weights_desc(), false},
                        {DNNL_ARG_DIFF_SRC, &grad_x, cp.bwd_data_pd.diff_src_desc(), true}},
@@ -275,7 +278,7 @@ void CpuBackend::conv2d_backward_weight(const Tensor& grad_w, const Tensor& grad
     Tensor gb = grad_bias.defined()
                     ? grad_bias
                     : Tensor(allocate(size_t(g.O) * x.element_size()), {g.O}, {1}, 0, x.dtype());
-    run_with_reorders(cp.bwd_w,
+    run_with_reorders(*this, cp.bwd_w,
                       {{DNNL_ARG_SRC, &x, cp.bwd_w_pd.src_desc(), false},
                        {DNNL_ARG_DIFF_DST, &grad_out, cp.bwd_w_pd.diff_dst_desc(), false},
                        {DNNL_ARG_DIFF_WEIGHTS, &grad_w, cp.bwd_w_pd.diff_weights_desc(), true},
