@@ -2,6 +2,7 @@
 // A number passed to an op (t + 1.5, fill value, clamp bound). Keeps whether it was written as
 // a bool, an integer or a floating-point value, which decides type promotion.
 #include <cstdint>
+#include <limits>
 #include <iosfwd>
 #include <type_traits>
 
@@ -17,7 +18,7 @@ class Scalar {
   template <class T, std::enable_if_t<std::is_integral_v<T> && !std::is_same_v<T, bool>, int> = 0>
   Scalar(T v) : kind_(Kind::Int), i_(int64_t(v)), d_(double(v)) {}
   template <class T, std::enable_if_t<std::is_floating_point_v<T>, int> = 0>
-  Scalar(T v) : kind_(Kind::Float), i_(int64_t(v == v ? v : 0)), d_(double(v)) {}
+  Scalar(T v) : kind_(Kind::Float), i_(saturate(double(v))), d_(double(v)) {}
   Scalar(Half v) : Scalar(float(v)) {}
   Scalar(BFloat16 v) : Scalar(float(v)) {}
 
@@ -26,7 +27,7 @@ class Scalar {
   bool is_integral() const { return kind_ == Kind::Int; }
   bool is_bool() const { return kind_ == Kind::Bool; }
   double to_double() const { return d_; }
-  int64_t to_int() const { return kind_ == Kind::Float ? int64_t(d_) : i_; }
+  int64_t to_int() const { return i_; }
   bool to_bool() const { return kind_ == Kind::Float ? d_ != 0 : i_ != 0; }
   // The dtype a tensor made from this scalar alone gets (bool, int64 or float32).
   DType default_dtype() const {
@@ -40,6 +41,13 @@ class Scalar {
   }
 
  private:
+  // float -> int64 without undefined behaviour: NaN gives 0, out-of-range values saturate.
+  static int64_t saturate(double v) {
+    if (!(v == v)) return 0;
+    if (v >= 9.2233720368547758e18) return INT64_MAX;
+    if (v <= -9.2233720368547758e18) return INT64_MIN;
+    return int64_t(v);
+  }
   Kind kind_;
   int64_t i_;
   double d_;

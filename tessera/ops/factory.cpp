@@ -26,7 +26,10 @@ Tensor arange(double start, double end, double step, TensorOptions opt) {
   TS_CHECK_VALUE(std::isfinite(start) && std::isfinite(end), "arange: unsupported range ", start, " -> ", end);
   TS_CHECK_VALUE((step > 0 && end >= start) || (step < 0 && end <= start), "arange: upper bound ", end,
                  " and lower bound ", start, " inconsistent with step sign ", step);
-  int64_t n = int64_t(std::ceil((end - start) / step));
+  double count = std::ceil((end - start) / step);
+  TS_CHECK_VALUE(count < 4.6e18, "arange: the range ", start, " -> ", end, " with step ", step,
+                 " has too many elements");
+  int64_t n = int64_t(count);
   Tensor t = empty({n}, opt);
   backend_for(opt.device).arange(t, start, step);
   return t;

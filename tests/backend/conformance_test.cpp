@@ -132,6 +132,24 @@ TEST_P(Conformance, UnaryFloatOps) {
     }
 }
 
+TEST_P(Conformance, ExpIsAccurateAtTheEdgesOfFloatRange) {
+  std::vector<float> xs{88.7f, 88.3f, -87.0f, -100.0f, -103.0f, -104.5f, 0.0f, -0.0f, 1e-8f, INFINITY, -INFINITY, NAN};
+  Tensor x = on(from_vector(xs));
+  std::vector<float> got = ops::exp(x).tolist<float>();
+  for (size_t i = 0; i < xs.size(); ++i) {
+    float want = std::exp(xs[i]);
+    if (std::isnan(want)) {
+      EXPECT_TRUE(std::isnan(got[i]));
+    } else if (std::isinf(want) || want == 0) {
+      EXPECT_EQ(got[i], want) << "exp(" << xs[i] << ")";
+    } else if (want < 1.2e-38f) {  // denormal results: absolute accuracy of a few denormal ulps
+      EXPECT_NEAR(got[i], want, 1e-44f) << "exp(" << xs[i] << ")";
+    } else {
+      EXPECT_NEAR(got[i], want, std::fabs(want) * 2e-7f) << "exp(" << xs[i] << ")";
+    }
+  }
+}
+
 TEST_P(Conformance, UnaryIntegerOps) {
   SCOPED_TRACE(trace());
   for (UnaryOp op : {UnaryOp::Abs, UnaryOp::Neg, UnaryOp::Square, UnaryOp::Sign, UnaryOp::Relu})

@@ -233,3 +233,34 @@ TEST(Threads, SetAndGet) {
   set_num_threads(before);
   EXPECT_THROW(set_num_threads(0), ValueError);
 }
+
+TEST(Coverage, RemainingOpsHaveValueChecks) {
+  Tensor x = tensor({{3., 1., 2.}, {0., 5., 4.}});
+  auto [mv, mi] = ops::min(x, 1);
+  EXPECT_EQ(V(mv), (std::vector<double>{1, 0}));
+  EXPECT_EQ(mi.tolist<int64_t>(), (std::vector<int64_t>{1, 0}));
+  EXPECT_EQ(V(x.prod(1)), (std::vector<double>{6, 0}));
+  EXPECT_EQ(x.norm(0).item<double>(), 5);
+  EXPECT_EQ(V(x.amin({0})), (std::vector<double>{0, 1, 2}));
+  Tensor c = x.clone();
+  c.clamp_(1, 3);
+  EXPECT_EQ(V(c), (std::vector<double>{3, 1, 2, 1, 3, 3}));
+  Tensor ic = zeros({3, 2});
+  ops::index_copy_(ic, 0, tensor({2, 0}), tensor({1., 2., 3., 4.}).view({2, 2}));
+  EXPECT_EQ(V(ic), (std::vector<double>{3, 4, 0, 0, 1, 2}));
+  auto ch = ops::chunk(arange(5), 2);
+  ASSERT_EQ(ch.size(), 2u);
+  EXPECT_EQ(ch[0].tolist<int64_t>(), (std::vector<int64_t>{0, 1, 2}));
+  EXPECT_EQ(ch[1].tolist<int64_t>(), (std::vector<int64_t>{3, 4}));
+  manual_seed(1);
+  Tensor r = randn_like(zeros({50000}, {DType::Float64}));
+  EXPECT_EQ(r.dtype(), DType::Float64);
+  EXPECT_NEAR(r.mean().item<double>(), 0, 0.02);
+  EXPECT_NEAR(rand_like(zeros({50000})).mean().item<double>(), 0.5, 0.01);
+  EXPECT_EQ(V(ops::isinf(tensor({1., INFINITY, -INFINITY}))), (std::vector<double>{0, 1, 1}));
+  EXPECT_EQ(V(ops::sub(tensor({5., 5.}), tensor({1., 2.}), 2)), (std::vector<double>{3, 1}));
+  EXPECT_EQ(V(ops::add(tensor({5., 5.}), tensor({1., 2.}), 0.5)), (std::vector<double>{5.5, 6}));
+  EXPECT_EQ(Scalar(1e30).to_int(), INT64_MAX);  // no undefined float->int conversion
+  EXPECT_EQ(Scalar(NAN).to_int(), 0);
+  EXPECT_THROW(arange(0, 1e300, 1e-300), ValueError);
+}

@@ -145,9 +145,11 @@ void for_each(const std::array<const Tensor*, N>& ts, const F& f, int64_t grain 
 }
 
 // exp for float that vectorizes (Cephes' polynomial, about 1 ulp); std::exp does not vectorize
-// without -ffast-math, which would break NaN handling elsewhere.
+// without -ffast-math, which would break NaN handling elsewhere. 2^n is applied in two halves
+// so that results near FLT_MAX stay finite and tiny ones come out as denormals, like std::exp.
 [[gnu::always_inline]] inline float fast_expf(float x) {
-  float xc = std::min(std::max(x, -87.33f), 88.72f);
+  float xc = x > 88.7228f ? 88.7228f : (x < -103.9f ? -103.9f : x);
+  xc = xc == xc ? xc : 0.0f;  // NaN: any finite value here, the select below returns x
   float n = std::nearbyint(xc * 1.44269504088896341f);
   float r = xc - n * 0.693359375f + n * 2.12194440e-4f;
   float p = 1.9875691500E-4f;
@@ -157,9 +159,10 @@ void for_each(const std::array<const Tensor*, N>& ts, const F& f, int64_t grain 
   p = p * r + 1.6666665459E-1f;
   p = p * r + 5.0000001201E-1f;
   p = p * r * r + r + 1.0f;
-  float y = p * std::bit_cast<float>((int32_t(n) + 127) << 23);
-  y = x > 88.72f ? INFINITY : y;
-  y = x < -87.33f ? 0.0f : y;
+  int32_t ni = int32_t(n), n1 = ni >> 1, n2 = ni - n1;  // n in [-150, 128]
+  float y = p * std::bit_cast<float>((n1 + 127) << 23) * std::bit_cast<float>((n2 + 127) << 23);
+  y = x > 88.7228f ? INFINITY : y;
+  y = x < -103.9f ? 0.0f : y;
   return x != x ? x : y;
 }
 inline double fast_exp(double x) { return std::exp(x); }

@@ -51,21 +51,6 @@ A reduce_run(const char* p, int64_t n, int64_t s) {
     return acc;
   }
   const T* x = reinterpret_cast<const T*>(p);
-  if constexpr (std::is_same_v<R, SumR<double>> && std::is_same_v<T, float>) {
-    // float32 sums: a vector float accumulator per 1024-element block (64 adds per lane keep
-    // the rounding error near float epsilon), block totals in double.
-    double total = 0;
-    int64_t i = 0;
-    for (; i + 1024 <= n; i += 1024) {
-      float acc = 0;
-      const float* b = x + i;
-#pragma omp simd reduction(+ : acc)
-      for (int64_t j = 0; j < 1024; ++j) acc += b[j];
-      total += acc;
-    }
-    for (; i < n; ++i) total += x[i];
-    return total;
-  }
   A total = R::init();
   constexpr int64_t kBlock = 4096;
   for (int64_t b0 = 0; b0 < n; b0 += kBlock) {
