@@ -90,6 +90,24 @@ std::vector<Workload> workloads() {
                    report(name.c_str(), ms, flop / (ms * 1e6), "GFLOP/s");
                  }});
   }
+  w.push_back({"maxpool2x2_64x50x32_fwd_bwd", [] {
+                 Tensor x = randn({64, 50, 32, 32});
+                 double ms = time_ms([&] {
+                   auto [y, idx] = ops::max_pool2d_with_indices(x, {.kernel_size = {2}});
+                   ops::max_pool2d_backward(y, x, idx);
+                 });
+                 report("maxpool2x2_64x50x32_fwd_bwd", ms, 64.0 * 50 * 32 * 32 * 4 * 2.5 / (ms * 1e6), "GB/s");
+               }});
+  w.push_back({"batchnorm_train_64x50x32", [] {
+                 Tensor x = randn({64, 50, 32, 32}), rm = zeros({50}), rv = ones({50}), g = ones({50}), b = zeros({50});
+                 double ms = time_ms([&] { ops::batch_norm(x, rm, rv, g, b, true); });
+                 report("batchnorm_train_64x50x32", ms, 64.0 * 50 * 32 * 32 * 4 * 2 / (ms * 1e6), "GB/s");
+               }});
+  w.push_back({"layernorm_4096x1024", [] {
+                 Tensor x = randn({4096, 1024}), g = ones({1024}), b = zeros({1024});
+                 double ms = time_ms([&] { ops::layer_norm(x, {1024}, g, b); });
+                 report("layernorm_4096x1024", ms, 4096.0 * 1024 * 4 * 2 / (ms * 1e6), "GB/s");
+               }});
   return w;
 }
 }  // namespace

@@ -43,9 +43,9 @@ def torch_workloads(torch):
         w[f"matmul_{n}"] = (lambda a=a, b=b: torch.matmul(a, b))
     N = 16 << 20
     a, b = torch.randn(N), torch.randn(N)
-    w["add_16M"] = lambda: a + b
-    w["mul_16M"] = lambda: a * b
-    w["sum_16M"] = lambda: a.sum()
+    w["add_16M"] = lambda a=a, b=b: a + b
+    w["mul_16M"] = lambda a=a, b=b: a * b
+    w["sum_16M"] = lambda a=a: a.sum()
     x = torch.randn(4096, 4096)
     w["softmax_4096x4096"] = lambda: torch.softmax(x, -1)
     for name, c, o, hw, grad_input in (("conv1_3x50x32", 3, 50, 32, False), ("conv2_50x50x32", 50, 50, 32, True),
@@ -61,6 +61,17 @@ def torch_workloads(torch):
             inputs = [xi, wt, bt] if xi.requires_grad else [wt, bt]
             torch.autograd.grad(y, inputs, gy)
         w[f"{name}_fwd_bwd"] = step
+    xp = torch.randn(64, 50, 32, 32, requires_grad=True)
+
+    def pool_step():
+        y = F.max_pool2d(xp, 2)
+        torch.autograd.grad(y, [xp], y.detach())
+    w["maxpool2x2_64x50x32_fwd_bwd"] = pool_step
+    xb, rm, rv = torch.randn(64, 50, 32, 32), torch.zeros(50), torch.ones(50)
+    gb, bb = torch.ones(50), torch.zeros(50)
+    w["batchnorm_train_64x50x32"] = lambda: F.batch_norm(xb, rm, rv, gb, bb, training=True)
+    xl, gl, bl = torch.randn(4096, 1024), torch.ones(1024), torch.zeros(1024)
+    w["layernorm_4096x1024"] = lambda: F.layer_norm(xl, (1024,), gl, bl)
     return w
 
 

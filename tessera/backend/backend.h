@@ -63,6 +63,8 @@ class Backend {
   // out = cond ? a : b; cond bool, a/b/out of one dtype.
   virtual void where(const Tensor& out, const Tensor& cond, const Tensor& a, const Tensor& b) = 0;
   virtual void clamp(const Tensor& out, const Tensor& in, std::optional<Scalar> lo, std::optional<Scalar> hi) = 0;
+  // out = a * b + c in one pass (a, b, c broadcast views of out's shape and dtype).
+  virtual void fma(const Tensor& out, const Tensor& a, const Tensor& b, const Tensor& c) = 0;
 
   // --- reductions: out has in's rank with size 1 on the reduced dims --------------------------
   // Sum/Prod accumulate in out's dtype's accumulation type; Max/Min propagate NaN.
@@ -72,6 +74,13 @@ class Backend {
   virtual void cumsum(const Tensor& out, const Tensor& in, int64_t dim) = 0;
   // Softmax (or log-softmax) along dim; out has in's shape and dtype.
   virtual void softmax(const Tensor& out, const Tensor& in, int64_t dim, bool log) = 0;
+  // Per-channel moments of a contiguous x viewed as [A, C, B]: mean[c] and the biased var[c]
+  // over A*B values, accumulated in double (mean, var: [C], float dtype of x).
+  virtual void moments(const Tensor& mean, const Tensor& var, const Tensor& x, int64_t A, int64_t C, int64_t B) = 0;
+  // Row-wise layer norm of a contiguous x [M, N]: out = (x - mean) * rstd * weight + bias, with
+  // mean and rstd ([M]) returned for the backward pass. weight/bias ([N]) may be undefined.
+  virtual void layer_norm(const Tensor& out, const Tensor& mean, const Tensor& rstd, const Tensor& x,
+                          const Tensor& weight, const Tensor& bias, double eps) = 0;
   // Stable sort along dim; NaN sorts as the largest value. indices are int64.
   virtual void sort(const Tensor& values, const Tensor& indices, const Tensor& in, int64_t dim, bool descending) = 0;
   virtual void topk(const Tensor& values, const Tensor& indices, const Tensor& in, int64_t k, int64_t dim,

@@ -1,6 +1,7 @@
 // Linear algebra and neural-network ops: matmul, convolution, pooling, normalization,
 // dropout, embedding, one_hot.
 #include <cmath>
+#include <tuple>
 
 #include "tessera/ops/ops.h"
 
@@ -272,33 +273,51 @@ Tensor adaptive_avg_pool2d(const Tensor& x, const Shape& output_size) {
   return cat(rows, -2);
 }
 
+Tensor fma(const Tensor& a, const Tensor& b, const Tensor& c) {
+  DType dt = promote_types(promote_types(a.dtype(), b.dtype()), c.dtype());
+  TS_CHECK_DTYPE(is_floating(dt), "fma: expected floating-point operands, got ", a.dtype(), ", ", b.dtype(), " and ",
+                 c.dtype());
+  TS_CHECK_DEVICE(a.device() == b.device() && b.device() == c.device(), "fma: operands on different devices (",
+                  a.device(), ", ", b.device(), ", ", c.device(), ")");
+  Shape s = broadcast_shapes(broadcast_shapes(a.shape(), b.shape(), "fma"), c.shape(), "fma");
+  Tensor out = empty(s, {dt, a.device()});
+  backend_for(a.device()).fma(out, a.to(dt).expand(s), b.to(dt).expand(s), c.to(dt).expand(s));
+  return out;
+}
+
+namespace {
+// (mean, biased var) per channel of contiguous x viewed as [A, C, B].
+std::pair<Tensor, Tensor> moments(const Tensor& x, int64_t A, int64_t C, int64_t B) {
+  Tensor m = empty({C}, {x.dtype(), x.device()}), v = empty({C}, {x.dtype(), x.device()});
+  backend_for(x.device()).moments(m, v, x, A, C, B);
+  return {m, v};
+}
+void check_param(const char* op, const Tensor& t, const Shape& want, const Tensor& x) {
+  if (!t.defined()) return;
+  TS_CHECK_SHAPE(t.shape() == want, op, ": expected a parameter of shape ", want, ", got ", t.shape());
+  TS_CHECK_DEVICE(t.device() == x.device(), op, ": parameter on ", t.device(), " but input on ", x.device());
+}
+}  // namespace
+
 Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
                   const Tensor& bias, bool training, double momentum, double eps) {
   check_float("batch_norm", x, "input");
   TS_CHECK_SHAPE(x.dim() >= 2, "batch_norm: expected input of at least 2 dims [N, C, ...], got ", x.shape());
-  int64_t C = x.size(1);
-  for (const Tensor* t : {&running_mean, &running_var, &weight, &bias})
-    if (t->defined())
-      TS_CHECK_SHAPE(t->dim() == 1 && t->size(0) == C, "batch_norm: expected per-channel tensors of shape [", C,
-                     "], got ", t->shape());
-  Shape dims{0};
-  for (int64_t d = 2; d < x.dim(); ++d) dims.push_back(d);
-  Shape bshape(size_t(x.dim()), 1);
-  bshape[1] = C;
+  int64_t N = x.size(0), C = x.size(1), R = x.numel() / std::max<int64_t>(N * C, 1);
+  for (const Tensor* t : {&running_mean, &running_var, &weight, &bias}) check_param("batch_norm", *t, {C}, x);
   Tensor m, v;
   if (training) {
-    int64_t n = x.numel() / std::max<int64_t>(C, 1);
-    TS_CHECK_VALUE(n > 1, "batch_norm: expected more than 1 value per channel when training, got input size ",
+    TS_CHECK_VALUE(N * R > 1, "batch_norm: expected more than 1 value per channel when training, got input size ",
                    x.shape());
-    m = mean(x, dims);
-    v = var(x, dims, 0);
+    std::tie(m, v) = moments(x.contiguous(), N, C, R);
+    double n = double(N * R);
     if (running_mean.defined()) {
       Tensor rm = running_mean;
       rm.copy_(running_mean * (1 - momentum) + m.to(running_mean.dtype()) * momentum);
     }
     if (running_var.defined()) {
       Tensor rv = running_var;
-      rv.copy_(running_var * (1 - momentum) + (v * (double(n) / double(n - 1))).to(running_var.dtype()) * momentum);
+      rv.copy_(running_var * (1 - momentum) + (v * (n / (n - 1))).to(running_var.dtype()) * momentum);
     }
   } else {
     TS_CHECK_VALUE(running_mean.defined() && running_var.defined(),
@@ -306,11 +325,13 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
     m = running_mean.to(x.dtype());
     v = running_var.to(x.dtype());
   }
+  // One pass over x: y = x * scale[c] + shift[c].
   Tensor scale = rsqrt(v + eps);
   if (weight.defined()) scale = scale * weight;
-  Tensor shift = -m * scale;
-  if (bias.defined()) shift = shift + bias;
-  return x * scale.view(bshape) + shift.view(bshape);
+  Tensor shift = bias.defined() ? bias - m * scale : -m * scale;
+  Shape bshape(static_cast<size_t>(x.dim()), 1);
+  bshape[1] = C;
+  return fma(x, scale.to(x.dtype()).view(bshape), shift.to(x.dtype()).view(bshape));
 }
 
 Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight, const Tensor& bias,
@@ -320,18 +341,15 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
   TS_CHECK_SHAPE(k >= 1 && k <= x.dim() && Shape(x.shape().end() - k, x.shape().end()) == normalized_shape,
                  "layer_norm: given normalized_shape=", normalized_shape, ", expected input with shape [*, ",
                  normalized_shape, "], but got input of size ", x.shape());
-  for (const Tensor* t : {&weight, &bias})
-    if (t->defined())
-      TS_CHECK_SHAPE(t->shape() == normalized_shape, "layer_norm: weight/bias shape ", t->shape(),
-                     " must equal normalized_shape ", normalized_shape);
-  Shape dims;
-  for (int64_t i = 0; i < k; ++i) dims.push_back(x.dim() - 1 - i);
-  Tensor m = mean(x, dims, true);
-  Tensor c = x - m;
-  Tensor y = c * rsqrt(mean(square(c), dims, true) + eps);
-  if (weight.defined()) y = y * weight;
-  if (bias.defined()) y = y + bias;
-  return y;
+  check_param("layer_norm", weight, normalized_shape, x);
+  check_param("layer_norm", bias, normalized_shape, x);
+  int64_t N = numel_of(normalized_shape), M = x.numel() / std::max<int64_t>(N, 1);
+  Tensor x2 = x.contiguous().view({M, N});
+  Tensor out = empty({M, N}, {x.dtype(), x.device()});
+  Tensor mean = empty({M}, {x.dtype(), x.device()}), rstd = empty({M}, {x.dtype(), x.device()});
+  backend_for(x.device()).layer_norm(out, mean, rstd, x2, weight.defined() ? weight.to(x.dtype()).contiguous() : weight,
+                                     bias.defined() ? bias.to(x.dtype()).contiguous() : bias, eps);
+  return out.view(x.shape());
 }
 
 Tensor group_norm(const Tensor& x, int64_t G, const Tensor& weight, const Tensor& bias, double eps) {
@@ -340,15 +358,16 @@ Tensor group_norm(const Tensor& x, int64_t G, const Tensor& weight, const Tensor
   int64_t N = x.size(0), C = x.size(1);
   TS_CHECK_VALUE(G > 0 && C % G == 0, "group_norm: expected number of channels in input (", C,
                  ") to be divisible by num_groups (", G, ")");
-  Tensor g = x.reshape({N, G, -1});
-  Tensor m = mean(g, {2}, true);
-  Tensor c = g - m;
-  Tensor y = (c * rsqrt(mean(square(c), {2}, true) + eps)).reshape(x.shape());
-  Shape bshape(size_t(x.dim()), 1);
-  bshape[1] = C;
-  if (weight.defined()) y = y * weight.view(bshape);
-  if (bias.defined()) y = y + bias.view(bshape);
-  return y;
+  check_param("group_norm", weight, {C}, x);
+  check_param("group_norm", bias, {C}, x);
+  int64_t R = x.numel() / std::max<int64_t>(N * C, 1);
+  auto [m, v] = moments(x.contiguous(), 1, N * G, (C / G) * R);
+  // Per (n, c): scale = rstd[n, group(c)] * weight[c], shift = bias[c] - mean * scale.
+  Tensor rs = rsqrt(v + eps).view({N, G, 1}).expand({N, G, C / G}).reshape({N, C});
+  Tensor mu = m.view({N, G, 1}).expand({N, G, C / G}).reshape({N, C});
+  Tensor scale = weight.defined() ? rs * weight.to(x.dtype()).view({1, C}) : rs;
+  Tensor shift = bias.defined() ? bias.to(x.dtype()).view({1, C}) - mu * scale : -mu * scale;
+  return fma(x.reshape({N, C, R}), scale.view({N, C, 1}), shift.view({N, C, 1})).view(x.shape());
 }
 
 Tensor dropout(const Tensor& x, double p, bool training, Generator* gen) {

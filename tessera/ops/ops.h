@@ -73,6 +73,8 @@ Tensor logical_and(const Tensor& a, const Tensor& b);
 Tensor logical_or(const Tensor& a, const Tensor& b);
 Tensor logical_xor(const Tensor& a, const Tensor& b);
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);
+// a * b + c in one pass (broadcasting, promotion to a floating dtype).
+Tensor fma(const Tensor& a, const Tensor& b, const Tensor& c);
 Tensor where(const Tensor& cond, const Tensor& a, Scalar b);
 Tensor where(const Tensor& cond, Scalar a, const Tensor& b);
 // True when shapes and values are equal (NaN != NaN).

@@ -442,11 +442,14 @@ TEST_P(Conformance, Conv2dForwardAndBackward) {
 
 TEST_P(Conformance, Pooling) {
   SCOPED_TRACE(trace());
-  Pool2dParams p;
-  p.kernel[0] = 3, p.kernel[1] = 2, p.stride[0] = 2, p.stride[1] = 2, p.padding[0] = 1, p.padding[1] = 1;
+  Pool2dParams general, two;  // a padded, uneven window, and the 2x2/stride-2 fast path
+  general.kernel[0] = 3, general.kernel[1] = 2, general.stride[0] = 2, general.stride[1] = 2;
+  general.padding[0] = 1, general.padding[1] = 1;
+  two.kernel[0] = two.kernel[1] = two.stride[0] = two.stride[1] = 2;
+  for (Pool2dParams p : {general, two})
   for (DType dt : {DType::Float32, DType::Float64}) {
     Tensor x = uniform({2, 3, 7, 6}, dt);
-    int64_t OH = (7 + 2 - 3) / 2 + 1, OW = (6 + 2 - 2) / 2 + 1;
+    int64_t OH = (7 + 2 * p.padding[0] - p.kernel[0]) / 2 + 1, OW = (6 + 2 * p.padding[1] - p.kernel[1]) / 2 + 1;
     Tensor out = empty({2, 3, OH, OW}, {dt, dev()}), idx = empty({2, 3, OH, OW}, {DType::Int64, dev()});
     backend_for(dev()).max_pool2d(out, idx, x, p);
     R::Array xa = R::of(x);

@@ -17,6 +17,10 @@ class CpuBackend final : public Backend {
   void binary(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor& b) override;
   void where(const Tensor& out, const Tensor& cond, const Tensor& a, const Tensor& b) override;
   void clamp(const Tensor& out, const Tensor& in, std::optional<Scalar> lo, std::optional<Scalar> hi) override;
+  void fma(const Tensor& out, const Tensor& a, const Tensor& b, const Tensor& c) override;
+  void moments(const Tensor& mean, const Tensor& var, const Tensor& x, int64_t A, int64_t C, int64_t B) override;
+  void layer_norm(const Tensor& out, const Tensor& mean, const Tensor& rstd, const Tensor& x, const Tensor& weight,
+                  const Tensor& bias, double eps) override;
   void reduce(ReduceOp op, const Tensor& out, const Tensor& in) override;
   void arg_reduce(bool is_max, const Tensor& out, const Tensor& in, int64_t dim) override;
   void cumsum(const Tensor& out, const Tensor& in, int64_t dim) override;

@@ -298,6 +298,27 @@ void CpuBackend::where(const Tensor& out, const Tensor& cond, const Tensor& a, c
   });
 }
 
+void CpuBackend::fma(const Tensor& out, const Tensor& a, const Tensor& b, const Tensor& c) {
+  dispatch_floating(out.dtype(), "fma", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    using M = opmath_t<T>;
+    for_each<4>({&out, &a, &b, &c}, [](char** p, const int64_t* s, int64_t n) {
+      constexpr int64_t e = sizeof(T);
+      if (s[0] == e && s[1] == e && s[2] == 0 && s[3] == 0) {  // per-channel scale and shift
+        T* o = reinterpret_cast<T*>(p[0]);
+        const T* x = reinterpret_cast<const T*>(p[1]);
+        const M k = M(*reinterpret_cast<const T*>(p[2])), d = M(*reinterpret_cast<const T*>(p[3]));
+        for (int64_t i = 0; i < n; ++i) o[i] = T(M(x[i]) * k + d);
+      } else {
+        for (int64_t i = 0; i < n; ++i)
+          *reinterpret_cast<T*>(p[0] + i * s[0]) = T(M(*reinterpret_cast<const T*>(p[1] + i * s[1])) *
+                                                         M(*reinterpret_cast<const T*>(p[2] + i * s[2])) +
+                                                     M(*reinterpret_cast<const T*>(p[3] + i * s[3])));
+      }
+    });
+  });
+}
+
 void CpuBackend::clamp(const Tensor& out, const Tensor& in, std::optional<Scalar> lo, std::optional<Scalar> hi) {
   dispatch_all(in.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;

@@ -1,14 +1,38 @@
 // Max and average 2-D pooling and their backward passes on NCHW planes.
 #include <limits>
+#include <vector>
 
 #include "tessera/backend/cpu/cpu_backend.h"
 #include "tessera/backend/cpu/loops.h"
 
 namespace tessera::cpu {
 
+namespace {
+// The taps of a window along one axis that fall inside the input: [lo, hi) of k, as in
+// start + k * dilation in [0, size).
+struct TapRange {
+  int64_t start, lo, hi;
+};
+std::vector<TapRange> tap_ranges(int64_t outs, int64_t size, int64_t k, int64_t stride, int64_t pad, int64_t dil) {
+  std::vector<TapRange> r(static_cast<size_t>(outs));
+  for (int64_t o = 0; o < outs; ++o) {
+    int64_t s = o * stride - pad, lo = 0, hi = k;
+    while (lo < k && s + lo * dil < 0) ++lo;
+    while (hi > lo && s + (hi - 1) * dil >= size) --hi;
+    r[size_t(o)] = {s, lo, hi};
+  }
+  return r;
+}
+}  // namespace
+
 void CpuBackend::max_pool2d(const Tensor& out, const Tensor& indices, const Tensor& x, const Pool2dParams& p) {
   int64_t planes = x.size(0) * x.size(1), H = x.size(2), W = x.size(3), OH = out.size(2), OW = out.size(3);
   if (out.numel() == 0) return;
+  auto rows = tap_ranges(OH, H, p.kernel[0], p.stride[0], p.padding[0], p.dilation[0]);
+  auto cols = tap_ranges(OW, W, p.kernel[1], p.stride[1], p.padding[1], p.dilation[1]);
+  int64_t dh = p.dilation[0], dw = p.dilation[1];
+  bool k2x2 = p.kernel[0] == 2 && p.kernel[1] == 2 && p.stride[0] == 2 && p.stride[1] == 2 && p.padding[0] == 0 &&
+              p.padding[1] == 0 && dh == 1 && dw == 1 && 2 * OH <= H && 2 * OW <= W;
   dispatch_all(x.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
     using M = opmath_t<T>;
@@ -18,27 +42,56 @@ void CpuBackend::max_pool2d(const Tensor& out, const Tensor& indices, const Tens
     parallel_for(planes, 1, [&](int64_t b, int64_t e) {
       for (int64_t pl = b; pl < e; ++pl) {
         const T* in = xp + pl * H * W;
-        for (int64_t oh = 0; oh < OH; ++oh)
+        T* o = op + pl * OH * OW;
+        int64_t* oi = ip + pl * OH * OW;
+        if (k2x2) {  // the common 2x2 / stride 2 window: straight-line code that vectorizes over ow
+          for (int64_t oh = 0; oh < OH; ++oh) {
+            const T* r0 = in + 2 * oh * W;
+            const T* r1 = r0 + W;
+            int64_t base = 2 * oh * W;
+            for (int64_t ow = 0; ow < OW; ++ow) {
+              M v[4] = {M(r0[2 * ow]), M(r0[2 * ow + 1]), M(r1[2 * ow]), M(r1[2 * ow + 1])};
+              int64_t at[4] = {base + 2 * ow, base + 2 * ow + 1, base + W + 2 * ow, base + W + 2 * ow + 1};
+              M best = v[0];
+              int64_t bi = at[0];
+              for (int t = 1; t < 4; ++t) {
+                bool take = (v[t] > best) | ((v[t] != v[t]) & (best == best));
+                best = take ? v[t] : best;
+                bi = take ? at[t] : bi;
+              }
+              o[oh * OW + ow] = T(best);
+              oi[oh * OW + ow] = bi;
+            }
+          }
+          continue;
+        }
+        for (int64_t oh = 0; oh < OH; ++oh) {
+          const TapRange& rh = rows[size_t(oh)];
           for (int64_t ow = 0; ow < OW; ++ow) {
-            M best = std::numeric_limits<M>::lowest();
-            if constexpr (std::is_floating_point_v<M>) best = -std::numeric_limits<M>::infinity();
-            int64_t bi = -1;
-            for (int64_t kh = 0; kh < p.kernel[0]; ++kh) {
-              int64_t ih = oh * p.stride[0] - p.padding[0] + kh * p.dilation[0];
-              if (ih < 0 || ih >= H) continue;
-              for (int64_t kw = 0; kw < p.kernel[1]; ++kw) {
-                int64_t iw = ow * p.stride[1] - p.padding[1] + kw * p.dilation[1];
-                if (iw < 0 || iw >= W) continue;
-                M v = M(in[ih * W + iw]);
-                if (bi < 0 || v > best || (v != v && best == best)) {
-                  best = v;
-                  bi = ih * W + iw;
-                }
+            const TapRange& rw = cols[size_t(ow)];
+            if (rh.lo >= rh.hi || rw.lo >= rw.hi) {  // a window entirely in the padding
+              o[oh * OW + ow] = T(-std::numeric_limits<M>::infinity());
+              oi[oh * OW + ow] = -1;
+              continue;
+            }
+            // Branch-free scan (selects, not jumps: the comparisons are unpredictable on real
+            // data). NaN wins, and the first maximum is kept, as in PyTorch.
+            int64_t bi = (rh.start + rh.lo * dh) * W + rw.start + rw.lo * dw;
+            M best = M(in[bi]);
+            for (int64_t kh = rh.lo; kh < rh.hi; ++kh) {
+              int64_t base = (rh.start + kh * dh) * W + rw.start;
+              for (int64_t kw = rw.lo; kw < rw.hi; ++kw) {
+                int64_t at = base + kw * dw;
+                M v = M(in[at]);
+                bool take = (v > best) | ((v != v) & (best == best));
+                best = take ? v : best;
+                bi = take ? at : bi;
               }
             }
-            op[(pl * OH + oh) * OW + ow] = T(best);
-            ip[(pl * OH + oh) * OW + ow] = bi;
+            o[oh * OW + ow] = T(best);
+            oi[oh * OW + ow] = bi;
           }
+        }
       }
     });
   });
