@@ -37,6 +37,7 @@ if(TESSERA_PYTHON STREQUAL "ON")
 endif()
 
 find_package(MPI QUIET COMPONENTS CXX)
+find_package(Python3 QUIET COMPONENTS Interpreter)
 
 # Flags for our own code.
 # -Wno-restrict: GCC 12 reports false positives inside std::string concatenation (GCC bug 105329).

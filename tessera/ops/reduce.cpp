@@ -96,22 +96,19 @@ Tensor arg_reduce(bool is_max, const Tensor& x, std::optional<int64_t> dim, bool
 Tensor argmax(const Tensor& x, std::optional<int64_t> dim, bool keepdim) { return arg_reduce(true, x, dim, keepdim); }
 Tensor argmin(const Tensor& x, std::optional<int64_t> dim, bool keepdim) { return arg_reduce(false, x, dim, keepdim); }
 
-std::pair<Tensor, Tensor> max(const Tensor& x, int64_t dim, bool keepdim) {
-  Tensor idx = argmax(x, dim, true);
-  int64_t d = wrap_dim(dim, x.dim(), "max");
-  Tensor xs = x.dim() == 0 ? x.view({1}) : x;
-  Tensor vals = gather(xs, d, x.dim() == 0 ? idx.view({1}) : idx);
-  if (x.dim() == 0) return {vals.view({}), idx};
+namespace {
+// (values, indices) of the max or min along dim: the arg-reduction, then a gather.
+std::pair<Tensor, Tensor> extremum(bool is_max, const Tensor& x, int64_t dim, bool keepdim) {
+  Tensor idx = arg_reduce(is_max, x, dim, true);
+  int64_t d = wrap_dim(dim, x.dim(), is_max ? "max" : "min");
+  if (x.dim() == 0) return {x.clone(), idx};
+  Tensor vals = gather(x, d, idx);
   return keepdim ? std::pair{vals, idx} : std::pair{vals.squeeze(d), idx.squeeze(d)};
 }
-std::pair<Tensor, Tensor> min(const Tensor& x, int64_t dim, bool keepdim) {
-  Tensor idx = argmin(x, dim, true);
-  int64_t d = wrap_dim(dim, x.dim(), "min");
-  Tensor xs = x.dim() == 0 ? x.view({1}) : x;
-  Tensor vals = gather(xs, d, x.dim() == 0 ? idx.view({1}) : idx);
-  if (x.dim() == 0) return {vals.view({}), idx};
-  return keepdim ? std::pair{vals, idx} : std::pair{vals.squeeze(d), idx.squeeze(d)};
-}
+}  // namespace
+
+std::pair<Tensor, Tensor> max(const Tensor& x, int64_t dim, bool keepdim) { return extremum(true, x, dim, keepdim); }
+std::pair<Tensor, Tensor> min(const Tensor& x, int64_t dim, bool keepdim) { return extremum(false, x, dim, keepdim); }
 
 Tensor var(const Tensor& x, const Shape& dims, int64_t correction, bool keepdim) {
   TS_CHECK_DTYPE(x.is_floating_point(), "var: expected a floating-point tensor, got ", x.dtype());
