@@ -2,6 +2,7 @@
 // A reference-counted block of memory on one device. Views share it; it is freed by its
 // deleter when the last tensor using it goes away.
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
 
@@ -21,6 +22,10 @@ class StorageImpl {
   StorageImpl& operator=(const StorageImpl&) = delete;
 
   void* data() const { return data_; }
+  // Bumped by every in-place write through any view of this storage; autograd compares it with
+  // the value a saved tensor had.
+  uint64_t version() const { return version_; }
+  void bump_version() { ++version_; }
   size_t nbytes() const { return nbytes_; }
   Device device() const { return device_; }
 
@@ -29,6 +34,7 @@ class StorageImpl {
   size_t nbytes_;
   Device device_;
   Deleter deleter_;
+  uint64_t version_ = 0;
 };
 using Storage = std::shared_ptr<StorageImpl>;
 

@@ -5,6 +5,7 @@
 // The metadata accessors live in core; the methods that compute (t.sum(), t + u, t.view())
 // are implemented by tessera/ops, which the tessera library always contains.
 #include <cstdint>
+#include <functional>
 #include <initializer_list>
 #include <iosfwd>
 #include <memory>
@@ -22,16 +23,21 @@
 
 namespace tessera {
 
+struct AutogradMeta;  // defined in tessera/autograd: core knows only that it exists
+
 struct TensorImpl {
   Storage storage;
   Shape shape;
   Shape strides;  // in elements; may be 0 (broadcast) or negative (flip)
   int64_t offset = 0;  // in elements
   DType dtype = DType::Float32;
-  uint64_t version = 0;  // bumped by in-place ops; autograd checks saved tensors against it
+  std::shared_ptr<AutogradMeta> autograd;  // null until the tensor takes part in autograd
 };
 
 class Tensor;
+namespace autograd {
+class Node;
+}
 
 // A piece of an index expression, as in x[1, 2:5, None, ..., idx] in Python.
 struct Slice {
@@ -75,8 +81,8 @@ class Tensor {
     return static_cast<T*>(data_ptr());
   }
   bool is_same(const Tensor& o) const { return impl_ == o.impl_; }
-  uint64_t version() const { return impl().version; }
-  void bump_version() const { ++impl_->version; }
+  uint64_t version() const { return storage()->version(); }
+  void bump_version() const { storage()->bump_version(); }
   TensorImpl& impl() const {
     TS_CHECK(impl_ != nullptr, "Tensor: use of an undefined tensor");
     return *impl_;
@@ -125,6 +131,26 @@ class Tensor {
   Tensor index(const std::vector<TensorIndex>& idx) const;
   Tensor& index_put_(const std::vector<TensorIndex>& idx, const Tensor& values, bool accumulate = false);
   Tensor& index_put_(const std::vector<TensorIndex>& idx, Scalar value);
+
+  // --- autograd (tessera/autograd) ------------------------------------------------------------
+  bool requires_grad() const;
+  // Marks a floating-point tensor as a leaf whose gradient backward() accumulates in grad().
+  Tensor& requires_grad_(bool on = true);
+  // The accumulated gradient (undefined until a backward pass reaches this tensor).
+  Tensor grad() const;
+  void set_grad(const Tensor& g) const;
+  // The node that made this tensor (null for leaves and tensors outside autograd).
+  std::shared_ptr<autograd::Node> grad_fn() const;
+  bool is_leaf() const;
+  // Computes gradients of this tensor w.r.t. the leaves. gradient may be omitted for a
+  // one-element tensor (it is then 1).
+  void backward(const Tensor& gradient = {}, bool retain_graph = false, bool create_graph = false) const;
+  // The same data, cut from the graph.
+  Tensor detach() const;
+  // Keeps grad() for a non-leaf tensor too.
+  void retain_grad() const;
+  // hook(grad) runs when the gradient w.r.t. this tensor is computed; a defined result replaces it.
+  void register_hook(std::function<Tensor(const Tensor&)> hook) const;
 
   // --- math (see tessera/ops for the full list and semantics) -------------------------------
 #define TS_UNARY_METHOD(name) Tensor name() const; Tensor& name##_();

@@ -1,9 +1,14 @@
 // Elementwise ops: promotion, broadcasting and dispatch to Backend::unary/binary/where.
 #include <cmath>
 
+#include "tessera/autograd/autograd.h"
 #include "tessera/ops/ops.h"
 
 namespace tessera::ops {
+
+using autograd::needs_grad;
+using autograd::record_fn;
+using G = std::vector<Tensor>;
 
 namespace {
 int category(DType t) { return t == DType::Bool ? 0 : is_integral(t) ? 1 : 2; }
@@ -39,6 +44,76 @@ DType result_type(const Tensor& a, const Scalar& b) {
   return cs == 2 ? DType::Float32 : DType::Int64;
 }
 
+namespace {
+// The backward rules of the unary ops, written with ops so that they differentiate again.
+void record_unary(UnaryOp op, const Tensor& x, const Tensor& out) {
+  const char* name = op_name(op);
+  auto with_x = [&](auto f) { record_fn(name, {&x}, {&out}, {x}, [f](const G& g, const G& s) { return G{f(g[0], s[0])}; }); };
+  auto with_out = [&](auto f) {
+    record_fn(name, {&x}, {&out}, {}, [f](const G& g, const G& s) { return G{f(g[0], s[0])}; }, {out});
+  };
+  auto zero = [&] { record_fn(name, {&x}, {&out}, {}, [](const G& g, const G&) { return G{zeros_like(g[0])}; }); };
+  switch (op) {
+    case UnaryOp::Abs: return with_x([](const Tensor& g, const Tensor& x) { return g * sign(x); });
+    case UnaryOp::Neg: return record_fn(name, {&x}, {&out}, {}, [](const G& g, const G&) { return G{-g[0]}; });
+    case UnaryOp::Exp: return with_out([](const Tensor& g, const Tensor& y) { return g * y; });
+    case UnaryOp::Expm1: return with_out([](const Tensor& g, const Tensor& y) { return g * (y + 1); });
+    case UnaryOp::Log: return with_x([](const Tensor& g, const Tensor& x) { return g / x; });
+    case UnaryOp::Log1p: return with_x([](const Tensor& g, const Tensor& x) { return g / (x + 1); });
+    case UnaryOp::Sqrt: return with_out([](const Tensor& g, const Tensor& y) { return g / (y * 2); });
+    case UnaryOp::Rsqrt: return with_out([](const Tensor& g, const Tensor& y) { return g * (y * y * y) * -0.5; });
+    case UnaryOp::Sin: return with_x([](const Tensor& g, const Tensor& x) { return g * cos(x); });
+    case UnaryOp::Cos: return with_x([](const Tensor& g, const Tensor& x) { return -(g * sin(x)); });
+    case UnaryOp::Tanh: return with_out([](const Tensor& g, const Tensor& y) { return g * (1.0 - y * y); });
+    case UnaryOp::Sigmoid: return with_out([](const Tensor& g, const Tensor& y) { return g * y * (1.0 - y); });
+    case UnaryOp::Relu: return with_out([](const Tensor& g, const Tensor& y) { return g * (y > 0).to(g.dtype()); });
+    case UnaryOp::GeluErf:
+      return with_x([](const Tensor& g, const Tensor& x) {
+        Tensor cdf = (erf(x * M_SQRT1_2) + 1) * 0.5, pdf = exp(square(x) * -0.5) * 0.3989422804014327;
+        return g * (cdf + x * pdf);
+      });
+    case UnaryOp::GeluTanh:
+      return with_x([](const Tensor& g, const Tensor& x) {
+        constexpr double k = 0.7978845608028654, c = 0.044715;
+        Tensor t = tanh((x + x * x * x * c) * k);
+        return g * ((t + 1) * 0.5 + x * (1.0 - t * t) * (x * x * (3 * c) + 1) * (0.5 * k));
+      });
+    case UnaryOp::Silu:
+      return with_x([](const Tensor& g, const Tensor& x) {
+        Tensor s = sigmoid(x);
+        return g * s * (x * (1.0 - s) + 1);
+      });
+    case UnaryOp::Erf:
+      return with_x([](const Tensor& g, const Tensor& x) { return g * exp(-square(x)) * 1.1283791670955126; });
+    case UnaryOp::Reciprocal: return with_out([](const Tensor& g, const Tensor& y) { return -(g * y * y); });
+    case UnaryOp::Square: return with_x([](const Tensor& g, const Tensor& x) { return g * x * 2; });
+    case UnaryOp::Floor:
+    case UnaryOp::Ceil:
+    case UnaryOp::Round:
+    case UnaryOp::Sign: return zero();
+    case UnaryOp::LogicalNot: return;
+  }
+}
+}  // namespace
+
+Tensor& rebind_inplace(Tensor& t, const char* op, const std::function<Tensor(const Tensor&)>& outplace) {
+  autograd::check_inplace(t, op);
+  Tensor old = t.clone();  // the pre-update value, connected to t's history by clone's node
+  Tensor r = outplace(old);
+  TS_CHECK_SHAPE(r.shape() == t.shape(), op, ": output with shape ", t.shape(), " doesn't match the broadcast shape ",
+                 r.shape());
+  TS_CHECK_DTYPE(r.dtype() == t.dtype() || category(r.dtype()) <= category(t.dtype()), op, ": result type ",
+                 r.dtype(), " can't be cast to the desired output type ", t.dtype());
+  backend_for(t.device()).copy(t, r);
+  t.bump_version();
+  auto& m = t.impl().autograd;
+  if (!m) m = std::make_shared<AutogradMeta>();
+  m->requires_grad = r.requires_grad();
+  m->grad_fn = r.grad_fn();
+  m->output_nr = r.impl().autograd ? r.impl().autograd->output_nr : 0;
+  return t;
+}
+
 Tensor unary(UnaryOp op, const Tensor& x) {
   TS_CHECK_DTYPE(x.dtype() != DType::Bool || op == UnaryOp::LogicalNot || op == UnaryOp::Abs,
                  op_name(op), ": not defined for bool tensors");
@@ -49,10 +124,12 @@ Tensor unary(UnaryOp op, const Tensor& x) {
     return out;
   }
   backend_for(x.device()).unary(op, out, in);
+  if (out.is_floating_point() && needs_grad({&x})) record_unary(op, x, out);
   return out;
 }
 
 Tensor& unary_(UnaryOp op, Tensor& x) {
+  if (needs_grad({&x})) return rebind_inplace(x, op_name(op), [&](const Tensor& old) { return unary(op, old); });
   TS_CHECK_DTYPE(!is_float_op(op) || x.is_floating_point(), op_name(op), "_: result type Float can't be cast to ",
                  x.dtype(), " in place");
   TS_CHECK_DTYPE(op != UnaryOp::LogicalNot, "logical_not_: not supported in place");
@@ -92,6 +169,15 @@ Tensor clamp(const Tensor& x, std::optional<Scalar> min, std::optional<Scalar> m
   Tensor in = x.to(dt);
   Tensor out = empty(x.shape(), {dt, x.device()});
   backend_for(x.device()).clamp(out, in, min, max);
+  if (out.is_floating_point() && needs_grad({&x})) {
+    // The gradient passes where x is inside [min, max] (bounds included, as in PyTorch).
+    record_fn("clamp", {&x}, {&out}, {x}, [min, max](const G& g, const G& s) {
+      Tensor pass = ones(s[0].shape(), {DType::Bool, s[0].device()});
+      if (min) pass = pass && (s[0] >= *min);
+      if (max) pass = pass && (s[0] <= *max);
+      return G{g[0] * pass.to(g[0].dtype())};
+    });
+  }
   return out;
 }
 
@@ -120,10 +206,66 @@ BinaryArgs prepare(BinaryOp op, const Tensor& a, const Tensor& b, DType promoted
 }
 }  // namespace
 
+namespace {
+// The backward rules of the binary ops. Gradients come back in the broadcast shape and the
+// compute dtype; the engine sums them to each input's shape and casts them to its dtype.
+void record_binary(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out) {
+  const char* name = op_name(op);
+  // Saves the inputs (and the output when asked): only rules that need them save anything, so an
+  // in-place update of an input does not invalidate add or sub.
+  auto rule = [&](auto f, bool save_out = false) {
+    record_fn(name, {&a, &b}, {&out}, {a, b},
+              [f](const G& g, const G& s) { return f(g[0], s[0], s[1], s.size() > 2 ? s[2] : Tensor()); },
+              save_out ? std::vector<Tensor>{out} : std::vector<Tensor>{});
+  };
+  switch (op) {
+    case BinaryOp::Add: return record_fn(name, {&a, &b}, {&out}, {}, [](const G& g, const G&) { return G{g[0], g[0]}; });
+    case BinaryOp::Sub:
+      return record_fn(name, {&a, &b}, {&out}, {}, [](const G& g, const G&) { return G{g[0], -g[0]}; });
+    case BinaryOp::Mul:
+      return rule([](const Tensor& g, const Tensor& x, const Tensor& y, const Tensor&) { return G{g * y, g * x}; });
+    case BinaryOp::Div:
+      return rule([](const Tensor& g, const Tensor& x, const Tensor& y, const Tensor&) {
+        Tensor gx = g / y;
+        return G{gx, -(gx * x / y)};
+      });
+    case BinaryOp::Pow:
+      return rule([](const Tensor& g, const Tensor& x, const Tensor& y, const Tensor& out) {
+        Tensor gx = g * y * pow(x, y - 1.0);
+        // d/dy x^y = x^y log x; defined as 0 where x == 0 (as PyTorch does).
+        Tensor gy = where(x == 0.0, zeros_like(out), g * out * log(x));
+        return G{gx, gy};
+      }, true);
+    case BinaryOp::Maximum:
+    case BinaryOp::Minimum: {
+      bool is_max = op == BinaryOp::Maximum;
+      return rule([is_max](const Tensor& g, const Tensor& x, const Tensor& y, const Tensor&) {
+        Tensor wins = is_max ? x > y : x < y, tie = x == y;
+        Tensor gx = where(wins, g, where(tie, g * 0.5, zeros_like(g)));
+        return G{gx, g - gx};
+      });
+    }
+    case BinaryOp::Atan2:
+      return rule([](const Tensor& g, const Tensor& y, const Tensor& x, const Tensor&) {
+        Tensor d = g / (square(x) + square(y));
+        return G{d * x, -(d * y)};
+      });
+    case BinaryOp::Fmod:
+      return rule([](const Tensor& g, const Tensor& x, const Tensor& y, const Tensor&) {
+        Tensor q = x / y;
+        Tensor trunc = sign(q) * floor(abs(q));
+        return G{g, -(g * trunc)};
+      });
+    default: return;  // comparisons and logical ops have bool results
+  }
+}
+}  // namespace
+
 Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
   BinaryArgs r = prepare(op, a, b, result_type(a, b));
   Tensor out = empty(r.shape, {r.out, a.device()});
   backend_for(a.device()).binary(op, out, r.a, r.b);
+  if (!is_predicate(op) && needs_grad({&a, &b})) record_binary(op, a, b, out);
   return out;
 }
 
@@ -134,6 +276,7 @@ Tensor binary(BinaryOp op, const Tensor& a, Scalar b) {
 
 Tensor& binary_(BinaryOp op, Tensor& a, const Tensor& b) {
   const char* name = op_name(op);
+  if (needs_grad({&a, &b})) return rebind_inplace(a, name, [&](const Tensor& old) { return binary(op, old, b); });
   DType rt = result_type(a, b);
   TS_CHECK_DTYPE(!is_predicate(op), name, "_: comparison results are bool and cannot be written in place");
   BinaryArgs r = prepare(op, a, b, rt);
@@ -180,6 +323,11 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   DType dt = result_type(a, b);
   Tensor out = empty(shape, {dt, a.device()});
   backend_for(a.device()).where(out, cond.expand(shape), a.to(dt).expand(shape), b.to(dt).expand(shape));
+  if (needs_grad({&a, &b}))
+    record_fn("where", {&a, &b}, {&out}, {cond}, [](const G& g, const G& s) {
+      Tensor z = zeros({}, {g[0].dtype(), g[0].device()});
+      return G{where(s[0], g[0], z), where(s[0], z, g[0])};
+    });
   return out;
 }
 Tensor where(const Tensor& cond, const Tensor& a, Scalar b) {

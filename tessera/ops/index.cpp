@@ -1,7 +1,12 @@
 // Indexing: gather/scatter and their index_* forms, masks, and NumPy-style Tensor::index.
+#include "tessera/autograd/autograd.h"
 #include "tessera/ops/ops.h"
 
 namespace tessera::ops {
+
+using autograd::needs_grad;
+using autograd::record_fn;
+using G = std::vector<Tensor>;
 
 namespace {
 void check_index_tensor(const char* op, const Tensor& index, const Tensor& x) {
@@ -39,7 +44,14 @@ Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
   if (is.dim() == 0) is = is.view({1});
   Tensor out = empty(is.shape(), {x.dtype(), x.device()});
   backend_for(x.device()).gather(out, xs, d, is);
-  return x.dim() == 0 ? out.view(index.shape()) : out;
+  out = x.dim() == 0 ? out.view(index.shape()) : out;
+  if (needs_grad({&x})) {
+    Shape in = xs.shape();
+    record_fn("gather", {&x}, {&out}, {is}, [d, in](const G& g, const G& s) {
+      return G{scatter_add(zeros(in, {g[0].dtype(), g[0].device()}), d, s[0], g[0].reshape(s[0].shape()))};
+    });
+  }
+  return out;
 }
 
 Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
@@ -51,10 +63,24 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
   s[size_t(d)] = index.numel();
   Tensor out = empty(s, {x.dtype(), x.device()});
   backend_for(x.device()).gather(out, x, d, spread_index(index, d, s));
+  if (needs_grad({&x})) {
+    Shape in = x.shape();
+    record_fn("index_select", {&x}, {&out}, {index}, [d, in](const G& g, const G& s) {
+      return G{index_add(zeros(in, {g[0].dtype(), g[0].device()}), d, s[0], g[0])};
+    });
+  }
   return out;
 }
 
+namespace {
+void refuse_under_autograd(const char* op, const Tensor& x, const Tensor& src) {
+  TS_CHECK(!needs_grad({&x, &src}), op, ": this in-place operation is not differentiable yet; use the out-of-place ",
+           "form (scatter, scatter_add, index_add) when gradients are needed");
+}
+}  // namespace
+
 Tensor& scatter_impl(Tensor& x, int64_t dim, const Tensor& index, const Tensor& src, bool add, const char* op) {
+  refuse_under_autograd(op, x, src);
   check_index_tensor(op, index, x);
   TS_CHECK_DEVICE(src.device() == x.device(), op, ": src on ", src.device(), " but input on ", x.device());
   int64_t d = wrap_dim(dim, x.dim(), op);
@@ -74,16 +100,57 @@ Tensor& scatter_add_(Tensor& x, int64_t dim, const Tensor& index, const Tensor& 
   return scatter_impl(x, dim, index, src, true, "scatter_add");
 }
 Tensor scatter(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src) {
-  Tensor r = x.clone();
-  return scatter_(r, dim, index, src);
+  Tensor r;
+  {
+    autograd::NoGradGuard ng;
+    r = x.clone();
+    scatter_(r, dim, index, src);
+  }
+  if (needs_grad({&x, &src})) {
+    int64_t d = wrap_dim(dim, x.dim(), "scatter");
+    // x's gradient is g with the overwritten places cleared; src's is g at those places.
+    record_fn("scatter", {&x, &src}, {&r}, {index}, [d](const G& g, const G& s) {
+      return G{scatter(g[0], d, s[0], zeros(s[0].shape(), {g[0].dtype(), g[0].device()})), gather(g[0], d, s[0])};
+    });
+  }
+  return r;
 }
 Tensor scatter_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src) {
-  Tensor r = x.clone();
-  return scatter_add_(r, dim, index, src);
+  Tensor r;
+  {
+    autograd::NoGradGuard ng;
+    r = x.clone();
+    scatter_add_(r, dim, index, src);
+  }
+  if (needs_grad({&x, &src})) {
+    int64_t d = wrap_dim(dim, x.dim(), "scatter_add");
+    record_fn("scatter_add", {&x, &src}, {&r}, {index}, [d](const G& g, const G& s) {
+      return G{g[0], gather(g[0], d, s[0])};
+    });
+  }
+  return r;
+}
+Tensor index_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src) {
+  Tensor r;
+  {
+    autograd::NoGradGuard ng;
+    r = x.clone();
+    index_add_(r, dim, index, src);
+  }
+  if (needs_grad({&x, &src})) {
+    int64_t d = wrap_dim(dim, x.dim(), "index_add");
+    Shape ss = src.shape();
+    record_fn("index_add", {&x, &src}, {&r}, {index}, [d, ss](const G& g, const G& s) {
+      return G{g[0], index_select(g[0], d, s[0]).reshape(ss)};
+    });
+  }
+  return r;
 }
 
 namespace {
 Tensor& index_write(Tensor& x, int64_t dim, const Tensor& index, const Tensor& src, bool add, const char* op) {
+  TS_CHECK(!needs_grad({&x, &src}), op, ": this in-place operation is not differentiable yet; use the out-of-place ",
+           "form (index_add) when gradients are needed");
   check_index_tensor(op, index, x);
   TS_CHECK_SHAPE(index.dim() <= 1, op, ": index must be 0-d or 1-d, got shape ", index.shape());
   int64_t d = wrap_dim(dim, x.dim(), op);
@@ -264,6 +331,8 @@ Tensor Tensor::index(const std::vector<TensorIndex>& idx) const {
 }
 
 Tensor& Tensor::index_put_(const std::vector<TensorIndex>& idx, const Tensor& values, bool accumulate) {
+  TS_CHECK(!autograd::needs_grad({this, &values}), "index_put_: not differentiable yet; build the result out of place "
+           "(where, index_add, scatter) when gradients are needed");
   IndexPlan p = plan_index(*this, idx);
   if (p.adv.empty()) {
     if (accumulate) p.view.copy_(p.view + values.to(dtype()));

@@ -1,4 +1,5 @@
 // Tensor's compute methods and operators, delegating to tessera::ops.
+#include "tessera/autograd/autograd.h"
 #include "tessera/ops/ops.h"
 
 namespace tessera {
@@ -37,6 +38,8 @@ Tensor& Tensor::mul_(Scalar o) { return ops::binary_(BinaryOp::Mul, *this, scala
 Tensor& Tensor::div_(Scalar o) { return ops::binary_(BinaryOp::Div, *this, scalar_tensor(o, ops::result_type(*this, o), device())); }
 Tensor Tensor::masked_fill(const Tensor& mask, Scalar v) const { return ops::masked_fill(*this, mask, v); }
 Tensor& Tensor::masked_fill_(const Tensor& mask, Scalar v) {
+  if (autograd::needs_grad({this}))
+    return ops::rebind_inplace(*this, "masked_fill_", [&](const Tensor& old) { return ops::masked_fill(old, mask, v); });
   TS_CHECK_SHAPE(broadcast_shapes(shape(), mask.shape(), "masked_fill_") == shape(), "masked_fill_: mask ",
                  mask.shape(), " does not broadcast to ", shape());
   TS_CHECK_DTYPE(mask.dtype() == DType::Bool, "masked_fill_: expected a bool mask, got ", mask.dtype());

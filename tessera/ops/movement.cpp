@@ -1,7 +1,12 @@
 // Ops that move data: cat, stack, split, chunk, flip, roll, repeat, pad, tril/triu.
+#include "tessera/autograd/autograd.h"
 #include "tessera/ops/ops.h"
 
 namespace tessera::ops {
+
+using autograd::needs_grad;
+using autograd::record_fn;
+using G = std::vector<Tensor>;
 
 Tensor cat(const std::vector<Tensor>& xs, int64_t dim) {
   TS_CHECK_VALUE(!xs.empty(), "cat: expected a non-empty list of tensors");
@@ -32,9 +37,25 @@ Tensor cat(const std::vector<Tensor>& xs, int64_t dim) {
   s[size_t(d)] = total;
   Tensor out = empty(s, {dt, ref.device()});
   int64_t off = 0;
+  Shape sizes;
   for (const Tensor* t : parts) {
-    out.narrow(d, off, t->size(d)).copy_(*t);
+    backend_for(out.device()).copy(out.narrow(d, off, t->size(d)), *t);
     off += t->size(d);
+    sizes.push_back(t->size(d));
+  }
+  std::vector<Tensor> ins;
+  for (const Tensor* t : parts) ins.push_back(*t);
+  if (needs_grad(ins)) {
+    auto node = std::make_shared<autograd::FunctionNode>("cat", [d, sizes](const G& g, const G&) {
+      G r;
+      int64_t o = 0;
+      for (int64_t n : sizes) {
+        r.push_back(g[0].narrow(d, o, n));
+        o += n;
+      }
+      return r;
+    });
+    autograd::record(node, std::vector<const Tensor*>(parts.begin(), parts.end()), {&out});
   }
   return out;
 }
@@ -100,7 +121,10 @@ Tensor flip(const Tensor& x, const Shape& dims) {
     st[size_t(d)] = -st[size_t(d)];
   }
   if (x.numel() == 0) return x.clone();
-  return Tensor(x.storage(), x.shape(), st, off, x.dtype()).clone();
+  Tensor out = empty(x.shape(), {x.dtype(), x.device()});
+  backend_for(x.device()).copy(out, Tensor(x.storage(), x.shape(), st, off, x.dtype()));
+  if (needs_grad({&x})) record_fn("flip", {&x}, {&out}, {}, [dims](const G& g, const G&) { return G{flip(g[0], dims)}; });
+  return out;
 }
 
 Tensor roll(const Tensor& x, const Shape& shifts, const Shape& dims) {
@@ -151,15 +175,23 @@ Tensor pad(const Tensor& x, const Shape& p, const std::string& mode, double valu
                      " negative");
     }
     Tensor out = full(s, value, {x.dtype(), x.device()});
-    Tensor dst = out, src = x;
-    for (int64_t i = 0; i < nd; ++i) {  // negative padding crops
-      int64_t d = x.dim() - 1 - i, lo = p[size_t(2 * i)], hi = p[size_t(2 * i + 1)];
-      int64_t n = x.size(d);
-      int64_t s0 = std::max<int64_t>(0, -lo), s1 = n - std::max<int64_t>(0, -hi);
-      src = src.narrow(d, s0, std::max<int64_t>(s1 - s0, 0));
-      dst = dst.narrow(d, std::max<int64_t>(lo, 0), std::max<int64_t>(s1 - s0, 0));
+    {
+      autograd::NoGradGuard ng;
+      Tensor dst = out, src = x;
+      for (int64_t i = 0; i < nd; ++i) {  // negative padding crops
+        int64_t d = x.dim() - 1 - i, lo = p[size_t(2 * i)], hi = p[size_t(2 * i + 1)];
+        int64_t n = x.size(d);
+        int64_t s0 = std::max<int64_t>(0, -lo), s1 = n - std::max<int64_t>(0, -hi);
+        src = src.narrow(d, s0, std::max<int64_t>(s1 - s0, 0));
+        dst = dst.narrow(d, std::max<int64_t>(lo, 0), std::max<int64_t>(s1 - s0, 0));
+      }
+      backend_for(x.device()).copy(dst, src);
     }
-    dst.copy_(src);
+    if (needs_grad({&x})) {  // the gradient is the padded gradient cropped back: pad by -p
+      Shape neg;
+      for (int64_t v : p) neg.push_back(-v);
+      record_fn("pad", {&x}, {&out}, {}, [neg](const G& g, const G&) { return G{pad(g[0], neg)}; });
+    }
     return out;
   }
   TS_CHECK_VALUE(mode == "reflect" || mode == "replicate", "pad: unknown mode '", mode,

@@ -3,9 +3,14 @@
 #include <cmath>
 #include <tuple>
 
+#include "tessera/autograd/autograd.h"
 #include "tessera/ops/ops.h"
 
 namespace tessera::ops {
+
+using autograd::needs_grad;
+using autograd::record_fn;
+using G = std::vector<Tensor>;
 
 namespace {
 void check_float(const char* op, const Tensor& t, const char* what) {
@@ -61,7 +66,20 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
     os.push_back(N);
     if (b.dim() == 1) os.pop_back();
   }
-  return out3.view(os);
+  Tensor out = out3.view(os);
+  if (needs_grad({&a, &b})) {
+    bool a1 = a.dim() == 1, b1 = b.dim() == 1;
+    record_fn("matmul", {&a, &b}, {&out}, {a, b}, [a1, b1](const G& g, const G& s) {
+      Tensor A = a1 ? s[0].unsqueeze(0) : s[0], B = b1 ? s[1].unsqueeze(1) : s[1];
+      Tensor gg = g[0];
+      if (a1) gg = gg.unsqueeze(-2);
+      if (b1) gg = gg.unsqueeze(-1);
+      // Batch dims that were broadcast are summed back by the engine.
+      Tensor ga = matmul(gg, B.transpose(-1, -2)), gb = matmul(A.transpose(-1, -2), gg);
+      return G{a1 ? ga.squeeze(-2) : ga, b1 ? gb.squeeze(-1) : gb};
+    });
+  }
+  return out;
 }
 
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
@@ -112,7 +130,17 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2d
                    O, " output channels");
   Tensor out = empty({xb.size(0), O, OH, OW}, {x.dtype(), x.device()});
   backend_for(x.device()).conv2d(out, xb, w.contiguous(), bias.defined() ? bias.to(x.dtype()).contiguous() : bias, p);
-  return batched ? out : out.squeeze(0);
+  out = batched ? out : out.squeeze(0);
+  if (needs_grad({&x, &w, &bias})) {
+    bool with_bias = bias.defined();
+    record_fn("conv2d", {&x, &w, &bias}, {&out}, {x, w}, [p, batched, with_bias](const G& g, const G& s) {
+      Tensor gy = batched ? g[0] : g[0].unsqueeze(0), xb = batched ? s[0] : s[0].unsqueeze(0);
+      Tensor gx = conv2d_backward_input(gy, s[1], xb.shape(), p);
+      auto [gw, gb] = conv2d_backward_weight(gy, xb, s[1].shape(), p, with_bias);
+      return G{batched ? gx : gx.squeeze(0), gw, gb};
+    });
+  }
+  return out;
 }
 
 Tensor conv2d_backward_input(const Tensor& grad_out, const Tensor& w, const Shape& input_shape,
@@ -122,6 +150,12 @@ Tensor conv2d_backward_input(const Tensor& grad_out, const Tensor& w, const Shap
                  input_shape, " and ", grad_out.shape());
   Tensor gx = empty(input_shape, {grad_out.dtype(), grad_out.device()});
   backend_for(gx.device()).conv2d_backward_input(gx, grad_out.contiguous(), w.contiguous(), p);
+  // Linear in (grad_out, w): d/d grad_out is the convolution of gg with w, d/dw is the weight
+  // gradient of a convolution of gg (as input) giving grad_out.
+  if (needs_grad({&grad_out, &w}))
+    record_fn("conv2d_backward_input", {&grad_out, &w}, {&gx}, {grad_out, w}, [p](const G& g, const G& s) {
+      return G{conv2d(g[0], s[1], {}, p), conv2d_backward_weight(s[0], g[0], s[1].shape(), p, false).first};
+    });
   return gx;
 }
 
@@ -131,6 +165,22 @@ std::pair<Tensor, Tensor> conv2d_backward_weight(const Tensor& grad_out, const T
   Tensor gw = empty(weight_shape, {x.dtype(), x.device()});
   Tensor gb = with_bias ? empty({weight_shape[0]}, {x.dtype(), x.device()}) : Tensor();
   backend_for(x.device()).conv2d_backward_weight(gw, gb, x.contiguous(), grad_out.contiguous(), p);
+  if (needs_grad({&grad_out, &x})) {
+    // Bilinear in (grad_out, x): d/d grad_out is the convolution of x with gg; d/dx is the input
+    // gradient of a convolution with weight gg. The bias gradient is grad_out summed.
+    record_fn("conv2d_backward_weight", {&grad_out, &x}, {&gw, &gb}, {grad_out, x}, [p](const G& g, const G& s) {
+      Tensor ggo, gx;
+      if (g[0].defined()) {
+        ggo = conv2d(s[1], g[0], {}, p);
+        gx = conv2d_backward_input(s[0], g[0], s[1].shape(), p);
+      }
+      if (g.size() > 1 && g[1].defined()) {
+        Tensor gb = g[1].view({1, -1, 1, 1}).expand(s[0].shape());
+        ggo = ggo.defined() ? ggo + gb : gb;
+      }
+      return G{ggo, gx};
+    });
+  }
   return {gw, gb};
 }
 
@@ -164,8 +214,7 @@ Tensor conv_transpose2d(const Tensor& x, const Tensor& w, const Tensor& bias, co
     TS_CHECK_SHAPE(os[size_t(2 + i)] > 0, "conv_transpose2d: output size ", os, " is not positive");
   }
   // The transposed convolution is the input-gradient of the convolution with this weight.
-  Tensor y = empty(os, {x.dtype(), x.device()});
-  backend_for(x.device()).conv2d_backward_input(y, x.contiguous(), w.contiguous(), p);
+  Tensor y = conv2d_backward_input(x, w, os, p);  // differentiable in x and w
   if (bias.defined()) y = y + bias.view({1, O, 1, 1});
   return y;
 }
@@ -217,7 +266,14 @@ std::pair<Tensor, Tensor> max_pool2d_with_indices(const Tensor& x, const PoolOpt
   Tensor out = empty({xb.size(0), xb.size(1), OH, OW}, {x.dtype(), x.device()});
   Tensor idx = empty(out.shape(), {DType::Int64, x.device()});
   backend_for(x.device()).max_pool2d(out, idx, xb, p);
-  if (x.dim() == 3) return {out.squeeze(0), idx.squeeze(0)};
+  if (x.dim() == 3) {
+    out = out.squeeze(0);
+    idx = idx.squeeze(0);
+  }
+  if (needs_grad({&x}))
+    record_fn("max_pool2d", {&x}, {&out}, {x, idx}, [](const G& g, const G& s) {
+      return G{max_pool2d_backward(g[0], s[0], s[1])};
+    });
   return {out, idx};
 }
 Tensor max_pool2d(const Tensor& x, const PoolOptions& o) { return max_pool2d_with_indices(x, o).first; }
@@ -228,7 +284,13 @@ Tensor max_pool2d_backward(const Tensor& grad_out, const Tensor& x, const Tensor
   Tensor xb = batch4(x);
   Tensor gx = empty(xb.shape(), {grad_out.dtype(), x.device()});
   backend_for(x.device()).max_pool2d_backward(gx, batch4(grad_out), batch4(indices));
-  return x.dim() == 3 ? gx.squeeze(0) : gx;
+  gx = x.dim() == 3 ? gx.squeeze(0) : gx;
+  if (needs_grad({&grad_out}))  // linear in grad_out: its gradient picks gg at the indices
+    record_fn("max_pool2d_backward", {&grad_out}, {&gx}, {indices}, [](const G& g, const G& s) {
+      Tensor gg = g[0].flatten(-2), idx = s[0].flatten(-2);
+      return G{gather(gg, -1, idx).view(s[0].shape())};
+    });
+  return gx;
 }
 
 Tensor avg_pool2d(const Tensor& x, const PoolOptions& o) {
@@ -238,7 +300,14 @@ Tensor avg_pool2d(const Tensor& x, const PoolOptions& o) {
   Tensor xb = batch4(x);
   Tensor out = empty({xb.size(0), xb.size(1), OH, OW}, {x.dtype(), x.device()});
   backend_for(x.device()).avg_pool2d(out, xb, p);
-  return x.dim() == 3 ? out.squeeze(0) : out;
+  out = x.dim() == 3 ? out.squeeze(0) : out;
+  if (needs_grad({&x})) {
+    Shape xs = x.shape();
+    record_fn("avg_pool2d", {&x}, {&out}, {}, [o, xs](const G& g, const G&) {
+      return G{avg_pool2d_backward(g[0], zeros(xs, {g[0].dtype(), g[0].device()}), o)};
+    });
+  }
+  return out;
 }
 
 Tensor avg_pool2d_backward(const Tensor& grad_out, const Tensor& x, const PoolOptions& o) {
@@ -247,7 +316,10 @@ Tensor avg_pool2d_backward(const Tensor& grad_out, const Tensor& x, const PoolOp
   Tensor xb = batch4(x);
   Tensor gx = empty(xb.shape(), {grad_out.dtype(), x.device()});
   backend_for(x.device()).avg_pool2d_backward(gx, batch4(grad_out), p);
-  return x.dim() == 3 ? gx.squeeze(0) : gx;
+  gx = x.dim() == 3 ? gx.squeeze(0) : gx;
+  if (needs_grad({&grad_out}))  // the adjoint of the adjoint: average pooling again
+    record_fn("avg_pool2d_backward", {&grad_out}, {&gx}, {}, [o](const G& g, const G&) { return G{avg_pool2d(g[0], o)}; });
+  return gx;
 }
 
 Tensor adaptive_avg_pool2d(const Tensor& x, const Shape& output_size) {
@@ -281,7 +353,14 @@ Tensor fma(const Tensor& a, const Tensor& b, const Tensor& c) {
                   a.device(), ", ", b.device(), ", ", c.device(), ")");
   Shape s = broadcast_shapes(broadcast_shapes(a.shape(), b.shape(), "fma"), c.shape(), "fma");
   Tensor out = empty(s, {dt, a.device()});
-  backend_for(a.device()).fma(out, a.to(dt).expand(s), b.to(dt).expand(s), c.to(dt).expand(s));
+  {
+    autograd::NoGradGuard ng;
+    backend_for(a.device()).fma(out, a.to(dt).expand(s), b.to(dt).expand(s), c.to(dt).expand(s));
+  }
+  if (needs_grad({&a, &b, &c}))
+    record_fn("fma", {&a, &b, &c}, {&out}, {a, b}, [](const G& g, const G& s) {
+      return G{g[0] * s[1], g[0] * s[0], g[0]};
+    });
   return out;
 }
 
@@ -309,8 +388,12 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
   if (training) {
     TS_CHECK_VALUE(N * R > 1, "batch_norm: expected more than 1 value per channel when training, got input size ",
                    x.shape());
-    std::tie(m, v) = moments(x.contiguous(), N, C, R);
+    {
+      autograd::NoGradGuard ng;
+      std::tie(m, v) = moments(x.contiguous(), N, C, R);
+    }
     double n = double(N * R);
+    autograd::NoGradGuard ng;  // running statistics are buffers: no history
     if (running_mean.defined()) {
       Tensor rm = running_mean;
       rm.copy_(running_mean * (1 - momentum) + m.to(running_mean.dtype()) * momentum);
@@ -325,13 +408,44 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
     m = running_mean.to(x.dtype());
     v = running_var.to(x.dtype());
   }
-  // One pass over x: y = x * scale[c] + shift[c].
-  Tensor scale = rsqrt(v + eps);
-  if (weight.defined()) scale = scale * weight;
-  Tensor shift = bias.defined() ? bias - m * scale : -m * scale;
   Shape bshape(static_cast<size_t>(x.dim()), 1);
   bshape[1] = C;
-  return fma(x, scale.to(x.dtype()).view(bshape), shift.to(x.dtype()).view(bshape));
+  if (!training) {  // a fixed affine map: autograd flows through the ops below
+    Tensor scale = rsqrt(v + eps);
+    if (weight.defined()) scale = scale * weight;
+    Tensor shift = bias.defined() ? bias - m * scale : -m * scale;
+    return fma(x, scale.to(x.dtype()).view(bshape), shift.to(x.dtype()).view(bshape));
+  }
+  // Training: one fused pass forward, and the batch-statistics rule backward (written with ops,
+  // so it differentiates again).
+  Tensor rstd = rsqrt(v + eps), out;
+  {
+    autograd::NoGradGuard ng;
+    Tensor scale = weight.defined() ? rstd * weight : rstd;
+    Tensor shift = bias.defined() ? bias - m * scale : -m * scale;
+    out = fma(x, scale.to(x.dtype()).view(bshape), shift.to(x.dtype()).view(bshape));
+  }
+  if (needs_grad({&x, &weight, &bias})) {
+    Shape dims{0};
+    for (int64_t d = 2; d < x.dim(); ++d) dims.push_back(d);
+    bool has_w = weight.defined();
+    record_fn("batch_norm", {&x, &weight, &bias}, {&out}, {x, weight, m, rstd},
+              [dims, bshape, has_w, eps](const G& g, const G& s) {
+      const Tensor &x = s[0], &w = s[1];
+      Tensor mu = s[2].view(bshape), rs = s[3].view(bshape);
+      if (autograd::is_grad_enabled()) {  // create_graph: the statistics depend on x too
+        mu = mean(x, dims, true);
+        rs = rsqrt(var(x, dims, 0, true) + eps);
+      }
+      Tensor xhat = (x - mu) * rs;
+      Tensor gb = sum(g[0], dims), gw = sum(g[0] * xhat, dims);
+      double n = double(x.numel() / x.size(1));
+      Tensor k = has_w ? rs * w.view(bshape) : rs;
+      Tensor gx = k * (g[0] - gb.view(bshape) / n - xhat * gw.view(bshape) / n);
+      return G{gx, has_w ? gw : Tensor(), gb};
+    });
+  }
+  return out;
 }
 
 Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight, const Tensor& bias,
@@ -349,7 +463,30 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
   Tensor mean = empty({M}, {x.dtype(), x.device()}), rstd = empty({M}, {x.dtype(), x.device()});
   backend_for(x.device()).layer_norm(out, mean, rstd, x2, weight.defined() ? weight.to(x.dtype()).contiguous() : weight,
                                      bias.defined() ? bias.to(x.dtype()).contiguous() : bias, eps);
-  return out.view(x.shape());
+  {
+    autograd::NoGradGuard ng;
+    out = out.view(x.shape());
+  }
+  if (needs_grad({&x, &weight, &bias})) {
+    bool has_w = weight.defined();
+    Shape xs = x.shape(), ns = normalized_shape;
+    record_fn("layer_norm", {&x, &weight, &bias}, {&out}, {x, weight, mean, rstd},
+              [M, N, has_w, xs, ns, eps](const G& g, const G& s) {
+                Tensor x2 = s[0].reshape({M, N}), g2 = g[0].reshape({M, N});
+                Tensor mu = s[2].view({M, 1}), rs = s[3].view({M, 1});
+                if (autograd::is_grad_enabled()) {  // create_graph: the statistics depend on x too
+                  mu = ops::mean(x2, {1}, true);
+                  rs = rsqrt(var(x2, {1}, 0, true) + eps);
+                }
+                Tensor xhat = (x2 - mu) * rs;
+                Tensor gxhat = has_w ? g2 * s[1].reshape({1, N}) : g2;
+                Tensor gx = rs * (gxhat - ops::mean(gxhat, {1}, true) - xhat * ops::mean(gxhat * xhat, {1}, true));
+                Tensor gw = has_w ? sum(g2 * xhat, {0}).view(ns) : Tensor();
+                Tensor gb = sum(g2, {0}).view(ns);
+                return G{gx.view(xs), gw, gb};
+              });
+  }
+  return out;
 }
 
 Tensor group_norm(const Tensor& x, int64_t G, const Tensor& weight, const Tensor& bias, double eps) {
@@ -361,6 +498,16 @@ Tensor group_norm(const Tensor& x, int64_t G, const Tensor& weight, const Tensor
   check_param("group_norm", weight, {C}, x);
   check_param("group_norm", bias, {C}, x);
   int64_t R = x.numel() / std::max<int64_t>(N * C, 1);
+  if (needs_grad({&x, &weight, &bias})) {  // differentiable composition (the fused path below has no rule)
+    Tensor g3 = x.reshape({N, G, -1});
+    Tensor c = g3 - mean(g3, {2}, true);
+    Tensor y = (c * rsqrt(mean(square(c), {2}, true) + eps)).reshape(x.shape());
+    Shape bshape(static_cast<size_t>(x.dim()), 1);
+    bshape[1] = C;
+    if (weight.defined()) y = y * weight.view(bshape);
+    if (bias.defined()) y = y + bias.view(bshape);
+    return y;
+  }
   auto [m, v] = moments(x.contiguous(), 1, N * G, (C / G) * R);
   // Per (n, c): scale = rstd[n, group(c)] * weight[c], shift = bias[c] - mean * scale.
   Tensor rs = rsqrt(v + eps).view({N, G, 1}).expand({N, G, C / G}).reshape({N, C});

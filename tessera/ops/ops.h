@@ -2,6 +2,7 @@
 // The functional API: every op checks its arguments (errors name the op, shapes and dtypes),
 // broadcasts and promotes like PyTorch, and runs on the backend of its inputs' device.
 // Most are also Tensor methods (t.sum(), t.view()).
+#include <functional>
 #include <optional>
 #include <utility>
 #include <vector>
@@ -47,6 +48,10 @@ Tensor logical_not(const Tensor& x);
 // Runs a unary op by enum (the in-place form writes into x).
 Tensor unary(UnaryOp op, const Tensor& x);
 Tensor& unary_(UnaryOp op, Tensor& x);
+// Runs an in-place op on t when autograd is recording: outplace(old value of t) computes the
+// result, which is written into t, and t's history becomes the result's. (Leaves that require
+// grad and views of such tensors are refused.)
+Tensor& rebind_inplace(Tensor& t, const char* op, const std::function<Tensor(const Tensor&)>& outplace);
 
 // --- elementwise binary (broadcasting, promotion) ----------------------------------------------
 Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b);
@@ -113,6 +118,9 @@ std::pair<Tensor, Tensor> sort(const Tensor& x, int64_t dim = -1, bool descendin
 std::pair<Tensor, Tensor> topk(const Tensor& x, int64_t k, int64_t dim = -1, bool largest = true);
 
 // --- shape and movement ------------------------------------------------------------------------
+// zeros of base_shape with g written into the view `view_of` takes of them; the gradient of a
+// narrowing view (select, narrow, slice), recorded so that it differentiates again.
+Tensor embed_in_zeros(const Tensor& g, const Shape& base_shape, std::function<Tensor(const Tensor&)> view_of);
 Tensor as_strided(const Tensor& x, const Shape& shape, const Shape& strides, std::optional<int64_t> offset = std::nullopt);
 Tensor cat(const std::vector<Tensor>& xs, int64_t dim = 0);
 Tensor stack(const std::vector<Tensor>& xs, int64_t dim = 0);
@@ -134,6 +142,8 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index);
 Tensor gather(const Tensor& x, int64_t dim, const Tensor& index);
 Tensor scatter(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src);
 Tensor scatter_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src);
+// x with src's slices added at index along dim (out of place; index 1-D).
+Tensor index_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src);
 Tensor& scatter_(Tensor& x, int64_t dim, const Tensor& index, const Tensor& src);
 Tensor& scatter_add_(Tensor& x, int64_t dim, const Tensor& index, const Tensor& src);
 // x[dim-slices at index] += src (index_add) or = src (index_copy).

@@ -2,9 +2,14 @@
 #include <cmath>
 #include <set>
 
+#include "tessera/autograd/autograd.h"
 #include "tessera/ops/ops.h"
 
 namespace tessera::ops {
+
+using autograd::needs_grad;
+using autograd::record_fn;
+using G = std::vector<Tensor>;
 
 namespace {
 // Normalized, deduplicated reduced dims (all dims when dims is empty).
@@ -33,9 +38,39 @@ Tensor squeeze_reduced(const Tensor& out, const std::vector<bool>& m, bool keepd
 }
 Tensor reduce(ReduceOp op, const Tensor& x, const Shape& dims, bool keepdim, DType out_dtype, const char* name) {
   auto m = reduced_mask(x, dims, name);
-  Tensor out = empty(keep_shape(x, m), {out_dtype, x.device()});
+  Shape ks = keep_shape(x, m);
+  Tensor out = empty(ks, {out_dtype, x.device()});
   backend_for(x.device()).reduce(op, out, x);
-  return squeeze_reduced(out, m, keepdim);
+  Tensor r = squeeze_reduced(out, m, keepdim);
+  if (!is_floating(out_dtype) || !needs_grad({&x})) return r;
+  Shape xs = x.shape();
+  switch (op) {
+    case ReduceOp::Sum:
+      record_fn(name, {&x}, {&r}, {}, [ks, xs](const G& g, const G&) { return G{g[0].reshape(ks).expand(xs)}; });
+      break;
+    case ReduceOp::Prod:
+      // d/dx_i prod = product of the others: out / x_i where x_i != 0; where x_i is the only
+      // zero of its slice, the product of the non-zeros; 0 where the slice has two zeros.
+      record_fn(name, {&x}, {&r}, {x}, [ks, xs, dims](const G& g, const G& s) {
+        Tensor x = s[0], zero = x == 0.0;
+        Tensor nz_prod = prod(where(zero, ones_like(x), x), dims, true);
+        Tensor zeros_in_slice = sum(zero, dims, true);
+        Tensor others = where(zero, where(zeros_in_slice == int64_t(1), nz_prod, zeros_like(nz_prod)),
+                              where(zeros_in_slice > int64_t(0), zeros_like(x), nz_prod / x));
+        return G{g[0].reshape(ks) * others};
+      });
+      break;
+    case ReduceOp::Max:
+    case ReduceOp::Min:
+      // Ties share the gradient equally, as PyTorch's amax/amin do.
+      record_fn(name, {&x}, {&r}, {x}, [ks, dims](const G& g, const G& s) {
+        Tensor hit = (s[0] == s[1].reshape(ks)).to(s[0].dtype());
+        return G{g[0].reshape(ks) * hit / sum(hit, dims, true)};
+      }, {r});
+      break;
+    default: break;
+  }
+  return r;
 }
 int64_t reduced_count(const Tensor& x, const Shape& dims, const char* op) {
   auto m = reduced_mask(x, dims, op);
@@ -130,7 +165,7 @@ Tensor norm(const Tensor& x, double p, const Shape& dims, bool keepdim) {
 }
 Tensor logsumexp(const Tensor& x, const Shape& dims, bool keepdim) {
   Tensor xf = x.is_floating_point() ? x : x.to(DType::Float32);
-  Tensor m = amax(xf, dims, true);
+  Tensor m = amax(xf, dims, true).detach();  // a shift only: its gradient cancels exactly
   m = where(isinf(m), zeros_like(m), m);  // keeps all -inf rows at -inf and avoids inf - inf
   Tensor r = log(sum(exp(xf - m), dims, true)) + m;
   if (keepdim) return r;
@@ -144,7 +179,13 @@ Tensor cumsum(const Tensor& x, int64_t dim, std::optional<DType> dtype) {
   Tensor xs = x.dim() == 0 ? x.view({1}) : x;
   Tensor out = empty(xs.shape(), {dt, x.device()});
   backend_for(x.device()).cumsum(out, xs, d);
-  return x.dim() == 0 ? out.view({}) : out;
+  out = x.dim() == 0 ? out.view({}) : out;
+  if (is_floating(dt) && needs_grad({&x}))
+    record_fn("cumsum", {&x}, {&out}, {}, [d](const G& g, const G&) {
+      if (g[0].dim() == 0) return G{g[0]};
+      return G{flip(cumsum(flip(g[0], {d}), d), {d})};
+    });
+  return out;
 }
 
 namespace {
@@ -155,7 +196,16 @@ Tensor softmax_impl(const Tensor& x, int64_t dim, bool log) {
   if (x.dim() == 0) xs = xs.view({1});
   Tensor out = empty(xs.shape(), {xs.dtype(), x.device()});
   backend_for(x.device()).softmax(out, xs, d, log);
-  return x.dim() == 0 ? out.view({}) : out;
+  out = x.dim() == 0 ? out.view({}) : out;
+  if (needs_grad({&x})) {
+    int64_t dd = x.dim() == 0 ? -1 : d;
+    record_fn(name, {&x}, {&out}, {}, [log, dd](const G& g, const G& s) {
+      if (s[0].dim() == 0) return G{zeros_like(g[0])};
+      if (log) return G{g[0] - exp(s[0]) * sum(g[0], {dd}, true)};
+      return G{s[0] * (g[0] - sum(g[0] * s[0], {dd}, true))};
+    }, {out});
+  }
+  return out;
 }
 }  // namespace
 Tensor softmax(const Tensor& x, int64_t dim) { return softmax_impl(x, dim, false); }
@@ -167,6 +217,8 @@ std::pair<Tensor, Tensor> sort(const Tensor& x, int64_t dim, bool descending) {
   Tensor v = empty(xs.shape(), {x.dtype(), x.device()}), i = empty(xs.shape(), {DType::Int64, x.device()});
   backend_for(x.device()).sort(v, i, xs, d, descending);
   if (x.dim() == 0) return {v.view({}), i.view({})};
+  if (needs_grad({&x}))
+    record_fn("sort", {&x}, {&v}, {i}, [d](const G& g, const G& s) { return G{scatter_add(zeros_like(g[0]), d, s[0], g[0])}; });
   return {v, i};
 }
 std::pair<Tensor, Tensor> topk(const Tensor& x, int64_t k, int64_t dim, bool largest) {
@@ -179,6 +231,12 @@ std::pair<Tensor, Tensor> topk(const Tensor& x, int64_t k, int64_t dim, bool lar
   Tensor v = empty(s, {x.dtype(), x.device()}), i = empty(s, {DType::Int64, x.device()});
   backend_for(x.device()).topk(v, i, xs, k, d, largest);
   if (x.dim() == 0) return {v.view({}), i.view({})};
+  if (needs_grad({&x})) {
+    Shape in = xs.shape();
+    record_fn("topk", {&x}, {&v}, {i}, [d, in](const G& g, const G& s) {
+      return G{scatter_add(zeros(in, {g[0].dtype(), g[0].device()}), d, s[0], g[0])};
+    });
+  }
   return {v, i};
 }
 

@@ -1,9 +1,14 @@
 // Views (metadata-only ops that share storage) and the copies that back contiguous/clone/to.
 #include <numeric>
 
+#include "tessera/autograd/autograd.h"
 #include "tessera/ops/ops.h"
 
 namespace tessera {
+
+using autograd::needs_grad;
+using autograd::record_fn;
+using G = std::vector<Tensor>;
 
 namespace {
 Tensor make_view(const Tensor& t, Shape shape, Shape strides, int64_t offset) {
@@ -11,13 +16,37 @@ Tensor make_view(const Tensor& t, Shape shape, Shape strides, int64_t offset) {
   return v;
 }
 
+// Records a view op: back maps the view's gradient to the base's.
+Tensor viewed(const Tensor& base, const Tensor& out, const char* name, std::function<Tensor(const Tensor&)> back) {
+  if (!needs_grad({&base})) return out;
+  record_fn(name, {&base}, {&out}, {}, [back](const G& g, const G&) { return G{back(g[0])}; });
+  autograd::mark_view(out);
+  return out;
+}
+}  // namespace
+
+// The gradient of a narrowing view: g placed into zeros of the base's shape at the view that
+// `view_of` takes. Recorded, so that it differentiates again (its gradient is view_of(gg)).
+Tensor ops::embed_in_zeros(const Tensor& g, const Shape& base_shape, std::function<Tensor(const Tensor&)> view_of) {
+  Tensor z;
+  {
+    autograd::NoGradGuard ng;
+    z = zeros(base_shape, {g.dtype(), g.device()});
+    backend_for(g.device()).copy(view_of(z), g);
+  }
+  if (needs_grad({&g})) record_fn("view_backward", {&g}, {&z}, {}, [view_of](const G& gg, const G&) { return G{view_of(gg[0])}; });
+  return z;
+}
+
+namespace {
+
 // Strides that let a tensor of t's layout be viewed with `shape` without copying, if any
 // (PyTorch's computeStride).
 std::optional<Shape> view_strides(const Tensor& t, const Shape& shape) {
   const Shape& old = t.shape();
   const Shape& ost = t.strides();
   Shape st(shape.size());
-  if (t.numel() == 0) return contiguous_strides(shape);
+  if (t.numel() == 0 || t.dim() == 0) return contiguous_strides(shape);
   int64_t view_d = int64_t(shape.size()) - 1;
   int64_t chunk_base = ost.empty() ? 1 : ost.back();
   int64_t tensor_numel = 1, view_numel = 1;
@@ -48,13 +77,16 @@ Tensor Tensor::view(const Shape& shape) const {
   TS_CHECK_SHAPE(st.has_value(), "view: size ", s, " is not compatible with input tensor's size ", this->shape(),
                  " and strides ", strides(), " (at least one dimension spans two contiguous subspaces); "
                  "use reshape instead");
-  return make_view(*this, s, *st, storage_offset());
+  Shape in = this->shape();
+  return viewed(*this, make_view(*this, s, *st, storage_offset()), "view", [in](const Tensor& g) { return g.reshape(in); });
 }
 
 Tensor Tensor::reshape(const Shape& shape) const {
   Shape s = infer_shape(shape, numel(), "reshape");
   check_shape(s, "reshape");
-  if (auto st = view_strides(*this, s)) return make_view(*this, s, *st, storage_offset());
+  Shape in = this->shape();
+  if (auto st = view_strides(*this, s))
+    return viewed(*this, make_view(*this, s, *st, storage_offset()), "reshape", [in](const Tensor& g) { return g.reshape(in); });
   return contiguous().view(s);
 }
 
@@ -91,7 +123,10 @@ Tensor Tensor::permute(const Shape& dims) const {
     s[i] = shape()[size_t(d)];
     st[i] = strides()[size_t(d)];
   }
-  return make_view(*this, s, st, storage_offset());
+  Shape inverse(dims.size());
+  for (size_t i = 0; i < dims.size(); ++i) inverse[size_t(wrap_dim(dims[i], dim(), "permute"))] = int64_t(i);
+  return viewed(*this, make_view(*this, s, st, storage_offset()), "permute",
+                [inverse](const Tensor& g) { return g.permute(inverse); });
 }
 
 Tensor Tensor::transpose(int64_t d0, int64_t d1) const {
@@ -114,7 +149,8 @@ Tensor Tensor::squeeze() const {
       s.push_back(shape()[size_t(i)]);
       st.push_back(strides()[size_t(i)]);
     }
-  return make_view(*this, s, st, storage_offset());
+  Shape in = shape();
+  return viewed(*this, make_view(*this, s, st, storage_offset()), "squeeze", [in](const Tensor& g) { return g.reshape(in); });
 }
 
 Tensor Tensor::squeeze(int64_t d) const {
@@ -124,7 +160,8 @@ Tensor Tensor::squeeze(int64_t d) const {
   Shape s = shape(), st = strides();
   s.erase(s.begin() + w);
   st.erase(st.begin() + w);
-  return make_view(*this, s, st, storage_offset());
+  Shape in = shape();
+  return viewed(*this, make_view(*this, s, st, storage_offset()), "squeeze", [in](const Tensor& g) { return g.reshape(in); });
 }
 
 Tensor Tensor::unsqueeze(int64_t d) const {
@@ -134,7 +171,8 @@ Tensor Tensor::unsqueeze(int64_t d) const {
   s.insert(s.begin() + w, 1);
   st.insert(st.begin() + w, stride);
   check_shape(s, "unsqueeze");
-  return make_view(*this, s, st, storage_offset());
+  Shape in = shape();
+  return viewed(*this, make_view(*this, s, st, storage_offset()), "unsqueeze", [in](const Tensor& g) { return g.reshape(in); });
 }
 
 Tensor Tensor::expand(const Shape& target) const {
@@ -158,7 +196,8 @@ Tensor Tensor::expand(const Shape& target) const {
     s[i] = want;
     st[i] = cur == want ? strides()[i - lead] : 0;
   }
-  return make_view(*this, s, st, storage_offset());
+  // The engine sums the gradient back to this tensor's shape.
+  return viewed(*this, make_view(*this, s, st, storage_offset()), "expand", [](const Tensor& g) { return g; });
 }
 
 Tensor Tensor::slice(int64_t d, std::optional<int64_t> start, std::optional<int64_t> stop, int64_t step) const {
@@ -172,7 +211,11 @@ Tensor Tensor::slice(int64_t d, std::optional<int64_t> start, std::optional<int6
   Shape s = shape(), st = strides();
   s[size_t(w)] = len;
   st[size_t(w)] *= step;
-  return make_view(*this, s, st, storage_offset() + (len ? b * stride(w) : 0));
+  Shape in = shape();
+  return viewed(*this, make_view(*this, s, st, storage_offset() + (len ? b * stride(w) : 0)), "slice",
+                [in, w, b, e, step](const Tensor& g) {
+                  return ops::embed_in_zeros(g, in, [=](const Tensor& z) { return z.slice(w, b, e, step); });
+                });
 }
 
 Tensor Tensor::narrow(int64_t d, int64_t start, int64_t length) const {
@@ -184,7 +227,11 @@ Tensor Tensor::narrow(int64_t d, int64_t start, int64_t length) const {
                  ") + length (", length, ") exceeds dimension size (", n, ") of dim ", w);
   Shape s = shape();
   s[size_t(w)] = length;
-  return make_view(*this, s, strides(), storage_offset() + start * stride(w));
+  Shape in = shape();
+  return viewed(*this, make_view(*this, s, strides(), storage_offset() + start * stride(w)), "narrow",
+                [in, w, start, length](const Tensor& g) {
+                  return ops::embed_in_zeros(g, in, [=](const Tensor& z) { return z.narrow(w, start, length); });
+                });
 }
 
 Tensor Tensor::select(int64_t d, int64_t index) const {
@@ -198,13 +245,18 @@ Tensor Tensor::select(int64_t d, int64_t index) const {
   int64_t off = storage_offset() + index * st[size_t(w)];
   s.erase(s.begin() + w);
   st.erase(st.begin() + w);
-  return make_view(*this, s, st, off);
+  Shape in = shape();
+  return viewed(*this, make_view(*this, s, st, off), "select", [in, w, index](const Tensor& g) {
+    return ops::embed_in_zeros(g, in, [=](const Tensor& z) { return z.select(w, index); });
+  });
 }
 
 Tensor Tensor::to(DType t) const {
   if (t == dtype()) return *this;
   Tensor out = empty(shape(), {t, device()});
   backend_for(device()).copy(out, *this);
+  // The engine casts the gradient back to this tensor's dtype.
+  if (is_floating(t) && needs_grad({this})) record_fn("to", {this}, {&out}, {}, [](const G& g, const G&) { return G{g[0]}; });
   return out;
 }
 
@@ -220,11 +272,17 @@ Tensor Tensor::contiguous() const { return is_contiguous() ? *this : clone(); }
 Tensor Tensor::clone() const {
   Tensor out = empty(shape(), {dtype(), device()});
   backend_for(device()).copy(out, *this);
+  if (needs_grad({this})) record_fn("clone", {this}, {&out}, {}, [](const G& g, const G&) { return G{g[0]}; });
   return out;
 }
 
 Tensor& Tensor::copy_(const Tensor& src) {
   TS_CHECK_DEVICE(src.device() == device(), "copy_: source on ", src.device(), " and destination on ", device());
+  if (needs_grad({this, &src})) {
+    Shape s = shape();
+    DType dt = dtype();
+    return ops::rebind_inplace(*this, "copy_", [&](const Tensor& old) { return src.to(dt).expand(s).clone(); });
+  }
   Tensor s = src.expand(shape());
   backend_for(device()).copy(*this, s);
   bump_version();
@@ -232,6 +290,8 @@ Tensor& Tensor::copy_(const Tensor& src) {
 }
 
 Tensor& Tensor::fill_(Scalar v) {
+  if (needs_grad({this}))  // the history still gets a (zero) gradient, as in PyTorch
+    return ops::rebind_inplace(*this, "fill_", [&](const Tensor& old) { return old * 0.0 + v; });
   backend_for(device()).fill(*this, v);
   bump_version();
   return *this;
@@ -277,6 +337,7 @@ template std::vector<double> Tensor::tolist() const;
 namespace ops {
 Tensor as_strided(const Tensor& x, const Shape& shape, const Shape& strides, std::optional<int64_t> offset) {
   check_shape(shape, "as_strided");
+  TS_CHECK(!needs_grad({&x}), "as_strided: not differentiable; use view, permute, narrow or expand, which are");
   TS_CHECK_SHAPE(shape.size() == strides.size(), "as_strided: shape ", shape, " and strides ", strides,
                  " differ in length");
   int64_t off = offset.value_or(x.storage_offset());
