@@ -169,7 +169,7 @@ std::pair<Tensor, Tensor> conv2d_backward_weight(const Tensor& grad_out, const T
 Tensor conv_transpose2d(const Tensor& x, const Tensor& w, const Tensor& bias = {}, const Conv2dParams& p = {},
                         Shape output_padding = {0, 0});
 struct PoolOptions {
-  Shape kernel_size;
+  Shape kernel_size{};
   Shape stride = {};  // defaults to kernel_size
   Shape padding = {0, 0};
   Shape dilation = {1, 1};

@@ -1,0 +1,33 @@
+#include "tessera/nn/container.h"
+
+namespace tessera::nn {
+
+Tensor Sequential::forward(const Tensor& x) {
+  Tensor y = x;
+  for (auto& [name, m] : children_) y = m->forward(y);
+  return y;
+}
+
+std::shared_ptr<Module> Sequential::at(size_t i) const {
+  TS_CHECK_INDEX(i < children_.size(), "Sequential: index ", i, " is out of range for ", children_.size(), " modules");
+  return children_[i].second;
+}
+
+std::shared_ptr<Module> ModuleList::at(size_t i) const {
+  TS_CHECK_INDEX(i < children_.size(), "ModuleList: index ", i, " is out of range for ", children_.size(), " modules");
+  return children_[i].second;
+}
+
+bool ModuleDict::contains(const std::string& key) const {
+  for (auto& [n, m] : children_)
+    if (n == key) return true;
+  return false;
+}
+
+std::shared_ptr<Module> ModuleDict::at(const std::string& key) const {
+  for (auto& [n, m] : children_)
+    if (n == key) return m;
+  throw IndexError(::tessera::detail::str("ModuleDict: no module called '", key, "'"));
+}
+
+}  // namespace tessera::nn

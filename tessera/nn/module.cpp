@@ -1,0 +1,222 @@
+#include "tessera/nn/module.h"
+
+#include <ostream>
+#include <set>
+
+#include "tessera/autograd/autograd.h"
+#include "tessera/ops/ops.h"
+
+namespace tessera::nn {
+
+namespace {
+void check_name(const std::string& name, const char* what) {
+  TS_CHECK_VALUE(!name.empty() && name.find('.') == std::string::npos, "register_", what, ": invalid name '", name,
+                 "' (names must be non-empty and contain no '.')");
+}
+std::string with_commas(int64_t n) {
+  std::string s = std::to_string(n);
+  for (int i = int(s.size()) - 3; i > 0; i -= 3) s.insert(size_t(i), ",");
+  return s;
+}
+}  // namespace
+
+Tensor Module::forward(const Tensor&) {
+  throw Error(detail::str(type_, ": forward(const Tensor&) is not defined for this module"));
+}
+
+Tensor Module::register_parameter(const std::string& name, Tensor t, bool requires_grad) {
+  check_name(name, "parameter");
+  for (auto& [n, p] : params_) TS_CHECK_VALUE(n != name, "register_parameter: '", name, "' is already registered");
+  if (t.defined() && requires_grad) t.requires_grad_(true);
+  params_.emplace_back(name, t);
+  return t;
+}
+
+Tensor Module::register_buffer(const std::string& name, Tensor t) {
+  check_name(name, "buffer");
+  for (auto& [n, b] : buffers_) TS_CHECK_VALUE(n != name, "register_buffer: '", name, "' is already registered");
+  buffers_.emplace_back(name, t);
+  return t;
+}
+
+void Module::add_child(const std::string& name, std::shared_ptr<Module> m) {
+  check_name(name, "module");
+  TS_CHECK_VALUE(m != nullptr, "register_module: module '", name, "' is null");
+  for (auto& [n, c] : children_) TS_CHECK_VALUE(n != name, "register_module: '", name, "' is already registered");
+  children_.emplace_back(name, std::move(m));
+}
+
+void Module::collect(const std::string& prefix, bool params, bool recurse, StateDict& out) const {
+  for (auto& [n, t] : params ? params_ : buffers_)
+    if (t.defined()) out.emplace_back(prefix + n, t);
+  if (!recurse) return;
+  for (auto& [n, c] : children_) c->collect(prefix + n + ".", params, true, out);
+}
+
+StateDict Module::named_parameters(bool recurse) const {
+  StateDict out;
+  collect("", true, recurse, out);
+  // A parameter shared by two submodules is listed once, under its first name.
+  std::set<TensorImpl*> seen;
+  StateDict unique;
+  for (auto& e : out)
+    if (seen.insert(e.second.impl_ptr().get()).second) unique.push_back(e);
+  return unique;
+}
+
+StateDict Module::named_buffers(bool recurse) const {
+  StateDict out;
+  collect("", false, recurse, out);
+  return out;
+}
+
+std::vector<Tensor> Module::parameters(bool recurse) const {
+  std::vector<Tensor> r;
+  for (auto& [n, t] : named_parameters(recurse)) r.push_back(t);
+  return r;
+}
+
+std::vector<std::pair<std::string, Module*>> Module::named_modules() {
+  std::vector<std::pair<std::string, Module*>> out{{"", this}};
+  for (auto& [n, c] : children_)
+    for (auto& [sub, m] : c->named_modules()) out.emplace_back(sub.empty() ? n : n + "." + sub, m);
+  return out;
+}
+
+Tensor& Module::operator[](const std::string& name) {
+  for (auto& [n, t] : params_)
+    if (n == name) return t;
+  for (auto& [n, t] : buffers_)
+    if (n == name) return t;
+  throw IndexError(detail::str(type_, ": no parameter or buffer called '", name, "'"));
+}
+
+int64_t Module::num_parameters() const {
+  int64_t n = 0;
+  for (auto& [name, t] : named_parameters()) n += t.numel();
+  return n;
+}
+
+void Module::train(bool on) {
+  training_ = on;
+  for (auto& [n, c] : children_) c->train(on);
+}
+
+void set_data(Tensor& t, const Tensor& src) {
+  TensorImpl& d = t.impl();
+  const TensorImpl& s = src.impl();
+  d.storage = s.storage;
+  d.shape = s.shape;
+  d.strides = s.strides;
+  d.offset = s.offset;
+  d.dtype = s.dtype;
+}
+
+Module& Module::to(Device dev) {
+  autograd::NoGradGuard ng;
+  apply([&](Module& m) {
+    for (auto* list : {&m.params_, &m.buffers_})
+      for (auto& [n, t] : *list)
+        if (t.defined() && t.device() != dev) set_data(t, t.to(dev));
+  });
+  return *this;
+}
+
+Module& Module::to(DType dt) {
+  TS_CHECK_DTYPE(is_floating(dt), "Module::to: expected a floating-point dtype, got ", dt);
+  autograd::NoGradGuard ng;
+  apply([&](Module& m) {
+    for (auto* list : {&m.params_, &m.buffers_})
+      for (auto& [n, t] : *list)
+        if (t.defined() && t.is_floating_point() && t.dtype() != dt) {
+          Tensor g = t.grad();
+          set_data(t, t.to(dt));
+          if (g.defined()) t.set_grad(g.to(dt));
+        }
+  });
+  return *this;
+}
+
+void Module::zero_grad(bool set_to_none) {
+  autograd::NoGradGuard ng;
+  for (Tensor& p : parameters()) {
+    if (!p.grad().defined()) continue;
+    if (set_to_none) p.set_grad({});
+    else p.grad().zero_();
+  }
+}
+
+void Module::apply(const std::function<void(Module&)>& fn) {
+  for (auto& [n, c] : children_) c->apply(fn);
+  fn(*this);
+}
+
+StateDict Module::state_dict() const {
+  StateDict out;
+  collect("", true, true, out);
+  collect("", false, true, out);
+  return out;
+}
+
+LoadReport Module::load_state_dict(const StateDict& sd, bool strict) {
+  LoadReport r;
+  StateDict mine = state_dict();
+  std::set<std::string> known;
+  for (auto& [k, t] : mine) known.insert(k);
+  for (auto& [k, t] : sd)
+    if (!known.count(k)) r.unexpected.push_back(k);
+  std::vector<std::pair<Tensor, Tensor>> copies;
+  for (auto& [k, t] : mine) {
+    const Tensor* src = nullptr;
+    for (auto& [sk, st] : sd)
+      if (sk == k) src = &st;
+    if (!src) {
+      r.missing.push_back(k);
+    } else if (src->shape() != t.shape()) {
+      r.mismatched.push_back(detail::str(k, ": expected ", t.shape(), ", got ", src->shape()));
+    } else {
+      copies.emplace_back(t, *src);
+    }
+  }
+  if (strict && !r.ok()) {
+    std::string msg = "load_state_dict: the state dict does not match " + type_ + ":";
+    for (auto& k : r.missing) msg += "\n  missing key: " + k;
+    for (auto& k : r.unexpected) msg += "\n  unexpected key: " + k;
+    for (auto& k : r.mismatched) msg += "\n  size mismatch: " + k;
+    throw ValueError(msg);
+  }
+  autograd::NoGradGuard ng;
+  for (auto& [dst, src] : copies) {
+    Tensor d = dst;
+    d.copy_(src.to(d.dtype()).to(d.device()));
+  }
+  return r;
+}
+
+void Module::str_into(std::string& out, int indent) const {
+  out += type_ + "(" + extra_repr();
+  if (!children_.empty()) {
+    out += "\n";
+    for (auto& [n, c] : children_) {
+      out += std::string(size_t(indent + 2), ' ') + "(" + n + "): ";
+      c->str_into(out, indent + 2);
+      out += "\n";
+    }
+    out += std::string(size_t(indent), ' ');
+  }
+  out += ")";
+}
+
+std::string Module::str() const {
+  std::string s;
+  str_into(s, 0);
+  int64_t n = num_parameters(), trainable = 0;
+  for (auto& [name, t] : named_parameters())
+    if (t.requires_grad()) trainable += t.numel();
+  s += "\nparameters: " + with_commas(n) + " (" + with_commas(trainable) + " trainable)";
+  return s;
+}
+
+std::ostream& operator<<(std::ostream& os, const Module& m) { return os << m.str(); }
+
+}  // namespace tessera::nn

@@ -1,0 +1,95 @@
+#pragma once
+// nn::Module: the base of every layer and model. A module owns named parameters, buffers and
+// child modules, built at run time (no compile-time network types), so any architecture,
+// loop or branch works. Semantics follow torch.nn.Module.
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "tessera/core/tensor.h"
+
+namespace tessera::nn {
+
+// Parameters and buffers by dotted name ("features.0.weight"), in registration order.
+using StateDict = std::vector<std::pair<std::string, Tensor>>;
+
+// What load_state_dict found: keys it expected and did not get, keys it did not expect, and
+// keys whose shapes differ ("name: expected [..], got [..]").
+struct LoadReport {
+  std::vector<std::string> missing, unexpected, mismatched;
+  bool ok() const { return missing.empty() && unexpected.empty() && mismatched.empty(); }
+};
+
+class Module {
+ public:
+  explicit Module(std::string type_name = "Module") : type_(std::move(type_name)) {}
+  virtual ~Module() = default;
+  Module(Module&&) = default;
+  Module& operator=(Module&&) = default;
+  Module(const Module&) = delete;  // a copy would share parameters silently
+  Module& operator=(const Module&) = delete;
+
+  // The computation of a one-input module; modules with other signatures define their own.
+  virtual Tensor forward(const Tensor& x);
+  Tensor operator()(const Tensor& x) { return forward(x); }
+
+  // --- registration (returns the stored tensor/module) -----------------------------------------
+  Tensor register_parameter(const std::string& name, Tensor t, bool requires_grad = true);
+  Tensor register_buffer(const std::string& name, Tensor t);
+  template <class M>
+  std::shared_ptr<M> register_module(const std::string& name, std::shared_ptr<M> m) {
+    add_child(name, m);
+    return m;
+  }
+
+  // --- access -----------------------------------------------------------------------------------
+  std::vector<Tensor> parameters(bool recurse = true) const;
+  StateDict named_parameters(bool recurse = true) const;
+  StateDict named_buffers(bool recurse = true) const;
+  const std::vector<std::pair<std::string, std::shared_ptr<Module>>>& named_children() const { return children_; }
+  // This module ("") and every descendant, depth first.
+  std::vector<std::pair<std::string, Module*>> named_modules();
+  // The parameter or buffer of this module (not its children) called name.
+  Tensor& operator[](const std::string& name);
+  int64_t num_parameters() const;
+  const std::string& type_name() const { return type_; }
+
+  // --- state ---------------------------------------------------------------------------------
+  virtual void train(bool on = true);
+  void eval() { train(false); }
+  bool is_training() const { return training_; }
+  // Moves or converts every parameter and buffer in place (handles held elsewhere follow).
+  Module& to(Device d);
+  Module& to(DType t);  // floating-point parameters and buffers only, like PyTorch
+  void zero_grad(bool set_to_none = true);
+  void apply(const std::function<void(Module&)>& fn);
+  StateDict state_dict() const;
+  // Copies matching entries in. strict: any missing, unexpected or mis-shaped key throws an
+  // error listing all of them; otherwise the report says what was skipped.
+  LoadReport load_state_dict(const StateDict& sd, bool strict = true);
+
+  // A readable tree, PyTorch-style, with parameter counts.
+  std::string str() const;
+  virtual std::string extra_repr() const { return ""; }
+
+ protected:
+  void add_child(const std::string& name, std::shared_ptr<Module> m);
+  std::vector<std::pair<std::string, Tensor>> params_, buffers_;
+  std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
+  bool training_ = true;
+
+ private:
+  void collect(const std::string& prefix, bool params, bool recurse, StateDict& out) const;
+  void str_into(std::string& out, int indent) const;
+  std::string type_;
+};
+
+std::ostream& operator<<(std::ostream& os, const Module& m);
+
+// Replaces t's data (storage, shape, dtype) with src's, keeping t's identity and autograd flag
+// (what `param.data = src` does in PyTorch).
+void set_data(Tensor& t, const Tensor& src);
+
+}  // namespace tessera::nn

@@ -1,0 +1,122 @@
+#pragma once
+// Optimizers with parameter groups and per-group options, as torch.optim:
+//   optim::SGD opt(model.parameters(), {.lr = 0.01, .momentum = 0.9});
+//   optim::Adam opt({{encoder.parameters(), {{"lr", 1e-4}}}, {head.parameters(), {}}}, {.lr = 1e-3});
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "tessera/core/tensor.h"
+
+namespace tessera::optim {
+
+// A group of parameters and the options that override the optimizer's defaults for it.
+struct ParamGroup {
+  std::vector<Tensor> params;
+  std::map<std::string, double> options;
+};
+
+// What state_dict() returns: each group's options, and each parameter's state (by its position
+// across the groups) as named tensors plus the step count.
+struct OptimizerState {
+  std::vector<std::map<std::string, double>> groups;
+  std::vector<std::map<std::string, Tensor>> state;
+  std::vector<int64_t> steps;
+};
+
+class Optimizer {
+ public:
+  Optimizer(std::vector<ParamGroup> groups, std::map<std::string, double> defaults, std::string name);
+  virtual ~Optimizer() = default;
+  // One update of every parameter that has a gradient.
+  void step();
+  // Clears the gradients (to undefined by default, like PyTorch 2).
+  void zero_grad(bool set_to_none = true);
+  std::vector<ParamGroup>& param_groups() { return groups_; }
+  void add_param_group(ParamGroup g);
+  double lr(size_t group = 0) const;
+  void set_lr(double lr, std::optional<size_t> group = std::nullopt);
+  OptimizerState state_dict() const;
+  void load_state_dict(const OptimizerState& s);
+  const std::string& name() const { return name_; }
+
+ protected:
+  struct ParamState {
+    std::map<std::string, Tensor> buffers;
+    int64_t step = 0;
+  };
+  // Updates p (under no_grad) from its gradient g with the group's options.
+  virtual void update(Tensor& p, const Tensor& g, ParamState& st, const std::map<std::string, double>& o) = 0;
+  double opt(const std::map<std::string, double>& o, const char* key) const;
+
+ private:
+  std::vector<ParamGroup> groups_;
+  std::map<std::string, double> defaults_;
+  std::map<TensorImpl*, ParamState> state_;
+  std::string name_;
+};
+
+struct SGDOptions {
+  double lr = 1e-3, momentum = 0, dampening = 0, weight_decay = 0;
+  bool nesterov = false;
+};
+// p -= lr * (momentum buffer or gradient), PyTorch's formulation (buf = momentum * buf + (1 - dampening) * g).
+class SGD : public Optimizer {
+ public:
+  SGD(std::vector<Tensor> params, SGDOptions o = {});
+  SGD(std::vector<ParamGroup> groups, SGDOptions o = {});
+
+ protected:
+  void update(Tensor& p, const Tensor& g, ParamState& st, const std::map<std::string, double>& o) override;
+};
+
+struct AdamOptions {
+  double lr = 1e-3, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weight_decay = 0;
+  bool amsgrad = false;
+};
+// Adam (weight_decay adds wd * p to the gradient) and AdamW (decoupled: p *= 1 - lr * wd).
+class Adam : public Optimizer {
+ public:
+  Adam(std::vector<Tensor> params, AdamOptions o = {});
+  Adam(std::vector<ParamGroup> groups, AdamOptions o = {}, bool decoupled = false);
+
+ protected:
+  void update(Tensor& p, const Tensor& g, ParamState& st, const std::map<std::string, double>& o) override;
+  bool decoupled_;
+};
+class AdamW : public Adam {
+ public:
+  // PyTorch's AdamW default weight decay is 1e-2.
+  AdamW(std::vector<Tensor> params, AdamOptions o = {.weight_decay = 1e-2});
+};
+
+struct RMSpropOptions {
+  double lr = 1e-2, alpha = 0.99, eps = 1e-8, weight_decay = 0, momentum = 0;
+  bool centered = false;
+};
+class RMSprop : public Optimizer {
+ public:
+  RMSprop(std::vector<Tensor> params, RMSpropOptions o = {});
+
+ protected:
+  void update(Tensor& p, const Tensor& g, ParamState& st, const std::map<std::string, double>& o) override;
+};
+
+struct AdagradOptions {
+  double lr = 1e-2, lr_decay = 0, weight_decay = 0, initial_accumulator_value = 0, eps = 1e-10;
+};
+class Adagrad : public Optimizer {
+ public:
+  Adagrad(std::vector<Tensor> params, AdagradOptions o = {});
+
+ protected:
+  void update(Tensor& p, const Tensor& g, ParamState& st, const std::map<std::string, double>& o) override;
+};
+
+// Scales all gradients so that their joint p-norm is at most max_norm; returns the norm before.
+double clip_grad_norm_(const std::vector<Tensor>& params, double max_norm, double norm_type = 2.0);
+// Clamps every gradient element into [-clip, clip].
+void clip_grad_value_(const std::vector<Tensor>& params, double clip);
+
+}  // namespace tessera::optim

@@ -1,0 +1,178 @@
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "tessera/tessera.h"
+
+using namespace tessera;
+namespace F = tessera::nn::functional;
+
+// The Rosetta CIFAR-10 CNN (shared/rosetta.md), as a user would write it.
+static std::shared_ptr<nn::Sequential> rosetta_cnn() {
+  auto net = std::make_shared<nn::Sequential>(
+      nn::Conv2d(3, 50, 3, {.padding = 1}), nn::ReLU(), nn::Conv2d(50, 50, 3, {.padding = 1}), nn::MaxPool2d(2),
+      nn::ReLU(), nn::Dropout(0.25), nn::Conv2d(50, 100, 3, {.padding = 1}), nn::ReLU(),
+      nn::Conv2d(100, 100, 3, {.padding = 1}), nn::MaxPool2d(2), nn::ReLU(), nn::Dropout(0.25), nn::Flatten(),
+      nn::Linear(6400, 512), nn::ReLU(), nn::Dropout(0.5), nn::Linear(512, 10));
+  for (auto& [name, p] : net->named_parameters())
+    if (p.dim() > 1) nn::init::xavier_uniform_(p);
+  return net;
+}
+
+TEST(Module, RosettaCnnHasTheRightShapesAndParameterCount) {
+  manual_seed(0);
+  auto net = rosetta_cnn();
+  EXPECT_EQ(net->num_parameters(), 3441592);
+  Tensor x = randn({4, 3, 32, 32});
+  Tensor logits = (*net)(x);
+  EXPECT_EQ(logits.shape(), (Shape{4, 10}));
+  Tensor loss = F::cross_entropy(logits, tensor({1, 0, 9, 3}));
+  loss.backward();
+  for (auto& [name, p] : net->named_parameters()) {
+    ASSERT_TRUE(p.grad().defined()) << name;
+    EXPECT_EQ(p.grad().shape(), p.shape()) << name;
+  }
+  EXPECT_GT(net->at(0)->named_parameters()[0].second.grad().abs().sum().item<double>(), 0);
+  std::string s = net->str();
+  EXPECT_NE(s.find("(0): Conv2d(3, 50, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1))"), std::string::npos) << s;
+  EXPECT_NE(s.find("parameters: 3,441,592"), std::string::npos) << s;
+}
+
+TEST(Module, RegistrationNamesAndStateDict) {
+  struct Block : nn::Module {
+    Block() : Module("Block") {
+      fc = register_module("fc", std::make_shared<nn::Linear>(3, 2));
+      bn = register_module("bn", std::make_shared<nn::BatchNorm1d>(2));
+      scale = register_parameter("scale", ones({1}));
+    }
+    Tensor forward(const Tensor& x) override { return bn->forward(fc->forward(x)) * scale; }
+    std::shared_ptr<nn::Linear> fc;
+    std::shared_ptr<nn::BatchNorm1d> bn;
+    Tensor scale;
+  };
+  Block b;
+  std::vector<std::string> names;
+  for (auto& [n, t] : b.state_dict()) names.push_back(n);
+  EXPECT_EQ(names, (std::vector<std::string>{"scale", "fc.weight", "fc.bias", "bn.weight", "bn.bias",
+                                             "bn.running_mean", "bn.running_var", "bn.num_batches_tracked"}));
+  EXPECT_EQ(b.named_modules().size(), 3u);
+  Block c;
+  c.load_state_dict(b.state_dict());
+  EXPECT_TRUE(ops::equal(c.fc->weight, b.fc->weight));
+  nn::StateDict bad = b.state_dict();
+  bad.erase(bad.begin());                          // missing "scale"
+  bad.push_back({"extra", ones({1})});             // unexpected
+  bad[0].second = ones({5, 5});                    // fc.weight mismatched
+  try {
+    c.load_state_dict(bad);
+    FAIL();
+  } catch (const ValueError& e) {
+    std::string m = e.what();
+    EXPECT_NE(m.find("missing key: scale"), std::string::npos) << m;
+    EXPECT_NE(m.find("unexpected key: extra"), std::string::npos) << m;
+    EXPECT_NE(m.find("size mismatch: fc.weight: expected [2, 3], got [5, 5]"), std::string::npos) << m;
+  }
+  nn::LoadReport r = c.load_state_dict(bad, false);
+  EXPECT_EQ(r.missing.size(), 1u);
+  EXPECT_EQ(r.unexpected.size(), 1u);
+  EXPECT_EQ(r.mismatched.size(), 1u);
+  EXPECT_THROW(b.register_parameter("scale", ones({1})), ValueError);
+  EXPECT_THROW(b.register_parameter("a.b", ones({1})), ValueError);
+}
+
+TEST(Module, TrainEvalToDtypeZeroGrad) {
+  nn::Sequential net(nn::Linear(4, 4), nn::Dropout(0.5), nn::BatchNorm1d(4));
+  Tensor x = randn({8, 4});
+  net.eval();
+  EXPECT_FALSE(net.at(1)->is_training());
+  EXPECT_TRUE(ops::equal(net(x), net(x)));  // no dropout, running stats: deterministic
+  net.train();
+  Tensor y = net(x);
+  y.sum().backward();
+  EXPECT_TRUE(net.parameters()[0].grad().defined());
+  net.zero_grad();
+  EXPECT_FALSE(net.parameters()[0].grad().defined());
+  auto lin = std::dynamic_pointer_cast<nn::Linear>(net.at(0));
+  Tensor handle = lin->weight;
+  net.to(DType::Float64);
+  EXPECT_EQ(handle.dtype(), DType::Float64);  // handles follow
+  EXPECT_TRUE(handle.requires_grad());
+  EXPECT_EQ(net(randn({2, 4}, {DType::Float64})).dtype(), DType::Float64);
+  auto bn = std::dynamic_pointer_cast<nn::BatchNorm1d>(net.at(2));
+  EXPECT_EQ(bn->num_batches_tracked.dtype(), DType::Int64);  // integer buffers keep their dtype
+}
+
+TEST(Layers, MatchTheirFunctionalDefinitions) {
+  manual_seed(1);
+  nn::Linear lin(5, 3);
+  Tensor x = randn({2, 5});
+  EXPECT_TRUE(ops::allclose(lin(x), ops::matmul(x, lin.weight.t()) + lin.bias, 1e-5, 1e-6));
+  double bound = 1 / std::sqrt(5.0);  // PyTorch's default init bound
+  EXPECT_LE(lin.weight.abs().max().item<double>(), bound);
+  nn::Conv2d conv(2, 4, {3, 1}, {.stride = {2, 1}, .padding = {1, 0}, .bias = false});
+  EXPECT_FALSE(conv.bias.defined());
+  EXPECT_EQ(conv(randn({1, 2, 7, 5})).shape(), (Shape{1, 4, 4, 5}));
+  nn::Embedding emb(10, 3, 0);
+  EXPECT_EQ(emb.weight.select(0, 0).abs().sum().item<double>(), 0);
+  Tensor e = emb(tensor({0, 2, 0}));
+  e.sum().backward();
+  EXPECT_EQ(emb.weight.grad().select(0, 0).abs().sum().item<double>(), 0);  // padding row: no gradient
+  EXPECT_EQ(emb.weight.grad().select(0, 2).sum().item<double>(), 3);
+  nn::LeakyReLU lr(0.1);
+  EXPECT_EQ(lr(tensor({-2., 3.})).to_vector(), (std::vector<double>{-0.2f, 3}));
+  nn::ELU elu;
+  EXPECT_NEAR(elu(tensor({-1.})).item<double>(), std::exp(-1.0) - 1, 1e-6);
+  nn::Bilinear bil(3, 2, 4);
+  Tensor a = randn({5, 3}), b = randn({5, 2});
+  Tensor want = ops::matmul(ops::matmul(a.unsqueeze(1).unsqueeze(1), bil.weight), b.unsqueeze(1).unsqueeze(-1)).view({5, 4}) + bil.bias;
+  EXPECT_TRUE(ops::allclose(bil.forward(a, b), want, 1e-5, 1e-5));
+  nn::ConvTranspose2d ct(3, 2, 3, {.stride = 2, .padding = 1, .output_padding = 1});
+  EXPECT_EQ(ct(randn({1, 3, 4, 4})).shape(), (Shape{1, 2, 8, 8}));
+  nn::GroupNorm gn(2, 4);
+  nn::LayerNorm ln({4});
+  nn::AdaptiveAvgPool2d ap(1);
+  EXPECT_EQ(ap(randn({2, 4, 5, 5})).shape(), (Shape{2, 4, 1, 1}));
+  EXPECT_EQ(gn(randn({2, 4, 3})).shape(), (Shape{2, 4, 3}));
+  EXPECT_EQ(ln(randn({2, 4})).shape(), (Shape{2, 4}));
+  EXPECT_THROW(nn::Conv2d(3, 4, 3, {.groups = 2}), ValueError);
+  EXPECT_THROW(nn::BatchNorm2d(3)(randn({2, 4, 5, 5})), ShapeError);
+}
+
+TEST(Layers, MultiheadAttentionMatchesTheFormula) {
+  manual_seed(2);
+  nn::MultiheadAttention mha(8, 2, 0.0, true, /*batch_first=*/true);
+  Tensor q = randn({2, 3, 8}), kv = randn({2, 4, 8});
+  auto [out, w] = mha.forward(q, kv, kv);
+  EXPECT_EQ(out.shape(), (Shape{2, 3, 8}));
+  EXPECT_EQ(w.shape(), (Shape{2, 3, 4}));
+  EXPECT_TRUE(ops::allclose(w.sum({-1}), ones({2, 3}), 1e-5, 1e-6));
+  // One head by hand: softmax(q Wq (k Wk)^T / sqrt(d)) v Wv, then the output projection.
+  nn::MultiheadAttention one(4, 1, 0.0, false, true);
+  Tensor x = randn({1, 2, 4});
+  auto Ws = ops::chunk(one.in_proj_weight, 3, 0);
+  Tensor qq = ops::matmul(x, Ws[0].t()), kk = ops::matmul(x, Ws[1].t()), vv = ops::matmul(x, Ws[2].t());
+  Tensor att = ops::softmax(ops::matmul(qq, kk.transpose(1, 2)) / 2.0, -1);
+  Tensor want = ops::matmul(ops::matmul(att, vv), one.out_proj->weight.t());
+  EXPECT_TRUE(ops::allclose(one.forward(x, x, x).first, want, 1e-5, 1e-6));
+  Tensor pad = tensor({0., 1.}).view({1, 2}) > 0.5;  // ignore the second key
+  auto [o2, w2] = one.forward(x, x, x, pad);
+  EXPECT_NEAR(w2.index({0, 0, 1}).item<double>(), 0, 1e-7);
+}
+
+TEST(Init, DistributionsAndOrthogonal) {
+  Tensor w = empty({256, 128});
+  nn::init::xavier_uniform_(w);
+  double a = std::sqrt(6.0 / (256 + 128));
+  EXPECT_LE(w.abs().max().item<double>(), a);
+  EXPECT_NEAR(w.var().item<double>(), a * a / 3, a * a / 3 * 0.05);
+  nn::init::kaiming_normal_(w, 0, "fan_in", "relu");
+  EXPECT_NEAR(w.std().item<double>(), std::sqrt(2.0 / 128), 0.002);
+  Tensor q = empty({5, 3}, {DType::Float64});
+  nn::init::orthogonal_(q);
+  EXPECT_TRUE(ops::allclose(ops::matmul(q.t(), q), eye(3, std::nullopt, {DType::Float64}), 1e-10, 1e-10));
+  Tensor r = empty({3, 6}, {DType::Float64});
+  nn::init::orthogonal_(r, 2.0);
+  EXPECT_TRUE(ops::allclose(ops::matmul(r, r.t()), eye(3, std::nullopt, {DType::Float64}) * 4.0, 1e-10, 1e-10));
+  EXPECT_NEAR(nn::init::calculate_gain("tanh"), 5.0 / 3, 1e-12);
+  EXPECT_THROW(nn::init::xavier_uniform_(w.select(0, 0)), ShapeError);
+}

@@ -1,0 +1,224 @@
+// Each optimizer against its update formula (PyTorch's documentation) computed independently in
+// double, over several steps; schedules against their closed forms; a small network learns.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "tessera/tessera.h"
+
+using namespace tessera;
+
+namespace {
+// A fixed "gradient" sequence for a 3-element parameter: g_t = c * p + t (makes it depend on p).
+std::vector<double> grad_of(const std::vector<double>& p, int t) {
+  return {0.5 * p[0] + t, -0.3 * p[1] + 0.1 * t, 0.2 * p[2] - 1};
+}
+// Runs the optimizer for n steps on p0 with grads from grad_of, returns p.
+template <class O>
+std::vector<double> run(O& opt, Tensor& p, int n) {
+  for (int t = 1; t <= n; ++t) {
+    p.set_grad(from_vector(grad_of(p.to_vector(), t)));
+    opt.step();
+  }
+  return p.to_vector();
+}
+void expect_near(const std::vector<double>& a, const std::vector<double>& b, double tol) {
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(a[i], b[i], tol) << i;
+}
+const std::vector<double> p0 = {1.0, -2.0, 0.5};
+}  // namespace
+
+TEST(Optimizers, SGDWithMomentumNesterovAndWeightDecay) {
+  for (bool nesterov : {false, true}) {
+    Tensor p = from_vector(p0).requires_grad_();
+    optim::SGD opt({p}, {.lr = 0.1, .momentum = 0.9, .weight_decay = 0.01, .nesterov = nesterov});
+    std::vector<double> q = p0, buf(3);
+    for (int t = 1; t <= 5; ++t) {
+      auto g = grad_of(q, t);
+      for (int i = 0; i < 3; ++i) {
+        double gi = g[size_t(i)] + 0.01 * q[size_t(i)];
+        buf[size_t(i)] = t == 1 ? gi : 0.9 * buf[size_t(i)] + gi;
+        double step = nesterov ? gi + 0.9 * buf[size_t(i)] : buf[size_t(i)];
+        q[size_t(i)] -= 0.1 * step;
+      }
+    }
+    expect_near(run(opt, p, 5), q, 1e-5);
+  }
+  Tensor p = from_vector(p0).requires_grad_();
+  optim::SGD plain({p}, {.lr = 0.5});
+  expect_near(run(plain, p, 1), {1.0 - 0.5 * 1.5, -2.0 - 0.5 * 0.7, 0.5 - 0.5 * -0.9}, 1e-6);
+}
+
+TEST(Optimizers, AdamAdamWAmsgrad) {
+  for (int variant = 0; variant < 3; ++variant) {  // Adam+L2, AdamW, Adam amsgrad
+    Tensor p = from_vector(p0).requires_grad_();
+    optim::AdamOptions o{.lr = 0.05, .beta1 = 0.8, .beta2 = 0.95, .eps = 1e-6, .weight_decay = variant == 2 ? 0 : 0.1,
+                         .amsgrad = variant == 2};
+    std::unique_ptr<optim::Optimizer> opt = variant == 1 ? std::unique_ptr<optim::Optimizer>(new optim::AdamW({p}, o))
+                                                         : std::unique_ptr<optim::Optimizer>(new optim::Adam({p}, o));
+    std::vector<double> q = p0, m(3), v(3), vmax(3);
+    for (int t = 1; t <= 6; ++t) {
+      auto g = grad_of(q, t);
+      for (size_t i = 0; i < 3; ++i) {
+        double gi = g[i];
+        if (variant == 0) gi += 0.1 * q[i];
+        if (variant == 1) q[i] *= 1 - 0.05 * 0.1;
+        m[i] = 0.8 * m[i] + 0.2 * gi;
+        v[i] = 0.95 * v[i] + 0.05 * gi * gi;
+        vmax[i] = std::max(vmax[i], v[i]);
+        double mh = m[i] / (1 - std::pow(0.8, t)), vh = (variant == 2 ? vmax[i] : v[i]) / (1 - std::pow(0.95, t));
+        q[i] -= 0.05 * mh / (std::sqrt(vh) + 1e-6);
+      }
+    }
+    expect_near(run(*opt, p, 6), q, 1e-5);
+  }
+}
+
+TEST(Optimizers, RMSpropAndAdagrad) {
+  for (bool centered : {false, true}) {
+    Tensor p = from_vector(p0).requires_grad_();
+    optim::RMSprop opt({p}, {.lr = 0.01, .alpha = 0.9, .eps = 1e-8, .momentum = 0.5, .centered = centered});
+    std::vector<double> q = p0, sq(3), ga(3), buf(3);
+    for (int t = 1; t <= 5; ++t) {
+      auto g = grad_of(q, t);
+      for (size_t i = 0; i < 3; ++i) {
+        sq[i] = 0.9 * sq[i] + 0.1 * g[i] * g[i];
+        ga[i] = 0.9 * ga[i] + 0.1 * g[i];
+        double avg = std::sqrt(centered ? sq[i] - ga[i] * ga[i] : sq[i]) + 1e-8;
+        buf[i] = 0.5 * buf[i] + g[i] / avg;
+        q[i] -= 0.01 * buf[i];
+      }
+    }
+    expect_near(run(opt, p, 5), q, 1e-5);
+  }
+  Tensor p = from_vector(p0).requires_grad_();
+  optim::Adagrad opt({p}, {.lr = 0.1, .lr_decay = 0.01, .initial_accumulator_value = 0.1});
+  std::vector<double> q = p0, s(3, 0.1);
+  for (int t = 1; t <= 5; ++t) {
+    auto g = grad_of(q, t);
+    for (size_t i = 0; i < 3; ++i) {
+      s[i] += g[i] * g[i];
+      q[i] -= 0.1 / (1 + (t - 1) * 0.01) * g[i] / (std::sqrt(s[i]) + 1e-10);
+    }
+  }
+  expect_near(run(opt, p, 5), q, 1e-5);
+}
+
+TEST(Optimizers, ParamGroupsStateDictAndErrors) {
+  Tensor a = from_vector(std::vector<double>{1.0}).requires_grad_(), b = from_vector(std::vector<double>{1.0}).requires_grad_();
+  optim::SGD opt({optim::ParamGroup{{a}, {{"lr", 0.5}}}, optim::ParamGroup{{b}, {}}}, {.lr = 0.1, .momentum = 0.9});
+  a.set_grad(ones({1}, {DType::Float64}));
+  b.set_grad(ones({1}, {DType::Float64}));
+  opt.step();
+  EXPECT_NEAR(a.item<double>(), 0.5, 1e-12);
+  EXPECT_NEAR(b.item<double>(), 0.9, 1e-12);
+  optim::OptimizerState st = opt.state_dict();
+  EXPECT_EQ(st.groups[0].at("lr"), 0.5);
+  EXPECT_EQ(st.state[0].count("momentum_buffer"), 1u);
+  // A restored optimizer continues exactly like the original.
+  Tensor a2 = a.detach().clone().requires_grad_(), b2 = b.detach().clone().requires_grad_();
+  optim::SGD opt2({optim::ParamGroup{{a2}, {}}, optim::ParamGroup{{b2}, {}}}, {.lr = 0.1, .momentum = 0.9});
+  opt2.load_state_dict(st);
+  for (Tensor* t : {&a, &b, &a2, &b2}) t->set_grad(ones({1}, {DType::Float64}));
+  opt.step();
+  opt2.step();
+  EXPECT_DOUBLE_EQ(a.item<double>(), a2.item<double>());
+  EXPECT_DOUBLE_EQ(b.item<double>(), b2.item<double>());
+  opt.zero_grad();
+  EXPECT_FALSE(a.grad().defined());
+  EXPECT_THROW(optim::SGD({a, a}, {}), ValueError);
+  EXPECT_THROW(optim::Adam({a}, {.beta1 = 1.0}), ValueError);
+  EXPECT_THROW(optim::SGD({a * 2}, {}), Error);  // not a leaf
+  EXPECT_THROW(optim::SGD(std::vector<optim::ParamGroup>{optim::ParamGroup{{b}, {{"lr", -1}}}}), ValueError);
+}
+
+TEST(Schedulers, FollowTheirClosedForms) {
+  Tensor p = ones({1}).requires_grad_();
+  optim::SGD opt({p}, {.lr = 1.0});
+  optim::StepLR step(opt, 2, 0.5);
+  std::vector<double> lrs;
+  for (int e = 0; e < 5; ++e) {
+    lrs.push_back(opt.lr());
+    step.step();
+  }
+  EXPECT_EQ(lrs, (std::vector<double>{1, 1, 0.5, 0.5, 0.25}));
+  optim::SGD o2({ones({1}).requires_grad_()}, {.lr = 0.1});
+  optim::CosineAnnealingLR cos(o2, 10, 0.0);
+  for (int e = 0; e < 5; ++e) cos.step();
+  EXPECT_NEAR(o2.lr(), 0.05, 1e-12);
+  optim::SGD o3({ones({1}).requires_grad_()}, {.lr = 0.1});
+  optim::MultiStepLR ms(o3, {1, 3}, 0.1);
+  ms.step();
+  EXPECT_NEAR(o3.lr(), 0.01, 1e-12);
+  ms.step();
+  ms.step();
+  EXPECT_NEAR(o3.lr(), 0.001, 1e-12);
+  optim::SGD o4({ones({1}).requires_grad_()}, {.lr = 0.1});
+  optim::OneCycleLR oc(o4, 1.0, 100);
+  EXPECT_NEAR(o4.lr(), 1.0 / 25, 1e-12);
+  for (int i = 0; i < 29; ++i) oc.step();
+  EXPECT_NEAR(o4.lr(), 1.0, 1e-12);  // the peak at pct_start * total - 1
+  for (int i = 0; i < 70; ++i) oc.step();
+  EXPECT_NEAR(o4.lr(), 1.0 / 25 / 1e4, 1e-12);
+  EXPECT_THROW(oc.step(), ValueError);
+  optim::SGD o5({ones({1}).requires_grad_()}, {.lr = 0.3});
+  optim::LinearWarmup warm(o5, 3, 0.5);
+  EXPECT_NEAR(o5.lr(), 0.15, 1e-12);
+  for (int i = 0; i < 5; ++i) warm.step();
+  EXPECT_NEAR(o5.lr(), 0.3, 1e-12);
+  optim::SGD o6({ones({1}).requires_grad_()}, {.lr = 1.0});
+  optim::ReduceLROnPlateau plateau(o6, {.patience = 2});
+  for (double loss : {1.0, 0.9, 0.9, 0.9, 0.9}) plateau.step(loss);
+  EXPECT_NEAR(o6.lr(), 0.1, 1e-12);
+  optim::SGD o7({ones({1}).requires_grad_()}, {.lr = 1.0});
+  optim::ExponentialLR ex(o7, 0.5);
+  ex.step();
+  ex.step();
+  EXPECT_NEAR(o7.lr(), 0.25, 1e-12);
+}
+
+TEST(Optimizers, GradientClipping) {
+  Tensor a = zeros({2}).requires_grad_(), b = zeros({1}).requires_grad_();
+  a.set_grad(tensor({3., 0.}));
+  b.set_grad(tensor({4.}));
+  double n = optim::clip_grad_norm_({a, b}, 1.0);
+  EXPECT_NEAR(n, 5.0, 1e-6);
+  EXPECT_NEAR(a.grad().to_vector()[0], 0.6, 1e-5);
+  EXPECT_NEAR(b.grad().to_vector()[0], 0.8, 1e-5);
+  optim::clip_grad_value_({a, b}, 0.7);
+  EXPECT_NEAR(b.grad().to_vector()[0], 0.7, 1e-7);
+}
+
+TEST(Training, TwoSpiralsReach100PercentTrainingAccuracy) {
+  // Two interleaved spirals: not linearly separable; an MLP must fit them exactly.
+  manual_seed(0);
+  int64_t n = 200;
+  std::vector<double> xs, labels;
+  for (int64_t i = 0; i < n; ++i) {
+    double r = 0.2 + 3.0 * double(i) / double(n), th = 1.75 * double(i) / double(n) * 2 * M_PI;
+    for (int s = 0; s < 2; ++s) {
+      double sign = s == 0 ? 1 : -1;
+      xs.push_back(sign * r * std::cos(th));
+      xs.push_back(sign * r * std::sin(th));
+      labels.push_back(s);
+    }
+  }
+  Tensor x = from_vector(xs, Shape{2 * n, 2}).to(DType::Float32);
+  Tensor y = from_vector(labels).to(DType::Int64);
+  nn::Sequential net(nn::Linear(2, 64), nn::Tanh(), nn::Linear(64, 64), nn::Tanh(), nn::Linear(64, 2));
+  optim::Adam opt(net.parameters(), {.lr = 0.01});
+  double acc = 0;
+  for (int step = 0; step < 1500 && acc < 1.0; ++step) {
+    Tensor logits = net(x);
+    Tensor loss = nn::functional::cross_entropy(logits, y);
+    opt.zero_grad();
+    loss.backward();
+    opt.step();
+    if (step % 50 == 49) {
+      autograd::NoGradGuard ng;
+      acc = (net(x).argmax(1) == y).to(DType::Float32).mean().item<double>();
+    }
+  }
+  EXPECT_EQ(acc, 1.0);
+}
