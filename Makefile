@@ -47,4 +47,4 @@ clean:
 # it builds and runs the example programs.
 demo: build
 	./$(BUILD)/examples/example_readme
-	./$(BUILD)/examples/example_tensors
+	./$(BUILD)/examples/example_rosetta_cnn
