@@ -3,6 +3,9 @@
 find_package(OpenMP REQUIRED COMPONENTS CXX)
 find_package(dnnl CONFIG REQUIRED)  # oneDNN: CPU matmul, convolution, pooling
 find_package(Threads REQUIRED)
+find_package(ZLIB REQUIRED)                     # gzip-compressed datasets
+find_package(nlohmann_json 3 CONFIG REQUIRED)   # safetensors headers, checkpoint metadata
+find_package(CLI11 CONFIG REQUIRED)             # the tessera command
 
 function(tessera_check_option name)
   if(NOT ${name} MATCHES "^(AUTO|ON|OFF)$")

@@ -1,0 +1,114 @@
+#include "tessera/data/loader.h"
+
+#include "tessera/autograd/autograd.h"
+
+namespace tessera::data {
+
+DataLoader::DataLoader(std::shared_ptr<const Dataset> dataset, LoaderOptions o) : dataset_(std::move(dataset)), o_(std::move(o)) {
+  TS_CHECK(dataset_ != nullptr, "DataLoader: null dataset");
+  TS_CHECK_VALUE(o_.batch_size > 0, "DataLoader: batch_size must be positive, got ", o_.batch_size);
+  TS_CHECK_VALUE(o_.num_workers >= 0 && o_.prefetch >= 1, "DataLoader: num_workers must be >= 0 and prefetch >= 1");
+}
+
+DataLoader::~DataLoader() { stop_workers(); }
+
+int64_t DataLoader::num_batches() const {
+  int64_t n = dataset_->size();
+  return o_.drop_last ? n / o_.batch_size : (n + o_.batch_size - 1) / o_.batch_size;
+}
+
+Batch DataLoader::build(int64_t b) const {
+  int64_t lo = b * o_.batch_size, hi = std::min<int64_t>(lo + o_.batch_size, int64_t(order_.size()));
+  std::vector<int64_t> idx(order_.begin() + lo, order_.begin() + hi);
+  autograd::NoGradGuard ng;  // data preparation never records gradients
+  Batch batch = dataset_->get_batch(idx);
+  return o_.collate ? o_.collate(std::move(batch)) : batch;
+}
+
+void DataLoader::stop_workers() {
+  {
+    std::lock_guard<std::mutex> g(m_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  for (auto& t : workers_) t.join();
+  workers_.clear();
+  stop_ = false;
+}
+
+void DataLoader::start_epoch(uint64_t epoch) {
+  stop_workers();
+  int64_t n = dataset_->size();
+  if (o_.shuffle) {
+    order_ = shuffled_indices(n, o_.seed, epoch);
+  } else {
+    order_.resize(size_t(n));
+    for (int64_t i = 0; i < n; ++i) order_[size_t(i)] = i;
+  }
+  total_ = num_batches();
+  next_to_hand_ = next_to_build_ = 0;
+  ready_.clear();
+  error_ = nullptr;
+  ++epochs_started_;
+  for (int w = 0; w < o_.num_workers; ++w)
+    workers_.emplace_back([this] {
+      for (;;) {
+        int64_t b;
+        {
+          std::unique_lock<std::mutex> lk(m_);
+          cv_.wait(lk, [&] { return stop_ || (next_to_build_ < total_ && next_to_build_ < next_to_hand_ + o_.prefetch); });
+          if (stop_) return;
+          b = next_to_build_++;
+        }
+        Batch batch;
+        std::exception_ptr err;
+        try {
+          batch = build(b);
+        } catch (...) {
+          err = std::current_exception();
+        }
+        {
+          std::lock_guard<std::mutex> g(m_);
+          if (err && !error_) error_ = err;
+          ready_[b] = std::move(batch);
+        }
+        cv_.notify_all();
+      }
+    });
+}
+
+bool DataLoader::next(Batch& out) {
+  if (next_to_hand_ >= total_) return false;
+  if (o_.num_workers == 0) {
+    out = build(next_to_hand_++);
+    return true;
+  }
+  std::unique_lock<std::mutex> lk(m_);
+  cv_.wait(lk, [&] { return error_ || ready_.count(next_to_hand_); });
+  if (error_) {
+    std::exception_ptr e = error_;
+    lk.unlock();
+    stop_workers();
+    std::rethrow_exception(e);  // a worker's error (a corrupt example, say) reaches the caller
+  }
+  out = std::move(ready_[next_to_hand_]);
+  ready_.erase(next_to_hand_);
+  ++next_to_hand_;
+  lk.unlock();
+  cv_.notify_all();
+  return true;
+}
+
+DataLoader::Iterator::Iterator(DataLoader* l, bool end) : loader_(l), done_(end) {
+  if (!end) done_ = !loader_->next(batch_);
+}
+DataLoader::Iterator& DataLoader::Iterator::operator++() {
+  done_ = !loader_->next(batch_);
+  return *this;
+}
+DataLoader::Iterator DataLoader::begin() {
+  start_epoch(epochs_started_);
+  return Iterator(this, false);
+}
+
+}  // namespace tessera::data

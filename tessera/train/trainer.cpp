@@ -1,0 +1,314 @@
+#include "tessera/train/trainer.h"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "tessera/autograd/autograd.h"
+#include "tessera/io/safetensors.h"
+#include "tessera/nn/loss.h"
+#include "tessera/ops/ops.h"
+#include "tessera/train/checkpoint.h"
+
+namespace tessera::train {
+
+namespace {
+std::atomic<bool> g_interrupted{false};
+void on_sigint(int) { g_interrupted = true; }
+
+// Installs the SIGINT handler for the duration of a fit.
+struct SigintScope {
+  struct sigaction old_{};
+  SigintScope() {
+    g_interrupted = false;
+    struct sigaction sa{};
+    sa.sa_handler = on_sigint;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old_);
+  }
+  ~SigintScope() { sigaction(SIGINT, &old_, nullptr); }
+};
+
+LossFn default_loss(const LossFn& l) {
+  if (l) return l;
+  return [](const Tensor& out, const Tensor& target) { return nn::functional::cross_entropy(out, target); };
+}
+
+// Running sums of the metrics over batches (weighted by batch size).
+struct Meter {
+  std::vector<std::string> metrics;
+  double loss = 0;
+  std::map<std::string, double> sums;
+  int64_t n = 0;
+  void add(const Tensor& out, const Tensor& target, double batch_loss) {
+    int64_t b = out.size(0);
+    loss += batch_loss * double(b);
+    n += b;
+    for (const std::string& m : metrics) {
+      if (m == "accuracy") {
+        sums[m] += (out.argmax(1) == target).sum().item<double>();
+      } else if (m.size() > 9 && m.rfind("top", 0) == 0 && m.substr(m.size() - 9) == "_accuracy") {
+        int64_t k = std::stoll(m.substr(3, m.size() - 12));
+        Tensor top = ops::topk(out, std::min<int64_t>(k, out.size(1)), 1).second;
+        sums[m] += ops::any(top == target.unsqueeze(1), {1}).sum().item<double>();
+      } else {
+        throw ValueError(detail::str("fit: unknown metric '", m, "' (known: accuracy, topK_accuracy)"));
+      }
+    }
+  }
+  Logs logs(const std::string& prefix = "") const {
+    Logs l{{prefix + "loss", n ? loss / double(n) : NAN}};
+    for (auto& [k, v] : sums) l[prefix + k] = n ? v / double(n) : NAN;
+    return l;
+  }
+};
+}  // namespace
+
+Trainer::Trainer(nn::Module& model, FitOptions o) : model_(model), o_(std::move(o)) {
+  TS_CHECK_VALUE(o_.optimizer != nullptr, "fit: an optimizer is required");
+  TS_CHECK_VALUE(o_.epochs >= 0 && o_.initial_epoch >= 0, "fit: epochs must be non-negative");
+  o_.loss = default_loss(o_.loss);
+}
+
+History Trainer::fit(data::DataLoader& train) {
+  SigintScope sigint;
+  History h;
+  batches_ = train.num_batches();
+  for (auto& c : o_.callbacks) c->on_train_begin(*this);
+  Logs last;
+  for (epoch_ = o_.initial_epoch; epoch_ < o_.epochs && !stop_; ++epoch_) {
+    for (auto& c : o_.callbacks) c->on_epoch_begin(*this, epoch_);
+    model_.train();
+    Meter meter{o_.metrics, 0, {}, 0};
+    train.start_epoch(uint64_t(epoch_));
+    data::Batch batch;
+    int64_t b = 0;
+    while (train.next(batch)) {
+      Tensor out = model_(batch.input);
+      Tensor loss = o_.loss(out, batch.target);
+      double lv = loss.item<double>();
+      if (!std::isfinite(lv))
+        throw TrainingError(detail::str("fit: the loss became ", lv, " at epoch ", epoch_ + 1, ", step ", b + 1,
+                                        " (global step ", step_ + 1, "); the last good checkpoint is kept. Lower the "
+                                        "learning rate, or run under autograd::DetectAnomalyGuard to find the op."));
+      o_.optimizer->zero_grad();
+      loss.backward();
+      o_.optimizer->step();
+      ++step_;
+      {
+        autograd::NoGradGuard ng;
+        meter.add(out.detach(), batch.target, lv);
+      }
+      Logs bl = meter.logs();
+      for (auto& c : o_.callbacks) c->on_batch_end(*this, b, bl);
+      ++b;
+      if (g_interrupted) break;
+    }
+    if (g_interrupted) {
+      h.interrupted = true;
+      for (auto& c : o_.callbacks) c->on_interrupt(*this);
+      break;
+    }
+    last = meter.logs();
+    if (o_.validation) {
+      Logs v = evaluate(model_, *o_.validation, o_.loss, o_.metrics);
+      for (auto& [k, val] : v) last["val_" + k] = val;
+    }
+    h.epochs.push_back(last);
+    for (auto& c : o_.callbacks) c->on_epoch_end(*this, epoch_, last);
+  }
+  h.stopped_early = stop_;
+  for (auto& c : o_.callbacks) c->on_train_end(*this, last);
+  return h;
+}
+
+History fit(nn::Module& model, data::DataLoader& train, FitOptions o) { return Trainer(model, std::move(o)).fit(train); }
+
+Logs evaluate(nn::Module& model, data::DataLoader& loader, const LossFn& loss, const std::vector<std::string>& metrics) {
+  bool was_training = model.is_training();
+  model.eval();
+  autograd::NoGradGuard ng;
+  LossFn l = default_loss(loss);
+  Meter meter{metrics, 0, {}, 0};
+  loader.start_epoch(0);
+  data::Batch batch;
+  while (loader.next(batch)) {
+    Tensor out = model(batch.input);
+    meter.add(out, batch.target, l(out, batch.target).item<double>());
+  }
+  model.train(was_training);
+  return meter.logs();
+}
+
+Tensor predict(nn::Module& model, data::DataLoader& loader) {
+  bool was_training = model.is_training();
+  model.eval();
+  autograd::NoGradGuard ng;
+  std::vector<Tensor> outs;
+  loader.start_epoch(0);
+  data::Batch batch;
+  while (loader.next(batch)) outs.push_back(model(batch.input));
+  model.train(was_training);
+  TS_CHECK_VALUE(!outs.empty(), "predict: the loader produced no batches");
+  return ops::cat(outs);
+}
+
+namespace {
+std::string fmt_logs(const Logs& l) {
+  std::string s;
+  char buf[64];
+  for (auto& [k, v] : l) {
+    std::snprintf(buf, sizeof buf, "%s%s %.4f", s.empty() ? "" : "  ", k.c_str(), v);
+    s += buf;
+  }
+  return s;
+}
+
+class ProgressBar : public Callback {
+ public:
+  void on_epoch_begin(Trainer& t, int64_t e) override {
+    start_ = std::chrono::steady_clock::now();
+    tty_ = isatty(STDOUT_FILENO);
+    (void)t;
+    (void)e;
+  }
+  void on_batch_end(Trainer& t, int64_t b, const Logs& l) override {
+    if (!tty_) return;
+    int64_t n = t.num_batches();
+    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    double rate = double(b + 1) / std::max(secs, 1e-9), eta = double(n - b - 1) / std::max(rate, 1e-9);
+    int width = 30, filled = n ? int(width * (b + 1) / n) : width;
+    std::printf("\repoch %lld/%lld [%s%s] %lld/%lld  %.1f it/s  ETA %.0fs  %s", (long long)t.epoch() + 1,
+                (long long)t.options().epochs, std::string(size_t(filled), '=').c_str(),
+                std::string(size_t(width - filled), ' ').c_str(), (long long)b + 1, (long long)n, rate, eta,
+                fmt_logs(l).c_str());
+    std::fflush(stdout);
+  }
+  void on_epoch_end(Trainer& t, int64_t e, const Logs& l) override {
+    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    std::printf("%sepoch %lld/%lld  %.1fs  %s\n", tty_ ? "\r\033[K" : "", (long long)e + 1,
+                (long long)t.options().epochs, secs, fmt_logs(l).c_str());
+    std::fflush(stdout);
+  }
+  void on_interrupt(Trainer& t) override {
+    std::printf("\ninterrupted at epoch %lld, step %lld\n", (long long)t.epoch() + 1, (long long)t.global_step());
+  }
+
+ private:
+  std::chrono::steady_clock::time_point start_;
+  bool tty_ = false;
+};
+
+class CheckpointCallback : public Callback {
+ public:
+  CheckpointCallback(std::string dir, std::string monitor, optim::LRScheduler* s)
+      : dir_(std::move(dir)), monitor_(std::move(monitor)), sched_(s) {}
+  void on_train_begin(Trainer&) override { std::filesystem::create_directories(dir_); }
+  void on_epoch_end(Trainer& t, int64_t e, const Logs& l) override {
+    CheckpointInfo info{e + 1, t.global_step(), {}};
+    save_checkpoint(dir_ + "/last.ckpt", t.model(), t.optimizer(), sched_, info);
+    auto it = l.find(monitor_);
+    if (it == l.end()) it = l.find("loss");
+    bool lower_better = it->first.find("acc") == std::string::npos;
+    double v = it->second;
+    if (best_e_ < 0 || (lower_better ? v < best_ : v > best_)) {
+      best_ = v;
+      best_e_ = e;
+      save_checkpoint(dir_ + "/best.ckpt", t.model(), t.optimizer(), sched_, info);
+      io::save_safetensors(dir_ + "/model.safetensors", t.model().state_dict(),
+                           {{"epoch", std::to_string(e + 1)}, {it->first, std::to_string(v)}});
+    }
+  }
+  void on_interrupt(Trainer& t) override {
+    save_checkpoint(dir_ + "/last.ckpt", t.model(), t.optimizer(), sched_, {t.epoch(), t.global_step(), {{"interrupted", "1"}}});
+  }
+
+ private:
+  std::string dir_, monitor_;
+  optim::LRScheduler* sched_;
+  double best_ = 0;
+  int64_t best_e_ = -1;
+};
+
+class EarlyStopping : public Callback {
+ public:
+  EarlyStopping(std::string m, int64_t p, double d) : monitor_(std::move(m)), patience_(p), delta_(d) {}
+  void on_epoch_end(Trainer& t, int64_t, const Logs& l) override {
+    auto it = l.find(monitor_);
+    TS_CHECK_VALUE(it != l.end(), "early_stopping: no metric '", monitor_, "' in the logs (is validation set?)");
+    bool lower = monitor_.find("acc") == std::string::npos;
+    double v = it->second;
+    bool better = !seen_ || (lower ? v < best_ - delta_ : v > best_ + delta_);
+    if (better) {
+      best_ = v;
+      seen_ = true;
+      wait_ = 0;
+    } else if (++wait_ >= patience_) {
+      t.stop();
+    }
+  }
+
+ private:
+  std::string monitor_;
+  int64_t patience_;
+  double delta_, best_ = 0;
+  bool seen_ = false;
+  int64_t wait_ = 0;
+};
+
+class SchedulerCallback : public Callback {
+ public:
+  SchedulerCallback(optim::LRScheduler& s, bool per_batch) : s_(s), per_batch_(per_batch) {}
+  void on_batch_end(Trainer&, int64_t, const Logs&) override {
+    if (per_batch_) s_.step();
+  }
+  void on_epoch_end(Trainer&, int64_t, const Logs&) override {
+    if (!per_batch_) s_.step();
+  }
+
+ private:
+  optim::LRScheduler& s_;
+  bool per_batch_;
+};
+
+class CsvLogger : public Callback {
+ public:
+  explicit CsvLogger(std::string path) : path_(std::move(path)) {}
+  void on_epoch_end(Trainer& t, int64_t e, const Logs& l) override {
+    bool fresh = !std::filesystem::exists(path_) || std::filesystem::file_size(path_) == 0;
+    std::ofstream out(path_, std::ios::app);
+    TS_CHECK_T(IOError, out.good(), path_, ": cannot open the CSV log for writing");
+    if (fresh) {
+      out << "epoch,step,lr";
+      for (auto& [k, v] : l) out << "," << k;
+      out << "\n";
+    }
+    out << e + 1 << "," << t.global_step() << "," << (t.optimizer() ? t.optimizer()->lr() : 0.0);
+    for (auto& [k, v] : l) out << "," << v;
+    out << "\n";
+  }
+
+ private:
+  std::string path_;
+};
+}  // namespace
+
+std::shared_ptr<Callback> progress_bar() { return std::make_shared<ProgressBar>(); }
+std::shared_ptr<Callback> checkpoint(const std::string& dir, const std::string& monitor, optim::LRScheduler* s) {
+  return std::make_shared<CheckpointCallback>(dir, monitor, s);
+}
+std::shared_ptr<Callback> early_stopping(const std::string& monitor, int64_t patience, double min_delta) {
+  return std::make_shared<EarlyStopping>(monitor, patience, min_delta);
+}
+std::shared_ptr<Callback> lr_scheduler(optim::LRScheduler& s, bool per_batch) {
+  return std::make_shared<SchedulerCallback>(s, per_batch);
+}
+std::shared_ptr<Callback> csv_logger(const std::string& path) { return std::make_shared<CsvLogger>(path); }
+
+}  // namespace tessera::train

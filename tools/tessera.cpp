@@ -1,0 +1,198 @@
+// The tessera command: train, eval and info.
+//   tessera train                      # LeNet-5 on Fashion-MNIST, 2 epochs: the README demo
+//   tessera eval --checkpoint runs/lenet5-fashion-mnist/best.ckpt
+//   tessera info
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+
+#include "tessera/data/formats.h"
+#include "tessera/data/loader.h"
+#include "tessera/data/transforms.h"
+#include "tessera/io/safetensors.h"
+#include "tessera/tessera.h"
+#include "tessera/train/checkpoint.h"
+#include "tessera/train/trainer.h"
+#include "tessera/zoo/zoo.h"
+
+using namespace tessera;
+
+namespace {
+struct DataArgs {
+  std::string data = "fashion-mnist", data_dir;
+  int64_t batch_size = 64;
+  int workers = 2;
+};
+
+struct Sets {
+  std::shared_ptr<data::Dataset> train, test;
+  int64_t channels = 1;
+  std::vector<double> mean, std;
+};
+
+Sets load(const DataArgs& a) {
+  Sets s;
+  if (a.data == "fashion-mnist" || a.data == "mnist") {
+    std::string dir = a.data_dir;
+    if (dir.empty()) {
+      TS_CHECK_T(IOError, a.data == "fashion-mnist", "--data mnist needs --data-dir (the Debian package ships "
+                 "Fashion-MNIST only)");
+      dir = "/usr/share/datasets/fashion-mnist";
+      TS_CHECK_T(IOError, std::filesystem::exists(dir), dir, ": not found; install it with `apt-get install "
+                 "dataset-fashion-mnist` (make demo does) or pass --data-dir");
+    }
+    s.train = data::load_mnist(dir, true);
+    s.test = data::load_mnist(dir, false);
+    s.mean = {a.data == "mnist" ? 0.1307 : 0.2860};
+    s.std = {a.data == "mnist" ? 0.3081 : 0.3530};
+  } else if (a.data == "cifar10") {
+    TS_CHECK_T(IOError, !a.data_dir.empty(), "--data cifar10 needs --data-dir (a folder with data_batch_1..5.bin and "
+               "test_batch.bin)");
+    std::vector<std::string> files;
+    for (int i = 1; i <= 5; ++i) files.push_back(a.data_dir + "/data_batch_" + std::to_string(i) + ".bin");
+    s.train = data::read_cifar(files);
+    s.test = data::read_cifar({a.data_dir + "/test_batch.bin"});
+    s.channels = 3;
+    s.mean = {0.4914, 0.4822, 0.4465};
+    s.std = {0.2470, 0.2435, 0.2616};
+  } else {
+    throw ValueError("--data must be fashion-mnist, mnist or cifar10, got '" + a.data + "'");
+  }
+  return s;
+}
+
+data::LoaderOptions loader_options(const DataArgs& a, const Sets& s, bool shuffle, uint64_t seed) {
+  std::vector<double> mean = s.mean, std = s.std;
+  bool bytes = s.channels == 3;  // CIFAR images arrive as uint8
+  return {.batch_size = a.batch_size, .shuffle = shuffle, .seed = seed, .drop_last = false, .num_workers = a.workers,
+          .prefetch = 4, .collate = [mean, std, bytes](data::Batch b) {
+            b.input = data::normalize(bytes ? data::to_float(b.input) : b.input, mean, std);
+            return b;
+          }};
+}
+
+void add_data_options(CLI::App* c, DataArgs& a) {
+  c->add_option("--data", a.data, "fashion-mnist, mnist or cifar10")->capture_default_str();
+  c->add_option("--data-dir", a.data_dir, "where the dataset files are (default for fashion-mnist: the Debian package)");
+  c->add_option("--batch-size", a.batch_size, "examples per batch")->capture_default_str()->check(CLI::PositiveNumber);
+  c->add_option("--workers", a.workers, "data loader threads")->capture_default_str()->check(CLI::NonNegativeNumber);
+}
+
+int train_cmd(const std::string& model_name, const DataArgs& da, int64_t epochs, double lr, double momentum,
+              const std::string& out_arg, uint64_t seed, bool resume) {
+  manual_seed(seed);
+  Sets s = load(da);
+  std::string out = out_arg.empty() ? "runs/" + model_name + "-" + da.data : out_arg;
+  std::filesystem::create_directories(out);
+  auto model = zoo::create(model_name, s.channels, 10);
+  optim::SGD opt(model->parameters(), {.lr = lr, .momentum = momentum});
+  data::DataLoader train(s.train, loader_options(da, s, true, seed));
+  data::DataLoader test(s.test, loader_options(da, s, false, seed));
+  int64_t start = 0;
+  if (resume && std::filesystem::exists(out + "/last.ckpt")) {
+    train::CheckpointInfo info = train::load_checkpoint(out + "/last.ckpt", *model, &opt);
+    start = info.epoch;
+    std::printf("resuming from %s/last.ckpt after epoch %lld\n", out.c_str(), (long long)start);
+  }
+  std::printf("training %s on %s: %lld examples, %lld parameters, %d threads\n", model_name.c_str(), da.data.c_str(),
+              (long long)s.train->size(), (long long)model->num_parameters(), get_num_threads());
+  train::History h = train::fit(*model, train,
+                                {.epochs = epochs, .optimizer = &opt, .validation = &test,
+                                 .callbacks = {train::progress_bar(), train::checkpoint(out, "val_accuracy"),
+                                               train::csv_logger(out + "/log.csv")},
+                                 .initial_epoch = start});
+  if (h.interrupted) {
+    std::printf("stopped: checkpoint saved to %s/last.ckpt (resume with --resume)\n", out.c_str());
+    return 130;
+  }
+  train::Logs final_logs = train::evaluate(*model, test);
+  std::printf("test accuracy: %.4f (loss %.4f)\n", final_logs["accuracy"], final_logs["loss"]);
+  std::printf("model: %s/model.safetensors  checkpoints: %s/last.ckpt, %s/best.ckpt  log: %s/log.csv\n", out.c_str(),
+              out.c_str(), out.c_str(), out.c_str());
+  return 0;
+}
+
+int eval_cmd(const std::string& path, const std::string& model_name, const DataArgs& da) {
+  Sets s = load(da);
+  auto model = zoo::create(model_name, s.channels, 10);
+  std::map<std::string, std::string> md;
+  io::NamedTensors tensors = io::load_safetensors(path, &md);
+  if (md.count("tessera")) {
+    train::load_checkpoint(path, *model);
+  } else {  // a plain state dict (model.safetensors)
+    model->load_state_dict(nn::StateDict(tensors.begin(), tensors.end()));
+  }
+  data::DataLoader test(s.test, loader_options(da, s, false, 0));
+  train::Logs l = train::evaluate(*model, test);
+  std::printf("%s on %s test set: accuracy %.4f, loss %.4f\n", path.c_str(), da.data.c_str(), l["accuracy"], l["loss"]);
+  return 0;
+}
+
+int info_cmd() {
+  const dnnl_version_t* v = dnnl_version();
+  std::printf("tessera %s\n", TESSERA_VERSION);
+  std::printf("build:     %s, native arch %s\n", TESSERA_BUILD_TYPE, TESSERA_NATIVE_ARCH);
+  std::printf("threads:   %d\n", get_num_threads());
+  std::printf("oneDNN:    %d.%d.%d (matmul, convolution)\n", v->major, v->minor, v->patch);
+  std::printf("BLAS:      not used\n");
+  std::printf("CUDA:      %s\n", is_available(DeviceType::CUDA) ? "available" : "not built (CPU only)");
+  std::printf("devices:   cpu%s\n", is_available(DeviceType::CUDA) ? ", cuda:0" : "");
+  std::printf("models:    ");
+  for (auto& n : zoo::names()) std::printf("%s ", n.c_str());
+  std::printf("\n");
+  return 0;
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"tessera: train and evaluate models"};
+  app.require_subcommand(1);
+  std::string model = "lenet5", out, checkpoint_path;
+  DataArgs da;
+  int64_t epochs = 2;
+  double lr = 0.01, momentum = 0.9;
+  uint64_t seed = 0;
+  int threads = 0;
+  bool resume = false;
+  app.add_option("--threads", threads, "CPU threads (default: all cores)")->check(CLI::NonNegativeNumber);
+
+  auto* tr = app.add_subcommand("train", "train a model (defaults: LeNet-5 on Fashion-MNIST for 2 epochs)");
+  tr->add_option("--model", model, "mlp, lenet5, cifar_cnn, vgg11, resnet18, resnet50")->capture_default_str();
+  add_data_options(tr, da);
+  tr->add_option("--epochs", epochs, "epochs to train")->capture_default_str()->check(CLI::NonNegativeNumber);
+  tr->add_option("--lr", lr, "SGD learning rate")->capture_default_str()->check(CLI::PositiveNumber);
+  tr->add_option("--momentum", momentum, "SGD momentum")->capture_default_str()->check(CLI::Range(0.0, 1.0));
+  tr->add_option("--out", out, "output folder (default runs/MODEL-DATA)");
+  tr->add_option("--seed", seed, "random seed")->capture_default_str();
+  tr->add_flag("--resume", resume, "continue from OUT/last.ckpt");
+
+  auto* ev = app.add_subcommand("eval", "evaluate a checkpoint or model.safetensors on the test set");
+  ev->add_option("--checkpoint", checkpoint_path, "a .ckpt or .safetensors file")->required();
+  ev->add_option("--model", model, "the architecture the file holds")->capture_default_str();
+  add_data_options(ev, da);
+
+  auto* info = app.add_subcommand("info", "version, build options, threads, libraries and devices");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "tessera: %s (see tessera %s--help)\n", e.what(),
+                 app.get_subcommands().empty() ? "" : (app.get_subcommands()[0]->get_name() + " ").c_str());
+    return 2;
+  }
+  try {
+    if (threads > 0) set_num_threads(threads);
+    if (*tr) return train_cmd(model, da, epochs, lr, momentum, out, seed, resume);
+    if (*ev) return eval_cmd(checkpoint_path, model, da);
+    if (*info) return info_cmd();
+  } catch (const Error& e) {
+    std::fprintf(stderr, "tessera: error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
