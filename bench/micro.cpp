@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "tessera/tessera.h"
+#include "tessera/zoo/zoo.h"
 
 using namespace tessera;
 
@@ -90,6 +91,19 @@ std::vector<Workload> workloads() {
                    report(name.c_str(), ms, flop / (ms * 1e6), "GFLOP/s");
                  }});
   }
+  // One Rosetta CIFAR CNN training step: forward, cross-entropy, backward, SGD momentum.
+  w.push_back({"cifar_cnn_train_step_b64", [] {
+                 auto net = zoo::cifar_cnn();
+                 optim::SGD opt(net->parameters(), {.lr = 0.01, .momentum = 0.9});
+                 Tensor x = rand({64, 3, 32, 32}), y = randint(0, 10, {64});
+                 double ms = time_ms([&] {
+                   Tensor loss = nn::functional::cross_entropy((*net)(x), y);
+                   opt.zero_grad();
+                   loss.backward();
+                   opt.step();
+                 });
+                 report("cifar_cnn_train_step_b64", ms, 23.7 / (ms * 1e-3), "GFLOP/s");
+               }});
   w.push_back({"maxpool2x2_64x50x32_fwd_bwd", [] {
                  Tensor x = randn({64, 50, 32, 32});
                  double ms = time_ms([&] {

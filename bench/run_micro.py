@@ -70,6 +70,20 @@ def torch_workloads(torch):
     xb, rm, rv = torch.randn(64, 50, 32, 32), torch.zeros(50), torch.ones(50)
     gb, bb = torch.ones(50), torch.zeros(50)
     w["batchnorm_train_64x50x32"] = lambda: F.batch_norm(xb, rm, rv, gb, bb, training=True)
+    nn = torch.nn
+    net = nn.Sequential(nn.Conv2d(3, 50, 3, padding=1), nn.ReLU(), nn.Conv2d(50, 50, 3, padding=1), nn.MaxPool2d(2),
+                        nn.ReLU(), nn.Dropout(0.25), nn.Conv2d(50, 100, 3, padding=1), nn.ReLU(),
+                        nn.Conv2d(100, 100, 3, padding=1), nn.MaxPool2d(2), nn.ReLU(), nn.Dropout(0.25), nn.Flatten(),
+                        nn.Linear(6400, 512), nn.ReLU(), nn.Dropout(0.5), nn.Linear(512, 10))
+    opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
+    xc, yc = torch.rand(64, 3, 32, 32), torch.randint(0, 10, (64,))
+
+    def cnn_step():
+        loss = F.cross_entropy(net(xc), yc)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    w["cifar_cnn_train_step_b64"] = cnn_step
     xl, gl, bl = torch.randn(4096, 1024), torch.ones(1024), torch.zeros(1024)
     w["layernorm_4096x1024"] = lambda: F.layer_norm(xl, (1024,), gl, bl)
     return w
