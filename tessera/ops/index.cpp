@@ -99,52 +99,43 @@ Tensor& scatter_(Tensor& x, int64_t dim, const Tensor& index, const Tensor& src)
 Tensor& scatter_add_(Tensor& x, int64_t dim, const Tensor& index, const Tensor& src) {
   return scatter_impl(x, dim, index, src, true, "scatter_add");
 }
-Tensor scatter(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src) {
+namespace {
+// The out-of-place form of an in-place index write: a copy of x written by `write` without
+// recording, then one node whose backward is `backward(g, index, dim)`.
+Tensor write_out_of_place(const char* name, const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src,
+                          const std::function<void(Tensor&)>& write,
+                          std::function<G(const Tensor& g, const Tensor& index, int64_t dim)> backward) {
   Tensor r;
   {
     autograd::NoGradGuard ng;
     r = x.clone();
-    scatter_(r, dim, index, src);
+    write(r);
   }
   if (needs_grad({&x, &src})) {
-    int64_t d = wrap_dim(dim, x.dim(), "scatter");
-    // x's gradient is g with the overwritten places cleared; src's is g at those places.
-    record_fn("scatter", {&x, &src}, {&r}, {index}, [d](const G& g, const G& s) {
-      return G{scatter(g[0], d, s[0], zeros(s[0].shape(), {g[0].dtype(), g[0].device()})), gather(g[0], d, s[0])};
-    });
+    int64_t d = wrap_dim(dim, x.dim(), name);
+    record_fn(name, {&x, &src}, {&r}, {index}, [backward, d](const G& g, const G& s) { return backward(g[0], s[0], d); });
   }
   return r;
+}
+}  // namespace
+
+Tensor scatter(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src) {
+  // x's gradient is g with the overwritten places cleared; src's is g at those places.
+  return write_out_of_place("scatter", x, dim, index, src, [&](Tensor& r) { scatter_(r, dim, index, src); },
+                            [](const Tensor& g, const Tensor& idx, int64_t d) {
+                              return G{scatter(g, d, idx, zeros(idx.shape(), {g.dtype(), g.device()})), gather(g, d, idx)};
+                            });
 }
 Tensor scatter_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src) {
-  Tensor r;
-  {
-    autograd::NoGradGuard ng;
-    r = x.clone();
-    scatter_add_(r, dim, index, src);
-  }
-  if (needs_grad({&x, &src})) {
-    int64_t d = wrap_dim(dim, x.dim(), "scatter_add");
-    record_fn("scatter_add", {&x, &src}, {&r}, {index}, [d](const G& g, const G& s) {
-      return G{g[0], gather(g[0], d, s[0])};
-    });
-  }
-  return r;
+  return write_out_of_place("scatter_add", x, dim, index, src, [&](Tensor& r) { scatter_add_(r, dim, index, src); },
+                            [](const Tensor& g, const Tensor& idx, int64_t d) { return G{g, gather(g, d, idx)}; });
 }
 Tensor index_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src) {
-  Tensor r;
-  {
-    autograd::NoGradGuard ng;
-    r = x.clone();
-    index_add_(r, dim, index, src);
-  }
-  if (needs_grad({&x, &src})) {
-    int64_t d = wrap_dim(dim, x.dim(), "index_add");
-    Shape ss = src.shape();
-    record_fn("index_add", {&x, &src}, {&r}, {index}, [d, ss](const G& g, const G& s) {
-      return G{g[0], index_select(g[0], d, s[0]).reshape(ss)};
-    });
-  }
-  return r;
+  Shape ss = src.shape();
+  return write_out_of_place("index_add", x, dim, index, src, [&](Tensor& r) { index_add_(r, dim, index, src); },
+                            [ss](const Tensor& g, const Tensor& idx, int64_t d) {
+                              return G{g, index_select(g, d, idx).reshape(ss)};
+                            });
 }
 
 namespace {
