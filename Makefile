@@ -1,11 +1,13 @@
 # tessera: the commands a user and CI run.  `make test` is what .ci/run calls.
 BUILD ?= build
 ASAN_BUILD ?= build-asan
+VENV ?= .venv
+PY := $(VENV)/bin/python
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build test test-fast asan bench demo clean
+.PHONY: all deps venv build test test-fast asan bench demo clean
 
 all: build
 
@@ -18,10 +20,17 @@ deps:
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
 	else echo "Debian packages: all present"; fi
 
-$(BUILD)/build.ninja:
-	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS)
+# The Python environment: Debian's python3 (numpy and torch from apt) plus the PyPI pins.
+venv: $(PY)
+$(PY): python/requirements.txt | deps
+	/usr/bin/python3 -m venv --system-site-packages $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r python/requirements.txt
+	touch $(PY)
 
-build: deps $(BUILD)/build.ninja
+$(BUILD)/build.ninja: | $(PY)
+	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release -DPython_EXECUTABLE=$(abspath $(PY)) $(CMAKE_FLAGS)
+
+build: deps venv $(BUILD)/build.ninja
 	cmake --build $(BUILD) -j $(JOBS)
 
 test-fast: build
@@ -30,7 +39,7 @@ test-fast: build
 # AddressSanitizer + UndefinedBehaviorSanitizer build of the library and its tests.
 asan: deps
 	[ -f $(ASAN_BUILD)/build.ninja ] || cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug \
-	  -DTESSERA_SANITIZE=ON -DTESSERA_BUILD_BENCH=OFF $(CMAKE_FLAGS)
+	  -DTESSERA_SANITIZE=ON -DTESSERA_BUILD_BENCH=OFF -DTESSERA_PYTHON=OFF $(CMAKE_FLAGS)
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	  ctest --output-on-failure -j $(JOBS)

@@ -33,14 +33,34 @@ if(NOT TESSERA_CUDA STREQUAL "OFF")
   set(TESSERA_CUDA_NOTE "backend not implemented yet: CPU only")
 endif()
 
-# --- Python bindings: same rule as CUDA.
-if(TESSERA_PYTHON STREQUAL "ON")
-  message(FATAL_ERROR "TESSERA_PYTHON=ON: the Python bindings are not part of this version of tessera yet. "
-                      "Configure with TESSERA_PYTHON=AUTO or OFF.")
+# --- Python bindings: the interpreter given by Python_EXECUTABLE (make test uses the project's
+# virtual environment), its development headers, and nanobind installed in it.
+set(TESSERA_HAVE_PYTHON OFF)
+set(TESSERA_PYTHON_NOTE "")
+if(TESSERA_PYTHON STREQUAL "OFF" OR TESSERA_SANITIZE)
+  find_package(Python QUIET COMPONENTS Interpreter)
+  set(TESSERA_PYTHON_NOTE "off")
+else()
+  find_package(Python QUIET COMPONENTS Interpreter Development.Module)
+  if(Python_Development.Module_FOUND)
+    execute_process(COMMAND ${Python_EXECUTABLE} -m nanobind --cmake_dir OUTPUT_VARIABLE TESSERA_NB_DIR
+                    OUTPUT_STRIP_TRAILING_WHITESPACE RESULT_VARIABLE TESSERA_NB_RC ERROR_QUIET)
+    if(TESSERA_NB_RC EQUAL 0)
+      list(APPEND CMAKE_PREFIX_PATH ${TESSERA_NB_DIR})
+      find_package(nanobind CONFIG QUIET)
+    endif()
+  endif()
+  if(nanobind_FOUND)
+    set(TESSERA_HAVE_PYTHON ON)
+  elseif(TESSERA_PYTHON STREQUAL "ON")
+    message(FATAL_ERROR "TESSERA_PYTHON=ON: the bindings need Python development headers and nanobind for "
+                        "${Python_EXECUTABLE} (make venv installs them; or pip install -r python/requirements.txt)")
+  else()
+    set(TESSERA_PYTHON_NOTE "nanobind or Python headers not found for ${Python_EXECUTABLE}: no bindings")
+  endif()
 endif()
 
 find_package(MPI QUIET COMPONENTS CXX)
-find_package(Python3 QUIET COMPONENTS Interpreter)
 
 # Flags for our own code.
 # -Wno-restrict: GCC 12 reports false positives inside std::string concatenation (GCC bug 105329).

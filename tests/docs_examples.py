@@ -8,8 +8,8 @@ import sys
 root = pathlib.Path(__file__).resolve().parent.parent
 bad, seen = [], 0
 for doc in [root / "README.md", *sorted((root / "docs").glob("*.md"))]:
-    for block in re.findall(r"```cpp\n(.*?)```", doc.read_text(), re.S):
-        m = re.match(r"// (examples/[\w/]+\.cpp)", block)
+    for block in re.findall(r"```(?:cpp|python)\n(.*?)```", doc.read_text(), re.S):
+        m = re.match(r"(?://|#) (examples/[\w/]+\.(?:cpp|py))", block)
         if not m:
             continue
         seen += 1

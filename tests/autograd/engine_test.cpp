@@ -23,6 +23,18 @@ TEST(Engine, AccumulatesIntoLeavesAcrossCalls) {
   EXPECT_EQ(vals(x.grad()), (V{3, 3, 3}));
 }
 
+TEST(Engine, ALeafAccumulatesAgainWhileAnOldGraphIsAlive) {
+  // Regression: `loss = f(w)` builds the new graph before the old loss is dropped, so both
+  // graphs share w's accumulator; the first backward must not disable it.
+  Tensor w = tensor({1.}).requires_grad_();
+  Tensor loss = (w * 3.0).sum();
+  loss.backward();
+  Tensor next = (w * 5.0).sum();  // the old `loss` still holds its graph here
+  w.set_grad({});
+  next.backward();
+  EXPECT_EQ(w.grad().item<double>(), 5);
+}
+
 TEST(Engine, SharedSubgraphsAddTheirGradients) {
   Tensor x = tensor({2.}).requires_grad_();
   Tensor y = x * x;       // used twice below

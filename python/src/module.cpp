@@ -1,0 +1,56 @@
+// tessera._tessera: the Python module over the C++ core (nanobind). The package tessera/*.py
+// adds the pure-Python conveniences (no_grad as a context manager and decorator, tensor()).
+#include <nanobind/nanobind.h>
+#include <nanobind/stl/optional.h>
+#include <nanobind/stl/pair.h>
+#include <nanobind/stl/string.h>
+#include <nanobind/stl/vector.h>
+
+#include "tessera/tessera.h"
+
+namespace nb = nanobind;
+using namespace tessera;
+
+void bind_tensor(nb::module_& m);  // tensor.cpp
+
+NB_MODULE(_tessera, m) {
+  m.doc() = "tessera: a deep-learning framework with a C++ core";
+
+  // C++ errors become the Python exceptions users expect, with the C++ message.
+  nb::register_exception_translator([](const std::exception_ptr& p, void*) {
+    try {
+      std::rethrow_exception(p);
+    } catch (const IndexError& e) {
+      PyErr_SetString(PyExc_IndexError, e.what());
+    } catch (const DTypeError& e) {
+      PyErr_SetString(PyExc_TypeError, e.what());
+    } catch (const ShapeError& e) {
+      PyErr_SetString(PyExc_ValueError, e.what());
+    } catch (const ValueError& e) {
+      PyErr_SetString(PyExc_ValueError, e.what());
+    } catch (const IOError& e) {
+      PyErr_SetString(PyExc_OSError, e.what());
+    } catch (const Error& e) {
+      PyErr_SetString(PyExc_RuntimeError, e.what());
+    }
+  });
+
+  nb::enum_<DType>(m, "dtype", "Element types, as torch.float32 etc.")
+      .value("bool", DType::Bool)
+      .value("uint8", DType::UInt8)
+      .value("int8", DType::Int8)
+      .value("int32", DType::Int32)
+      .value("int64", DType::Int64)
+      .value("float16", DType::Float16)
+      .value("bfloat16", DType::BFloat16)
+      .value("float32", DType::Float32)
+      .value("float64", DType::Float64);
+
+  bind_tensor(m);
+
+  m.def("manual_seed", &manual_seed, nb::arg("seed"), "Seeds the default random generator.");
+  m.def("set_num_threads", &set_num_threads, nb::arg("n"));
+  m.def("get_num_threads", &get_num_threads);
+  m.def("is_grad_enabled", &autograd::is_grad_enabled);
+  m.def("set_grad_enabled", &autograd::set_grad_enabled, nb::arg("mode"));
+}
