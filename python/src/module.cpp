@@ -12,6 +12,7 @@ namespace nb = nanobind;
 using namespace tessera;
 
 void bind_tensor(nb::module_& m);  // tensor.cpp
+void bind_nn(nb::module_& m);      // nn.cpp
 
 NB_MODULE(_tessera, m) {
   m.doc() = "tessera: a deep-learning framework with a C++ core";
@@ -47,6 +48,7 @@ NB_MODULE(_tessera, m) {
       .value("float64", DType::Float64);
 
   bind_tensor(m);
+  bind_nn(m);
 
   m.def("manual_seed", &manual_seed, nb::arg("seed"), "Seeds the default random generator.");
   m.def("set_num_threads", &set_num_threads, nb::arg("n"));
