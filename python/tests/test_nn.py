@@ -92,3 +92,42 @@ def test_rosetta_cnn_from_python():
     model.eval()
     x = ts.rand(1, 3, 32, 32)
     assert model(x).tolist() == model(x).tolist()  # dropout off in eval
+
+
+def _rosetta(lib):
+    n = lib.nn
+    return n.Sequential(
+        n.Conv2d(3, 50, 3, padding=1), n.ReLU(), n.Conv2d(50, 50, 3, padding=1), n.MaxPool2d(2), n.ReLU(),
+        n.Dropout(0.25), n.Conv2d(50, 100, 3, padding=1), n.ReLU(), n.Conv2d(100, 100, 3, padding=1), n.MaxPool2d(2),
+        n.ReLU(), n.Dropout(0.25), n.Flatten(), n.Linear(6400, 512), n.ReLU(), n.Dropout(0.5), n.Linear(512, 10))
+
+
+def _lenet5(lib):
+    n = lib.nn
+    return n.Sequential(n.Conv2d(1, 6, 5, padding=2), n.ReLU(), n.MaxPool2d(2), n.Conv2d(6, 16, 5), n.ReLU(),
+                        n.MaxPool2d(2), n.Flatten(), n.Linear(400, 120), n.ReLU(), n.Linear(120, 84), n.ReLU(),
+                        n.Linear(84, 10))
+
+
+@pytest.mark.parametrize("build,shape", [(_rosetta, (16, 3, 32, 32)), (_lenet5, (32, 1, 28, 28))])
+def test_loss_curves_match_pytorch_for_20_steps(build, shape):
+    # The same weights and batches; dropout is off on both sides (the frameworks draw different
+    # masks), everything else is the training computation: forward, loss, backward, SGD momentum.
+    ours, theirs = build(ts), build(torch)
+    copy_weights(ours, theirs)
+    ours.eval(), theirs.eval()
+    opt_o = ts.optim.SGD(ours.parameters(), lr=0.01, momentum=0.9)
+    opt_t = torch.optim.SGD(theirs.parameters(), lr=0.01, momentum=0.9)
+    rng = np.random.default_rng(0)
+    curve_o, curve_t = [], []
+    for _ in range(20):
+        x = rng.random(shape, dtype=np.float32)
+        y = rng.integers(0, 10, shape[0])
+        lo = ts.cross_entropy(ours(ts.tensor(x)), ts.tensor(y))
+        lt = torch.nn.functional.cross_entropy(theirs(torch.tensor(x)), torch.tensor(y))
+        opt_o.zero_grad(), opt_t.zero_grad()
+        lo.backward(), lt.backward()
+        opt_o.step(), opt_t.step()
+        curve_o.append(lo.item())
+        curve_t.append(lt.item())
+    np.testing.assert_allclose(curve_o, curve_t, rtol=2e-3, atol=1e-4)
