@@ -1,11 +1,13 @@
 // tessera._tessera: the Python module over the C++ core (nanobind). The package tessera/*.py
 // adds the pure-Python conveniences (no_grad as a context manager and decorator, tensor()).
 #include <nanobind/nanobind.h>
+#include <nanobind/stl/map.h>
 #include <nanobind/stl/optional.h>
 #include <nanobind/stl/pair.h>
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
 
+#include "tessera/io/safetensors.h"
 #include "tessera/tessera.h"
 
 namespace nb = nanobind;
@@ -50,6 +52,16 @@ NB_MODULE(_tessera, m) {
   bind_tensor(m);
   bind_nn(m);
 
+  m.def("save_safetensors", [](const std::string& path, const std::vector<std::pair<std::string, Tensor>>& tensors,
+                               const std::map<std::string, std::string>& metadata) {
+    io::save_safetensors(path, tensors, metadata);
+  }, nb::arg("path"), nb::arg("tensors"), nb::arg("metadata") = std::map<std::string, std::string>{},
+     "Writes (name, tensor) pairs as a safetensors file, atomically.");
+  m.def("load_safetensors", [](const std::string& path) {
+    std::map<std::string, std::string> md;
+    auto t = io::load_safetensors(path, &md);
+    return std::make_pair(t, md);
+  }, nb::arg("path"), "(list of (name, tensor), metadata) from a safetensors file; validates it first.");
   m.def("manual_seed", &manual_seed, nb::arg("seed"), "Seeds the default random generator.");
   m.def("set_num_threads", &set_num_threads, nb::arg("n"));
   m.def("get_num_threads", &get_num_threads);

@@ -112,28 +112,38 @@ def ones_like(t, dtype=None):
     return ones(*t.shape, dtype=dtype or t.dtype)
 
 
-class no_grad(contextlib.ContextDecorator):
+class _GradMode(contextlib.ContextDecorator):
+    _mode = True
+
+    def __enter__(self):
+        self._prev = _tessera.is_grad_enabled()
+        _tessera.set_grad_enabled(self._mode)
+        return self
+
+    def __exit__(self, *exc):
+        _tessera.set_grad_enabled(self._prev)
+        return False
+
+
+class no_grad(_GradMode):
     """Disables gradient recording in its block, or in a decorated function (torch.no_grad)."""
-
-    def __enter__(self):
-        self._prev = _tessera.is_grad_enabled()
-        _tessera.set_grad_enabled(False)
-        return self
-
-    def __exit__(self, *exc):
-        _tessera.set_grad_enabled(self._prev)
-        return False
+    _mode = False
 
 
-class enable_grad(contextlib.ContextDecorator):
-    def __enter__(self):
-        self._prev = _tessera.is_grad_enabled()
-        _tessera.set_grad_enabled(True)
-        return self
+class enable_grad(_GradMode):
+    """Enables gradient recording in its block (inside no_grad, say)."""
+    _mode = True
 
-    def __exit__(self, *exc):
-        _tessera.set_grad_enabled(self._prev)
-        return False
+
+def save(state, path, metadata=None):
+    """Saves a dict of tensors (a state_dict) as safetensors."""
+    _tessera.save_safetensors(str(path), list(state.items()), metadata or {})
+
+
+def load(path):
+    """The dict of tensors in a safetensors file."""
+    tensors, _ = _tessera.load_safetensors(str(path))
+    return dict(tensors)
 
 
 def _dtype_repr(self):
