@@ -47,7 +47,9 @@ NB_MODULE(_tessera, m) {
       .value("float16", DType::Float16)
       .value("bfloat16", DType::BFloat16)
       .value("float32", DType::Float32)
-      .value("float64", DType::Float64);
+      .value("float64", DType::Float64)
+      .def("__repr__", [](DType t) { return "tessera." + std::string(dtype_name(t)); })
+      .def("__str__", [](DType t) { return "tessera." + std::string(dtype_name(t)); });
 
   bind_tensor(m);
   bind_nn(m);

@@ -146,9 +146,3 @@ def load(path):
     return dict(tensors)
 
 
-def _dtype_repr(self):
-    return "tessera." + self.name
-
-
-dtype.__repr__ = _dtype_repr
-dtype.__str__ = _dtype_repr

@@ -154,3 +154,12 @@ def test_autograd_api():
         assert not (x + 1).requires_grad
     assert (x + 1).requires_grad
     assert (x * 2).grad_fn == "mulBackward"
+
+
+def test_type_stubs_describe_the_module():
+    import pathlib
+    stub = pathlib.Path(ts._tessera.__file__).with_name("_tessera.pyi")
+    text = stub.read_text()
+    for needle in ("class Tensor:", "def matmul(", "def backward(self", "def from_numpy(", "class dtype"):
+        assert needle in text, needle
+    assert pathlib.Path(ts.__file__).with_name("py.typed").exists()
