@@ -15,6 +15,7 @@ using namespace tessera;
 
 void bind_tensor(nb::module_& m);  // tensor.cpp
 void bind_nn(nb::module_& m);      // nn.cpp
+void bind_dlpack(nb::module_& m);  // dlpack.cpp
 
 NB_MODULE(_tessera, m) {
   m.doc() = "tessera: a deep-learning framework with a C++ core";
@@ -53,6 +54,7 @@ NB_MODULE(_tessera, m) {
 
   bind_tensor(m);
   bind_nn(m);
+  bind_dlpack(m);
 
   m.def("save_safetensors", [](const std::string& path, const std::vector<std::pair<std::string, Tensor>>& tensors,
                                const std::map<std::string, std::string>& metadata) {

@@ -163,3 +163,24 @@ def test_type_stubs_describe_the_module():
     for needle in ("class Tensor:", "def matmul(", "def backward(self", "def from_numpy(", "class dtype"):
         assert needle in text, needle
     assert pathlib.Path(ts.__file__).with_name("py.typed").exists()
+
+
+def test_dlpack_moves_tensors_to_and_from_pytorch_without_copies():
+    p = torch.arange(12, dtype=torch.float32).reshape(3, 4).t()  # non-contiguous
+    t = ts.from_dlpack(p)
+    assert t.shape == (4, 3) and t.tolist() == p.tolist()
+    p[0, 0] = -1.0
+    assert t[0, 0].item() == -1.0  # shared memory
+    x = ts.tensor([[1.5, 2.0], [3.0, 4.0]], dtype=ts.float64)[:, 1]  # a strided view with an offset
+    q = torch.from_dlpack(x)
+    assert q.dtype == torch.float64 and q.tolist() == [2.0, 4.0]
+    x[0] = 7.0
+    assert q[0].item() == 7.0
+    assert x.__dlpack_device__() == (1, 0)
+    # Round trips of the other dtypes (PyTorch 1.13's DLPack has no bool).
+    for dt in (torch.int64, torch.int32, torch.int8, torch.uint8, torch.bfloat16, torch.float16):
+        src = torch.tensor([1, 0, 3]).to(dt)
+        mid = ts.from_dlpack(src)
+        assert str(mid.dtype) == "tessera." + str(dt).split(".")[1]
+        assert torch.from_dlpack(mid).equal(src)
+    del p, q  # the owners may go in any order
