@@ -184,3 +184,18 @@ def test_dlpack_moves_tensors_to_and_from_pytorch_without_copies():
         assert str(mid.dtype) == "tessera." + str(dt).split(".")[1]
         assert torch.from_dlpack(mid).equal(src)
     del p, q  # the owners may go in any order
+
+
+def test_setitem_is_differentiable_like_pytorch():
+    a = RNG.standard_normal((3, 4)).astype(np.float64)
+    v = RNG.standard_normal(4).astype(np.float64)
+    xt, vt = ts.tensor(a, dtype=ts.float64, requires_grad=True), ts.tensor(v, dtype=ts.float64, requires_grad=True)
+    xp, vp = torch.tensor(a, requires_grad=True), torch.tensor(v, requires_grad=True)
+    yt, yp = xt * 2, xp * 2
+    yt[1] = vt
+    yp[1] = vp
+    w = RNG.standard_normal((3, 4))
+    (yt * ts.tensor(w, dtype=ts.float64)).sum().backward()
+    (yp * torch.tensor(w)).sum().backward()
+    np.testing.assert_allclose(xt.grad.numpy(), xp.grad.numpy())
+    np.testing.assert_allclose(vt.grad.numpy(), vp.grad.numpy())

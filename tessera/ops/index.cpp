@@ -72,15 +72,11 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
   return out;
 }
 
-namespace {
-void refuse_under_autograd(const char* op, const Tensor& x, const Tensor& src) {
-  TS_CHECK(!needs_grad({&x, &src}), op, ": this in-place operation is not differentiable yet; use the out-of-place ",
-           "form (scatter, scatter_add, index_add) when gradients are needed");
-}
-}  // namespace
-
 Tensor& scatter_impl(Tensor& x, int64_t dim, const Tensor& index, const Tensor& src, bool add, const char* op) {
-  refuse_under_autograd(op, x, src);
+  if (needs_grad({&x, &src}))  // differentiated through the out-of-place form
+    return rebind_inplace(x, op, [&](const Tensor& old) {
+      return add ? scatter_add(old, dim, index, src) : scatter(old, dim, index, src);
+    });
   check_index_tensor(op, index, x);
   TS_CHECK_DEVICE(src.device() == x.device(), op, ": src on ", src.device(), " but input on ", x.device());
   int64_t d = wrap_dim(dim, x.dim(), op);
@@ -130,6 +126,22 @@ Tensor scatter_add(const Tensor& x, int64_t dim, const Tensor& index, const Tens
   return write_out_of_place("scatter_add", x, dim, index, src, [&](Tensor& r) { scatter_add_(r, dim, index, src); },
                             [](const Tensor& g, const Tensor& idx, int64_t d) { return G{g, gather(g, d, idx)}; });
 }
+Tensor index_copy(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src) {
+  check_index_tensor("index_copy", index, x);
+  int64_t d = wrap_dim(dim, x.dim(), "index_copy");
+  Tensor keep;
+  {
+    autograd::NoGradGuard ng;
+    Tensor hit = zeros({x.size(d)}, {x.dtype(), x.device()});
+    index_add_(hit, 0, index.reshape({-1}), ones({index.numel()}, {x.dtype(), x.device()}));
+    Shape v(static_cast<size_t>(x.dim()), 1);
+    v[size_t(d)] = x.size(d);
+    keep = (hit == 0.0).to(x.dtype()).view(v);
+  }
+  // With repeated indices the copies add up (PyTorch leaves that case unspecified).
+  return index_add(x * keep, d, index, src);
+}
+
 Tensor index_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src) {
   Shape ss = src.shape();
   return write_out_of_place("index_add", x, dim, index, src, [&](Tensor& r) { index_add_(r, dim, index, src); },
@@ -140,8 +152,10 @@ Tensor index_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor
 
 namespace {
 Tensor& index_write(Tensor& x, int64_t dim, const Tensor& index, const Tensor& src, bool add, const char* op) {
-  TS_CHECK(!needs_grad({&x, &src}), op, ": this in-place operation is not differentiable yet; use the out-of-place ",
-           "form (index_add) when gradients are needed");
+  if (needs_grad({&x, &src}))  // differentiated through the out-of-place form
+    return rebind_inplace(x, op, [&](const Tensor& old) {
+      return add ? index_add(old, dim, index, src) : index_copy(old, dim, index, src);
+    });
   check_index_tensor(op, index, x);
   TS_CHECK_SHAPE(index.dim() <= 1, op, ": index must be 0-d or 1-d, got shape ", index.shape());
   int64_t d = wrap_dim(dim, x.dim(), op);
@@ -321,23 +335,14 @@ Tensor Tensor::index(const std::vector<TensorIndex>& idx) const {
   return r.permute(perm);
 }
 
-Tensor& Tensor::index_put_(const std::vector<TensorIndex>& idx, const Tensor& values, bool accumulate) {
-  TS_CHECK(!autograd::needs_grad({this, &values}), "index_put_: not differentiable yet; build the result out of place "
-           "(where, index_add, scatter) when gradients are needed");
-  IndexPlan p = plan_index(*this, idx);
-  if (p.adv.empty()) {
-    if (accumulate) p.view.copy_(p.view + values.to(dtype()));
-    else p.view.copy_(values.to(dtype()));
-    bump_version();
-    return *this;
-  }
-  AdvancedPlan a = plan_advanced(p);
-  // values broadcast to the indexing result's shape, laid out as [n, rest...] like a.base.
+namespace {
+// values broadcast to the indexing result's shape, laid out as [n, rest...] like a.base.
+Tensor flat_values(const AdvancedPlan& a, const Tensor& values, DType dtype) {
   Shape res = a.idx_shape;
   res.insert(res.end(), a.rest.begin(), a.rest.end());
   Tensor vals;
   if (a.insert_at == 0) {
-    vals = values.to(dtype()).expand(res);
+    vals = values.to(dtype).expand(res);
   } else {
     int64_t k = int64_t(a.idx_shape.size());
     Shape shown;  // the result shape as the user sees it
@@ -348,11 +353,72 @@ Tensor& Tensor::index_put_(const std::vector<TensorIndex>& idx, const Tensor& va
     for (int64_t i = 0; i < k; ++i) perm.push_back(a.insert_at + i);
     for (int64_t i = 0; i < a.insert_at; ++i) perm.push_back(i);
     for (int64_t i = a.insert_at + k; i < int64_t(shown.size()); ++i) perm.push_back(i);
-    vals = values.to(dtype()).expand(shown).permute(perm);
+    vals = values.to(dtype).expand(shown).permute(perm);
   }
   Shape flat{a.linear.numel()};
   flat.insert(flat.end(), a.rest.begin(), a.rest.end());
-  vals = vals.reshape(flat);
+  return vals.reshape(flat);
+}
+
+// The index expression with its tensor indices replaced by full slices: applied to a tensor
+// shaped like self, it gives the view plan_index computes (the region an index_put_ writes).
+std::vector<TensorIndex> basic_part(const std::vector<TensorIndex>& idx) {
+  std::vector<TensorIndex> out;
+  for (const auto& i : idx) {
+    const auto* t = std::get_if<Tensor>(&i.value());
+    if (!t) {
+      out.push_back(i);
+    } else if (t->dtype() == DType::Bool && t->dim() == 0) {
+      out.push_back(TensorIndex(None));
+    } else {
+      int64_t k = t->dtype() == DType::Bool ? t->dim() : 1;
+      for (int64_t j = 0; j < k; ++j) out.push_back(TensorIndex(Slice{}));
+    }
+  }
+  return out;
+}
+
+// index_put_ as a differentiable out-of-place computation: the written region's new contents,
+// placed into old with a where.
+Tensor index_put_outplace(const Tensor& old, const std::vector<TensorIndex>& idx, const Tensor& values, bool accumulate) {
+  IndexPlan p = plan_index(old, idx);
+  std::vector<TensorIndex> basic = basic_part(idx);
+  auto view_of = [basic](const Tensor& z) { return z.index(basic); };
+  Tensor region;
+  if (p.adv.empty()) {
+    Tensor v = values.to(old.dtype()).expand(p.view.shape());
+    region = accumulate ? p.view + v : v;
+  } else {
+    AdvancedPlan a = plan_advanced(p);
+    Tensor vals = flat_values(a, values, old.dtype());
+    Tensor written = accumulate ? ops::index_add(a.base, 0, a.linear, vals) : ops::index_copy(a.base, 0, a.linear, vals);
+    Shape inverse(a.perm.size());
+    for (size_t i = 0; i < a.perm.size(); ++i) inverse[size_t(a.perm[i])] = int64_t(i);
+    region = written.reshape(p.view.permute(a.perm).shape()).permute(inverse);
+  }
+  Tensor mask;
+  {
+    autograd::NoGradGuard ng;
+    mask = ops::embed_in_zeros(ones(p.view.shape(), {DType::Bool, old.device()}), old.shape(), view_of);
+  }
+  return ops::where(mask, ops::embed_in_zeros(region, old.shape(), view_of), old);
+}
+}  // namespace
+
+Tensor& Tensor::index_put_(const std::vector<TensorIndex>& idx, const Tensor& values, bool accumulate) {
+  if (autograd::needs_grad({this, &values}))  // differentiated through the out-of-place form
+    return ops::rebind_inplace(*this, "index_put_", [&](const Tensor& old) {
+      return index_put_outplace(old, idx, values, accumulate);
+    });
+  IndexPlan p = plan_index(*this, idx);
+  if (p.adv.empty()) {
+    if (accumulate) p.view.copy_(p.view + values.to(dtype()));
+    else p.view.copy_(values.to(dtype()));
+    bump_version();
+    return *this;
+  }
+  AdvancedPlan a = plan_advanced(p);
+  Tensor vals = flat_values(a, values, dtype());
   Tensor perm_view = p.view.permute(a.perm);
   Tensor base = a.base;
   if (accumulate) ops::index_add_(base, 0, a.linear, vals);

@@ -144,6 +144,8 @@ Tensor scatter(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& 
 Tensor scatter_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src);
 // x with src's slices added at index along dim (out of place; index 1-D).
 Tensor index_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src);
+// x with its slices at index along dim replaced by src's (out of place; index 1-D).
+Tensor index_copy(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src);
 Tensor& scatter_(Tensor& x, int64_t dim, const Tensor& index, const Tensor& src);
 Tensor& scatter_add_(Tensor& x, int64_t dim, const Tensor& index, const Tensor& src);
 // x[dim-slices at index] += src (index_add) or = src (index_copy).

@@ -178,8 +178,16 @@ TEST(Engine, NonDifferentiableInputsAreRejectedClearly) {
   Tensor e = ops::embedding(idx, w);  // indices: no gradient, no error
   e.sum().backward();
   EXPECT_EQ(vals(w.grad()), (V{0, 0, 1, 1, 0, 0, 1, 1}));
-  Tensor src = ones({2}).requires_grad_();
+  // In-place index writes are differentiated: dst takes src's history.
+  Tensor src = tensor({1., 2.}).requires_grad_();
   Tensor dst = zeros({4});
-  EXPECT_THROW(ops::index_add_(dst, 0, idx, src), Error);  // in-place index write under autograd
+  ops::index_add_(dst, 0, idx, src);
+  (dst * tensor({1., 10., 100., 1000.})).sum().backward();
+  EXPECT_EQ(vals(src.grad()), (V{10, 1000}));
+  Tensor x = tensor({1., 2., 3.}).requires_grad_();
+  Tensor y = x * 2.0;
+  y.index_put_({tensor({0})}, tensor({5.}));  // x[0] no longer reaches y
+  y.sum().backward();
+  EXPECT_EQ(vals(x.grad()), (V{0, 2, 2}));
   EXPECT_THROW(ops::as_strided(w, {2}, {1}), Error);
 }

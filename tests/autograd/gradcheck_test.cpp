@@ -125,6 +125,28 @@ TEST(Gradcheck, Indexing) {
   check([](const V& t) { return V{ops::embedding(tensor({2, 0, 2}).view({3, 1}), t[0])}; }, x);
 }
 
+TEST(Gradcheck, InPlaceIndexWrites) {
+  Tensor x = leaf({4, 5});
+  Tensor sidx = tensor({0, 4, 3, 1, 2, 0}).view({3, 2});
+  Tensor mask = tensor({1., 0., 0., 1., 1.}) > 0.5;
+  auto written = [](auto write) {
+    return [write](const V& t) {
+      Tensor y = t[0] * 1.0;  // a non-leaf copy to write into
+      write(y, t[1]);
+      return V{y};
+    };
+  };
+  check(written([](Tensor& y, const Tensor& v) { y.index_put_({1, Slice{1, 4}}, v); }), x, leaf({3}));
+  check(written([](Tensor& y, const Tensor& v) { y.index_put_({tensor({2, 0}), Slice{}}, v); }), x, leaf({2, 5}));
+  check(written([](Tensor& y, const Tensor& v) { y.index_put_({Slice{}, tensor({1, 1, 3})}, v, true); }), x, leaf({4, 3}));
+  check(written([mask](Tensor& y, const Tensor& v) { y.index_put_({Slice{}, mask}, v); }), x, leaf({4, 3}));
+  check(written([](Tensor& y, const Tensor& v) { y.index_put_({tensor({3, 0}), tensor({1, 4})}, v); }), x, leaf({2}));
+  check(written([sidx](Tensor& y, const Tensor& v) { ops::scatter_(y, 1, sidx, v); }), x, leaf({3, 2}));
+  check(written([sidx](Tensor& y, const Tensor& v) { ops::scatter_add_(y, 1, sidx, v); }), x, leaf({3, 2}));
+  check(written([](Tensor& y, const Tensor& v) { ops::index_add_(y, 0, tensor({3, 3}), v); }), x, leaf({2, 5}));
+  check(written([](Tensor& y, const Tensor& v) { ops::index_copy_(y, 1, tensor({4, 0}), v); }), x, leaf({4, 2}));
+}
+
 TEST(Gradcheck, NeuralNetworkOps) {
   check([](const V& t) { return V{ops::matmul(t[0], t[1])}; }, strided_leaf({3, 4}), leaf({4, 2}));
   check([](const V& t) { return V{ops::matmul(t[0], t[1])}; }, leaf({2, 1, 3, 4}), leaf({5, 4, 2}));  // broadcast batch
