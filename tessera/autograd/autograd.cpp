@@ -47,6 +47,7 @@ std::string creation_stack(const char* op) {
 }  // namespace
 
 bool is_grad_enabled() { return g_grad_enabled; }
+uint64_t nodes_recorded() { return g_seq.load(); }
 void set_grad_enabled(bool on) { g_grad_enabled = on; }
 bool is_anomaly_enabled() { return g_anomaly.load(); }
 void set_detect_anomaly(bool on) { g_anomaly = on; }

@@ -102,27 +102,24 @@ class FunctionNode : public Node {
 // --- grad mode ------------------------------------------------------------------------------------
 bool is_grad_enabled();
 void set_grad_enabled(bool on);
-// Disables recording in its scope (like torch.no_grad()).
-class NoGradGuard {
+// Sets grad mode for its scope and restores the previous mode on exit.
+class GradModeGuard {
  public:
-  NoGradGuard() : prev_(is_grad_enabled()) { set_grad_enabled(false); }
-  ~NoGradGuard() { set_grad_enabled(prev_); }
-  NoGradGuard(const NoGradGuard&) = delete;
-  NoGradGuard& operator=(const NoGradGuard&) = delete;
+  explicit GradModeGuard(bool on) : prev_(is_grad_enabled()) { set_grad_enabled(on); }
+  ~GradModeGuard() { set_grad_enabled(prev_); }
+  GradModeGuard(const GradModeGuard&) = delete;
+  GradModeGuard& operator=(const GradModeGuard&) = delete;
 
  private:
   bool prev_;
 };
+// Disables recording in its scope (like torch.no_grad()).
+struct NoGradGuard : GradModeGuard {
+  NoGradGuard() : GradModeGuard(false) {}
+};
 // Enables recording in its scope (inside a NoGradGuard, say).
-class EnableGradGuard {
- public:
-  EnableGradGuard() : prev_(is_grad_enabled()) { set_grad_enabled(true); }
-  ~EnableGradGuard() { set_grad_enabled(prev_); }
-  EnableGradGuard(const EnableGradGuard&) = delete;
-  EnableGradGuard& operator=(const EnableGradGuard&) = delete;
-
- private:
-  bool prev_;
+struct EnableGradGuard : GradModeGuard {
+  EnableGradGuard() : GradModeGuard(true) {}
 };
 
 // --- anomaly mode ---------------------------------------------------------------------------------
@@ -134,6 +131,8 @@ class DetectAnomalyGuard {
  public:
   DetectAnomalyGuard() : prev_(is_anomaly_enabled()) { set_detect_anomaly(true); }
   ~DetectAnomalyGuard() { set_detect_anomaly(prev_); }
+  DetectAnomalyGuard(const DetectAnomalyGuard&) = delete;
+  DetectAnomalyGuard& operator=(const DetectAnomalyGuard&) = delete;
 
  private:
   bool prev_;
@@ -167,6 +166,9 @@ void backward(const std::vector<Tensor>& outputs, const std::vector<Tensor>& gra
 std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<Tensor>& inputs,
                          const std::vector<Tensor>& grad_outputs = {}, bool retain_graph = false,
                          bool create_graph = false, bool allow_unused = false);
+
+// How many nodes have been recorded in this process (diagnostics: what an op costs autograd).
+uint64_t nodes_recorded();
 
 // The graph behind t in Graphviz DOT, for debugging.
 std::string to_dot(const Tensor& t);

@@ -16,9 +16,9 @@ namespace {
 Tensor fit_to(const Tensor& g, const InputMeta& m, const Node& node, size_t i) {
   Tensor r = g;
   if (r.shape() != m.shape) {
-    size_t lead = r.dim() - m.shape.size();
     TS_CHECK_SHAPE(r.dim() >= int64_t(m.shape.size()), node.name(), ": gradient ", i, " has shape ", r.shape(),
                    " which does not reduce to the input's shape ", m.shape);
+    size_t lead = size_t(r.dim()) - m.shape.size();
     Shape dims;
     for (size_t d = 0; d < size_t(r.dim()); ++d)
       if (d < lead || (m.shape[d - lead] == 1 && r.size(int64_t(d)) != 1)) dims.push_back(int64_t(d));

@@ -8,13 +8,8 @@ Tensor Sequential::forward(const Tensor& x) {
   return y;
 }
 
-std::shared_ptr<Module> Sequential::at(size_t i) const {
-  TS_CHECK_INDEX(i < children_.size(), "Sequential: index ", i, " is out of range for ", children_.size(), " modules");
-  return children_[i].second;
-}
-
 std::shared_ptr<Module> ModuleList::at(size_t i) const {
-  TS_CHECK_INDEX(i < children_.size(), "ModuleList: index ", i, " is out of range for ", children_.size(), " modules");
+  TS_CHECK_INDEX(i < children_.size(), type_name(), ": index ", i, " is out of range for ", children_.size(), " modules");
   return children_[i].second;
 }
 

@@ -20,23 +20,6 @@ std::shared_ptr<Module> to_module_ptr(M&& m) {
 }
 }  // namespace detail
 
-// Runs its modules in order: Sequential(nn::Linear(4, 8), nn::ReLU(), nn::Linear(8, 1)).
-class Sequential : public Module {
- public:
-  Sequential() : Module("Sequential") {}
-  template <class... M>
-  explicit Sequential(M&&... ms) : Module("Sequential") {
-    (push_back(std::forward<M>(ms)), ...);
-  }
-  template <class M>
-  void push_back(M&& m) {
-    add_child(std::to_string(children_.size()), detail::to_module_ptr(std::forward<M>(m)));
-  }
-  Tensor forward(const Tensor& x) override;
-  size_t size() const { return children_.size(); }
-  std::shared_ptr<Module> at(size_t i) const;
-};
-
 class ModuleList : public Module {
  public:
   ModuleList() : Module("ModuleList") {}
@@ -46,6 +29,20 @@ class ModuleList : public Module {
   }
   size_t size() const { return children_.size(); }
   std::shared_ptr<Module> at(size_t i) const;
+
+ protected:
+  explicit ModuleList(std::string type_name) : Module(std::move(type_name)) {}
+};
+
+// Runs its modules in order: Sequential(nn::Linear(4, 8), nn::ReLU(), nn::Linear(8, 1)).
+class Sequential : public ModuleList {
+ public:
+  Sequential() : ModuleList("Sequential") {}
+  template <class... M>
+  explicit Sequential(M&&... ms) : ModuleList("Sequential") {
+    (push_back(std::forward<M>(ms)), ...);
+  }
+  Tensor forward(const Tensor& x) override;
 };
 
 class ModuleDict : public Module {

@@ -166,9 +166,11 @@ Tensor clamp(const Tensor& x, std::optional<Scalar> min, std::optional<Scalar> m
   DType dt = x.dtype();
   if (min) dt = promote_types(dt, result_type(x, *min));
   if (max) dt = promote_types(dt, result_type(x, *max));
-  Tensor in = x.to(dt);
   Tensor out = empty(x.shape(), {dt, x.device()});
-  backend_for(x.device()).clamp(out, in, min, max);
+  {
+    autograd::NoGradGuard ng;  // the converted input is kernel scratch
+    backend_for(x.device()).clamp(out, x.to(dt), min, max);
+  }
   if (out.is_floating_point() && needs_grad({&x})) {
     // The gradient passes where x is inside [min, max] (bounds included, as in PyTorch).
     record_fn("clamp", {&x}, {&out}, {x}, [min, max](const G& g, const G& s) {
@@ -188,7 +190,10 @@ struct BinaryArgs {
   DType compute, out;
   Tensor a, b;
 };
+// The converted, broadcast operands are scratch for the kernel: no autograd nodes for them (the
+// op records its own node on the original inputs).
 BinaryArgs prepare(BinaryOp op, const Tensor& a, const Tensor& b, DType promoted) {
+  autograd::NoGradGuard ng;
   const char* name = op_name(op);
   check_same_device(name, a, b);
   BinaryArgs r;
@@ -322,7 +327,10 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   Shape shape = broadcast_shapes(broadcast_shapes(cond.shape(), a.shape(), "where"), b.shape(), "where");
   DType dt = result_type(a, b);
   Tensor out = empty(shape, {dt, a.device()});
-  backend_for(a.device()).where(out, cond.expand(shape), a.to(dt).expand(shape), b.to(dt).expand(shape));
+  {
+    autograd::NoGradGuard ng;  // the broadcast operands are kernel scratch
+    backend_for(a.device()).where(out, cond.expand(shape), a.to(dt).expand(shape), b.to(dt).expand(shape));
+  }
   if (needs_grad({&a, &b}))
     record_fn("where", {&a, &b}, {&out}, {cond}, [](const G& g, const G& s) {
       Tensor z = zeros({}, {g[0].dtype(), g[0].device()});

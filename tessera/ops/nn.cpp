@@ -29,7 +29,10 @@ std::string dims_x(const Shape& s) {
 }
 }  // namespace
 
-Tensor matmul(const Tensor& a, const Tensor& b) {
+namespace {
+// matmul's forward; the reshapes and expansions of the operands record nothing.
+Tensor matmul_forward(const Tensor& a, const Tensor& b) {
+  autograd::NoGradGuard ng;
   TS_CHECK_SHAPE(a.dim() >= 1 && b.dim() >= 1, "matmul: both arguments need at least 1 dimension, got shapes ",
                  a.shape(), " and ", b.shape());
   check_same("matmul", a, b);
@@ -66,7 +69,12 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
     os.push_back(N);
     if (b.dim() == 1) os.pop_back();
   }
-  Tensor out = out3.view(os);
+  return out3.view(os);
+}
+}  // namespace
+
+Tensor matmul(const Tensor& a, const Tensor& b) {
+  Tensor out = matmul_forward(a, b);
   if (needs_grad({&a, &b})) {
     bool a1 = a.dim() == 1, b1 = b.dim() == 1;
     record_fn("matmul", {&a, &b}, {&out}, {a, b}, [a1, b1](const G& g, const G& s) {
@@ -109,7 +117,10 @@ int64_t conv_out(int64_t in, int64_t k, const Conv2dParams& p, int i) {
 }
 }  // namespace
 
-Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dParams& p) {
+namespace {
+// conv2d's forward; the contiguous copies of the operands record nothing.
+Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dParams& p) {
+  autograd::NoGradGuard ng;
   check_conv_params("conv2d", p);
   check_float("conv2d", x, "input");
   check_same("conv2d", x, w);
@@ -130,7 +141,13 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2d
                    O, " output channels");
   Tensor out = empty({xb.size(0), O, OH, OW}, {x.dtype(), x.device()});
   backend_for(x.device()).conv2d(out, xb, w.contiguous(), bias.defined() ? bias.to(x.dtype()).contiguous() : bias, p);
-  out = batched ? out : out.squeeze(0);
+  return batched ? out : out.squeeze(0);
+}
+}  // namespace
+
+Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dParams& p) {
+  Tensor out = conv2d_forward(x, w, bias, p);
+  bool batched = x.dim() == 4;
   if (needs_grad({&x, &w, &bias})) {
     bool with_bias = bias.defined();
     record_fn("conv2d", {&x, &w, &bias}, {&out}, {x, w}, [p, batched, with_bias](const G& g, const G& s) {
@@ -256,7 +273,11 @@ Pool2dParams pool_params(const char* op, const Tensor& x, const PoolOptions& o, 
   p.count_include_pad = o.count_include_pad;
   return p;
 }
-Tensor batch4(const Tensor& x) { return (x.dim() == 3 ? x.unsqueeze(0) : x).contiguous(); }
+// The 4-D contiguous operand a pooling kernel reads (scratch: no autograd nodes).
+Tensor batch4(const Tensor& x) {
+  autograd::NoGradGuard ng;
+  return (x.dim() == 3 ? x.unsqueeze(0) : x).contiguous();
+}
 }  // namespace
 
 std::pair<Tensor, Tensor> max_pool2d_with_indices(const Tensor& x, const PoolOptions& o) {
@@ -458,7 +479,10 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
   check_param("layer_norm", weight, normalized_shape, x);
   check_param("layer_norm", bias, normalized_shape, x);
   int64_t N = numel_of(normalized_shape), M = x.numel() / std::max<int64_t>(N, 1);
-  Tensor x2 = x.contiguous().view({M, N});
+  Tensor x2 = [&] {
+    autograd::NoGradGuard ng;  // kernel scratch
+    return x.contiguous().view({M, N});
+  }();
   Tensor out = empty({M, N}, {x.dtype(), x.device()});
   Tensor mean = empty({M}, {x.dtype(), x.device()}), rstd = empty({M}, {x.dtype(), x.device()});
   backend_for(x.device()).layer_norm(out, mean, rstd, x2, weight.defined() ? weight.to(x.dtype()).contiguous() : weight,

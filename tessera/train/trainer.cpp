@@ -172,11 +172,9 @@ std::string fmt_logs(const Logs& l) {
 
 class ProgressBar : public Callback {
  public:
-  void on_epoch_begin(Trainer& t, int64_t e) override {
+  void on_epoch_begin(Trainer&, int64_t) override {
     start_ = std::chrono::steady_clock::now();
     tty_ = isatty(STDOUT_FILENO);
-    (void)t;
-    (void)e;
   }
   void on_batch_end(Trainer& t, int64_t b, const Logs& l) override {
     if (!tty_) return;

@@ -172,6 +172,28 @@ TEST(Engine, GraphDumpsAsDot) {
   EXPECT_NE(dot.find("AccumulateGrad\\n[2, 3] float32"), std::string::npos) << dot;
 }
 
+TEST(Engine, OperandPreparationRecordsNoNodes) {
+  // Broadcasting, dtype conversion and contiguous copies made for a kernel are scratch: each op
+  // records exactly one node, on its original inputs.
+  auto nodes = [](auto f) {
+    uint64_t before = autograd::nodes_recorded();
+    f();
+    return autograd::nodes_recorded() - before;
+  };
+  Tensor x = ones({3, 1}).requires_grad_(), y = ones({1, 4}, {DType::Float64}).requires_grad_();
+  EXPECT_EQ(nodes([&] { x + y; }), 1u);                                      // broadcast + float32->float64
+  EXPECT_EQ(nodes([&] { ops::where(x > 0.0, x, y); }), 1u);
+  EXPECT_EQ(nodes([&] { x.clamp(0, 1); }), 1u);
+  Tensor a = ones({2, 5, 3}).requires_grad_(), w = ones({4, 3}).requires_grad_();
+  Tensor wt = w.t();
+  EXPECT_EQ(nodes([&] { ops::matmul(a, wt); }), 1u);                         // batch folded by reshape
+  Tensor img = ones({1, 2, 4, 4}).requires_grad_(), k = ones({3, 2, 3, 3}).requires_grad_();
+  Tensor imgt = img.transpose(2, 3);
+  EXPECT_EQ(nodes([&] { ops::conv2d(imgt, k); }), 1u);                        // contiguous copy of the input
+  EXPECT_EQ(nodes([&] { ops::max_pool2d(imgt, {.kernel_size = {2}}); }), 1u);
+  EXPECT_EQ(nodes([&] { ops::layer_norm(imgt, {4}); }), 1u);
+}
+
 TEST(Engine, NonDifferentiableInputsAreRejectedClearly) {
   Tensor w = ones({4, 2}).requires_grad_();
   Tensor idx = tensor({1, 3});

@@ -21,9 +21,7 @@ struct Geometry {
   std::string key;
 };
 
-Geometry geometry(const Tensor& x_shape_src, const Shape& xs, const Shape& ws, const Shape& os, const Conv2dParams& p,
-                  DType dt) {
-  (void)x_shape_src;
+Geometry geometry(const Shape& xs, const Shape& ws, const Shape& os, const Conv2dParams& p, DType dt) {
   Geometry g{xs[0], xs[1], xs[2], xs[3], ws[0], ws[2], ws[3], os[2], os[3], {}, {}, {}, {}, {}, {}, {}, {}, {}};
   g.strides = {p.stride[0], p.stride[1]};
   g.dilates = {p.dilation[0] - 1, p.dilation[1] - 1};
@@ -217,7 +215,7 @@ void CpuBackend::conv2d(const Tensor& out, const Tensor& x, const Tensor& w, con
   if (out.numel() == 0) return;
   auto dt = dnnl_type(x.dtype());
   if (dt != memory::data_type::undef && x.numel() > 0) {
-    Geometry g = geometry(x, x.shape(), w.shape(), out.shape(), p, x.dtype());
+    Geometry g = geometry(x.shape(), w.shape(), out.shape(), p, x.dtype());
     ConvPrims& cp = conv_prims(g, dt);
     std::vector<Arg> args{{DNNL_ARG_SRC, &x, cp.fwd_pd.src_desc(), false},
                           {DNNL_ARG_WEIGHTS, &w, cp.fwd_pd.weights_desc(), false},
@@ -247,7 +245,7 @@ void CpuBackend::conv2d_backward_input(const Tensor& grad_x, const Tensor& grad_
   if (grad_out.numel() == 0) return fill(grad_x, 0);
   auto dt = dnnl_type(grad_x.dtype());
   if (dt != memory::data_type::undef) {
-    Geometry g = geometry(grad_x, grad_x.shape(), w.shape(), grad_out.shape(), p, grad_x.dtype());
+    Geometry g = geometry(grad_x.shape(), w.shape(), grad_out.shape(), p, grad_x.dtype());
     ConvPrims& cp = conv_prims(g, dt);
     run_with_reorders(*this, cp.bwd_data,
                       {{DNNL_ARG_DIFF_DST, &grad_out, cp.bwd_data_pd.diff_dst_desc(), false},
@@ -273,7 +271,7 @@ void CpuBackend::conv2d_backward_weight(const Tensor& grad_w, const Tensor& grad
   }
   auto dt = dnnl_type(x.dtype());
   if (dt != memory::data_type::undef) {
-    Geometry g = geometry(x, x.shape(), grad_w.shape(), grad_out.shape(), p, x.dtype());
+    Geometry g = geometry(x.shape(), grad_w.shape(), grad_out.shape(), p, x.dtype());
     ConvPrims& cp = conv_prims(g, dt);
     Tensor gb = grad_bias.defined()
                     ? grad_bias

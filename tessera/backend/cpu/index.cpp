@@ -86,7 +86,7 @@ Tensor CpuBackend::nonzero(const Tensor& in) {
       }
     }
   });
-  int64_t count = nd ? int64_t(coords.size()) / nd : (in.numel() && coords.empty() ? 0 : 0);
+  int64_t count = nd ? int64_t(coords.size()) / nd : 0;
   if (nd == 0) {  // a 0-d tensor: one row of zero columns when non-zero
     bool nz = false;
     dispatch_all(in.dtype(), [&](auto tag) {
