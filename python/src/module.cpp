@@ -16,6 +16,9 @@ using namespace tessera;
 void bind_tensor(nb::module_& m);  // tensor.cpp
 void bind_nn(nb::module_& m);      // nn.cpp
 void bind_dlpack(nb::module_& m);  // dlpack.cpp
+void bind_ops(nb::module_& m);     // ops.cpp
+void bind_data(nb::module_& m);    // data.cpp
+void bind_train(nb::module_& m);   // train.cpp
 
 NB_MODULE(_tessera, m) {
   m.doc() = "tessera: a deep-learning framework with a C++ core";
@@ -53,8 +56,11 @@ NB_MODULE(_tessera, m) {
       .def("__str__", [](DType t) { return "tessera." + std::string(dtype_name(t)); });
 
   bind_tensor(m);
+  bind_ops(m);
   bind_nn(m);
   bind_dlpack(m);
+  bind_data(m);
+  bind_train(m);
 
   m.def("save_safetensors", [](const std::string& path, const std::vector<std::pair<std::string, Tensor>>& tensors,
                                const std::map<std::string, std::string>& metadata) {

@@ -1,39 +1,21 @@
 // The Tensor class and the functional API for Python.
-#include <nanobind/nanobind.h>
 #include <nanobind/ndarray.h>
-#include <nanobind/stl/optional.h>
-#include <nanobind/stl/pair.h>
-#include <nanobind/stl/string.h>
-#include <nanobind/stl/variant.h>
-#include <nanobind/stl/vector.h>
 
-#include "tessera/tessera.h"
+#include "common.h"
+#include "python.h"
 
 namespace nb = nanobind;
 using namespace tessera;
 
+using tessera::py::Operand;
+using tessera::py::operand;
+
 namespace {
-using OptDims = std::optional<std::variant<int64_t, std::vector<int64_t>>>;
-
-Shape dims_of(const OptDims& d) {
-  if (!d) return {};
-  if (auto* i = std::get_if<int64_t>(&*d)) return {*i};
-  return std::get<std::vector<int64_t>>(*d);
-}
-
 // A Python number as a Scalar (bool before int: bool is an int in Python).
 std::optional<Scalar> as_scalar(nb::handle h) {
-  if (PyBool_Check(h.ptr())) return Scalar(h.ptr() == Py_True);
-  if (PyLong_Check(h.ptr())) return Scalar(int64_t(PyLong_AsLongLong(h.ptr())));
-  if (PyFloat_Check(h.ptr())) return Scalar(PyFloat_AsDouble(h.ptr()));
+  Scalar s;
+  if (nb::try_cast(h, s)) return s;
   return std::nullopt;
-}
-
-// A Tensor, or a Python number made into a 0-d tensor of the dtype promotion gives it.
-Tensor as_tensor(nb::handle h, const Tensor& like) {
-  if (nb::isinstance<Tensor>(h)) return nb::cast<Tensor>(h);
-  if (auto s = as_scalar(h)) return scalar_tensor(*s, ops::result_type(like, *s), like.device());
-  throw nb::type_error("expected a tessera.Tensor or a Python number");
 }
 
 std::optional<int64_t> opt_int(nb::handle h) {
@@ -100,9 +82,11 @@ nb::dlpack::dtype ndarray_dtype(DType t) {
   return {};
 }
 
+}  // namespace
+
 // Zero-copy when possible: the tensor keeps the array alive (its deleter drops the reference
 // with the GIL held).
-Tensor from_numpy(nb::handle obj) {
+Tensor tessera::py::from_numpy(nb::handle obj) {
   nb::ndarray<nb::numpy, nb::device::cpu> a;
   if (!nb::try_cast(obj, a)) throw nb::type_error("from_numpy: expected a numpy array on the CPU");
   DType dt = dtype_of_ndarray(a.dtype());
@@ -126,6 +110,9 @@ Tensor from_numpy(nb::handle obj) {
                    strides);
 }
 
+namespace {
+using tessera::py::from_numpy;
+
 nb::object to_numpy(const Tensor& t) {
   Tensor c = t.detach().cpu();
   // The array holds a Tensor that shares the storage: no copy for any layout numpy can express.
@@ -137,11 +124,11 @@ nb::object to_numpy(const Tensor& t) {
   return nb::cast(arr, nb::rv_policy::reference);
 }
 
-#define TS_BINOP(py, OP)                                                                                 \
-  .def(py, [](const Tensor& a, nb::handle b) { return ops::binary(BinaryOp::OP, a, as_tensor(b, a)); }, \
+#define TS_BINOP(py, OP)                                                                                  \
+  .def(py, [](const Tensor& a, const Operand& b) { return ops::binary(BinaryOp::OP, a, operand(b, a)); }, \
        nb::is_operator())
-#define TS_RBINOP(py, OP)                                                                                \
-  .def(py, [](const Tensor& a, nb::handle b) { return ops::binary(BinaryOp::OP, as_tensor(b, a), a); }, \
+#define TS_RBINOP(py, OP)                                                                                 \
+  .def(py, [](const Tensor& a, const Operand& b) { return ops::binary(BinaryOp::OP, operand(b, a), a); }, \
        nb::is_operator())
 }  // namespace
 
@@ -178,7 +165,24 @@ void bind_tensor(nb::module_& m) {
             nb::object a = to_numpy(t);
             return dtype.is_none() ? a : a.attr("astype")(dtype);
           }, nb::arg("dtype") = nb::none(), nb::arg("copy") = nb::none())
-      .def("to", [](const Tensor& t, DType d) { return t.to(d); }, nb::arg("dtype"))
+      .def("to", [](const Tensor& t, std::variant<DType, std::string, Tensor> a, std::optional<DType> d,
+                    bool non_blocking, bool copy) {
+        // t.to(dtype), t.to(device), t.to(device, dtype), t.to(other): PyTorch's forms.
+        Tensor r = t;
+        if (auto* dt = std::get_if<DType>(&a)) d = *dt;
+        if (auto* dev = std::get_if<std::string>(&a)) r = r.to(Device::parse(*dev));
+        if (auto* o = std::get_if<Tensor>(&a)) r = r.to(o->device()), d = o->dtype();
+        if (d) r = r.to(*d);
+        return copy && r.is_same(t) ? t.clone() : r;
+      }, nb::arg("dtype_or_device"), nb::arg("dtype") = nb::none(), nb::arg("non_blocking") = false, nb::arg("copy") = false)
+      .def("cpu", &Tensor::cpu)
+      .def("type_as", [](const Tensor& t, const Tensor& o) { return t.to(o.dtype()); }, nb::arg("other"))
+      .def("view_as", [](const Tensor& t, const Tensor& o) { return t.view(o.shape()); }, nb::arg("other"))
+      .def("reshape_as", [](const Tensor& t, const Tensor& o) { return t.reshape(o.shape()); }, nb::arg("other"))
+      .def("expand_as", &Tensor::expand_as, nb::arg("other"))
+      .def("element_size", [](const Tensor& t) { return dtype_size(t.dtype()); })
+      .def("__float__", [](const Tensor& t) { return t.item().to_double(); })
+      .def("__int__", [](const Tensor& t) { return t.item().to_int(); })
       .def("float", [](const Tensor& t) { return t.to(DType::Float32); })
       .def("double", [](const Tensor& t) { return t.to(DType::Float64); })
       .def("long", [](const Tensor& t) { return t.to(DType::Int64); })
@@ -188,7 +192,7 @@ void bind_tensor(nb::module_& m) {
       .def("clone", &Tensor::clone)
       .def("detach", &Tensor::detach)
       .def("copy_", [](Tensor& t, const Tensor& s) { return t.copy_(s); }, nb::rv_policy::reference_internal)
-      .def("fill_", [](Tensor& t, nb::handle v) { return t.fill_(*as_scalar(v)); }, nb::rv_policy::reference_internal)
+      .def("fill_", [](Tensor& t, Scalar v) -> Tensor& { return t.fill_(v); }, nb::arg("value"), nb::rv_policy::reference_internal)
       .def("zero_", [](Tensor& t) { return t.zero_(); }, nb::rv_policy::reference_internal)
       // views
       .def("view", [](const Tensor& t, nb::args s) { return t.view(s.size() == 1 && !PyLong_Check(s[0].ptr()) ? nb::cast<Shape>(s[0]) : nb::cast<Shape>(s)); })
@@ -220,10 +224,10 @@ void bind_tensor(nb::module_& m) {
       TS_BINOP("__pow__", Pow) TS_RBINOP("__rpow__", Pow) TS_BINOP("__eq__", Eq) TS_BINOP("__ne__", Ne)
       TS_BINOP("__lt__", Lt) TS_BINOP("__le__", Le) TS_BINOP("__gt__", Gt) TS_BINOP("__ge__", Ge)
       TS_BINOP("__and__", LogicalAnd) TS_BINOP("__or__", LogicalOr) TS_BINOP("__xor__", LogicalXor)
-      .def("__iadd__", [](Tensor& a, nb::handle b) { return ops::binary_(BinaryOp::Add, a, as_tensor(b, a)); }, nb::is_operator(), nb::rv_policy::reference_internal)
-      .def("__isub__", [](Tensor& a, nb::handle b) { return ops::binary_(BinaryOp::Sub, a, as_tensor(b, a)); }, nb::is_operator(), nb::rv_policy::reference_internal)
-      .def("__imul__", [](Tensor& a, nb::handle b) { return ops::binary_(BinaryOp::Mul, a, as_tensor(b, a)); }, nb::is_operator(), nb::rv_policy::reference_internal)
-      .def("__itruediv__", [](Tensor& a, nb::handle b) { return ops::binary_(BinaryOp::Div, a, as_tensor(b, a)); }, nb::is_operator(), nb::rv_policy::reference_internal)
+      .def("__iadd__", [](Tensor& a, const Operand& b) -> Tensor& { return ops::binary_(BinaryOp::Add, a, operand(b, a)); }, nb::is_operator(), nb::rv_policy::reference_internal)
+      .def("__isub__", [](Tensor& a, const Operand& b) -> Tensor& { return ops::binary_(BinaryOp::Sub, a, operand(b, a)); }, nb::is_operator(), nb::rv_policy::reference_internal)
+      .def("__imul__", [](Tensor& a, const Operand& b) -> Tensor& { return ops::binary_(BinaryOp::Mul, a, operand(b, a)); }, nb::is_operator(), nb::rv_policy::reference_internal)
+      .def("__itruediv__", [](Tensor& a, const Operand& b) -> Tensor& { return ops::binary_(BinaryOp::Div, a, operand(b, a)); }, nb::is_operator(), nb::rv_policy::reference_internal)
       .def("__matmul__", [](const Tensor& a, const Tensor& b) {
         nb::gil_scoped_release r;
         return ops::matmul(a, b);
@@ -237,36 +241,6 @@ void bind_tensor(nb::module_& m) {
           throw nb::value_error("Boolean value of Tensor with more than one value is ambiguous");
         return t.item().to_bool();
       })
-      // reductions
-      .def("sum", [](const Tensor& t, OptDims d, bool k) { return ops::sum(t, dims_of(d), k); }, nb::arg("dim") = nb::none(), nb::arg("keepdim") = false)
-      .def("mean", [](const Tensor& t, OptDims d, bool k) { return ops::mean(t, dims_of(d), k); }, nb::arg("dim") = nb::none(), nb::arg("keepdim") = false)
-      .def("prod", [](const Tensor& t, OptDims d, bool k) { return ops::prod(t, dims_of(d), k); }, nb::arg("dim") = nb::none(), nb::arg("keepdim") = false)
-      .def("amax", [](const Tensor& t, OptDims d, bool k) { return ops::amax(t, dims_of(d), k); }, nb::arg("dim") = nb::none(), nb::arg("keepdim") = false)
-      .def("amin", [](const Tensor& t, OptDims d, bool k) { return ops::amin(t, dims_of(d), k); }, nb::arg("dim") = nb::none(), nb::arg("keepdim") = false)
-      .def("max", [](const Tensor& t, std::optional<int64_t> d, bool k) -> nb::object {
-        if (!d) return nb::cast(ops::amax(t));
-        return nb::cast(ops::max(t, *d, k));
-      }, nb::arg("dim") = nb::none(), nb::arg("keepdim") = false)
-      .def("min", [](const Tensor& t, std::optional<int64_t> d, bool k) -> nb::object {
-        if (!d) return nb::cast(ops::amin(t));
-        return nb::cast(ops::min(t, *d, k));
-      }, nb::arg("dim") = nb::none(), nb::arg("keepdim") = false)
-      .def("argmax", &Tensor::argmax, nb::arg("dim") = nb::none(), nb::arg("keepdim") = false)
-      .def("argmin", &Tensor::argmin, nb::arg("dim") = nb::none(), nb::arg("keepdim") = false)
-      .def("var", [](const Tensor& t, OptDims d, int64_t c, bool k) { return ops::var(t, dims_of(d), c, k); }, nb::arg("dim") = nb::none(), nb::arg("correction") = 1, nb::arg("keepdim") = false)
-      .def("std", [](const Tensor& t, OptDims d, int64_t c, bool k) { return ops::std(t, dims_of(d), c, k); }, nb::arg("dim") = nb::none(), nb::arg("correction") = 1, nb::arg("keepdim") = false)
-      .def("norm", [](const Tensor& t, double p, OptDims d, bool k) { return ops::norm(t, p, dims_of(d), k); }, nb::arg("p") = 2.0, nb::arg("dim") = nb::none(), nb::arg("keepdim") = false)
-      .def("logsumexp", [](const Tensor& t, OptDims d, bool k) { return ops::logsumexp(t, dims_of(d), k); }, nb::arg("dim"), nb::arg("keepdim") = false)
-      .def("all", [](const Tensor& t) { return ops::all(t); })
-      .def("any", [](const Tensor& t) { return ops::any(t); })
-      .def("cumsum", [](const Tensor& t, int64_t d) { return ops::cumsum(t, d); }, nb::arg("dim"))
-      .def("softmax", &Tensor::softmax, nb::arg("dim"))
-      .def("log_softmax", &Tensor::log_softmax, nb::arg("dim"))
-      .def("clamp", [](const Tensor& t, nb::handle lo, nb::handle hi) {
-        return ops::clamp(t, lo.is_none() ? std::nullopt : as_scalar(lo), hi.is_none() ? std::nullopt : as_scalar(hi));
-      }, nb::arg("min") = nb::none(), nb::arg("max") = nb::none())
-      .def("masked_fill", [](const Tensor& t, const Tensor& m, nb::handle v) { return ops::masked_fill(t, m, *as_scalar(v)); })
-      .def("matmul", [](const Tensor& a, const Tensor& b) { return ops::matmul(a, b); })
       // autograd
       .def_prop_rw("requires_grad", &Tensor::requires_grad, [](Tensor& t, bool v) { t.requires_grad_(v); })
       .def("requires_grad_", [](Tensor& t, bool v) { return t.requires_grad_(v); }, nb::arg("requires_grad") = true, nb::rv_policy::reference_internal)
@@ -289,25 +263,6 @@ void bind_tensor(nb::module_& m) {
       }, nb::arg("gradient") = nb::none(), nb::arg("retain_graph") = false, nb::arg("create_graph") = false)
       .def("retain_grad", &Tensor::retain_grad);
 
-  // Unary methods and functions with PyTorch's names.
-  const std::pair<const char*, UnaryOp> unary[] = {
-      {"abs", UnaryOp::Abs}, {"neg", UnaryOp::Neg}, {"exp", UnaryOp::Exp}, {"expm1", UnaryOp::Expm1},
-      {"log", UnaryOp::Log}, {"log1p", UnaryOp::Log1p}, {"sqrt", UnaryOp::Sqrt}, {"rsqrt", UnaryOp::Rsqrt},
-      {"sin", UnaryOp::Sin}, {"cos", UnaryOp::Cos}, {"tanh", UnaryOp::Tanh}, {"sigmoid", UnaryOp::Sigmoid},
-      {"relu", UnaryOp::Relu}, {"silu", UnaryOp::Silu}, {"erf", UnaryOp::Erf}, {"floor", UnaryOp::Floor},
-      {"ceil", UnaryOp::Ceil}, {"round", UnaryOp::Round}, {"sign", UnaryOp::Sign}, {"reciprocal", UnaryOp::Reciprocal},
-      {"square", UnaryOp::Square}};
-  nb::object cls = m.attr("Tensor");
-  for (auto& [name, op] : unary) {
-    UnaryOp o = op;
-    auto f = nb::cpp_function([o](const Tensor& t) { return ops::unary(o, t); }, nb::name(name));
-    nb::setattr(cls, name, f);
-    m.def(name, [o](const Tensor& t) { return ops::unary(o, t); });
-    auto fi = nb::cpp_function([o](Tensor& t) { return ops::unary_(o, t); }, nb::name((std::string(name) + "_").c_str()),
-                               nb::rv_policy::reference_internal);
-    nb::setattr(cls, (std::string(name) + "_").c_str(), fi);
-  }
-
   // Factories (the Python layer adds tensor() and the keyword conveniences).
   m.def("from_numpy", &from_numpy, nb::arg("array"), "A tensor sharing the array's memory.");
   m.def("_empty", [](const Shape& s, DType d) { return empty(s, {d}); });
@@ -321,36 +276,6 @@ void bind_tensor(nb::module_& m) {
   m.def("_linspace", [](double a, double b, int64_t n, DType d) { return linspace(a, b, n, {d}); });
   m.def("eye", [](int64_t n, std::optional<int64_t> mm, DType d) { return eye(n, mm, {d}); }, nb::arg("n"), nb::arg("m") = nb::none(), nb::arg("dtype") = DType::Float32);
 
-  // Functional ops.
-  m.def("matmul", [](const Tensor& a, const Tensor& b) {
-    nb::gil_scoped_release r;
-    return ops::matmul(a, b);
-  });
-  m.def("cat", &ops::cat, nb::arg("tensors"), nb::arg("dim") = 0);
-  m.def("stack", &ops::stack, nb::arg("tensors"), nb::arg("dim") = 0);
-  m.def("where", [](const Tensor& c, nb::handle a, nb::handle b) {
-    Tensor ref = nb::isinstance<Tensor>(a) ? nb::cast<Tensor>(a) : nb::cast<Tensor>(b);
-    return ops::where(c, as_tensor(a, ref), as_tensor(b, ref));
-  });
-  m.def("maximum", &ops::maximum);
-  m.def("minimum", &ops::minimum);
-  m.def("softmax", &ops::softmax, nb::arg("input"), nb::arg("dim"));
-  m.def("log_softmax", &ops::log_softmax, nb::arg("input"), nb::arg("dim"));
-  m.def("gelu", &ops::gelu, nb::arg("input"), nb::arg("approximate") = "none");
-  m.def("linear", &ops::linear, nb::arg("input"), nb::arg("weight"), nb::arg("bias") = Tensor());
-  m.def("conv2d", [](const Tensor& x, const Tensor& w, std::optional<Tensor> b, int64_t stride, int64_t padding,
-                     int64_t dilation, int64_t groups) {
-    nb::gil_scoped_release r;
-    return ops::conv2d(x, w, b.value_or(Tensor()), {{stride, stride}, {padding, padding}, {dilation, dilation}, groups});
-  }, nb::arg("input"), nb::arg("weight"), nb::arg("bias") = nb::none(), nb::arg("stride") = 1, nb::arg("padding") = 0,
-     nb::arg("dilation") = 1, nb::arg("groups") = 1);
-  m.def("max_pool2d", [](const Tensor& x, int64_t k, std::optional<int64_t> s, int64_t p) {
-    return ops::max_pool2d(x, {.kernel_size = {k}, .stride = s ? Shape{*s} : Shape{}, .padding = {p}});
-  }, nb::arg("input"), nb::arg("kernel_size"), nb::arg("stride") = nb::none(), nb::arg("padding") = 0);
-  m.def("cross_entropy", [](const Tensor& x, const Tensor& t, const std::string& reduction, double smoothing) {
-    return nn::functional::cross_entropy(x, t, {.reduction = reduction, .label_smoothing = smoothing});
-  }, nb::arg("input"), nb::arg("target"), nb::arg("reduction") = "mean", nb::arg("label_smoothing") = 0.0);
-  m.def("mse_loss", &nn::functional::mse_loss, nb::arg("input"), nb::arg("target"), nb::arg("reduction") = "mean");
   m.def("grad", [](const std::vector<Tensor>& outputs, const std::vector<Tensor>& inputs, std::optional<std::vector<Tensor>> gos,
                    bool retain, bool create, bool unused) {
     nb::gil_scoped_release r;

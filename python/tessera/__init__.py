@@ -12,7 +12,8 @@ import numpy as _np
 from ._tessera import *  # noqa: F401,F403
 from ._tessera import Tensor, dtype, from_numpy
 from . import _tessera
-from . import nn, optim  # noqa: E402,F401
+from . import data, nn, optim, train  # noqa: E402,F401
+from ._tessera import zoo  # noqa: F401
 
 bool_ = dtype.bool
 uint8, int8, int32, int64 = dtype.uint8, dtype.int8, dtype.int32, dtype.int64

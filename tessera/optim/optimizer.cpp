@@ -151,7 +151,8 @@ Adam::Adam(std::vector<ParamGroup> groups, AdamOptions o, bool decoupled)
                  o.beta1, ", ", o.beta2, ")");
   TS_CHECK_VALUE(o.eps >= 0 && o.weight_decay >= 0, name(), ": eps and weight_decay must be non-negative");
 }
-AdamW::AdamW(std::vector<Tensor> params, AdamOptions o) : Adam({ParamGroup{std::move(params), {}}}, o, true) {}
+AdamW::AdamW(std::vector<Tensor> params, AdamOptions o) : AdamW(one_group(std::move(params)), o) {}
+AdamW::AdamW(std::vector<ParamGroup> groups, AdamOptions o) : Adam(std::move(groups), o, true) {}
 
 void Adam::update(Tensor& p, const Tensor& grad, ParamState& st, const std::map<std::string, double>& o) {
   double lr = opt(o, "lr"), b1 = opt(o, "beta1"), b2 = opt(o, "beta2"), eps = opt(o, "eps"), wd = opt(o, "weight_decay");
@@ -175,8 +176,9 @@ void Adam::update(Tensor& p, const Tensor& grad, ParamState& st, const std::map<
   p.sub_(m / denom, lr / bc1);
 }
 
-RMSprop::RMSprop(std::vector<Tensor> params, RMSpropOptions o)
-    : Optimizer(one_group(std::move(params)),
+RMSprop::RMSprop(std::vector<Tensor> params, RMSpropOptions o) : RMSprop(one_group(std::move(params)), o) {}
+RMSprop::RMSprop(std::vector<ParamGroup> groups, RMSpropOptions o)
+    : Optimizer(std::move(groups),
                 {{"lr", o.lr}, {"alpha", o.alpha}, {"eps", o.eps}, {"weight_decay", o.weight_decay},
                  {"momentum", o.momentum}, {"centered", o.centered ? 1.0 : 0.0}},
                 "RMSprop") {
@@ -206,8 +208,9 @@ void RMSprop::update(Tensor& p, const Tensor& grad, ParamState& st, const std::m
   }
 }
 
-Adagrad::Adagrad(std::vector<Tensor> params, AdagradOptions o)
-    : Optimizer(one_group(std::move(params)),
+Adagrad::Adagrad(std::vector<Tensor> params, AdagradOptions o) : Adagrad(one_group(std::move(params)), o) {}
+Adagrad::Adagrad(std::vector<ParamGroup> groups, AdagradOptions o)
+    : Optimizer(std::move(groups),
                 {{"lr", o.lr}, {"lr_decay", o.lr_decay}, {"weight_decay", o.weight_decay},
                  {"initial_accumulator_value", o.initial_accumulator_value}, {"eps", o.eps}},
                 "Adagrad") {

@@ -89,6 +89,7 @@ class AdamW : public Adam {
  public:
   // PyTorch's AdamW default weight decay is 1e-2.
   AdamW(std::vector<Tensor> params, AdamOptions o = {.weight_decay = 1e-2});
+  AdamW(std::vector<ParamGroup> groups, AdamOptions o = {.weight_decay = 1e-2});
 };
 
 struct RMSpropOptions {
@@ -98,6 +99,7 @@ struct RMSpropOptions {
 class RMSprop : public Optimizer {
  public:
   RMSprop(std::vector<Tensor> params, RMSpropOptions o = {});
+  RMSprop(std::vector<ParamGroup> groups, RMSpropOptions o = {});
 
  protected:
   void update(Tensor& p, const Tensor& g, ParamState& st, const std::map<std::string, double>& o) override;
@@ -109,6 +111,7 @@ struct AdagradOptions {
 class Adagrad : public Optimizer {
  public:
   Adagrad(std::vector<Tensor> params, AdagradOptions o = {});
+  Adagrad(std::vector<ParamGroup> groups, AdagradOptions o = {});
 
  protected:
   void update(Tensor& p, const Tensor& g, ParamState& st, const std::map<std::string, double>& o) override;

@@ -1,13 +1,18 @@
-"""tessera.nn: Module (subclass it and define forward, as in PyTorch) and the C++ layers."""
+"""tessera.nn: Module (subclass it and define forward, as in PyTorch), the C++ layers, the
+losses as modules, containers (Sequential, ModuleList, ModuleDict) and tessera.nn.init."""
 from collections import OrderedDict
 
 from .. import _tessera as _C
 from .._tessera import Tensor
+from .._tessera import init  # noqa: F401
 from . import functional  # noqa: F401
+from . import functional as F
 
-Linear, Conv2d, MaxPool2d, BatchNorm2d = _C.Linear, _C.Conv2d, _C.MaxPool2d, _C.BatchNorm2d
-Dropout, Flatten, ReLU, Tanh, Sigmoid = _C.Dropout, _C.Flatten, _C.ReLU, _C.Tanh, _C.Sigmoid
-Embedding, LayerNorm = _C.Embedding, _C.LayerNorm
+# The layers implemented in C++ (tessera::nn), usable alone or inside Python modules.
+from .._tessera import (AdaptiveAvgPool2d, AvgPool2d, BatchNorm1d, BatchNorm2d, Bilinear, Conv1d,  # noqa: F401
+                        Conv2d, ConvTranspose2d, Dropout, ELU, Embedding, Flatten, GELU, GroupNorm, Identity,
+                        LayerNorm, LeakyReLU, Linear, LogSoftmax, MaxPool2d, MultiheadAttention, ReLU, Sigmoid,
+                        SiLU, Softmax, Tanh)
 
 
 def Parameter(data, requires_grad=True):
@@ -37,8 +42,24 @@ class Module:
         object.__setattr__(self, name, value)
 
     def register_buffer(self, name, tensor):
+        """A tensor saved in the state dict but not trained (running statistics, say)."""
         self._buffers[name] = tensor
         object.__setattr__(self, name, tensor)
+
+    def register_parameter(self, name, param):
+        if param is None:
+            self._parameters.pop(name, None)
+            object.__setattr__(self, name, None)
+        else:
+            setattr(self, name, param if param.requires_grad else Parameter(param))
+
+    def add_module(self, name, module):
+        setattr(self, name, module)
+
+    def __delattr__(self, name):
+        for d in (self._parameters, self._buffers, self._modules):
+            d.pop(name, None)
+        object.__delattr__(self, name)
 
     def forward(self, *args, **kwargs):
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
@@ -61,11 +82,73 @@ class Module:
                     seen.add(hash(p))
                     yield name, p
 
-    def parameters(self):
+    def parameters(self, recurse=True):
+        if not recurse:
+            return list(self._parameters.values())
         return [p for _, p in self.named_parameters()]
+
+    def named_buffers(self, prefix=""):
+        for name, b in self._buffers.items():
+            yield prefix + name, b
+        for mname, m in self._modules.items():
+            if isinstance(m, _C._Module):
+                for name, b in m.named_buffers():
+                    yield prefix + mname + "." + name, b
+            else:
+                yield from m.named_buffers(prefix + mname + ".")
+
+    def buffers(self):
+        return [b for _, b in self.named_buffers()]
 
     def children(self):
         return list(self._modules.values())
+
+    def named_children(self):
+        return iter(self._modules.items())
+
+    def named_modules(self, prefix=""):
+        """This module and every descendant (Python and C++ modules at the top level of the C++ ones)."""
+        yield prefix, self
+        for name, m in self._modules.items():
+            full = prefix + ("." if prefix else "") + name
+            if isinstance(m, Module):
+                yield from m.named_modules(full)
+            else:
+                yield full, m
+
+    def modules(self):
+        return [m for _, m in self.named_modules()]
+
+    def apply(self, fn):
+        """Calls fn on every submodule, then on this module (torch's order); returns self."""
+        for m in self._modules.values():
+            m.apply(fn) if isinstance(m, Module) else fn(m)
+        fn(self)
+        return self
+
+    def requires_grad_(self, requires_grad=True):
+        for p in self.parameters():
+            p.requires_grad_(requires_grad)
+        return self
+
+    def to(self, dtype_or_device):
+        """Converts (dtype) or moves (device) every parameter and buffer in place; returns self."""
+        for m in self._modules.values():
+            m.to(dtype_or_device)
+        for t in list(self._parameters.values()) + list(self._buffers.values()):
+            if isinstance(dtype_or_device, str) or t.dtype in (_C.dtype.float16, _C.dtype.bfloat16,
+                                                                _C.dtype.float32, _C.dtype.float64):
+                _C._set_data(t, t.detach().to(dtype_or_device))
+        return self
+
+    def float(self):
+        return self.to(_C.dtype.float32)
+
+    def double(self):
+        return self.to(_C.dtype.float64)
+
+    def cpu(self):
+        return self.to("cpu")
 
     def train(self, mode=True):
         object.__setattr__(self, "training", mode)
@@ -91,7 +174,7 @@ class Module:
             out[prefix + name] = b
         for mname, m in self._modules.items():
             if isinstance(m, _C._Module):
-                for k, v in m.state_dict():
+                for k, v in m.state_dict().items():
                     out[prefix + mname + "." + k] = v
             else:
                 out.update(m.state_dict(prefix + mname + "."))
@@ -139,3 +222,137 @@ class Sequential(Module):
 
     def __len__(self):
         return len(self._modules)
+
+
+class ModuleList(Module):
+    """A list of modules, registered under "0", "1", ... (torch.nn.ModuleList)."""
+
+    def __init__(self, modules=()):
+        super().__init__()
+        for m in modules:
+            self.append(m)
+
+    def append(self, module):
+        setattr(self, str(len(self._modules)), module)
+        return self
+
+    def extend(self, modules):
+        for m in modules:
+            self.append(m)
+        return self
+
+    def __getitem__(self, i):
+        return list(self._modules.values())[i]
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+
+class ModuleDict(Module):
+    """Modules by name (torch.nn.ModuleDict)."""
+
+    def __init__(self, modules=None):
+        super().__init__()
+        for k, m in (modules or {}).items():
+            setattr(self, k, m)
+
+    def __getitem__(self, key):
+        return self._modules[key]
+
+    def __setitem__(self, key, module):
+        setattr(self, key, module)
+
+    def __contains__(self, key):
+        return key in self._modules
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules)
+
+    def keys(self):
+        return self._modules.keys()
+
+    def values(self):
+        return self._modules.values()
+
+    def items(self):
+        return self._modules.items()
+
+
+# --- losses as modules (torch.nn.*Loss), over the C++ functional losses -------------------------
+
+class _Loss(Module):
+    def __init__(self, reduction="mean"):
+        super().__init__()
+        self.reduction = reduction
+
+
+class CrossEntropyLoss(_Loss):
+    def __init__(self, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
+        super().__init__(reduction)
+        self.weight, self.ignore_index, self.label_smoothing = weight, ignore_index, label_smoothing
+
+    def forward(self, input, target):
+        return F.cross_entropy(input, target, weight=self.weight, ignore_index=self.ignore_index,
+                               reduction=self.reduction, label_smoothing=self.label_smoothing)
+
+
+class NLLLoss(_Loss):
+    def __init__(self, weight=None, ignore_index=-100, reduction="mean"):
+        super().__init__(reduction)
+        self.weight, self.ignore_index = weight, ignore_index
+
+    def forward(self, input, target):
+        return F.nll_loss(input, target, weight=self.weight, ignore_index=self.ignore_index, reduction=self.reduction)
+
+
+class MSELoss(_Loss):
+    def forward(self, input, target):
+        return F.mse_loss(input, target, reduction=self.reduction)
+
+
+class L1Loss(_Loss):
+    def forward(self, input, target):
+        return F.l1_loss(input, target, reduction=self.reduction)
+
+
+class SmoothL1Loss(_Loss):
+    def __init__(self, reduction="mean", beta=1.0):
+        super().__init__(reduction)
+        self.beta = beta
+
+    def forward(self, input, target):
+        return F.smooth_l1_loss(input, target, reduction=self.reduction, beta=self.beta)
+
+
+class BCELoss(_Loss):
+    def __init__(self, weight=None, reduction="mean"):
+        super().__init__(reduction)
+        self.weight = weight
+
+    def forward(self, input, target):
+        return F.binary_cross_entropy(input, target, weight=self.weight, reduction=self.reduction)
+
+
+class BCEWithLogitsLoss(_Loss):
+    def __init__(self, weight=None, reduction="mean", pos_weight=None):
+        super().__init__(reduction)
+        self.weight, self.pos_weight = weight, pos_weight
+
+    def forward(self, input, target):
+        return F.binary_cross_entropy_with_logits(input, target, weight=self.weight, reduction=self.reduction,
+                                                  pos_weight=self.pos_weight)
+
+
+class KLDivLoss(_Loss):
+    def __init__(self, reduction="mean", log_target=False):
+        super().__init__(reduction)
+        self.log_target = log_target
+
+    def forward(self, input, target):
+        return F.kl_div(input, target, reduction=self.reduction, log_target=self.log_target)

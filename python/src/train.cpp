@@ -1,0 +1,205 @@
+// The trainer (fit / evaluate / predict and its callbacks), checkpoints and the model zoo for
+// Python. Models written in Python run inside the C++ loop through PyModel, which calls their
+// forward with the GIL held; everything else runs with the GIL released.
+#include <nanobind/stl/function.h>
+#include <nanobind/stl/map.h>
+#include <nanobind/stl/shared_ptr.h>
+
+#include "common.h"
+#include "python.h"
+
+namespace nb = nanobind;
+using namespace tessera;
+using tessera::py::PyRef;
+using tessera::py::loader_of;
+
+namespace {
+
+// A tessera.nn.Module written in Python seen as an nn::Module: forward and train() call into
+// Python; the parameters and buffers are the Python module's own tensors (the same storage), so
+// checkpoints and load_state_dict write straight into them.
+class PyModel : public nn::Module {
+ public:
+  explicit PyModel(nb::handle obj) : nn::Module(nb::cast<std::string>(nb::type_name(obj.type()))), obj_(nb::borrow(obj)) {
+    for (auto item : nb::iter(obj.attr("named_parameters")())) {
+      auto [name, t] = nb::cast<std::pair<std::string, Tensor>>(item);
+      params_.emplace_back(name, t);
+    }
+    for (auto item : nb::iter(obj.attr("named_buffers")())) {
+      auto [name, t] = nb::cast<std::pair<std::string, Tensor>>(item);
+      buffers_.emplace_back(name, t);
+    }
+    training_ = nb::cast<bool>(obj.attr("training"));
+  }
+  Tensor forward(const Tensor& x) override {
+    nb::gil_scoped_acquire g;
+    return nb::cast<Tensor>(obj_.get()(x));
+  }
+  void train(bool on) override {
+    nb::gil_scoped_acquire g;
+    obj_.get().attr("train")(on);
+    training_ = on;
+  }
+
+ private:
+  PyRef obj_;
+};
+
+// A C++ module, or a Python one wrapped. keep holds the wrapper for the call's duration.
+nn::Module& as_module(nb::handle model, std::shared_ptr<nn::Module>& keep) {
+  if (nb::isinstance<nn::Module>(model)) return nb::cast<nn::Module&>(model);
+  if (!nb::hasattr(model, "forward") || !nb::hasattr(model, "named_parameters"))
+    throw nb::type_error("expected a tessera.nn.Module (a C++ layer or a Python subclass)");
+  keep = std::make_shared<PyModel>(model);
+  return *keep;
+}
+
+// A Python callback (an object with any of the on_* methods of tessera.train.Callback).
+class PyCallback : public train::Callback {
+ public:
+  explicit PyCallback(nb::handle o) : obj_(nb::borrow(o)) {}
+  void on_train_begin(train::Trainer& t) override { call("on_train_begin", t); }
+  void on_train_end(train::Trainer& t, const train::Logs& l) override { call("on_train_end", t, l); }
+  void on_epoch_begin(train::Trainer& t, int64_t e) override { call("on_epoch_begin", t, e); }
+  void on_epoch_end(train::Trainer& t, int64_t e, const train::Logs& l) override { call("on_epoch_end", t, e, l); }
+  void on_batch_end(train::Trainer& t, int64_t b, const train::Logs& l) override { call("on_batch_end", t, b, l); }
+  void on_interrupt(train::Trainer& t) override { call("on_interrupt", t); }
+
+ private:
+  template <class... A>
+  void call(const char* name, train::Trainer& t, const A&... a) {
+    nb::gil_scoped_acquire g;
+    if (nb::hasattr(obj_.get(), name)) obj_.get().attr(name)(nb::cast(&t, nb::rv_policy::reference), a...);
+  }
+  PyRef obj_;
+};
+
+std::vector<std::shared_ptr<train::Callback>> callbacks_of(const std::optional<nb::list>& cbs) {
+  std::vector<std::shared_ptr<train::Callback>> out;
+  if (!cbs) return out;
+  for (nb::handle c : *cbs) {
+    std::shared_ptr<train::Callback> cb;
+    if (nb::try_cast(c, cb)) out.push_back(cb);
+    else out.push_back(std::make_shared<PyCallback>(c));
+  }
+  return out;
+}
+
+train::LossFn loss_of(const std::optional<nb::object>& f) {
+  if (!f) return {};
+  PyRef fn(*f);
+  return [fn](const Tensor& out, const Tensor& target) {
+    nb::gil_scoped_acquire g;
+    return nb::cast<Tensor>(fn.get()(out, target));
+  };
+}
+
+}  // namespace
+
+void bind_train(nb::module_& m) {
+  nb::module_ t = m.def_submodule("_train", "tessera.train's C++ part");
+  nb::class_<train::Trainer>(t, "Trainer", "The running fit, as callbacks see it.")
+      .def_prop_ro("epoch", &train::Trainer::epoch)
+      .def_prop_ro("global_step", &train::Trainer::global_step)
+      .def_prop_ro("num_batches", &train::Trainer::num_batches)
+      .def("stop", &train::Trainer::stop, "Stops the run after this epoch.")
+      .def_prop_ro("stopping", &train::Trainer::stopping)
+      .def_prop_ro("optimizer", &train::Trainer::optimizer, nb::rv_policy::reference);
+  nb::class_<train::Callback>(t, "CppCallback", "A callback implemented in C++.");
+
+  t.def("fit", [](nb::handle model, nb::handle train_loader, int64_t epochs, optim::Optimizer* opt,
+                  std::optional<nb::object> loss, std::vector<std::string> metrics, nb::handle validation,
+                  std::optional<nb::list> callbacks, int64_t initial_epoch) {
+    std::shared_ptr<nn::Module> keep;
+    nn::Module& mod = as_module(model, keep);
+    if (!opt) throw ValueError("fit: an optimizer is required");
+    train::FitOptions o{.epochs = epochs, .optimizer = opt, .loss = loss_of(loss), .metrics = std::move(metrics),
+                        .validation = validation.is_none() ? nullptr : &loader_of(validation),
+                        .callbacks = callbacks_of(callbacks), .initial_epoch = initial_epoch};
+    data::DataLoader& tl = loader_of(train_loader);
+    train::History h;
+    {
+      nb::gil_scoped_release r;
+      h = train::fit(mod, tl, std::move(o));
+    }
+    nb::dict out;
+    out["epochs"] = nb::cast(h.epochs);
+    out["stopped_early"] = h.stopped_early;
+    out["interrupted"] = h.interrupted;
+    return out;
+  }, nb::arg("model"), nb::arg("train_loader"), nb::arg("epochs") = 1, nb::arg("optimizer") = nb::none(),
+     nb::arg("loss") = nb::none(), nb::arg("metrics") = std::vector<std::string>{"accuracy"},
+     nb::arg("validation") = nb::none(), nb::arg("callbacks") = nb::none(), nb::arg("initial_epoch") = 0);
+  t.def("evaluate", [](nb::handle model, nb::handle loader, std::optional<nb::object> loss,
+                       std::vector<std::string> metrics) {
+    std::shared_ptr<nn::Module> keep;
+    nn::Module& mod = as_module(model, keep);
+    data::DataLoader& l = loader_of(loader);
+    auto f = loss_of(loss);
+    nb::gil_scoped_release r;
+    return train::evaluate(mod, l, f, metrics);
+  }, nb::arg("model"), nb::arg("loader"), nb::arg("loss") = nb::none(),
+     nb::arg("metrics") = std::vector<std::string>{"accuracy"});
+  t.def("predict", [](nb::handle model, nb::handle loader) {
+    std::shared_ptr<nn::Module> keep;
+    nn::Module& mod = as_module(model, keep);
+    data::DataLoader& l = loader_of(loader);
+    nb::gil_scoped_release r;
+    return train::predict(mod, l);
+  }, nb::arg("model"), nb::arg("loader"));
+
+  t.def("progress_bar", &train::progress_bar);
+  t.def("checkpoint", [](const std::string& dir, const std::string& monitor, optim::LRScheduler* s) {
+    return train::checkpoint(dir, monitor, s);
+  }, nb::arg("dir"), nb::arg("monitor") = "val_loss", nb::arg("scheduler") = nb::none(), nb::keep_alive<0, 3>());
+  t.def("early_stopping", &train::early_stopping, nb::arg("monitor") = "val_loss", nb::arg("patience") = 3,
+        nb::arg("min_delta") = 0.0);
+  t.def("lr_scheduler", &train::lr_scheduler, nb::arg("scheduler"), nb::arg("per_batch") = false,
+        nb::keep_alive<0, 1>());
+  t.def("csv_logger", &train::csv_logger, nb::arg("path"));
+
+  t.def("save_checkpoint", [](const std::string& path, nb::handle model, optim::Optimizer* opt,
+                              optim::LRScheduler* sched, int64_t epoch, int64_t step,
+                              std::map<std::string, std::string> extra) {
+    std::shared_ptr<nn::Module> keep;
+    nn::Module& mod = as_module(model, keep);
+    nb::gil_scoped_release r;
+    train::save_checkpoint(path, mod, opt, sched, {epoch, step, std::move(extra)});
+  }, nb::arg("path"), nb::arg("model"), nb::arg("optimizer") = nb::none(), nb::arg("scheduler") = nb::none(),
+     nb::arg("epoch") = 0, nb::arg("step") = 0, nb::arg("extra") = std::map<std::string, std::string>{});
+  t.def("load_checkpoint", [](const std::string& path, nb::handle model, optim::Optimizer* opt,
+                              optim::LRScheduler* sched) {
+    std::shared_ptr<nn::Module> keep;
+    nn::Module& mod = as_module(model, keep);
+    train::CheckpointInfo info;
+    {
+      nb::gil_scoped_release r;
+      info = train::load_checkpoint(path, mod, opt, sched);
+    }
+    nb::dict d;
+    d["epoch"] = info.epoch;
+    d["step"] = info.step;
+    d["extra"] = nb::cast(info.extra);
+    return d;
+  }, nb::arg("path"), nb::arg("model"), nb::arg("optimizer") = nb::none(), nb::arg("scheduler") = nb::none());
+
+  // C++ containers, as the zoo's models are built from them.
+  nb::class_<nn::ModuleList, nn::Module>(m, "_ModuleList")
+      .def("__len__", &nn::ModuleList::size)
+      .def("__getitem__", [](const nn::ModuleList& l, int64_t i) {
+        int64_t n = int64_t(l.size());
+        if (i < 0) i += n;
+        if (i < 0 || i >= n) throw nb::index_error("ModuleList index out of range");
+        return l.at(size_t(i));
+      });
+  nb::class_<nn::Sequential, nn::ModuleList>(m, "_Sequential");
+  nb::module_ z = m.def_submodule("zoo", "Ready-made models (C++): mlp, lenet5, cifar_cnn, vgg11, resnet18, resnet50.");
+  z.def("mlp", &zoo::mlp, nb::arg("in_features"), nb::arg("hidden"), nb::arg("classes"));
+  z.def("lenet5", &zoo::lenet5, nb::arg("in_channels") = 1, nb::arg("classes") = 10);
+  z.def("cifar_cnn", &zoo::cifar_cnn, nb::arg("classes") = 10);
+  z.def("vgg11", &zoo::vgg11, nb::arg("classes") = 10);
+  z.def("resnet18", &zoo::resnet18, nb::arg("classes") = 10);
+  z.def("resnet50", &zoo::resnet50, nb::arg("classes") = 1000);
+  z.def("create", &zoo::create, nb::arg("name"), nb::arg("in_channels"), nb::arg("classes"));
+  z.def("names", &zoo::names);
+}
