@@ -33,19 +33,22 @@ def _shape(size):
 
 def tensor(data, dtype=None, requires_grad=False):
     """A tensor holding a copy of data (nested lists, numbers, numpy arrays or tensors). Python
-    floats give float32 and ints int64, as in PyTorch."""
+    floats give float32 and ints int64; numpy arrays keep their dtype, as in PyTorch."""
     if isinstance(data, Tensor):
         t = data.detach().clone()
     else:
         a = _np.array(data)
-        if dtype is None:
+        if dtype is None and isinstance(data, (_np.ndarray, _np.generic)):
+            pass  # numpy data keeps its dtype, as in torch.tensor
+        elif dtype is None:
             if a.dtype.kind == "f":
                 a = a.astype(_np.float32)
             elif a.dtype.kind in "iu" and a.dtype != _np.uint8:
                 a = a.astype(_np.int64)
         elif dtype in _NP_DTYPES:
             a = a.astype(_NP_DTYPES[dtype])
-        t = from_numpy(_np.ascontiguousarray(a)).clone()
+        # (np.ascontiguousarray would make 0-d arrays 1-d)
+        t = from_numpy(_np.require(a, requirements="C")).clone()
     if dtype is not None and t.dtype != dtype:
         t = t.to(dtype)
     if requires_grad:

@@ -80,8 +80,9 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
     record_fn("matmul", {&a, &b}, {&out}, {a, b}, [a1, b1](const G& g, const G& s) {
       Tensor A = a1 ? s[0].unsqueeze(0) : s[0], B = b1 ? s[1].unsqueeze(1) : s[1];
       Tensor gg = g[0];
-      if (a1) gg = gg.unsqueeze(-2);
-      if (b1) gg = gg.unsqueeze(-1);
+      if (a1 && b1) gg = gg.reshape({1, 1});  // a dot product: g is 0-d
+      else if (a1) gg = gg.unsqueeze(-2);
+      else if (b1) gg = gg.unsqueeze(-1);
       // Batch dims that were broadcast are summed back by the engine.
       Tensor ga = matmul(gg, B.transpose(-1, -2)), gb = matmul(A.transpose(-1, -2), gg);
       return G{a1 ? ga.squeeze(-2) : ga, b1 ? gb.squeeze(-1) : gb};

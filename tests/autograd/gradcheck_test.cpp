@@ -151,6 +151,7 @@ TEST(Gradcheck, NeuralNetworkOps) {
   check([](const V& t) { return V{ops::matmul(t[0], t[1])}; }, strided_leaf({3, 4}), leaf({4, 2}));
   check([](const V& t) { return V{ops::matmul(t[0], t[1])}; }, leaf({2, 1, 3, 4}), leaf({5, 4, 2}));  // broadcast batch
   check([](const V& t) { return V{ops::matmul(t[0], t[1]), ops::matmul(t[1], t[0])}; }, leaf({4}), leaf({4, 4}));
+  check([](const V& t) { return V{ops::matmul(t[0], t[1])}; }, leaf({4}), leaf({4}));  // dot product: 0-d gradient
   check([](const V& t) { return V{ops::linear(t[0], t[1], t[2])}; }, leaf({2, 3, 4}), leaf({5, 4}), leaf({5}));
   Conv2dParams p{{2, 1}, {1, 0}, {1, 2}, 2};
   check([p](const V& t) { return V{ops::conv2d(t[0], t[1], t[2], p)}; }, leaf({2, 4, 6, 7}), leaf({4, 2, 3, 2}),
