@@ -100,7 +100,7 @@ def arange(start, end=None, step=1, dtype=None):
     if end is None:
         start, end = 0, start
     if dtype is None:
-        dtype = float32 if any(isinstance(v, _builtins.float) for v in (start, end, step)) else int64
+        dtype = float32 if _builtins.any(isinstance(v, _builtins.float) for v in (start, end, step)) else int64
     return _tessera._arange(start, end, step, dtype)
 
 

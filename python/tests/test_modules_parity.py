@@ -1,0 +1,308 @@
+"""Every module, loss module, optimizer and LR schedule of tessera's Python API against
+PyTorch's: the same initial weights (copied across), the same inputs, several steps; outputs,
+gradients and updated weights must match within float32 tolerance (float64 where noted)."""
+import numpy as np
+import pytest
+import tessera as ts
+
+torch = pytest.importorskip("torch")
+RNG = np.random.default_rng()
+
+
+def T(a, lib, grad=False):
+    t = ts.tensor(a) if lib is ts else torch.tensor(a)
+    return t.requires_grad_() if grad else t
+
+
+def copy_state(ours, theirs):
+    """Copies torch's parameters and buffers into ours, by name (the layouts are PyTorch's)."""
+    sd = {k: ts.tensor(v.detach().numpy()) for k, v in theirs.state_dict().items()}
+    ours.load_state_dict(sd)
+
+
+def close(a, b, tol, what):
+    a = a.detach().numpy() if isinstance(a, ts.Tensor) else a
+    b = b.detach().numpy()
+    assert a.shape == b.shape, f"{what}: {a.shape} vs torch {b.shape}"
+    np.testing.assert_allclose(a, b, rtol=tol, atol=tol, err_msg=what)
+
+
+def check_module(ours, theirs, inputs, tol=2e-5, train=True, steps=1):
+    """Forward, backward of sum(out * w), and the gradients of input and parameters."""
+    copy_state(ours, theirs)
+    ours.train(train)
+    theirs.train(train)
+    for _ in range(steps):
+        xt = [T(a, ts, a.dtype.kind == "f") for a in inputs]
+        xp = [T(a, torch, a.dtype.kind == "f") for a in inputs]
+        ot, op = ours(*xt), theirs(*xp)
+        if isinstance(op, tuple):
+            ot, op = ot[0], op[0]
+        close(ot, op, tol, f"{type(ours).__name__} output")
+        w = RNG.standard_normal(tuple(op.shape)).astype(np.float32)
+        (ot * ts.tensor(w)).sum().backward()
+        (op * torch.tensor(w)).sum().backward()
+        for i, (a, b) in enumerate(zip(xt, xp)):
+            if b.grad is not None:
+                close(a.grad, b.grad, tol * 5, f"{type(ours).__name__} input grad {i}")
+        mine = dict(ours.named_parameters())
+        for name, p in theirs.named_parameters():
+            close(mine[name].grad, p.grad, tol * 5, f"{type(ours).__name__} grad of {name}")
+            mine[name].grad = None
+            p.grad = None
+    for name, b in theirs.named_buffers():
+        close(dict(ours.named_buffers())[name], b, tol, f"{type(ours).__name__} buffer {name}")
+
+
+def f32(*shape):
+    return RNG.standard_normal(shape).astype(np.float32)
+
+
+LAYERS = [
+    ("Linear", lambda L: L.nn.Linear(5, 3), [(4, 5)]),
+    ("Linear no bias", lambda L: L.nn.Linear(5, 3, bias=False), [(2, 4, 5)]),
+    ("Bilinear", lambda L: L.nn.Bilinear(3, 4, 2), [(5, 3), (5, 4)]),
+    ("Conv1d", lambda L: L.nn.Conv1d(3, 4, 3, stride=2, padding=1), [(2, 3, 9)]),
+    ("Conv2d", lambda L: L.nn.Conv2d(3, 4, 3, padding=1), [(2, 3, 6, 6)]),
+    ("Conv2d strided grouped", lambda L: L.nn.Conv2d(4, 6, (3, 2), stride=(2, 1), groups=2, dilation=(1, 2)),
+     [(2, 4, 7, 7)]),
+    ("ConvTranspose2d", lambda L: L.nn.ConvTranspose2d(3, 2, 3, stride=2, padding=1, output_padding=1),
+     [(2, 3, 4, 4)]),
+    ("MaxPool2d", lambda L: L.nn.MaxPool2d(3, stride=2, padding=1), [(2, 3, 7, 7)]),
+    ("AvgPool2d", lambda L: L.nn.AvgPool2d(2, ceil_mode=True), [(2, 3, 7, 7)]),
+    ("AdaptiveAvgPool2d", lambda L: L.nn.AdaptiveAvgPool2d((2, 3)), [(2, 3, 7, 7)]),
+    ("BatchNorm1d", lambda L: L.nn.BatchNorm1d(4), [(6, 4)]),
+    ("BatchNorm1d 3-D", lambda L: L.nn.BatchNorm1d(4, momentum=0.3), [(6, 4, 5)]),
+    ("BatchNorm2d", lambda L: L.nn.BatchNorm2d(3), [(4, 3, 5, 5)]),
+    ("LayerNorm", lambda L: L.nn.LayerNorm([4, 5]), [(3, 4, 5)]),
+    ("LayerNorm int", lambda L: L.nn.LayerNorm(5, elementwise_affine=False), [(3, 4, 5)]),
+    ("GroupNorm", lambda L: L.nn.GroupNorm(2, 4), [(3, 4, 5, 5)]),
+    ("Flatten", lambda L: L.nn.Flatten(), [(3, 4, 5)]),
+    ("Identity", lambda L: L.nn.Identity(), [(3, 4)]),
+    ("ReLU", lambda L: L.nn.ReLU(), [(3, 4)]),
+    ("SiLU", lambda L: L.nn.SiLU(), [(3, 4)]),
+    ("Tanh", lambda L: L.nn.Tanh(), [(3, 4)]),
+    ("Sigmoid", lambda L: L.nn.Sigmoid(), [(3, 4)]),
+    ("LeakyReLU", lambda L: L.nn.LeakyReLU(0.2), [(3, 4)]),
+    ("ELU", lambda L: L.nn.ELU(0.5), [(3, 4)]),
+    ("GELU", lambda L: L.nn.GELU(), [(3, 4)]),
+    ("GELU tanh", lambda L: L.nn.GELU(approximate="tanh"), [(3, 4)]),
+    ("Softmax", lambda L: L.nn.Softmax(dim=1), [(3, 4)]),
+    ("LogSoftmax", lambda L: L.nn.LogSoftmax(dim=0), [(3, 4)]),
+    ("Dropout eval", lambda L: L.nn.Dropout(0.5), [(3, 4)]),
+    ("MultiheadAttention", lambda L: L.nn.MultiheadAttention(8, 2), [(5, 2, 8), (6, 2, 8), (6, 2, 8)]),
+    ("MultiheadAttention batch_first", lambda L: L.nn.MultiheadAttention(8, 4, batch_first=True),
+     [(2, 5, 8), (2, 5, 8), (2, 5, 8)]),
+]
+
+
+@pytest.mark.parametrize("name,make,shapes", LAYERS, ids=[x[0] for x in LAYERS])
+def test_layer(name, make, shapes):
+    ours, theirs = make(ts), make(torch)
+    train = name != "Dropout eval"
+    check_module(ours, theirs, [f32(*s) for s in shapes], train=train, steps=2)
+
+
+def test_embedding():
+    for pad in (None, 2):
+        ours, theirs = ts.nn.Embedding(7, 3, padding_idx=pad), torch.nn.Embedding(7, 3, padding_idx=pad)
+        copy_state(ours, theirs)
+        idx = RNG.integers(0, 7, (4, 5))
+        ot, op = ours(ts.tensor(idx)), theirs(torch.tensor(idx))
+        close(ot, op, 0, "embedding")
+        w = f32(4, 5, 3)
+        (ot * ts.tensor(w)).sum().backward()
+        (op * torch.tensor(w)).sum().backward()
+        close(ours.weight.grad, theirs.weight.grad, 1e-5, "embedding grad")
+
+
+def test_batchnorm_eval_uses_running_stats():
+    ours, theirs = ts.nn.BatchNorm2d(3), torch.nn.BatchNorm2d(3)
+    x = f32(4, 3, 5, 5)
+    check_module(ours, theirs, [x], train=True, steps=3)
+    check_module(ours, theirs, [x], train=False)
+
+
+# --- containers and Python modules ---------------------------------------------------------------
+def test_containers_and_state_dict_names():
+    def build(L):
+        class Net(L.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.blocks = L.nn.ModuleList([L.nn.Linear(4, 4) for _ in range(2)])
+                self.heads = L.nn.ModuleDict({"a": L.nn.Linear(4, 2), "b": L.nn.Linear(4, 3)})
+                self.seq = L.nn.Sequential(L.nn.Linear(4, 4), L.nn.ReLU())
+                self.norm = L.nn.BatchNorm1d(4)
+
+            def forward(self, x):
+                for b in self.blocks:
+                    x = b(x).tanh()
+                x = self.norm(self.seq(x))
+                return L.cat([self.heads["a"](x), self.heads["b"](x)], 1)
+        return Net()
+
+    ours, theirs = build(ts), build(torch)
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    assert [n for n, _ in ours.named_parameters()] == [n for n, _ in theirs.named_parameters()]
+    check_module(ours, theirs, [f32(6, 4)], steps=2)
+    assert [n for n, _ in ours.named_modules()] == [n for n, _ in theirs.named_modules()]
+
+
+# --- losses as modules -------------------------------------------------------------------------------
+LOSSES = [
+    ("CrossEntropyLoss", lambda L: L.nn.CrossEntropyLoss(label_smoothing=0.1), "class"),
+    ("NLLLoss", lambda L: L.nn.NLLLoss(reduction="sum"), "logprob"),
+    ("MSELoss", lambda L: L.nn.MSELoss(), "real"),
+    ("L1Loss", lambda L: L.nn.L1Loss(reduction="sum"), "real"),
+    ("SmoothL1Loss", lambda L: L.nn.SmoothL1Loss(beta=0.5), "real"),
+    ("BCELoss", lambda L: L.nn.BCELoss(), "prob"),
+    ("BCEWithLogitsLoss", lambda L: L.nn.BCEWithLogitsLoss(), "unit"),
+    ("KLDivLoss", lambda L: L.nn.KLDivLoss(reduction="batchmean"), "dist"),
+]
+
+
+@pytest.mark.parametrize("name,make,kind", LOSSES, ids=[x[0] for x in LOSSES])
+def test_loss_module(name, make, kind):
+    x = f32(6, 4)
+    if kind == "prob":
+        x = RNG.uniform(0.05, 0.95, (6, 4)).astype(np.float32)
+    target = {"class": RNG.integers(0, 4, 6), "logprob": RNG.integers(0, 4, 6), "real": f32(6, 4),
+              "prob": RNG.uniform(0, 1, (6, 4)).astype(np.float32), "unit": RNG.uniform(0, 1, (6, 4)).astype(np.float32),
+              "dist": RNG.dirichlet(np.ones(4), 6).astype(np.float32)}[kind]
+    outs = []
+    for L in (ts, torch):
+        xi = T(x, L, True)
+        inp = xi.log_softmax(1) if kind in ("logprob", "dist") else xi
+        loss = make(L)(inp, T(target, L))
+        loss.backward()
+        outs.append((loss, xi.grad))
+    close(outs[0][0], outs[1][0], 1e-5, name)
+    close(outs[0][1], outs[1][1], 1e-5, name + " grad")
+
+
+# --- optimizers ------------------------------------------------------------------------------------------
+OPTIMIZERS = [
+    ("SGD", lambda L, p: L.optim.SGD(p, lr=0.1)),
+    ("SGD momentum wd", lambda L, p: L.optim.SGD(p, lr=0.05, momentum=0.9, weight_decay=1e-2, dampening=0.1)),
+    ("SGD nesterov", lambda L, p: L.optim.SGD(p, lr=0.05, momentum=0.9, nesterov=True)),
+    ("Adam", lambda L, p: L.optim.Adam(p, lr=1e-2)),
+    ("Adam wd amsgrad", lambda L, p: L.optim.Adam(p, lr=1e-2, betas=(0.8, 0.99), weight_decay=0.1, amsgrad=True)),
+    ("AdamW", lambda L, p: L.optim.AdamW(p, lr=1e-2, weight_decay=0.1)),
+    ("RMSprop", lambda L, p: L.optim.RMSprop(p, lr=1e-2)),
+    ("RMSprop centered momentum", lambda L, p: L.optim.RMSprop(p, lr=1e-2, momentum=0.9, centered=True,
+                                                               weight_decay=1e-3)),
+    ("Adagrad", lambda L, p: L.optim.Adagrad(p, lr=0.1, lr_decay=0.01, initial_accumulator_value=0.1)),
+]
+
+
+def small_net(L):
+    return L.nn.Sequential(L.nn.Linear(4, 8), L.nn.Tanh(), L.nn.Linear(8, 3))
+
+
+@pytest.mark.parametrize("name,make", OPTIMIZERS, ids=[x[0] for x in OPTIMIZERS])
+def test_optimizer_steps(name, make):
+    ours, theirs = small_net(ts), small_net(torch)
+    copy_state(ours, theirs)
+    opt_t, opt_p = make(ts, ours.parameters()), make(torch, theirs.parameters())
+    x, y = f32(16, 4), RNG.integers(0, 3, 16)
+    for step in range(6):
+        for model, opt, L in ((ours, opt_t, ts), (theirs, opt_p, torch)):
+            opt.zero_grad()
+            L.nn.functional.cross_entropy(model(T(x, L)), T(y, L)).backward()
+            opt.step()
+        for (n, a), (_, b) in zip(ours.named_parameters(), theirs.named_parameters()):
+            close(a, b, 2e-5, f"{name} step {step} {n}")
+
+
+def test_parameter_groups_and_lr():
+    ours, theirs = small_net(ts), small_net(torch)
+    copy_state(ours, theirs)
+    groups = lambda m: [{"params": m[0].parameters(), "lr": 0.01},  # noqa: E731
+                        {"params": m[2].parameters(), "momentum": 0.5}]
+    opt_t = ts.optim.SGD(groups(ours), lr=0.1)
+    opt_p = torch.optim.SGD(groups(theirs), lr=0.1)
+    assert [g["lr"] for g in opt_t.param_groups] == [g["lr"] for g in opt_p.param_groups]
+    x, y = f32(8, 4), RNG.integers(0, 3, 8)
+    for _ in range(3):
+        for model, opt, L in ((ours, opt_t, ts), (theirs, opt_p, torch)):
+            opt.zero_grad()
+            L.nn.functional.cross_entropy(model(T(x, L)), T(y, L)).backward()
+            opt.step()
+    for (n, a), (_, b) in zip(ours.named_parameters(), theirs.named_parameters()):
+        close(a, b, 2e-5, n)
+    with pytest.raises(ValueError):
+        ts.optim.SGD([], lr=0.1)
+    with pytest.raises(TypeError):
+        ts.optim.SGD([1, 2], lr=0.1)
+
+
+def test_clipping():
+    grads = [f32(3, 4) * 5, f32(4) * 5]
+    pt = [ts.zeros(3, 4, requires_grad=True), ts.zeros(4, requires_grad=True)]
+    pp = [torch.zeros(3, 4, requires_grad=True), torch.zeros(4, requires_grad=True)]
+    for p, g in zip(pt, grads):
+        p.grad = ts.tensor(g)
+    for p, g in zip(pp, grads):
+        p.grad = torch.tensor(g)
+    nt = ts.optim.clip_grad_norm_(pt, 1.5)
+    n_p = torch.nn.utils.clip_grad_norm_(pp, 1.5)
+    assert abs(nt - float(n_p)) < 1e-4
+    for a, b in zip(pt, pp):
+        close(a.grad, b.grad, 1e-6, "clip_grad_norm_")
+    ts.optim.clip_grad_value_(pt, 0.1)
+    torch.nn.utils.clip_grad_value_(pp, 0.1)
+    for a, b in zip(pt, pp):
+        close(a.grad, b.grad, 1e-6, "clip_grad_value_")
+
+
+SCHEDULERS = [
+    ("StepLR", lambda L, o: L.optim.lr_scheduler.StepLR(o, 3, gamma=0.5)),
+    ("MultiStepLR", lambda L, o: L.optim.lr_scheduler.MultiStepLR(o, [2, 5], gamma=0.3)),
+    ("ExponentialLR", lambda L, o: L.optim.lr_scheduler.ExponentialLR(o, 0.9)),
+    ("CosineAnnealingLR", lambda L, o: L.optim.lr_scheduler.CosineAnnealingLR(o, 10, eta_min=0.01)),
+    ("OneCycleLR", lambda L, o: L.optim.lr_scheduler.OneCycleLR(o, 1.0, total_steps=12)),
+]
+
+
+@pytest.mark.parametrize("name,make", SCHEDULERS, ids=[x[0] for x in SCHEDULERS])
+def test_lr_schedules(name, make):
+    p = [ts.zeros(2, requires_grad=True)]
+    q = [torch.zeros(2, requires_grad=True)]
+    opt_t, opt_p = ts.optim.SGD(p, lr=0.1, momentum=0.9), torch.optim.SGD(q, lr=0.1, momentum=0.9)
+    st, sp = make(ts, opt_t), make(torch, opt_p)
+    for epoch in range(11):
+        assert abs(opt_t.lr - opt_p.param_groups[0]["lr"]) < 1e-9, f"{name} epoch {epoch}"
+        assert np.allclose(st.get_last_lr(), sp.get_last_lr())
+        opt_t.step()
+        opt_p.step()
+        st.step()
+        sp.step()
+
+
+def test_reduce_lr_on_plateau():
+    opt_t = ts.optim.SGD([ts.zeros(2, requires_grad=True)], lr=1.0)
+    opt_p = torch.optim.SGD([torch.zeros(2, requires_grad=True)], lr=1.0)
+    st = ts.optim.lr_scheduler.ReduceLROnPlateau(opt_t, patience=1, factor=0.5)
+    sp = torch.optim.lr_scheduler.ReduceLROnPlateau(opt_p, patience=1, factor=0.5)
+    for metric in [1.0, 0.9, 0.9, 0.9, 0.95, 0.5, 0.5, 0.5, 0.5]:
+        st.step(metric)
+        sp.step(metric)
+        assert abs(opt_t.lr - opt_p.param_groups[0]["lr"]) < 1e-12
+    with pytest.raises(ValueError, match="mode"):
+        ts.optim.lr_scheduler.ReduceLROnPlateau(opt_t, mode="up")
+
+
+def test_init_functions():
+    w = ts.empty(64, 32)
+    for fn, args in [("uniform_", (-0.5, 0.5)), ("normal_", (0.0, 0.1)), ("xavier_uniform_", ()),
+                     ("xavier_normal_", ()), ("kaiming_uniform_", ()), ("kaiming_normal_", ()),
+                     ("orthogonal_", ())]:
+        out = getattr(ts.nn.init, fn)(w, *args)
+        assert out.shape == (64, 32)
+    bound = np.sqrt(6 / 96)
+    a = ts.nn.init.xavier_uniform_(ts.empty(64, 32)).numpy()
+    assert np.abs(a).max() <= bound and np.abs(a).max() > 0.9 * bound
+    q = ts.nn.init.orthogonal_(ts.empty(8, 16)).numpy()
+    np.testing.assert_allclose(q @ q.T, np.eye(8), atol=1e-5)
+    assert ts.nn.init.constant_(ts.empty(3), 2.5).tolist() == [2.5] * 3
+    assert ts.nn.init.calculate_gain("relu") == torch.nn.init.calculate_gain("relu")
