@@ -144,7 +144,8 @@ int loader_clear(PyObject* self) {
   l->refs.clear();
   return 0;
 }
-PyType_Slot loader_slots[] = {{Py_tp_traverse, (void*)loader_traverse}, {Py_tp_clear, (void*)loader_clear}, {0, nullptr}};
+PyType_Slot loader_slots[] = {
+    {Py_tp_traverse, (void*)loader_traverse}, {Py_tp_clear, (void*)loader_clear}, {0, nullptr}};
 }  // namespace
 
 data::DataLoader& tessera::py::loader_of(nb::handle l) {
@@ -160,89 +161,125 @@ void bind_data(nb::module_& m) {
       .def("__getitem__", [](const data::Dataset& ds, int64_t i) {
         int64_t n = ds.size();
         if (i < 0) i += n;
-        if (i < 0 || i >= n) throw nb::index_error(("dataset index " + std::to_string(i) + " out of range for size " +
-                                                    std::to_string(n)).c_str());
+        if (i < 0 || i >= n)
+          throw nb::index_error(
+              ("dataset index " + std::to_string(i) + " out of range for size " + std::to_string(n)).c_str());
         data::Example e = ds.get(i);
         return std::make_pair(e.input, e.target);
       });
   nb::class_<data::TensorDataset, data::Dataset>(d, "TensorDataset", "Rows of an input tensor and a target tensor.")
       .def(nb::init<Tensor, Tensor>(), nb::arg("inputs"), nb::arg("targets"))
       .def_prop_ro("tensors", [](const data::TensorDataset& t) { return std::make_pair(t.inputs(), t.targets()); });
-  nb::class_<data::Subset, data::Dataset>(d, "Subset")
-      .def("__init__", [](data::Subset* self, nb::handle base, std::vector<int64_t> idx) {
-        new (self) data::Subset(as_dataset(base), std::move(idx));
-      }, nb::arg("dataset"), nb::arg("indices"), nb::keep_alive<1, 2>());
-  nb::class_<data::ConcatDataset, data::Dataset>(d, "ConcatDataset")
-      .def("__init__", [](data::ConcatDataset* self, nb::iterable parts) {
-        std::vector<std::shared_ptr<const data::Dataset>> v;
-        for (nb::handle p : parts) v.push_back(as_dataset(p));
-        new (self) data::ConcatDataset(std::move(v));
-      }, nb::arg("datasets"), nb::keep_alive<1, 2>());
-  d.def("random_split", [](nb::handle base, std::vector<int64_t> sizes, uint64_t seed) {
-    nb::list out;
-    for (auto& p : data::random_split(as_dataset(base), sizes, seed)) {
-      nb::object o = nb::cast(std::shared_ptr<data::Dataset>(p));
-      nb::detail::keep_alive(o.ptr(), base.ptr());
-      out.append(o);
-    }
-    return out;
-  }, nb::arg("dataset"), nb::arg("lengths"), nb::arg("seed") = 0);
+  nb::class_<data::Subset, data::Dataset>(d, "Subset", "The examples of dataset at indices.")
+      .def(
+          "__init__",
+          [](data::Subset* self, nb::handle base, std::vector<int64_t> idx) {
+            new (self) data::Subset(as_dataset(base), std::move(idx));
+          },
+          nb::arg("dataset"), nb::arg("indices"), nb::keep_alive<1, 2>());
+  nb::class_<data::ConcatDataset, data::Dataset>(d, "ConcatDataset", "Datasets one after another.")
+      .def(
+          "__init__",
+          [](data::ConcatDataset* self, nb::iterable parts) {
+            std::vector<std::shared_ptr<const data::Dataset>> v;
+            for (nb::handle p : parts) v.push_back(as_dataset(p));
+            new (self) data::ConcatDataset(std::move(v));
+          },
+          nb::arg("datasets"), nb::keep_alive<1, 2>());
+  d.def(
+      "random_split",
+      [](nb::handle base, std::vector<int64_t> sizes, uint64_t seed) {
+        nb::list out;
+        for (auto& p : data::random_split(as_dataset(base), sizes, seed)) {
+          nb::object o = nb::cast(std::shared_ptr<data::Dataset>(p));
+          nb::detail::keep_alive(o.ptr(), base.ptr());
+          out.append(o);
+        }
+        return out;
+      },
+      nb::arg("dataset"), nb::arg("lengths"), nb::arg("seed") = 0,
+      "Disjoint random subsets of the given lengths (which must sum to len(dataset)).");
 
   nb::class_<PyLoader>(d, "DataLoader", nb::type_slots(loader_slots),
                        "Batches of a dataset, shuffled with a seed, built ahead by worker threads. Each iteration is "
                        "one epoch of (inputs, targets) batches.")
-      .def("__init__", [](PyLoader* self, nb::handle dataset, int64_t batch_size, bool shuffle, uint64_t seed,
-                          bool drop_last, int num_workers, int prefetch, std::optional<nb::object> transform) {
-        data::LoaderOptions o{.batch_size = batch_size, .shuffle = shuffle, .seed = seed, .drop_last = drop_last,
-                              .num_workers = num_workers, .prefetch = prefetch};
-        std::vector<nb::object> refs{nb::borrow(dataset)};
-        if (transform) {
-          nb::handle f = *transform;  // owned by refs
-          refs.push_back(*transform);
-          o.collate = [f](data::Batch b) {
-            nb::gil_scoped_acquire g;
-            nb::object r = f(b.input, b.target);
-            auto [x, y] = nb::cast<std::pair<Tensor, Tensor>>(r);
-            return data::Batch{x, y};
-          };
-        }
-        new (self) PyLoader(as_dataset(dataset, false), std::move(o), std::move(refs));
-      }, nb::arg("dataset"), nb::arg("batch_size") = 1, nb::arg("shuffle") = false, nb::arg("seed") = 0,
-         nb::arg("drop_last") = false, nb::arg("num_workers") = 2, nb::arg("prefetch") = 4,
-         nb::arg("transform") = nb::none())
+      .def(
+          "__init__",
+          [](PyLoader* self, nb::handle dataset, int64_t batch_size, bool shuffle, uint64_t seed, bool drop_last,
+             int num_workers, int prefetch, std::optional<nb::object> transform) {
+            data::LoaderOptions o{.batch_size = batch_size,
+                                  .shuffle = shuffle,
+                                  .seed = seed,
+                                  .drop_last = drop_last,
+                                  .num_workers = num_workers,
+                                  .prefetch = prefetch};
+            std::vector<nb::object> refs{nb::borrow(dataset)};
+            if (transform) {
+              nb::handle f = *transform;  // owned by refs
+              refs.push_back(*transform);
+              o.collate = [f](data::Batch b) {
+                nb::gil_scoped_acquire g;
+                nb::object r = f(b.input, b.target);
+                auto [x, y] = nb::cast<std::pair<Tensor, Tensor>>(r);
+                return data::Batch{x, y};
+              };
+            }
+            new (self) PyLoader(as_dataset(dataset, false), std::move(o), std::move(refs));
+          },
+          nb::arg("dataset"), nb::arg("batch_size") = 1, nb::arg("shuffle") = false, nb::arg("seed") = 0,
+          nb::arg("drop_last") = false, nb::arg("num_workers") = 2, nb::arg("prefetch") = 4,
+          nb::arg("transform") = nb::none())
       .def("__len__", [](PyLoader& l) { return l.loader().num_batches(); })
-      .def("__iter__", [](nb::handle self) {
-        nb::cast<PyLoader&>(self).start();
-        return nb::borrow(self);
-      })
-      .def("__next__", [](PyLoader& l) {
-        auto b = l.next();
-        if (!b) throw nb::stop_iteration();
-        return std::make_pair(b->input, b->target);
-      })
-      .def("set_epoch", &PyLoader::set_epoch, nb::arg("epoch"), "The epoch the next iteration starts (its shuffle order).")
+      .def("__iter__",
+           [](nb::handle self) {
+             nb::cast<PyLoader&>(self).start();
+             return nb::borrow(self);
+           })
+      .def("__next__",
+           [](PyLoader& l) {
+             auto b = l.next();
+             if (!b) throw nb::stop_iteration();
+             return std::make_pair(b->input, b->target);
+           })
+      .def("set_epoch", &PyLoader::set_epoch, nb::arg("epoch"),
+           "The epoch the next iteration starts (its shuffle order).")
       .def_prop_ro("batch_size", [](PyLoader& l) { return l.loader().options().batch_size; })
       .def_prop_ro("dataset", [](PyLoader& l) -> nb::object {
         if (auto* p = dynamic_cast<const PyDataset*>(&l.loader().dataset())) return nb::borrow(p->object());
         return nb::none();
       });
 
-  d.def("read_idx", &data::read_idx, nb::arg("path"), nb::call_guard<nb::gil_scoped_release>());
+  d.def("read_idx", &data::read_idx, nb::arg("path"), nb::call_guard<nb::gil_scoped_release>(),
+        "An IDX file (MNIST's format, plain or .gz) as a tensor of its own dtype.");
   d.def("load_mnist", &data::load_mnist, nb::arg("root"), nb::arg("train") = true,
-        nb::call_guard<nb::gil_scoped_release>());
+        nb::call_guard<nb::gil_scoped_release>(),
+        "MNIST or Fashion-MNIST from a directory of IDX files: images float32 [N, 1, 28, 28] in [0, 1], labels int64.");
   d.def("read_cifar", &data::read_cifar, nb::arg("files"), nb::arg("cifar100") = false, nb::arg("coarse") = false,
-        nb::call_guard<nb::gil_scoped_release>());
-  d.def("read_csv", [](const std::string& path, bool header, const std::string& delim, std::optional<std::string> col,
-                       std::optional<int64_t> idx, bool integer_labels) {
-    if (delim.size() != 1) throw ValueError("read_csv: delimiter must be one character, got '" + delim + "'");
-    return data::read_csv(path, {header, delim[0], col, idx, integer_labels});
-  }, nb::arg("path"), nb::arg("header") = true, nb::arg("delimiter") = ",", nb::arg("label_column") = nb::none(),
-     nb::arg("label_index") = nb::none(), nb::arg("integer_labels") = true);
-  d.def("to_float", &data::to_float, nb::arg("images"), nb::arg("scale") = 1.0 / 255);
-  d.def("normalize", &data::normalize, nb::arg("images"), nb::arg("mean"), nb::arg("std"));
-  d.def("random_horizontal_flip", [](const Tensor& x, double p) { return data::random_horizontal_flip(x, default_generator(), p); },
-        nb::arg("images"), nb::arg("p") = 0.5);
-  d.def("random_crop", [](const Tensor& x, int64_t size, int64_t padding) {
-    return data::random_crop(x, size, padding, default_generator());
-  }, nb::arg("images"), nb::arg("size"), nb::arg("padding") = 0);
+        nb::call_guard<nb::gil_scoped_release>(),
+        "CIFAR-10/100 binary batches: images uint8 [N, 3, 32, 32], labels int64.");
+  d.def(
+      "read_csv",
+      [](const std::string& path, bool header, const std::string& delim, std::optional<std::string> col,
+         std::optional<int64_t> idx, bool integer_labels) {
+        if (delim.size() != 1) throw ValueError("read_csv: delimiter must be one character, got '" + delim + "'");
+        return data::read_csv(path, {header, delim[0], col, idx, integer_labels});
+      },
+      nb::arg("path"), nb::arg("header") = true, nb::arg("delimiter") = ",", nb::arg("label_column") = nb::none(),
+      nb::arg("label_index") = nb::none(), nb::arg("integer_labels") = true,
+      "A numeric CSV file: every column but the label becomes a float32 feature.");
+  d.def("to_float", &data::to_float, nb::arg("images"), nb::arg("scale") = 1.0 / 255,
+        "uint8 images to float32 scaled by scale (1/255 by default).");
+  d.def("normalize", &data::normalize, nb::arg("images"), nb::arg("mean"), nb::arg("std"),
+        "(x - mean[c]) / std[c] per channel of [N, C, H, W] images.");
+  d.def(
+      "random_horizontal_flip",
+      [](const Tensor& x, double p) { return data::random_horizontal_flip(x, default_generator(), p); },
+      nb::arg("images"), nb::arg("p") = 0.5, "Each image flipped left-right with probability p.");
+  d.def(
+      "random_crop",
+      [](const Tensor& x, int64_t size, int64_t padding) {
+        return data::random_crop(x, size, padding, default_generator());
+      },
+      nb::arg("images"), nb::arg("size"), nb::arg("padding") = 0,
+      "Zero-pads each side by padding, then takes a random size x size crop of each image.");
 }

@@ -62,19 +62,23 @@ NB_MODULE(_tessera, m) {
   bind_data(m);
   bind_train(m);
 
-  m.def("save_safetensors", [](const std::string& path, const std::vector<std::pair<std::string, Tensor>>& tensors,
-                               const std::map<std::string, std::string>& metadata) {
-    io::save_safetensors(path, tensors, metadata);
-  }, nb::arg("path"), nb::arg("tensors"), nb::arg("metadata") = std::map<std::string, std::string>{},
-     "Writes (name, tensor) pairs as a safetensors file, atomically.");
-  m.def("load_safetensors", [](const std::string& path) {
-    std::map<std::string, std::string> md;
-    auto t = io::load_safetensors(path, &md);
-    return std::make_pair(t, md);
-  }, nb::arg("path"), "(list of (name, tensor), metadata) from a safetensors file; validates it first.");
+  m.def(
+      "save_safetensors",
+      [](const std::string& path, const std::vector<std::pair<std::string, Tensor>>& tensors,
+         const std::map<std::string, std::string>& metadata) { io::save_safetensors(path, tensors, metadata); },
+      nb::arg("path"), nb::arg("tensors"), nb::arg("metadata") = std::map<std::string, std::string>{},
+      "Writes (name, tensor) pairs as a safetensors file, atomically.");
+  m.def(
+      "load_safetensors",
+      [](const std::string& path) {
+        std::map<std::string, std::string> md;
+        auto t = io::load_safetensors(path, &md);
+        return std::make_pair(t, md);
+      },
+      nb::arg("path"), "(list of (name, tensor), metadata) from a safetensors file; validates it first.");
   m.def("manual_seed", &manual_seed, nb::arg("seed"), "Seeds the default random generator.");
-  m.def("set_num_threads", &set_num_threads, nb::arg("n"));
-  m.def("get_num_threads", &get_num_threads);
-  m.def("is_grad_enabled", &autograd::is_grad_enabled);
-  m.def("set_grad_enabled", &autograd::set_grad_enabled, nb::arg("mode"));
+  m.def("set_num_threads", &set_num_threads, nb::arg("n"), "Sets the number of CPU threads the ops use.");
+  m.def("get_num_threads", &get_num_threads, "The number of CPU threads the ops use.");
+  m.def("is_grad_enabled", &autograd::is_grad_enabled, "Whether autograd records operations.");
+  m.def("set_grad_enabled", &autograd::set_grad_enabled, nb::arg("mode"), "Turns autograd recording on or off.");
 }

@@ -16,13 +16,20 @@ nn::Pair pair_of(IntPair p) { return {p.h, p.w}; }
 
 nn::ConvOptions conv_opts(IntPair stride, IntPair padding, IntPair dilation, int64_t groups, bool bias,
                           IntPair output_padding = {0, 0}) {
-  return {.stride = pair_of(stride), .padding = pair_of(padding), .dilation = pair_of(dilation), .groups = groups,
-          .bias = bias, .output_padding = pair_of(output_padding)};
+  return {.stride = pair_of(stride),
+          .padding = pair_of(padding),
+          .dilation = pair_of(dilation),
+          .groups = groups,
+          .bias = bias,
+          .output_padding = pair_of(output_padding)};
 }
 
 nn::PoolModuleOptions pool_opts(std::optional<IntPair> s, IntPair p, IntPair d, bool ceil, bool include_pad) {
-  return {.stride = s ? std::optional<nn::Pair>(pair_of(*s)) : std::nullopt, .padding = pair_of(p),
-          .dilation = pair_of(d), .ceil_mode = ceil, .count_include_pad = include_pad};
+  return {.stride = s ? std::optional<nn::Pair>(pair_of(*s)) : std::nullopt,
+          .padding = pair_of(p),
+          .dilation = pair_of(d),
+          .ceil_mode = ceil,
+          .count_include_pad = include_pad};
 }
 
 // Parameters as PyTorch takes them: an iterable of tensors, or of dicts {"params": [...], "lr": ...}
@@ -76,43 +83,68 @@ nb::list groups_view(optim::Optimizer& o) {
 
 void bind_nn(nb::module_& m) {
   nb::class_<nn::Module>(m, "_Module", "A layer implemented in C++ (tessera::nn).")
-      .def("forward", [](nn::Module& mod, const Tensor& x) { return mod.forward(x); }, nb::arg("input"), Release())
-      .def("__call__", [](nn::Module& mod, const Tensor& x) { return mod.forward(x); }, nb::arg("input"), Release())
-      .def("parameters", [](const nn::Module& mod, bool r) { return mod.parameters(r); }, nb::arg("recurse") = true)
-      .def("named_parameters", [](const nn::Module& mod, bool r) { return mod.named_parameters(r); },
-           nb::arg("recurse") = true)
-      .def("named_buffers", [](const nn::Module& mod, bool r) { return mod.named_buffers(r); }, nb::arg("recurse") = true)
-      .def("buffers", [](const nn::Module& mod, bool r) {
-        std::vector<Tensor> out;
-        for (auto& [n, t] : mod.named_buffers(r)) out.push_back(t);
-        return out;
-      }, nb::arg("recurse") = true)
+      .def(
+          "forward", [](nn::Module& mod, const Tensor& x) { return mod.forward(x); }, nb::arg("input"), Release())
+      .def(
+          "__call__", [](nn::Module& mod, const Tensor& x) { return mod.forward(x); }, nb::arg("input"), Release())
+      .def(
+          "parameters", [](const nn::Module& mod, bool r) { return mod.parameters(r); }, nb::arg("recurse") = true)
+      .def(
+          "named_parameters", [](const nn::Module& mod, bool r) { return mod.named_parameters(r); },
+          nb::arg("recurse") = true)
+      .def(
+          "named_buffers", [](const nn::Module& mod, bool r) { return mod.named_buffers(r); },
+          nb::arg("recurse") = true)
+      .def(
+          "buffers",
+          [](const nn::Module& mod, bool r) {
+            std::vector<Tensor> out;
+            for (auto& [n, t] : mod.named_buffers(r)) out.push_back(t);
+            return out;
+          },
+          nb::arg("recurse") = true)
       .def("named_children", [](const nn::Module& mod) { return mod.named_children(); })
-      .def("state_dict", [](const nn::Module& mod) {
-        nb::dict d;
-        for (auto& [k, v] : mod.state_dict()) d[k.c_str()] = v;
-        return d;
-      }, "The parameters and buffers by dotted name (a dict, in registration order).")
-      .def("load_state_dict", [](nn::Module& mod, nb::dict sd, bool strict) {
-        nn::StateDict s;
-        for (auto [k, v] : sd) s.emplace_back(nb::cast<std::string>(k), nb::cast<Tensor>(v));
-        auto r = mod.load_state_dict(s, strict);
-        return nb::make_tuple(r.missing, r.unexpected);
-      }, nb::arg("state_dict"), nb::arg("strict") = true,
-         "Copies matching entries in; strict raises on missing, unexpected or mis-shaped keys. Returns "
-         "(missing, unexpected).")
-      .def("train", [](nn::Module& mod, bool on) -> nn::Module& {
-        mod.train(on);
-        return mod;
-      }, nb::arg("mode") = true, nb::rv_policy::reference)
-      .def("eval", [](nn::Module& mod) -> nn::Module& {
-        mod.eval();
-        return mod;
-      }, nb::rv_policy::reference)
-      .def("to", [](nn::Module& mod, std::variant<DType, std::string> a) -> nn::Module& {
-        if (auto* d = std::get_if<DType>(&a)) return mod.to(*d);
-        return mod.to(Device::parse(std::get<std::string>(a)));
-      }, nb::arg("dtype_or_device"), nb::rv_policy::reference, "Converts or moves every parameter and buffer in place.")
+      .def(
+          "state_dict",
+          [](const nn::Module& mod) {
+            nb::dict d;
+            for (auto& [k, v] : mod.state_dict()) d[k.c_str()] = v;
+            return d;
+          },
+          "The parameters and buffers by dotted name (a dict, in registration order).")
+      .def(
+          "load_state_dict",
+          [](nn::Module& mod, nb::dict sd, bool strict) {
+            nn::StateDict s;
+            for (auto [k, v] : sd) s.emplace_back(nb::cast<std::string>(k), nb::cast<Tensor>(v));
+            auto r = mod.load_state_dict(s, strict);
+            return nb::make_tuple(r.missing, r.unexpected);
+          },
+          nb::arg("state_dict"), nb::arg("strict") = true,
+          "Copies matching entries in; strict raises on missing, unexpected or mis-shaped keys. Returns "
+          "(missing, unexpected).")
+      .def(
+          "train",
+          [](nn::Module& mod, bool on) -> nn::Module& {
+            mod.train(on);
+            return mod;
+          },
+          nb::arg("mode") = true, nb::rv_policy::reference)
+      .def(
+          "eval",
+          [](nn::Module& mod) -> nn::Module& {
+            mod.eval();
+            return mod;
+          },
+          nb::rv_policy::reference)
+      .def(
+          "to",
+          [](nn::Module& mod, std::variant<DType, std::string> a) -> nn::Module& {
+            if (auto* d = std::get_if<DType>(&a)) return mod.to(*d);
+            return mod.to(Device::parse(std::get<std::string>(a)));
+          },
+          nb::arg("dtype_or_device"), nb::rv_policy::reference,
+          "Converts or moves every parameter and buffer in place.")
       .def("zero_grad", &nn::Module::zero_grad, nb::arg("set_to_none") = true)
       .def_prop_ro("training", &nn::Module::is_training)
       .def("num_parameters", &nn::Module::num_parameters)
@@ -121,7 +153,7 @@ void bind_nn(nb::module_& m) {
         return s.substr(0, s.rfind("\nparameters:"));
       });
 
-  nb::class_<nn::Identity, nn::Module>(m, "Identity").def(nb::init<>());
+  nb::class_<nn::Identity, nn::Module>(m, "Identity", "Returns its input.").def(nb::init<>());
   nb::class_<nn::Linear, nn::Module>(m, "Linear", "y = x W^T + b, W [out, in] (torch.nn.Linear).")
       .def(nb::init<int64_t, int64_t, bool>(), nb::arg("in_features"), nb::arg("out_features"), nb::arg("bias") = true)
       .def_rw("weight", &nn::Linear::weight)
@@ -136,177 +168,260 @@ void bind_nn(nb::module_& m) {
       .def_rw("weight", &nn::Bilinear::weight)
       .def_rw("bias", &nn::Bilinear::bias);
   nb::class_<nn::Conv2d, nn::Module>(m, "Conv2d", "2-D convolution over [N, C, H, W] (torch.nn.Conv2d).")
-      .def("__init__", [](nn::Conv2d* self, int64_t in, int64_t out, IntPair k, IntPair stride, IntPair padding,
-                          IntPair dilation, int64_t groups, bool bias) {
-        new (self) nn::Conv2d(in, out, pair_of(k), conv_opts(stride, padding, dilation, groups, bias));
-      }, nb::arg("in_channels"), nb::arg("out_channels"), nb::arg("kernel_size"), nb::arg("stride") = 1,
-         nb::arg("padding") = 0, nb::arg("dilation") = 1, nb::arg("groups") = 1, nb::arg("bias") = true)
+      .def(
+          "__init__",
+          [](nn::Conv2d* self, int64_t in, int64_t out, IntPair k, IntPair stride, IntPair padding, IntPair dilation,
+             int64_t groups, bool bias) {
+            new (self) nn::Conv2d(in, out, pair_of(k), conv_opts(stride, padding, dilation, groups, bias));
+          },
+          nb::arg("in_channels"), nb::arg("out_channels"), nb::arg("kernel_size"), nb::arg("stride") = 1,
+          nb::arg("padding") = 0, nb::arg("dilation") = 1, nb::arg("groups") = 1, nb::arg("bias") = true)
       .def_rw("weight", &nn::Conv2d::weight)
       .def_rw("bias", &nn::Conv2d::bias);
   nb::class_<nn::Conv1d, nn::Module>(m, "Conv1d", "1-D convolution over [N, C, L] (torch.nn.Conv1d).")
-      .def("__init__", [](nn::Conv1d* self, int64_t in, int64_t out, int64_t k, int64_t stride, int64_t padding,
-                          int64_t dilation, int64_t groups, bool bias) {
-        new (self) nn::Conv1d(in, out, k, conv_opts({stride, stride}, {padding, padding}, {dilation, dilation}, groups, bias));
-      }, nb::arg("in_channels"), nb::arg("out_channels"), nb::arg("kernel_size"), nb::arg("stride") = 1,
-         nb::arg("padding") = 0, nb::arg("dilation") = 1, nb::arg("groups") = 1, nb::arg("bias") = true)
+      .def(
+          "__init__",
+          [](nn::Conv1d* self, int64_t in, int64_t out, int64_t k, int64_t stride, int64_t padding, int64_t dilation,
+             int64_t groups, bool bias) {
+            new (self) nn::Conv1d(in, out, k,
+                                  conv_opts({stride, stride}, {padding, padding}, {dilation, dilation}, groups, bias));
+          },
+          nb::arg("in_channels"), nb::arg("out_channels"), nb::arg("kernel_size"), nb::arg("stride") = 1,
+          nb::arg("padding") = 0, nb::arg("dilation") = 1, nb::arg("groups") = 1, nb::arg("bias") = true)
       .def_rw("weight", &nn::Conv1d::weight)
       .def_rw("bias", &nn::Conv1d::bias);
-  nb::class_<nn::ConvTranspose2d, nn::Module>(m, "ConvTranspose2d", "Transposed 2-D convolution (torch.nn.ConvTranspose2d).")
-      .def("__init__", [](nn::ConvTranspose2d* self, int64_t in, int64_t out, IntPair k, IntPair stride,
-                          IntPair padding, IntPair output_padding, int64_t groups, bool bias, IntPair dilation) {
-        new (self) nn::ConvTranspose2d(in, out, pair_of(k), conv_opts(stride, padding, dilation, groups, bias, output_padding));
-      }, nb::arg("in_channels"), nb::arg("out_channels"), nb::arg("kernel_size"), nb::arg("stride") = 1,
-         nb::arg("padding") = 0, nb::arg("output_padding") = 0, nb::arg("groups") = 1, nb::arg("bias") = true,
-         nb::arg("dilation") = 1)
+  nb::class_<nn::ConvTranspose2d, nn::Module>(m, "ConvTranspose2d",
+                                              "Transposed 2-D convolution (torch.nn.ConvTranspose2d).")
+      .def(
+          "__init__",
+          [](nn::ConvTranspose2d* self, int64_t in, int64_t out, IntPair k, IntPair stride, IntPair padding,
+             IntPair output_padding, int64_t groups, bool bias, IntPair dilation) {
+            new (self) nn::ConvTranspose2d(in, out, pair_of(k),
+                                           conv_opts(stride, padding, dilation, groups, bias, output_padding));
+          },
+          nb::arg("in_channels"), nb::arg("out_channels"), nb::arg("kernel_size"), nb::arg("stride") = 1,
+          nb::arg("padding") = 0, nb::arg("output_padding") = 0, nb::arg("groups") = 1, nb::arg("bias") = true,
+          nb::arg("dilation") = 1)
       .def_rw("weight", &nn::ConvTranspose2d::weight)
       .def_rw("bias", &nn::ConvTranspose2d::bias);
-  nb::class_<nn::MaxPool2d, nn::Module>(m, "MaxPool2d")
-      .def("__init__", [](nn::MaxPool2d* self, IntPair k, std::optional<IntPair> s, IntPair p, IntPair d, bool ceil) {
-        new (self) nn::MaxPool2d(pair_of(k), pool_opts(s, p, d, ceil, true));
-      }, nb::arg("kernel_size"), nb::arg("stride") = nb::none(), nb::arg("padding") = 0, nb::arg("dilation") = 1,
-         nb::arg("ceil_mode") = false);
-  nb::class_<nn::AvgPool2d, nn::Module>(m, "AvgPool2d")
-      .def("__init__", [](nn::AvgPool2d* self, IntPair k, std::optional<IntPair> s, IntPair p, bool ceil, bool include) {
-        new (self) nn::AvgPool2d(pair_of(k), pool_opts(s, p, {1, 1}, ceil, include));
-      }, nb::arg("kernel_size"), nb::arg("stride") = nb::none(), nb::arg("padding") = 0, nb::arg("ceil_mode") = false,
-         nb::arg("count_include_pad") = true);
-  nb::class_<nn::AdaptiveAvgPool2d, nn::Module>(m, "AdaptiveAvgPool2d")
-      .def("__init__", [](nn::AdaptiveAvgPool2d* self, IntPair s) { new (self) nn::AdaptiveAvgPool2d(pair_of(s)); },
-           nb::arg("output_size"));
-  nb::class_<nn::BatchNorm, nn::Module>(m, "_BatchNorm")
+  nb::class_<nn::MaxPool2d, nn::Module>(m, "MaxPool2d", "2-D max pooling (torch.nn.MaxPool2d).")
+      .def(
+          "__init__",
+          [](nn::MaxPool2d* self, IntPair k, std::optional<IntPair> s, IntPair p, IntPair d, bool ceil) {
+            new (self) nn::MaxPool2d(pair_of(k), pool_opts(s, p, d, ceil, true));
+          },
+          nb::arg("kernel_size"), nb::arg("stride") = nb::none(), nb::arg("padding") = 0, nb::arg("dilation") = 1,
+          nb::arg("ceil_mode") = false);
+  nb::class_<nn::AvgPool2d, nn::Module>(m, "AvgPool2d", "2-D average pooling (torch.nn.AvgPool2d).")
+      .def(
+          "__init__",
+          [](nn::AvgPool2d* self, IntPair k, std::optional<IntPair> s, IntPair p, bool ceil, bool include) {
+            new (self) nn::AvgPool2d(pair_of(k), pool_opts(s, p, {1, 1}, ceil, include));
+          },
+          nb::arg("kernel_size"), nb::arg("stride") = nb::none(), nb::arg("padding") = 0, nb::arg("ceil_mode") = false,
+          nb::arg("count_include_pad") = true);
+  nb::class_<nn::AdaptiveAvgPool2d, nn::Module>(m, "AdaptiveAvgPool2d", "Average pooling to a fixed output size.")
+      .def(
+          "__init__", [](nn::AdaptiveAvgPool2d* self, IntPair s) { new (self) nn::AdaptiveAvgPool2d(pair_of(s)); },
+          nb::arg("output_size"));
+  nb::class_<nn::BatchNorm, nn::Module>(m, "_BatchNorm", "The base of the batch-norm layers.")
       .def_rw("weight", &nn::BatchNorm::weight)
       .def_rw("bias", &nn::BatchNorm::bias)
       .def_rw("running_mean", &nn::BatchNorm::running_mean)
       .def_rw("running_var", &nn::BatchNorm::running_var);
-  nb::class_<nn::BatchNorm1d, nn::BatchNorm>(m, "BatchNorm1d")
-      .def("__init__", [](nn::BatchNorm1d* self, int64_t n, double eps, double momentum, bool affine, bool track) {
-        new (self) nn::BatchNorm1d(n, {.eps = eps, .momentum = momentum, .affine = affine, .track_running_stats = track});
-      }, nb::arg("num_features"), nb::arg("eps") = 1e-5, nb::arg("momentum") = 0.1, nb::arg("affine") = true,
-         nb::arg("track_running_stats") = true);
-  nb::class_<nn::BatchNorm2d, nn::BatchNorm>(m, "BatchNorm2d")
-      .def("__init__", [](nn::BatchNorm2d* self, int64_t n, double eps, double momentum, bool affine, bool track) {
-        new (self) nn::BatchNorm2d(n, {.eps = eps, .momentum = momentum, .affine = affine, .track_running_stats = track});
-      }, nb::arg("num_features"), nb::arg("eps") = 1e-5, nb::arg("momentum") = 0.1, nb::arg("affine") = true,
-         nb::arg("track_running_stats") = true);
-  nb::class_<nn::LayerNorm, nn::Module>(m, "LayerNorm")
-      .def("__init__", [](nn::LayerNorm* self, std::variant<int64_t, Shape> s, double eps, bool affine) {
-        Shape shape = std::holds_alternative<int64_t>(s) ? Shape{std::get<int64_t>(s)} : std::get<Shape>(s);
-        new (self) nn::LayerNorm(shape, eps, affine);
-      }, nb::arg("normalized_shape"), nb::arg("eps") = 1e-5, nb::arg("elementwise_affine") = true)
+  nb::class_<nn::BatchNorm1d, nn::BatchNorm>(m, "BatchNorm1d",
+                                             "Batch normalization over [N, C] or [N, C, L] (torch.nn.BatchNorm1d).")
+      .def(
+          "__init__",
+          [](nn::BatchNorm1d* self, int64_t n, double eps, double momentum, bool affine, bool track) {
+            new (self)
+                nn::BatchNorm1d(n, {.eps = eps, .momentum = momentum, .affine = affine, .track_running_stats = track});
+          },
+          nb::arg("num_features"), nb::arg("eps") = 1e-5, nb::arg("momentum") = 0.1, nb::arg("affine") = true,
+          nb::arg("track_running_stats") = true);
+  nb::class_<nn::BatchNorm2d, nn::BatchNorm>(m, "BatchNorm2d",
+                                             "Batch normalization over [N, C, H, W] (torch.nn.BatchNorm2d).")
+      .def(
+          "__init__",
+          [](nn::BatchNorm2d* self, int64_t n, double eps, double momentum, bool affine, bool track) {
+            new (self)
+                nn::BatchNorm2d(n, {.eps = eps, .momentum = momentum, .affine = affine, .track_running_stats = track});
+          },
+          nb::arg("num_features"), nb::arg("eps") = 1e-5, nb::arg("momentum") = 0.1, nb::arg("affine") = true,
+          nb::arg("track_running_stats") = true);
+  nb::class_<nn::LayerNorm, nn::Module>(m, "LayerNorm", "Normalization over the last dims (torch.nn.LayerNorm).")
+      .def(
+          "__init__",
+          [](nn::LayerNorm* self, std::variant<int64_t, Shape> s, double eps, bool affine) {
+            Shape shape = std::holds_alternative<int64_t>(s) ? Shape{std::get<int64_t>(s)} : std::get<Shape>(s);
+            new (self) nn::LayerNorm(shape, eps, affine);
+          },
+          nb::arg("normalized_shape"), nb::arg("eps") = 1e-5, nb::arg("elementwise_affine") = true)
       .def_rw("weight", &nn::LayerNorm::weight)
       .def_rw("bias", &nn::LayerNorm::bias);
-  nb::class_<nn::GroupNorm, nn::Module>(m, "GroupNorm")
+  nb::class_<nn::GroupNorm, nn::Module>(m, "GroupNorm", "Group normalization (torch.nn.GroupNorm).")
       .def(nb::init<int64_t, int64_t, double, bool>(), nb::arg("num_groups"), nb::arg("num_channels"),
            nb::arg("eps") = 1e-5, nb::arg("affine") = true)
       .def_rw("weight", &nn::GroupNorm::weight)
       .def_rw("bias", &nn::GroupNorm::bias);
-  nb::class_<nn::Dropout, nn::Module>(m, "Dropout").def(nb::init<double>(), nb::arg("p") = 0.5);
-  nb::class_<nn::Embedding, nn::Module>(m, "Embedding")
+  nb::class_<nn::Dropout, nn::Module>(m, "Dropout",
+                                      "Zeroes elements with probability p when training, scaling the rest by 1/(1-p).")
+      .def(nb::init<double>(), nb::arg("p") = 0.5);
+  nb::class_<nn::Embedding, nn::Module>(m, "Embedding",
+                                        "A lookup table of num_embeddings vectors (torch.nn.Embedding).")
       .def(nb::init<int64_t, int64_t, std::optional<int64_t>>(), nb::arg("num_embeddings"), nb::arg("embedding_dim"),
            nb::arg("padding_idx") = nb::none())
       .def_rw("weight", &nn::Embedding::weight);
-  nb::class_<nn::Flatten, nn::Module>(m, "Flatten")
+  nb::class_<nn::Flatten, nn::Module>(m, "Flatten", "Merges dims start_dim..end_dim.")
       .def(nb::init<int64_t, int64_t>(), nb::arg("start_dim") = 1, nb::arg("end_dim") = -1);
-  nb::class_<nn::ReLU, nn::Module>(m, "ReLU").def(nb::init<>());
-  nb::class_<nn::SiLU, nn::Module>(m, "SiLU").def(nb::init<>());
-  nb::class_<nn::Tanh, nn::Module>(m, "Tanh").def(nb::init<>());
-  nb::class_<nn::Sigmoid, nn::Module>(m, "Sigmoid").def(nb::init<>());
-  nb::class_<nn::LeakyReLU, nn::Module>(m, "LeakyReLU").def(nb::init<double>(), nb::arg("negative_slope") = 0.01);
-  nb::class_<nn::ELU, nn::Module>(m, "ELU").def(nb::init<double>(), nb::arg("alpha") = 1.0);
-  nb::class_<nn::GELU, nn::Module>(m, "GELU").def(nb::init<std::string>(), nb::arg("approximate") = "none");
-  nb::class_<nn::Softmax, nn::Module>(m, "Softmax").def(nb::init<int64_t>(), nb::arg("dim"));
-  nb::class_<nn::LogSoftmax, nn::Module>(m, "LogSoftmax").def(nb::init<int64_t>(), nb::arg("dim"));
+  nb::class_<nn::ReLU, nn::Module>(m, "ReLU", "Rectified linear unit, max(x, 0).").def(nb::init<>());
+  nb::class_<nn::SiLU, nn::Module>(m, "SiLU", "x * sigmoid(x).").def(nb::init<>());
+  nb::class_<nn::Tanh, nn::Module>(m, "Tanh", "Hyperbolic tangent.").def(nb::init<>());
+  nb::class_<nn::Sigmoid, nn::Module>(m, "Sigmoid", "1 / (1 + e^-x).").def(nb::init<>());
+  nb::class_<nn::LeakyReLU, nn::Module>(m, "LeakyReLU", "x, or negative_slope * x below 0.")
+      .def(nb::init<double>(), nb::arg("negative_slope") = 0.01);
+  nb::class_<nn::ELU, nn::Module>(m, "ELU", "x, or alpha * (e^x - 1) below 0.")
+      .def(nb::init<double>(), nb::arg("alpha") = 1.0);
+  nb::class_<nn::GELU, nn::Module>(m, "GELU", "Gaussian error linear unit.")
+      .def(nb::init<std::string>(), nb::arg("approximate") = "none");
+  nb::class_<nn::Softmax, nn::Module>(m, "Softmax", "Softmax along dim.").def(nb::init<int64_t>(), nb::arg("dim"));
+  nb::class_<nn::LogSoftmax, nn::Module>(m, "LogSoftmax", "Log-softmax along dim.")
+      .def(nb::init<int64_t>(), nb::arg("dim"));
   nb::class_<nn::MultiheadAttention, nn::Module>(m, "MultiheadAttention",
                                                  "Multi-head attention (torch.nn.MultiheadAttention); returns "
                                                  "(output, averaged attention weights or None).")
       .def(nb::init<int64_t, int64_t, double, bool, bool>(), nb::arg("embed_dim"), nb::arg("num_heads"),
            nb::arg("dropout") = 0.0, nb::arg("bias") = true, nb::arg("batch_first") = false)
-      .def("forward", [](nn::MultiheadAttention& a, const Tensor& q, const Tensor& k, const Tensor& v,
-                         std::optional<Tensor> kpm, bool need, std::optional<Tensor> am) {
-        auto [o, w] = a.forward(q, k, v, kpm.value_or(Tensor()), need, am.value_or(Tensor()));
-        return std::make_pair(o, w.defined() ? std::optional<Tensor>(w) : std::nullopt);
-      }, nb::arg("query"), nb::arg("key"), nb::arg("value"), nb::arg("key_padding_mask") = nb::none(),
-         nb::arg("need_weights") = true, nb::arg("attn_mask") = nb::none(), Release())
+      .def(
+          "forward",
+          [](nn::MultiheadAttention& a, const Tensor& q, const Tensor& k, const Tensor& v, std::optional<Tensor> kpm,
+             bool need, std::optional<Tensor> am) {
+            auto [o, w] = a.forward(q, k, v, kpm.value_or(Tensor()), need, am.value_or(Tensor()));
+            return std::make_pair(o, w.defined() ? std::optional<Tensor>(w) : std::nullopt);
+          },
+          nb::arg("query"), nb::arg("key"), nb::arg("value"), nb::arg("key_padding_mask") = nb::none(),
+          nb::arg("need_weights") = true, nb::arg("attn_mask") = nb::none(), Release())
       .def("__call__", [](nb::handle self, nb::args a, nb::kwargs k) { return self.attr("forward")(*a, **k); })
       .def_rw("in_proj_weight", &nn::MultiheadAttention::in_proj_weight)
       .def_rw("in_proj_bias", &nn::MultiheadAttention::in_proj_bias);
 
   // --- tessera.nn.init ---------------------------------------------------------------------------
   nb::module_ init = m.def_submodule("init", "Parameter initialization in place (torch.nn.init).");
-  init.def("calculate_gain", &nn::init::calculate_gain, nb::arg("nonlinearity"), nb::arg("param") = 0.01);
-  init.def("uniform_", [](Tensor t, double a, double b) { return nn::init::uniform_(t, a, b); }, nb::arg("tensor"),
-           nb::arg("a") = 0.0, nb::arg("b") = 1.0);
-  init.def("normal_", [](Tensor t, double mean, double std) { return nn::init::normal_(t, mean, std); },
-           nb::arg("tensor"), nb::arg("mean") = 0.0, nb::arg("std") = 1.0);
-  init.def("constant_", &nn::init::constant_, nb::arg("tensor"), nb::arg("val"));
-  init.def("zeros_", &nn::init::zeros_, nb::arg("tensor"));
-  init.def("ones_", &nn::init::ones_, nb::arg("tensor"));
-  init.def("xavier_uniform_", [](Tensor t, double g) { return nn::init::xavier_uniform_(t, g); }, nb::arg("tensor"),
-           nb::arg("gain") = 1.0);
-  init.def("xavier_normal_", [](Tensor t, double g) { return nn::init::xavier_normal_(t, g); }, nb::arg("tensor"),
-           nb::arg("gain") = 1.0);
-  init.def("kaiming_uniform_", [](Tensor t, double a, const std::string& mode, const std::string& nl) {
-    return nn::init::kaiming_uniform_(t, a, mode, nl);
-  }, nb::arg("tensor"), nb::arg("a") = 0.0, nb::arg("mode") = "fan_in", nb::arg("nonlinearity") = "leaky_relu");
-  init.def("kaiming_normal_", [](Tensor t, double a, const std::string& mode, const std::string& nl) {
-    return nn::init::kaiming_normal_(t, a, mode, nl);
-  }, nb::arg("tensor"), nb::arg("a") = 0.0, nb::arg("mode") = "fan_in", nb::arg("nonlinearity") = "leaky_relu");
-  init.def("orthogonal_", [](Tensor t, double g) { return nn::init::orthogonal_(t, g); }, nb::arg("tensor"),
-           nb::arg("gain") = 1.0);
+  init.def("calculate_gain", &nn::init::calculate_gain, nb::arg("nonlinearity"), nb::arg("param") = 0.01,
+           "The recommended gain of a nonlinearity ('relu', 'tanh', 'leaky_relu', ...).");
+  init.def(
+      "uniform_", [](Tensor t, double a, double b) { return nn::init::uniform_(t, a, b); }, nb::arg("tensor"),
+      nb::arg("a") = 0.0, nb::arg("b") = 1.0, "Fills with U(a, b), in place; returns the tensor.");
+  init.def(
+      "normal_", [](Tensor t, double mean, double std) { return nn::init::normal_(t, mean, std); }, nb::arg("tensor"),
+      nb::arg("mean") = 0.0, nb::arg("std") = 1.0, "Fills with N(mean, std^2), in place; returns the tensor.");
+  init.def("constant_", &nn::init::constant_, nb::arg("tensor"), nb::arg("val"), "Fills with val, in place.");
+  init.def("zeros_", &nn::init::zeros_, nb::arg("tensor"), "Fills with 0, in place.");
+  init.def("ones_", &nn::init::ones_, nb::arg("tensor"), "Fills with 1, in place.");
+  init.def(
+      "xavier_uniform_", [](Tensor t, double g) { return nn::init::xavier_uniform_(t, g); }, nb::arg("tensor"),
+      nb::arg("gain") = 1.0, "Glorot uniform: U(-a, a), a = gain * sqrt(6 / (fan_in + fan_out)), in place.");
+  init.def(
+      "xavier_normal_", [](Tensor t, double g) { return nn::init::xavier_normal_(t, g); }, nb::arg("tensor"),
+      nb::arg("gain") = 1.0, "Glorot normal: std = gain * sqrt(2 / (fan_in + fan_out)), in place.");
+  init.def(
+      "kaiming_uniform_",
+      [](Tensor t, double a, const std::string& mode, const std::string& nl) {
+        return nn::init::kaiming_uniform_(t, a, mode, nl);
+      },
+      nb::arg("tensor"), nb::arg("a") = 0.0, nb::arg("mode") = "fan_in", nb::arg("nonlinearity") = "leaky_relu",
+      "He uniform (bound gain * sqrt(3 / fan)), in place.");
+  init.def(
+      "kaiming_normal_",
+      [](Tensor t, double a, const std::string& mode, const std::string& nl) {
+        return nn::init::kaiming_normal_(t, a, mode, nl);
+      },
+      nb::arg("tensor"), nb::arg("a") = 0.0, nb::arg("mode") = "fan_in", nb::arg("nonlinearity") = "leaky_relu",
+      "He normal (std gain / sqrt(fan)), in place.");
+  init.def(
+      "orthogonal_", [](Tensor t, double g) { return nn::init::orthogonal_(t, g); }, nb::arg("tensor"),
+      nb::arg("gain") = 1.0, "A (semi-)orthogonal matrix times gain, in place.");
 
   // --- tessera.optim -----------------------------------------------------------------------------
   nb::class_<optim::Optimizer>(m, "Optimizer", "The base of the C++ optimizers (torch.optim.Optimizer).")
       .def("step", &optim::Optimizer::step, Release(), "One update of every parameter that has a gradient.")
       .def("zero_grad", &optim::Optimizer::zero_grad, nb::arg("set_to_none") = true)
-      .def_prop_rw("lr", [](const optim::Optimizer& o) { return o.lr(); },
-                   [](optim::Optimizer& o, double v) { o.set_lr(v); }, "The learning rate (of every group when set).")
+      .def_prop_rw(
+          "lr", [](const optim::Optimizer& o) { return o.lr(); }, [](optim::Optimizer& o, double v) { o.set_lr(v); },
+          "The learning rate (of every group when set).")
       .def_prop_ro("param_groups", &groups_view, "The groups and their options, as dicts (a copy).")
-      .def("set_lr", [](optim::Optimizer& o, double lr, std::optional<size_t> g) { o.set_lr(lr, g); }, nb::arg("lr"),
-           nb::arg("group") = nb::none())
-      .def("add_param_group", [](optim::Optimizer& o, nb::dict g) {
-        nb::list l;
-        l.append(g);
-        o.add_param_group(param_groups(l).front());
-      }, nb::arg("param_group"))
+      .def(
+          "set_lr", [](optim::Optimizer& o, double lr, std::optional<size_t> g) { o.set_lr(lr, g); }, nb::arg("lr"),
+          nb::arg("group") = nb::none())
+      .def(
+          "add_param_group",
+          [](optim::Optimizer& o, nb::dict g) {
+            nb::list l;
+            l.append(g);
+            o.add_param_group(param_groups(l).front());
+          },
+          nb::arg("param_group"))
       .def("__repr__", [](const optim::Optimizer& o) { return o.name() + "(lr=" + std::to_string(o.lr()) + ")"; });
-  nb::class_<optim::SGD, optim::Optimizer>(m, "SGD")
-      .def("__init__", [](optim::SGD* self, nb::handle params, double lr, double momentum, double dampening,
-                          double weight_decay, bool nesterov) {
-        new (self) optim::SGD(param_groups(params), {lr, momentum, dampening, weight_decay, nesterov});
-      }, nb::arg("params"), nb::arg("lr") = 1e-3, nb::arg("momentum") = 0.0, nb::arg("dampening") = 0.0,
-         nb::arg("weight_decay") = 0.0, nb::arg("nesterov") = false);
-  nb::class_<optim::Adam, optim::Optimizer>(m, "Adam")
-      .def("__init__", [](optim::Adam* self, nb::handle params, double lr, std::pair<double, double> betas,
-                          double eps, double weight_decay, bool amsgrad) {
-        new (self) optim::Adam(param_groups(params), {lr, betas.first, betas.second, eps, weight_decay, amsgrad});
-      }, nb::arg("params"), nb::arg("lr") = 1e-3, nb::arg("betas") = std::make_pair(0.9, 0.999), nb::arg("eps") = 1e-8,
-         nb::arg("weight_decay") = 0.0, nb::arg("amsgrad") = false);
-  nb::class_<optim::AdamW, optim::Adam>(m, "AdamW")
-      .def("__init__", [](optim::AdamW* self, nb::handle params, double lr, std::pair<double, double> betas,
-                          double eps, double weight_decay, bool amsgrad) {
-        new (self) optim::AdamW(param_groups(params), {lr, betas.first, betas.second, eps, weight_decay, amsgrad});
-      }, nb::arg("params"), nb::arg("lr") = 1e-3, nb::arg("betas") = std::make_pair(0.9, 0.999), nb::arg("eps") = 1e-8,
-         nb::arg("weight_decay") = 1e-2, nb::arg("amsgrad") = false);
-  nb::class_<optim::RMSprop, optim::Optimizer>(m, "RMSprop")
-      .def("__init__", [](optim::RMSprop* self, nb::handle params, double lr, double alpha, double eps,
-                          double weight_decay, double momentum, bool centered) {
-        new (self) optim::RMSprop(param_groups(params), {lr, alpha, eps, weight_decay, momentum, centered});
-      }, nb::arg("params"), nb::arg("lr") = 1e-2, nb::arg("alpha") = 0.99, nb::arg("eps") = 1e-8,
-         nb::arg("weight_decay") = 0.0, nb::arg("momentum") = 0.0, nb::arg("centered") = false);
-  nb::class_<optim::Adagrad, optim::Optimizer>(m, "Adagrad")
-      .def("__init__", [](optim::Adagrad* self, nb::handle params, double lr, double lr_decay, double weight_decay,
-                          double init_acc, double eps) {
-        new (self) optim::Adagrad(param_groups(params), {lr, lr_decay, weight_decay, init_acc, eps});
-      }, nb::arg("params"), nb::arg("lr") = 1e-2, nb::arg("lr_decay") = 0.0, nb::arg("weight_decay") = 0.0,
-         nb::arg("initial_accumulator_value") = 0.0, nb::arg("eps") = 1e-10);
+  nb::class_<optim::SGD, optim::Optimizer>(
+      m, "SGD", "Stochastic gradient descent with momentum, dampening, Nesterov and weight decay (torch.optim.SGD).")
+      .def(
+          "__init__",
+          [](optim::SGD* self, nb::handle params, double lr, double momentum, double dampening, double weight_decay,
+             bool nesterov) {
+            new (self) optim::SGD(param_groups(params), {lr, momentum, dampening, weight_decay, nesterov});
+          },
+          nb::arg("params"), nb::arg("lr") = 1e-3, nb::arg("momentum") = 0.0, nb::arg("dampening") = 0.0,
+          nb::arg("weight_decay") = 0.0, nb::arg("nesterov") = false);
+  nb::class_<optim::Adam, optim::Optimizer>(m, "Adam", "Adam, with L2 weight decay and amsgrad (torch.optim.Adam).")
+      .def(
+          "__init__",
+          [](optim::Adam* self, nb::handle params, double lr, std::pair<double, double> betas, double eps,
+             double weight_decay, bool amsgrad) {
+            new (self) optim::Adam(param_groups(params), {lr, betas.first, betas.second, eps, weight_decay, amsgrad});
+          },
+          nb::arg("params"), nb::arg("lr") = 1e-3, nb::arg("betas") = std::make_pair(0.9, 0.999), nb::arg("eps") = 1e-8,
+          nb::arg("weight_decay") = 0.0, nb::arg("amsgrad") = false);
+  nb::class_<optim::AdamW, optim::Adam>(m, "AdamW", "Adam with decoupled weight decay (torch.optim.AdamW).")
+      .def(
+          "__init__",
+          [](optim::AdamW* self, nb::handle params, double lr, std::pair<double, double> betas, double eps,
+             double weight_decay, bool amsgrad) {
+            new (self) optim::AdamW(param_groups(params), {lr, betas.first, betas.second, eps, weight_decay, amsgrad});
+          },
+          nb::arg("params"), nb::arg("lr") = 1e-3, nb::arg("betas") = std::make_pair(0.9, 0.999), nb::arg("eps") = 1e-8,
+          nb::arg("weight_decay") = 1e-2, nb::arg("amsgrad") = false);
+  nb::class_<optim::RMSprop, optim::Optimizer>(m, "RMSprop",
+                                               "RMSprop, centered and with momentum (torch.optim.RMSprop).")
+      .def(
+          "__init__",
+          [](optim::RMSprop* self, nb::handle params, double lr, double alpha, double eps, double weight_decay,
+             double momentum, bool centered) {
+            new (self) optim::RMSprop(param_groups(params), {lr, alpha, eps, weight_decay, momentum, centered});
+          },
+          nb::arg("params"), nb::arg("lr") = 1e-2, nb::arg("alpha") = 0.99, nb::arg("eps") = 1e-8,
+          nb::arg("weight_decay") = 0.0, nb::arg("momentum") = 0.0, nb::arg("centered") = false);
+  nb::class_<optim::Adagrad, optim::Optimizer>(m, "Adagrad", "Adagrad (torch.optim.Adagrad).")
+      .def(
+          "__init__",
+          [](optim::Adagrad* self, nb::handle params, double lr, double lr_decay, double weight_decay, double init_acc,
+             double eps) {
+            new (self) optim::Adagrad(param_groups(params), {lr, lr_decay, weight_decay, init_acc, eps});
+          },
+          nb::arg("params"), nb::arg("lr") = 1e-2, nb::arg("lr_decay") = 0.0, nb::arg("weight_decay") = 0.0,
+          nb::arg("initial_accumulator_value") = 0.0, nb::arg("eps") = 1e-10);
 
-  m.def("_set_data", [](Tensor& t, const Tensor& src) { nn::set_data(t, src); }, nb::arg("tensor"), nb::arg("src"),
-        "Replaces t's data with src's, keeping t's identity (param.data = src).");
-  m.def("clip_grad_norm_", [](const std::vector<Tensor>& p, double max_norm, double norm_type) {
-    return optim::clip_grad_norm_(p, max_norm, norm_type);
-  }, nb::arg("parameters"), nb::arg("max_norm"), nb::arg("norm_type") = 2.0, Release(),
-     "Scales the gradients so that their joint norm is at most max_norm; returns the norm before.");
-  m.def("clip_grad_value_", &optim::clip_grad_value_, nb::arg("parameters"), nb::arg("clip_value"), Release());
+  m.def(
+      "_set_data", [](Tensor& t, const Tensor& src) { nn::set_data(t, src); }, nb::arg("tensor"), nb::arg("src"),
+      "Replaces t's data with src's, keeping t's identity (param.data = src).");
+  m.def(
+      "clip_grad_norm_",
+      [](const std::vector<Tensor>& p, double max_norm, double norm_type) {
+        return optim::clip_grad_norm_(p, max_norm, norm_type);
+      },
+      nb::arg("parameters"), nb::arg("max_norm"), nb::arg("norm_type") = 2.0, Release(),
+      "Scales the gradients so that their joint norm is at most max_norm; returns the norm before.");
+  m.def("clip_grad_value_", &optim::clip_grad_value_, nb::arg("parameters"), nb::arg("clip_value"), Release(),
+        "Clamps every gradient element into [-clip_value, clip_value].");
 
   // LR schedulers hold a reference to their optimizer: keep_alive ties its lifetime to theirs.
   nb::class_<optim::LRScheduler>(m, "LRScheduler", "The base of the epoch-indexed LR schedulers.")
@@ -314,31 +429,40 @@ void bind_nn(nb::module_& m) {
       .def("get_last_lr", &optim::LRScheduler::get_last_lr)
       .def_prop_ro("last_epoch", &optim::LRScheduler::last_epoch);
   using KA = nb::keep_alive<1, 2>;
-  nb::class_<optim::StepLR, optim::LRScheduler>(m, "StepLR")
+  nb::class_<optim::StepLR, optim::LRScheduler>(m, "StepLR", "Multiplies the rate by gamma every step_size epochs.")
       .def(nb::init<optim::Optimizer&, int64_t, double>(), nb::arg("optimizer"), nb::arg("step_size"),
            nb::arg("gamma") = 0.1, KA());
-  nb::class_<optim::MultiStepLR, optim::LRScheduler>(m, "MultiStepLR")
+  nb::class_<optim::MultiStepLR, optim::LRScheduler>(m, "MultiStepLR",
+                                                     "Multiplies the rate by gamma at each milestone.")
       .def(nb::init<optim::Optimizer&, std::vector<int64_t>, double>(), nb::arg("optimizer"), nb::arg("milestones"),
            nb::arg("gamma") = 0.1, KA());
-  nb::class_<optim::ExponentialLR, optim::LRScheduler>(m, "ExponentialLR")
+  nb::class_<optim::ExponentialLR, optim::LRScheduler>(m, "ExponentialLR", "Multiplies the rate by gamma every epoch.")
       .def(nb::init<optim::Optimizer&, double>(), nb::arg("optimizer"), nb::arg("gamma"), KA());
-  nb::class_<optim::CosineAnnealingLR, optim::LRScheduler>(m, "CosineAnnealingLR")
+  nb::class_<optim::CosineAnnealingLR, optim::LRScheduler>(m, "CosineAnnealingLR",
+                                                           "Cosine from the base rate to eta_min over T_max epochs.")
       .def(nb::init<optim::Optimizer&, int64_t, double>(), nb::arg("optimizer"), nb::arg("T_max"),
            nb::arg("eta_min") = 0.0, KA());
-  nb::class_<optim::OneCycleLR, optim::LRScheduler>(m, "OneCycleLR")
+  nb::class_<optim::OneCycleLR, optim::LRScheduler>(m, "OneCycleLR",
+                                                    "The one-cycle policy: up to max_lr, then down, over total_steps.")
       .def(nb::init<optim::Optimizer&, double, int64_t, double, double, double>(), nb::arg("optimizer"),
            nb::arg("max_lr"), nb::arg("total_steps"), nb::arg("pct_start") = 0.3, nb::arg("div_factor") = 25.0,
            nb::arg("final_div_factor") = 1e4, KA());
-  nb::class_<optim::LinearWarmup, optim::LRScheduler>(m, "LinearWarmup")
+  nb::class_<optim::LinearWarmup, optim::LRScheduler>(
+      m, "LinearWarmup", "Scales the rate from start_factor to 1 over warmup_steps, then keeps it.")
       .def(nb::init<optim::Optimizer&, int64_t, double>(), nb::arg("optimizer"), nb::arg("warmup_steps"),
            nb::arg("start_factor") = 1.0 / 3, KA());
-  nb::class_<optim::ReduceLROnPlateau>(m, "ReduceLROnPlateau")
-      .def("__init__", [](optim::ReduceLROnPlateau* self, optim::Optimizer& o, const std::string& mode, double factor,
-                          int64_t patience, double threshold, int64_t cooldown, double min_lr) {
-        if (mode != "min" && mode != "max") throw ValueError("ReduceLROnPlateau: mode must be 'min' or 'max', got '" + mode + "'");
-        new (self) optim::ReduceLROnPlateau(o, {mode == "max", factor, patience, threshold, cooldown, min_lr});
-      }, nb::arg("optimizer"), nb::arg("mode") = "min", nb::arg("factor") = 0.1, nb::arg("patience") = 10,
-         nb::arg("threshold") = 1e-4, nb::arg("cooldown") = 0, nb::arg("min_lr") = 0.0, KA())
+  nb::class_<optim::ReduceLROnPlateau>(
+      m, "ReduceLROnPlateau", "Multiplies the rate by factor when the metric stops improving for patience epochs.")
+      .def(
+          "__init__",
+          [](optim::ReduceLROnPlateau* self, optim::Optimizer& o, const std::string& mode, double factor,
+             int64_t patience, double threshold, int64_t cooldown, double min_lr) {
+            if (mode != "min" && mode != "max")
+              throw ValueError("ReduceLROnPlateau: mode must be 'min' or 'max', got '" + mode + "'");
+            new (self) optim::ReduceLROnPlateau(o, {mode == "max", factor, patience, threshold, cooldown, min_lr});
+          },
+          nb::arg("optimizer"), nb::arg("mode") = "min", nb::arg("factor") = 0.1, nb::arg("patience") = 10,
+          nb::arg("threshold") = 1e-4, nb::arg("cooldown") = 0, nb::arg("min_lr") = 0.0, KA())
       .def("step", &optim::ReduceLROnPlateau::step, nb::arg("metrics"))
       .def("get_last_lr", &optim::ReduceLROnPlateau::get_last_lr);
 }

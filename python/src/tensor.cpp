@@ -10,6 +10,8 @@ using namespace tessera;
 using tessera::py::Operand;
 using tessera::py::operand;
 
+const char* doc_for(const std::string& name);  // docs.cpp
+
 namespace {
 // A Python number as a Scalar (bool before int: bool is an int in Python).
 std::optional<Scalar> as_scalar(nb::handle h) {
@@ -69,15 +71,24 @@ DType dtype_of_ndarray(const nb::dlpack::dtype& t) {
 nb::dlpack::dtype ndarray_dtype(DType t) {
   using C = nb::dlpack::dtype_code;
   switch (t) {
-    case DType::Bool: return {uint8_t(C::Bool), 8, 1};
-    case DType::UInt8: return {uint8_t(C::UInt), 8, 1};
-    case DType::Int8: return {uint8_t(C::Int), 8, 1};
-    case DType::Int32: return {uint8_t(C::Int), 32, 1};
-    case DType::Int64: return {uint8_t(C::Int), 64, 1};
-    case DType::Float16: return {uint8_t(C::Float), 16, 1};
-    case DType::BFloat16: return {uint8_t(C::Bfloat), 16, 1};
-    case DType::Float32: return {uint8_t(C::Float), 32, 1};
-    case DType::Float64: return {uint8_t(C::Float), 64, 1};
+    case DType::Bool:
+      return {uint8_t(C::Bool), 8, 1};
+    case DType::UInt8:
+      return {uint8_t(C::UInt), 8, 1};
+    case DType::Int8:
+      return {uint8_t(C::Int), 8, 1};
+    case DType::Int32:
+      return {uint8_t(C::Int), 32, 1};
+    case DType::Int64:
+      return {uint8_t(C::Int), 64, 1};
+    case DType::Float16:
+      return {uint8_t(C::Float), 16, 1};
+    case DType::BFloat16:
+      return {uint8_t(C::Bfloat), 16, 1};
+    case DType::Float32:
+      return {uint8_t(C::Float), 32, 1};
+    case DType::Float64:
+      return {uint8_t(C::Float), 64, 1};
   }
   return {};
 }
@@ -102,12 +113,13 @@ Tensor tessera::py::from_numpy(nb::handle obj) {
     }
   PyObject* owner = obj.ptr();
   Py_XINCREF(owner);
-  return from_blob(a.data(), shape, dt,
-                   [owner](void*) {
-                     nb::gil_scoped_acquire g;
-                     Py_XDECREF(owner);
-                   },
-                   strides);
+  return from_blob(
+      a.data(), shape, dt,
+      [owner](void*) {
+        nb::gil_scoped_acquire g;
+        Py_XDECREF(owner);
+      },
+      strides);
 }
 
 namespace {
@@ -124,16 +136,37 @@ nb::object to_numpy(const Tensor& t) {
   return nb::cast(arr, nb::rv_policy::reference);
 }
 
-#define TS_BINOP(py, OP)                                                                                  \
-  .def(py, [](const Tensor& a, const Operand& b) { return ops::binary(BinaryOp::OP, a, operand(b, a)); }, \
-       nb::is_operator())
-#define TS_RBINOP(py, OP)                                                                                 \
-  .def(py, [](const Tensor& a, const Operand& b) { return ops::binary(BinaryOp::OP, operand(b, a), a); }, \
-       nb::is_operator())
+#define TS_BINOP(py, OP)                                                                                 \
+  .def(                                                                                                  \
+      py, [](const Tensor& a, const Operand& b) { return ops::binary(BinaryOp::OP, a, operand(b, a)); }, \
+      nb::is_operator())
+#define TS_RBINOP(py, OP)                                                                                \
+  .def(                                                                                                  \
+      py, [](const Tensor& a, const Operand& b) { return ops::binary(BinaryOp::OP, operand(b, a), a); }, \
+      nb::is_operator())
+// nb::class_<Tensor> whose def/def_prop_* add the docstring of docs.cpp for the name.
+struct DocClass {
+  nb::class_<Tensor> cls;
+  template <class F, class... Extra>
+  DocClass& def(const char* name, F&& f, const Extra&... extra) {
+    cls.def(name, std::forward<F>(f), extra..., doc_for(name));
+    return *this;
+  }
+  template <class G, class... Extra>
+  DocClass& def_prop_ro(const char* name, G&& g, const Extra&... extra) {
+    cls.def_prop_ro(name, std::forward<G>(g), extra..., doc_for(name));
+    return *this;
+  }
+  template <class G, class S, class... Extra>
+  DocClass& def_prop_rw(const char* name, G&& g, S&& s, const Extra&... extra) {
+    cls.def_prop_rw(name, std::forward<G>(g), std::forward<S>(s), extra..., doc_for(name));
+    return *this;
+  }
+};
 }  // namespace
 
 void bind_tensor(nb::module_& m) {
-  nb::class_<Tensor>(m, "Tensor", "A strided view of reference-counted storage, as torch.Tensor.")
+  DocClass{nb::class_<Tensor>(m, "Tensor", "A strided view of reference-counted storage, as torch.Tensor.")}
       .def_prop_ro("shape", [](const Tensor& t) { return nb::tuple(nb::cast(t.shape())); })
       .def("size", [](const Tensor& t, std::optional<int64_t> d) -> nb::object {
             if (d) return nb::cast(t.size(*d));
@@ -274,12 +307,18 @@ void bind_tensor(nb::module_& m) {
   m.def("_randint", [](int64_t lo, int64_t hi, const Shape& s, DType d) { return randint(lo, hi, s, {d}); });
   m.def("_arange", [](double a, double b, double st, DType d) { return arange(a, b, st, {d}); });
   m.def("_linspace", [](double a, double b, int64_t n, DType d) { return linspace(a, b, n, {d}); });
-  m.def("eye", [](int64_t n, std::optional<int64_t> mm, DType d) { return eye(n, mm, {d}); }, nb::arg("n"), nb::arg("m") = nb::none(), nb::arg("dtype") = DType::Float32);
+  m.def(
+      "eye", [](int64_t n, std::optional<int64_t> mm, DType d) { return eye(n, mm, {d}); }, nb::arg("n"),
+      nb::arg("m") = nb::none(), nb::arg("dtype") = DType::Float32, "The n x m identity matrix.");
 
-  m.def("grad", [](const std::vector<Tensor>& outputs, const std::vector<Tensor>& inputs, std::optional<std::vector<Tensor>> gos,
-                   bool retain, bool create, bool unused) {
-    nb::gil_scoped_release r;
-    return autograd::grad(outputs, inputs, gos.value_or(std::vector<Tensor>{}), retain, create, unused);
-  }, nb::arg("outputs"), nb::arg("inputs"), nb::arg("grad_outputs") = nb::none(), nb::arg("retain_graph") = false,
-     nb::arg("create_graph") = false, nb::arg("allow_unused") = false);
+  m.def(
+      "grad",
+      [](const std::vector<Tensor>& outputs, const std::vector<Tensor>& inputs, std::optional<std::vector<Tensor>> gos,
+         bool retain, bool create, bool unused) {
+        nb::gil_scoped_release r;
+        return autograd::grad(outputs, inputs, gos.value_or(std::vector<Tensor>{}), retain, create, unused);
+      },
+      nb::arg("outputs"), nb::arg("inputs"), nb::arg("grad_outputs") = nb::none(), nb::arg("retain_graph") = false,
+      nb::arg("create_graph") = false, nb::arg("allow_unused") = false,
+      "The gradients of outputs with respect to inputs (torch.autograd.grad).");
 }

@@ -10,8 +10,8 @@
 
 namespace nb = nanobind;
 using namespace tessera;
-using tessera::py::PyRef;
 using tessera::py::loader_of;
+using tessera::py::PyRef;
 
 namespace {
 
@@ -20,7 +20,8 @@ namespace {
 // checkpoints and load_state_dict write straight into them.
 class PyModel : public nn::Module {
  public:
-  explicit PyModel(nb::handle obj) : nn::Module(nb::cast<std::string>(nb::type_name(obj.type()))), obj_(nb::borrow(obj)) {
+  explicit PyModel(nb::handle obj)
+      : nn::Module(nb::cast<std::string>(nb::type_name(obj.type()))), obj_(nb::borrow(obj)) {
     for (auto item : nb::iter(obj.attr("named_parameters")())) {
       auto [name, t] = nb::cast<std::pair<std::string, Tensor>>(item);
       params_.emplace_back(name, t);
@@ -79,8 +80,10 @@ std::vector<std::shared_ptr<train::Callback>> callbacks_of(const std::optional<n
   if (!cbs) return out;
   for (nb::handle c : *cbs) {
     std::shared_ptr<train::Callback> cb;
-    if (nb::try_cast(c, cb)) out.push_back(cb);
-    else out.push_back(std::make_shared<PyCallback>(c));
+    if (nb::try_cast(c, cb))
+      out.push_back(cb);
+    else
+      out.push_back(std::make_shared<PyCallback>(c));
   }
   return out;
 }
@@ -107,84 +110,110 @@ void bind_train(nb::module_& m) {
       .def_prop_ro("optimizer", &train::Trainer::optimizer, nb::rv_policy::reference);
   nb::class_<train::Callback>(t, "CppCallback", "A callback implemented in C++.");
 
-  t.def("fit", [](nb::handle model, nb::handle train_loader, int64_t epochs, optim::Optimizer* opt,
-                  std::optional<nb::object> loss, std::vector<std::string> metrics, nb::handle validation,
-                  std::optional<nb::list> callbacks, int64_t initial_epoch) {
-    std::shared_ptr<nn::Module> keep;
-    nn::Module& mod = as_module(model, keep);
-    if (!opt) throw ValueError("fit: an optimizer is required");
-    train::FitOptions o{.epochs = epochs, .optimizer = opt, .loss = loss_of(loss), .metrics = std::move(metrics),
-                        .validation = validation.is_none() ? nullptr : &loader_of(validation),
-                        .callbacks = callbacks_of(callbacks), .initial_epoch = initial_epoch};
-    data::DataLoader& tl = loader_of(train_loader);
-    train::History h;
-    {
-      nb::gil_scoped_release r;
-      h = train::fit(mod, tl, std::move(o));
-    }
-    nb::dict out;
-    out["epochs"] = nb::cast(h.epochs);
-    out["stopped_early"] = h.stopped_early;
-    out["interrupted"] = h.interrupted;
-    return out;
-  }, nb::arg("model"), nb::arg("train_loader"), nb::arg("epochs") = 1, nb::arg("optimizer") = nb::none(),
-     nb::arg("loss") = nb::none(), nb::arg("metrics") = std::vector<std::string>{"accuracy"},
-     nb::arg("validation") = nb::none(), nb::arg("callbacks") = nb::none(), nb::arg("initial_epoch") = 0);
-  t.def("evaluate", [](nb::handle model, nb::handle loader, std::optional<nb::object> loss,
-                       std::vector<std::string> metrics) {
-    std::shared_ptr<nn::Module> keep;
-    nn::Module& mod = as_module(model, keep);
-    data::DataLoader& l = loader_of(loader);
-    auto f = loss_of(loss);
-    nb::gil_scoped_release r;
-    return train::evaluate(mod, l, f, metrics);
-  }, nb::arg("model"), nb::arg("loader"), nb::arg("loss") = nb::none(),
-     nb::arg("metrics") = std::vector<std::string>{"accuracy"});
-  t.def("predict", [](nb::handle model, nb::handle loader) {
-    std::shared_ptr<nn::Module> keep;
-    nn::Module& mod = as_module(model, keep);
-    data::DataLoader& l = loader_of(loader);
-    nb::gil_scoped_release r;
-    return train::predict(mod, l);
-  }, nb::arg("model"), nb::arg("loader"));
+  t.def(
+      "fit",
+      [](nb::handle model, nb::handle train_loader, int64_t epochs, optim::Optimizer* opt,
+         std::optional<nb::object> loss, std::vector<std::string> metrics, nb::handle validation,
+         std::optional<nb::list> callbacks, int64_t initial_epoch) {
+        std::shared_ptr<nn::Module> keep;
+        nn::Module& mod = as_module(model, keep);
+        if (!opt) throw ValueError("fit: an optimizer is required");
+        train::FitOptions o{.epochs = epochs,
+                            .optimizer = opt,
+                            .loss = loss_of(loss),
+                            .metrics = std::move(metrics),
+                            .validation = validation.is_none() ? nullptr : &loader_of(validation),
+                            .callbacks = callbacks_of(callbacks),
+                            .initial_epoch = initial_epoch};
+        data::DataLoader& tl = loader_of(train_loader);
+        train::History h;
+        {
+          nb::gil_scoped_release r;
+          h = train::fit(mod, tl, std::move(o));
+        }
+        nb::dict out;
+        out["epochs"] = nb::cast(h.epochs);
+        out["stopped_early"] = h.stopped_early;
+        out["interrupted"] = h.interrupted;
+        return out;
+      },
+      nb::arg("model"), nb::arg("train_loader"), nb::arg("epochs") = 1, nb::arg("optimizer") = nb::none(),
+      nb::arg("loss") = nb::none(), nb::arg("metrics") = std::vector<std::string>{"accuracy"},
+      nb::arg("validation") = nb::none(), nb::arg("callbacks") = nb::none(), nb::arg("initial_epoch") = 0,
+      "Trains model on train_loader for epochs with optimizer; returns the history {'epochs': [logs...], "
+      "'stopped_early', 'interrupted'}.");
+  t.def(
+      "evaluate",
+      [](nb::handle model, nb::handle loader, std::optional<nb::object> loss, std::vector<std::string> metrics) {
+        std::shared_ptr<nn::Module> keep;
+        nn::Module& mod = as_module(model, keep);
+        data::DataLoader& l = loader_of(loader);
+        auto f = loss_of(loss);
+        nb::gil_scoped_release r;
+        return train::evaluate(mod, l, f, metrics);
+      },
+      nb::arg("model"), nb::arg("loader"), nb::arg("loss") = nb::none(),
+      nb::arg("metrics") = std::vector<std::string>{"accuracy"},
+      "Loss and metrics over a loader, in eval mode without gradients.");
+  t.def(
+      "predict",
+      [](nb::handle model, nb::handle loader) {
+        std::shared_ptr<nn::Module> keep;
+        nn::Module& mod = as_module(model, keep);
+        data::DataLoader& l = loader_of(loader);
+        nb::gil_scoped_release r;
+        return train::predict(mod, l);
+      },
+      nb::arg("model"), nb::arg("loader"), "The model's outputs over a loader, concatenated.");
 
-  t.def("progress_bar", &train::progress_bar);
-  t.def("checkpoint", [](const std::string& dir, const std::string& monitor, optim::LRScheduler* s) {
-    return train::checkpoint(dir, monitor, s);
-  }, nb::arg("dir"), nb::arg("monitor") = "val_loss", nb::arg("scheduler") = nb::none(), nb::keep_alive<0, 3>());
+  t.def("progress_bar", &train::progress_bar,
+        "A live bar with rate, ETA, loss and metrics on a terminal; one line per epoch otherwise.");
+  t.def(
+      "checkpoint",
+      [](const std::string& dir, const std::string& monitor, optim::LRScheduler* s) {
+        return train::checkpoint(dir, monitor, s);
+      },
+      nb::arg("dir"), nb::arg("monitor") = "val_loss", nb::arg("scheduler") = nb::none(), nb::keep_alive<0, 3>(),
+      "Writes dir/last.ckpt every epoch, dir/best.ckpt when monitor improves, and dir/model.safetensors.");
   t.def("early_stopping", &train::early_stopping, nb::arg("monitor") = "val_loss", nb::arg("patience") = 3,
-        nb::arg("min_delta") = 0.0);
+        nb::arg("min_delta") = 0.0, "Stops when monitor has not improved by min_delta for patience epochs.");
   t.def("lr_scheduler", &train::lr_scheduler, nb::arg("scheduler"), nb::arg("per_batch") = false,
-        nb::keep_alive<0, 1>());
-  t.def("csv_logger", &train::csv_logger, nb::arg("path"));
+        nb::keep_alive<0, 1>(), "Steps a scheduler every epoch (or every batch).");
+  t.def("csv_logger", &train::csv_logger, nb::arg("path"), "Appends one CSV row of logs per epoch to path.");
 
-  t.def("save_checkpoint", [](const std::string& path, nb::handle model, optim::Optimizer* opt,
-                              optim::LRScheduler* sched, int64_t epoch, int64_t step,
-                              std::map<std::string, std::string> extra) {
-    std::shared_ptr<nn::Module> keep;
-    nn::Module& mod = as_module(model, keep);
-    nb::gil_scoped_release r;
-    train::save_checkpoint(path, mod, opt, sched, {epoch, step, std::move(extra)});
-  }, nb::arg("path"), nb::arg("model"), nb::arg("optimizer") = nb::none(), nb::arg("scheduler") = nb::none(),
-     nb::arg("epoch") = 0, nb::arg("step") = 0, nb::arg("extra") = std::map<std::string, std::string>{});
-  t.def("load_checkpoint", [](const std::string& path, nb::handle model, optim::Optimizer* opt,
-                              optim::LRScheduler* sched) {
-    std::shared_ptr<nn::Module> keep;
-    nn::Module& mod = as_module(model, keep);
-    train::CheckpointInfo info;
-    {
-      nb::gil_scoped_release r;
-      info = train::load_checkpoint(path, mod, opt, sched);
-    }
-    nb::dict d;
-    d["epoch"] = info.epoch;
-    d["step"] = info.step;
-    d["extra"] = nb::cast(info.extra);
-    return d;
-  }, nb::arg("path"), nb::arg("model"), nb::arg("optimizer") = nb::none(), nb::arg("scheduler") = nb::none());
+  t.def(
+      "save_checkpoint",
+      [](const std::string& path, nb::handle model, optim::Optimizer* opt, optim::LRScheduler* sched, int64_t epoch,
+         int64_t step, std::map<std::string, std::string> extra) {
+        std::shared_ptr<nn::Module> keep;
+        nn::Module& mod = as_module(model, keep);
+        nb::gil_scoped_release r;
+        train::save_checkpoint(path, mod, opt, sched, {epoch, step, std::move(extra)});
+      },
+      nb::arg("path"), nb::arg("model"), nb::arg("optimizer") = nb::none(), nb::arg("scheduler") = nb::none(),
+      nb::arg("epoch") = 0, nb::arg("step") = 0, nb::arg("extra") = std::map<std::string, std::string>{},
+      "Writes model, optimizer, scheduler, epoch, step and RNG state to path, atomically.");
+  t.def(
+      "load_checkpoint",
+      [](const std::string& path, nb::handle model, optim::Optimizer* opt, optim::LRScheduler* sched) {
+        std::shared_ptr<nn::Module> keep;
+        nn::Module& mod = as_module(model, keep);
+        train::CheckpointInfo info;
+        {
+          nb::gil_scoped_release r;
+          info = train::load_checkpoint(path, mod, opt, sched);
+        }
+        nb::dict d;
+        d["epoch"] = info.epoch;
+        d["step"] = info.step;
+        d["extra"] = nb::cast(info.extra);
+        return d;
+      },
+      nb::arg("path"), nb::arg("model"), nb::arg("optimizer") = nb::none(), nb::arg("scheduler") = nb::none(),
+      "Restores a checkpoint into model (and optimizer, scheduler); returns {'epoch', 'step', 'extra'}.");
 
   // C++ containers, as the zoo's models are built from them.
-  nb::class_<nn::ModuleList, nn::Module>(m, "_ModuleList")
+  nb::class_<nn::ModuleList, nn::Module>(m, "_ModuleList", "A list of C++ modules.")
       .def("__len__", &nn::ModuleList::size)
       .def("__getitem__", [](const nn::ModuleList& l, int64_t i) {
         int64_t n = int64_t(l.size());
@@ -192,14 +221,16 @@ void bind_train(nb::module_& m) {
         if (i < 0 || i >= n) throw nb::index_error("ModuleList index out of range");
         return l.at(size_t(i));
       });
-  nb::class_<nn::Sequential, nn::ModuleList>(m, "_Sequential");
+  nb::class_<nn::Sequential, nn::ModuleList>(m, "_Sequential", "C++ modules run in order.");
   nb::module_ z = m.def_submodule("zoo", "Ready-made models (C++): mlp, lenet5, cifar_cnn, vgg11, resnet18, resnet50.");
-  z.def("mlp", &zoo::mlp, nb::arg("in_features"), nb::arg("hidden"), nb::arg("classes"));
-  z.def("lenet5", &zoo::lenet5, nb::arg("in_channels") = 1, nb::arg("classes") = 10);
-  z.def("cifar_cnn", &zoo::cifar_cnn, nb::arg("classes") = 10);
-  z.def("vgg11", &zoo::vgg11, nb::arg("classes") = 10);
-  z.def("resnet18", &zoo::resnet18, nb::arg("classes") = 10);
-  z.def("resnet50", &zoo::resnet50, nb::arg("classes") = 1000);
-  z.def("create", &zoo::create, nb::arg("name"), nb::arg("in_channels"), nb::arg("classes"));
-  z.def("names", &zoo::names);
+  z.def("mlp", &zoo::mlp, nb::arg("in_features"), nb::arg("hidden"), nb::arg("classes"),
+        "A multilayer perceptron with ReLU between the layers.");
+  z.def("lenet5", &zoo::lenet5, nb::arg("in_channels") = 1, nb::arg("classes") = 10,
+        "LeNet-5 (ReLU, max pooling) for 28x28 inputs.");
+  z.def("cifar_cnn", &zoo::cifar_cnn, nb::arg("classes") = 10, "The Rosetta CIFAR-10 CNN (3,441,592 parameters).");
+  z.def("vgg11", &zoo::vgg11, nb::arg("classes") = 10, "VGG-11 for 32x32 inputs.");
+  z.def("resnet18", &zoo::resnet18, nb::arg("classes") = 10, "ResNet-18 for 32x32 inputs.");
+  z.def("resnet50", &zoo::resnet50, nb::arg("classes") = 1000, "ResNet-50 with torchvision's layout (ImageNet-sized).");
+  z.def("create", &zoo::create, nb::arg("name"), nb::arg("in_channels"), nb::arg("classes"), "A zoo model by name.");
+  z.def("names", &zoo::names, "The zoo's model names.");
 }

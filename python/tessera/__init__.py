@@ -64,18 +64,22 @@ def as_tensor(data, dtype=None):
 
 
 def zeros(*size, dtype=float32, requires_grad=False):
+    """A tensor of zeros of the given size (ints or one sequence)."""
     return _tessera._zeros(_shape(size), dtype).requires_grad_(requires_grad)
 
 
 def ones(*size, dtype=float32, requires_grad=False):
+    """A tensor of ones of the given size."""
     return _tessera._ones(_shape(size), dtype).requires_grad_(requires_grad)
 
 
 def empty(*size, dtype=float32):
+    """An uninitialized tensor of the given size."""
     return _tessera._empty(_shape(size), dtype)
 
 
 def full(size, fill_value, dtype=None):
+    """A tensor of the given size filled with fill_value (its dtype follows the value)."""
     if dtype is None:
         dtype = bool_ if isinstance(fill_value, _builtins.bool) else (
             int64 if isinstance(fill_value, _numbers.Integral) else float32)
@@ -83,20 +87,24 @@ def full(size, fill_value, dtype=None):
 
 
 def rand(*size, dtype=float32, requires_grad=False):
+    """Uniform random values in [0, 1) from the default generator."""
     return _tessera._rand(_shape(size), dtype).requires_grad_(requires_grad)
 
 
 def randn(*size, dtype=float32, requires_grad=False):
+    """Standard normal random values from the default generator."""
     return _tessera._randn(_shape(size), dtype).requires_grad_(requires_grad)
 
 
 def randint(low, high=None, size=(), dtype=int64):
+    """Random integers in [low, high) of the given size."""
     if high is None:
         low, high = 0, low
     return _tessera._randint(low, high, list(size), dtype)
 
 
 def arange(start, end=None, step=1, dtype=None):
+    """Values from start to end (exclusive) by step; integers unless a float is given."""
     if end is None:
         start, end = 0, start
     if dtype is None:
@@ -105,14 +113,17 @@ def arange(start, end=None, step=1, dtype=None):
 
 
 def linspace(start, end, steps, dtype=float32):
+    """steps values evenly spaced from start to end (inclusive)."""
     return _tessera._linspace(start, end, steps, dtype)
 
 
 def zeros_like(t, dtype=None):
+    """Zeros of t's shape (and dtype unless given)."""
     return zeros(*t.shape, dtype=dtype or t.dtype)
 
 
 def ones_like(t, dtype=None):
+    """Ones of t's shape (and dtype unless given)."""
     return ones(*t.shape, dtype=dtype or t.dtype)
 
 

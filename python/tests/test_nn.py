@@ -131,3 +131,18 @@ def test_loss_curves_match_pytorch_for_20_steps(build, shape):
         curve_o.append(lo.item())
         curve_t.append(lt.item())
     np.testing.assert_allclose(curve_o, curve_t, rtol=2e-3, atol=1e-4)
+
+
+def test_every_public_callable_has_a_docstring():
+    def documented(f):
+        lines = [line for line in (getattr(f, "__doc__", None) or "").strip().splitlines() if line.strip()]
+        # nanobind puts the signature first: a docstring is a further line
+        return len(lines) >= 2 or (lines and "(" not in lines[0].split(" ")[0])
+
+    missing = []
+    for mod in [ts, ts.nn, ts.nn.functional, ts.nn.init, ts.optim, ts.optim.lr_scheduler, ts.data, ts.train, ts.zoo]:
+        missing += [f"{mod.__name__}.{n}" for n in dir(mod)
+                    if not n.startswith("_") and callable(getattr(mod, n)) and not documented(getattr(mod, n))]
+    missing += [f"Tensor.{n}" for n in dir(ts.Tensor)
+                if not n.startswith("_") and callable(getattr(ts.Tensor, n)) and not documented(getattr(ts.Tensor, n))]
+    assert not missing, missing

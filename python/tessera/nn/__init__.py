@@ -287,12 +287,16 @@ class ModuleDict(Module):
 # --- losses as modules (torch.nn.*Loss), over the C++ functional losses -------------------------
 
 class _Loss(Module):
+    """The base of the loss modules: reduction is "mean", "sum" or "none"."""
+
     def __init__(self, reduction="mean"):
         super().__init__()
         self.reduction = reduction
 
 
 class CrossEntropyLoss(_Loss):
+    """Softmax cross-entropy of logits and class indices (class weights, ignore_index, label smoothing)."""
+
     def __init__(self, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
         super().__init__(reduction)
         self.weight, self.ignore_index, self.label_smoothing = weight, ignore_index, label_smoothing
@@ -303,6 +307,8 @@ class CrossEntropyLoss(_Loss):
 
 
 class NLLLoss(_Loss):
+    """Negative log-likelihood of log-probabilities and class indices."""
+
     def __init__(self, weight=None, ignore_index=-100, reduction="mean"):
         super().__init__(reduction)
         self.weight, self.ignore_index = weight, ignore_index
@@ -312,16 +318,22 @@ class NLLLoss(_Loss):
 
 
 class MSELoss(_Loss):
+    """Mean squared error."""
+
     def forward(self, input, target):
         return F.mse_loss(input, target, reduction=self.reduction)
 
 
 class L1Loss(_Loss):
+    """Mean absolute error."""
+
     def forward(self, input, target):
         return F.l1_loss(input, target, reduction=self.reduction)
 
 
 class SmoothL1Loss(_Loss):
+    """Quadratic below beta, linear above (Huber-style)."""
+
     def __init__(self, reduction="mean", beta=1.0):
         super().__init__(reduction)
         self.beta = beta
@@ -331,6 +343,8 @@ class SmoothL1Loss(_Loss):
 
 
 class BCELoss(_Loss):
+    """Binary cross-entropy of probabilities."""
+
     def __init__(self, weight=None, reduction="mean"):
         super().__init__(reduction)
         self.weight = weight
@@ -340,6 +354,8 @@ class BCELoss(_Loss):
 
 
 class BCEWithLogitsLoss(_Loss):
+    """Binary cross-entropy of logits, computed stably (pos_weight for imbalance)."""
+
     def __init__(self, weight=None, reduction="mean", pos_weight=None):
         super().__init__(reduction)
         self.weight, self.pos_weight = weight, pos_weight
@@ -350,6 +366,8 @@ class BCEWithLogitsLoss(_Loss):
 
 
 class KLDivLoss(_Loss):
+    """Kullback-Leibler divergence of log-probabilities from a target distribution."""
+
     def __init__(self, reduction="mean", log_target=False):
         super().__init__(reduction)
         self.log_target = log_target
