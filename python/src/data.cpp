@@ -155,7 +155,7 @@ data::DataLoader& tessera::py::loader_of(nb::handle l) {
 }
 
 void bind_data(nb::module_& m) {
-  nb::module_ d = m.def_submodule("_data", "tessera.data's C++ part");
+  nb::module_ d = m.def_submodule("data", "tessera.data's C++ part");
   nb::class_<data::Dataset>(d, "CppDataset", "A dataset implemented in C++ (indexable, with len()).")
       .def("__len__", &data::Dataset::size)
       .def("__getitem__", [](const data::Dataset& ds, int64_t i) {

@@ -100,7 +100,7 @@ train::LossFn loss_of(const std::optional<nb::object>& f) {
 }  // namespace
 
 void bind_train(nb::module_& m) {
-  nb::module_ t = m.def_submodule("_train", "tessera.train's C++ part");
+  nb::module_ t = m.def_submodule("train", "tessera.train's C++ part");
   nb::class_<train::Trainer>(t, "Trainer", "The running fit, as callbacks see it.")
       .def_prop_ro("epoch", &train::Trainer::epoch)
       .def_prop_ro("global_step", &train::Trainer::global_step)

@@ -158,10 +158,13 @@ def test_autograd_api():
 
 def test_type_stubs_describe_the_module():
     import pathlib
-    stub = pathlib.Path(ts._tessera.__file__).with_name("_tessera.pyi")
-    text = stub.read_text()
+    stubs = pathlib.Path(ts._tessera.__file__).with_name("_tessera")
+    text = (stubs / "__init__.pyi").read_text()
     for needle in ("class Tensor:", "def matmul(", "def backward(self", "def from_numpy(", "class dtype"):
         assert needle in text, needle
+    assert "class DataLoader:" in (stubs / "data" / "__init__.pyi").read_text()
+    assert "def fit(" in (stubs / "train" / "__init__.pyi").read_text()
+    assert "Matrix product with NumPy semantics" in text  # the docstrings travel with the stubs
     assert pathlib.Path(ts.__file__).with_name("py.typed").exists()
 
 

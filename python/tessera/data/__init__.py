@@ -5,7 +5,7 @@ tensors, numpy arrays or numbers: subclass Dataset in Python, or use the C++ one
 (TensorDataset, the file readers). DataLoader batches it with C++ worker threads; iterating
 over the loader runs one epoch of (inputs, targets) batches.
 """
-from .._tessera._data import (ConcatDataset, CppDataset, DataLoader, Subset, TensorDataset,  # noqa: F401
+from .._tessera.data import (ConcatDataset, CppDataset, DataLoader, Subset, TensorDataset,  # noqa: F401
                               load_mnist, normalize, random_crop, random_horizontal_flip, random_split, read_cifar,
                               read_csv, read_idx, to_float)
 

@@ -7,7 +7,7 @@
 callbacks run in C++ with the GIL released (Python code is entered only for a Python model's
 forward, a Python loss and Python callbacks).
 """
-from .._tessera._train import (Trainer, checkpoint, csv_logger, early_stopping, evaluate, fit,  # noqa: F401
+from .._tessera.train import (Trainer, checkpoint, csv_logger, early_stopping, evaluate, fit,  # noqa: F401
                                load_checkpoint, lr_scheduler, predict, progress_bar, save_checkpoint)
 
 
