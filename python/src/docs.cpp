@@ -53,6 +53,8 @@ const char* doc_for(const std::string& name) {
       {"logical_not", "Elementwise logical not (bool)."},
       {"where", "input where condition holds, else other (tensors or numbers, broadcasting)."},
       {"fma", "a * b + c in one pass."},
+      {"result_type", "The dtype an op on these operands gives (PyTorch's promotion rules)."},
+      {"unflatten", "Splits dim into the given sizes."},
       {"equal", "True when shapes and all values are equal."},
       {"allclose", "True when |input - other| <= atol + rtol * |other| everywhere."},
       {"isclose", "|input - other| <= atol + rtol * |other| elementwise (bool)."},

@@ -100,6 +100,15 @@ void bind_ops(nb::module_& m) {
   b.def(
       "sub", [](const Tensor& a, const Operand& x, Scalar alpha) { return ops::sub(a, operand(x, a), alpha); },
       nb::arg("other"), nb::kw_only(), nb::arg("alpha") = 1);
+  b.fn("result_type", [](const Operand& a, const Operand& x) {
+         if (auto* t = std::get_if<Tensor>(&a)) {
+           if (auto* u = std::get_if<Tensor>(&x)) return ops::result_type(*t, *u);
+           return ops::result_type(*t, std::get<Scalar>(x));
+         }
+         if (auto* u = std::get_if<Tensor>(&x)) return ops::result_type(*u, std::get<Scalar>(a));
+         throw DTypeError("result_type: expected at least one tessera.Tensor, got two numbers");
+       }, nb::arg("tensor1"), nb::arg("tensor2"));
+  b.method("unflatten", &Tensor::unflatten, nb::arg("dim"), nb::arg("sizes"));
   b.fn("fma", &ops::fma, nb::arg("a"), nb::arg("b"), nb::arg("c"));
   b.fn(
       "where",

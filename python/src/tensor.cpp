@@ -144,6 +144,71 @@ nb::object to_numpy(const Tensor& t) {
   .def(                                                                                                  \
       py, [](const Tensor& a, const Operand& b) { return ops::binary(BinaryOp::OP, operand(b, a), a); }, \
       nb::is_operator())
+// The buffer protocol (memoryview(t), bytes(t), array.array, any C consumer): a writable view
+// of a CPU tensor's memory with its shape and byte strides. The view holds the tensor, so the
+// memory stays valid while the buffer is exported.
+struct BufferInfo {
+  Tensor keep;
+  std::vector<Py_ssize_t> shape, strides;
+};
+
+const char* buffer_format(DType t) {
+  switch (t) {
+    case DType::Bool: return "?";
+    case DType::UInt8: return "B";
+    case DType::Int8: return "b";
+    case DType::Int32: return "i";
+    case DType::Int64: return "q";
+    case DType::Float16: return "e";
+    case DType::Float32: return "f";
+    case DType::Float64: return "d";
+    case DType::BFloat16: return nullptr;  // no struct-module code
+  }
+  return nullptr;
+}
+
+int tensor_getbuffer(PyObject* self, Py_buffer* view, int flags) {
+  const Tensor& t = *nb::inst_ptr<Tensor>(nb::handle(self));
+  auto fail = [&](const std::string& msg) {
+    view->obj = nullptr;
+    PyErr_SetString(PyExc_BufferError, msg.c_str());
+    return -1;
+  };
+  if (!t.defined()) return fail("buffer: the tensor is undefined");
+  if (t.device().type != DeviceType::CPU) return fail("buffer: only CPU tensors export their memory (this one is on " + t.device().str() + ")");
+  const char* fmt = buffer_format(t.dtype());
+  if (!fmt) return fail("buffer: " + std::string(dtype_name(t.dtype())) + " has no buffer format code; use .to(tessera.float32) first");
+  if ((flags & PyBUF_STRIDES) != PyBUF_STRIDES && !t.is_contiguous())
+    return fail("buffer: the tensor is not contiguous and the consumer did not ask for strides; use .contiguous()");
+  if ((flags & PyBUF_F_CONTIGUOUS) == PyBUF_F_CONTIGUOUS && t.dim() > 1)
+    return fail("buffer: tensors are row-major; a Fortran-contiguous buffer is not available");
+  auto* info = new BufferInfo{t, {}, {}};
+  Py_ssize_t item = Py_ssize_t(t.element_size());
+  for (int64_t d = 0; d < t.dim(); ++d) {
+    info->shape.push_back(Py_ssize_t(t.size(d)));
+    info->strides.push_back(Py_ssize_t(t.stride(d)) * item);
+  }
+  view->buf = t.data_ptr();
+  view->obj = self;
+  Py_INCREF(self);
+  view->len = Py_ssize_t(t.numel()) * item;
+  view->itemsize = item;
+  view->readonly = 0;
+  view->format = (flags & PyBUF_FORMAT) ? const_cast<char*>(fmt) : nullptr;
+  view->ndim = int(t.dim());
+  view->shape = (flags & PyBUF_ND) == PyBUF_ND ? info->shape.data() : nullptr;
+  view->strides = (flags & PyBUF_STRIDES) == PyBUF_STRIDES ? info->strides.data() : nullptr;
+  view->suboffsets = nullptr;
+  view->internal = info;
+  return 0;
+}
+
+void tensor_releasebuffer(PyObject*, Py_buffer* view) { delete static_cast<BufferInfo*>(view->internal); }
+
+PyType_Slot tensor_slots[] = {{Py_bf_getbuffer, (void*)tensor_getbuffer},
+                              {Py_bf_releasebuffer, (void*)tensor_releasebuffer},
+                              {0, nullptr}};
+
 // nb::class_<Tensor> whose def/def_prop_* add the docstring of docs.cpp for the name.
 struct DocClass {
   nb::class_<Tensor> cls;
@@ -166,7 +231,8 @@ struct DocClass {
 }  // namespace
 
 void bind_tensor(nb::module_& m) {
-  DocClass{nb::class_<Tensor>(m, "Tensor", "A strided view of reference-counted storage, as torch.Tensor.")}
+  DocClass{nb::class_<Tensor>(m, "Tensor", "A strided view of reference-counted storage, as torch.Tensor.",
+                              nb::type_slots(tensor_slots))}
       .def_prop_ro("shape", [](const Tensor& t) { return nb::tuple(nb::cast(t.shape())); })
       .def("size", [](const Tensor& t, std::optional<int64_t> d) -> nb::object {
             if (d) return nb::cast(t.size(*d));

@@ -10,6 +10,7 @@ import numbers as _numbers
 import numpy as _np
 
 from ._tessera import *  # noqa: F401,F403
+del data, init, train  # noqa: F821 (the C++ submodules; tessera.data and .train are the packages below)
 from ._tessera import Tensor, dtype, from_numpy
 from . import _tessera
 from . import data, nn, optim, train  # noqa: E402,F401

@@ -202,3 +202,19 @@ def test_setitem_is_differentiable_like_pytorch():
     (yp * torch.tensor(w)).sum().backward()
     np.testing.assert_allclose(xt.grad.numpy(), xp.grad.numpy())
     np.testing.assert_allclose(vt.grad.numpy(), vp.grad.numpy())
+
+
+def test_buffer_protocol_shares_memory():
+    t = ts.arange(6).reshape(2, 3)
+    m = memoryview(t)
+    assert m.shape == (2, 3) and m.strides == (24, 8) and m.format == "q" and m.tolist() == t.tolist()
+    u = ts.arange(6, dtype=ts.float32).reshape(2, 3).T  # non-contiguous: strides in bytes
+    view = memoryview(u)
+    assert view.strides == (4, 12) and not view.c_contiguous
+    np.asarray(view)[0, 1] = 42.0  # writable, no copy
+    assert u[0, 1].item() == 42.0
+    assert bytes(ts.tensor([1, 2], dtype=ts.uint8)) == b"\x01\x02"
+    assert np.frombuffer(ts.ones(3), dtype=np.float32).tolist() == [1.0, 1.0, 1.0]
+    with pytest.raises(BufferError, match="bfloat16"):
+        memoryview(ts.ones(2, dtype=ts.bfloat16))
+    del m, view
