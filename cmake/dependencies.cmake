@@ -15,22 +15,24 @@ endfunction()
 tessera_check_option(TESSERA_CUDA)
 tessera_check_option(TESSERA_PYTHON)
 
-# --- CUDA: the toolkit is probed so the summary can say what is there; the backend itself is
-# not written yet, so ON must fail rather than quietly build a CPU-only library.
+# --- CUDA: with the toolkit, the library gets the CUDA runtime (devices, the caching allocator of
+# device and pinned memory), linked statically so that it loads on machines without a driver.
+# The device kernels are not written yet, so tensors stay on the CPU.
 set(TESSERA_HAVE_CUDA_TOOLKIT OFF)
+set(TESSERA_WITH_CUDA OFF)
 set(TESSERA_CUDA_NOTE "")
 if(NOT TESSERA_CUDA STREQUAL "OFF")
   find_package(CUDAToolkit QUIET)
-  if(CUDAToolkit_FOUND)
+  if(CUDAToolkit_FOUND AND TARGET CUDA::cudart_static)
     set(TESSERA_HAVE_CUDA_TOOLKIT ON)
+    set(TESSERA_WITH_CUDA ON)
     find_library(TESSERA_CUDNN_LIB cudnn HINTS ${CUDAToolkit_LIBRARY_DIR})
     find_library(TESSERA_NCCL_LIB nccl HINTS ${CUDAToolkit_LIBRARY_DIR})
+    set(TESSERA_CUDA_NOTE "runtime (devices, caching allocator) built; device kernels not written yet: tensors stay on the CPU")
+  elseif(TESSERA_CUDA STREQUAL "ON")
+    message(FATAL_ERROR "TESSERA_CUDA=ON: the CUDA toolkit (with the static runtime) was not found; set "
+                        "CUDAToolkit_ROOT, or configure with TESSERA_CUDA=AUTO or OFF.")
   endif()
-  if(TESSERA_CUDA STREQUAL "ON")
-    message(FATAL_ERROR "TESSERA_CUDA=ON: the CUDA backend is not part of this version of tessera yet "
-                        "(toolkit found: ${TESSERA_HAVE_CUDA_TOOLKIT}). Configure with TESSERA_CUDA=AUTO or OFF.")
-  endif()
-  set(TESSERA_CUDA_NOTE "backend not implemented yet: CPU only")
 endif()
 
 # --- Python bindings: the interpreter given by Python_EXECUTABLE (make test uses the project's

@@ -138,8 +138,21 @@ int info_cmd() {
   std::printf("threads:   %d\n", get_num_threads());
   std::printf("oneDNN:    %d.%d.%d (matmul, convolution)\n", v->major, v->minor, v->patch);
   std::printf("BLAS:      not used\n");
-  std::printf("CUDA:      %s\n", is_available(DeviceType::CUDA) ? "available" : "not built (CPU only)");
-  std::printf("devices:   cpu%s\n", is_available(DeviceType::CUDA) ? ", cuda:0" : "");
+  if (!cuda::built_with_cuda()) {
+    std::printf("CUDA:      not built (CPU only)\n");
+  } else if (!cuda::is_available()) {
+    std::printf("CUDA:      runtime built; no device: %s\n", cuda::unavailable_reason().c_str());
+  } else {
+    std::printf("CUDA:      runtime built, %d device%s; device kernels not written yet (tensors stay on the CPU)\n",
+                cuda::device_count(), cuda::device_count() == 1 ? "" : "s");
+  }
+  std::printf("devices:   cpu");
+  for (int d = 0; d < cuda::device_count(); ++d) {
+    auto p = cuda::get_device_properties(d);
+    std::printf(", cuda:%d (%s, sm_%d%d, %.1f GiB)", d, p.name.c_str(), p.major, p.minor,
+                double(p.total_memory) / double(1u << 30));
+  }
+  std::printf("\n");
   std::printf("models:    ");
   for (auto& n : zoo::names()) std::printf("%s ", n.c_str());
   std::printf("\n");

@@ -62,6 +62,54 @@ NB_MODULE(_tessera, m) {
   bind_data(m);
   bind_train(m);
 
+  // tessera.cuda: torch.cuda's queries over tessera/cuda.h.
+  nb::module_ c = m.def_submodule("cuda", "CUDA devices and their memory (torch.cuda's queries).");
+  // (registered after the general translator, so it is tried first)
+  nb::exception<OutOfMemoryError>(c, "OutOfMemoryError", PyExc_RuntimeError);
+  c.def("is_available", &cuda::is_available, "True when this build has CUDA and a device answers.");
+  c.def("device_count", &cuda::device_count, "The number of CUDA devices (0 without CUDA, driver or device).");
+  c.def("unavailable_reason", &cuda::unavailable_reason, "Why CUDA is not available ('' when it is).");
+  c.def("get_device_name", [](int d) { return cuda::get_device_properties(d).name; }, nb::arg("device") = 0,
+        "The device's name.");
+  c.def("get_device_properties", [](int d) {
+    auto p = cuda::get_device_properties(d);
+    nb::dict r;
+    r["name"] = p.name;
+    r["total_memory"] = p.total_memory;
+    r["major"] = p.major;
+    r["minor"] = p.minor;
+    r["multi_processor_count"] = p.multiprocessors;
+    return r;
+  }, nb::arg("device") = 0, "name, total_memory, compute capability (major, minor) and multiprocessor count.");
+  c.def("current_device", &cuda::current_device, "The current device's index.");
+  c.def("set_device", &cuda::set_device, nb::arg("device"), "Makes device current.");
+  c.def("synchronize", [](std::optional<int> d) { cuda::synchronize(d.value_or(-1)); }, nb::arg("device") = nb::none(),
+        nb::call_guard<nb::gil_scoped_release>(), "Waits for all work on the device.");
+  c.def("memory_stats", [](std::optional<int> d) {
+    MemoryStats s = cuda::memory_stats(d.value_or(-1));
+    nb::dict r;
+    r["allocated_bytes"] = s.allocated;
+    r["reserved_bytes"] = s.reserved;
+    r["peak_allocated_bytes"] = s.peak_allocated;
+    r["peak_reserved_bytes"] = s.peak_reserved;
+    r["requested_bytes"] = s.requested;
+    r["num_allocs"] = s.num_allocs;
+    r["num_segments"] = s.num_segments;
+    r["num_ooms"] = s.num_ooms;
+    return r;
+  }, nb::arg("device") = nb::none(), "The caching allocator's statistics for the device.");
+  c.def("memory_allocated", [](std::optional<int> d) { return cuda::memory_stats(d.value_or(-1)).allocated; },
+        nb::arg("device") = nb::none(), "Bytes in blocks handed out on the device.");
+  c.def("memory_reserved", [](std::optional<int> d) { return cuda::memory_stats(d.value_or(-1)).reserved; },
+        nb::arg("device") = nb::none(), "Bytes the caching allocator holds on the device.");
+  c.def("max_memory_allocated", [](std::optional<int> d) { return cuda::memory_stats(d.value_or(-1)).peak_allocated; },
+        nb::arg("device") = nb::none(), "The peak of memory_allocated since the last reset.");
+  c.def("max_memory_reserved", [](std::optional<int> d) { return cuda::memory_stats(d.value_or(-1)).peak_reserved; },
+        nb::arg("device") = nb::none(), "The peak of memory_reserved since the last reset.");
+  c.def("reset_peak_memory_stats", [](std::optional<int> d) { cuda::reset_peak_memory_stats(d.value_or(-1)); },
+        nb::arg("device") = nb::none(), "Starts the peaks afresh.");
+  c.def("empty_cache", &cuda::empty_cache, "Releases the cached, unused memory of every device.");
+
   m.def(
       "save_safetensors",
       [](const std::string& path, const std::vector<std::pair<std::string, Tensor>>& tensors,

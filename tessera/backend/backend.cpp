@@ -2,6 +2,8 @@
 
 #include <array>
 
+#include "tessera/cuda.h"
+
 namespace tessera {
 
 namespace {
@@ -19,8 +21,11 @@ Backend& backend_for(Device d) {
   static bool cpu_ready = (register_backend(DeviceType::CPU, make_cpu_backend()), true);
   (void)cpu_ready;
   Backend* b = registry()[size_t(d.type)];
-  TS_CHECK_DEVICE(b != nullptr, "device ", d, " is not available: this build of tessera has no ",
-                  d.is_cuda() ? "CUDA" : "such", " backend");
+  if (!b && d.is_cuda())
+    throw DeviceError(detail::str("device ", d, " is not available: ",
+                                  cuda::is_available() ? "the CUDA kernels are not part of this version of tessera yet"
+                                                       : cuda::unavailable_reason()));
+  TS_CHECK_DEVICE(b != nullptr, "device ", d, " is not available: this build of tessera has no such backend");
   return *b;
 }
 
