@@ -109,6 +109,28 @@ void bind_ops(nb::module_& m) {
          throw DTypeError("result_type: expected at least one tessera.Tensor, got two numbers");
        }, nb::arg("tensor1"), nb::arg("tensor2"));
   b.method("unflatten", &Tensor::unflatten, nb::arg("dim"), nb::arg("sizes"));
+  // In-place forms (under autograd they rewrite the history of the tensor, or of a view's base).
+  using RI = nb::rv_policy;
+  b.method("add_", [](Tensor& a, const Operand& x, Scalar alpha) -> Tensor& {
+    Tensor o = operand(x, a);
+    return a.add_(o, alpha);
+  }, nb::arg("other"), nb::kw_only(), nb::arg("alpha") = 1, RI::reference_internal);
+  b.method("sub_", [](Tensor& a, const Operand& x, Scalar alpha) -> Tensor& {
+    Tensor o = operand(x, a);
+    return a.sub_(o, alpha);
+  }, nb::arg("other"), nb::kw_only(), nb::arg("alpha") = 1, RI::reference_internal);
+  const std::pair<const char*, BinaryOp> inplace[] = {{"mul_", BinaryOp::Mul}, {"div_", BinaryOp::Div},
+                                                       {"pow_", BinaryOp::Pow}, {"fmod_", BinaryOp::Fmod},
+                                                       {"atan2_", BinaryOp::Atan2}};
+  for (auto& [name, op] : inplace) {
+    BinaryOp o = op;
+    b.method(name, [o](Tensor& a, const Operand& x) -> Tensor& { return ops::binary_(o, a, operand(x, a)); },
+             nb::arg("other"), RI::reference_internal);
+  }
+  b.method("clamp_", [](Tensor& t, std::optional<Scalar> lo, std::optional<Scalar> hi) -> Tensor& { return t.clamp_(lo, hi); },
+           nb::arg("min") = nb::none(), nb::arg("max") = nb::none(), RI::reference_internal);
+  b.method("masked_fill_", [](Tensor& t, const Tensor& mask, Scalar v) -> Tensor& { return t.masked_fill_(mask, v); },
+           nb::arg("mask"), nb::arg("value"), RI::reference_internal);
   b.fn("fma", &ops::fma, nb::arg("a"), nb::arg("b"), nb::arg("c"));
   b.fn(
       "where",

@@ -423,3 +423,44 @@ def test_errors_name_the_op():
         ts.add(ts.randn(2), "x")
     with pytest.raises(ValueError, match="cat"):
         ts.cat([ts.randn(2, 3), ts.randn(3, 2)], 0)
+
+
+# --- in-place ops on views under autograd (PyTorch's CopySlices semantics) ------------------------
+def _slice_scale(L, x, z):
+    y = x * 2
+    y[:, 1] *= 3                 # getitem, in-place multiply on the view, setitem
+    y[0, 1:3] += z[:2]
+    y[3].exp_()
+    return y.sin()
+
+
+def _sibling_and_base(L, x, z):
+    y = x * 1
+    row = y[2]                   # a view made before the writes
+    y.t()[1].mul_(z[:4])         # a write through a transposed view
+    y.mul_(0.5)                  # a write to the base itself
+    return row * 3 + y.sum(0)
+
+
+def _buffer_filled_by_rows(L, x, z):
+    buf = L.zeros(4, 5, dtype=x.dtype)  # does not require grad until written
+    buf[1].copy_(z)
+    buf[2:].add_(x[:2] * x[:2])
+    buf[0, :].masked_fill_(z > 0, 1.0)
+    return buf * x
+
+
+@pytest.mark.parametrize("fn", [_slice_scale, _sibling_and_base, _buffer_filled_by_rows],
+                         ids=["slice_scale", "sibling_and_base", "buffer_rows"])
+@pytest.mark.parametrize("dt,tol", FLOATS)
+def test_inplace_on_views_matches_pytorch(fn, dt, tol):
+    run(fn, [randn(4, 5, dt=dt), randn(5, dt=dt)], tol)
+
+
+def test_inplace_on_views_errors_like_pytorch():
+    w = ts.zeros(3, requires_grad=True)
+    with pytest.raises(RuntimeError, match="a view of a leaf tensor that requires grad"):
+        w[0].add_(1.0)
+    y = ts.randn(3, requires_grad=True) * 1
+    with pytest.raises(RuntimeError, match="expanded view"):
+        y.expand(2, 3).add_(1.0)

@@ -8,6 +8,7 @@
 #include <cstdlib>
 
 #include "tessera/autograd/accumulate.h"
+#include "tessera/ops/ops.h"
 
 namespace tessera::autograd {
 
@@ -153,8 +154,37 @@ void record_fn(const char* name, std::initializer_list<const Tensor*> inputs,
   for (const Tensor& t : saved_outputs) node->saved.emplace_back(t, true);
 }
 
-void mark_view(const Tensor& out) {
-  if (out.requires_grad()) meta_of(out).is_view = true;
+void mark_view(const Tensor& out, const Tensor& base) {
+  if (!g_grad_enabled) return;
+  const AutogradMeta* bm = meta_if(base);
+  auto& m = meta_of(out);
+  m.view_base = bm && bm->view_base.defined() ? bm->view_base : base;
+  m.view_version = out.version();
+  if (m.requires_grad) m.is_view = true;
+}
+
+Tensor view_base(const Tensor& t) {
+  const AutogradMeta* m = meta_if(t);
+  return m ? m->view_base : Tensor();
+}
+
+void refresh_view(const Tensor& v) {
+  AutogradMeta* m = v.defined() ? v.impl().autograd.get() : nullptr;
+  if (!m || !m->view_base.defined() || m->view_version == v.version()) return;
+  m->view_version = v.version();
+  const Tensor& base = m->view_base;
+  if (!base.requires_grad()) return;
+  TS_CHECK(base.is_contiguous(), "a view whose base was modified in place is used, and the base is not contiguous: "
+           "clone() the base before taking views of it");
+  Shape shape = v.shape(), strides = v.strides(), base_shape = base.shape();
+  int64_t rel = v.storage_offset() - base.storage_offset();
+  auto region_of = [shape, strides, rel](const Tensor& z) {
+    return Tensor(z.storage(), shape, strides, z.storage_offset() + rel, z.dtype());
+  };
+  record_fn("view_of_modified_base", {&base}, {&v}, {}, [region_of, base_shape](const std::vector<Tensor>& g, const std::vector<Tensor>&) {
+    return std::vector<Tensor>{ops::embed_in_zeros(g[0], base_shape, region_of)};
+  });
+  m->is_view = true;
 }
 
 void check_inplace(const Tensor& t, const char* op) {
@@ -163,8 +193,11 @@ void check_inplace(const Tensor& t, const char* op) {
   if (!m || !m->requires_grad) return;
   TS_CHECK(m->grad_fn != nullptr, op, ": a leaf tensor that requires grad is being used in an in-place operation; "
            "wrap the update in a NoGradGuard (as optimizers do) or use the out-of-place form");
-  TS_CHECK(!m->is_view, op, ": in-place operations on views of tensors that require grad are not supported; use "
-           "the out-of-place form");
+  if (m->is_view && m->view_base.defined()) {
+    const AutogradMeta* bm = meta_if(m->view_base);
+    TS_CHECK(!(bm && bm->requires_grad && !bm->grad_fn), op, ": a view of a leaf tensor that requires grad is being "
+             "used in an in-place operation; wrap the update in a NoGradGuard or use the out-of-place form");
+  }
 }
 
 }  // namespace tessera::autograd
@@ -175,6 +208,7 @@ using namespace autograd;
 
 bool Tensor::requires_grad() const {
   const AutogradMeta* m = impl().autograd.get();
+  if (m && m->view_base.defined() && m->view_version != version()) refresh_view(*this);
   return m && m->requires_grad;
 }
 
@@ -205,6 +239,7 @@ void Tensor::set_grad(const Tensor& g) const {
 
 std::shared_ptr<Node> Tensor::grad_fn() const {
   const AutogradMeta* m = impl().autograd.get();
+  if (m && m->view_base.defined() && m->view_version != version()) refresh_view(*this);
   return m ? m->grad_fn : nullptr;
 }
 

@@ -28,6 +28,11 @@ struct AutogradMeta {
   bool requires_grad = false;
   bool retains_grad = false;
   bool is_view = false;  // made by a view op from a tensor that requires grad
+  // Views made while grad mode is on: the tensor that owns the memory, and the storage version
+  // this view's grad_fn reflects. An in-place op on the view rewrites the base's history; a
+  // view whose base changed since gets a fresh grad_fn from the base when next used.
+  Tensor view_base;
+  uint64_t view_version = 0;
   Tensor grad;
   std::shared_ptr<autograd::Node> grad_fn;  // null for leaves
   uint32_t output_nr = 0;
@@ -152,8 +157,14 @@ void record_fn(const char* name, std::initializer_list<const Tensor*> inputs, st
                std::vector<Tensor> saved, FunctionNode::Backward backward, std::vector<Tensor> saved_outputs = {});
 // The edge a gradient for t flows into (its grad_fn, or the AccumulateGrad of a leaf).
 Edge gradient_edge(const Tensor& t);
-// Marks out as a view of base for autograd (in-place writes to it are then refused).
-void mark_view(const Tensor& out);
+// Marks out as a view of base (when grad mode is on): in-place ops on it then update the base's
+// history, as PyTorch's CopySlices does.
+void mark_view(const Tensor& out, const Tensor& base);
+// The base a view was made from (undefined for tensors that are not tracked views).
+Tensor view_base(const Tensor& t);
+// Gives a view whose base was modified in place (through it, another view, or directly) the
+// base's current history: its grad_fn becomes "this region of the base".
+void refresh_view(const Tensor& view);
 // Checks that an in-place op may modify t, given autograd (names op in the error).
 void check_inplace(const Tensor& t, const char* op);
 

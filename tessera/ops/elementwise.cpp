@@ -96,14 +96,16 @@ void record_unary(UnaryOp op, const Tensor& x, const Tensor& out) {
 }
 }  // namespace
 
-Tensor& rebind_inplace(Tensor& t, const char* op, const std::function<Tensor(const Tensor&)>& outplace) {
-  autograd::check_inplace(t, op);
-  Tensor old = t.clone();  // the pre-update value, connected to t's history by clone's node
-  Tensor r = outplace(old);
+namespace {
+void check_result(const Tensor& r, const Tensor& t, const char* op) {
   TS_CHECK_SHAPE(r.shape() == t.shape(), op, ": output with shape ", t.shape(), " doesn't match the broadcast shape ",
                  r.shape());
   TS_CHECK_DTYPE(r.dtype() == t.dtype() || category(r.dtype()) <= category(t.dtype()), op, ": result type ",
                  r.dtype(), " can't be cast to the desired output type ", t.dtype());
+}
+
+// Writes r's values into t and gives t r's history.
+void take_history(Tensor& t, const Tensor& r) {
   backend_for(t.device()).copy(t, r);
   t.bump_version();
   auto& m = t.impl().autograd;
@@ -111,6 +113,56 @@ Tensor& rebind_inplace(Tensor& t, const char* op, const std::function<Tensor(con
   m->requires_grad = r.requires_grad();
   m->grad_fn = r.grad_fn();
   m->output_nr = r.impl().autograd ? r.impl().autograd->output_nr : 0;
+}
+
+// An in-place op on a view: the base's new value is "the old base with the view's region replaced
+// by outplace(region)", recorded out of place (PyTorch's CopySlices), so gradients reach the base's
+// history and the op's other inputs; the view then reads its region of the new base.
+Tensor& rebind_view_inplace(Tensor& v, const Tensor& base, const char* op,
+                            const std::function<Tensor(const Tensor&)>& outplace) {
+  TS_CHECK(base.is_contiguous(), op, ": in-place operation on a view whose base is not contiguous, while autograd "
+           "records; clone() the base first");
+  for (int64_t d = 0; d < v.dim(); ++d)
+    TS_CHECK(v.stride(d) != 0 || v.size(d) <= 1, op, ": in-place operation on an expanded view (several elements "
+             "share one memory location) while autograd records; clone() it first");
+  Shape shape = v.shape(), strides = v.strides();
+  int64_t rel = v.storage_offset() - base.storage_offset();
+  auto region_of = [shape, strides, rel](const Tensor& z) {
+    return Tensor(z.storage(), shape, strides, z.storage_offset() + rel, z.dtype());
+  };
+  Tensor old_base = base.clone();
+  Tensor region = region_of(old_base);
+  if (old_base.requires_grad()) {
+    Shape base_shape = base.shape();
+    autograd::record_fn("view_of_base", {&old_base}, {&region}, {}, [region_of, base_shape](const G& g, const G&) {
+      return G{embed_in_zeros(g[0], base_shape, region_of)};
+    });
+  }
+  Tensor r = outplace(region);
+  check_result(r, v, op);
+  Tensor mask;
+  {
+    autograd::NoGradGuard ng;
+    mask = zeros(base.shape(), {DType::Bool, base.device()});
+    backend_for(base.device()).fill(region_of(mask), Scalar(true));
+  }
+  Tensor new_base = where(mask, embed_in_zeros(r.to(base.dtype()), base.shape(), region_of), old_base);
+  Tensor b = base;
+  take_history(b, new_base);
+  autograd::refresh_view(v);  // v is now its region of the new base
+  return v;
+}
+}  // namespace
+
+Tensor& rebind_inplace(Tensor& t, const char* op, const std::function<Tensor(const Tensor&)>& outplace) {
+  autograd::check_inplace(t, op);
+  t.requires_grad();  // brings a view up to date with its base first
+  Tensor base = autograd::view_base(t);
+  if (base.defined()) return rebind_view_inplace(t, base, op, outplace);
+  Tensor old = t.clone();  // the pre-update value, connected to t's history by clone's node
+  Tensor r = outplace(old);
+  check_result(r, t, op);
+  take_history(t, r);
   return t;
 }
 

@@ -18,9 +18,8 @@ Tensor make_view(const Tensor& t, Shape shape, Shape strides, int64_t offset) {
 
 // Records a view op: back maps the view's gradient to the base's.
 Tensor viewed(const Tensor& base, const Tensor& out, const char* name, std::function<Tensor(const Tensor&)> back) {
-  if (!needs_grad({&base})) return out;
-  record_fn(name, {&base}, {&out}, {}, [back](const G& g, const G&) { return G{back(g[0])}; });
-  autograd::mark_view(out);
+  if (needs_grad({&base})) record_fn(name, {&base}, {&out}, {}, [back](const G& g, const G&) { return G{back(g[0])}; });
+  autograd::mark_view(out, base);
   return out;
 }
 }  // namespace

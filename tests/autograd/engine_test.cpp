@@ -145,7 +145,23 @@ TEST(Engine, InPlaceOpsAreCheckedAgainstSavedVersions) {
   buf.copy_(x2 * 2);
   EXPECT_TRUE(buf.requires_grad());
   Tensor v = x2.view({2, 1});
-  EXPECT_THROW(v.mul_(2.0), Error);  // a view of a leaf that requires grad
+  try {
+    v.mul_(2.0);
+    FAIL() << "expected an error for a view of a leaf";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("a view of a leaf tensor that requires grad"), std::string::npos) << e.what();
+  }
+  // In-place on an expanded view (several elements sharing memory) is refused, not mis-differentiated.
+  Tensor w = x2 * 1.0;
+  Tensor e = w.view({1, 2}).expand({3, 2});
+  EXPECT_THROW(e.add_(1.0), Error);
+  // A view's gradient after in-place writes, by hand: y = [2a, 2b]; y[0] *= 5 -> d/dx sum = [10, 2].
+  Tensor x3 = tensor({1., 2.}).requires_grad_();
+  Tensor y3 = x3 * 2;
+  y3.select(0, 0).mul_(5.0);
+  EXPECT_EQ(vals(y3), (V{10, 4}));
+  y3.sum().backward();
+  EXPECT_EQ(vals(x3.grad()), (V{10, 2}));
 }
 
 TEST(Engine, AnomalyModeNamesTheOpThatMadeNaN) {

@@ -147,6 +147,51 @@ TEST(Gradcheck, InPlaceIndexWrites) {
   check(written([](Tensor& y, const Tensor& v) { ops::index_copy_(y, 1, tensor({4, 0}), v); }), x, leaf({4, 2}));
 }
 
+// In-place ops on views rewrite the base's history (PyTorch's CopySlices), through views of views,
+// transposed views, sibling views made before the write, and writes to the base itself.
+TEST(Gradcheck, InPlaceOpsOnViews) {
+  Tensor x = strided_leaf({4, 5}), z = leaf({4, 2}, 0.5, 1.5), r = leaf({5});
+  check([](const V& t) {
+    Tensor y = t[0] * 1.0;
+    Tensor v = y.narrow(1, 1, 2);
+    v.mul_(t[1]);  // the op's other input gets its gradient too
+    return V{y * y};
+  }, x, z);
+  check([](const V& t) {
+    Tensor y = t[0] * 2.0;
+    Tensor sibling = y.select(0, 3);  // made before the write, used after it
+    y.t().select(0, 2).exp_();        // a view of a view, non-contiguous
+    return V{sibling * 3.0, y.sin()};
+  }, x);
+  check([](const V& t) {
+    Tensor y = t[0] * 1.0;
+    Tensor v = y.select(0, 1);
+    y.mul_(2.0);  // the base itself changes: the old view follows
+    v.add_(t[1]);
+    return V{v * v, y};
+  }, x, r);
+  check([](const V& t) {
+    Tensor buf = zeros({4, 5}, {DType::Float64});  // a base that does not require grad
+    buf.select(0, 2).copy_(t[1]);
+    buf.narrow(0, 0, 2).add_(t[0].narrow(0, 0, 2));
+    return V{buf * buf};
+  }, x, r);
+  check([](const V& t) {
+    Tensor y = t[0] * 1.0;
+    y.index({Slice{}, Slice{1, 4}}).index_put_({1}, t[1].narrow(0, 0, 3));  // setitem on a view
+    return V{y};
+  }, x, r);
+}
+
+TEST(Gradgradcheck, InPlaceOpOnAView) {
+  Tensor x = leaf({3, 4}), z = leaf({3});
+  EXPECT_TRUE(gradgradcheck([](const V& t) {
+    Tensor y = t[0] * t[0];
+    y.select(1, 2).mul_(t[1]);
+    return V{y};
+  }, V{x, z}));
+}
+
 TEST(Gradcheck, NeuralNetworkOps) {
   check([](const V& t) { return V{ops::matmul(t[0], t[1])}; }, strided_leaf({3, 4}), leaf({4, 2}));
   check([](const V& t) { return V{ops::matmul(t[0], t[1])}; }, leaf({2, 1, 3, 4}), leaf({5, 4, 2}));  // broadcast batch
