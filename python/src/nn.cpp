@@ -266,7 +266,7 @@ void bind_nn(nb::module_& m) {
       .def_rw("bias", &nn::GroupNorm::bias);
   nb::class_<nn::Dropout, nn::Module>(m, "Dropout",
                                       "Zeroes elements with probability p when training, scaling the rest by 1/(1-p).")
-      .def(nb::init<double>(), nb::arg("p") = 0.5);
+      .def(nb::init<double, bool>(), nb::arg("p") = 0.5, nb::arg("inplace") = false);
   nb::class_<nn::Embedding, nn::Module>(m, "Embedding",
                                         "A lookup table of num_embeddings vectors (torch.nn.Embedding).")
       .def(nb::init<int64_t, int64_t, std::optional<int64_t>>(), nb::arg("num_embeddings"), nb::arg("embedding_dim"),
@@ -274,14 +274,15 @@ void bind_nn(nb::module_& m) {
       .def_rw("weight", &nn::Embedding::weight);
   nb::class_<nn::Flatten, nn::Module>(m, "Flatten", "Merges dims start_dim..end_dim.")
       .def(nb::init<int64_t, int64_t>(), nb::arg("start_dim") = 1, nb::arg("end_dim") = -1);
-  nb::class_<nn::ReLU, nn::Module>(m, "ReLU", "Rectified linear unit, max(x, 0).").def(nb::init<>());
-  nb::class_<nn::SiLU, nn::Module>(m, "SiLU", "x * sigmoid(x).").def(nb::init<>());
+  nb::class_<nn::ReLU, nn::Module>(m, "ReLU", "Rectified linear unit, max(x, 0).")
+      .def(nb::init<bool>(), nb::arg("inplace") = false);
+  nb::class_<nn::SiLU, nn::Module>(m, "SiLU", "x * sigmoid(x).").def(nb::init<bool>(), nb::arg("inplace") = false);
   nb::class_<nn::Tanh, nn::Module>(m, "Tanh", "Hyperbolic tangent.").def(nb::init<>());
   nb::class_<nn::Sigmoid, nn::Module>(m, "Sigmoid", "1 / (1 + e^-x).").def(nb::init<>());
   nb::class_<nn::LeakyReLU, nn::Module>(m, "LeakyReLU", "x, or negative_slope * x below 0.")
-      .def(nb::init<double>(), nb::arg("negative_slope") = 0.01);
+      .def(nb::init<double, bool>(), nb::arg("negative_slope") = 0.01, nb::arg("inplace") = false);
   nb::class_<nn::ELU, nn::Module>(m, "ELU", "x, or alpha * (e^x - 1) below 0.")
-      .def(nb::init<double>(), nb::arg("alpha") = 1.0);
+      .def(nb::init<double, bool>(), nb::arg("alpha") = 1.0, nb::arg("inplace") = false);
   nb::class_<nn::GELU, nn::Module>(m, "GELU", "Gaussian error linear unit.")
       .def(nb::init<std::string>(), nb::arg("approximate") = "none");
   nb::class_<nn::Softmax, nn::Module>(m, "Softmax", "Softmax along dim.").def(nb::init<int64_t>(), nb::arg("dim"));

@@ -151,6 +151,157 @@ class enable_grad(_GradMode):
     _mode = True
 
 
+class inference_mode(_GradMode):
+    """torch.inference_mode: here the same as no_grad (mode=False records as usual)."""
+
+    def __init__(self, mode=True):
+        self._mode = not mode
+
+
+class set_grad_enabled(_GradMode):
+    """Turns gradient recording on or off: at once when called, and back when used as a
+    context manager or decorator exits (torch.set_grad_enabled)."""
+
+    def __init__(self, mode):
+        self._prev = _tessera.is_grad_enabled()
+        self._mode = bool(mode)
+        _tessera.set_grad_enabled(self._mode)
+
+    def __enter__(self):
+        _tessera.set_grad_enabled(self._mode)
+        return self
+
+
+# --- devices and PyTorch's convenience functions ---------------------------------------------------
+_DEVICE_RE = __import__("re").compile(r"^(cpu|cuda)(:(\d+))?$")
+
+
+class device(str):
+    """A device, as torch.device: device("cpu"), device("cuda"), device("cuda", 1), device("cuda:1").
+    It is a str, so it goes wherever tessera takes a device name (t.to(dev), model.to(dev))."""
+
+    def __new__(cls, type, index=None):
+        if isinstance(type, device) and index is None:
+            return type
+        text = str(type) if index is None else f"{type}:{_builtins.int(index)}"
+        if not _DEVICE_RE.match(text):
+            raise ValueError(f"device: expected 'cpu', 'cuda' or 'cuda:N', got '{text}'")
+        return super().__new__(cls, text)
+
+    @property
+    def type(self):
+        return self.split(":")[0]
+
+    @property
+    def index(self):
+        return _builtins.int(self.split(":")[1]) if ":" in self else None
+
+    def __repr__(self):
+        return f"device(type='{self.type}'" + ("" if self.index is None else f", index={self.index}") + ")"
+
+
+_device_name = Tensor.device
+Tensor.device = property(lambda self: device(_device_name.__get__(self)), doc="The device, as a tessera.device.")
+Tensor.is_cuda = property(lambda self: self.device.type == "cuda", doc="True for tensors on a CUDA device.")
+
+
+def _cuda(self, device=None, non_blocking=False):
+    """The tensor on a CUDA device (an error naming the reason when CUDA is not available)."""
+    return self.to("cuda" if device is None else f"cuda:{device}" if isinstance(device, _builtins.int) else device)
+
+
+def _format(self, spec):
+    return format(self.item(), spec) if self.dim() == 0 else format(str(self), spec)
+
+
+def _new(factory):
+    def method(self, *size, dtype=None, requires_grad=False):
+        return factory(*size, dtype=dtype or self.dtype, requires_grad=requires_grad)
+    method.__doc__ = f"A new tensor from {factory.__name__} with this tensor's dtype unless given."
+    return method
+
+
+def _new_full(self, size, fill_value, dtype=None):
+    """A tensor of size filled with fill_value, with this tensor's dtype unless given."""
+    return full(size, fill_value, dtype=dtype or self.dtype)
+
+
+def _new_tensor(self, data, dtype=None):
+    """A tensor of data, with this tensor's dtype unless given."""
+    return tensor(data, dtype=dtype or self.dtype)
+
+
+def _uniform_(self, a=0.0, b=1.0):
+    """Fills with U(a, b), in place."""
+    return nn.init.uniform_(self, a, b)
+
+
+def _normal_(self, mean=0.0, std=1.0):
+    """Fills with N(mean, std^2), in place."""
+    return nn.init.normal_(self, mean, std)
+
+
+Tensor.cuda, Tensor.__format__ = _cuda, _format
+Tensor.new_zeros, Tensor.new_ones = _new(zeros), _new(ones)
+Tensor.new_full, Tensor.new_tensor = _new_full, _new_tensor
+Tensor.uniform_, Tensor.normal_ = _uniform_, _normal_
+
+
+def is_tensor(obj):
+    """True for a tessera.Tensor."""
+    return isinstance(obj, Tensor)
+
+
+def numel(input):
+    """The number of elements of input."""
+    return input.numel()
+
+
+def _as_function(name, doc):
+    def fn(input, *args, **kwargs):
+        return getattr(input, name)(*args, **kwargs)
+    fn.__name__, fn.__doc__ = name, doc
+    return fn
+
+
+flatten = _as_function("flatten", "input.flatten(start_dim, end_dim).")
+reshape = _as_function("reshape", "input.reshape(shape).")
+transpose = _as_function("transpose", "input.transpose(dim0, dim1).")
+permute = _as_function("permute", "input.permute(dims).")
+squeeze = _as_function("squeeze", "input.squeeze(dim).")
+unsqueeze = _as_function("unsqueeze", "input.unsqueeze(dim).")
+t = _as_function("t", "input.t(): the transpose of a 2-D tensor.")
+narrow = _as_function("narrow", "input.narrow(dim, start, length).")
+select = _as_function("select", "input.select(dim, index).")
+clone = _as_function("clone", "input.clone().")
+detach = _as_function("detach", "input.detach().")
+
+
+def unbind(input, dim=0):
+    """The slices of input along dim, as a tuple of views."""
+    return tuple(input.select(dim, i) for i in range(input.shape[dim]))
+
+
+def rand_like(t, dtype=None):
+    """Uniform [0, 1) values of t's shape (and dtype unless given)."""
+    return rand(*t.shape, dtype=dtype or t.dtype)
+
+
+def randn_like(t, dtype=None):
+    """Standard normal values of t's shape (and dtype unless given)."""
+    return randn(*t.shape, dtype=dtype or t.dtype)
+
+
+def full_like(t, fill_value, dtype=None):
+    """fill_value in t's shape (and dtype unless given)."""
+    return full(t.shape, fill_value, dtype=dtype or t.dtype)
+
+
+def empty_like(t, dtype=None):
+    """An uninitialized tensor of t's shape (and dtype unless given)."""
+    return empty(*t.shape, dtype=dtype or t.dtype)
+
+
 def save(state, path, metadata=None):
     """Saves a dict of tensors (a state_dict) as safetensors."""
     _tessera.save_safetensors(str(path), list(state.items()), metadata or {})

@@ -186,11 +186,31 @@ GroupNorm::GroupNorm(int64_t g, int64_t c, double e, bool affine) : Module("Grou
 Tensor GroupNorm::forward(const Tensor& x) { return ops::group_norm(x, num_groups, weight, bias, eps); }
 std::string GroupNorm::extra_repr() const { return std::to_string(num_groups) + ", " + std::to_string(num_channels); }
 
-Dropout::Dropout(double prob) : Module("Dropout"), p(prob) {
+namespace {
+// f(x), or (inplace=True) f(x) written into x; under autograd x takes the history of f applied
+// to its old value.
+template <class F>
+Tensor maybe_in_place(bool inplace, const Tensor& x, const char* op, F f) {
+  if (!inplace) return f(x);
+  Tensor y = x;  // the same tensor: the caller's input is written
+  if (autograd::needs_grad({&x})) return ops::rebind_inplace(y, op, f);
+  return y.copy_(f(x));
+}
+std::string with_inplace(std::string repr, bool inplace) {
+  if (!inplace) return repr;
+  return repr.empty() ? "inplace=True" : repr + ", inplace=True";
+}
+}  // namespace
+
+Dropout::Dropout(double prob, bool inp) : Module("Dropout"), p(prob), inplace(inp) {
   TS_CHECK_VALUE(p >= 0 && p <= 1, "Dropout: probability has to be between 0 and 1, but got ", p);
 }
-Tensor Dropout::forward(const Tensor& x) { return ops::dropout(x, p, is_training()); }
-std::string Dropout::extra_repr() const { return "p=" + detail::str(p); }
+Tensor Dropout::forward(const Tensor& x) {
+  if (!is_training() || p == 0) return x;  // (nothing to write in place)
+  double prob = p;
+  return maybe_in_place(inplace, x, "dropout_", [prob](const Tensor& v) { return ops::dropout(v, prob, true); });
+}
+std::string Dropout::extra_repr() const { return with_inplace("p=" + detail::str(p), inplace); }
 
 Embedding::Embedding(int64_t num, int64_t dim, std::optional<int64_t> pad) : Module("Embedding"), padding_idx(pad) {
   TS_CHECK_VALUE(num > 0 && dim > 0, "Embedding: sizes must be positive, got ", num, " x ", dim);
@@ -224,10 +244,28 @@ std::string Flatten::extra_repr() const {
   return "start_dim=" + std::to_string(start) + ", end_dim=" + std::to_string(end);
 }
 
-Tensor LeakyReLU::forward(const Tensor& x) { return ops::where(x > 0.0, x, x * slope); }
-std::string LeakyReLU::extra_repr() const { return "negative_slope=" + detail::str(slope); }
-Tensor ELU::forward(const Tensor& x) { return ops::where(x > 0.0, x, ops::expm1(x) * alpha); }
-std::string ELU::extra_repr() const { return "alpha=" + detail::str(alpha); }
+Tensor ReLU::forward(const Tensor& x) {
+  if (!inplace) return ops::relu(x);
+  Tensor y = x;
+  return ops::unary_(UnaryOp::Relu, y);
+}
+std::string ReLU::extra_repr() const { return with_inplace("", inplace); }
+Tensor SiLU::forward(const Tensor& x) {
+  if (!inplace) return ops::silu(x);
+  Tensor y = x;
+  return ops::unary_(UnaryOp::Silu, y);
+}
+std::string SiLU::extra_repr() const { return with_inplace("", inplace); }
+Tensor LeakyReLU::forward(const Tensor& x) {
+  double s = slope;
+  return maybe_in_place(inplace, x, "leaky_relu_", [s](const Tensor& v) { return ops::where(v > 0.0, v, v * s); });
+}
+std::string LeakyReLU::extra_repr() const { return with_inplace("negative_slope=" + detail::str(slope), inplace); }
+Tensor ELU::forward(const Tensor& x) {
+  double a = alpha;
+  return maybe_in_place(inplace, x, "elu_", [a](const Tensor& v) { return ops::where(v > 0.0, v, ops::expm1(v) * a); });
+}
+std::string ELU::extra_repr() const { return with_inplace("alpha=" + detail::str(alpha), inplace); }
 
 MultiheadAttention::MultiheadAttention(int64_t e, int64_t h, double drop, bool bias, bool bf)
     : Module("MultiheadAttention"), embed_dim(e), num_heads(h), dropout(drop), batch_first(bf) {

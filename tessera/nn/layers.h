@@ -154,12 +154,15 @@ class GroupNorm : public Module {
 };
 
 // Zeroes elements with probability p while training (scaling the rest by 1/(1-p)); identity in eval.
+// inplace (Dropout and the activations that have it in PyTorch): forward writes its result into
+// its input and returns it, as PyTorch's inplace=True does.
 class Dropout : public Module {
  public:
-  explicit Dropout(double p = 0.5);
+  explicit Dropout(double p = 0.5, bool inplace = false);
   Tensor forward(const Tensor& x) override;
   std::string extra_repr() const override;
   double p;
+  bool inplace;
 };
 
 // Rows of a [num_embeddings, embedding_dim] table; the padding_idx row starts at zero and gets
@@ -188,25 +191,40 @@ class Flatten : public Module {
     Name() : Module(#Name) {}                                      \
     Tensor forward(const Tensor& x) override { return expr; }      \
   };
-TS_ACTIVATION(ReLU, ops::relu(x))
-TS_ACTIVATION(SiLU, ops::silu(x))
 TS_ACTIVATION(Sigmoid, ops::sigmoid(x))
 TS_ACTIVATION(Tanh, ops::tanh(x))
 #undef TS_ACTIVATION
 
+class ReLU : public Module {
+ public:
+  explicit ReLU(bool inplace = false) : Module("ReLU"), inplace(inplace) {}
+  Tensor forward(const Tensor& x) override;
+  std::string extra_repr() const override;
+  bool inplace;
+};
+class SiLU : public Module {
+ public:
+  explicit SiLU(bool inplace = false) : Module("SiLU"), inplace(inplace) {}
+  Tensor forward(const Tensor& x) override;
+  std::string extra_repr() const override;
+  bool inplace;
+};
 class LeakyReLU : public Module {
  public:
-  explicit LeakyReLU(double negative_slope = 0.01) : Module("LeakyReLU"), slope(negative_slope) {}
+  explicit LeakyReLU(double negative_slope = 0.01, bool inplace = false)
+      : Module("LeakyReLU"), slope(negative_slope), inplace(inplace) {}
   Tensor forward(const Tensor& x) override;
   std::string extra_repr() const override;
   double slope;
+  bool inplace;
 };
 class ELU : public Module {
  public:
-  explicit ELU(double alpha = 1.0) : Module("ELU"), alpha(alpha) {}
+  explicit ELU(double alpha = 1.0, bool inplace = false) : Module("ELU"), alpha(alpha), inplace(inplace) {}
   Tensor forward(const Tensor& x) override;
   std::string extra_repr() const override;
   double alpha;
+  bool inplace;
 };
 class GELU : public Module {
  public:

@@ -150,6 +150,10 @@ class Module:
     def cpu(self):
         return self.to("cpu")
 
+    def cuda(self, device=None):
+        """Moves the module to a CUDA device (an error naming the reason when CUDA is not available)."""
+        return self.to("cuda" if device is None else f"cuda:{device}")
+
     def train(self, mode=True):
         object.__setattr__(self, "training", mode)
         for m in self._modules.values():
