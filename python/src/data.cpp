@@ -69,7 +69,6 @@ class PyDataset : public data::Dataset {
                        nb::cast<std::string>(nb::repr(item)).substr(0, 80));
     return {tessera::py::item_tensor(item[0], "input", index), tessera::py::item_tensor(item[1], "target", index)};
   }
-  nb::handle object() const { return obj_; }
 
  private:
   nb::handle obj_;
@@ -244,10 +243,7 @@ void bind_data(nb::module_& m) {
       .def("set_epoch", &PyLoader::set_epoch, nb::arg("epoch"),
            "The epoch the next iteration starts (its shuffle order).")
       .def_prop_ro("batch_size", [](PyLoader& l) { return l.loader().options().batch_size; })
-      .def_prop_ro("dataset", [](PyLoader& l) -> nb::object {
-        if (auto* p = dynamic_cast<const PyDataset*>(&l.loader().dataset())) return nb::borrow(p->object());
-        return nb::none();
-      });
+      .def_prop_ro("dataset", [](PyLoader& l) { return l.refs.front(); }, "The dataset this loader batches.");
 
   d.def("read_idx", &data::read_idx, nb::arg("path"), nb::call_guard<nb::gil_scoped_release>(),
         "An IDX file (MNIST's format, plain or .gz) as a tensor of its own dtype.");

@@ -411,6 +411,12 @@ void bind_nn(nb::module_& m) {
           nb::arg("params"), nb::arg("lr") = 1e-2, nb::arg("lr_decay") = 0.0, nb::arg("weight_decay") = 0.0,
           nb::arg("initial_accumulator_value") = 0.0, nb::arg("eps") = 1e-10);
 
+  nb::class_<optim::Adadelta, optim::Optimizer>(m, "Adadelta", "Adadelta (torch.optim.Adadelta).")
+      .def("__init__", [](optim::Adadelta* self, nb::handle params, double lr, double rho, double eps,
+                          double weight_decay) {
+        new (self) optim::Adadelta(param_groups(params), {lr, rho, eps, weight_decay});
+      }, nb::arg("params"), nb::arg("lr") = 1.0, nb::arg("rho") = 0.9, nb::arg("eps") = 1e-6,
+         nb::arg("weight_decay") = 0.0);
   m.def(
       "_set_data", [](Tensor& t, const Tensor& src) { nn::set_data(t, src); }, nb::arg("tensor"), nb::arg("src"),
       "Replaces t's data with src's, keeping t's identity (param.data = src).");

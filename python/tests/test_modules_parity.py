@@ -194,6 +194,8 @@ OPTIMIZERS = [
     ("RMSprop centered momentum", lambda L, p: L.optim.RMSprop(p, lr=1e-2, momentum=0.9, centered=True,
                                                                weight_decay=1e-3)),
     ("Adagrad", lambda L, p: L.optim.Adagrad(p, lr=0.1, lr_decay=0.01, initial_accumulator_value=0.1)),
+    ("Adadelta", lambda L, p: L.optim.Adadelta(p)),
+    ("Adadelta wd", lambda L, p: L.optim.Adadelta(p, lr=0.5, rho=0.8, eps=1e-5, weight_decay=0.01)),
 ]
 
 

@@ -208,6 +208,25 @@ void RMSprop::update(Tensor& p, const Tensor& grad, ParamState& st, const std::m
   }
 }
 
+Adadelta::Adadelta(std::vector<Tensor> params, AdadeltaOptions o) : Adadelta(one_group(std::move(params)), o) {}
+Adadelta::Adadelta(std::vector<ParamGroup> groups, AdadeltaOptions o)
+    : Optimizer(std::move(groups), {{"lr", o.lr}, {"rho", o.rho}, {"eps", o.eps}, {"weight_decay", o.weight_decay}},
+                "Adadelta") {
+  TS_CHECK_VALUE(o.rho >= 0 && o.rho <= 1, "Adadelta: rho must be in [0, 1], got ", o.rho);
+  TS_CHECK_VALUE(o.eps >= 0 && o.weight_decay >= 0, "Adadelta: eps and weight_decay must be non-negative");
+}
+
+void Adadelta::update(Tensor& p, const Tensor& grad, ParamState& st, const std::map<std::string, double>& o) {
+  double lr = opt(o, "lr"), rho = opt(o, "rho"), eps = opt(o, "eps"), wd = opt(o, "weight_decay");
+  Tensor g = wd != 0 ? grad + p * wd : grad;
+  Tensor& sq = buffer(st.buffers, "square_avg", p);
+  Tensor& acc = buffer(st.buffers, "acc_delta", p);
+  sq.mul_(rho).add_(ops::square(g), 1 - rho);
+  Tensor delta = ops::sqrt(acc + eps) / ops::sqrt(sq + eps) * g;
+  acc.mul_(rho).add_(ops::square(delta), 1 - rho);
+  p.sub_(delta, lr);
+}
+
 Adagrad::Adagrad(std::vector<Tensor> params, AdagradOptions o) : Adagrad(one_group(std::move(params)), o) {}
 Adagrad::Adagrad(std::vector<ParamGroup> groups, AdagradOptions o)
     : Optimizer(std::move(groups),

@@ -117,6 +117,20 @@ class Adagrad : public Optimizer {
   void update(Tensor& p, const Tensor& g, ParamState& st, const std::map<std::string, double>& o) override;
 };
 
+struct AdadeltaOptions {
+  double lr = 1.0, rho = 0.9, eps = 1e-6, weight_decay = 0;
+};
+// Adadelta (Zeiler 2012), PyTorch's formulation: the step is the ratio of the running RMS of the
+// updates to that of the gradients, times the gradient, scaled by lr.
+class Adadelta : public Optimizer {
+ public:
+  Adadelta(std::vector<Tensor> params, AdadeltaOptions o = {});
+  Adadelta(std::vector<ParamGroup> groups, AdadeltaOptions o = {});
+
+ protected:
+  void update(Tensor& p, const Tensor& g, ParamState& st, const std::map<std::string, double>& o) override;
+};
+
 // Scales all gradients so that their joint p-norm is at most max_norm; returns the norm before.
 double clip_grad_norm_(const std::vector<Tensor>& params, double max_norm, double norm_type = 2.0);
 // Clamps every gradient element into [-clip, clip].

@@ -105,6 +105,24 @@ TEST(Optimizers, RMSpropAndAdagrad) {
   expect_near(run(opt, p, 5), q, 1e-5);
 }
 
+TEST(Optimizers, Adadelta) {
+  Tensor p = from_vector(p0).requires_grad_();
+  optim::Adadelta opt({p}, {.lr = 0.5, .rho = 0.8, .eps = 1e-4, .weight_decay = 0.01});
+  std::vector<double> q = p0, sq(3), acc(3);
+  for (int t = 1; t <= 5; ++t) {
+    auto g = grad_of(q, t);
+    for (size_t i = 0; i < 3; ++i) {
+      double gi = g[i] + 0.01 * q[i];
+      sq[i] = 0.8 * sq[i] + 0.2 * gi * gi;
+      double d = std::sqrt(acc[i] + 1e-4) / std::sqrt(sq[i] + 1e-4) * gi;
+      acc[i] = 0.8 * acc[i] + 0.2 * d * d;
+      q[i] -= 0.5 * d;
+    }
+  }
+  expect_near(run(opt, p, 5), q, 1e-5);
+  EXPECT_THROW(optim::Adadelta({p}, {.rho = 1.5}), ValueError);
+}
+
 TEST(Optimizers, ParamGroupsStateDictAndErrors) {
   Tensor a = from_vector(std::vector<double>{1.0}).requires_grad_(), b = from_vector(std::vector<double>{1.0}).requires_grad_();
   optim::SGD opt({optim::ParamGroup{{a}, {{"lr", 0.5}}}, optim::ParamGroup{{b}, {}}}, {.lr = 0.1, .momentum = 0.9});
