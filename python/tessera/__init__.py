@@ -264,17 +264,17 @@ def _as_function(name, doc):
     return fn
 
 
-flatten = _as_function("flatten", "input.flatten(start_dim, end_dim).")
-reshape = _as_function("reshape", "input.reshape(shape).")
-transpose = _as_function("transpose", "input.transpose(dim0, dim1).")
-permute = _as_function("permute", "input.permute(dims).")
-squeeze = _as_function("squeeze", "input.squeeze(dim).")
-unsqueeze = _as_function("unsqueeze", "input.unsqueeze(dim).")
-t = _as_function("t", "input.t(): the transpose of a 2-D tensor.")
-narrow = _as_function("narrow", "input.narrow(dim, start, length).")
-select = _as_function("select", "input.select(dim, index).")
-clone = _as_function("clone", "input.clone().")
-detach = _as_function("detach", "input.detach().")
+flatten = _as_function("flatten", "Same as Tensor.flatten: merges dims start_dim..end_dim.")
+reshape = _as_function("reshape", "Same as Tensor.reshape: another shape, a view when possible.")
+transpose = _as_function("transpose", "Same as Tensor.transpose: a view with two dims swapped.")
+permute = _as_function("permute", "Same as Tensor.permute: a view with the dims reordered.")
+squeeze = _as_function("squeeze", "Same as Tensor.squeeze: removes dims of size 1.")
+unsqueeze = _as_function("unsqueeze", "Same as Tensor.unsqueeze: inserts a dim of size 1.")
+t = _as_function("t", "Same as Tensor.t: the transpose of a 2-D tensor.")
+narrow = _as_function("narrow", "Same as Tensor.narrow: length elements from start along dim.")
+select = _as_function("select", "Same as Tensor.select: one index along dim, the dim removed.")
+clone = _as_function("clone", "Same as Tensor.clone: a copy with its own storage.")
+detach = _as_function("detach", "Same as Tensor.detach: the data outside the autograd graph.")
 
 
 def unbind(input, dim=0):

@@ -464,3 +464,10 @@ def test_inplace_on_views_errors_like_pytorch():
     y = ts.randn(3, requires_grad=True) * 1
     with pytest.raises(RuntimeError, match="expanded view"):
         y.expand(2, 3).add_(1.0)
+
+
+@pytest.mark.parametrize("smoothing", [0.0, 0.2])
+def test_cross_entropy_with_every_target_ignored(smoothing):
+    # The mean over no rows: NaN loss, and zero gradients (not NaN), as in PyTorch.
+    run(lambda L, x: L.nn.functional.cross_entropy(x, L.tensor([-100] * 5), label_smoothing=smoothing),
+        [randn(5, 3)], 1e-10)

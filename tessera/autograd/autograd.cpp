@@ -170,7 +170,8 @@ Tensor view_base(const Tensor& t) {
 
 void refresh_view(const Tensor& v) {
   AutogradMeta* m = v.defined() ? v.impl().autograd.get() : nullptr;
-  if (!m || !m->view_base.defined() || m->view_version == v.version()) return;
+  // (Not under no_grad: nothing is recorded there; the view catches up when grad mode is back.)
+  if (!m || !m->view_base.defined() || m->view_version == v.version() || !g_grad_enabled) return;
   m->view_version = v.version();
   const Tensor& base = m->view_base;
   if (!base.requires_grad()) return;

@@ -25,10 +25,10 @@ size_t CachingAllocator::round_size(size_t nbytes) {
 
 CachingAllocator::~CachingAllocator() {
   std::lock_guard<std::mutex> g(m_);
+  process_events();
+  // Blocks still handed out, or still in use by a stream, stay where they are (their segments are
+  // not released); wholly free segments go back.
   for (auto& [e, b] : events_) raw_.destroy_event(e);
-  // Blocks still handed out are left to their owners (process exit); free segments go back.
-  for (auto& [e, b] : events_)
-    if (--b->pending_events == 0 && !b->allocated) release_block(b);
   events_.clear();
   release_free_segments();
 }

@@ -49,7 +49,9 @@ Tensor nll_loss(const Tensor& input, const Tensor& target, const Tensor& weight,
     TS_CHECK_SHAPE(weight.dim() == 1 && weight.size(0) == C, "nll_loss: weight must be [", C, "], got ", weight.shape());
     w = w * ops::index_select(weight.to(input.dtype()), 0, safe);
   }
-  Tensor l = picked * w;
+  // Ignored rows are selected away (not multiplied by 0), so that their gradient is exactly 0 even
+  // when every row is ignored and the mean divides by a zero total weight (PyTorch's behaviour).
+  Tensor l = ops::where(valid, picked * w, zeros({}, {input.dtype()}));
   if (reduction == "mean") return l.sum() / w.sum();
   if (reduction == "none") return l.view(target.shape());
   return reduce(l, reduction, "nll_loss");
@@ -95,7 +97,7 @@ Tensor cross_entropy(const Tensor& input, const Tensor& target, const CrossEntro
   Tensor smooth = -(w.defined() ? lp * w : lp).sum({1}) / double(C);
   Tensor t = target.reshape({-1}).to(DType::Int64);
   Tensor valid = (t != o.ignore_index).to(input.dtype());
-  smooth = smooth * valid;
+  smooth = ops::where(t != o.ignore_index, smooth, zeros({}, {input.dtype()}));
   Tensor l = nll.reshape({-1}) * (1 - eps) + smooth * eps;
   if (o.reduction == "none") return l.view(target.shape());
   if (o.reduction == "sum") return l.sum();

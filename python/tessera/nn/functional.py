@@ -15,7 +15,7 @@ def _apply(input, fn, inplace):
 
 
 def relu(input, inplace=False):
-    """max(x, 0); inplace=True writes into input."""
+    """Rectified linear unit, max(x, 0); inplace=True writes into input."""
     return input.relu_() if inplace else _C.relu(input)
 
 
