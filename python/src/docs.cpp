@@ -140,6 +140,7 @@ const char* doc_for(const std::string& name) {
       {"dtype", "The element type."},
       {"device", "The device the data lives on ('cpu')."},
       {"is_contiguous", "True when the layout is row-major dense."},
+      {"is_floating_point", "True for float16, bfloat16, float32 and float64 tensors."},
       {"item", "The value of a one-element tensor as a Python number."},
       {"tolist", "The values as nested Python lists."},
       {"numpy", "The data as a numpy array, sharing memory."},

@@ -245,6 +245,7 @@ void bind_tensor(nb::module_& m) {
       .def_prop_ro("dtype", &Tensor::dtype)
       .def_prop_ro("device", [](const Tensor& t) { return t.device().str(); })
       .def("is_contiguous", &Tensor::is_contiguous)
+      .def("is_floating_point", &Tensor::is_floating_point)
       .def("__len__", [](const Tensor& t) {
         if (t.dim() == 0) throw nb::type_error("len() of a 0-d tensor");
         return t.size(0);

@@ -241,6 +241,12 @@ def _normal_(self, mean=0.0, std=1.0):
     return nn.init.normal_(self, mean, std)
 
 
+from ._composite import einsum, floor_divide, remainder  # noqa: E402
+
+Tensor.remainder, Tensor.floor_divide = remainder, floor_divide
+Tensor.__mod__, Tensor.__floordiv__ = remainder, floor_divide
+Tensor.__rmod__ = lambda self, other: remainder(other, self)
+Tensor.__rfloordiv__ = lambda self, other: floor_divide(other, self)
 Tensor.cuda, Tensor.__format__ = _cuda, _format
 Tensor.new_zeros, Tensor.new_ones = _new(zeros), _new(ones)
 Tensor.new_full, Tensor.new_tensor = _new_full, _new_tensor

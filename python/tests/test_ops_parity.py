@@ -471,3 +471,41 @@ def test_cross_entropy_with_every_target_ignored(smoothing):
     # The mean over no rows: NaN loss, and zero gradients (not NaN), as in PyTorch.
     run(lambda L, x: L.nn.functional.cross_entropy(x, L.tensor([-100] * 5), label_smoothing=smoothing),
         [randn(5, 3)], 1e-10)
+
+
+# --- composite ops: einsum, %, // ------------------------------------------------------------------
+EINSUM = [
+    ("ij,jk->ik", [(3, 4), (4, 5)]), ("bij,bjk->bik", [(2, 3, 4), (2, 4, 5)]), ("ij,ij->", [(3, 4), (3, 4)]),
+    ("i,j->ij", [(3,), (4,)]), ("ij->ji", [(3, 4)]), ("ii->i", [(4, 4)]), ("ii", [(4, 4)]), ("ij->", [(3, 4)]),
+    ("bhqd,bhkd->bhqk", [(2, 3, 4, 5), (2, 3, 6, 5)]), ("...ij,...jk->...ik", [(2, 3, 4), (4, 5)]),
+    ("ij,jk,kl->il", [(2, 3), (3, 4), (4, 5)]), ("ijk,ikl->jl", [(2, 3, 4), (2, 4, 5)]), ("ij,kj", [(3, 4), (5, 4)]),
+    ("bi,bi->b", [(4, 5), (4, 5)]), ("i,i", [(5,), (5,)]), ("abc->cb", [(2, 3, 4)]),
+]
+
+
+@pytest.mark.parametrize("eq,shapes", EINSUM, ids=[e[0] for e in EINSUM])
+@pytest.mark.parametrize("dt,tol", FLOATS)
+def test_einsum(eq, shapes, dt, tol):
+    run(lambda L, *xs: L.einsum(eq, *xs), [randn(*s, dt=dt) for s in shapes], tol)
+
+
+def test_einsum_errors():
+    with pytest.raises(ValueError, match="einsum"):
+        ts.einsum("ij,jk->ik", ts.ones(2, 3))
+    with pytest.raises(ValueError, match="einsum"):
+        ts.einsum("ij->ik", ts.ones(2, 3))
+    with pytest.raises(ValueError):
+        ts.einsum("ij,jk->ik", ts.ones(2, 3), ts.ones(4, 5))
+
+
+@pytest.mark.parametrize("dt,tol", FLOATS)
+def test_remainder_and_floor_divide(dt, tol):
+    a, b = uniform(-5, 5, 3, 4, dt=dt), uniform(0.5, 2, 4, dt=dt) * np.where(np.arange(4) % 2, 1, -1)
+    # (torch 1.13 has no gradient for the divisor: the divisor is a constant here)
+    run(lambda L, x: L.remainder(x, L.tensor(b)), [a], tol)
+    run(lambda L, x: x % L.tensor(b) + x % 1.5, [a], tol)
+    run(lambda L, x: 7.5 % x, [b], tol, grad=False)
+    run(lambda L, x, y: L.floor_divide(x, y), [a, b], tol, grad=False)
+    run(lambda L, x: (x // 0.7, 3 // x), [a], tol, grad=False)
+    i, j = RNG.integers(-20, 20, (3, 4)), RNG.integers(1, 6, 4) * np.where(np.arange(4) % 2, 1, -1)
+    run(lambda L, x, y: (x % y, x // y, x % 3, x // -4, 17 // y), [i, j], 0, grad=False)
