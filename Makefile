@@ -7,7 +7,7 @@ JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps venv build test test-fast asan bench demo clean
+.PHONY: gpu-deps all deps venv build test test-fast asan bench demo clean
 
 all: build
 
@@ -19,6 +19,11 @@ deps:
 	  echo "installing Debian packages: $$missing"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
 	else echo "Debian packages: all present"; fi
+
+# The Debian packages a GPU machine without a registry lacks, downloaded into .debs/ for the device
+# call to carry (tools/gpu/run_cuda_tests.sh unpacks them into a prefix there).
+gpu-deps:
+	mkdir -p .debs && cd .debs && apt-get download $$(grep -v '^\s*#' ../deps/gpu-debian.txt | grep -v '^\s*$$')
 
 # The Python environment: Debian's python3 (numpy and torch from apt) plus the PyPI pins.
 venv: $(PY)
