@@ -248,6 +248,9 @@ Tensor.__mod__, Tensor.__floordiv__ = remainder, floor_divide
 Tensor.__rmod__ = lambda self, other: remainder(other, self)
 Tensor.__rfloordiv__ = lambda self, other: floor_divide(other, self)
 Tensor.cuda, Tensor.__format__ = _cuda, _format
+# numpy scalars on the left (np.float32(2) * t) defer to the tensor's operators instead of turning
+# it into an array, as with torch.Tensor.
+Tensor.__array_priority__ = 1000
 Tensor.new_zeros, Tensor.new_ones = _new(zeros), _new(ones)
 Tensor.new_full, Tensor.new_tensor = _new_full, _new_tensor
 Tensor.uniform_, Tensor.normal_ = _uniform_, _normal_

@@ -106,3 +106,11 @@ def test_functional_inplace_gradients_match_pytorch(fn, args):
         (out * out).sum().backward()
         grads.append(x.grad.numpy())
     np.testing.assert_allclose(grads[0], grads[1], rtol=1e-6)
+
+
+def test_numpy_scalars_on_the_left_keep_tensors():
+    x = ts.ones(2, requires_grad=True)
+    y = np.float32(3) * x + np.float64(1) - np.int64(2)
+    assert isinstance(y, ts.Tensor) and y.requires_grad
+    y.sum().backward()
+    assert x.grad.tolist() == [3.0, 3.0]
