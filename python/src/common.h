@@ -31,6 +31,17 @@ inline Shape dims_of(const OptDims& d) {
   return std::get<std::vector<int64_t>>(*d);
 }
 
+// str(obj) for error messages ("?" when even that fails; any Python error is cleared).
+inline std::string py_str(nanobind::handle h) {
+  PyObject* s = h.ptr() ? PyObject_Str(h.ptr()) : nullptr;
+  const char* c = s ? PyUnicode_AsUTF8(s) : nullptr;
+  std::string r = c ? c : "?";
+  Py_XDECREF(s);
+  PyErr_Clear();
+  return r;
+}
+inline std::string py_type_name(nanobind::handle h) { return py_str(nanobind::handle((PyObject*)Py_TYPE(h.ptr())).attr("__name__")); }
+
 inline Tensor operand(const Operand& v, const Tensor& like) {
   if (auto* t = std::get_if<Tensor>(&v)) return *t;
   const Scalar& s = std::get<Scalar>(v);

@@ -32,7 +32,7 @@ Tensor item_tensor(nb::handle h, const char* what, int64_t index) {
   if (nb::hasattr(h, "__array_interface__")) return tessera::py::from_numpy(h);
   throw DTypeError(std::string("Dataset[") + std::to_string(index) + "]: the " + what +
                    " must be a tessera.Tensor, a numpy array or a number, got " +
-                   nb::cast<std::string>(nb::str(nb::handle((PyObject*)Py_TYPE(h.ptr())).attr("__name__"))));
+                   tessera::py::py_type_name(h));
 }
 
 }  // namespace tessera::py
@@ -66,7 +66,7 @@ class PyDataset : public data::Dataset {
     nb::object item = obj_[nb::int_(index)];
     if (!(nb::isinstance<nb::tuple>(item) || nb::isinstance<nb::list>(item)) || nb::len(item) != 2)
       throw ValueError("Dataset[" + std::to_string(index) + "] must return an (input, target) pair, got " +
-                       nb::cast<std::string>(nb::repr(item)).substr(0, 80));
+                       tessera::py::py_str(nb::repr(item)).substr(0, 80));
     return {tessera::py::item_tensor(item[0], "input", index), tessera::py::item_tensor(item[1], "target", index)};
   }
 

@@ -99,8 +99,24 @@ nb::dlpack::dtype ndarray_dtype(DType t) {
 // with the GIL held).
 Tensor tessera::py::from_numpy(nb::handle obj) {
   nb::ndarray<nb::numpy, nb::device::cpu> a;
-  if (!nb::try_cast(obj, a)) throw nb::type_error("from_numpy: expected a numpy array on the CPU");
-  DType dt = dtype_of_ndarray(a.dtype());
+  auto unsupported = [&]() {
+    return nb::type_error(("from_numpy: unsupported array dtype " + tessera::py::py_str(obj.attr("dtype")) +
+                           " (supported: bool, uint8, int8, int32, int64, float16, float32, float64)")
+                              .c_str());
+  };
+  if (!nb::try_cast(obj, a)) {
+    PyErr_Clear();  // the failed import may leave an error set
+    if (nb::hasattr(obj, "dtype") && nb::hasattr(obj, "shape")) throw unsupported();
+    throw nb::type_error(("from_numpy: expected a numpy array, got " +
+                          tessera::py::py_type_name(obj))
+                             .c_str());
+  }
+  DType dt;
+  try {
+    dt = dtype_of_ndarray(a.dtype());
+  } catch (const nb::builtin_exception&) {
+    throw unsupported();
+  }
   Shape shape, strides;
   for (size_t i = 0; i < a.ndim(); ++i) {
     shape.push_back(int64_t(a.shape(i)));

@@ -32,6 +32,20 @@ def _shape(size):
     return list(size)
 
 
+def _widen(a):
+    """A numpy array in a dtype tessera has: int16/uint16 become int32, uint32 becomes int64
+    (lossless), uint64 int64 when its values fit."""
+    if a.dtype in (_np.int16, _np.uint16):
+        return a.astype(_np.int32)
+    if a.dtype == _np.uint32:
+        return a.astype(_np.int64)
+    if a.dtype == _np.uint64:
+        if a.size and a.max() > _np.iinfo(_np.int64).max:
+            raise ValueError("tensor: uint64 values above the int64 range have no tessera dtype")
+        return a.astype(_np.int64)
+    return a
+
+
 def tensor(data, dtype=None, requires_grad=False):
     """A tensor holding a copy of data (nested lists, numbers, numpy arrays or tensors). Python
     floats give float32 and ints int64; numpy arrays keep their dtype, as in PyTorch."""
@@ -40,7 +54,7 @@ def tensor(data, dtype=None, requires_grad=False):
     else:
         a = _np.array(data)
         if dtype is None and isinstance(data, (_np.ndarray, _np.generic)):
-            pass  # numpy data keeps its dtype, as in torch.tensor
+            a = _widen(a)  # numpy data keeps its dtype, as in torch.tensor, widened where tessera lacks it
         elif dtype is None:
             if a.dtype.kind == "f":
                 a = a.astype(_np.float32)

@@ -218,3 +218,14 @@ def test_buffer_protocol_shares_memory():
     with pytest.raises(BufferError, match="bfloat16"):
         memoryview(ts.ones(2, dtype=ts.bfloat16))
     del m, view
+
+
+def test_numpy_dtypes_tessera_lacks():
+    assert ts.tensor(np.array([1, -2], np.int16)).dtype == ts.int32
+    assert ts.tensor(np.array([7], np.uint32)).tolist() == [7] and ts.tensor(np.array([7], np.uint32)).dtype == ts.int64
+    with pytest.raises(TypeError, match="unsupported array dtype int16"):
+        ts.from_numpy(np.zeros(2, np.int16))  # from_numpy shares memory, so it cannot widen
+    with pytest.raises(TypeError, match="unsupported array dtype complex64"):
+        ts.tensor(np.zeros(2, np.complex64))
+    with pytest.raises(TypeError, match="expected a numpy array, got list"):
+        ts.from_numpy([1, 2])
