@@ -2,6 +2,8 @@
 // __len__ and __getitem__ returning (input, target)) fed through the same C++ worker threads.
 // The workers take the GIL only while they call into Python; the loader waits with it released.
 #include <nanobind/stl/function.h>
+
+#include <cstring>
 #include <nanobind/stl/shared_ptr.h>
 
 #include "common.h"
@@ -63,14 +65,98 @@ class PyDataset : public data::Dataset {
   }
   data::Example get(int64_t index) const override {
     nb::gil_scoped_acquire g;
-    nb::object item = obj_[nb::int_(index)];
-    if (!(nb::isinstance<nb::tuple>(item) || nb::isinstance<nb::list>(item)) || nb::len(item) != 2)
-      throw ValueError("Dataset[" + std::to_string(index) + "] must return an (input, target) pair, got " +
-                       tessera::py::py_str(nb::repr(item)).substr(0, 80));
-    return {tessera::py::item_tensor(item[0], "input", index), tessera::py::item_tensor(item[1], "target", index)};
+    nb::object it = item(index);
+    return {tessera::py::item_tensor(it[0], "input", index), tessera::py::item_tensor(it[1], "target", index)};
+  }
+  // A whole batch under one GIL acquisition: per-item acquisitions by several workers cost more
+  // than the items. Items that are numbers, or arrays/tensors of one shape and dtype exporting
+  // their memory (numpy, tessera), are copied straight into the batch; anything else goes
+  // through tensors and stack.
+  data::Batch get_batch(const std::vector<int64_t>& indices) const override {
+    nb::gil_scoped_acquire g;
+    std::vector<nb::object> items;
+    items.reserve(indices.size());
+    for (int64_t i : indices) items.push_back(item(i));
+    Tensor x = column(items, 0), y = column(items, 1);
+    if (x.defined() && y.defined()) return {x, y};
+    return data::Dataset::get_batch(indices);  // the general path (it validates and converts each item)
   }
 
  private:
+  // dataset[index], checked to be an (input, target) pair. Needs the GIL.
+  nb::object item(int64_t index) const {
+    nb::object it = obj_[nb::int_(index)];
+    if (!(nb::isinstance<nb::tuple>(it) || nb::isinstance<nb::list>(it)) || nb::len(it) != 2)
+      throw ValueError("Dataset[" + std::to_string(index) + "] must return an (input, target) pair, got " +
+                       tessera::py::py_str(nb::repr(it)).substr(0, 80));
+    return it;
+  }
+
+  // Element k of every item as one batch tensor, or undefined when the items need the general path.
+  static Tensor column(const std::vector<nb::object>& items, int k) {
+    const int64_t n = int64_t(items.size());
+    Scalar s;
+    if (nb::try_cast(items[0][k], s)) {  // numbers: int64, float32 or bool, as tessera.tensor makes them
+      DType dt = s.is_bool() ? DType::Bool : s.is_integral() ? DType::Int64 : DType::Float32;
+      std::vector<Scalar> v(static_cast<size_t>(n));
+      for (int64_t i = 0; i < n; ++i) {
+        if (!nb::try_cast(items[size_t(i)][k], v[size_t(i)])) return Tensor();
+        Scalar& e = v[size_t(i)];
+        if ((e.is_bool() ? DType::Bool : e.is_integral() ? DType::Int64 : DType::Float32) != dt) return Tensor();
+      }
+      Tensor out = empty({n}, {dt});
+      for (int64_t i = 0; i < n; ++i) {
+        const Scalar& e = v[size_t(i)];
+        if (dt == DType::Int64) out.data_ptr<int64_t>()[i] = e.to_int();
+        else if (dt == DType::Float32) out.data_ptr<float>()[i] = float(e.to_double());
+        else out.data_ptr<bool>()[i] = e.to_bool();
+      }
+      return out;
+    }
+    Tensor out;
+    size_t bytes = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      PyObject* o = nb::object(items[size_t(i)][k]).ptr();
+      if (nb::isinstance<nb::str>(nb::handle(o)) || !PyObject_CheckBuffer(o)) return Tensor();
+      Py_buffer view;
+      if (PyObject_GetBuffer(o, &view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) != 0) {
+        PyErr_Clear();
+        return Tensor();
+      }
+      std::unique_ptr<Py_buffer, void (*)(Py_buffer*)> release(&view, PyBuffer_Release);
+      std::optional<DType> dt = buffer_dtype(view);
+      if (!dt) return Tensor();
+      Shape shape{n};
+      for (int d = 0; d < view.ndim; ++d) shape.push_back(int64_t(view.shape[d]));
+      if (i == 0) {
+        out = empty(shape, {*dt});
+        bytes = size_t(view.len);
+      } else if (out.shape() != shape || out.dtype() != *dt || size_t(view.len) != bytes) {
+        return Tensor();  // mixed shapes or dtypes: the general path explains
+      }
+      std::memcpy(static_cast<char*>(out.data_ptr()) + size_t(i) * bytes, view.buf, bytes);
+    }
+    return out;
+  }
+
+  static std::optional<DType> buffer_dtype(const Py_buffer& v) {
+    std::string f = v.format ? v.format : "B";
+    if (!f.empty() && (f[0] == '<' || f[0] == '=' || f[0] == '@')) f = f.substr(1);
+    if (f.size() != 1) return std::nullopt;
+    switch (f[0]) {
+      case '?': return DType::Bool;
+      case 'B': return DType::UInt8;
+      case 'b': return DType::Int8;
+      case 'e': return DType::Float16;
+      case 'f': return DType::Float32;
+      case 'd': return DType::Float64;
+      case 'i': return v.itemsize == 4 ? std::optional<DType>(DType::Int32) : std::nullopt;
+      case 'l':
+      case 'q': return v.itemsize == 8 ? std::optional<DType>(DType::Int64) : std::nullopt;
+      default: return std::nullopt;
+    }
+  }
+
   nb::handle obj_;
   std::optional<PyRef> owner_;
 };

@@ -274,3 +274,40 @@ def test_zoo_models():
 def test_fashion_mnist_loads():
     test = ts.data.load_fashion_mnist(train=False)
     assert len(test) == 10000 and test[0][0].shape == (1, 28, 28)
+
+
+class Items(ts.data.Dataset):
+    def __init__(self, make):
+        self.make = make
+
+    def __len__(self):
+        return 6
+
+    def __getitem__(self, i):
+        return self.make(i)
+
+
+@pytest.mark.parametrize("make,check", [
+    # numbers of each kind, numpy scalars included
+    (lambda i: (np.full((2, 3), i, np.float32), i), lambda x, y: y.dtype == ts.int64 and x.dtype == ts.float32),
+    (lambda i: (np.full(2, i, np.float64), float(i) / 2), lambda x, y: y.dtype == ts.float32 and x.dtype == ts.float64),
+    (lambda i: (np.full(2, i, np.uint8), np.int64(i)), lambda x, y: y.dtype == ts.int64 and x.dtype == ts.uint8),
+    (lambda i: (np.full(2, i, np.int32), i % 2 == 0), lambda x, y: y.dtype == ts.bool_ and x.dtype == ts.int32),
+    # tessera tensors and non-contiguous arrays (the general path)
+    (lambda i: (ts.full((2,), float(i)), ts.tensor(i)), lambda x, y: y.dtype == ts.int64),
+    (lambda i: (np.arange(6, dtype=np.float32).reshape(2, 3).T + i, i), lambda x, y: x.shape == (3, 3, 2)),
+])
+def test_batches_of_python_items_in_every_layout(make, check):
+    for workers in (0, 2):
+        x, y = next(iter(ts.data.DataLoader(Items(make), batch_size=3, num_workers=workers)))
+        ref = [make(i) for i in range(3)]
+        np.testing.assert_array_equal(x.numpy(), np.stack([np.asarray(r[0]) for r in ref]))
+        np.testing.assert_array_equal(y.numpy(), np.array([np.asarray(r[1]) for r in ref]).astype(y.numpy().dtype))
+        assert check(x, y)
+
+
+def test_mixed_python_items_get_the_general_paths_errors():
+    with pytest.raises(ValueError, match="stack"):
+        list(ts.data.DataLoader(Items(lambda i: (np.zeros(i + 1, np.float32), 0)), batch_size=3, num_workers=0))
+    with pytest.raises(TypeError, match="int16"):
+        list(ts.data.DataLoader(Items(lambda i: (np.zeros(2, np.int16), 0)), batch_size=3, num_workers=0))
