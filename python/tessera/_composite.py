@@ -159,3 +159,110 @@ def einsum(equation, *operands):
         b, tb = _sum_out(b, tb, later | set(ta))
         acc, ta = _contract(acc, ta, b, tb, keep)
     return acc.permute([ta.index(c) for c in out]) if out else acc.reshape([])
+
+
+# --- elementwise functions composed of the C++ ones (autograd flows through them) ------------------
+_LN2, _LN10 = 0.6931471805599453, 2.302585092994046
+
+
+def tan(input):
+    """Tangent elementwise."""
+    return input.sin() / input.cos()
+
+
+def atan(input):
+    """Arctangent elementwise."""
+    return _C.atan2(input, 1.0)
+
+
+def asin(input):
+    """Arcsine elementwise (NaN outside [-1, 1])."""
+    return _C.atan2(input, (1 - input * input).sqrt())
+
+
+def acos(input):
+    """Arccosine elementwise (NaN outside [-1, 1])."""
+    return _C.atan2((1 - input * input).sqrt(), input)
+
+
+def sinh(input):
+    """Hyperbolic sine elementwise."""
+    return (input.expm1() - (-input).expm1()) * 0.5
+
+
+def cosh(input):
+    """Hyperbolic cosine elementwise."""
+    return (input.exp() + (-input).exp()) * 0.5
+
+
+def log2(input):
+    """Base-2 logarithm elementwise."""
+    return input.log() / _LN2
+
+
+def log10(input):
+    """Base-10 logarithm elementwise."""
+    return input.log() / _LN10
+
+
+def exp2(input):
+    """2 ** x elementwise."""
+    return (input * _LN2).exp()
+
+
+def lerp(input, end, weight):
+    """input + weight * (end - input)."""
+    return input + (end - input) * weight
+
+
+def outer(input, vec2):
+    """The outer product of two 1-D tensors."""
+    if input.dim() != 1 or vec2.dim() != 1:
+        raise ValueError(f"outer: expected two 1-D tensors, got shapes {tuple(input.shape)} and {tuple(vec2.shape)}")
+    return input.unsqueeze(1) * vec2.unsqueeze(0)
+
+
+def diag(input, diagonal=0):
+    """A 1-D tensor placed on a diagonal of a square matrix (above the main one for diagonal > 0),
+    or a 2-D tensor's diagonal as a 1-D tensor (torch.diag)."""
+    d = diagonal
+    if input.dim() == 1:
+        k = input.shape[0]
+        eye = _C.eye(k, dtype=input.dtype) if input.is_floating_point() else _C.eye(k).to(input.dtype)
+        square = eye * input.unsqueeze(0)  # v on the main diagonal
+        a = builtins.abs(d)
+        # (before, after) pairs from the last dim: columns, then rows
+        return _C.pad(square, [a, 0, 0, a] if d >= 0 else [0, a, a, 0])
+    if input.dim() == 2:
+        rows, cols = input.shape
+        m = input.narrow(1, d, builtins.max(cols - d, 0)) if d >= 0 else input.narrow(0, -d, builtins.max(rows + d, 0))
+        k = builtins.min(m.shape[0], m.shape[1])
+        return einsum("ii->i", m.narrow(0, 0, k).narrow(1, 0, k))
+    raise ValueError(f"diag: expected a 1-D or 2-D tensor, got shape {tuple(input.shape)}")
+
+
+def trace(input):
+    """The sum of a 2-D tensor's main diagonal."""
+    if input.dim() != 2:
+        raise ValueError(f"trace: expected a 2-D tensor, got shape {tuple(input.shape)}")
+    return diag(input).sum()
+
+
+def meshgrid(*tensors, indexing="ij"):
+    """Coordinate grids from 1-D tensors; indexing 'ij' (matrix) or 'xy' (Cartesian)."""
+    if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
+        tensors = tuple(tensors[0])
+    if indexing not in ("ij", "xy"):
+        raise ValueError(f"meshgrid: indexing must be 'ij' or 'xy', got '{indexing}'")
+    ts_ = list(tensors)
+    if indexing == "xy" and len(ts_) >= 2:
+        ts_[0], ts_[1] = ts_[1], ts_[0]
+    shape = [t.numel() for t in ts_]
+    grids = []
+    for i, t in enumerate(ts_):
+        view = [1] * len(ts_)
+        view[i] = -1
+        grids.append(t.reshape(view).expand(shape))
+    if indexing == "xy" and len(grids) >= 2:  # the first two inputs' grids, back in their order
+        grids[0], grids[1] = grids[1], grids[0]
+    return tuple(grids)

@@ -509,3 +509,30 @@ def test_remainder_and_floor_divide(dt, tol):
     run(lambda L, x: (x // 0.7, 3 // x), [a], tol, grad=False)
     i, j = RNG.integers(-20, 20, (3, 4)), RNG.integers(1, 6, 4) * np.where(np.arange(4) % 2, 1, -1)
     run(lambda L, x, y: (x % y, x // y, x % 3, x // -4, 17 // y), [i, j], 0, grad=False)
+
+
+COMPOSITE_UNARY = {"tan": (-1.2, 1.2), "atan": (-3, 3), "asin": (-0.9, 0.9), "acos": (-0.9, 0.9), "sinh": (-2, 2),
+                   "cosh": (-2, 2), "log2": (0.2, 3), "log10": (0.2, 3), "exp2": (-2, 2)}
+
+
+@pytest.mark.parametrize("name", sorted(COMPOSITE_UNARY))
+@pytest.mark.parametrize("dt,tol", FLOATS)
+def test_composite_unary(name, dt, tol):
+    a = uniform(*COMPOSITE_UNARY[name], 3, 4, dt=dt)
+    run(lambda L, x: getattr(L, name)(x), [a], tol, transposed=True)
+    run(lambda L, x: getattr(x, name)(), [a], tol)
+
+
+@pytest.mark.parametrize("dt,tol", FLOATS)
+def test_lerp_outer_diag_trace_meshgrid(dt, tol):
+    run(lambda L, x, y: L.lerp(x, y, 0.3), [randn(3, 4, dt=dt), randn(4, dt=dt)], tol)
+    run(lambda L, x, y: L.outer(x, y), [randn(3, dt=dt), randn(4, dt=dt)], tol)
+    for d in (-2, 0, 1):
+        run(lambda L, x: L.diag(x, d), [randn(3, dt=dt)], tol)
+        run(lambda L, x: L.diag(x, d), [randn(4, 5, dt=dt)], tol, transposed=True)
+    run(lambda L, x: L.trace(x), [randn(4, 4, dt=dt)], tol)
+    for ix in ("ij", "xy"):
+        run(lambda L, x, y, z: L.meshgrid(x, y, z, indexing=ix), [randn(3, dt=dt), randn(2, dt=dt), randn(4, dt=dt)],
+            tol)
+    with pytest.raises(ValueError, match="outer"):
+        ts.outer(ts.ones(2, 2), ts.ones(2))
