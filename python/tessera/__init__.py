@@ -261,6 +261,7 @@ from ._composite import (acos, asin, atan, cosh, diag, einsum, exp2, floor_divid
 for _name in ("tan", "atan", "asin", "acos", "sinh", "cosh", "log2", "log10", "exp2", "lerp", "outer", "diag",
               "trace"):
     setattr(Tensor, _name, globals()[_name])
+del _name
 Tensor.arctan, Tensor.arcsin, Tensor.arccos = atan, asin, acos
 arctan, arcsin, arccos = atan, asin, acos
 
