@@ -203,19 +203,23 @@ def small_net(L):
     return L.nn.Sequential(L.nn.Linear(4, 8), L.nn.Tanh(), L.nn.Linear(8, 3))
 
 
-@pytest.mark.parametrize("name,make", OPTIMIZERS, ids=[x[0] for x in OPTIMIZERS])
-def test_optimizer_steps(name, make):
-    ours, theirs = small_net(ts), small_net(torch)
-    copy_state(ours, theirs)
-    opt_t, opt_p = make(ts, ours.parameters()), make(torch, theirs.parameters())
+def step_both(ours, theirs, opt_t, opt_p, steps, name):
+    """steps optimizer steps on both sides from the same batch; the weights must agree after each."""
     x, y = f32(16, 4), RNG.integers(0, 3, 16)
-    for step in range(6):
+    for step in range(steps):
         for model, opt, L in ((ours, opt_t, ts), (theirs, opt_p, torch)):
             opt.zero_grad()
             L.nn.functional.cross_entropy(model(T(x, L)), T(y, L)).backward()
             opt.step()
         for (n, a), (_, b) in zip(ours.named_parameters(), theirs.named_parameters()):
             close(a, b, 2e-5, f"{name} step {step} {n}")
+
+
+@pytest.mark.parametrize("name,make", OPTIMIZERS, ids=[x[0] for x in OPTIMIZERS])
+def test_optimizer_steps(name, make):
+    ours, theirs = small_net(ts), small_net(torch)
+    copy_state(ours, theirs)
+    step_both(ours, theirs, make(ts, ours.parameters()), make(torch, theirs.parameters()), 6, name)
 
 
 def test_parameter_groups_and_lr():
@@ -226,14 +230,7 @@ def test_parameter_groups_and_lr():
     opt_t = ts.optim.SGD(groups(ours), lr=0.1)
     opt_p = torch.optim.SGD(groups(theirs), lr=0.1)
     assert [g["lr"] for g in opt_t.param_groups] == [g["lr"] for g in opt_p.param_groups]
-    x, y = f32(8, 4), RNG.integers(0, 3, 8)
-    for _ in range(3):
-        for model, opt, L in ((ours, opt_t, ts), (theirs, opt_p, torch)):
-            opt.zero_grad()
-            L.nn.functional.cross_entropy(model(T(x, L)), T(y, L)).backward()
-            opt.step()
-    for (n, a), (_, b) in zip(ours.named_parameters(), theirs.named_parameters()):
-        close(a, b, 2e-5, n)
+    step_both(ours, theirs, opt_t, opt_p, 3, "parameter groups")
     with pytest.raises(ValueError):
         ts.optim.SGD([], lr=0.1)
     with pytest.raises(TypeError):

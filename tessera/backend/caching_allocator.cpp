@@ -123,22 +123,22 @@ void CachingAllocator::record_stream(void* p, StreamId stream) {
 void CachingAllocator::release_block(Block* b) {
   Pool& pool = b->small ? small_ : large_;
   auto is_free = [](const Block* n) { return n && !n->allocated && n->pending_events == 0; };
+  // Absorbs `second` (the block right after `first` in their segment, out of the pool) into `first`.
+  auto absorb = [](Block* first, Block* second) {
+    first->size += second->size;
+    first->next = second->next;
+    if (second->next) second->next->prev = first;
+    delete second;
+  };
   if (is_free(b->prev)) {
     Block* p = b->prev;
     pool.erase(p);
-    p->size += b->size;
-    p->next = b->next;
-    if (b->next) b->next->prev = p;
-    delete b;
+    absorb(p, b);
     b = p;
   }
   if (is_free(b->next)) {
-    Block* n = b->next;
-    pool.erase(n);
-    b->size += n->size;
-    b->next = n->next;
-    if (n->next) n->next->prev = b;
-    delete n;
+    pool.erase(b->next);
+    absorb(b, b->next);
   }
   pool.insert(b);
 }
