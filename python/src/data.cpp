@@ -54,7 +54,9 @@ bool finalizing() {
 // owns it where Python's garbage collector can see the reference (tp_traverse below).
 class PyDataset : public data::Dataset {
  public:
-  PyDataset(nb::handle o, bool owning) : obj_(o) {
+  // collate (optional, borrowed like a non-owned dataset): PyTorch's collate_fn, called with the
+  // list of a batch's items; it returns (inputs, targets).
+  PyDataset(nb::handle o, bool owning, nb::handle collate = nb::handle()) : obj_(o), collate_(collate) {
     if (owning) owner_.emplace(nb::borrow(o));
     if (!nb::hasattr(o, "__len__") || !nb::hasattr(o, "__getitem__"))
       throw nb::type_error("DataLoader: the dataset must define __len__ and __getitem__ (a map-style dataset)");
@@ -74,6 +76,7 @@ class PyDataset : public data::Dataset {
   // through tensors and stack.
   data::Batch get_batch(const std::vector<int64_t>& indices) const override {
     nb::gil_scoped_acquire g;
+    if (collate_) return collated(indices);
     std::vector<nb::object> items;
     items.reserve(indices.size());
     for (int64_t i : indices) items.push_back(item(i));
@@ -83,6 +86,21 @@ class PyDataset : public data::Dataset {
   }
 
  private:
+  data::Batch collated(const std::vector<int64_t>& indices) const {
+    nb::list items;
+    for (int64_t i : indices) items.append(obj_[nb::int_(i)]);
+    nb::object r = collate_(items);
+    if (!(nb::isinstance<nb::tuple>(r) || nb::isinstance<nb::list>(r)) || nb::len(r) != 2)
+      throw ValueError("collate_fn must return (inputs, targets), got " + tessera::py::py_str(nb::repr(r)).substr(0, 80));
+    auto part = [](nb::handle h, const char* what) {
+      if (nb::isinstance<Tensor>(h)) return nb::cast<Tensor>(h);
+      if (nb::hasattr(h, "__array_interface__")) return tessera::py::from_numpy(h).clone();
+      throw DTypeError(std::string("collate_fn must return tensors or numpy arrays; its ") + what + " is a " +
+                       tessera::py::py_type_name(h));
+    };
+    return {part(r[0], "inputs"), part(r[1], "targets")};
+  }
+
   // dataset[index], checked to be an (input, target) pair. Needs the GIL.
   nb::object item(int64_t index) const {
     nb::object it = obj_[nb::int_(index)];
@@ -157,7 +175,7 @@ class PyDataset : public data::Dataset {
     }
   }
 
-  nb::handle obj_;
+  nb::handle obj_, collate_;
   std::optional<PyRef> owner_;
 };
 
@@ -291,7 +309,7 @@ void bind_data(nb::module_& m) {
       .def(
           "__init__",
           [](PyLoader* self, nb::handle dataset, int64_t batch_size, bool shuffle, uint64_t seed, bool drop_last,
-             int num_workers, int prefetch, std::optional<nb::object> transform) {
+             int num_workers, int prefetch, std::optional<nb::object> transform, std::optional<nb::object> collate_fn) {
             data::LoaderOptions o{.batch_size = batch_size,
                                   .shuffle = shuffle,
                                   .seed = seed,
@@ -309,11 +327,18 @@ void bind_data(nb::module_& m) {
                 return data::Batch{x, y};
               };
             }
-            new (self) PyLoader(as_dataset(dataset, false), std::move(o), std::move(refs));
+            std::shared_ptr<const data::Dataset> ds;
+            if (collate_fn) {  // the items go to Python as they are, whatever the dataset
+              refs.push_back(*collate_fn);
+              ds = std::make_shared<PyDataset>(dataset, false, *collate_fn);
+            } else {
+              ds = as_dataset(dataset, false);
+            }
+            new (self) PyLoader(std::move(ds), std::move(o), std::move(refs));
           },
           nb::arg("dataset"), nb::arg("batch_size") = 1, nb::arg("shuffle") = false, nb::arg("seed") = 0,
           nb::arg("drop_last") = false, nb::arg("num_workers") = 2, nb::arg("prefetch") = 4,
-          nb::arg("transform") = nb::none())
+          nb::arg("transform") = nb::none(), nb::arg("collate_fn") = nb::none())
       .def("__len__", [](PyLoader& l) { return l.loader().num_batches(); })
       .def("__iter__",
            [](nb::handle self) {

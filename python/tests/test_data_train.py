@@ -311,3 +311,32 @@ def test_mixed_python_items_get_the_general_paths_errors():
         list(ts.data.DataLoader(Items(lambda i: (np.zeros(i + 1, np.float32), 0)), batch_size=3, num_workers=0))
     with pytest.raises(TypeError, match="int16"):
         list(ts.data.DataLoader(Items(lambda i: (np.zeros(2, np.int16), 0)), batch_size=3, num_workers=0))
+
+
+def test_collate_fn_gets_the_items_as_pytorch_does():
+    class Records(ts.data.Dataset):  # items need not be pairs when a collate_fn assembles them
+        def __len__(self):
+            return 10
+
+        def __getitem__(self, i):
+            return {"x": np.full(3, i, np.float32), "label": i % 2}
+
+    seen = []
+
+    def collate(items):
+        seen.append(len(items))
+        return np.stack([it["x"] for it in items]), ts.tensor([it["label"] for it in items])
+
+    for workers in (0, 2):
+        batches = list(ts.data.DataLoader(Records(), batch_size=4, collate_fn=collate, num_workers=workers))
+        assert [tuple(x.shape) for x, _ in batches] == [(4, 3), (4, 3), (2, 3)]
+        assert batches[2][1].tolist() == [0, 1] and batches[1][0].numpy()[0, 0] == 4.0
+    assert sorted(seen) == [2, 2, 4, 4, 4, 4]
+    cpp = ts.data.TensorDataset(ts.arange(10.0).reshape(10, 1), ts.arange(10))
+    x, y = next(iter(ts.data.DataLoader(cpp, batch_size=3, collate_fn=lambda items: (
+        ts.stack([a for a, _ in items]) * 2, ts.stack([b for _, b in items])))))
+    assert x.tolist() == [[0.0], [2.0], [4.0]] and y.tolist() == [0, 1, 2]
+    with pytest.raises(ValueError, match=r"collate_fn must return \(inputs, targets\)"):
+        list(ts.data.DataLoader(Records(), batch_size=4, collate_fn=lambda items: 5, num_workers=0))
+    with pytest.raises(TypeError, match="collate_fn must return tensors or numpy arrays"):
+        list(ts.data.DataLoader(Records(), batch_size=4, collate_fn=lambda items: ([1], [2]), num_workers=0))
