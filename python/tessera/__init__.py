@@ -278,6 +278,31 @@ Tensor.new_full, Tensor.new_tensor = _new_full, _new_tensor
 Tensor.uniform_, Tensor.normal_ = _uniform_, _normal_
 
 
+class _ValuesIndices(tuple):
+    """(values, indices), also as .values and .indices (torch.return_types)."""
+    __slots__ = ()
+
+    values = property(lambda self: self[0])
+    indices = property(lambda self: self[1])
+
+    def __repr__(self):
+        return f"return_types(values={self[0]!r},\nindices={self[1]!r})"
+
+
+def _named_pair(fn):
+    def wrapped(*args, **kwargs):
+        r = fn(*args, **kwargs)
+        return _ValuesIndices(r) if isinstance(r, tuple) else r
+    wrapped.__name__, wrapped.__doc__ = fn.__name__, fn.__doc__
+    return wrapped
+
+
+for _name in ("max", "min", "sort", "topk"):
+    globals()[_name] = _named_pair(getattr(_tessera, _name))
+    setattr(Tensor, _name, _named_pair(getattr(Tensor, _name)))
+del _name
+
+
 def is_tensor(obj):
     """True for a tessera.Tensor."""
     return isinstance(obj, Tensor)

@@ -113,3 +113,14 @@ def test_numpy_scalars_on_the_left_keep_tensors():
     assert isinstance(y, ts.Tensor) and y.requires_grad
     y.sum().backward()
     assert x.grad.tolist() == [3.0, 3.0]
+
+
+def test_values_and_indices_by_name():
+    x = ts.tensor([[3.0, 1.0, 2.0], [0.0, 5.0, 4.0]])
+    p = torch.tensor([[3.0, 1.0, 2.0], [0.0, 5.0, 4.0]])
+    for name, args in [("max", (1,)), ("min", (0,)), ("sort", (1,)), ("topk", (2,))]:
+        ours, theirs = getattr(ts, name)(x, *args), getattr(torch, name)(p, *args)
+        assert ours.values.tolist() == theirs.values.tolist() and ours.indices.tolist() == theirs.indices.tolist()
+        v, i = getattr(x, name)(*args)  # still a pair
+        assert v.tolist() == theirs[0].tolist() and i.tolist() == theirs[1].tolist()
+    assert ts.max(x).item() == 5.0 and ts.max(x, ts.zeros(2, 3)).shape == (2, 3)
