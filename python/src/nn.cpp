@@ -362,6 +362,63 @@ void bind_nn(nb::module_& m) {
             o.add_param_group(param_groups(l).front());
           },
           nb::arg("param_group"))
+      .def("state_dict", [](const optim::Optimizer& o) {
+        // torch's layout: {"state": {index: {"step": n, buffer: tensor}}, "param_groups": [{options, "params": [index]}]}
+        optim::OptimizerState st = o.state_dict();
+        nb::dict state;
+        for (size_t i = 0; i < st.state.size(); ++i) {
+          if (st.state[i].empty() && st.steps[i] == 0) continue;
+          nb::dict e;
+          e["step"] = st.steps[i];
+          for (auto& [k, t] : st.state[i]) e[k.c_str()] = t;
+          state[nb::int_(i)] = e;
+        }
+        nb::list groups;
+        size_t first = 0;
+        auto& pg = const_cast<optim::Optimizer&>(o).param_groups();
+        for (size_t g = 0; g < st.groups.size(); ++g) {
+          nb::dict d;
+          for (auto& [k, v] : st.groups[g]) d[k.c_str()] = v;
+          nb::list idx;
+          for (size_t i = 0; i < pg[g].params.size(); ++i) idx.append(first + i);
+          first += pg[g].params.size();
+          d["params"] = idx;
+          groups.append(d);
+        }
+        nb::dict out;
+        out["state"] = state;
+        out["param_groups"] = groups;
+        return out;
+      }, "The optimizer's state (buffers and step counts per parameter) and its groups' options, as torch's.")
+      .def("load_state_dict", [](optim::Optimizer& o, nb::dict sd) {
+        if (!sd.contains("state") || !sd.contains("param_groups"))
+          throw ValueError(o.name() + ".load_state_dict: expected a dict with 'state' and 'param_groups'");
+        optim::OptimizerState st;
+        size_t n = 0;
+        for (nb::handle g : nb::iter(sd["param_groups"])) {
+          std::map<std::string, double> opts;
+          for (auto [k, v] : nb::borrow<nb::dict>(g)) {
+            std::string key = nb::cast<std::string>(k);
+            if (key != "params") opts[key] = nb::cast<double>(v);
+            else n += nb::len(v);
+          }
+          st.groups.push_back(std::move(opts));
+        }
+        st.state.resize(n);
+        st.steps.resize(n, 0);
+        for (auto [k, v] : nb::borrow<nb::dict>(sd["state"])) {
+          int64_t i = nb::cast<int64_t>(k);
+          if (i < 0 || size_t(i) >= n)
+            throw ValueError(o.name() + ".load_state_dict: state for parameter " + std::to_string(i) + " but the groups hold " +
+                             std::to_string(n));
+          for (auto [name, t] : nb::borrow<nb::dict>(v)) {
+            std::string key = nb::cast<std::string>(name);
+            if (key == "step") st.steps[size_t(i)] = nb::cast<int64_t>(nb::int_(t));
+            else st.state[size_t(i)][key] = nb::cast<Tensor>(t);
+          }
+        }
+        o.load_state_dict(st);
+      }, nb::arg("state_dict"), "Restores a state_dict() (shapes and group counts are checked).")
       .def("__repr__", [](const optim::Optimizer& o) { return o.name() + "(lr=" + std::to_string(o.lr()) + ")"; });
   nb::class_<optim::SGD, optim::Optimizer>(
       m, "SGD", "Stochastic gradient descent with momentum, dampening, Nesterov and weight decay (torch.optim.SGD).")

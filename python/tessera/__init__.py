@@ -358,14 +358,74 @@ def empty_like(t, dtype=None):
     return empty(*t.shape, dtype=dtype or t.dtype)
 
 
-def save(state, path, metadata=None):
-    """Saves a dict of tensors (a state_dict) as safetensors."""
-    _tessera.save_safetensors(str(path), list(state.items()), metadata or {})
+_TREE_KEY = "__tessera_tree__"
+
+
+def save(obj, path, metadata=None):
+    """Saves tensors as a safetensors file, written to a temporary name and renamed.
+
+    A state_dict (a flat dict of name -> tensor) is stored as it is, readable by any safetensors
+    reader. Any other nest of dicts, lists and tuples holding tensors and plain values (numbers,
+    strings, bools, None), such as a checkpoint {"model": ..., "optimizer": opt.state_dict(),
+    "epoch": 3} saved with torch.save, also works: the tensors are stored by their path and the
+    structure with the plain values goes into the file's metadata; load() rebuilds it."""
+    if isinstance(obj, dict) and obj and _builtins.all(isinstance(k, str) and isinstance(v, Tensor)
+                                                       for k, v in obj.items()):
+        _tessera.save_safetensors(str(path), list(obj.items()), metadata or {})
+        return
+    tensors, used = [], set()
+
+    def encode(x, where):
+        if isinstance(x, Tensor):
+            key = "/".join(where) or "tensor"
+            while key in used:
+                key += "'"
+            used.add(key)
+            tensors.append((key, x))
+            return {"__tensor__": key}
+        if isinstance(x, dict):
+            items = []
+            for k, v in x.items():
+                if not isinstance(k, (str, _builtins.int)) or isinstance(k, _builtins.bool):
+                    raise TypeError(f"save: dict keys must be str or int, got {type(k).__name__} at "
+                                    f"'{'/'.join(where) or '<root>'}'")
+                items.append([k, encode(v, where + [str(k)])])
+            return {"__dict__": items}
+        if isinstance(x, (list, tuple)):
+            return {"__tuple__" if isinstance(x, tuple) else "__list__":
+                    [encode(v, where + [str(i)]) for i, v in enumerate(x)]}
+        if x is None or isinstance(x, (str, _builtins.bool, _numbers.Number)):
+            return x if not isinstance(x, _np.generic) else x.item()
+        raise TypeError(f"save: cannot store a {type(x).__name__} (at '{'/'.join(where) or '<root>'}'); tensors, "
+                        "numbers, strings, bools, None, and dicts/lists/tuples of them can be saved")
+
+    tree = encode(obj, [])
+    md = dict(metadata or {})
+    md[_TREE_KEY] = __import__("json").dumps(tree)
+    _tessera.save_safetensors(str(path), tensors, md)
 
 
 def load(path):
-    """The dict of tensors in a safetensors file."""
-    tensors, _ = _tessera.load_safetensors(str(path))
-    return dict(tensors)
+    """What save() stored: the dict of tensors of a safetensors file, or the nest it was saved from."""
+    tensors, md = _tessera.load_safetensors(str(path))
+    by_name = dict(tensors)
+    if _TREE_KEY not in md:
+        return by_name
 
+    def decode(x):
+        if isinstance(x, dict):
+            if "__tensor__" in x:
+                return by_name[x["__tensor__"]]
+            if "__dict__" in x:
+                return {k: decode(v) for k, v in x["__dict__"]}
+            if "__list__" in x:
+                return [decode(v) for v in x["__list__"]]
+            if "__tuple__" in x:
+                return tuple(decode(v) for v in x["__tuple__"])
+            raise ValueError(f"load: {path}: malformed structure in its metadata")
+        return x
 
+    try:
+        return decode(__import__("json").loads(md[_TREE_KEY]))
+    except (KeyError, TypeError, ValueError) as e:
+        raise ValueError(f"load: {path}: the structure in its metadata does not match its tensors ({e})") from None

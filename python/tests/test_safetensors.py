@@ -38,3 +38,48 @@ def test_corrupt_file_is_an_oserror(tmp_path):
     p.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json at all}")
     with pytest.raises(OSError, match="not valid JSON"):
         ts.load(p)
+
+
+def test_torch_style_checkpoints_round_trip_and_resume_exactly(tmp_path):
+    def make():
+        ts.manual_seed(3)
+        model = ts.nn.Sequential(ts.nn.Linear(4, 8), ts.nn.Tanh(), ts.nn.Linear(8, 2))
+        return model, ts.optim.Adam(model.parameters(), lr=0.05)
+
+    x, y = ts.randn(16, 4), ts.randint(0, 2, (16,))
+
+    def steps(model, opt, n):
+        for _ in range(n):
+            opt.zero_grad()
+            ts.cross_entropy(model(x), y).backward()
+            opt.step()
+
+    model, opt = make()
+    steps(model, opt, 6)
+    reference = [p.numpy().copy() for p in model.parameters()]
+
+    model, opt = make()
+    steps(model, opt, 3)
+    ts.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": 3, "loss": 0.25,
+             "tags": ("a", None, True)}, tmp_path / "ck.safetensors")
+    ck = ts.load(tmp_path / "ck.safetensors")
+    assert ck["epoch"] == 3 and ck["loss"] == 0.25 and ck["tags"] == ("a", None, True)
+    assert sorted(ck["optimizer"]["state"]) == [0, 1, 2, 3] and ck["optimizer"]["state"][0]["step"] == 3
+    model, opt = make()
+    model.load_state_dict(ck["model"])
+    opt.load_state_dict(ck["optimizer"])
+    steps(model, opt, 3)
+    for a, b in zip(model.parameters(), reference):
+        np.testing.assert_array_equal(a.numpy(), b)
+    # The file stays a safetensors file: the reference reader sees the tensors by their path.
+    assert "optimizer/state/0/exp_avg" in st.load_file(str(tmp_path / "ck.safetensors"))
+
+
+def test_save_refuses_what_it_cannot_store(tmp_path):
+    with pytest.raises(TypeError, match="cannot store a set"):
+        ts.save({"a": {1, 2}}, tmp_path / "x.safetensors")
+    with pytest.raises(TypeError, match="dict keys must be str or int"):
+        ts.save({"a": {(1, 2): ts.ones(1)}}, tmp_path / "x.safetensors")
+    opt = ts.optim.SGD([ts.zeros(2, requires_grad=True)], lr=0.1)
+    with pytest.raises(ValueError, match="state"):
+        opt.load_state_dict({"param_groups": []})
