@@ -90,6 +90,17 @@ LAYERS = [
     ("Softmax", lambda L: L.nn.Softmax(dim=1), [(3, 4)]),
     ("LogSoftmax", lambda L: L.nn.LogSoftmax(dim=0), [(3, 4)]),
     ("Dropout eval", lambda L: L.nn.Dropout(0.5), [(3, 4)]),
+    ("Softplus", lambda L: L.nn.Softplus(beta=2.0, threshold=3.0), [(3, 4)]),
+    ("Hardtanh", lambda L: L.nn.Hardtanh(-0.5, 0.7), [(3, 4)]),
+    ("ReLU6", lambda L: L.nn.ReLU6(), [(3, 4)]),
+    ("Hardsigmoid", lambda L: L.nn.Hardsigmoid(), [(3, 4)]),
+    ("Hardswish", lambda L: L.nn.Hardswish(), [(3, 4)]),
+    ("Mish", lambda L: L.nn.Mish(), [(3, 4)]),
+    ("PReLU", lambda L: L.nn.PReLU(), [(3, 4)]),
+    ("PReLU per channel", lambda L: L.nn.PReLU(3, init=0.1), [(2, 3, 4, 4)]),
+    ("Unflatten", lambda L: L.nn.Unflatten(1, (2, 6)), [(3, 12)]),
+    ("Dropout2d eval", lambda L: L.nn.Dropout2d(0.5), [(2, 3, 4, 4)]),
+    ("Upsample", lambda L: L.nn.Upsample(scale_factor=2), [(2, 3, 4, 5)]),
     ("MultiheadAttention", lambda L: L.nn.MultiheadAttention(8, 2), [(5, 2, 8), (6, 2, 8), (6, 2, 8)]),
     ("MultiheadAttention batch_first", lambda L: L.nn.MultiheadAttention(8, 4, batch_first=True),
      [(2, 5, 8), (2, 5, 8), (2, 5, 8)]),
@@ -99,7 +110,7 @@ LAYERS = [
 @pytest.mark.parametrize("name,make,shapes", LAYERS, ids=[x[0] for x in LAYERS])
 def test_layer(name, make, shapes):
     ours, theirs = make(ts), make(torch)
-    train = name != "Dropout eval"
+    train = not name.endswith("eval")
     check_module(ours, theirs, [f32(*s) for s in shapes], train=train, steps=2)
 
 
@@ -307,3 +318,45 @@ def test_init_functions():
     np.testing.assert_allclose(q @ q.T, np.eye(8), atol=1e-5)
     assert ts.nn.init.constant_(ts.empty(3), 2.5).tolist() == [2.5] * 3
     assert ts.nn.init.calculate_gain("relu") == torch.nn.init.calculate_gain("relu")
+
+
+def test_containers_from_ordered_dicts_and_non_persistent_buffers():
+    from collections import OrderedDict
+    ours = ts.nn.Sequential(OrderedDict(fc=ts.nn.Linear(3, 4), act=ts.nn.ReLU(), out=ts.nn.Linear(4, 2)))
+    theirs = torch.nn.Sequential(OrderedDict(fc=torch.nn.Linear(3, 4), act=torch.nn.ReLU(), out=torch.nn.Linear(4, 2)))
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    check_module(ours, theirs, [f32(5, 3)])
+
+    class WithScratch(ts.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("kept", ts.ones(2))
+            self.register_buffer("scratch", ts.zeros(2), persistent=False)
+
+    m = WithScratch()
+    assert list(m.state_dict()) == ["kept"] and len(m.buffers()) == 2
+
+
+def test_dropout2d_zeroes_whole_channels_and_interpolate_errors():
+    x = ts.ones(8, 16, 5, 5)
+    y = ts.nn.Dropout2d(0.5)(x)
+    per_channel = y.sum((2, 3)).numpy()
+    assert set(np.unique(per_channel)) <= {0.0, 50.0}  # each channel all zero or all 2 (1/(1-p))
+    assert 0.3 < (per_channel > 0).mean() < 0.7
+    with pytest.raises(ValueError, match="mode"):
+        ts.nn.functional.interpolate(x, scale_factor=2, mode="bilinear")
+    with pytest.raises(ValueError, match="integer"):
+        ts.nn.functional.interpolate(x, scale_factor=1.5)
+
+
+def test_nn_utils():
+    ours, theirs = small_net(ts), small_net(torch)
+    copy_state(ours, theirs)
+    v_t = ts.nn.utils.parameters_to_vector(ours.parameters())
+    v_p = torch.nn.utils.parameters_to_vector(theirs.parameters())
+    close(v_t, v_p, 0, "parameters_to_vector")
+    ts.nn.utils.vector_to_parameters(v_t * 2, ours.parameters())
+    torch.nn.utils.vector_to_parameters(v_p * 2, theirs.parameters())
+    for a, b in zip(ours.parameters(), theirs.parameters()):
+        close(a, b, 0, "vector_to_parameters")
+    assert ts.nn.utils.clip_grad_norm_ is ts.optim.clip_grad_norm_

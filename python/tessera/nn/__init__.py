@@ -7,6 +7,7 @@ from .._tessera import Tensor
 from .._tessera import init  # noqa: F401
 from . import functional  # noqa: F401
 from . import functional as F
+from . import utils  # noqa: F401
 
 # The layers implemented in C++ (tessera::nn), usable alone or inside Python modules.
 from .._tessera import (AdaptiveAvgPool2d, AvgPool2d, BatchNorm1d, BatchNorm2d, Bilinear, Conv1d,  # noqa: F401
@@ -41,9 +42,12 @@ class Module:
             self._modules[name] = value
         object.__setattr__(self, name, value)
 
-    def register_buffer(self, name, tensor):
-        """A tensor saved in the state dict but not trained (running statistics, say)."""
+    def register_buffer(self, name, tensor, persistent=True):
+        """A tensor kept with the module but not trained (running statistics, say); in the state
+        dict unless persistent=False."""
         self._buffers[name] = tensor
+        if not persistent:
+            self.__dict__.setdefault("_non_persistent", set()).add(name)
         object.__setattr__(self, name, tensor)
 
     def register_parameter(self, name, param):
@@ -174,8 +178,10 @@ class Module:
         out = OrderedDict()
         for name, p in self._parameters.items():
             out[prefix + name] = p
+        skip = self.__dict__.get("_non_persistent", ())
         for name, b in self._buffers.items():
-            out[prefix + name] = b
+            if name not in skip:
+                out[prefix + name] = b
         for mname, m in self._modules.items():
             if isinstance(m, _C._Module):
                 for k, v in m.state_dict().items():
@@ -209,12 +215,20 @@ class Module:
 
 
 class Sequential(Module):
-    """Runs its modules in order."""
+    """Runs its modules in order: Sequential(a, b, c), or Sequential(OrderedDict(name=module, ...))."""
 
     def __init__(self, *modules):
         super().__init__()
+        if len(modules) == 1 and isinstance(modules[0], dict):
+            for name, m in modules[0].items():
+                setattr(self, name, m)
+            return
         for i, m in enumerate(modules):
             setattr(self, str(i), m)
+
+    def append(self, module):
+        setattr(self, str(len(self._modules)), module)
+        return self
 
     def forward(self, x):
         for m in self._modules.values():
@@ -378,3 +392,103 @@ class KLDivLoss(_Loss):
 
     def forward(self, input, target):
         return F.kl_div(input, target, reduction=self.reduction, log_target=self.log_target)
+
+
+# --- more layers, composed of the C++ ops ----------------------------------------------------------------
+
+class Softplus(Module):
+    """log(1 + e^(beta x)) / beta, linear above threshold."""
+
+    def __init__(self, beta=1.0, threshold=20.0):
+        super().__init__()
+        self.beta, self.threshold = beta, threshold
+
+    def forward(self, x):
+        return F.softplus(x, self.beta, self.threshold)
+
+
+class Hardtanh(Module):
+    """x clamped to [min_val, max_val]."""
+
+    def __init__(self, min_val=-1.0, max_val=1.0):
+        super().__init__()
+        self.min_val, self.max_val = min_val, max_val
+
+    def forward(self, x):
+        return x.clamp(self.min_val, self.max_val)
+
+
+class ReLU6(Hardtanh):
+    """min(max(x, 0), 6)."""
+
+    def __init__(self):
+        super().__init__(0.0, 6.0)
+
+
+class Hardsigmoid(Module):
+    """relu6(x + 3) / 6."""
+
+    def forward(self, x):
+        return F.hardsigmoid(x)
+
+
+class Hardswish(Module):
+    """x * relu6(x + 3) / 6."""
+
+    def forward(self, x):
+        return F.hardswish(x)
+
+
+class Mish(Module):
+    """x * tanh(softplus(x))."""
+
+    def forward(self, x):
+        return F.mish(x)
+
+
+class PReLU(Module):
+    """x, or a * x below 0, with a learned a (one, or one per channel of dim 1)."""
+
+    def __init__(self, num_parameters=1, init=0.25):
+        super().__init__()
+        self.num_parameters = num_parameters
+        self.weight = Parameter(_C._full([num_parameters], init, _C.dtype.float32))
+
+    def forward(self, x):
+        a = self.weight
+        if self.num_parameters > 1:
+            a = a.reshape([1, -1] + [1] * (x.dim() - 2))
+        return F.prelu(x, a)
+
+
+class Unflatten(Module):
+    """Splits dim into the given sizes."""
+
+    def __init__(self, dim, unflattened_size):
+        super().__init__()
+        self.dim, self.sizes = dim, list(unflattened_size)
+
+    def forward(self, x):
+        return x.unflatten(self.dim, self.sizes)
+
+
+class Dropout2d(Module):
+    """Zeroes whole channels of [N, C, H, W] with probability p when training (scaling the rest)."""
+
+    def __init__(self, p=0.5):
+        super().__init__()
+        self.p = p
+
+    def forward(self, x):
+        return F.dropout2d(x, self.p, self.training)
+
+
+class Upsample(Module):
+    """Nearest-neighbour upsampling of [N, C, H, W] by an integer scale factor."""
+
+    def __init__(self, size=None, scale_factor=None, mode="nearest"):
+        super().__init__()
+        self.size, self.scale_factor, self.mode = size, scale_factor, mode
+
+    def forward(self, x):
+        return F.interpolate(x, self.size, self.scale_factor, self.mode)

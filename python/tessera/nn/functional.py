@@ -44,3 +44,57 @@ def elu(input, alpha=1.0, inplace=False):
 def normalize(input, p=2.0, dim=1, eps=1e-12):
     """input divided by its p-norm along dim (at least eps)."""
     return input / input.norm(p, dim, keepdim=True).clamp(min=eps)
+
+
+def hardsigmoid(input):
+    """relu6(x + 3) / 6."""
+    return (input + 3).clamp(0.0, 6.0) / 6
+
+
+def hardswish(input):
+    """x * relu6(x + 3) / 6."""
+    return input * hardsigmoid(input)
+
+
+def mish(input):
+    """x * tanh(softplus(x))."""
+    return input * softplus(input).tanh()
+
+
+def prelu(input, weight):
+    """x, or weight * x below 0 (weight broadcasts: one value, or one per channel shaped to dim 1)."""
+    return where(input > 0, input, input * weight)
+
+
+def dropout2d(input, p=0.5, training=True):
+    """Zeroes whole channels of [N, C, ...] with probability p when training, scaling the rest."""
+    if not training or p == 0:
+        return input
+    if input.dim() < 3:
+        raise ValueError(f"dropout2d: expected [N, C, ...] input, got shape {tuple(input.shape)}")
+    keep = _C.dropout(_C._ones(list(input.shape[:2]) + [1] * (input.dim() - 2), input.dtype), p, True)
+    return input * keep
+
+
+def interpolate(input, size=None, scale_factor=None, mode="nearest"):
+    """Nearest-neighbour resizing of [N, C, H, W] by integer scale factors (or to a size that is an
+    integer multiple of the input's); other modes are not implemented."""
+    if mode != "nearest":
+        raise ValueError(f"interpolate: mode '{mode}' is not supported (only 'nearest')")
+    if input.dim() != 4:
+        raise ValueError(f"interpolate: expected [N, C, H, W], got shape {tuple(input.shape)}")
+    n, c, h, w = input.shape
+    if size is not None:
+        sh, sw = (size, size) if isinstance(size, int) else size
+        if sh % h or sw % w:
+            raise ValueError(f"interpolate: size {tuple((sh, sw))} is not an integer multiple of {(h, w)}")
+        fh, fw = sh // h, sw // w
+    elif scale_factor is not None:
+        fh, fw = (scale_factor, scale_factor) if not isinstance(scale_factor, (tuple, list)) else scale_factor
+        if fh != int(fh) or fw != int(fw) or fh < 1 or fw < 1:
+            raise ValueError(f"interpolate: scale_factor must be a positive integer, got {scale_factor}")
+        fh, fw = int(fh), int(fw)
+    else:
+        raise ValueError("interpolate: give size or scale_factor")
+    out = input.reshape(n, c, h, 1, w, 1).expand(n, c, h, fh, w, fw)
+    return out.reshape(n, c, h * fh, w * fw)
