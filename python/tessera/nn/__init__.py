@@ -397,7 +397,7 @@ class KLDivLoss(_Loss):
 # --- more layers, composed of the C++ ops ----------------------------------------------------------------
 
 class Softplus(Module):
-    """log(1 + e^(beta x)) / beta, linear above threshold."""
+    """Smooth ReLU: log(1 + e^(beta x)) / beta, linear above threshold."""
 
     def __init__(self, beta=1.0, threshold=20.0):
         super().__init__()
@@ -419,14 +419,14 @@ class Hardtanh(Module):
 
 
 class ReLU6(Hardtanh):
-    """min(max(x, 0), 6)."""
+    """ReLU capped at 6: min(max(x, 0), 6)."""
 
     def __init__(self):
         super().__init__(0.0, 6.0)
 
 
 class Hardsigmoid(Module):
-    """relu6(x + 3) / 6."""
+    """Piecewise-linear sigmoid: relu6(x + 3) / 6."""
 
     def forward(self, x):
         return F.hardsigmoid(x)

@@ -47,7 +47,7 @@ def normalize(input, p=2.0, dim=1, eps=1e-12):
 
 
 def hardsigmoid(input):
-    """relu6(x + 3) / 6."""
+    """Piecewise-linear sigmoid: relu6(x + 3) / 6."""
     return (input + 3).clamp(0.0, 6.0) / 6
 
 
