@@ -82,11 +82,9 @@ nb::list groups_view(optim::Optimizer& o) {
 }  // namespace
 
 void bind_nn(nb::module_& m) {
-  nb::class_<nn::Module>(m, "_Module", "A layer implemented in C++ (tessera::nn).")
+  nb::class_<nn::Module>(m, "_Module", nb::dynamic_attr(), "A layer implemented in C++ (tessera::nn).")
       .def(
           "forward", [](nn::Module& mod, const Tensor& x) { return mod.forward(x); }, nb::arg("input"), Release())
-      .def(
-          "__call__", [](nn::Module& mod, const Tensor& x) { return mod.forward(x); }, nb::arg("input"), Release())
       .def(
           "parameters", [](const nn::Module& mod, bool r) { return mod.parameters(r); }, nb::arg("recurse") = true)
       .def(
@@ -164,7 +162,6 @@ void bind_nn(nb::module_& m) {
       .def(nb::init<int64_t, int64_t, int64_t, bool>(), nb::arg("in1_features"), nb::arg("in2_features"),
            nb::arg("out_features"), nb::arg("bias") = true)
       .def("forward", &nn::Bilinear::forward, nb::arg("input1"), nb::arg("input2"), Release())
-      .def("__call__", &nn::Bilinear::forward, nb::arg("input1"), nb::arg("input2"), Release())
       .def_rw("weight", &nn::Bilinear::weight)
       .def_rw("bias", &nn::Bilinear::bias);
   nb::class_<nn::Conv2d, nn::Module>(m, "Conv2d", "2-D convolution over [N, C, H, W] (torch.nn.Conv2d).")
@@ -302,7 +299,6 @@ void bind_nn(nb::module_& m) {
           },
           nb::arg("query"), nb::arg("key"), nb::arg("value"), nb::arg("key_padding_mask") = nb::none(),
           nb::arg("need_weights") = true, nb::arg("attn_mask") = nb::none(), Release())
-      .def("__call__", [](nb::handle self, nb::args a, nb::kwargs k) { return self.attr("forward")(*a, **k); })
       .def_rw("in_proj_weight", &nn::MultiheadAttention::in_proj_weight)
       .def_rw("in_proj_bias", &nn::MultiheadAttention::in_proj_bias);
 

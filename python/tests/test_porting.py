@@ -124,3 +124,31 @@ def test_values_and_indices_by_name():
         v, i = getattr(x, name)(*args)  # still a pair
         assert v.tolist() == theirs[0].tolist() and i.tolist() == theirs[1].tolist()
     assert ts.max(x).item() == 5.0 and ts.max(x, ts.zeros(2, 3)).shape == (2, 3)
+
+
+def test_forward_hooks_on_python_and_cpp_modules():
+    class Net(ts.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = ts.nn.Linear(3, 4)
+            self.out = ts.nn.Linear(4, 2)
+
+        def forward(self, x):
+            return self.out(self.fc(x).relu())
+
+    net = Net()
+    seen = {}
+    h1 = net.fc.register_forward_hook(lambda m, inp, out: seen.update(fc=tuple(out.shape)))
+    h2 = net.register_forward_hook(lambda m, inp, out: out * 0)  # replaces the output
+    h3 = net.out.register_forward_pre_hook(lambda m, inp: (inp[0] * 2,))
+    x = ts.randn(5, 3)
+    assert net(x).abs().sum().item() == 0 and seen["fc"] == (5, 4)
+    h2.remove()
+    doubled = net(x)
+    h1.remove()
+    h3.remove()
+    np.testing.assert_allclose(doubled.detach().numpy(), net.out(net.fc(x).relu() * 2).detach().numpy(), rtol=1e-6)
+    mha = ts.nn.MultiheadAttention(4, 2)
+    mha.register_forward_hook(lambda m, inp, out: seen.update(mha=len(inp)))
+    mha(ts.ones(3, 1, 4), ts.ones(3, 1, 4), ts.ones(3, 1, 4))
+    assert seen["mha"] == 3

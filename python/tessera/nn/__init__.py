@@ -16,6 +16,52 @@ from .._tessera import (AdaptiveAvgPool2d, AvgPool2d, BatchNorm1d, BatchNorm2d, 
                         SiLU, Softmax, Tanh)
 
 
+class RemovableHandle:
+    """What register_forward_hook returns: remove() takes the hook off again."""
+
+    def __init__(self, hooks, key):
+        self._hooks, self._key = hooks, key
+
+    def remove(self):
+        self._hooks.pop(self._key, None)
+
+
+def _add_hook(module, table, hook):
+    hooks = module.__dict__.setdefault(table, {})
+    key = object()
+    hooks[key] = hook
+    return RemovableHandle(hooks, key)
+
+
+def _call_with_hooks(module, forward, args, kwargs):
+    d = module.__dict__
+    pre, post = d.get("_forward_pre_hooks"), d.get("_forward_hooks")
+    if pre:
+        for hook in list(pre.values()):
+            r = hook(module, args)
+            if r is not None:
+                args = r if isinstance(r, tuple) else (r,)
+    out = forward(*args, **kwargs)
+    if post:
+        for hook in list(post.values()):
+            r = hook(module, args, out)
+            if r is not None:
+                out = r
+    return out
+
+
+# Calling a C++ layer from Python: its forward, through the same hooks as Python modules.
+def _cpp_call(self, *args, **kwargs):
+    if not self.__dict__:
+        return type(self).forward(self, *args, **kwargs)
+    return _call_with_hooks(self, lambda *a, **k: type(self).forward(self, *a, **k), args, kwargs)
+
+
+_C._Module.__call__ = _cpp_call
+_C._Module.register_forward_hook = lambda self, hook: _add_hook(self, "_forward_hooks", hook)
+_C._Module.register_forward_pre_hook = lambda self, hook: _add_hook(self, "_forward_pre_hooks", hook)
+
+
 def Parameter(data, requires_grad=True):
     """A leaf tensor that a Module registers when assigned as an attribute."""
     return data.detach().requires_grad_(requires_grad)
@@ -69,7 +115,15 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
 
     def __call__(self, *args, **kwargs):
-        return self.forward(*args, **kwargs)
+        return _call_with_hooks(self, self.forward, args, kwargs)
+
+    def register_forward_hook(self, hook):
+        """hook(module, inputs, output) runs after forward; a non-None result replaces the output."""
+        return _add_hook(self, "_forward_hooks", hook)
+
+    def register_forward_pre_hook(self, hook):
+        """hook(module, inputs) runs before forward; a non-None result replaces the inputs."""
+        return _add_hook(self, "_forward_pre_hooks", hook)
 
     def named_parameters(self, prefix=""):
         # Identity is the C++ tensor's (hash(t)), not id(): wrappers are created per access.
