@@ -101,6 +101,9 @@ LAYERS = [
     ("Unflatten", lambda L: L.nn.Unflatten(1, (2, 6)), [(3, 12)]),
     ("Dropout2d eval", lambda L: L.nn.Dropout2d(0.5), [(2, 3, 4, 4)]),
     ("Upsample", lambda L: L.nn.Upsample(scale_factor=2), [(2, 3, 4, 5)]),
+    ("MaxPool1d", lambda L: L.nn.MaxPool1d(3, stride=2, padding=1), [(2, 3, 9)]),
+    ("AvgPool1d", lambda L: L.nn.AvgPool1d(2), [(2, 3, 9)]),
+    ("AdaptiveAvgPool1d", lambda L: L.nn.AdaptiveAvgPool1d(4), [(2, 3, 9)]),
     ("MultiheadAttention", lambda L: L.nn.MultiheadAttention(8, 2), [(5, 2, 8), (6, 2, 8), (6, 2, 8)]),
     ("MultiheadAttention batch_first", lambda L: L.nn.MultiheadAttention(8, 4, batch_first=True),
      [(2, 5, 8), (2, 5, 8), (2, 5, 8)]),
@@ -360,3 +363,28 @@ def test_nn_utils():
     for a, b in zip(ours.parameters(), theirs.parameters()):
         close(a, b, 0, "vector_to_parameters")
     assert ts.nn.utils.clip_grad_norm_ is ts.optim.clip_grad_norm_
+
+
+def test_lambda_schedules_and_pretrained_embeddings():
+    for kind in ("LambdaLR", "MultiplicativeLR"):
+        p, q = [ts.zeros(2, requires_grad=True)], [torch.zeros(2, requires_grad=True)]
+        o_t, o_p = ts.optim.SGD(p, lr=0.1), torch.optim.SGD(q, lr=0.1)
+        s_t = getattr(ts.optim.lr_scheduler, kind)(o_t, lambda e: 0.9 ** e)
+        s_p = getattr(torch.optim.lr_scheduler, kind)(o_p, lambda e: 0.9 ** e)
+        for _ in range(5):
+            assert abs(o_t.lr - o_p.param_groups[0]["lr"]) < 1e-12 and np.allclose(s_t.get_last_lr(), s_p.get_last_lr())
+            o_t.step(), o_p.step(), s_t.step(), s_p.step()
+    w = f32(5, 3)
+    e = ts.nn.Embedding.from_pretrained(ts.tensor(w))
+    assert not e.weight.requires_grad and np.allclose(e(ts.tensor([4, 0])).numpy(), w[[4, 0]])
+    assert ts.nn.Embedding.from_pretrained(ts.tensor(w), freeze=False).weight.requires_grad
+
+
+def test_python_schedulers_in_fit():
+    model = small_net(ts)
+    opt = ts.optim.SGD(model.parameters(), lr=0.1)
+    sched = ts.optim.lr_scheduler.LambdaLR(opt, lambda e: 0.5 ** e)
+    data = ts.data.TensorDataset(ts.randn(8, 4), ts.randint(0, 3, (8,)))
+    ts.train.fit(model, ts.data.DataLoader(data, batch_size=4), epochs=3, optimizer=opt,
+                 callbacks=[ts.train.lr_scheduler(sched)])
+    assert abs(opt.lr - 0.1 * 0.5 ** 3) < 1e-12

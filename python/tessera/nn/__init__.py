@@ -546,3 +546,51 @@ class Upsample(Module):
 
     def forward(self, x):
         return F.interpolate(x, self.size, self.scale_factor, self.mode)
+
+
+class MaxPool1d(Module):
+    """1-D max pooling over [N, C, L]."""
+
+    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
+        super().__init__()
+        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+        self.dilation, self.ceil_mode = dilation, ceil_mode
+
+    def forward(self, x):
+        return F.max_pool1d(x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode)
+
+
+class AvgPool1d(Module):
+    """1-D average pooling over [N, C, L]."""
+
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
+        super().__init__()
+        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+        self.ceil_mode, self.count_include_pad = ceil_mode, count_include_pad
+
+    def forward(self, x):
+        return F.avg_pool1d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad)
+
+
+class AdaptiveAvgPool1d(Module):
+    """1-D average pooling of [N, C, L] to a given length."""
+
+    def __init__(self, output_size):
+        super().__init__()
+        self.output_size = output_size
+
+    def forward(self, x):
+        return F.adaptive_avg_pool1d(x, self.output_size)
+
+
+def _embedding_from_pretrained(cls, embeddings, freeze=True, padding_idx=None):
+    """An Embedding holding a copy of embeddings [num, dim]; trained unless freeze."""
+    if embeddings.dim() != 2:
+        raise ValueError(f"Embedding.from_pretrained: expected a 2-D tensor, got shape {tuple(embeddings.shape)}")
+    e = cls(embeddings.shape[0], embeddings.shape[1], padding_idx)
+    _C._set_data(e.weight, embeddings.detach().clone().to(e.weight.dtype))
+    e.weight.requires_grad_(not freeze)
+    return e
+
+
+Embedding.from_pretrained = classmethod(_embedding_from_pretrained)

@@ -98,3 +98,32 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest"):
         raise ValueError("interpolate: give size or scale_factor")
     out = input.reshape(n, c, h, 1, w, 1).expand(n, c, h, fh, w, fw)
     return out.reshape(n, c, h * fh, w * fw)
+
+
+def _pool1d(pool2d, input, kernel_size, stride, padding, **kw):
+    if input.dim() != 3:
+        raise ValueError(f"{pool2d.__name__.replace('2d', '1d')}: expected [N, C, L], got shape {tuple(input.shape)}")
+    stride = kernel_size if stride is None else stride
+    out = pool2d(input.unsqueeze(2), (1, kernel_size), (1, stride), (0, padding), **kw)
+    if isinstance(out, tuple):
+        return out[0].squeeze(2), out[1].squeeze(2)
+    return out.squeeze(2)
+
+
+def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+    """1-D max pooling over [N, C, L]."""
+    return _pool1d(max_pool2d, input, kernel_size, stride, padding, dilation=(1, dilation), ceil_mode=ceil_mode,
+                   return_indices=return_indices)
+
+
+def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
+    """1-D average pooling over [N, C, L]."""
+    return _pool1d(avg_pool2d, input, kernel_size, stride, padding, ceil_mode=ceil_mode,
+                   count_include_pad=count_include_pad)
+
+
+def adaptive_avg_pool1d(input, output_size):
+    """1-D average pooling of [N, C, L] to a given length."""
+    if input.dim() != 3:
+        raise ValueError(f"adaptive_avg_pool1d: expected [N, C, L], got shape {tuple(input.shape)}")
+    return adaptive_avg_pool2d(input.unsqueeze(2), (1, output_size)).squeeze(2)

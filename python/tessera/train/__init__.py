@@ -7,8 +7,9 @@
 callbacks run in C++ with the GIL released (Python code is entered only for a Python model's
 forward, a Python loss and Python callbacks).
 """
+from .. import _tessera as _C
 from .._tessera.train import (Trainer, checkpoint, csv_logger, early_stopping, evaluate, fit,  # noqa: F401
-                               load_checkpoint, lr_scheduler, predict, progress_bar, save_checkpoint)
+                               load_checkpoint, predict, progress_bar, save_checkpoint)
 
 
 class Callback:
@@ -32,3 +33,26 @@ class Callback:
 
     def on_interrupt(self, trainer):
         pass
+
+
+class _StepScheduler(Callback):
+    """Steps a scheduler written in Python (anything with step()) every epoch or batch."""
+
+    def __init__(self, scheduler, per_batch):
+        self.scheduler, self.per_batch = scheduler, per_batch
+
+    def on_epoch_end(self, trainer, epoch, logs):
+        if not self.per_batch:
+            self.scheduler.step()
+
+    def on_batch_end(self, trainer, batch, logs):
+        if self.per_batch:
+            self.scheduler.step()
+
+
+def lr_scheduler(scheduler, per_batch=False):
+    """A callback that steps scheduler every epoch (or every batch): the C++ schedules, or one
+    written in Python such as LambdaLR."""
+    if isinstance(scheduler, _C.LRScheduler):
+        return _C.train.lr_scheduler(scheduler, per_batch)
+    return _StepScheduler(scheduler, per_batch)
