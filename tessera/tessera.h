@@ -11,6 +11,7 @@
 #include "tessera/nn/layers.h"
 #include "tessera/nn/loss.h"
 #include "tessera/nn/module.h"
+#include "tessera/nn/rnn.h"
 #include "tessera/ops/ops.h"
 #include "tessera/optim/optimizer.h"
 #include "tessera/optim/scheduler.h"

@@ -302,6 +302,53 @@ void bind_nn(nb::module_& m) {
       .def_rw("in_proj_weight", &nn::MultiheadAttention::in_proj_weight)
       .def_rw("in_proj_bias", &nn::MultiheadAttention::in_proj_bias);
 
+  // Recurrent layers: forward(input, hx=None) -> (output, h_n), or (output, (h_n, c_n)) for LSTM.
+  nb::class_<nn::RNNBase, nn::Module>(m, "_RNNBase")
+      .def("forward", [](nn::RNNBase& r, const Tensor& x, nb::handle hx) -> nb::object {
+        Tensor h0, c0;
+        if (!hx.is_none()) {
+          if (r.cell == nn::RNNBase::Cell::LSTM) {
+            auto hc = nb::cast<std::pair<Tensor, Tensor>>(hx);
+            h0 = hc.first, c0 = hc.second;
+          } else {
+            h0 = nb::cast<Tensor>(hx);
+          }
+        }
+        std::tuple<Tensor, Tensor, Tensor> res;
+        {
+          nb::gil_scoped_release rel;
+          res = r.forward_with_state(x, h0, c0);
+        }
+        auto& [out, hn, cn] = res;
+        if (r.cell == nn::RNNBase::Cell::LSTM) return nb::make_tuple(out, nb::make_tuple(hn, cn));
+        return nb::make_tuple(out, hn);
+      }, nb::arg("input"), nb::arg("hx") = nb::none(),
+         "The output sequence and the final hidden state ((h_n, c_n) for LSTM), as torch.nn.RNN/LSTM/GRU.")
+      .def_ro("input_size", &nn::RNNBase::input_size)
+      .def_ro("hidden_size", &nn::RNNBase::hidden_size);
+  auto rnn_opts = [](int64_t layers, bool bias, bool batch_first, double dropout, bool bidirectional) {
+    return nn::RNNOptions{layers, bias, batch_first, dropout, bidirectional};
+  };
+  nb::class_<nn::RNN, nn::RNNBase>(m, "RNN", "Elman RNN, tanh or relu (torch.nn.RNN).")
+      .def("__init__", [rnn_opts](nn::RNN* self, int64_t in, int64_t hidden, int64_t layers, const std::string& nl,
+                                  bool bias, bool bf, double dropout, bool bidi) {
+        new (self) nn::RNN(in, hidden, rnn_opts(layers, bias, bf, dropout, bidi), nl);
+      }, nb::arg("input_size"), nb::arg("hidden_size"), nb::arg("num_layers") = 1, nb::arg("nonlinearity") = "tanh",
+         nb::arg("bias") = true, nb::arg("batch_first") = false, nb::arg("dropout") = 0.0,
+         nb::arg("bidirectional") = false);
+  nb::class_<nn::LSTM, nn::RNNBase>(m, "LSTM", "Long short-term memory (torch.nn.LSTM; gates i, f, g, o).")
+      .def("__init__", [rnn_opts](nn::LSTM* self, int64_t in, int64_t hidden, int64_t layers, bool bias, bool bf,
+                                  double dropout, bool bidi) {
+        new (self) nn::LSTM(in, hidden, rnn_opts(layers, bias, bf, dropout, bidi));
+      }, nb::arg("input_size"), nb::arg("hidden_size"), nb::arg("num_layers") = 1, nb::arg("bias") = true,
+         nb::arg("batch_first") = false, nb::arg("dropout") = 0.0, nb::arg("bidirectional") = false);
+  nb::class_<nn::GRU, nn::RNNBase>(m, "GRU", "Gated recurrent unit (torch.nn.GRU; gates r, z, n).")
+      .def("__init__", [rnn_opts](nn::GRU* self, int64_t in, int64_t hidden, int64_t layers, bool bias, bool bf,
+                                  double dropout, bool bidi) {
+        new (self) nn::GRU(in, hidden, rnn_opts(layers, bias, bf, dropout, bidi));
+      }, nb::arg("input_size"), nb::arg("hidden_size"), nb::arg("num_layers") = 1, nb::arg("bias") = true,
+         nb::arg("batch_first") = false, nb::arg("dropout") = 0.0, nb::arg("bidirectional") = false);
+
   // --- tessera.nn.init ---------------------------------------------------------------------------
   nb::module_ init = m.def_submodule("init", "Parameter initialization in place (torch.nn.init).");
   init.def("calculate_gain", &nn::init::calculate_gain, nb::arg("nonlinearity"), nb::arg("param") = 0.01,

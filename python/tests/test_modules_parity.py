@@ -388,3 +388,43 @@ def test_python_schedulers_in_fit():
     ts.train.fit(model, ts.data.DataLoader(data, batch_size=4), epochs=3, optimizer=opt,
                  callbacks=[ts.train.lr_scheduler(sched)])
     assert abs(opt.lr - 0.1 * 0.5 ** 3) < 1e-12
+
+
+RNNS = [("LSTM", {}), ("LSTM", dict(num_layers=2, bidirectional=True, batch_first=True)), ("GRU", {}),
+        ("GRU", dict(num_layers=2, bias=False)), ("RNN", dict(nonlinearity="relu", bidirectional=True)),
+        ("RNN", dict(num_layers=3))]
+
+
+@pytest.mark.parametrize("kind,kw", RNNS, ids=[f"{k}-{kw}" for k, kw in RNNS])
+def test_recurrent_layers(kind, kw):
+    ours, theirs = getattr(ts.nn, kind)(3, 5, **kw), getattr(torch.nn, kind)(3, 5, **kw)
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    copy_state(ours, theirs)
+    layers = kw.get("num_layers", 1) * (2 if kw.get("bidirectional") else 1)
+    x, h = f32(4, 6, 3), f32(layers, 6 if not kw.get("batch_first") else 4, 5)
+    if kw.get("batch_first"):
+        h = f32(layers, 4, 5)
+    states = [h, f32(*h.shape)] if kind == "LSTM" else [h]
+    grads = []
+    for L, model in ((ts, ours), (torch, theirs)):
+        xt = T(x, L, True)
+        st = [T(s, L, True) for s in states]
+        out, hn = model(xt, tuple(st) if kind == "LSTM" else st[0])
+        finals = list(hn) if kind == "LSTM" else [hn]
+        w = np.linspace(-1, 1, out.numel()).reshape(tuple(out.shape)).astype(np.float32)
+        loss = (out * T(w, L)).sum() + sum((f * f).sum() for f in finals)
+        loss.backward()
+        grads.append([out, *finals, xt.grad, *[s.grad for s in st]] + [p.grad for _, p in model.named_parameters()])
+    for i, (a, b) in enumerate(zip(*grads)):
+        close(a, b, 1e-4, f"{kind} {kw}: tensor {i}")
+
+
+def test_recurrent_defaults_and_unbatched():
+    ours, theirs = ts.nn.GRU(3, 4), torch.nn.GRU(3, 4)
+    copy_state(ours, theirs)
+    x = f32(7, 3)  # unbatched
+    (o1, h1), (o2, h2) = ours(T(x, ts)), theirs(T(x, torch))
+    close(o1, o2, 1e-5, "unbatched output")
+    close(h1, h2, 1e-5, "unbatched state")
+    assert repr(ts.nn.LSTM(3, 4, num_layers=2, batch_first=True)) == repr(torch.nn.LSTM(3, 4, num_layers=2,
+                                                                                      batch_first=True))

@@ -13,7 +13,7 @@ from . import utils  # noqa: F401
 from .._tessera import (AdaptiveAvgPool2d, AvgPool2d, BatchNorm1d, BatchNorm2d, Bilinear, Conv1d,  # noqa: F401
                         Conv2d, ConvTranspose2d, Dropout, ELU, Embedding, Flatten, GELU, GroupNorm, Identity,
                         LayerNorm, LeakyReLU, Linear, LogSoftmax, MaxPool2d, MultiheadAttention, ReLU, Sigmoid,
-                        SiLU, Softmax, Tanh)
+                        SiLU, Softmax, Tanh, RNN, LSTM, GRU)
 
 
 class RemovableHandle:

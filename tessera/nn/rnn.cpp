@@ -1,0 +1,129 @@
+#include "tessera/nn/rnn.h"
+
+#include <cmath>
+
+#include "tessera/nn/init.h"
+#include "tessera/ops/ops.h"
+
+namespace tessera::nn {
+
+RNNBase::RNNBase(const char* type_name, Cell c, int64_t in, int64_t hidden, RNNOptions o)
+    : Module(type_name), cell(c), input_size(in), hidden_size(hidden), options(o) {
+  TS_CHECK_VALUE(in > 0 && hidden > 0, type_name, ": input_size and hidden_size must be positive, got ", in, " and ",
+                 hidden);
+  TS_CHECK_VALUE(o.num_layers >= 1, type_name, ": num_layers must be at least 1, got ", o.num_layers);
+  TS_CHECK_VALUE(o.dropout >= 0 && o.dropout < 1, type_name, ": dropout must be in [0, 1), got ", o.dropout);
+  int64_t D = o.bidirectional ? 2 : 1, G = gates();
+  double bound = 1.0 / std::sqrt(double(hidden));  // PyTorch's initialization, every weight and bias
+  for (int64_t layer = 0; layer < o.num_layers; ++layer) {
+    for (int64_t d = 0; d < D; ++d) {
+      std::string sfx = "_l" + std::to_string(layer) + (d ? "_reverse" : "");
+      int64_t layer_in = layer == 0 ? in : D * hidden;
+      std::vector<Tensor> p{register_parameter("weight_ih" + sfx, empty({G * hidden, layer_in})),
+                            register_parameter("weight_hh" + sfx, empty({G * hidden, hidden}))};
+      if (o.bias) {
+        p.push_back(register_parameter("bias_ih" + sfx, empty({G * hidden})));
+        p.push_back(register_parameter("bias_hh" + sfx, empty({G * hidden})));
+      }
+      for (Tensor& t : p) init::uniform_(t, -bound, bound);
+      params_by_direction_.push_back(std::move(p));
+    }
+  }
+}
+
+int64_t RNNBase::gates() const { return cell == Cell::LSTM ? 4 : cell == Cell::GRU ? 3 : 1; }
+
+std::tuple<Tensor, Tensor, Tensor> RNNBase::run_direction(const Tensor& x, size_t index, bool reverse, Tensor h,
+                                                           Tensor c) {
+  const std::vector<Tensor>& p = params_by_direction_[index];
+  Tensor b_ih = options.bias ? p[2] : Tensor(), b_hh = options.bias ? p[3] : Tensor();
+  Tensor xi = ops::linear(x, p[0], b_ih);  // the input projections of every step in one matmul
+  int64_t L = x.size(0);
+  std::vector<Tensor> out(static_cast<size_t>(L));
+  for (int64_t s = 0; s < L; ++s) {
+    int64_t t = reverse ? L - 1 - s : s;
+    Tensor gi = xi.select(0, t), gh = ops::linear(h, p[1], b_hh);
+    switch (cell) {
+      case Cell::Tanh: h = ops::tanh(gi + gh); break;
+      case Cell::Relu: h = ops::relu(gi + gh); break;
+      case Cell::LSTM: {
+        std::vector<Tensor> g = ops::chunk(gi + gh, 4, 1);
+        c = ops::sigmoid(g[1]) * c + ops::sigmoid(g[0]) * ops::tanh(g[2]);
+        h = ops::sigmoid(g[3]) * ops::tanh(c);
+        break;
+      }
+      case Cell::GRU: {
+        std::vector<Tensor> a = ops::chunk(gi, 3, 1), b = ops::chunk(gh, 3, 1);
+        Tensor r = ops::sigmoid(a[0] + b[0]), z = ops::sigmoid(a[1] + b[1]);
+        Tensor n = ops::tanh(a[2] + r * b[2]);
+        h = n + z * (h - n);  // (1 - z) * n + z * h
+        break;
+      }
+    }
+    out[size_t(t)] = h;
+  }
+  return {ops::stack(out, 0), h, c};
+}
+
+std::tuple<Tensor, Tensor, Tensor> RNNBase::forward_with_state(const Tensor& input, const Tensor& h0,
+                                                                const Tensor& c0) {
+  const char* name = type_name().c_str();
+  TS_CHECK_DTYPE(input.is_floating_point(), name, ": expected a floating-point input, got ", input.dtype());
+  TS_CHECK_SHAPE((input.dim() == 3 || input.dim() == 2) && input.size(-1) == input_size, name,
+                 ": expected input [L, N, ", input_size, "] (or [N, L, ", input_size, "] with batch_first, or [L, ",
+                 input_size, "] unbatched), got ", input.shape());
+  bool unbatched = input.dim() == 2;
+  Tensor x = unbatched ? input.unsqueeze(1) : options.batch_first ? input.transpose(0, 1) : input;
+  int64_t D = options.bidirectional ? 2 : 1, N = x.size(1), H = hidden_size, layers = options.num_layers;
+  auto initial = [&](const Tensor& s, const char* what) {
+    Shape want{layers * D, N, H};
+    if (!s.defined()) return zeros(want, {x.dtype(), x.device()});
+    Tensor b = unbatched && s.dim() == 2 ? s.unsqueeze(1) : s;
+    TS_CHECK_SHAPE(b.shape() == want, name, ": expected ", what, " of shape ",
+                   unbatched ? Shape{layers * D, H} : want, ", got ", s.shape());
+    return b.to(x.dtype());
+  };
+  Tensor h_init = initial(h0, "h0");
+  Tensor c_init = cell == Cell::LSTM ? initial(c0, "c0") : Tensor();
+  TS_CHECK_VALUE(cell == Cell::LSTM || !c0.defined(), name, ": only LSTM takes a cell state c0");
+  std::vector<Tensor> h_n, c_n;
+  for (int64_t layer = 0; layer < layers; ++layer) {
+    std::vector<Tensor> outs;
+    for (int64_t d = 0; d < D; ++d) {
+      int64_t k = layer * D + d;
+      auto [o, h, c] = run_direction(x, size_t(k), d == 1, h_init.select(0, k),
+                                     c_init.defined() ? c_init.select(0, k) : Tensor());
+      outs.push_back(o);
+      h_n.push_back(h);
+      if (c.defined()) c_n.push_back(c);
+    }
+    x = D == 1 ? outs[0] : ops::cat(outs, 2);
+    if (layer + 1 < layers && options.dropout > 0) x = ops::dropout(x, options.dropout, is_training());
+  }
+  Tensor out = unbatched ? x.squeeze(1) : options.batch_first ? x.transpose(0, 1) : x;
+  Tensor hn = ops::stack(h_n, 0), cn = c_n.empty() ? Tensor() : ops::stack(c_n, 0);
+  if (unbatched) {
+    hn = hn.squeeze(1);
+    if (cn.defined()) cn = cn.squeeze(1);
+  }
+  return {out, hn, cn};
+}
+
+std::string RNNBase::extra_repr() const {
+  std::string s = std::to_string(input_size) + ", " + std::to_string(hidden_size);
+  if (options.num_layers != 1) s += ", num_layers=" + std::to_string(options.num_layers);
+  if (cell == Cell::Relu) s += ", nonlinearity='relu'";
+  if (!options.bias) s += ", bias=False";
+  if (options.batch_first) s += ", batch_first=True";
+  if (options.dropout > 0) s += ", dropout=" + detail::str(options.dropout);
+  if (options.bidirectional) s += ", bidirectional=True";
+  return s;
+}
+
+RNN::RNN(int64_t in, int64_t hidden, RNNOptions o, const std::string& nonlinearity)
+    : RNNBase("RNN", nonlinearity == "relu" ? Cell::Relu : Cell::Tanh, in, hidden, o) {
+  TS_CHECK_VALUE(nonlinearity == "tanh" || nonlinearity == "relu", "RNN: nonlinearity must be 'tanh' or 'relu', got '",
+                 nonlinearity, "'");
+}
+
+}  // namespace tessera::nn

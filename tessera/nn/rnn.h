@@ -1,0 +1,59 @@
+#pragma once
+// Recurrent layers with PyTorch's semantics, parameter names and layouts (weight_ih_l0,
+// weight_hh_l0_reverse, ...; gates i,f,g,o for LSTM and r,z,n for GRU), so weights map key for
+// key. Written on the ops, so autograd (and higher-order gradients) come with them.
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "tessera/nn/module.h"
+
+namespace tessera::nn {
+
+struct RNNOptions {
+  int64_t num_layers = 1;
+  bool bias = true;
+  bool batch_first = false;   // input and output [N, L, features] instead of [L, N, features]
+  double dropout = 0;         // on the outputs of every layer but the last, when training
+  bool bidirectional = false;
+};
+
+class RNNBase : public Module {
+ public:
+  enum class Cell { Tanh, Relu, LSTM, GRU };
+  RNNBase(const char* type_name, Cell cell, int64_t input_size, int64_t hidden_size, RNNOptions o);
+  // (output, h_n, c_n): output [L, N, D*H] (batch_first: [N, L, D*H]); h_n and c_n
+  // [num_layers*D, N, H] (c_n only for LSTM). h0/c0 default to zeros; unbatched [L, features]
+  // input gives unbatched results, as in PyTorch.
+  std::tuple<Tensor, Tensor, Tensor> forward_with_state(const Tensor& input, const Tensor& h0 = {},
+                                                         const Tensor& c0 = {});
+  // The output sequence only.
+  Tensor forward(const Tensor& input) override { return std::get<0>(forward_with_state(input)); }
+  std::string extra_repr() const override;
+
+  Cell cell;
+  int64_t input_size, hidden_size;
+  RNNOptions options;
+
+ private:
+  int64_t gates() const;
+  // One direction of one layer over the whole sequence x [L, N, in]: ([L, N, H], h_n, c_n).
+  std::tuple<Tensor, Tensor, Tensor> run_direction(const Tensor& x, size_t index, bool reverse, Tensor h, Tensor c);
+  std::vector<std::vector<Tensor>> params_by_direction_;  // layer*D + d: w_ih, w_hh[, b_ih, b_hh]
+};
+
+// h' = tanh (or relu) of x W_ih^T + b_ih + h W_hh^T + b_hh.
+class RNN : public RNNBase {
+ public:
+  RNN(int64_t input_size, int64_t hidden_size, RNNOptions o = {}, const std::string& nonlinearity = "tanh");
+};
+class LSTM : public RNNBase {
+ public:
+  LSTM(int64_t input_size, int64_t hidden_size, RNNOptions o = {}) : RNNBase("LSTM", Cell::LSTM, input_size, hidden_size, o) {}
+};
+class GRU : public RNNBase {
+ public:
+  GRU(int64_t input_size, int64_t hidden_size, RNNOptions o = {}) : RNNBase("GRU", Cell::GRU, input_size, hidden_size, o) {}
+};
+
+}  // namespace tessera::nn
