@@ -92,6 +92,7 @@ const char* doc_for(const std::string& name) {
       {"stack", "Joins tensors along a new dim."},
       {"split", "Pieces of the given size, or of the given sizes, along dim."},
       {"chunk", "chunks pieces of (nearly) equal size along dim."},
+      {"unbind", "The slices along dim, with that dim removed (views)."},
       {"flip", "Reverses the order along dims."},
       {"roll", "Rotates elements along dims by shifts."},
       {"repeat", "Tiles the tensor repeats times along each dim."},

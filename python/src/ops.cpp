@@ -259,6 +259,7 @@ void bind_ops(nb::module_& m) {
       },
       nb::arg("split_size_or_sections"), nb::arg("dim") = 0);
   b.def("chunk", &ops::chunk, nb::arg("chunks"), nb::arg("dim") = 0);
+  b.def("unbind", [](const Tensor& t, int64_t d) { return ops::unbind(t, d); }, nb::arg("dim") = 0);
   b.def(
       "flip",
       [](const Tensor& t, std::variant<int64_t, std::vector<int64_t>> d) { return ops::flip(t, dims_of(OptDims(d))); },

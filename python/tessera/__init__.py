@@ -333,11 +333,6 @@ clone = _as_function("clone", "Same as Tensor.clone: a copy with its own storage
 detach = _as_function("detach", "Same as Tensor.detach: the data outside the autograd graph.")
 
 
-def unbind(input, dim=0):
-    """The slices of input along dim, as a tuple of views."""
-    return tuple(input.select(dim, i) for i in range(input.shape[dim]))
-
-
 def rand_like(t, dtype=None):
     """Uniform [0, 1) values of t's shape (and dtype unless given)."""
     return rand(*t.shape, dtype=dtype or t.dtype)

@@ -226,6 +226,8 @@ MOVEMENT = [
     ("split", lambda L, x, y: L.split(x, 2, 1)),
     ("split sizes", lambda L, x, y: x.split([1, 3], 1)),
     ("chunk", lambda L, x, y: L.chunk(y, 2, 0)),
+    ("unbind", lambda L, x, y: L.unbind(x, 1)),
+    ("split partly used", lambda L, x, y: L.split(x, 3, 1)[1] * 2),
     ("flip", lambda L, x, y: L.flip(x, [0, 1])),
     ("roll", lambda L, x, y: L.roll(x, [1, -2], [0, 1])),
     ("repeat", lambda L, x, y: x.repeat(2, 1, 3)),

@@ -37,26 +37,34 @@ std::tuple<Tensor, Tensor, Tensor> RNNBase::run_direction(const Tensor& x, size_
                                                            Tensor c) {
   const std::vector<Tensor>& p = params_by_direction_[index];
   Tensor b_ih = options.bias ? p[2] : Tensor(), b_hh = options.bias ? p[3] : Tensor();
-  Tensor xi = ops::linear(x, p[0], b_ih);  // the input projections of every step in one matmul
+  // The input projections of every step in one matmul, then unbound into steps (one autograd node:
+  // the backward assembles one gradient for the whole projection, not one per step).
+  std::vector<Tensor> xi = ops::unbind(ops::linear(x, p[0], b_ih), 0);
   int64_t L = x.size(0);
   std::vector<Tensor> out(static_cast<size_t>(L));
   for (int64_t s = 0; s < L; ++s) {
     int64_t t = reverse ? L - 1 - s : s;
-    Tensor gi = xi.select(0, t), gh = ops::linear(h, p[1], b_hh);
+    Tensor gi = xi[size_t(t)], gh = ops::linear(h, p[1], b_hh);
     switch (cell) {
       case Cell::Tanh: h = ops::tanh(gi + gh); break;
       case Cell::Relu: h = ops::relu(gi + gh); break;
+      // (Few, fused ops per step: each small op costs more in overhead and autograd nodes than
+      // in arithmetic at these sizes.)
       case Cell::LSTM: {
-        std::vector<Tensor> g = ops::chunk(gi + gh, 4, 1);
-        c = ops::sigmoid(g[1]) * c + ops::sigmoid(g[0]) * ops::tanh(g[2]);
-        h = ops::sigmoid(g[3]) * ops::tanh(c);
+        Tensor g = gi + gh;
+        Tensor ifo_i = ops::sigmoid(g.narrow(1, 0, 2 * hidden_size));  // gates i, f
+        Tensor o = ops::sigmoid(g.narrow(1, 3 * hidden_size, hidden_size));
+        Tensor i = ifo_i.narrow(1, 0, hidden_size), f = ifo_i.narrow(1, hidden_size, hidden_size);
+        c = ops::fma(f, c, i * ops::tanh(g.narrow(1, 2 * hidden_size, hidden_size)));
+        h = o * ops::tanh(c);
         break;
       }
       case Cell::GRU: {
-        std::vector<Tensor> a = ops::chunk(gi, 3, 1), b = ops::chunk(gh, 3, 1);
-        Tensor r = ops::sigmoid(a[0] + b[0]), z = ops::sigmoid(a[1] + b[1]);
-        Tensor n = ops::tanh(a[2] + r * b[2]);
-        h = n + z * (h - n);  // (1 - z) * n + z * h
+        int64_t H = hidden_size;
+        Tensor rz = ops::sigmoid(gi.narrow(1, 0, 2 * H) + gh.narrow(1, 0, 2 * H));
+        Tensor r = rz.narrow(1, 0, H), z = rz.narrow(1, H, H);
+        Tensor n = ops::tanh(ops::fma(r, gh.narrow(1, 2 * H, H), gi.narrow(1, 2 * H, H)));
+        h = ops::fma(z, h - n, n);  // (1 - z) * n + z * h
         break;
       }
     }

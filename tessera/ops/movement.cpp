@@ -77,10 +77,10 @@ std::vector<Tensor> split(const Tensor& x, int64_t split_size, int64_t dim) {
   int64_t n = x.size(d);
   TS_CHECK_VALUE(split_size > 0 || (split_size == 0 && n == 0), "split: split_size must be positive, got ",
                  split_size);
-  std::vector<Tensor> r;
   if (n == 0) return {x};
-  for (int64_t o = 0; o < n; o += split_size) r.push_back(x.narrow(d, o, std::min(split_size, n - o)));
-  return r;
+  Shape sizes;
+  for (int64_t o = 0; o < n; o += split_size) sizes.push_back(std::min(split_size, n - o));
+  return split(x, sizes, d);
 }
 
 std::vector<Tensor> split(const Tensor& x, const Shape& sizes, int64_t dim) {
@@ -92,12 +92,45 @@ std::vector<Tensor> split(const Tensor& x, const Shape& sizes, int64_t dim) {
   }
   TS_CHECK_SHAPE(sum == x.size(d), "split: split sizes ", sizes, " sum to ", sum, " but dimension ", d, " has size ",
                  x.size(d));
+  // The pieces are views recorded as one node whose backward concatenates their gradients (zeros
+  // for pieces that got none): one gradient of x's size, not one per piece.
   std::vector<Tensor> r;
-  int64_t o = 0;
-  for (int64_t s : sizes) {
-    r.push_back(x.narrow(d, o, s));
-    o += s;
+  {
+    autograd::NoGradGuard ng;
+    int64_t o = 0;
+    for (int64_t s : sizes) {
+      r.push_back(x.narrow(d, o, s));
+      o += s;
+    }
   }
+  if (!needs_grad({&x})) {
+    for (const Tensor& t : r) autograd::mark_view(t, x);
+    return r;
+  }
+  {
+    std::vector<Shape> shapes;
+    for (const Tensor& t : r) shapes.push_back(t.shape());
+    DType dt = x.dtype();
+    Device dev = x.device();
+    auto node = std::make_shared<autograd::FunctionNode>("split", [d, shapes, dt, dev](const G& g, const G&) {
+      G parts;
+      for (size_t i = 0; i < shapes.size(); ++i)
+        parts.push_back(i < g.size() && g[i].defined() ? g[i] : zeros(shapes[i], {dt, dev}));
+      return G{cat(parts, d)};
+    });
+    std::vector<const Tensor*> outs;
+    for (const Tensor& t : r) outs.push_back(&t);
+    autograd::record(node, {&x}, outs);
+    for (const Tensor& t : r) autograd::mark_view(t, x);  // now with their grad_fn: in-place writes follow
+  }
+  return r;
+}
+
+std::vector<Tensor> unbind(const Tensor& x, int64_t dim) {
+  int64_t d = wrap_dim(dim, x.dim(), "unbind");
+  if (x.size(d) == 0) return {};
+  std::vector<Tensor> r = split(x, 1, d);
+  for (Tensor& t : r) t = t.squeeze(d);
   return r;
 }
 

@@ -128,6 +128,8 @@ Tensor stack(const std::vector<Tensor>& xs, int64_t dim = 0);
 std::vector<Tensor> split(const Tensor& x, int64_t split_size, int64_t dim = 0);
 std::vector<Tensor> split(const Tensor& x, const Shape& sizes, int64_t dim = 0);
 std::vector<Tensor> chunk(const Tensor& x, int64_t chunks, int64_t dim = 0);
+// The slices along dim, that dim removed (views; one autograd node for all of them).
+std::vector<Tensor> unbind(const Tensor& x, int64_t dim = 0);
 Tensor flip(const Tensor& x, const Shape& dims);
 Tensor roll(const Tensor& x, const Shape& shifts, const Shape& dims);
 Tensor repeat(const Tensor& x, const Shape& repeats);

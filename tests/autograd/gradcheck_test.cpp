@@ -101,6 +101,18 @@ TEST(Gradcheck, ViewsAndMovement) {
     auto p = ops::split(t[0], 3, 2);
     return V{p[0] * 2.0, p[1].exp()};
   }, x);
+  check([](const V& t) {  // one node for all pieces; pieces left unused get zero gradients
+    auto p = ops::split(t[0], {1, 2, 1}, 2);
+    auto u = ops::unbind(t[0], 1);
+    auto c = ops::chunk(t[0], 2, 0);
+    return V{p[1].sin(), u[0] * u[2], c[1] * 3.0};
+  }, x);
+  check([](const V& t) {  // an in-place write into a piece reaches the base's history
+    Tensor y = t[0] * 1.0;
+    auto u = ops::unbind(y, 0);
+    u[1].mul_(t[1]);
+    return V{y};
+  }, x, leaf({3, 4}));
   check([](const V& t) { return V{ops::flip(t[0], {0, 2}), ops::roll(t[0], {1}, {2}), ops::repeat(t[0], {1, 2, 1})}; }, x);
   check([](const V& t) {
     return V{ops::pad(t[0], {1, 2}, "constant", 3), ops::pad(t[0], {2, 1, 1, 0}, "reflect"),
