@@ -13,12 +13,6 @@ using tessera::py::operand;
 const char* doc_for(const std::string& name);  // docs.cpp
 
 namespace {
-// A Python number as a Scalar (bool before int: bool is an int in Python).
-std::optional<Scalar> as_scalar(nb::handle h) {
-  Scalar s;
-  if (nb::try_cast(h, s)) return s;
-  return std::nullopt;
-}
 
 std::optional<int64_t> opt_int(nb::handle h) {
   if (h.is_none()) return std::nullopt;
@@ -331,7 +325,7 @@ void bind_tensor(nb::module_& m) {
       .def("__getitem__", [](const Tensor& t, nb::handle key) { return t.index(to_indices(key)); })
       .def("__setitem__", [](Tensor& t, nb::handle key, nb::handle v) {
         auto idx = to_indices(key);
-        if (auto s = as_scalar(v)) t.index_put_(idx, *s);
+        if (Scalar s; nb::try_cast(v, s)) t.index_put_(idx, s);
         else t.index_put_(idx, nb::cast<Tensor>(v));
       })
       // operators
@@ -384,7 +378,7 @@ void bind_tensor(nb::module_& m) {
   m.def("_empty", [](const Shape& s, DType d) { return empty(s, {d}); });
   m.def("_zeros", [](const Shape& s, DType d) { return zeros(s, {d}); });
   m.def("_ones", [](const Shape& s, DType d) { return ones(s, {d}); });
-  m.def("_full", [](const Shape& s, nb::handle v, DType d) { return full(s, *as_scalar(v), {d}); });
+  m.def("_full", [](const Shape& s, Scalar v, DType d) { return full(s, v, {d}); });
   m.def("_rand", [](const Shape& s, DType d) { return rand(s, {d}); });
   m.def("_randn", [](const Shape& s, DType d) { return randn(s, {d}); });
   m.def("_randint", [](int64_t lo, int64_t hi, const Shape& s, DType d) { return randint(lo, hi, s, {d}); });

@@ -267,7 +267,7 @@ def test_zoo_models():
     m = ts.zoo.lenet5()
     assert m(ts.randn(2, 1, 28, 28)).shape == (2, 10) and m.num_parameters() == 61706
     assert "resnet50" in ts.zoo.names()
-    assert ts.zoo.create("mlp", 1, 10) is not None
+    assert ts.zoo.create("mlp", 1, 10)(ts.randn(3, 28 * 28)).shape == (3, 10)
 
 
 @pytest.mark.skipif(not os.path.exists("/usr/share/datasets/fashion-mnist"), reason="dataset-fashion-mnist not installed")

@@ -229,3 +229,8 @@ def test_numpy_dtypes_tessera_lacks():
         ts.tensor(np.zeros(2, np.complex64))
     with pytest.raises(TypeError, match="expected a numpy array, got list"):
         ts.from_numpy([1, 2])
+
+
+def test_factories_refuse_non_numbers():
+    with pytest.raises(TypeError):
+        ts.full((2,), "a")
