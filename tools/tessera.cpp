@@ -102,7 +102,7 @@ int train_cmd(const std::string& model_name, const DataArgs& da, int64_t epochs,
   train::History h = train::fit(*model, train,
                                 {.epochs = epochs, .optimizer = &opt, .validation = &test,
                                  .callbacks = {train::progress_bar(), train::checkpoint(out, "val_accuracy"),
-                                               train::csv_logger(out + "/log.csv")},
+                                               train::csv_logger(out + "/log.csv"), train::tensorboard(out)},
                                  .initial_epoch = start});
   if (h.interrupted) {
     std::printf("stopped: checkpoint saved to %s/last.ckpt (resume with --resume)\n", out.c_str());
@@ -112,6 +112,7 @@ int train_cmd(const std::string& model_name, const DataArgs& da, int64_t epochs,
   std::printf("test accuracy: %.4f (loss %.4f)\n", final_logs["accuracy"], final_logs["loss"]);
   std::printf("model: %s/model.safetensors  checkpoints: %s/last.ckpt, %s/best.ckpt  log: %s/log.csv\n", out.c_str(),
               out.c_str(), out.c_str(), out.c_str());
+  std::printf("TensorBoard: %s/train, %s/validation (tensorboard --logdir %s)\n", out.c_str(), out.c_str(), out.c_str());
   return 0;
 }
 

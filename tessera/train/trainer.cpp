@@ -12,6 +12,7 @@
 
 #include "tessera/autograd/autograd.h"
 #include "tessera/io/safetensors.h"
+#include "tessera/log/summary_writer.h"
 #include "tessera/nn/loss.h"
 #include "tessera/ops/ops.h"
 #include "tessera/train/checkpoint.h"
@@ -295,6 +296,48 @@ class CsvLogger : public Callback {
  private:
   std::string path_;
 };
+class TensorBoardCallback : public Callback {
+ public:
+  TensorBoardCallback(std::string dir, TensorBoardOptions o) : dir_(std::move(dir)), o_(o) {
+    TS_CHECK_VALUE(o_.histogram_freq >= 0 && o_.update_freq >= 0, "tensorboard: histogram_freq and update_freq must "
+                   "be non-negative (got ", o_.histogram_freq, ", ", o_.update_freq, ")");
+  }
+  void on_train_begin(Trainer&) override {
+    train_ = std::make_unique<log::SummaryWriter>(dir_ + "/train");
+    val_.reset();
+  }
+  void on_batch_end(Trainer& t, int64_t, const Logs& l) override {
+    if (o_.update_freq == 0 || t.global_step() % o_.update_freq != 0) return;
+    for (auto& [k, v] : l) train_->add_scalar("batch_" + k, v, t.global_step());
+  }
+  void on_epoch_end(Trainer& t, int64_t e, const Logs& l) override {
+    for (auto& [k, v] : l) {
+      bool val = k.rfind("val_", 0) == 0;
+      if (val && !val_) val_ = std::make_unique<log::SummaryWriter>(dir_ + "/validation");
+      (val ? *val_ : *train_).add_scalar("epoch_" + (val ? k.substr(4) : k), v, e);
+    }
+    if (t.optimizer()) train_->add_scalar("epoch_learning_rate", t.optimizer()->lr(), e);
+    if (o_.histogram_freq > 0 && (e + 1) % o_.histogram_freq == 0)
+      for (auto& [name, p] : t.model().named_parameters()) train_->add_histogram(name, p, e);
+    train_->flush();
+    if (val_) val_->flush();
+  }
+  void on_interrupt(Trainer&) override { on_train_end_flush(); }
+  void on_train_end(Trainer&, const Logs&) override {
+    on_train_end_flush();
+    train_.reset();
+    val_.reset();
+  }
+
+ private:
+  void on_train_end_flush() {
+    if (train_) train_->flush();
+    if (val_) val_->flush();
+  }
+  std::string dir_;
+  TensorBoardOptions o_;
+  std::unique_ptr<log::SummaryWriter> train_, val_;
+};
 }  // namespace
 
 std::shared_ptr<Callback> progress_bar() { return std::make_shared<ProgressBar>(); }
@@ -308,5 +351,8 @@ std::shared_ptr<Callback> lr_scheduler(optim::LRScheduler& s, bool per_batch) {
   return std::make_shared<SchedulerCallback>(s, per_batch);
 }
 std::shared_ptr<Callback> csv_logger(const std::string& path) { return std::make_shared<CsvLogger>(path); }
+std::shared_ptr<Callback> tensorboard(const std::string& log_dir, TensorBoardOptions o) {
+  return std::make_shared<TensorBoardCallback>(log_dir, o);
+}
 
 }  // namespace tessera::train

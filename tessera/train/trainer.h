@@ -97,4 +97,13 @@ std::shared_ptr<Callback> lr_scheduler(optim::LRScheduler& s, bool per_batch = f
 // Appends one CSV row of logs per epoch to path (header on the first).
 std::shared_ptr<Callback> csv_logger(const std::string& path);
 
+struct TensorBoardOptions {
+  int64_t histogram_freq = 0;  // every N epochs, a histogram of each parameter (0: none)
+  int64_t update_freq = 0;     // every N batches, batch_<metric> scalars at the global step (0: epochs only)
+};
+// TensorBoard logs as Keras writes them: log_dir/train and log_dir/validation, each with
+// epoch_loss, epoch_<metric> (so training and validation share a chart), epoch_learning_rate
+// under train; view with `tensorboard --logdir log_dir`.
+std::shared_ptr<Callback> tensorboard(const std::string& log_dir, TensorBoardOptions o = {});
+
 }  // namespace tessera::train

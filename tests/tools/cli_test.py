@@ -69,6 +69,10 @@ with tempfile.TemporaryDirectory() as d:
     check(acc > 0.9, f"the synthetic task is learned (accuracy {acc})")
     for f in ("model.safetensors", "last.ckpt", "best.ckpt", "log.csv"):
         check(os.path.exists(os.path.join(out, f)), f"train writes {f}")
+    for run_dir in ("train", "validation"):
+        files = os.listdir(os.path.join(out, run_dir)) if os.path.isdir(os.path.join(out, run_dir)) else []
+        check(any("tfevents" in f for f in files), f"train writes TensorBoard events into {run_dir}/")
+    check("tensorboard --logdir" in r.stdout, "train says where the TensorBoard logs are")
     r = run("eval", "--checkpoint", os.path.join(out, "model.safetensors"), "--data", "mnist", "--data-dir", d)
     check(r.returncode == 0 and "accuracy" in r.stdout, "eval loads model.safetensors")
     r = run("eval", "--checkpoint", os.path.join(out, "best.ckpt"), "--data", "mnist", "--data-dir", d)
