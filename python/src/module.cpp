@@ -19,6 +19,7 @@ void bind_dlpack(nb::module_& m);  // dlpack.cpp
 void bind_ops(nb::module_& m);     // ops.cpp
 void bind_data(nb::module_& m);    // data.cpp
 void bind_train(nb::module_& m);   // train.cpp
+void bind_tensorboard(nb::module_& m);  // tensorboard.cpp
 
 NB_MODULE(_tessera, m) {
   m.doc() = "tessera: a deep-learning framework with a C++ core";
@@ -61,6 +62,7 @@ NB_MODULE(_tessera, m) {
   bind_dlpack(m);
   bind_data(m);
   bind_train(m);
+  bind_tensorboard(m);
 
   // tessera.cuda: torch.cuda's queries over tessera/cuda.h.
   nb::module_ c = m.def_submodule("cuda", "CUDA devices and their memory (torch.cuda's queries).");

@@ -180,6 +180,26 @@ void bind_train(nb::module_& m) {
   t.def("lr_scheduler", &train::lr_scheduler, nb::arg("scheduler"), nb::arg("per_batch") = false,
         nb::keep_alive<0, 1>(), "Steps a scheduler every epoch (or every batch).");
   t.def("csv_logger", &train::csv_logger, nb::arg("path"), "Appends one CSV row of logs per epoch to path.");
+  t.def(
+      "tensorboard",
+      [](const std::string& log_dir, int64_t histogram_freq, nb::handle update_freq) {
+        int64_t every = 0;
+        if (nb::isinstance<nb::str>(update_freq)) {
+          std::string s = nb::cast<std::string>(update_freq);
+          if (s != "epoch" && s != "batch")
+            throw ValueError("tensorboard: update_freq is 'epoch', 'batch' or a number of batches, not '" + s + "'");
+          every = s == "batch" ? 1 : 0;
+        } else if (nb::isinstance<nb::int_>(update_freq) && !nb::isinstance<nb::bool_>(update_freq)) {
+          every = nb::cast<int64_t>(update_freq);
+        } else {
+          throw DTypeError("tensorboard: update_freq is 'epoch', 'batch' or an int, not " + py::py_type_name(update_freq));
+        }
+        return train::tensorboard(log_dir, {.histogram_freq = histogram_freq, .update_freq = every});
+      },
+      nb::arg("log_dir"), nb::arg("histogram_freq") = 0, nb::arg("update_freq") = "epoch",
+      "TensorBoard logs as Keras writes them: log_dir/train and log_dir/validation with epoch_loss and "
+      "epoch_<metric>, epoch_learning_rate; parameter histograms every histogram_freq epochs; batch_<metric> "
+      "every update_freq batches ('batch': every one).");
 
   t.def(
       "save_checkpoint",

@@ -9,7 +9,7 @@ forward, a Python loss and Python callbacks).
 """
 from .. import _tessera as _C
 from .._tessera.train import (Trainer, checkpoint, csv_logger, early_stopping, evaluate, fit,  # noqa: F401
-                               load_checkpoint, predict, progress_bar, save_checkpoint)
+                               load_checkpoint, predict, progress_bar, save_checkpoint, tensorboard)
 
 
 class Callback:
