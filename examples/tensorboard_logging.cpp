@@ -31,6 +31,7 @@ int main() {
     w.add_scalar("loss", loss.item<double>(), step);
   }
   w.add_histogram("first_layer_weight", model->parameters()[0], 16);
+  w.add_graph(*model, x);  // the Graphs tab
   w.close();
 
   // From the trainer: runs train/ and validation/ with epoch_loss, epoch_accuracy, ...

@@ -22,4 +22,5 @@ with SummaryWriter("runs/tensorboard_example_py") as writer:
         writer.add_scalars("weights", {"w00": model[0].weight[0, 0], "w01": model[0].weight[0, 1]}, step)
     writer.add_histogram("layer0.weight", model[0].weight, 20)
     writer.add_image("noise", np.random.rand(3, 16, 16), 20)  # numpy arrays work too
+    writer.add_graph(model, x)  # the Graphs tab
     print("wrote", writer.file_path)

@@ -3,7 +3,9 @@
 #include <nanobind/nanobind.h>
 #include <nanobind/stl/map.h>
 #include <nanobind/stl/optional.h>
+#include <nanobind/stl/pair.h>
 #include <nanobind/stl/string.h>
+#include <nanobind/stl/vector.h>
 
 #include "tessera/log/summary_writer.h"
 #include "tessera/tessera.h"
@@ -43,6 +45,11 @@ void bind_tensorboard(nb::module_& m) {
            "A batch of images tiled into one, eight to a row.")
       .def("add_text", &W::add_text, nb::arg("tag"), nb::arg("text"), nb::arg("step") = 0,
            nb::arg("walltime") = nb::none(), nb::call_guard<nb::gil_scoped_release>(), "Text (markdown) at a step.")
+      .def("add_graph",
+           nb::overload_cast<const std::vector<Tensor>&, const std::vector<std::pair<std::string, Tensor>>&,
+                             const std::vector<std::pair<std::string, Tensor>>&>(&W::add_graph),
+           nb::arg("outputs"), nb::arg("parameters"), nb::arg("inputs"), nb::call_guard<nb::gil_scoped_release>(),
+           "The graph of ops autograd recorded for outputs, back to the named parameters and inputs.")
       .def("flush", &W::flush, nb::call_guard<nb::gil_scoped_release>(), "Writes pending events to the file.")
       .def("close", &W::close, nb::call_guard<nb::gil_scoped_release>(), "Flushes and closes the file.")
       .def_prop_ro("log_dir", &W::log_dir, "The folder written into.")

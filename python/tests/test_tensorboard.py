@@ -165,3 +165,40 @@ def test_default_log_dir_is_pytorchs(tmp_path, monkeypatch):
         d = w.get_logdir()
         assert d.startswith("runs/") and d.endswith("_lr0.1")
         assert (tmp_path / d).is_dir() and "events.out.tfevents." in w.file_path
+
+
+class Residual(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1, self.fc2, self.drop = nn.Linear(4, 4), nn.Linear(4, 2), nn.Dropout(0.5)
+
+    def forward(self, x):
+        return self.fc2(self.drop(self.fc1(x).relu()) + x)
+
+
+def test_add_graph_python_and_cpp_models(tmp_path):
+    model = Residual()
+    with SummaryWriter(str(tmp_path / "py")) as w:
+        w.add_graph(model, ts.randn(3, 4))
+        w.add_graph(nn.LSTM(3, 5), ts.randn(7, 2, 3))  # an (out, (h, c)) output: three Output nodes
+    assert model.training  # run in eval mode (no dropout in the graph), then restored
+    with SummaryWriter(str(tmp_path / "zoo")) as w:
+        w.add_graph(ts.zoo.lenet5(), np.zeros((2, 1, 28, 28), np.float32))
+    mux = plugin_event_multiplexer.EventMultiplexer().AddRunsFromDirectory(str(tmp_path))
+    mux.Reload()
+    g = mux.Graph("py")  # the LSTM's graph, written last
+    assert {n.name for n in g.node if n.op == "Output"} == {"output_0", "output_1", "output_2"}
+    nodes = {n.name: n for n in load(tmp_path / "zoo").Graph().node}
+    assert nodes["0/conv2d"].op == "conv2d" and list(nodes["0/conv2d"].input) == ["input", "0/weight", "0/bias"]
+    assert [d.size for d in nodes["reshape"].attr["_output_shapes"].list.shape[0].dim] == [2, 400]
+    # The Python model's graph: parameters scoped by module, the residual add reading the input.
+    w2 = SummaryWriter(str(tmp_path / "py2"))
+    w2.add_graph(model, ts.randn(3, 4))
+    w2.close()
+    nodes = {n.name: n for n in load(tmp_path / "py2").Graph().node}
+    assert nodes["fc1/weight"].op == "Parameter" and nodes["fc1/matmul"].op == "matmul"
+    assert list(nodes["add"].input) == ["relu", "input"]
+    assert "dropout" not in " ".join(nodes)
+    assert list(nodes["output"].input) == ["fc2/add"]
+    with pytest.raises(ValueError, match="pass input_to_model"):
+        w2.add_graph(model)

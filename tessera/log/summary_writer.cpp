@@ -13,8 +13,11 @@
 #include <cstring>
 #include <ctime>
 #include <filesystem>
+#include <set>
+#include <unordered_map>
 #include <vector>
 
+#include "tessera/autograd/accumulate.h"
 #include "tessera/autograd/autograd.h"
 
 namespace tessera::log {
@@ -410,6 +413,153 @@ void SummaryWriter::add_text(const std::string& tag, const std::string& text, in
   Proto value;
   value.bytes(kValueTag, tag).message(kValueMetadata, meta).message(kValueTensor, tensor);
   write_event(step, walltime, summary_of(value));
+}
+
+namespace {
+Proto shape_proto(const Shape& shape) {
+  Proto p;
+  for (int64_t d : shape) p.message(2, Proto().varint(1, uint64_t(d)));
+  return p;
+}
+
+// GraphDef (graph.proto) of the autograd graph behind output: one NodeDef per recorded op,
+// parameter and input, named by module scope so TensorBoard groups them.
+std::string graph_def(const std::vector<Tensor>& outputs, const std::vector<std::pair<std::string, Tensor>>& parameters,
+                      const std::vector<std::pair<std::string, Tensor>>& inputs) {
+  using autograd::Node;
+  TS_CHECK_VALUE(!outputs.empty(), "add_graph: no outputs given");
+  std::vector<autograd::Edge> roots;
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    roots.push_back(autograd::gradient_edge(outputs[i]));
+    TS_CHECK_VALUE(roots.back().fn != nullptr, "add_graph: output ", i, " (shape ", outputs[i].sizes(),
+                   ") was not computed from anything that requires grad (run the model with autograd on, on "
+                   "inputs or parameters that require grad)");
+  }
+  std::unordered_map<const TensorImpl*, std::string> param_names, input_names;
+  for (auto& [nm, t] : parameters) {
+    std::string scoped = nm;
+    std::replace(scoped.begin(), scoped.end(), '.', '/');
+    param_names.emplace(&t.impl(), scoped);
+  }
+  for (auto& [nm, t] : inputs) input_names.emplace(&t.impl(), nm);
+
+  // The nodes, inputs before their consumers (an iterative depth-first post-order).
+  std::vector<Node*> order;
+  std::set<Node*> seen;
+  for (const autograd::Edge& root : roots) {
+    if (!seen.insert(root.fn.get()).second) continue;
+    std::vector<std::pair<Node*, size_t>> stack{{root.fn.get(), 0}};
+    while (!stack.empty()) {
+      auto& [n, i] = stack.back();
+      if (i < n->next.size()) {
+        Node* c = n->next[i++].fn.get();
+        if (c && seen.insert(c).second) stack.emplace_back(c, 0);
+        continue;
+      }
+      order.push_back(n);
+      stack.pop_back();
+    }
+  }
+
+  // Names: leaves by parameter or input name; an op takes the scope of the parameters it reads
+  // (directly, or through ops that read only parameters, as Linear's transposed weight).
+  struct Info {
+    std::string name, op, scope;
+    bool param_only = false;
+    std::map<uint32_t, Shape> out_shapes;  // output index -> shape, as the consumers saw it
+  };
+  std::unordered_map<Node*, Info> info;
+  std::map<std::string, int> counts;
+  int leaves = 0;
+  for (Node* n : order) {
+    Info& in = info[n];
+    if (auto* acc = dynamic_cast<autograd::AccumulateGrad*>(n)) {
+      const TensorImpl* leaf = &acc->leaf().impl();
+      if (auto it = input_names.find(leaf); it != input_names.end()) {
+        in.name = it->second, in.op = "Input";
+      } else if (auto p = param_names.find(leaf); p != param_names.end()) {
+        in.name = p->second, in.op = "Parameter", in.param_only = true;
+        auto slash = in.name.rfind('/');
+        if (slash != std::string::npos) in.scope = in.name.substr(0, slash);
+      } else {
+        in.name = "leaf_" + std::to_string(leaves++), in.op = "Leaf";
+      }
+      in.out_shapes[0] = acc->leaf().sizes();
+      continue;
+    }
+    std::set<std::string> scopes;
+    in.param_only = !n->next.empty();
+    for (size_t i = 0; i < n->next.size(); ++i) {
+      Node* c = n->next[i].fn.get();
+      if (!c) continue;
+      Info& ci = info[c];
+      if (ci.param_only && !ci.scope.empty()) scopes.insert(ci.scope);
+      in.param_only = in.param_only && ci.param_only;
+      if (i < n->input_meta.size()) ci.out_shapes[n->next[i].input_nr] = n->input_meta[i].shape;
+    }
+    in.op = n->name();
+    in.scope = scopes.size() == 1 ? *scopes.begin() : "";
+    std::string base = (in.scope.empty() ? "" : in.scope + "/") + in.op;
+    int k = counts[base]++;
+    in.name = k ? base + "_" + std::to_string(k) : base;
+  }
+  for (size_t i = 0; i < roots.size(); ++i) info[roots[i].fn.get()].out_shapes[roots[i].input_nr] = outputs[i].sizes();
+
+  auto input_ref = [&](const autograd::Edge& e) {
+    const std::string& nm = info[e.fn.get()].name;
+    return e.input_nr ? nm + ":" + std::to_string(e.input_nr) : nm;
+  };
+  Proto graph;
+  for (Node* n : order) {
+    const Info& in = info[n];
+    Proto node;
+    node.bytes(1, in.name).bytes(2, in.op);
+    for (auto& e : n->next)
+      if (e.fn) node.bytes(3, input_ref(e));
+    // attr {"_output_shapes": list {shape ...}}: TensorBoard labels the edges with them.
+    Proto shapes;
+    uint32_t nout = in.out_shapes.empty() ? 0 : in.out_shapes.rbegin()->first + 1;
+    for (uint32_t k = 0; k < nout; ++k) {
+      auto it = in.out_shapes.find(k);
+      shapes.message(7, it != in.out_shapes.end() ? shape_proto(it->second) : Proto().varint(3, 1));
+    }
+    node.message(5, Proto().bytes(1, "_output_shapes").message(2, Proto().message(1, shapes)));
+    graph.message(1, node);
+  }
+  for (size_t i = 0; i < roots.size(); ++i) {
+    Proto out;
+    out.bytes(1, roots.size() == 1 ? std::string("output") : "output_" + std::to_string(i));
+    out.bytes(2, "Output").bytes(3, input_ref(roots[i]));
+    graph.message(1, out);
+  }
+  graph.message(4, Proto().varint(1, 22));  // versions { producer }
+  return graph.str();
+}
+}  // namespace
+
+void SummaryWriter::add_graph(const std::vector<Tensor>& outputs,
+                              const std::vector<std::pair<std::string, Tensor>>& parameters,
+                              const std::vector<std::pair<std::string, Tensor>>& inputs) {
+  std::string g = graph_def(outputs, parameters, inputs);
+  std::lock_guard<std::mutex> lock(mu_);
+  write_record(Proto().f64(1, now_secs()).varint(2, 0).bytes(4, g).str());
+  TS_CHECK_T(IOError, std::fflush(f_) == 0, "SummaryWriter: writing '", path_, "' failed (", std::strerror(errno), ")");
+}
+
+void SummaryWriter::add_graph(nn::Module& model, const Tensor& input) {
+  bool was_training = model.is_training();
+  model.eval();
+  Tensor output, x;
+  try {
+    autograd::EnableGradGuard grad;
+    x = input.detach().requires_grad_(true);
+    output = model(x);
+  } catch (...) {
+    model.train(was_training);
+    throw;
+  }
+  model.train(was_training);
+  add_graph({output}, model.named_parameters(), {{"input", x}});
 }
 
 void SummaryWriter::flush() {

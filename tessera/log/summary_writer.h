@@ -8,6 +8,7 @@
 //   w.add_histogram("fc1.weight", model.named_parameters()[0].second, epoch);
 //   w.add_image("sample", image_chw, step);      // float in [0, 1] or uint8
 //   w.add_text("notes", "lr 0.01, batch 64", 0);
+//   w.add_graph(model, example_batch);
 //
 // Then `tensorboard --logdir runs`. Events are appended as the run goes (TensorBoard reads the
 // file while it grows); every record is written whole, and pending records are flushed after
@@ -22,6 +23,7 @@
 #include <string_view>
 
 #include "tessera/core/tensor.h"
+#include "tessera/nn/module.h"
 
 namespace tessera::log {
 
@@ -66,6 +68,14 @@ class SummaryWriter {
                   const std::string& dataformats = "NCHW", std::optional<double> walltime = {});
   void add_text(const std::string& tag, const std::string& text, int64_t step = 0,
                 std::optional<double> walltime = {});
+  // The model's graph for TensorBoard's Graphs tab: runs model on input (in eval mode, then
+  // restores the mode) and writes the ops autograd recorded, with the parameters under their
+  // module's scope and the tensor shapes on the edges.
+  void add_graph(nn::Module& model, const Tensor& input);
+  // The same from outputs computed with autograd on: the ops they were made by, back to the
+  // named parameters and inputs (inputs appear when they are leaves that require grad).
+  void add_graph(const std::vector<Tensor>& outputs, const std::vector<std::pair<std::string, Tensor>>& parameters,
+                 const std::vector<std::pair<std::string, Tensor>>& inputs);
 
   void flush();
   void close();  // flushes and closes; adding afterwards is an error

@@ -14,6 +14,7 @@
 #include "tessera/log/summary_writer.h"
 #include "tessera/tessera.h"
 #include "tessera/train/trainer.h"
+#include "tessera/zoo/zoo.h"
 
 using namespace tessera;
 namespace fs = std::filesystem;
@@ -397,4 +398,51 @@ TEST(SummaryWriter, TrainerCallbackWritesKerasStyleRuns) {
   EXPECT_EQ(val_tags["epoch_loss"], (std::vector<int64_t>{0, 1}));
   EXPECT_EQ(val_tags["epoch_accuracy"], (std::vector<int64_t>{0, 1}));
   EXPECT_EQ(val_tags.size(), 2u);
+}
+
+TEST(SummaryWriter, GraphOfAModelNamesOpsByModuleWithShapes) {
+  fs::path dir = fresh_dir("graph");
+  auto net = zoo::lenet5(1, 10);
+  net->train();
+  log::SummaryWriter w(dir.string());
+  w.add_graph(*net, randn({2, 1, 28, 28}));
+  EXPECT_TRUE(net->is_training());  // the mode is restored
+  w.close();
+  auto recs = read_records(w.file_path());
+  ASSERT_EQ(recs.size(), 2u);
+  Msg graph = decode(decode(recs[1]).find(4)->second.bytes);
+  std::map<std::string, std::pair<std::string, std::vector<std::string>>> nodes;  // name -> (op, inputs)
+  std::map<std::string, std::vector<std::vector<int64_t>>> shapes;
+  for (auto [it, end] = graph.equal_range(1); it != end; ++it) {
+    Msg node = decode(it->second.bytes);
+    std::string name = node.find(1)->second.bytes;
+    std::vector<std::string> inputs;
+    for (auto [i, e] = node.equal_range(3); i != e; ++i) inputs.push_back(i->second.bytes);
+    nodes[name] = {node.find(2)->second.bytes, inputs};
+    if (auto a = node.find(5); a != node.end()) {
+      Msg entry = decode(a->second.bytes);
+      EXPECT_EQ(entry.find(1)->second.bytes, "_output_shapes");
+      Msg list = decode(decode(entry.find(2)->second.bytes).find(1)->second.bytes);
+      for (auto [i, e] = list.equal_range(7); i != e; ++i) {
+        std::vector<int64_t> dims;
+        Msg shape = decode(i->second.bytes);
+        for (auto [d, de] = shape.equal_range(2); d != de; ++d) dims.push_back(int64_t(decode(d->second.bytes).find(1)->second.num));
+        shapes[name].push_back(dims);
+      }
+    }
+  }
+  EXPECT_EQ(nodes.size(), 30u);  // 10 parameters, the input, 18 ops, the output
+  EXPECT_EQ(nodes["input"].first, "Input");
+  EXPECT_EQ(nodes["0/weight"].first, "Parameter");
+  EXPECT_EQ(nodes["0/conv2d"], (std::pair<std::string, std::vector<std::string>>{"conv2d", {"input", "0/weight", "0/bias"}}));
+  EXPECT_EQ(nodes["relu"].second, std::vector<std::string>{"0/conv2d"});
+  EXPECT_EQ(nodes["11/add"].second, (std::vector<std::string>{"11/matmul", "11/bias"}));
+  EXPECT_EQ(nodes["output"], (std::pair<std::string, std::vector<std::string>>{"Output", {"11/add"}}));
+  EXPECT_EQ(shapes["0/conv2d"], (std::vector<std::vector<int64_t>>{{2, 6, 28, 28}}));
+  EXPECT_EQ(shapes["reshape"], (std::vector<std::vector<int64_t>>{{2, 400}}));
+  EXPECT_EQ(shapes["11/add"], (std::vector<std::vector<int64_t>>{{2, 10}}));
+  EXPECT_EQ(decode(graph.find(4)->second.bytes).find(1)->second.num, 22u);  // versions.producer
+
+  autograd::NoGradGuard ng;  // an output with no recorded history
+  EXPECT_THROW(w.add_graph({ones({2})}, {}, {}), ValueError);
 }

@@ -48,7 +48,7 @@ def _number(what, value):
 class SummaryWriter:
     """Writes TensorBoard event files into log_dir (default runs/<date>_<host><comment>), as
     torch.utils.tensorboard.SummaryWriter: add_scalar, add_scalars, add_histogram, add_image,
-    add_images, add_text, flush, close; usable as a context manager. purge_step: a restarted run
+    add_images, add_text, add_graph, flush, close; usable as a context manager. purge_step: a restarted run
     at that step; TensorBoard drops the earlier files' events from there on."""
 
     def __init__(self, log_dir=None, comment="", purge_step=None, max_queue=10, flush_secs=120, filename_suffix=""):
@@ -109,6 +109,37 @@ class SummaryWriter:
         if not isinstance(text_string, str):
             raise TypeError(f"{what}: expected a str, got {type(text_string).__name__}")
         self._w.add_text(tag, text_string, _step(what, global_step), walltime)
+
+    def add_graph(self, model, input_to_model=None, verbose=False, use_strict_trace=True):
+        """The model's graph for TensorBoard's Graphs tab. tessera runs model on input_to_model (a
+        tensor or a tuple of them) in eval mode with autograd on, then restores the mode, and
+        writes the ops autograd recorded: parameters under their module's scope, tensor shapes
+        on the edges. (verbose and use_strict_trace are accepted for PyTorch's signature.)"""
+        if input_to_model is None:
+            raise ValueError("add_graph: tessera draws the graph by running the model; pass input_to_model, an "
+                             "example input")
+        from .. import enable_grad
+        raw = input_to_model if isinstance(input_to_model, (tuple, list)) else (input_to_model,)
+        inputs = [_tensor("add_graph", x).detach().requires_grad_(True) for x in raw]
+        was_training = model.training
+        model.eval()
+        try:
+            with enable_grad():
+                out = model(*inputs)
+        finally:
+            model.train(was_training)
+        outs = []
+
+        def collect(o):  # tensors in nested tuples and lists (an LSTM's (out, (h, c)))
+            if isinstance(o, _Tensor):
+                outs.append(o)
+            elif isinstance(o, (tuple, list)):
+                for item in o:
+                    collect(item)
+
+        collect(out)
+        names = ["input"] if len(inputs) == 1 else [f"input_{i}" for i in range(len(inputs))]
+        self._w.add_graph(outs, list(model.named_parameters()), list(zip(names, inputs)))
 
     def flush(self):
         """Writes pending events to disk."""
