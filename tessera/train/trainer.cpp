@@ -322,15 +322,15 @@ class TensorBoardCallback : public Callback {
     train_->flush();
     if (val_) val_->flush();
   }
-  void on_interrupt(Trainer&) override { on_train_end_flush(); }
+  void on_interrupt(Trainer&) override { flush_all(); }
   void on_train_end(Trainer&, const Logs&) override {
-    on_train_end_flush();
+    flush_all();
     train_.reset();
     val_.reset();
   }
 
  private:
-  void on_train_end_flush() {
+  void flush_all() {
     if (train_) train_->flush();
     if (val_) val_->flush();
   }

@@ -13,6 +13,7 @@
 #include "tessera/data/loader.h"
 #include "tessera/log/summary_writer.h"
 #include "tessera/tessera.h"
+#include "tests/temp_dir.h"
 #include "tessera/train/trainer.h"
 #include "tessera/zoo/zoo.h"
 
@@ -20,12 +21,7 @@ using namespace tessera;
 namespace fs = std::filesystem;
 
 namespace {
-fs::path fresh_dir(const std::string& n) {
-  fs::path p = fs::temp_directory_path() / ("tessera_log_" + std::to_string(::getpid()) + "_" + n);
-  fs::remove_all(p);
-  fs::create_directories(p);
-  return p;
-}
+using tessera::testing::fresh_dir;
 
 // One decoded protobuf field: a number (varint, fixed32/64 as raw bits) or bytes.
 struct Field {

@@ -9,6 +9,7 @@
 #include "tessera/data/loader.h"
 #include "tessera/io/safetensors.h"
 #include "tessera/tessera.h"
+#include "tests/temp_dir.h"
 #include "tessera/train/checkpoint.h"
 #include "tessera/train/trainer.h"
 #include "tessera/zoo/zoo.h"
@@ -17,12 +18,7 @@ using namespace tessera;
 namespace fs = std::filesystem;
 
 namespace {
-fs::path fresh_dir(const std::string& n) {
-  fs::path p = fs::temp_directory_path() / ("tessera_train_" + std::to_string(::getpid()) + "_" + n);
-  fs::remove_all(p);
-  fs::create_directories(p);
-  return p;
-}
+using tessera::testing::fresh_dir;
 // Three Gaussian blobs in 2-D: a problem a small MLP solves quickly.
 std::shared_ptr<data::TensorDataset> blobs(int64_t n, uint64_t seed) {
   Generator g(seed);
