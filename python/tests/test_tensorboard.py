@@ -202,3 +202,16 @@ def test_add_graph_python_and_cpp_models(tmp_path):
     assert list(nodes["output"].input) == ["fc2/add"]
     with pytest.raises(ValueError, match="pass input_to_model"):
         w2.add_graph(model)
+
+
+def test_a_half_written_last_record_is_skipped(tmp_path):
+    # What a crash in the middle of a write leaves: TensorBoard reads the whole records before it.
+    with SummaryWriter(str(tmp_path)) as w:
+        for s in range(5):
+            w.add_scalar("x", float(s), s)
+    with open(w.file_path, "r+b") as f:
+        f.truncate(f.seek(0, 2) - 7)
+    assert [e.step for e in load(tmp_path).Scalars("x")] == [0, 1, 2, 3]
+    mux = plugin_event_multiplexer.EventMultiplexer().AddRunsFromDirectory(str(tmp_path))
+    mux.Reload()
+    assert [e.step for e in mux.Tensors(".", "x")] == [0, 1, 2, 3]

@@ -156,14 +156,6 @@ std::string hostname() {
 
 std::atomic<int64_t> g_file_counter{0};
 
-// The values as float64 on the CPU, contiguous.
-std::vector<double> values_of(const Tensor& t) {
-  autograd::NoGradGuard ng;
-  Tensor c = t.detach().cpu().to(DType::Float64).contiguous();
-  const double* p = c.data_ptr<double>();
-  return std::vector<double>(p, p + c.numel());
-}
-
 const std::vector<double>& tensorflow_edges() {
   static const std::vector<double> edges = [] {
     std::vector<double> pos;
@@ -195,16 +187,12 @@ std::vector<uint8_t> hwc_pixels(const std::string& what, const Tensor& img, cons
   TS_CHECK_SHAPE(c == 1 || c == 3 || c == 4, what, ": images have 1, 3 or 4 channels; shape ", img.sizes(), " as ",
                  fmt, " has ", c);
   TS_CHECK_SHAPE(h > 0 && w > 0, what, ": empty image of shape ", img.sizes());
-  std::vector<uint8_t> px(size_t(h * w * c));
-  if (t.dtype() == DType::UInt8) {
-    Tensor u = t.contiguous();
-    std::memcpy(px.data(), u.data_ptr<uint8_t>(), px.size());
-  } else {
-    std::vector<double> v = values_of(t);
-    for (size_t i = 0; i < px.size(); ++i) {
-      double x = std::isnan(v[i]) ? 0.0 : std::clamp(v[i], 0.0, 1.0);
-      px[i] = uint8_t(std::lround(x * 255.0));
-    }
+  if (t.dtype() == DType::UInt8) return t.tolist<uint8_t>();
+  std::vector<double> v = t.to_vector();
+  std::vector<uint8_t> px(v.size());
+  for (size_t i = 0; i < px.size(); ++i) {
+    double x = std::isnan(v[i]) ? 0.0 : std::clamp(v[i], 0.0, 1.0);
+    px[i] = uint8_t(std::lround(x * 255.0));
   }
   return px;
 }
@@ -274,18 +262,18 @@ void SummaryWriter::write_record(const std::string& event) {
              "' failed (", std::strerror(errno), ")");
 }
 
-void SummaryWriter::write_event(int64_t step, std::optional<double> walltime, const std::string& summary) {
+void SummaryWriter::write_event(int64_t step, std::optional<double> walltime, const std::string& payload, int field) {
   std::lock_guard<std::mutex> lock(mu_);
   Proto ev;
-  ev.f64(1, walltime ? *walltime : now_secs()).varint(2, uint64_t(step)).bytes(5, summary);
+  ev.f64(1, walltime ? *walltime : now_secs()).varint(2, uint64_t(step)).bytes(field, payload);
   write_record(ev.str());
-  double t = now_secs();
-  if (++pending_ >= o_.max_queue || t - last_flush_ >= o_.flush_secs) {
-    TS_CHECK_T(IOError, std::fflush(f_) == 0, "SummaryWriter: writing '", path_, "' failed (", std::strerror(errno),
-               ")");
-    pending_ = 0;
-    last_flush_ = t;
-  }
+  if (++pending_ >= o_.max_queue || now_secs() - last_flush_ >= o_.flush_secs) flush_locked();
+}
+
+void SummaryWriter::flush_locked() {
+  TS_CHECK_T(IOError, std::fflush(f_) == 0, "SummaryWriter: writing '", path_, "' failed (", std::strerror(errno), ")");
+  pending_ = 0;
+  last_flush_ = now_secs();
 }
 
 void SummaryWriter::add_scalar(const std::string& tag, double value, int64_t step, std::optional<double> walltime) {
@@ -321,7 +309,7 @@ void SummaryWriter::add_histogram(const std::string& tag, const Tensor& values, 
   TS_CHECK_DTYPE(values.dtype() != DType::Bool, "add_histogram '", tag, "': values must be numbers, not ",
                  values.dtype());
   TS_CHECK_VALUE(bins >= 0, "add_histogram '", tag, "': bins must be positive (or kTensorflowBins), got ", bins);
-  std::vector<double> v = values_of(values);
+  std::vector<double> v = values.detach().to_vector();
   TS_CHECK_VALUE(!v.empty(), "add_histogram '", tag, "': the values are empty (shape ", values.sizes(), ")");
   double lo = v[0], hi = v[0], sum = 0, sum_sq = 0;
   int64_t bad = 0;
@@ -540,10 +528,8 @@ std::string graph_def(const std::vector<Tensor>& outputs, const std::vector<std:
 void SummaryWriter::add_graph(const std::vector<Tensor>& outputs,
                               const std::vector<std::pair<std::string, Tensor>>& parameters,
                               const std::vector<std::pair<std::string, Tensor>>& inputs) {
-  std::string g = graph_def(outputs, parameters, inputs);
-  std::lock_guard<std::mutex> lock(mu_);
-  write_record(Proto().f64(1, now_secs()).varint(2, 0).bytes(4, g).str());
-  TS_CHECK_T(IOError, std::fflush(f_) == 0, "SummaryWriter: writing '", path_, "' failed (", std::strerror(errno), ")");
+  write_event(0, {}, graph_def(outputs, parameters, inputs), 4 /* Event.graph_def */);
+  flush();
 }
 
 void SummaryWriter::add_graph(nn::Module& model, const Tensor& input) {
@@ -565,10 +551,7 @@ void SummaryWriter::add_graph(nn::Module& model, const Tensor& input) {
 void SummaryWriter::flush() {
   std::lock_guard<std::mutex> lock(mu_);
   for (auto& [name, child] : children_) child->flush();
-  if (!f_) return;
-  TS_CHECK_T(IOError, std::fflush(f_) == 0, "SummaryWriter: writing '", path_, "' failed (", std::strerror(errno), ")");
-  pending_ = 0;
-  last_flush_ = now_secs();
+  if (f_) flush_locked();
 }
 
 void SummaryWriter::close() {

@@ -83,8 +83,10 @@ class SummaryWriter {
   const std::string& file_path() const { return path_; }
 
  private:
-  void write_event(int64_t step, std::optional<double> walltime, const std::string& summary);
+  // An Event with payload in field (5: a Summary, 4: a GraphDef); flushes per max_queue/flush_secs.
+  void write_event(int64_t step, std::optional<double> walltime, const std::string& payload, int field = 5);
   void write_record(const std::string& event);
+  void flush_locked();  // with mu_ held and the file open
 
   std::string log_dir_, path_;
   SummaryWriterOptions o_;
