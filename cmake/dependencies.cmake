@@ -6,6 +6,8 @@ find_package(Threads REQUIRED)
 find_package(ZLIB REQUIRED)                     # gzip-compressed datasets
 find_package(nlohmann_json 3 CONFIG REQUIRED)   # safetensors headers, checkpoint metadata
 find_package(CLI11 CONFIG REQUIRED)             # the tessera command
+find_package(Protobuf REQUIRED)                 # ONNX files (ONNX's own generated messages)
+find_package(ONNX CONFIG REQUIRED)              # ONNX schema, checker
 
 function(tessera_check_option name)
   if(NOT ${name} MATCHES "^(AUTO|ON|OFF)$")

@@ -12,6 +12,7 @@
 #include "tessera/data/formats.h"
 #include "tessera/data/loader.h"
 #include "tessera/data/transforms.h"
+#include "tessera/io/onnx.h"
 #include "tessera/io/safetensors.h"
 #include "tessera/tessera.h"
 #include "tessera/train/checkpoint.h"
@@ -81,6 +82,38 @@ void add_data_options(CLI::App* c, DataArgs& a) {
   c->add_option("--workers", a.workers, "data loader threads")->capture_default_str()->check(CLI::NonNegativeNumber);
 }
 
+// The model a file holds: an ONNX graph, a checkpoint or a state dict (model.safetensors) for
+// the zoo architecture model_name.
+std::shared_ptr<nn::Module> load_model(const std::string& path, const std::string& model_name, int64_t channels) {
+  if (path.size() > 5 && path.substr(path.size() - 5) == ".onnx") return io::load_onnx(path);
+  auto model = zoo::create(model_name, channels, 10);
+  std::map<std::string, std::string> md;
+  io::NamedTensors tensors = io::load_safetensors(path, &md);
+  if (md.count("tessera")) {
+    train::load_checkpoint(path, *model);
+  } else {
+    model->load_state_dict(nn::StateDict(tensors.begin(), tensors.end()));
+  }
+  return model;
+}
+
+// Images of a dataset: [channels, height, width].
+Shape image_shape(const std::string& data) {
+  if (data == "fashion-mnist" || data == "mnist") return {1, 28, 28};
+  if (data == "cifar10") return {3, 32, 32};
+  throw ValueError("--data must be fashion-mnist, mnist or cifar10, got '" + data + "'");
+}
+
+// Writes the model in path as ONNX (input "images" [batch, C, H, W], output "logits").
+void export_model(const std::string& path, const std::string& model_name, const std::string& data,
+                  const std::string& onnx_path) {
+  Shape img = image_shape(data);
+  auto model = load_model(path, model_name, img[0]);
+  io::export_onnx(*model, {zeros({2, img[0], img[1], img[2]})}, onnx_path,
+                  {.input_names = {"images"}, .output_names = {"logits"}, .dynamic_batch = true,
+                   .doc_string = model_name + " for " + data + " (inputs normalized as tessera train does)"});
+}
+
 int train_cmd(const std::string& model_name, const DataArgs& da, int64_t epochs, double lr, double momentum,
               const std::string& out_arg, uint64_t seed, bool resume) {
   manual_seed(seed);
@@ -110,22 +143,16 @@ int train_cmd(const std::string& model_name, const DataArgs& da, int64_t epochs,
   }
   train::Logs final_logs = train::evaluate(*model, test);
   std::printf("test accuracy: %.4f (loss %.4f)\n", final_logs["accuracy"], final_logs["loss"]);
-  std::printf("model: %s/model.safetensors  checkpoints: %s/last.ckpt, %s/best.ckpt  log: %s/log.csv\n", out.c_str(),
-              out.c_str(), out.c_str(), out.c_str());
+  export_model(out + "/model.safetensors", model_name, da.data, out + "/model.onnx");
+  std::printf("model: %s/model.safetensors (ONNX: %s/model.onnx)  checkpoints: %s/last.ckpt, %s/best.ckpt  log: %s/log.csv\n",
+              out.c_str(), out.c_str(), out.c_str(), out.c_str(), out.c_str());
   std::printf("TensorBoard: %s/train, %s/validation (tensorboard --logdir %s)\n", out.c_str(), out.c_str(), out.c_str());
   return 0;
 }
 
 int eval_cmd(const std::string& path, const std::string& model_name, const DataArgs& da) {
   Sets s = load(da);
-  auto model = zoo::create(model_name, s.channels, 10);
-  std::map<std::string, std::string> md;
-  io::NamedTensors tensors = io::load_safetensors(path, &md);
-  if (md.count("tessera")) {
-    train::load_checkpoint(path, *model);
-  } else {  // a plain state dict (model.safetensors)
-    model->load_state_dict(nn::StateDict(tensors.begin(), tensors.end()));
-  }
+  auto model = load_model(path, model_name, s.channels);
   data::DataLoader test(s.test, loader_options(da, s, false, 0));
   train::Logs l = train::evaluate(*model, test);
   std::printf("%s on %s test set: accuracy %.4f, loss %.4f\n", path.c_str(), da.data.c_str(), l["accuracy"], l["loss"]);
@@ -162,7 +189,7 @@ int info_cmd() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"tessera: train and evaluate models"};
+  CLI::App app{"tessera: train, evaluate and export models"};
   app.require_subcommand(1);
   std::string model = "lenet5", out, checkpoint_path;
   DataArgs da;
@@ -183,10 +210,17 @@ int main(int argc, char** argv) {
   tr->add_option("--seed", seed, "random seed")->capture_default_str();
   tr->add_flag("--resume", resume, "continue from OUT/last.ckpt");
 
-  auto* ev = app.add_subcommand("eval", "evaluate a checkpoint or model.safetensors on the test set");
-  ev->add_option("--checkpoint", checkpoint_path, "a .ckpt or .safetensors file")->required();
+  auto* ev = app.add_subcommand("eval", "evaluate a checkpoint, model.safetensors or model.onnx on the test set");
+  ev->add_option("--checkpoint", checkpoint_path, "a .ckpt, .safetensors or .onnx file")->required();
   ev->add_option("--model", model, "the architecture the file holds")->capture_default_str();
   add_data_options(ev, da);
+
+  std::string onnx_out;
+  auto* ex = app.add_subcommand("export", "write a checkpoint or model.safetensors as an ONNX model");
+  ex->add_option("--checkpoint", checkpoint_path, "a .ckpt or .safetensors file")->required();
+  ex->add_option("--model", model, "the architecture the file holds")->capture_default_str();
+  ex->add_option("--data", da.data, "the dataset it was trained on (sets the input shape)")->capture_default_str();
+  ex->add_option("--out", onnx_out, "the .onnx file to write")->required();
 
   auto* info = app.add_subcommand("info", "version, build options, threads, libraries and devices");
 
@@ -203,6 +237,13 @@ int main(int argc, char** argv) {
     if (threads > 0) set_num_threads(threads);
     if (*tr) return train_cmd(model, da, epochs, lr, momentum, out, seed, resume);
     if (*ev) return eval_cmd(checkpoint_path, model, da);
+    if (*ex) {
+      export_model(checkpoint_path, model, da.data, onnx_out);
+      Shape img = image_shape(da.data);
+      std::printf("wrote %s (input \"images\" [batch, %lld, %lld, %lld], output \"logits\" [batch, 10])\n",
+                  onnx_out.c_str(), (long long)img[0], (long long)img[1], (long long)img[2]);
+      return 0;
+    }
     if (*info) return info_cmd();
   } catch (const Error& e) {
     std::fprintf(stderr, "tessera: error: %s\n", e.what());

@@ -3,6 +3,7 @@
 
 #include "tessera/autograd/autograd.h"
 #include "tessera/ops/ops.h"
+#include "tessera/ops/trace.h"
 
 namespace tessera::ops {
 
@@ -167,20 +168,29 @@ Tensor& rebind_inplace(Tensor& t, const char* op, const std::function<Tensor(con
 }
 
 Tensor unary(UnaryOp op, const Tensor& x) {
+  trace::Scope ts;
   TS_CHECK_DTYPE(x.dtype() != DType::Bool || op == UnaryOp::LogicalNot || op == UnaryOp::Abs,
                  op_name(op), ": not defined for bool tensors");
   Tensor in = is_float_op(op) && !x.is_floating_point() ? x.to(DType::Float32) : x;
   Tensor out = empty(x.shape(), {op == UnaryOp::LogicalNot ? DType::Bool : in.dtype(), x.device()});
   if (x.dtype() == DType::Bool && op == UnaryOp::Abs) {
     out.copy_(x);
+    ts.record(op_name(op), {x}, {out});
     return out;
   }
   backend_for(x.device()).unary(op, out, in);
   if (out.is_floating_point() && needs_grad({&x})) record_unary(op, x, out);
+  ts.record(op_name(op), {x}, {out});
   return out;
 }
 
 Tensor& unary_(UnaryOp op, Tensor& x) {
+  trace::Scope ts;
+  if (ts.recording()) {  // in place: the traced op's output is x itself, holding its new value
+    unary_(op, x);
+    ts.record(op_name(op), {x}, {x});
+    return x;
+  }
   if (needs_grad({&x})) return rebind_inplace(x, op_name(op), [&](const Tensor& old) { return unary(op, old); });
   TS_CHECK_DTYPE(!is_float_op(op) || x.is_floating_point(), op_name(op), "_: result type Float can't be cast to ",
                  x.dtype(), " in place");
@@ -213,6 +223,7 @@ Tensor softplus(const Tensor& x, double beta, double threshold) {
 }
 
 Tensor clamp(const Tensor& x, std::optional<Scalar> min, std::optional<Scalar> max) {
+  trace::Scope ts;
   TS_CHECK_VALUE(min || max, "clamp: at least one of min and max must be given");
   TS_CHECK_DTYPE(x.dtype() != DType::Bool, "clamp: not defined for bool tensors");
   DType dt = x.dtype();
@@ -231,6 +242,12 @@ Tensor clamp(const Tensor& x, std::optional<Scalar> min, std::optional<Scalar> m
       if (max) pass = pass && (s[0] <= *max);
       return G{g[0] * pass.to(g[0].dtype())};
     });
+  }
+  if (ts.recording()) {
+    std::vector<std::pair<std::string, trace::AttrValue>> bounds;
+    if (min) bounds.emplace_back("min", min->to_double());
+    if (max) bounds.emplace_back("max", max->to_double());
+    ts.record("clamp", {x}, {out}, std::move(bounds));
   }
   return out;
 }
@@ -319,20 +336,34 @@ void record_binary(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& 
 }  // namespace
 
 Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
+  trace::Scope ts;
   BinaryArgs r = prepare(op, a, b, result_type(a, b));
   Tensor out = empty(r.shape, {r.out, a.device()});
   backend_for(a.device()).binary(op, out, r.a, r.b);
   if (!is_predicate(op) && needs_grad({&a, &b})) record_binary(op, a, b, out);
+  ts.record(op_name(op), {a, b}, {out});
   return out;
 }
 
 Tensor binary(BinaryOp op, const Tensor& a, Scalar b) {
+  trace::Scope ts;
   DType dt = result_type(a, b);
-  return binary(op, a, scalar_tensor(b, dt, a.device()));
+  Tensor bt = scalar_tensor(b, dt, a.device());
+  Tensor out = binary(op, a, bt);
+  ts.record(op_name(op), {a, bt}, {out}, {}, {false, true});
+  return out;
 }
 
 Tensor& binary_(BinaryOp op, Tensor& a, const Tensor& b) {
   const char* name = op_name(op);
+  trace::Scope ts;
+  if (ts.recording()) {
+    // In place: the traced op's output is a itself, holding its new value. b is read first.
+    Tensor before = b;
+    binary_(op, a, b);
+    ts.record(name, {a, before}, {a});
+    return a;
+  }
   if (needs_grad({&a, &b})) return rebind_inplace(a, name, [&](const Tensor& old) { return binary(op, old, b); });
   DType rt = result_type(a, b);
   TS_CHECK_DTYPE(!is_predicate(op), name, "_: comparison results are bool and cannot be written in place");
@@ -373,6 +404,7 @@ Tensor pow(const Tensor& a, Scalar b) {
 }
 
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
+  trace::Scope ts;
   TS_CHECK_DTYPE(cond.dtype() == DType::Bool, "where: expected condition to be a bool tensor, got ", cond.dtype());
   check_same_device("where", cond, a);
   check_same_device("where", a, b);
@@ -388,13 +420,20 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
       Tensor z = zeros({}, {g[0].dtype(), g[0].device()});
       return G{where(s[0], g[0], z), where(s[0], z, g[0])};
     });
+  ts.record("where", {cond, a, b}, {out});
   return out;
 }
 Tensor where(const Tensor& cond, const Tensor& a, Scalar b) {
-  return where(cond, a, scalar_tensor(b, result_type(a, b), a.device()));
+  trace::Scope ts;
+  Tensor bt = scalar_tensor(b, result_type(a, b), a.device()), out = where(cond, a, bt);
+  ts.record("where", {cond, a, bt}, {out}, {}, {false, false, true});
+  return out;
 }
 Tensor where(const Tensor& cond, Scalar a, const Tensor& b) {
-  return where(cond, scalar_tensor(a, result_type(b, a), b.device()), b);
+  trace::Scope ts;
+  Tensor at = scalar_tensor(a, result_type(b, a), b.device()), out = where(cond, at, b);
+  ts.record("where", {cond, at, b}, {out}, {}, {false, true, false});
+  return out;
 }
 
 Tensor isnan(const Tensor& x) { return ne(x, x); }

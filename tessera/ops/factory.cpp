@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "tessera/backend/backend.h"
+#include "tessera/ops/trace.h"
 
 namespace tessera {
 
@@ -12,9 +13,13 @@ Tensor empty(const Shape& shape, TensorOptions opt) {
   Storage st = b.allocate(size_t(numel_of(shape)) * dtype_size(opt.dtype));
   return Tensor(std::move(st), shape, contiguous_strides(shape), 0, opt.dtype);
 }
+// Tensors made from numbers inside a traced function are constants of the trace (their values
+// cannot depend on its inputs).
 Tensor full(const Shape& shape, Scalar value, TensorOptions opt) {
+  ops::trace::Scope ts;
   Tensor t = empty(shape, opt);
   backend_for(opt.device).fill(t, value);
+  ts.record("constant", {}, {t});
   return t;
 }
 Tensor zeros(const Shape& shape, TensorOptions opt) { return full(shape, 0, opt); }
@@ -22,6 +27,7 @@ Tensor ones(const Shape& shape, TensorOptions opt) { return full(shape, 1, opt);
 
 Tensor arange(double end, TensorOptions opt) { return arange(0, end, 1, opt); }
 Tensor arange(double start, double end, double step, TensorOptions opt) {
+  ops::trace::Scope ts;
   TS_CHECK_VALUE(step != 0, "arange: step must be nonzero");
   TS_CHECK_VALUE(std::isfinite(start) && std::isfinite(end), "arange: unsupported range ", start, " -> ", end);
   TS_CHECK_VALUE((step > 0 && end >= start) || (step < 0 && end <= start), "arange: upper bound ", end,
@@ -32,6 +38,7 @@ Tensor arange(double start, double end, double step, TensorOptions opt) {
   int64_t n = int64_t(count);
   Tensor t = empty({n}, opt);
   backend_for(opt.device).arange(t, start, step);
+  ts.record("constant", {}, {t});
   return t;
 }
 Tensor linspace(double start, double end, int64_t steps, TensorOptions opt) {
@@ -97,6 +104,7 @@ Tensor randn_like(const Tensor& t, Generator* g) { return randn(t.shape(), {t.dt
 
 template <class T>
 Tensor from_vector(const std::vector<T>& values, std::optional<Shape> shape) {
+  ops::trace::Scope ts;
   Shape sh = shape.value_or(Shape{int64_t(values.size())});
   check_shape(sh, "from_vector");
   TS_CHECK_SHAPE(numel_of(sh) == int64_t(values.size()), "from_vector: shape ", sh, " needs ", numel_of(sh),
@@ -104,6 +112,7 @@ Tensor from_vector(const std::vector<T>& values, std::optional<Shape> shape) {
   Tensor t = empty(sh, {dtype_v<T>, Device::cpu()});
   T* p = t.data_ptr<T>();
   for (size_t i = 0; i < values.size(); ++i) p[i] = values[i];
+  ts.record("constant", {}, {t});
   return t;
 }
 template Tensor from_vector(const std::vector<bool>&, std::optional<Shape>);

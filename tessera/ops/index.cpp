@@ -1,6 +1,7 @@
 // Indexing: gather/scatter and their index_* forms, masks, and NumPy-style Tensor::index.
 #include "tessera/autograd/autograd.h"
 #include "tessera/ops/ops.h"
+#include "tessera/ops/trace.h"
 
 namespace tessera::ops {
 
@@ -36,7 +37,7 @@ Tensor spread_index(const Tensor& index, int64_t d, const Shape& shape) {
 }
 }  // namespace
 
-Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
+static Tensor gather_untraced(const Tensor& x, int64_t dim, const Tensor& index) {
   check_index_tensor("gather", index, x);
   int64_t d = wrap_dim(dim, x.dim(), "gather");
   check_gather_shape("gather", x, d, index, nullptr);
@@ -54,7 +55,7 @@ Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
   return out;
 }
 
-Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
+static Tensor index_select_untraced(const Tensor& x, int64_t dim, const Tensor& index) {
   check_index_tensor("index_select", index, x);
   TS_CHECK_SHAPE(index.dim() <= 1, "index_select: index must be 0-d or 1-d, got shape ", index.shape());
   int64_t d = wrap_dim(dim, x.dim(), "index_select");
@@ -194,6 +195,20 @@ Tensor masked_select(const Tensor& x, const Tensor& mask) {
   Tensor flat = x.expand(s).reshape({-1});
   Tensor pos = nonzero(mask.expand(s).reshape({-1})).view({-1});
   return index_select(flat, 0, pos);
+}
+
+// --- traced entry points (ops/trace.h) -------------------------------------------------------------
+Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
+  trace::Scope ts;
+  Tensor y = gather_untraced(x, dim, index);
+  ts.record("gather", {x, index}, {y}, {{"dim", wrap_dim(dim, x.dim(), "gather")}});
+  return y;
+}
+Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
+  trace::Scope ts;
+  Tensor y = index_select_untraced(x, dim, index);
+  ts.record("index_select", {x, index}, {y}, {{"dim", wrap_dim(dim, x.dim(), "index_select")}});
+  return y;
 }
 
 }  // namespace tessera::ops

@@ -1,6 +1,7 @@
 // Ops that move data: cat, stack, split, chunk, flip, roll, repeat, pad, tril/triu.
 #include "tessera/autograd/autograd.h"
 #include "tessera/ops/ops.h"
+#include "tessera/ops/trace.h"
 
 namespace tessera::ops {
 
@@ -8,7 +9,7 @@ using autograd::needs_grad;
 using autograd::record_fn;
 using G = std::vector<Tensor>;
 
-Tensor cat(const std::vector<Tensor>& xs, int64_t dim) {
+static Tensor cat_untraced(const std::vector<Tensor>& xs, int64_t dim) {
   TS_CHECK_VALUE(!xs.empty(), "cat: expected a non-empty list of tensors");
   // 1-D empty tensors are skipped, as PyTorch does for legacy reasons.
   std::vector<const Tensor*> parts;
@@ -195,7 +196,7 @@ Tensor repeat(const Tensor& x, const Shape& repeats) {
   return x.reshape(pre).expand(expanded).contiguous().view(out);
 }
 
-Tensor pad(const Tensor& x, const Shape& p, const std::string& mode, double value) {
+static Tensor pad_untraced(const Tensor& x, const Shape& p, const std::string& mode, double value) {
   TS_CHECK_VALUE(p.size() % 2 == 0 && int64_t(p.size()) <= 2 * x.dim(), "pad: padding length must be even and at "
                  "most twice the number of dimensions (", x.dim(), "), got ", p);
   int64_t nd = int64_t(p.size()) / 2;
@@ -269,5 +270,25 @@ Tensor tri(const Tensor& x, int64_t k, bool lower) {
 }  // namespace
 Tensor tril(const Tensor& x, int64_t diagonal) { return tri(x, diagonal, true); }
 Tensor triu(const Tensor& x, int64_t diagonal) { return tri(x, diagonal, false); }
+
+// --- traced entry points (ops/trace.h) -------------------------------------------------------------
+Tensor cat(const std::vector<Tensor>& xs, int64_t dim) {
+  trace::Scope ts;
+  Tensor y = cat_untraced(xs, dim);
+  if (ts.recording()) {
+    std::vector<Tensor> parts;  // the ones cat joined (1-D empty tensors are skipped)
+    for (const Tensor& t : xs)
+      if (!(t.dim() == 1 && t.numel() == 0)) parts.push_back(t);
+    if (parts.empty()) ts.record("clone", {xs[0]}, {y});
+    else ts.record("cat", parts, {y}, {{"dim", wrap_dim(dim, parts[0].dim(), "cat")}});
+  }
+  return y;
+}
+Tensor pad(const Tensor& x, const Shape& p, const std::string& mode, double value) {
+  trace::Scope ts;
+  Tensor y = pad_untraced(x, p, mode, value);
+  ts.record("pad", {x}, {y}, {{"pad", p}, {"mode", mode}, {"value", value}});
+  return y;
+}
 
 }  // namespace tessera::ops

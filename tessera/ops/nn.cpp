@@ -5,6 +5,7 @@
 
 #include "tessera/autograd/autograd.h"
 #include "tessera/ops/ops.h"
+#include "tessera/ops/trace.h"
 
 namespace tessera::ops {
 
@@ -74,6 +75,7 @@ Tensor matmul_forward(const Tensor& a, const Tensor& b) {
 }  // namespace
 
 Tensor matmul(const Tensor& a, const Tensor& b) {
+  trace::Scope ts;
   Tensor out = matmul_forward(a, b);
   if (needs_grad({&a, &b})) {
     bool a1 = a.dim() == 1, b1 = b.dim() == 1;
@@ -88,10 +90,11 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
       return G{a1 ? ga.squeeze(-2) : ga, b1 ? gb.squeeze(-1) : gb};
     });
   }
+  ts.record("matmul", {a, b}, {out});
   return out;
 }
 
-Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+static Tensor linear_untraced(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   TS_CHECK_SHAPE(weight.dim() == 2, "linear: weight must be 2-D [out_features, in_features], got ", weight.shape());
   TS_CHECK_SHAPE(x.dim() >= 1 && x.size(-1) == weight.size(1), "linear: input shape ", x.shape(),
                  " does not match weight shape ", weight.shape(), " (expected last dim ", weight.size(1), ")");
@@ -146,7 +149,7 @@ Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, cons
 }
 }  // namespace
 
-Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dParams& p) {
+static Tensor conv2d_untraced(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dParams& p) {
   Tensor out = conv2d_forward(x, w, bias, p);
   bool batched = x.dim() == 4;
   if (needs_grad({&x, &w, &bias})) {
@@ -211,7 +214,7 @@ Tensor conv1d(const Tensor& x, const Tensor& w, const Tensor& bias, int64_t stri
   return y.squeeze(-2);
 }
 
-Tensor conv_transpose2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dParams& p,
+static Tensor conv_transpose2d_untraced(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dParams& p,
                         Shape output_padding) {
   check_conv_params("conv_transpose2d", p);
   check_float("conv_transpose2d", x, "input");
@@ -298,7 +301,7 @@ std::pair<Tensor, Tensor> max_pool2d_with_indices(const Tensor& x, const PoolOpt
     });
   return {out, idx};
 }
-Tensor max_pool2d(const Tensor& x, const PoolOptions& o) { return max_pool2d_with_indices(x, o).first; }
+static Tensor max_pool2d_untraced(const Tensor& x, const PoolOptions& o) { return max_pool2d_with_indices(x, o).first; }
 
 Tensor max_pool2d_backward(const Tensor& grad_out, const Tensor& x, const Tensor& indices) {
   TS_CHECK_SHAPE(grad_out.shape() == indices.shape(), "max_pool2d_backward: grad_out ", grad_out.shape(),
@@ -315,7 +318,7 @@ Tensor max_pool2d_backward(const Tensor& grad_out, const Tensor& x, const Tensor
   return gx;
 }
 
-Tensor avg_pool2d(const Tensor& x, const PoolOptions& o) {
+static Tensor avg_pool2d_untraced(const Tensor& x, const PoolOptions& o) {
   check_float("avg_pool2d", x, "input");
   int64_t OH, OW;
   Pool2dParams p = pool_params("avg_pool2d", x, o, OH, OW);
@@ -344,7 +347,7 @@ Tensor avg_pool2d_backward(const Tensor& grad_out, const Tensor& x, const PoolOp
   return gx;
 }
 
-Tensor adaptive_avg_pool2d(const Tensor& x, const Shape& output_size) {
+static Tensor adaptive_avg_pool2d_untraced(const Tensor& x, const Shape& output_size) {
   check_float("adaptive_avg_pool2d", x, "input");
   TS_CHECK_SHAPE(x.dim() == 4 || x.dim() == 3, "adaptive_avg_pool2d: expected 3-D or 4-D input, got ", x.shape());
   Shape os = output_size.size() == 1 ? Shape{output_size[0], output_size[0]} : output_size;
@@ -400,7 +403,7 @@ void check_param(const char* op, const Tensor& t, const Shape& want, const Tenso
 }
 }  // namespace
 
-Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
+static Tensor batch_norm_untraced(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
                   const Tensor& bias, bool training, double momentum, double eps) {
   check_float("batch_norm", x, "input");
   TS_CHECK_SHAPE(x.dim() >= 2, "batch_norm: expected input of at least 2 dims [N, C, ...], got ", x.shape());
@@ -470,7 +473,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
   return out;
 }
 
-Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight, const Tensor& bias,
+static Tensor layer_norm_untraced(const Tensor& x, const Shape& normalized_shape, const Tensor& weight, const Tensor& bias,
                   double eps) {
   check_float("layer_norm", x, "input");
   int64_t k = int64_t(normalized_shape.size());
@@ -514,7 +517,7 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
   return out;
 }
 
-Tensor group_norm(const Tensor& x, int64_t G, const Tensor& weight, const Tensor& bias, double eps) {
+static Tensor group_norm_untraced(const Tensor& x, int64_t G, const Tensor& weight, const Tensor& bias, double eps) {
   check_float("group_norm", x, "input");
   TS_CHECK_SHAPE(x.dim() >= 2, "group_norm: expected input [N, C, ...], got ", x.shape());
   int64_t N = x.size(0), C = x.size(1);
@@ -551,7 +554,7 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator* gen) {
   return x * keep * (1.0 / (1 - p));
 }
 
-Tensor embedding(const Tensor& indices, const Tensor& weight) {
+static Tensor embedding_untraced(const Tensor& indices, const Tensor& weight) {
   TS_CHECK_SHAPE(weight.dim() == 2, "embedding: weight must be 2-D [num_embeddings, dim], got ", weight.shape());
   TS_CHECK_DTYPE(is_integral(indices.dtype()), "embedding: expected integer indices, got ", indices.dtype());
   Shape s = indices.shape();
@@ -575,6 +578,100 @@ Tensor one_hot(const Tensor& labels, int64_t num_classes) {
   s.push_back(num_classes);
   Tensor out = zeros(s, {DType::Int64, l.device()});
   return scatter_(out, -1, l.unsqueeze(-1), ones(l.unsqueeze(-1).shape(), {DType::Int64, l.device()}));
+}
+
+// --- traced entry points: each reports itself to an installed tracer (ops/trace.h) ------------------
+namespace {
+using trace::AttrValue;
+using Attrs = std::vector<std::pair<std::string, AttrValue>>;
+Attrs conv_attrs(const Conv2dParams& p) {
+  return {{"stride", Shape{p.stride[0], p.stride[1]}},
+          {"padding", Shape{p.padding[0], p.padding[1]}},
+          {"dilation", Shape{p.dilation[0], p.dilation[1]}},
+          {"groups", p.groups}};
+}
+Attrs pool_attrs(const PoolOptions& o) {
+  auto two = [](const Shape& s, const Shape& dflt) {
+    Shape r = s.empty() ? dflt : s;
+    return r.size() == 1 ? Shape{r[0], r[0]} : r;
+  };
+  Shape k = two(o.kernel_size, {});
+  return {{"kernel_size", k},
+          {"stride", two(o.stride, k)},
+          {"padding", two(o.padding, {0, 0})},
+          {"dilation", two(o.dilation, {1, 1})},
+          {"ceil_mode", int64_t(o.ceil_mode)},
+          {"count_include_pad", int64_t(o.count_include_pad)}};
+}
+}  // namespace
+
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  trace::Scope ts;
+  Tensor y = linear_untraced(x, weight, bias);
+  ts.record("linear", {x, weight, bias}, {y});
+  return y;
+}
+Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dParams& p) {
+  trace::Scope ts;
+  Tensor y = conv2d_untraced(x, w, bias, p);
+  ts.record("conv2d", {x, w, bias}, {y}, conv_attrs(p));
+  return y;
+}
+Tensor conv_transpose2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dParams& p,
+                        Shape output_padding) {
+  trace::Scope ts;
+  Tensor y = conv_transpose2d_untraced(x, w, bias, p, output_padding);
+  Attrs a = conv_attrs(p);
+  a.emplace_back("output_padding", output_padding);
+  ts.record("conv_transpose2d", {x, w, bias}, {y}, std::move(a));
+  return y;
+}
+Tensor max_pool2d(const Tensor& x, const PoolOptions& o) {
+  trace::Scope ts;
+  Tensor y = max_pool2d_untraced(x, o);
+  ts.record("max_pool2d", {x}, {y}, pool_attrs(o));
+  return y;
+}
+Tensor avg_pool2d(const Tensor& x, const PoolOptions& o) {
+  trace::Scope ts;
+  Tensor y = avg_pool2d_untraced(x, o);
+  ts.record("avg_pool2d", {x}, {y}, pool_attrs(o));
+  return y;
+}
+Tensor adaptive_avg_pool2d(const Tensor& x, const Shape& output_size) {
+  bool global = output_size == Shape{1} || output_size == Shape{1, 1};
+  if (!global) return adaptive_avg_pool2d_untraced(x, output_size);  // traced as the pools it is made of
+  trace::Scope ts;
+  Tensor y = adaptive_avg_pool2d_untraced(x, output_size);
+  ts.record("global_avg_pool2d", {x}, {y});
+  return y;
+}
+Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
+                  const Tensor& bias, bool training, double momentum, double eps) {
+  trace::Scope ts;
+  Tensor y = batch_norm_untraced(x, running_mean, running_var, weight, bias, training, momentum, eps);
+  ts.record("batch_norm", {x, weight, bias, running_mean, running_var}, {y},
+            {{"training", int64_t(training)}, {"eps", eps}});
+  return y;
+}
+Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight, const Tensor& bias,
+                  double eps) {
+  trace::Scope ts;
+  Tensor y = layer_norm_untraced(x, normalized_shape, weight, bias, eps);
+  ts.record("layer_norm", {x, weight, bias}, {y}, {{"normalized_shape", normalized_shape}, {"eps", eps}});
+  return y;
+}
+Tensor group_norm(const Tensor& x, int64_t G, const Tensor& weight, const Tensor& bias, double eps) {
+  trace::Scope ts;
+  Tensor y = group_norm_untraced(x, G, weight, bias, eps);
+  ts.record("group_norm", {x, weight, bias}, {y}, {{"num_groups", G}, {"eps", eps}});
+  return y;
+}
+Tensor embedding(const Tensor& indices, const Tensor& weight) {
+  trace::Scope ts;
+  Tensor y = embedding_untraced(indices, weight);
+  ts.record("embedding", {indices, weight}, {y});
+  return y;
 }
 
 }  // namespace tessera::ops

@@ -4,6 +4,7 @@
 
 #include "tessera/autograd/autograd.h"
 #include "tessera/ops/ops.h"
+#include "tessera/ops/trace.h"
 
 namespace tessera::ops {
 
@@ -36,12 +37,21 @@ Tensor squeeze_reduced(const Tensor& out, const std::vector<bool>& m, bool keepd
     if (!m[i]) s.push_back(out.size(int64_t(i)));
   return out.view(s);
 }
+// The reduced dims as a list (all of them when none were named), for the tracer.
+Shape reduced_dims(const std::vector<bool>& m) {
+  Shape d;
+  for (size_t i = 0; i < m.size(); ++i)
+    if (m[i]) d.push_back(int64_t(i));
+  return d;
+}
 Tensor reduce(ReduceOp op, const Tensor& x, const Shape& dims, bool keepdim, DType out_dtype, const char* name) {
+  trace::Scope ts;
   auto m = reduced_mask(x, dims, name);
   Shape ks = keep_shape(x, m);
   Tensor out = empty(ks, {out_dtype, x.device()});
   backend_for(x.device()).reduce(op, out, x);
   Tensor r = squeeze_reduced(out, m, keepdim);
+  ts.record(name, {x}, {r}, {{"dims", reduced_dims(m)}, {"keepdim", int64_t(keepdim)}});
   if (!is_floating(out_dtype) || !needs_grad({&x})) return r;
   Shape xs = x.shape();
   switch (op) {
@@ -91,8 +101,11 @@ Tensor prod(const Tensor& x, const Shape& dims, bool keepdim) {
 Tensor mean(const Tensor& x, const Shape& dims, bool keepdim) {
   TS_CHECK_DTYPE(x.is_floating_point(), "mean: could not infer output dtype; input dtype must be floating point, got ",
                  x.dtype());
+  trace::Scope ts;
   int64_t n = reduced_count(x, dims, "mean");
-  return sum(x, dims, keepdim) / double(n);
+  Tensor r = sum(x, dims, keepdim) / double(n);
+  ts.record("mean", {x}, {r}, {{"dims", reduced_dims(reduced_mask(x, dims, "mean"))}, {"keepdim", int64_t(keepdim)}});
+  return r;
 }
 Tensor amax(const Tensor& x, const Shape& dims, bool keepdim) {
   TS_CHECK_SHAPE(x.numel() > 0 || !dims.empty(), "amax: cannot reduce an empty tensor (shape ", x.shape(), ")");
@@ -112,10 +125,13 @@ Tensor any(const Tensor& x, const Shape& dims, bool keepdim) {
 namespace {
 Tensor arg_reduce(bool is_max, const Tensor& x, std::optional<int64_t> dim, bool keepdim) {
   const char* name = is_max ? "argmax" : "argmin";
+  trace::Scope ts;
   if (!dim) {
     TS_CHECK_SHAPE(x.numel() > 0, name, ": expected a non-empty tensor");
     Tensor r = arg_reduce(is_max, x.reshape({-1}), 0, false);
-    return keepdim ? r.view(Shape(size_t(x.dim()), 1)) : r;
+    r = keepdim ? r.view(Shape(size_t(x.dim()), 1)) : r;
+    ts.record(name, {x}, {r}, {{"keepdim", int64_t(keepdim)}});
+    return r;
   }
   int64_t d = wrap_dim(*dim, x.dim(), name);
   Tensor xs = x.dim() == 0 ? x.view({1}) : x;
@@ -123,8 +139,9 @@ Tensor arg_reduce(bool is_max, const Tensor& x, std::optional<int64_t> dim, bool
   ks[size_t(d)] = 1;
   Tensor out = empty(ks, {DType::Int64, x.device()});
   backend_for(x.device()).arg_reduce(is_max, out, xs, d);
-  if (x.dim() == 0) return out.view({});
-  return keepdim ? out : out.squeeze(d);
+  Tensor r = x.dim() == 0 ? out.view({}) : keepdim ? out : out.squeeze(d);
+  ts.record(name, {x}, {r}, {{"dim", d}, {"keepdim", int64_t(keepdim)}});
+  return r;
 }
 }  // namespace
 
@@ -191,6 +208,7 @@ Tensor cumsum(const Tensor& x, int64_t dim, std::optional<DType> dtype) {
 namespace {
 Tensor softmax_impl(const Tensor& x, int64_t dim, bool log) {
   const char* name = log ? "log_softmax" : "softmax";
+  trace::Scope ts;
   int64_t d = wrap_dim(dim, x.dim(), name);
   Tensor xs = x.is_floating_point() ? x : x.to(DType::Float32);
   if (x.dim() == 0) xs = xs.view({1});
@@ -205,6 +223,7 @@ Tensor softmax_impl(const Tensor& x, int64_t dim, bool log) {
       return G{s[0] * (g[0] - sum(g[0] * s[0], {dd}, true))};
     }, {out});
   }
+  ts.record(name, {x}, {out}, {{"dim", d}});
   return out;
 }
 }  // namespace

@@ -3,6 +3,7 @@
 
 #include "tessera/autograd/autograd.h"
 #include "tessera/ops/ops.h"
+#include "tessera/ops/trace.h"
 
 namespace tessera {
 
@@ -70,6 +71,7 @@ std::optional<Shape> view_strides(const Tensor& t, const Shape& shape) {
 }  // namespace
 
 Tensor Tensor::view(const Shape& shape) const {
+  ops::trace::Scope ts;
   Shape s = infer_shape(shape, numel(), "view");
   check_shape(s, "view");
   auto st = view_strides(*this, s);
@@ -77,16 +79,22 @@ Tensor Tensor::view(const Shape& shape) const {
                  " and strides ", strides(), " (at least one dimension spans two contiguous subspaces); "
                  "use reshape instead");
   Shape in = this->shape();
-  return viewed(*this, make_view(*this, s, *st, storage_offset()), "view", [in](const Tensor& g) { return g.reshape(in); });
+  Tensor out = viewed(*this, make_view(*this, s, *st, storage_offset()), "view", [in](const Tensor& g) { return g.reshape(in); });
+  ts.record("reshape", {*this}, {out}, {{"shape", s}});
+  return out;
 }
 
 Tensor Tensor::reshape(const Shape& shape) const {
+  ops::trace::Scope ts;
   Shape s = infer_shape(shape, numel(), "reshape");
   check_shape(s, "reshape");
   Shape in = this->shape();
-  if (auto st = view_strides(*this, s))
-    return viewed(*this, make_view(*this, s, *st, storage_offset()), "reshape", [in](const Tensor& g) { return g.reshape(in); });
-  return contiguous().view(s);
+  auto st = view_strides(*this, s);
+  Tensor out = st ? viewed(*this, make_view(*this, s, *st, storage_offset()), "reshape",
+                           [in](const Tensor& g) { return g.reshape(in); })
+                  : contiguous().view(s);
+  ts.record("reshape", {*this}, {out}, {{"shape", s}});
+  return out;
 }
 
 Tensor Tensor::flatten(int64_t start_dim, int64_t end_dim) const {
@@ -122,10 +130,16 @@ Tensor Tensor::permute(const Shape& dims) const {
     s[i] = shape()[size_t(d)];
     st[i] = strides()[size_t(d)];
   }
-  Shape inverse(dims.size());
-  for (size_t i = 0; i < dims.size(); ++i) inverse[size_t(wrap_dim(dims[i], dim(), "permute"))] = int64_t(i);
-  return viewed(*this, make_view(*this, s, st, storage_offset()), "permute",
-                [inverse](const Tensor& g) { return g.permute(inverse); });
+  Shape inverse(dims.size()), wrapped(dims.size());
+  for (size_t i = 0; i < dims.size(); ++i) {
+    wrapped[i] = wrap_dim(dims[i], dim(), "permute");
+    inverse[size_t(wrapped[i])] = int64_t(i);
+  }
+  ops::trace::Scope ts;
+  Tensor out = viewed(*this, make_view(*this, s, st, storage_offset()), "permute",
+                      [inverse](const Tensor& g) { return g.permute(inverse); });
+  ts.record("permute", {*this}, {out}, {{"dims", wrapped}});
+  return out;
 }
 
 Tensor Tensor::transpose(int64_t d0, int64_t d1) const {
@@ -149,7 +163,10 @@ Tensor Tensor::squeeze() const {
       st.push_back(strides()[size_t(i)]);
     }
   Shape in = shape();
-  return viewed(*this, make_view(*this, s, st, storage_offset()), "squeeze", [in](const Tensor& g) { return g.reshape(in); });
+  ops::trace::Scope ts;
+  Tensor out = viewed(*this, make_view(*this, s, st, storage_offset()), "squeeze", [in](const Tensor& g) { return g.reshape(in); });
+  ts.record("reshape", {*this}, {out}, {{"shape", out.shape()}});
+  return out;
 }
 
 Tensor Tensor::squeeze(int64_t d) const {
@@ -160,7 +177,10 @@ Tensor Tensor::squeeze(int64_t d) const {
   s.erase(s.begin() + w);
   st.erase(st.begin() + w);
   Shape in = shape();
-  return viewed(*this, make_view(*this, s, st, storage_offset()), "squeeze", [in](const Tensor& g) { return g.reshape(in); });
+  ops::trace::Scope ts;
+  Tensor out = viewed(*this, make_view(*this, s, st, storage_offset()), "squeeze", [in](const Tensor& g) { return g.reshape(in); });
+  ts.record("reshape", {*this}, {out}, {{"shape", out.shape()}});
+  return out;
 }
 
 Tensor Tensor::unsqueeze(int64_t d) const {
@@ -171,7 +191,10 @@ Tensor Tensor::unsqueeze(int64_t d) const {
   st.insert(st.begin() + w, stride);
   check_shape(s, "unsqueeze");
   Shape in = shape();
-  return viewed(*this, make_view(*this, s, st, storage_offset()), "unsqueeze", [in](const Tensor& g) { return g.reshape(in); });
+  ops::trace::Scope ts;
+  Tensor out = viewed(*this, make_view(*this, s, st, storage_offset()), "unsqueeze", [in](const Tensor& g) { return g.reshape(in); });
+  ts.record("reshape", {*this}, {out}, {{"shape", out.shape()}});
+  return out;
 }
 
 Tensor Tensor::expand(const Shape& target) const {
@@ -196,7 +219,10 @@ Tensor Tensor::expand(const Shape& target) const {
     st[i] = cur == want ? strides()[i - lead] : 0;
   }
   // The engine sums the gradient back to this tensor's shape.
-  return viewed(*this, make_view(*this, s, st, storage_offset()), "expand", [](const Tensor& g) { return g; });
+  ops::trace::Scope ts;
+  Tensor out = viewed(*this, make_view(*this, s, st, storage_offset()), "expand", [](const Tensor& g) { return g; });
+  ts.record("expand", {*this}, {out}, {{"shape", s}});
+  return out;
 }
 
 Tensor Tensor::slice(int64_t d, std::optional<int64_t> start, std::optional<int64_t> stop, int64_t step) const {
@@ -211,10 +237,13 @@ Tensor Tensor::slice(int64_t d, std::optional<int64_t> start, std::optional<int6
   s[size_t(w)] = len;
   st[size_t(w)] *= step;
   Shape in = shape();
-  return viewed(*this, make_view(*this, s, st, storage_offset() + (len ? b * stride(w) : 0)), "slice",
-                [in, w, b, e, step](const Tensor& g) {
-                  return ops::embed_in_zeros(g, in, [=](const Tensor& z) { return z.slice(w, b, e, step); });
-                });
+  ops::trace::Scope ts;
+  Tensor out = viewed(*this, make_view(*this, s, st, storage_offset() + (len ? b * stride(w) : 0)), "slice",
+                      [in, w, b, e, step](const Tensor& g) {
+                        return ops::embed_in_zeros(g, in, [=](const Tensor& z) { return z.slice(w, b, e, step); });
+                      });
+  ts.record("slice", {*this}, {out}, {{"dim", w}, {"start", b}, {"stop", std::max(b, e)}, {"step", step}});
+  return out;
 }
 
 Tensor Tensor::narrow(int64_t d, int64_t start, int64_t length) const {
@@ -227,10 +256,13 @@ Tensor Tensor::narrow(int64_t d, int64_t start, int64_t length) const {
   Shape s = shape();
   s[size_t(w)] = length;
   Shape in = shape();
-  return viewed(*this, make_view(*this, s, strides(), storage_offset() + start * stride(w)), "narrow",
-                [in, w, start, length](const Tensor& g) {
-                  return ops::embed_in_zeros(g, in, [=](const Tensor& z) { return z.narrow(w, start, length); });
-                });
+  ops::trace::Scope ts;
+  Tensor out = viewed(*this, make_view(*this, s, strides(), storage_offset() + start * stride(w)), "narrow",
+                      [in, w, start, length](const Tensor& g) {
+                        return ops::embed_in_zeros(g, in, [=](const Tensor& z) { return z.narrow(w, start, length); });
+                      });
+  ts.record("slice", {*this}, {out}, {{"dim", w}, {"start", start}, {"stop", start + length}, {"step", int64_t(1)}});
+  return out;
 }
 
 Tensor Tensor::select(int64_t d, int64_t index) const {
@@ -245,17 +277,22 @@ Tensor Tensor::select(int64_t d, int64_t index) const {
   s.erase(s.begin() + w);
   st.erase(st.begin() + w);
   Shape in = shape();
-  return viewed(*this, make_view(*this, s, st, off), "select", [in, w, index](const Tensor& g) {
+  ops::trace::Scope ts;
+  Tensor out = viewed(*this, make_view(*this, s, st, off), "select", [in, w, index](const Tensor& g) {
     return ops::embed_in_zeros(g, in, [=](const Tensor& z) { return z.select(w, index); });
   });
+  ts.record("select", {*this}, {out}, {{"dim", w}, {"index", index}});
+  return out;
 }
 
 Tensor Tensor::to(DType t) const {
   if (t == dtype()) return *this;
+  ops::trace::Scope ts;
   Tensor out = empty(shape(), {t, device()});
   backend_for(device()).copy(out, *this);
   // The engine casts the gradient back to this tensor's dtype.
   if (is_floating(t) && needs_grad({this})) record_fn("to", {this}, {&out}, {}, [](const G& g, const G&) { return G{g[0]}; });
+  ts.record("to", {*this}, {out});
   return out;
 }
 
@@ -269,9 +306,11 @@ Tensor Tensor::to(Device d) const {
 Tensor Tensor::contiguous() const { return is_contiguous() ? *this : clone(); }
 
 Tensor Tensor::clone() const {
+  ops::trace::Scope ts;
   Tensor out = empty(shape(), {dtype(), device()});
   backend_for(device()).copy(out, *this);
   if (needs_grad({this})) record_fn("clone", {this}, {&out}, {}, [](const G& g, const G&) { return G{g[0]}; });
+  ts.record("clone", {*this}, {out});
   return out;
 }
 

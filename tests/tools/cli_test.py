@@ -77,6 +77,27 @@ with tempfile.TemporaryDirectory() as d:
     check(r.returncode == 0 and "accuracy" in r.stdout, "eval loads model.safetensors")
     r = run("eval", "--checkpoint", os.path.join(out, "best.ckpt"), "--data", "mnist", "--data-dir", d)
     check(r.returncode == 0 and "accuracy" in r.stdout, "eval loads a checkpoint")
+    # The ONNX model train writes (the best weights, as model.safetensors) gives the same accuracy.
+    check(os.path.exists(os.path.join(out, "model.onnx")), "train writes model.onnx")
+    acc_st = run("eval", "--checkpoint", os.path.join(out, "model.safetensors"), "--data", "mnist", "--data-dir", d)
+    r = run("eval", "--checkpoint", os.path.join(out, "model.onnx"), "--data", "mnist", "--data-dir", d)
+    check(r.returncode == 0 and r.stdout.split("accuracy")[1] == acc_st.stdout.split("accuracy")[1],
+          f"eval of model.onnx matches model.safetensors: {r.stdout} vs {acc_st.stdout}")
+    onnx_path = os.path.join(out, "exported.onnx")
+    r = run("export", "--checkpoint", os.path.join(out, "best.ckpt"), "--data", "mnist", "--out", onnx_path)
+    check(r.returncode == 0 and os.path.exists(onnx_path) and "[batch, 1, 28, 28]" in r.stdout,
+          f"export writes an ONNX file: {r.stdout} {r.stderr}")
+    try:
+        import numpy as np
+        import onnxruntime as ort
+        sess = ort.InferenceSession(onnx_path, providers=["CPUExecutionProvider"])
+        logits = sess.run(None, {"images": np.zeros((5, 1, 28, 28), np.float32)})[0]
+        check(logits.shape == (5, 10), f"onnxruntime runs the exported model at batch 5: {logits.shape}")
+    except ImportError as e:
+        check(False, f"onnxruntime is importable for the export check: {e}")
+    r = run("export", "--checkpoint", os.path.join(d, "nope.ckpt"), "--out", onnx_path)
+    check(r.returncode != 0 and "nope.ckpt" in r.stderr and len(r.stderr.strip().splitlines()) == 1,
+          f"export of a missing file: one line naming it: {r.stderr}")
     r = run("train", "--data", "mnist", "--data-dir", d, "--epochs", "3", "--batch-size", "32", "--out", out, "--resume")
     check(r.returncode == 0 and "resuming from" in r.stdout and "epoch 3/3" in r.stdout and "epoch 1/3" not in r.stdout,
           "--resume continues after the saved epoch")

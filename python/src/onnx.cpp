@@ -1,0 +1,41 @@
+// tessera._tessera._onnx: ONNX export (tracing a Python callable) and import (OnnxModel, a C++
+// module). tessera/onnx.py gives them torch.onnx.export's signature.
+#include <nanobind/nanobind.h>
+#include <nanobind/stl/pair.h>
+#include <nanobind/stl/shared_ptr.h>
+#include <nanobind/stl/string.h>
+#include <nanobind/stl/vector.h>
+
+#include "tessera/io/onnx.h"
+#include "tessera/tessera.h"
+
+namespace nb = nanobind;
+using namespace tessera;
+
+void bind_onnx(nb::module_& m) {
+  nb::module_ o = m.def_submodule("_onnx", "ONNX export and import (the C++ side).");
+  o.attr("opset") = io::kOnnxOpset;
+  // The GIL stays held: fn is Python code, and the ops it calls trace on this thread.
+  o.def(
+      "export",
+      [](nb::callable fn, const std::vector<Tensor>& inputs, const std::vector<std::pair<std::string, Tensor>>& params,
+         const std::string& path, const std::vector<std::string>& input_names,
+         const std::vector<std::string>& output_names, bool dynamic_batch, const std::string& doc_string) {
+        io::export_onnx(
+            [&](const std::vector<Tensor>& xs) { return nb::cast<std::vector<Tensor>>(fn(xs)); }, inputs, params, path,
+            {.input_names = input_names, .output_names = output_names, .dynamic_batch = dynamic_batch,
+             .doc_string = doc_string});
+      },
+      nb::arg("fn"), nb::arg("inputs"), nb::arg("params"), nb::arg("path"), nb::arg("input_names"),
+      nb::arg("output_names"), nb::arg("dynamic_batch"), nb::arg("doc_string"),
+      "Runs fn(inputs) -> list of tensors with the tracer on and writes the graph to path.");
+  nb::class_<io::OnnxModel, nn::Module>(o, "OnnxModel", "A model read from an ONNX file (a C++ module).")
+      .def("run", &io::OnnxModel::run, nb::arg("inputs"), nb::call_guard<nb::gil_scoped_release>(),
+           "The graph's outputs for its inputs, in the file's order.")
+      .def_prop_ro("input_names", &io::OnnxModel::input_names, "The graph's input names.")
+      .def_prop_ro("output_names", &io::OnnxModel::output_names, "The graph's output names.")
+      .def_prop_ro("input_shapes", &io::OnnxModel::input_shapes, "The file's input shapes (-1: any size).")
+      .def_prop_ro("op_types", &io::OnnxModel::op_types, "The ONNX op types the graph uses.");
+  o.def("load", &io::load_onnx, nb::arg("path"), nb::call_guard<nb::gil_scoped_release>(),
+        "Reads and checks an ONNX file into an OnnxModel.");
+}

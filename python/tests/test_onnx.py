@@ -1,0 +1,237 @@
+"""ONNX: tessera's exports checked by ONNX's own checker and run by onnxruntime beside tessera;
+PyTorch's exports (torch.onnx.export) read by tessera and compared with PyTorch's outputs and
+gradients, on random inputs and weights."""
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import tessera as ts
+import torch
+from tessera import nn
+from tessera.nn import functional as F
+
+RNG = np.random.default_rng()
+
+
+def run_ort(path, feeds):
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return sess.run(None, feeds)
+
+
+class Net(nn.Module):
+    """A Python model over C++ layers and functional ops."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.bn = nn.BatchNorm2d(8)
+        self.pool = nn.MaxPool2d(2)
+        self.conv2 = nn.Conv2d(8, 8, 3, stride=2, padding=1, groups=2)
+        self.norm = nn.LayerNorm(32)
+        self.fc = nn.Linear(32, 5)
+        self.drop = nn.Dropout(0.3)
+
+    def forward(self, x):
+        h = self.pool(F.relu(self.bn(self.conv(x))))
+        h = torch_like_gelu(self.conv2(h))
+        h = h.flatten(1)
+        h = self.norm(h)
+        return ts.softmax(self.fc(self.drop(h)), 1), h.mean(1)
+
+
+def torch_like_gelu(x):
+    return F.gelu(x) * 0.5 + ts.sigmoid(x) * ts.tanh(x)
+
+
+def randomize_batch_norm(m):
+    with ts.no_grad():
+        m.bn.running_mean.copy_(ts.tensor(RNG.normal(0, 0.1, 8).astype(np.float32)))
+        m.bn.running_var.copy_(ts.tensor(RNG.uniform(0.5, 1.5, 8).astype(np.float32)))
+
+
+def test_python_model_runs_in_onnxruntime_at_any_batch(tmp_path):
+    net = Net()
+    randomize_batch_norm(net)
+    x = ts.tensor(RNG.standard_normal((4, 3, 8, 8)).astype(np.float32))
+    path = tmp_path / "net.onnx"
+    ts.onnx.export(net, (x,), path, input_names=["images"], output_names=["probs", "features"],
+                   dynamic_axes={"images": {0: "batch"}, "probs": {0: "batch"}, "features": {0: "batch"}})
+    assert net.training  # restored
+    model = onnx.load(str(path))
+    onnx.checker.check_model(model, full_check=True)
+    assert model.opset_import[0].version == ts.onnx.OPSET
+    inits = {i.name for i in model.graph.initializer}  # the state_dict entries the graph reads
+    assert {k for k, _ in net.named_parameters()} <= inits <= {k for k, _ in net.state_dict().items()}
+    assert "bn.running_var" in inits
+    net.eval()
+    for batch in (4, 7):
+        xb = RNG.standard_normal((batch, 3, 8, 8)).astype(np.float32)
+        probs, feats = run_ort(path, {"images": xb})
+        want_probs, want_feats = net(ts.tensor(xb))
+        np.testing.assert_allclose(probs, want_probs.numpy(), rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(feats, want_feats.numpy(), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("name, shape", [("lenet5", (3, 1, 28, 28)), ("resnet18", (2, 3, 32, 32)),
+                                         ("cifar_cnn", (2, 3, 32, 32)), ("mlp", (3, 1, 28, 28))])
+def test_zoo_models_run_in_onnxruntime(tmp_path, name, shape):
+    net = ts.zoo.create(name, shape[1], 10)
+    x = ts.tensor(RNG.standard_normal(shape).astype(np.float32))
+    path = tmp_path / f"{name}.onnx"
+    ts.onnx.export(net, x, path)
+    onnx.checker.check_model(onnx.load(str(path)), full_check=True)
+    (got,) = run_ort(path, {"input": x.numpy()})
+    net.eval()
+    np.testing.assert_allclose(got, net(x).numpy(), rtol=1e-4, atol=1e-4)
+    # And back into tessera.
+    back = ts.onnx.load(path)
+    np.testing.assert_allclose(back(x).numpy(), got, rtol=1e-4, atol=1e-4)
+
+
+def test_functional_ops_match_onnxruntime(tmp_path):
+    class Ops(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb = nn.Embedding(10, 4)
+            self.gn = nn.GroupNorm(2, 4)
+
+        def forward(self, x, idx):
+            e = self.emb(idx).sum(1)                                     # [2, 4]
+            h = ts.cat([x[:, :2], x[:, 2:] * 2 - 1], 1)                   # [2, 4]
+            h = ts.where(h > 0, h, h.exp() - 1).clamp(-0.5, 3) + e
+            img = self.gn(h.reshape(2, 4, 1, 1).expand(2, 4, 3, 3) * (x.reshape(2, 4, 1, 1) + 2))
+            p = F.pad(img, (1, 1, 0, 2), mode="replicate")
+            return (h.permute(1, 0).log_softmax(0), p.amax((2, 3)), h.argmax(1), h.square().sqrt().std(1),
+                    F.avg_pool2d(p, 2, ceil_mode=False), ts.matmul(h, h.t()).tanh())
+
+    m = Ops()
+    x = ts.tensor(RNG.standard_normal((2, 4)).astype(np.float32))
+    idx = ts.tensor(RNG.integers(0, 10, (2, 3)))
+    path = tmp_path / "ops.onnx"
+    ts.onnx.export(m, (x, idx), path, input_names=["x", "idx"])
+    onnx.checker.check_model(onnx.load(str(path)), full_check=True)
+    got = run_ort(path, {"x": x.numpy(), "idx": idx.numpy()})
+    want = m(x, idx)
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w.numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_composite_ops_and_views_match_onnxruntime(tmp_path):
+    """Ops built from traced ones (logsumexp, norm, var, stack, split, chunk, conv1d, adaptive
+    pooling) and indexing views export as their parts."""
+    class M(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c1 = nn.Conv1d(3, 4, 3, padding=1)
+            self.ap = nn.AdaptiveAvgPool2d((2, 3))
+            self.gp = nn.AdaptiveAvgPool2d(1)
+
+        def forward(self, x, img):
+            a, b = x.chunk(2, 1)
+            s = ts.stack([a, b], 0).sum(0)
+            p, q = ts.split(x, [1, 3], 1)
+            return (ts.logsumexp(s, 1), x.norm(dim=1), s.var(0), self.c1(x.unsqueeze(1).expand(2, 3, 4)),
+                    self.ap(img), self.gp(img), q - p, ts.zeros(2, 2) + x[:, 1:3], x[0], x[-1, ::2])
+
+    m = M()
+    x = ts.tensor(RNG.standard_normal((2, 4)).astype(np.float32))
+    img = ts.tensor(RNG.standard_normal((2, 3, 7, 9)).astype(np.float32))
+    path = tmp_path / "composite.onnx"
+    ts.onnx.export(m, (x, img), path, input_names=["x", "img"])
+    got = run_ort(path, {"x": x.numpy(), "img": img.numpy()})
+    back = ts.onnx.load(path).run([x, img])
+    want = m(x, img)
+    assert len(got) == len(want) == len(back) == 10
+    for g, b, w in zip(got, back, want):
+        np.testing.assert_allclose(g, w.numpy(), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(b.numpy(), w.numpy(), rtol=1e-5, atol=1e-6)
+
+
+class TorchCNN(torch.nn.Module):
+    def __init__(self, with_bn=True):
+        super().__init__()
+        self.conv1 = torch.nn.Conv2d(3, 6, 5, padding=2)
+        self.bn = torch.nn.BatchNorm2d(6) if with_bn else torch.nn.Identity()
+        self.conv2 = torch.nn.Conv2d(6, 12, 3, stride=2)
+        self.fc1 = torch.nn.Linear(12 * 3 * 3, 20)
+        self.ln = torch.nn.LayerNorm(20)
+        self.fc2 = torch.nn.Linear(20, 4)
+
+    def forward(self, x):
+        h = torch.nn.functional.max_pool2d(torch.relu(self.bn(self.conv1(x))), 2)
+        h = torch.nn.functional.avg_pool2d(torch.nn.functional.gelu(self.conv2(h)), 1)
+        h = h.view(h.size(0), -1)  # exported as Shape/Gather/Unsqueeze/Concat/Reshape
+        h = torch.nn.functional.leaky_relu(self.ln(self.fc1(h)), 0.1)
+        return torch.log_softmax(self.fc2(torch.dropout(h, 0.5, False)), dim=1)
+
+
+@pytest.mark.parametrize("opset", [11, 13, 17])
+def test_pytorch_exports_load_and_match(tmp_path, opset):
+    torch.manual_seed(int(RNG.integers(1 << 30)))
+    tnet = TorchCNN().eval()
+    with torch.no_grad():
+        tnet.bn.running_mean.normal_(0, 0.1)
+        tnet.bn.running_var.uniform_(0.5, 1.5)
+    x = torch.randn(2, 3, 16, 16)
+    path = tmp_path / "torch.onnx"
+    torch.onnx.export(tnet, (x,), str(path), opset_version=opset, input_names=["x"], output_names=["y"],
+                      dynamic_axes={"x": {0: "n"}, "y": {0: "n"}})
+    net = ts.onnx.load(path)
+    assert net.input_names == ["x"] and net.output_names == ["y"]
+    assert net.input_shapes == [[-1, 3, 16, 16]]
+    for batch in (2, 5):
+        xb = torch.randn(batch, 3, 16, 16)
+        with torch.no_grad():
+            want = tnet(xb).numpy()
+        got = net(ts.tensor(xb.numpy())).numpy()
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
+def test_pytorch_export_trains_with_pytorch_gradients(tmp_path):
+    torch.manual_seed(int(RNG.integers(1 << 30)))
+    tnet = TorchCNN(with_bn=False).double()
+    x = torch.randn(3, 3, 16, 16, dtype=torch.float64)
+    y = torch.tensor([0, 3, 1])
+    path = tmp_path / "train.onnx"
+    torch.onnx.export(tnet.eval(), (x,), str(path), opset_version=17, do_constant_folding=False)
+    net = ts.onnx.load(path)
+    names = {k for k, _ in net.named_parameters()}
+    assert {"conv1.weight", "fc2.bias", "ln.weight"} <= names
+    loss = torch.nn.functional.nll_loss(tnet(x), y)
+    loss.backward()
+    out = net(ts.tensor(x.numpy()))
+    tl = F.nll_loss(out, ts.tensor(y.numpy()))
+    tl.backward()
+    # (torch writes some constants of the float64 graph, such as 1/sqrt(2) in GELU, at float precision)
+    np.testing.assert_allclose(tl.item(), loss.item(), rtol=1e-7)
+    params = dict(net.named_parameters())
+    for name, p in tnet.named_parameters():
+        np.testing.assert_allclose(params[name].grad.numpy(), p.grad.numpy(), rtol=1e-5, atol=1e-8, err_msg=name)
+
+
+def test_errors_name_the_op_and_file(tmp_path):
+    class Flip(nn.Module):
+        def forward(self, x):
+            return ts.flip(x, [1]) + 1
+
+    x = ts.ones(2, 3)
+    with pytest.raises(ValueError, match=r"export_onnx: add: reads a float32 tensor of shape \[2, 3\]"):
+        ts.onnx.export(Flip(), x, tmp_path / "flip.onnx")
+    assert not (tmp_path / "flip.onnx").exists()
+    with pytest.raises(ValueError, match="opset 17, not 11"):
+        ts.onnx.export(Flip(), x, tmp_path / "f.onnx", opset_version=11)
+    with pytest.raises(ValueError, match="only dim 0"):
+        ts.onnx.export(Flip(), x, tmp_path / "f.onnx", dynamic_axes={"input": {1: "w"}})
+
+    class TopK(torch.nn.Module):
+        def forward(self, x):
+            return torch.topk(x, 2).values
+
+    path = tmp_path / "topk.onnx"
+    torch.onnx.export(TopK(), (torch.randn(2, 5),), str(path), opset_version=17)
+    with pytest.raises(ValueError, match=r"topk.onnx: node .*\(TopK\): op TopK is not supported"):
+        ts.onnx.load(path)(ts.ones(2, 5))
+    (tmp_path / "junk.onnx").write_bytes(b"\x08\x07garbage")
+    with pytest.raises(OSError, match="junk.onnx"):
+        ts.onnx.load(tmp_path / "junk.onnx")

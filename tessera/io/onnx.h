@@ -1,0 +1,72 @@
+#pragma once
+// ONNX (https://onnx.ai) export and import.
+//
+// Export traces the ops a model runs on example inputs (eval mode, no autograd) and writes them
+// as an ONNX graph (opset 17, IR version 8) with the parameters and buffers as initializers named
+// by their state_dict keys; onnxruntime, Netron and other frameworks read it.
+//
+//   io::export_onnx(*model, {example_batch}, "model.onnx", {.dynamic_batch = true});
+//
+// Import reads an ONNX file into a module that runs its graph with tessera ops, on any device,
+// with its floating-point initializers as trainable parameters.
+//
+//   auto net = io::load_onnx("model.onnx");
+//   Tensor y = net->forward(x);
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "tessera/nn/module.h"
+
+namespace tessera::io {
+
+struct OnnxExportOptions {
+  std::vector<std::string> input_names = {};   // default: input, input_1, ...
+  std::vector<std::string> output_names = {};  // default: output, output_1, ...
+  // Dim 0 of every input and output becomes the symbolic "batch", so the file runs at any batch
+  // size (reshapes that keep the batch dim in front keep it symbolic).
+  bool dynamic_batch = false;
+  std::string doc_string = {};
+};
+
+// The ONNX opset export writes.
+inline constexpr int64_t kOnnxOpset = 17;
+
+// Runs model on inputs (eval mode, restored afterwards; no autograd) and writes the traced graph
+// to path (a temporary file renamed into place). Errors name the op that ONNX cannot express.
+void export_onnx(nn::Module& model, const std::vector<Tensor>& inputs, const std::string& path,
+                 const OnnxExportOptions& options = {});
+// The same for any function of tensors; params are the tensors it reads that become initializers.
+void export_onnx(const std::function<std::vector<Tensor>(const std::vector<Tensor>&)>& fn,
+                 const std::vector<Tensor>& inputs, const nn::StateDict& params, const std::string& path,
+                 const OnnxExportOptions& options = {});
+
+// A model read from an ONNX file. Its floating-point initializers are parameters (requires_grad)
+// and the others buffers, with the file's names (dots make child modules, as in a state_dict; other
+// characters outside [A-Za-z0-9_] become '_').
+class OnnxModel : public nn::Module {
+ public:
+  struct Impl;
+  explicit OnnxModel(std::shared_ptr<Impl> impl);
+  ~OnnxModel() override;
+  // The graph's outputs for its inputs, in the file's order.
+  std::vector<Tensor> run(const std::vector<Tensor>& inputs);
+  // For single-input graphs: the first output.
+  Tensor forward(const Tensor& x) override;
+  const std::vector<std::string>& input_names() const;
+  const std::vector<std::string>& output_names() const;
+  // The file's input shapes (-1 for symbolic dims).
+  std::vector<Shape> input_shapes() const;
+  // The op types the graph uses, in first-use order.
+  std::vector<std::string> op_types() const;
+
+ private:
+  std::shared_ptr<Impl> impl_;
+};
+
+// Reads and checks an ONNX file. Errors name the file and what is wrong (bad protobuf, missing
+// values, an op or attribute tessera does not run).
+std::shared_ptr<OnnxModel> load_onnx(const std::string& path);
+
+}  // namespace tessera::io

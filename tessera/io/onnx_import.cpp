@@ -1,0 +1,639 @@
+// ONNX import: a module that runs an ONNX graph node by node with tessera ops.
+#include <onnx/checker.h>
+
+#include <cmath>
+#include <fstream>
+#include <functional>
+#include <limits>
+#include <sstream>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "tessera/io/onnx.h"
+#include "tessera/io/onnx_proto.h"
+#include "tessera/ops/ops.h"
+
+namespace tessera::io {
+
+namespace {
+
+using Values = std::vector<Tensor>;
+
+// One node being run: its inputs (undefined where the name is empty) and attribute readers.
+struct Node {
+  const onnx::NodeProto& proto;
+  Values in;
+
+  const onnx::AttributeProto* find(const std::string& name) const {
+    for (auto& a : proto.attribute())
+      if (a.name() == name) return &a;
+    return nullptr;
+  }
+  int64_t i(const std::string& name, int64_t dflt) const {
+    auto* a = find(name);
+    return a ? a->i() : dflt;
+  }
+  double f(const std::string& name, double dflt) const {
+    auto* a = find(name);
+    return a ? double(a->f()) : dflt;
+  }
+  std::string s(const std::string& name, const std::string& dflt) const {
+    auto* a = find(name);
+    return a ? a->s() : dflt;
+  }
+  std::optional<Shape> ints(const std::string& name) const {
+    auto* a = find(name);
+    if (!a) return std::nullopt;
+    return Shape(a->ints().begin(), a->ints().end());
+  }
+  bool has(size_t k) const { return k < in.size() && in[k].defined(); }
+  const Tensor& at(size_t k) const {
+    TS_CHECK_VALUE(has(k), "input ", k, " is required");
+    return in[k];
+  }
+  // An input that holds a list of integers (a shape, axes, pads): read on the host.
+  Shape host_ints(size_t k) const {
+    Tensor t = at(k);
+    TS_CHECK_DTYPE(t.dtype() == DType::Int64 || t.dtype() == DType::Int32, "input ", k,
+                   " must be an integer tensor, got ", t.dtype());
+    return t.to(Device::cpu()).to(DType::Int64).tolist<int64_t>();
+  }
+  // Axes given as an input (newer opsets) or an attribute (older ones).
+  std::optional<Shape> axes(size_t k) const {
+    if (has(k)) return host_ints(k);
+    return ints("axes");
+  }
+};
+
+int64_t wrap(int64_t d, int64_t rank) { return d < 0 ? d + rank : d; }
+
+Tensor reduce(const Node& n, const std::function<Tensor(const Tensor&, const Shape&, bool)>& f, bool axes_input) {
+  const Tensor& x = n.at(0);
+  std::optional<Shape> axes = axes_input ? n.axes(1) : n.ints("axes");
+  bool keep = n.i("keepdims", 1) != 0;
+  if (!axes || axes->empty()) {
+    if (n.i("noop_with_empty_axes", 0)) return x;
+    Shape all(size_t(x.dim()));
+    for (int64_t d = 0; d < x.dim(); ++d) all[size_t(d)] = d;
+    axes = all;
+  }
+  return f(x, *axes, keep);
+}
+
+// Pads as ONNX lists them ([x1_begin, x2_begin, ..., x1_end, x2_end]) for the last two dims.
+Shape spatial_pads(const Node& n, int64_t spatial) {
+  TS_CHECK_VALUE(n.s("auto_pad", "NOTSET") == "NOTSET" || n.s("auto_pad", "NOTSET") == "VALID",
+                 "auto_pad '", n.s("auto_pad", ""), "' is not supported (export with explicit pads)");
+  Shape p = n.ints("pads").value_or(Shape(size_t(2 * spatial), 0));
+  TS_CHECK_VALUE(int64_t(p.size()) == 2 * spatial, "pads must have ", 2 * spatial, " values, got ", p);
+  for (int64_t d = 0; d < spatial; ++d)
+    TS_CHECK_VALUE(p[size_t(d)] == p[size_t(d + spatial)], "asymmetric pads ", p, " are not supported");
+  return Shape(p.begin(), p.begin() + spatial);
+}
+
+// Runs a 1-D op as its 2-D form on [N, C, 1, L] (inputs and weights get the extra dim).
+Shape two(const Shape& s, int64_t fill) { return s.size() == 1 ? Shape{fill, s[0]} : s; }
+
+Tensor conv(const Node& n, bool transpose) {
+  Tensor x = n.at(0), w = n.at(1);
+  int64_t spatial = x.dim() - 2;
+  TS_CHECK_SHAPE(spatial == 1 || spatial == 2, "only 1-D and 2-D convolutions are supported, input shape ", x.shape());
+  Shape pads = two(spatial_pads(n, spatial), 0);
+  Shape strides = two(n.ints("strides").value_or(Shape(size_t(spatial), 1)), 1);
+  Shape dil = two(n.ints("dilations").value_or(Shape(size_t(spatial), 1)), 1);
+  if (spatial == 1) {
+    x = x.unsqueeze(2);
+    w = w.unsqueeze(2);
+  }
+  Conv2dParams p{{strides[0], strides[1]}, {pads[0], pads[1]}, {dil[0], dil[1]}, n.i("group", 1)};
+  Tensor b = n.has(2) ? n.in[2] : Tensor();
+  Tensor y;
+  if (transpose) {
+    TS_CHECK_VALUE(!n.find("output_shape"), "ConvTranspose with output_shape is not supported (use output_padding)");
+    y = ops::conv_transpose2d(x, w, b, p, two(n.ints("output_padding").value_or(Shape(size_t(spatial), 0)), 0));
+  } else {
+    y = ops::conv2d(x, w, b, p);
+  }
+  return spatial == 1 ? y.squeeze(2) : y;
+}
+
+Tensor pool(const Node& n, bool max) {
+  Tensor x = n.at(0);
+  int64_t spatial = x.dim() - 2;
+  TS_CHECK_SHAPE(spatial == 1 || spatial == 2, "only 1-D and 2-D pooling is supported, input shape ", x.shape());
+  TS_CHECK_VALUE(n.proto.output_size() == 1, "the Indices output of MaxPool is not supported");
+  ops::PoolOptions o;
+  o.kernel_size = two(*n.ints("kernel_shape"), 1);
+  o.stride = two(n.ints("strides").value_or(Shape(size_t(spatial), 1)), 1);
+  o.padding = two(spatial_pads(n, spatial), 0);
+  o.dilation = two(n.ints("dilations").value_or(Shape(size_t(spatial), 1)), 1);
+  o.ceil_mode = n.i("ceil_mode", 0) != 0;
+  o.count_include_pad = n.i("count_include_pad", 0) != 0;
+  if (spatial == 1) x = x.unsqueeze(2);
+  Tensor y = max ? ops::max_pool2d(x, o) : ops::avg_pool2d(x, o);
+  return spatial == 1 ? y.squeeze(2) : y;
+}
+
+// ONNX Reshape: 0 copies the input's dim (unless allowzero), -1 is inferred.
+Tensor reshape(const Node& n) {
+  Tensor x = n.at(0);
+  Shape s = n.host_ints(1);
+  if (!n.i("allowzero", 0))
+    for (size_t i = 0; i < s.size(); ++i)
+      if (s[i] == 0) {
+        TS_CHECK_SHAPE(int64_t(i) < x.dim(), "shape ", s, " copies dim ", i, " of an input of shape ", x.shape());
+        s[i] = x.size(int64_t(i));
+      }
+  return x.reshape(s);
+}
+
+Tensor slice(const Node& n) {
+  Tensor x = n.at(0);
+  Shape starts = n.has(1) ? n.host_ints(1) : *n.ints("starts"), ends = n.has(2) ? n.host_ints(2) : *n.ints("ends");
+  Shape axes = n.has(3) ? n.host_ints(3) : n.ints("axes").value_or(Shape{});
+  Shape steps = n.has(4) ? n.host_ints(4) : Shape{};
+  TS_CHECK_VALUE(starts.size() == ends.size(), "starts ", starts, " and ends ", ends, " differ in length");
+  if (axes.empty())
+    for (size_t i = 0; i < starts.size(); ++i) axes.push_back(int64_t(i));
+  for (size_t i = 0; i < axes.size(); ++i) {
+    int64_t d = wrap(axes[i], x.dim()), step = steps.empty() ? 1 : steps[i], size = x.size(d);
+    TS_CHECK_VALUE(step != 0, "slice step must not be 0");
+    auto clampi = [&](int64_t v, int64_t lo, int64_t hi) { return std::max(lo, std::min(hi, v)); };
+    int64_t b = starts[i] < 0 ? starts[i] + size : starts[i], e = ends[i] < 0 ? ends[i] + size : ends[i];
+    if (step > 0) {
+      x = x.slice(d, clampi(b, 0, size), clampi(e, 0, size), step);
+    } else {  // a negative step walks backwards: flip, then slice forwards
+      b = clampi(b, -1, size - 1);
+      e = clampi(e, -1, size - 1);
+      Tensor f = ops::flip(x, {d});
+      x = f.slice(d, size - 1 - b, size - 1 - e, -step);
+    }
+  }
+  return x;
+}
+
+Tensor gemm(const Node& n) {
+  Tensor a = n.at(0), b = n.at(1);
+  if (n.i("transA", 0)) a = a.t();
+  if (n.i("transB", 0)) b = b.t();
+  Tensor y = ops::matmul(a, b);
+  double alpha = n.f("alpha", 1), beta = n.f("beta", 1);
+  if (alpha != 1) y = y * alpha;
+  if (n.has(2)) y = beta == 1 ? y + n.in[2] : y + n.in[2] * beta;
+  return y;
+}
+
+
+using OpFn = std::function<Values(const Node&)>;
+
+Values one(Tensor t) { return {std::move(t)}; }
+
+const std::unordered_map<std::string, OpFn>& op_table() {
+  static const std::unordered_map<std::string, OpFn> t = [] {
+    std::unordered_map<std::string, OpFn> m;
+    auto unary = [&m](const char* name, Tensor (*f)(const Tensor&)) {
+      m[name] = [f](const Node& n) { return one(f(n.at(0))); };
+    };
+    unary("Relu", ops::relu);
+    unary("Sigmoid", ops::sigmoid);
+    unary("Tanh", ops::tanh);
+    unary("Exp", ops::exp);
+    unary("Log", ops::log);
+    unary("Sqrt", ops::sqrt);
+    unary("Abs", ops::abs);
+    unary("Neg", ops::neg);
+    unary("Erf", ops::erf);
+    unary("Floor", ops::floor);
+    unary("Ceil", ops::ceil);
+    unary("Round", ops::round);
+    unary("Sign", ops::sign);
+    unary("Reciprocal", ops::reciprocal);
+    unary("Not", ops::logical_not);
+    unary("Sin", ops::sin);
+    unary("Cos", ops::cos);
+    m["Identity"] = [](const Node& n) { return one(n.at(0)); };
+    m["Dropout"] = [](const Node& n) {  // inference: the identity (and an all-true mask)
+      Values r{n.at(0)};
+      if (n.proto.output_size() > 1) r.push_back(ones(n.at(0).shape(), {DType::Bool, n.at(0).device()}));
+      return r;
+    };
+    m["Softplus"] = [](const Node& n) { return one(ops::softplus(n.at(0))); };
+    m["LeakyRelu"] = [](const Node& n) {
+      const Tensor& x = n.at(0);
+      return one(ops::where(x > 0.0, x, x * n.f("alpha", 0.01)));
+    };
+    m["Elu"] = [](const Node& n) {
+      const Tensor& x = n.at(0);
+      return one(ops::where(x > 0.0, x, ops::expm1(x) * n.f("alpha", 1.0)));
+    };
+    m["HardSigmoid"] = [](const Node& n) {
+      return one(ops::clamp(n.at(0) * n.f("alpha", 0.2) + n.f("beta", 0.5), Scalar(0.0), Scalar(1.0)));
+    };
+    auto binary = [&m](const char* name, Tensor (*f)(const Tensor&, const Tensor&)) {
+      m[name] = [f](const Node& n) { return one(f(n.at(0), n.at(1))); };
+    };
+    binary("Pow", ops::pow);
+    binary("Equal", ops::eq);
+    binary("Less", ops::lt);
+    binary("LessOrEqual", ops::le);
+    binary("Greater", ops::gt);
+    binary("GreaterOrEqual", ops::ge);
+    binary("And", ops::logical_and);
+    binary("Or", ops::logical_or);
+    binary("Xor", ops::logical_xor);
+    binary("MatMul", ops::matmul);
+    m["Add"] = [](const Node& n) { return one(n.at(0) + n.at(1)); };
+    m["Sub"] = [](const Node& n) { return one(n.at(0) - n.at(1)); };
+    m["Mul"] = [](const Node& n) { return one(n.at(0) * n.at(1)); };
+    m["Div"] = [](const Node& n) {
+      const Tensor &a = n.at(0), &b = n.at(1);
+      if (a.is_floating_point()) return one(a / b);
+      Tensor q = a.to(DType::Float64) / b.to(DType::Float64);  // integer Div truncates toward zero
+      return one((ops::sign(q) * ops::floor(ops::abs(q))).to(a.dtype()));
+    };
+    m["Mod"] = [](const Node& n) {
+      const Tensor &a = n.at(0), &b = n.at(1);
+      if (n.i("fmod", 0)) return one(ops::fmod(a, b));
+      Tensor r = ops::fmod(a, b);  // Python-style: the result takes the divisor's sign
+      return one(ops::where((r != 0.0) && ((r < 0.0) != (b < 0.0)), r + b, r));
+    };
+    auto variadic = [&m](const char* name, Tensor (*f)(const Tensor&, const Tensor&)) {
+      m[name] = [f](const Node& n) {
+        Tensor r = n.at(0);
+        for (size_t k = 1; k < n.in.size(); ++k) r = f(r, n.at(k));
+        return one(r);
+      };
+    };
+    variadic("Max", ops::maximum);
+    variadic("Min", ops::minimum);
+    m["Sum"] = [](const Node& n) {
+      Tensor r = n.at(0);
+      for (size_t k = 1; k < n.in.size(); ++k) r = r + n.at(k);
+      return one(r);
+    };
+    m["Where"] = [](const Node& n) { return one(ops::where(n.at(0), n.at(1), n.at(2))); };
+    m["Clip"] = [](const Node& n) {
+      const Tensor& x = n.at(0);
+      std::optional<Scalar> lo, hi;
+      if (n.has(1)) lo = n.in[1].item();
+      else if (n.find("min")) lo = Scalar(n.f("min", 0));
+      if (n.has(2)) hi = n.in[2].item();
+      else if (n.find("max")) hi = Scalar(n.f("max", 0));
+      if (!lo && !hi) return one(x);
+      return one(ops::clamp(x, lo, hi).to(x.dtype()));
+    };
+    m["Cast"] = [](const Node& n) {
+      return one(n.at(0).to(onnx_proto::dtype_of(int32_t(n.i("to", 0)), "Cast")));
+    };
+    m["Gemm"] = [](const Node& n) { return one(gemm(n)); };
+    m["Conv"] = [](const Node& n) { return one(conv(n, false)); };
+    m["ConvTranspose"] = [](const Node& n) { return one(conv(n, true)); };
+    m["MaxPool"] = [](const Node& n) { return one(pool(n, true)); };
+    m["AveragePool"] = [](const Node& n) { return one(pool(n, false)); };
+    m["GlobalAveragePool"] = [](const Node& n) {
+      const Tensor& x = n.at(0);
+      Shape dims;
+      for (int64_t d = 2; d < x.dim(); ++d) dims.push_back(d);
+      return one(ops::mean(x, dims, true));
+    };
+    m["GlobalMaxPool"] = [](const Node& n) {
+      const Tensor& x = n.at(0);
+      Shape dims;
+      for (int64_t d = 2; d < x.dim(); ++d) dims.push_back(d);
+      return one(ops::amax(x, dims, true));
+    };
+    m["BatchNormalization"] = [](const Node& n) {
+      TS_CHECK_VALUE(!n.i("training_mode", 0) && n.proto.output_size() == 1,
+                     "training-mode BatchNormalization is not supported");
+      return one(ops::batch_norm(n.at(0), n.at(3), n.at(4), n.at(1), n.at(2), false, 0.1, n.f("epsilon", 1e-5)));
+    };
+    m["LayerNormalization"] = [](const Node& n) {
+      const Tensor& x = n.at(0);
+      TS_CHECK_VALUE(n.proto.output_size() == 1, "the Mean and InvStdDev outputs are not supported");
+      int64_t axis = wrap(n.i("axis", -1), x.dim());
+      Shape ns(x.shape().begin() + axis, x.shape().end());
+      return one(ops::layer_norm(x, ns, n.at(1), n.has(2) ? n.in[2] : Tensor(), n.f("epsilon", 1e-5)));
+    };
+    m["Flatten"] = [](const Node& n) {
+      const Tensor& x = n.at(0);
+      int64_t axis = wrap(n.i("axis", 1), x.dim());
+      int64_t outer = 1;
+      for (int64_t d = 0; d < axis; ++d) outer *= x.size(d);
+      return one(x.reshape({outer, -1}));
+    };
+    m["Reshape"] = [](const Node& n) { return one(reshape(n)); };
+    m["Transpose"] = [](const Node& n) {
+      const Tensor& x = n.at(0);
+      Shape perm = n.ints("perm").value_or(Shape{});
+      if (perm.empty())
+        for (int64_t d = x.dim() - 1; d >= 0; --d) perm.push_back(d);
+      return one(x.permute(perm));
+    };
+    m["Squeeze"] = [](const Node& n) {
+      Tensor x = n.at(0);
+      std::optional<Shape> axes = n.axes(1);
+      if (!axes) return one(x.squeeze());
+      Shape a = *axes;
+      for (auto& d : a) d = wrap(d, x.dim());
+      std::sort(a.rbegin(), a.rend());
+      for (int64_t d : a) {
+        TS_CHECK_SHAPE(x.size(d) == 1, "cannot squeeze dim ", d, " of size ", x.size(d));
+        x = x.squeeze(d);
+      }
+      return one(x);
+    };
+    m["Unsqueeze"] = [](const Node& n) {
+      Tensor x = n.at(0);
+      Shape a = *n.axes(1);
+      int64_t rank = x.dim() + int64_t(a.size());
+      for (auto& d : a) d = wrap(d, rank);
+      std::sort(a.begin(), a.end());
+      for (int64_t d : a) x = x.unsqueeze(d);
+      return one(x);
+    };
+    m["Concat"] = [](const Node& n) {
+      Values parts;
+      for (size_t k = 0; k < n.in.size(); ++k) parts.push_back(n.at(k));
+      return one(ops::cat(parts, n.i("axis", 0)));
+    };
+    m["Split"] = [](const Node& n) {
+      const Tensor& x = n.at(0);
+      int64_t d = wrap(n.i("axis", 0), x.dim());
+      Shape sizes = n.has(1) ? n.host_ints(1) : n.ints("split").value_or(Shape{});
+      if (sizes.empty()) {
+        int64_t parts = n.proto.output_size(), size = x.size(d);
+        int64_t each = (size + parts - 1) / parts;
+        for (int64_t o = 0; o < size; o += each) sizes.push_back(std::min(each, size - o));
+      }
+      return ops::split(x, sizes, d);
+    };
+    m["Slice"] = [](const Node& n) { return one(slice(n)); };
+    m["Gather"] = [](const Node& n) {
+      const Tensor& x = n.at(0);
+      int64_t d = wrap(n.i("axis", 0), x.dim());
+      Tensor idx = n.at(1).to(DType::Int64);
+      idx = ops::where(idx < int64_t(0), idx + x.size(d), idx);  // negative indices count from the end
+      Tensor flat = ops::index_select(x, d, idx.reshape({-1}));
+      Shape s(x.shape().begin(), x.shape().begin() + d);
+      s.insert(s.end(), idx.shape().begin(), idx.shape().end());
+      s.insert(s.end(), x.shape().begin() + d + 1, x.shape().end());
+      return one(flat.reshape(s));
+    };
+    m["GatherElements"] = [](const Node& n) {
+      const Tensor& x = n.at(0);
+      int64_t d = wrap(n.i("axis", 0), x.dim());
+      Tensor idx = n.at(1).to(DType::Int64);
+      return one(ops::gather(x, d, ops::where(idx < int64_t(0), idx + x.size(d), idx)));
+    };
+    m["Shape"] = [](const Node& n) {
+      const Shape& s = n.at(0).shape();
+      int64_t r = int64_t(s.size()), b = wrap(n.i("start", 0), r), e = n.find("end") ? wrap(n.i("end", r), r) : r;
+      b = std::clamp<int64_t>(b, 0, r);
+      e = std::clamp<int64_t>(e, b, r);
+      return one(from_vector(std::vector<int64_t>(s.begin() + b, s.begin() + e)).to(n.at(0).device()));
+    };
+    m["Size"] = [](const Node& n) { return one(scalar_tensor(n.at(0).numel(), DType::Int64, n.at(0).device())); };
+    m["Expand"] = [](const Node& n) {
+      const Tensor& x = n.at(0);
+      Shape want = n.host_ints(1);
+      Shape s = broadcast_shapes(x.shape(), want, "Expand");
+      return one(x.expand(s).contiguous());
+    };
+    m["Tile"] = [](const Node& n) { return one(ops::repeat(n.at(0), n.host_ints(1))); };
+    m["ConstantOfShape"] = [](const Node& n) {
+      Shape s = n.host_ints(0);
+      auto* v = n.find("value");
+      Tensor value = v ? onnx_proto::from_proto(v->t(), "ConstantOfShape") : zeros({1}, {DType::Float32});
+      return one(value.reshape({}).expand(s).contiguous().to(n.at(0).device()));
+    };
+    m["Range"] = [](const Node& n) {
+      Tensor s = n.at(0);
+      double a = s.item().to_double(), b = n.at(1).item().to_double(), d = n.at(2).item().to_double();
+      return one(arange(a, b, d, {s.dtype(), s.device()}));
+    };
+    m["ReduceSum"] = [](const Node& n) {
+      bool axes_input = n.proto.input_size() > 1 || !n.find("axes");
+      return one(reduce(n, [](const Tensor& x, const Shape& a, bool k) { return ops::sum(x, a, k).to(x.dtype()); },
+                        axes_input));
+    };
+    auto attr_reduce = [&m](const char* name, Tensor (*f)(const Tensor&, const Shape&, bool)) {
+      m[name] = [f](const Node& n) {
+        return one(reduce(n, [f](const Tensor& x, const Shape& a, bool k) { return f(x, a, k); }, false));
+      };
+    };
+    attr_reduce("ReduceMean", ops::mean);
+    attr_reduce("ReduceMax", ops::amax);
+    attr_reduce("ReduceMin", ops::amin);
+    attr_reduce("ReduceProd", ops::prod);
+    auto arg = [&m](const char* name, bool is_max) {
+      m[name] = [is_max](const Node& n) {
+        TS_CHECK_VALUE(!n.i("select_last_index", 0), "select_last_index is not supported");
+        const Tensor& x = n.at(0);
+        int64_t d = n.i("axis", 0);
+        bool keep = n.i("keepdims", 1) != 0;
+        return one(is_max ? ops::argmax(x, d, keep) : ops::argmin(x, d, keep));
+      };
+    };
+    arg("ArgMax", true);
+    arg("ArgMin", false);
+    m["Softmax"] = [](const Node& n) { return one(ops::softmax(n.at(0), n.i("axis", -1))); };
+    m["LogSoftmax"] = [](const Node& n) { return one(ops::log_softmax(n.at(0), n.i("axis", -1))); };
+    m["Pad"] = [](const Node& n) {
+      const Tensor& x = n.at(0);
+      Shape p = n.has(1) ? n.host_ints(1) : n.ints("pads").value_or(Shape{});
+      TS_CHECK_VALUE(int64_t(p.size()) == 2 * x.dim(), "pads must have ", 2 * x.dim(), " values, got ", p);
+      TS_CHECK_VALUE(!n.has(3), "Pad with axes is not supported");
+      std::string mode = n.s("mode", "constant");
+      TS_CHECK_VALUE(mode == "constant" || mode == "reflect" || mode == "edge", "Pad mode '", mode,
+                     "' is not supported");
+      double value = n.has(2) ? n.in[2].item().to_double() : n.f("value", 0.0);
+      Shape tp;  // tessera's order: (before, after) from the last dim
+      for (int64_t d = x.dim() - 1; d >= 0; --d) {
+        tp.push_back(p[size_t(d)]);
+        tp.push_back(p[size_t(d + x.dim())]);
+      }
+      return one(ops::pad(x, tp, mode == "edge" ? "replicate" : mode, value));
+    };
+    return m;
+  }();
+  return t;
+}
+
+// Module and parameter names: dots make child modules; other characters outside [A-Za-z0-9_]
+// become '_' (so "onnx::Conv_12" is "onnx__Conv_12").
+std::vector<std::string> name_path(const std::string& name) {
+  std::vector<std::string> parts;
+  std::string cur;
+  for (char ch : name) {
+    if (ch == '.') {
+      parts.push_back(cur.empty() ? "_" : cur);
+      cur.clear();
+    } else {
+      cur += std::isalnum(static_cast<unsigned char>(ch)) || ch == '_' ? ch : '_';
+    }
+  }
+  parts.push_back(cur.empty() ? "_" : cur);
+  return parts;
+}
+
+}  // namespace
+
+struct OnnxModel::Impl {
+  std::string path;
+  onnx::GraphProto graph;
+  std::vector<std::string> inputs, outputs;
+  std::vector<Shape> input_shapes;
+  std::vector<DType> input_dtypes;
+  // Each initializer: the module that holds it and its name there.
+  std::vector<std::tuple<std::string, nn::Module*, std::string>> weights;
+};
+
+OnnxModel::OnnxModel(std::shared_ptr<Impl> impl) : nn::Module("OnnxModel"), impl_(std::move(impl)) {
+  std::unordered_set<std::string> taken;
+  for (auto& init : impl_->graph.initializer()) {
+    std::string where = "load_onnx: " + impl_->path;
+    Tensor t = onnx_proto::from_proto(init, where);
+    std::vector<std::string> path = name_path(init.name());
+    nn::Module* owner = this;
+    for (size_t i = 0; i + 1 < path.size(); ++i) {
+      nn::Module* next = nullptr;
+      for (auto& [n, child] : owner->named_children())
+        if (n == path[i]) next = child.get();
+      if (!next) next = owner->register_module(path[i], std::make_shared<nn::Module>("Module")).get();
+      owner = next;
+    }
+    std::string local = path.back(), full;
+    for (auto& p : path) full += (full.empty() ? "" : ".") + p;
+    for (int k = 1; taken.count(full); ++k) {  // two ONNX names that sanitize alike
+      local = path.back() + "_" + std::to_string(k);
+      full = full.substr(0, full.size() - path.back().size()) + local;
+    }
+    taken.insert(full);
+    if (t.is_floating_point()) owner->register_parameter(local, t);
+    else owner->register_buffer(local, t);
+    impl_->weights.emplace_back(init.name(), owner, local);
+  }
+  eval();
+}
+
+OnnxModel::~OnnxModel() = default;
+
+const std::vector<std::string>& OnnxModel::input_names() const { return impl_->inputs; }
+const std::vector<std::string>& OnnxModel::output_names() const { return impl_->outputs; }
+std::vector<Shape> OnnxModel::input_shapes() const { return impl_->input_shapes; }
+std::vector<std::string> OnnxModel::op_types() const {
+  std::vector<std::string> r;
+  for (auto& n : impl_->graph.node())
+    if (std::find(r.begin(), r.end(), n.op_type()) == r.end()) r.push_back(n.op_type());
+  return r;
+}
+
+Tensor OnnxModel::forward(const Tensor& x) {
+  TS_CHECK_VALUE(impl_->inputs.size() == 1, "OnnxModel: ", impl_->path, " has ", impl_->inputs.size(),
+                 " inputs; call run() with all of them");
+  return run({x})[0];
+}
+
+std::vector<Tensor> OnnxModel::run(const std::vector<Tensor>& inputs) {
+  const Impl& m = *impl_;
+  TS_CHECK_VALUE(inputs.size() == m.inputs.size(), "OnnxModel: ", m.path, " takes ", m.inputs.size(),
+                 " inputs, got ", inputs.size());
+  std::unordered_map<std::string, Tensor> values;
+  for (auto& [name, owner, local] : m.weights) values[name] = (*owner)[local];
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const Tensor& x = inputs[i];
+    const Shape& want = m.input_shapes[i];
+    TS_CHECK_DTYPE(x.dtype() == m.input_dtypes[i], "OnnxModel: input '", m.inputs[i], "' of ", m.path, " must be ",
+                   m.input_dtypes[i], ", got ", x.dtype());
+    bool ok = x.dim() == int64_t(want.size());
+    for (size_t d = 0; ok && d < want.size(); ++d) ok = want[d] < 0 || want[d] == x.size(int64_t(d));
+    TS_CHECK_SHAPE(ok, "OnnxModel: input '", m.inputs[i], "' of ", m.path, " must have shape ", want,
+                   " (-1: any size), got ", x.shape());
+    values[m.inputs[i]] = x;
+  }
+  const auto& table = op_table();
+  for (const onnx::NodeProto& p : m.graph.node()) {
+    std::string label = "'" + (p.name().empty() ? p.output(0) : p.name()) + "' (" + p.op_type() + ")";
+    Values out;
+    if (p.op_type() == "Constant") {
+      auto* a = p.attribute_size() ? &p.attribute(0) : nullptr;
+      TS_CHECK_VALUE(a && a->name() == "value" && a->has_t(), "OnnxModel: ", m.path, ": node ", label,
+                     " needs a tensor 'value' attribute (others are not supported)");
+      Device dev = inputs.empty() ? Device::cpu() : inputs[0].device();
+      out = {onnx_proto::from_proto(a->t(), "OnnxModel: " + m.path + ": node " + label).to(dev)};
+    } else {
+      auto op = table.find(p.op_type());
+      TS_CHECK_VALUE(op != table.end(), "OnnxModel: ", m.path, ": node ", label, ": op ", p.op_type(),
+                     " is not supported by tessera's importer");
+      Node n{p, {}};
+      for (const std::string& name : p.input()) {
+        if (name.empty()) {
+          n.in.emplace_back();
+          continue;
+        }
+        auto v = values.find(name);
+        TS_CHECK_VALUE(v != values.end(), "OnnxModel: ", m.path, ": node ", label, " reads '", name,
+                       "', which no earlier node makes");
+        n.in.push_back(v->second);
+      }
+      try {
+        out = op->second(n);
+      } catch (const Error& e) {
+        throw Error(detail::str("OnnxModel: ", m.path, ": node ", label, ": ", e.what()));
+      }
+    }
+    TS_CHECK_VALUE(out.size() >= size_t(p.output_size()), "OnnxModel: ", m.path, ": node ", label, " makes ",
+                   out.size(), " outputs, the graph names ", p.output_size());
+    for (int k = 0; k < p.output_size(); ++k)
+      if (!p.output(k).empty()) values[p.output(k)] = out[size_t(k)];
+  }
+  std::vector<Tensor> r;
+  for (auto& name : m.outputs) {
+    auto v = values.find(name);
+    TS_CHECK_VALUE(v != values.end(), "OnnxModel: ", m.path, ": output '", name, "' is never computed");
+    r.push_back(v->second);
+  }
+  return r;
+}
+
+std::shared_ptr<OnnxModel> load_onnx(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  TS_CHECK_T(::tessera::IOError, f.good(), "load_onnx: cannot open ", path);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  std::string bytes = ss.str();
+  onnx::ModelProto model;
+  TS_CHECK_T(::tessera::IOError, !bytes.empty() && model.ParseFromString(bytes), "load_onnx: ", path, " is not an ONNX model (",
+              bytes.size(), " bytes that do not parse as an ONNX ModelProto)");
+  TS_CHECK_T(::tessera::IOError, model.has_graph(), "load_onnx: ", path, " has no graph");
+  try {
+    onnx::checker::check_model(model);
+  } catch (const std::exception& e) {
+    throw IOError(detail::str("load_onnx: ", path, " fails ONNX's checker: ", e.what()));
+  }
+  for (auto& o : model.opset_import())
+    TS_CHECK_VALUE(!(o.domain().empty() || o.domain() == "ai.onnx") || o.version() <= 17, "load_onnx: ", path,
+                   " uses opset ", o.version(), "; tessera reads opsets up to 17");
+  auto impl = std::make_shared<OnnxModel::Impl>();
+  impl->path = path;
+  impl->graph = model.graph();
+  std::unordered_set<std::string> inits;
+  for (auto& i : impl->graph.initializer()) inits.insert(i.name());
+  for (auto& in : impl->graph.input()) {
+    if (inits.count(in.name())) continue;  // older files list initializers as inputs too
+    TS_CHECK_VALUE(in.type().has_tensor_type(), "load_onnx: ", path, ": input '", in.name(), "' is not a tensor");
+    const auto& tt = in.type().tensor_type();
+    impl->inputs.push_back(in.name());
+    impl->input_dtypes.push_back(onnx_proto::dtype_of(tt.elem_type(), "load_onnx: " + path + ": input '" + in.name() + "'"));
+    Shape s;
+    for (auto& d : tt.shape().dim()) s.push_back(d.has_dim_value() ? d.dim_value() : -1);
+    impl->input_shapes.push_back(s);
+  }
+  for (auto& out : impl->graph.output()) impl->outputs.push_back(out.name());
+  for (auto& n : impl->graph.node())
+    TS_CHECK_VALUE(n.domain().empty() || n.domain() == "ai.onnx", "load_onnx: ", path, ": node '", n.name(),
+                   "' uses the operator domain '", n.domain(), "', which tessera does not run");
+  return std::make_shared<OnnxModel>(impl);
+}
+
+}  // namespace tessera::io
