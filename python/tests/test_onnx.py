@@ -210,6 +210,46 @@ def test_pytorch_export_trains_with_pytorch_gradients(tmp_path):
         np.testing.assert_allclose(params[name].grad.numpy(), p.grad.numpy(), rtol=1e-5, atol=1e-8, err_msg=name)
 
 
+@pytest.mark.parametrize("kind", ["LSTM", "GRU", "RNN"])
+def test_recurrent_layers_match_onnxruntime_and_pytorch(tmp_path, kind):
+    """tessera's LSTM/GRU/RNN export as ONNX's operators (checked by onnxruntime, at another batch
+    size); PyTorch's exports of the same layers load into tessera and match PyTorch."""
+    kw = dict(num_layers=2, bidirectional=True, batch_first=True) if kind != "RNN" else dict(nonlinearity="relu")
+    shape = (lambda n: (n, 6, 3)) if kind != "RNN" else (lambda n: (6, n, 3))
+    layer = getattr(nn, kind)(3, 5, **kw)
+    x = ts.tensor(RNG.standard_normal(shape(2)).astype(np.float32))
+    path = tmp_path / "ours.onnx"
+    ts.onnx.export(layer, x, path, dynamic_batch=kind != "RNN")
+    model = onnx.load(str(path))
+    onnx.checker.check_model(model, full_check=True)
+    assert kind in {n.op_type for n in model.graph.node}
+    x2 = ts.tensor(RNG.standard_normal(shape(3 if kind != "RNN" else 2)).astype(np.float32))
+    got = run_ort(path, {"input": x2.numpy()})
+    want = _flat(layer(x2))
+    assert len(got) == len(want) == (3 if kind == "LSTM" else 2)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w.numpy(), rtol=1e-4, atol=1e-5)
+
+    tlayer = getattr(torch.nn, kind)(3, 5, **kw).eval()
+    tx = torch.from_numpy(x2.numpy())
+    tpath = tmp_path / "torch.onnx"
+    torch.onnx.export(tlayer, (tx,), str(tpath), opset_version=17)
+    net = ts.onnx.load(tpath)
+    assert kind in net.op_types
+    with torch.no_grad():
+        twant = _flat(tlayer(tx))
+    tgot = net.run([x2])
+    assert len(tgot) == len(twant)
+    for g, w in zip(tgot, twant):
+        np.testing.assert_allclose(g.numpy(), w.numpy(), rtol=1e-4, atol=1e-5)
+
+
+def _flat(out):
+    if isinstance(out, (tuple, list)):
+        return [t for o in out for t in _flat(o)]
+    return [out]
+
+
 def test_errors_name_the_op_and_file(tmp_path):
     class Flip(nn.Module):
         def forward(self, x):

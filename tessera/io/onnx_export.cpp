@@ -58,8 +58,14 @@ class Exporter : public ops::trace::Tracer {
       in.push_back(c.constant[i] ? constant(c.inputs[i]) : value(c.inputs[i], in_place));
     }
     std::vector<std::string> out = translate(c, in);
+    // Values that depend on no input or parameter (constants and what is computed from them).
+    bool constant_only = true;
+    for (size_t i = 0; i < in.size(); ++i)
+      if (!in[i].empty() && !c.constant[i] && !const_names_.count(in[i])) constant_only = false;
     for (size_t i = 0; i < c.outputs.size(); ++i) {
+      if (!c.outputs[i].defined()) continue;
       bind(c.outputs[i], out[i]);
+      if (constant_only) const_names_.insert(out[i]);
       if (!dynamic_) set_type(*g_.add_value_info(), out[i], c.outputs[i], false);
     }
   }
@@ -257,10 +263,22 @@ class Exporter : public ops::trace::Tracer {
     return emit("Squeeze", {y, ints({0})});
   }
 
-  // The traced shape argument of a reshape or expand, with the batch dim symbolic where it is
-  // the input's leading dim (0 copies it in Reshape; 1 broadcasts it in Expand).
-  Shape batch_shape(Shape s, const Tensor& x, int64_t keep) const {
-    if (dynamic_ && x.dim() > 0 && !s.empty() && x.size(0) == batch_ && s[0] == batch_) s[0] = keep;
+  // The traced shape argument of a reshape, with the batch symbolic where the input has it in front
+  // and the result keeps it outside every other non-1 dim: 0 (copy) in front, else -1 (infer).
+  Shape reshape_target(Shape s, const Tensor& x) const {
+    if (!dynamic_ || x.dim() == 0 || x.size(0) != batch_) return s;
+    for (size_t k = 0; k < s.size(); ++k) {
+      if (s[k] == batch_) {
+        s[k] = k == 0 ? 0 : -1;
+        break;
+      }
+      if (s[k] != 1) break;
+    }
+    return s;
+  }
+  // The traced shape argument of an expand: 1 broadcasts a symbolic batch in front.
+  Shape expand_target(Shape s, const Tensor& x) const {
+    if (dynamic_ && x.dim() > 0 && !s.empty() && x.size(0) == batch_ && s[0] == batch_) s[0] = 1;
     return s;
   }
 
@@ -314,8 +332,8 @@ class Exporter : public ops::trace::Tracer {
       if (x.dim() == 0) fail("0-d softmax has no ONNX form");
       return {n.output(0)};
     }
-    if (op == "reshape") return {emit("Reshape", {in[0], ints(batch_shape(c.ints("shape"), x, 0))})};
-    if (op == "expand") return {emit("Expand", {in[0], ints(batch_shape(c.ints("shape"), x, 1))})};
+    if (op == "reshape") return {emit("Reshape", {in[0], ints(reshape_target(c.ints("shape"), x))})};
+    if (op == "expand") return {emit("Expand", {in[0], ints(expand_target(c.ints("shape"), x))})};
     if (op == "permute") {
       auto& n = node("Transpose", {in[0]});
       attr(n, "perm", c.ints("dims"));
@@ -443,7 +461,67 @@ class Exporter : public ops::trace::Tracer {
       attr(n, "mode", mode == "replicate" ? std::string("edge") : mode);
       return {n.output(0)};
     }
+    if (op == "fma") return {emit("Add", {emit("Mul", {in_as(in, 0, out), in_as(in, 1, out)}), in_as(in, 2, out)})};
+    if (op == "rnn") return recurrent(c, in);
     fail("has no ONNX form in tessera's exporter");
+  }
+
+  // A tessera recurrent layer's direction as ONNX's RNN, LSTM or GRU: PyTorch's gate order
+  // (i f g o; r z n) becomes ONNX's (i o f c; z r h), and GRU applies its reset gate after the
+  // recurrent matmul (linear_before_reset), as PyTorch does.
+  std::vector<std::string> recurrent(const Call& c, const std::vector<std::string>& in) {
+    int64_t cell = c.i("cell"), H = c.i("hidden_size");
+    bool lstm = cell == 2, gru = cell == 3;
+    std::vector<int64_t> order = lstm ? std::vector<int64_t>{0, 3, 1, 2} : gru ? std::vector<int64_t>{1, 0, 2}
+                                                                          : std::vector<int64_t>{0};
+    auto reorder = [&](const std::string& w) {  // gate blocks along dim 0, reordered
+      if (order.size() == 1) return w;
+      std::string sizes = ints(Shape(order.size(), H));
+      onnx::NodeProto& split = *g_.add_node();
+      split.set_op_type("Split");
+      split.set_name(fresh(op_));
+      split.add_input(w);
+      split.add_input(sizes);
+      attr(split, "axis", int64_t(0));
+      for (size_t k = 0; k < order.size(); ++k) split.add_output(split.name() + "_" + std::to_string(k));
+      std::vector<std::string> parts;
+      for (int64_t k : order) parts.push_back(split.output(int(k)));
+      auto& cat = node("Concat", parts);
+      attr(cat, "axis", int64_t(0));
+      return cat.output(0);
+    };
+    auto unsqueeze0 = [&](const std::string& v) { return emit("Unsqueeze", {v, ints({0})}); };
+    std::string B;
+    if (!in[5].empty()) {
+      auto& cat = node("Concat", {reorder(in[5]), reorder(in[6])});
+      attr(cat, "axis", int64_t(0));
+      B = unsqueeze0(cat.output(0));
+    }
+    // Zero initial states computed from constants are left out: ONNX starts from zeros at any batch size.
+    auto state = [&](size_t k) {
+      if (in[k].empty()) return std::string();
+      if (const_names_.count(in[k]) && !ops::any(c.inputs[k] != 0.0).item<bool>()) return std::string();
+      return unsqueeze0(in[k]);
+    };
+    std::vector<std::string> args{in[0], unsqueeze0(reorder(in[3])), unsqueeze0(reorder(in[4])), B, "", state(1)};
+    if (lstm) args.push_back(state(2));
+    while (!args.empty() && args.back().empty()) args.pop_back();
+    onnx::NodeProto& n = *g_.add_node();
+    n.set_op_type(lstm ? "LSTM" : gru ? "GRU" : "RNN");
+    n.set_name(fresh(op_));
+    for (auto& a : args) n.add_input(a);
+    for (int k = 0; k < (lstm ? 3 : 2); ++k) n.add_output(n.name() + "_" + std::to_string(k));
+    attr(n, "hidden_size", H);
+    attr(n, "direction", std::string(c.i("reverse") ? "reverse" : "forward"));
+    if (gru) attr(n, "linear_before_reset", int64_t(1));
+    if (cell == 1) {  // RNN with relu
+      auto* a = n.add_attribute();
+      a->set_name("activations");
+      a->set_type(onnx::AttributeProto::STRINGS);
+      a->add_strings("Relu");
+    }
+    std::string y = emit("Squeeze", {n.output(0), ints({1})}), h = emit("Squeeze", {n.output(1), ints({0})});
+    return {y, h, lstm ? emit("Squeeze", {n.output(2), ints({0})}) : std::string()};
   }
 
   onnx::GraphProto& g_;
@@ -451,6 +529,7 @@ class Exporter : public ops::trace::Tracer {
   int64_t batch_;
   std::unordered_map<const TensorImpl*, Value> values_;
   std::unordered_map<const TensorImpl*, Param> params_;
+  std::unordered_set<std::string> const_names_;
   int64_t counter_ = 0;
   std::string op_;
   const Call* c_ = nullptr;

@@ -184,6 +184,92 @@ Tensor gemm(const Node& n) {
 }
 
 
+// ONNX's RNN, LSTM and GRU (gate orders i o f c and z r h; layout 0 is [L, N, features], 1 is
+// [N, L, features]), run step by step on the ops so autograd flows through them.
+Values recurrent(const Node& n, const std::string& type) {
+  bool lstm = type == "LSTM", gru = type == "GRU";
+  int64_t G = lstm ? 4 : gru ? 3 : 1;
+  TS_CHECK_VALUE(!n.has(4), "sequence_lens is not supported (pad the sequences to one length)");
+  TS_CHECK_VALUE(!n.has(7), "LSTM peepholes are not supported");
+  TS_CHECK_VALUE(!n.find("clip"), "clip is not supported");
+  TS_CHECK_VALUE(!n.i("input_forget", 0), "input_forget is not supported");
+  std::string act = "Tanh";
+  if (auto* a = n.find("activations")) {
+    std::vector<std::string> want = lstm ? std::vector<std::string>{"Sigmoid", "Tanh", "Tanh"}
+                                         : gru ? std::vector<std::string>{"Sigmoid", "Tanh"} : std::vector<std::string>{"Tanh"};
+    std::vector<std::string> got(a->strings().begin(), a->strings().end());
+    bool relu_rnn = !lstm && !gru && got.size() == 1 && got[0] == "Relu";
+    bool same = got.size() % want.size() == 0;
+    for (size_t i = 0; same && i < got.size(); ++i) same = got[i] == want[i % want.size()];
+    TS_CHECK_VALUE(same || relu_rnn, "activations other than the defaults (and Relu for RNN) are not supported");
+    if (relu_rnn) act = "Relu";
+  }
+  bool batch_major = n.i("layout", 0) == 1;
+  Tensor X = batch_major ? n.at(0).transpose(0, 1) : n.at(0);
+  const Tensor &W = n.at(1), &R = n.at(2);
+  TS_CHECK_SHAPE(X.dim() == 3 && W.dim() == 3 && R.dim() == 3 && W.size(1) % G == 0, "X ", n.at(0).shape(),
+                 ", W ", W.shape(), " and R ", R.shape(), " do not fit together");
+  int64_t H = n.i("hidden_size", W.size(1) / G), N = X.size(1), L = X.size(0);
+  std::string dir = n.s("direction", "forward");
+  int64_t D = dir == "bidirectional" ? 2 : 1;
+  TS_CHECK_VALUE(dir == "forward" || dir == "reverse" || dir == "bidirectional", "unknown direction '", dir, "'");
+  TS_CHECK_SHAPE(W.size(0) == D && W.size(1) == G * H && R.size(0) == D && R.size(2) == H, "W ", W.shape(), " and R ",
+                 R.shape(), " do not fit hidden_size ", H, " and direction ", dir);
+  auto initial = [&](size_t k) {
+    if (!n.has(k)) return zeros({D, N, H}, {X.dtype(), X.device()});
+    Tensor s = batch_major ? n.in[k].transpose(0, 1) : n.in[k];
+    TS_CHECK_SHAPE(s.shape() == (Shape{D, N, H}), "initial state ", n.in[k].shape(), " must be ", Shape{D, N, H});
+    return s;
+  };
+  Tensor h0 = initial(5), c0 = lstm ? initial(6) : Tensor();
+  std::vector<Tensor> ys, hs, cs;
+  for (int64_t d = 0; d < D; ++d) {
+    bool reverse = dir == "reverse" || d == 1;
+    Tensor w = W.select(0, d), r = R.select(0, d), wb, rb;
+    if (n.has(3)) {
+      wb = n.in[3].select(0, d).narrow(0, 0, G * H);
+      rb = n.in[3].select(0, d).narrow(0, G * H, G * H);
+    }
+    std::vector<Tensor> xi = ops::unbind(ops::linear(X, w, wb), 0);
+    std::vector<Tensor> out(static_cast<size_t>(L));
+    Tensor h = h0.select(0, d), c = lstm ? c0.select(0, d) : Tensor();
+    for (int64_t s = 0; s < L; ++s) {
+      int64_t t = reverse ? L - 1 - s : s;
+      const Tensor& gx = xi[size_t(t)];
+      if (gru) {
+        Tensor zr = ops::sigmoid(gx.narrow(1, 0, 2 * H) + ops::linear(h, r.narrow(0, 0, 2 * H),
+                                                                      rb.defined() ? rb.narrow(0, 0, 2 * H) : Tensor()));
+        Tensor z = zr.narrow(1, 0, H), rr = zr.narrow(1, H, H);
+        Tensor rh = r.narrow(0, 2 * H, H), rbh = rb.defined() ? rb.narrow(0, 2 * H, H) : Tensor();
+        Tensor hn = n.i("linear_before_reset", 0) ? rr * ops::linear(h, rh, rbh) : ops::linear(rr * h, rh, rbh);
+        Tensor cand = ops::tanh(gx.narrow(1, 2 * H, H) + hn);
+        h = cand + z * (h - cand);  // (1 - z) * cand + z * h
+      } else {
+        Tensor g = gx + ops::linear(h, r, rb);
+        if (lstm) {
+          Tensor io = ops::sigmoid(g.narrow(1, 0, 2 * H)), f = ops::sigmoid(g.narrow(1, 2 * H, H));
+          c = f * c + io.narrow(1, 0, H) * ops::tanh(g.narrow(1, 3 * H, H));
+          h = io.narrow(1, H, H) * ops::tanh(c);
+        } else {
+          h = act == "Relu" ? ops::relu(g) : ops::tanh(g);
+        }
+      }
+      out[size_t(t)] = h;
+    }
+    ys.push_back(ops::stack(out, 0));
+    hs.push_back(h);
+    if (lstm) cs.push_back(c);
+  }
+  Tensor Y = ops::stack(ys, 1), Yh = ops::stack(hs, 0);  // [L, D, N, H], [D, N, H]
+  Tensor Yc = lstm ? ops::stack(cs, 0) : Tensor();
+  if (batch_major) {
+    Y = Y.permute({2, 0, 1, 3});
+    Yh = Yh.transpose(0, 1);
+    if (lstm) Yc = Yc.transpose(0, 1);
+  }
+  return lstm ? Values{Y, Yh, Yc} : Values{Y, Yh};
+}
+
 using OpFn = std::function<Values(const Node&)>;
 
 Values one(Tensor t) { return {std::move(t)}; }
@@ -322,6 +408,8 @@ const std::unordered_map<std::string, OpFn>& op_table() {
       return one(x.reshape({outer, -1}));
     };
     m["Reshape"] = [](const Node& n) { return one(reshape(n)); };
+    for (const char* type : {"RNN", "LSTM", "GRU"})
+      m[type] = [type = std::string(type)](const Node& n) { return recurrent(n, type); };
     m["Transpose"] = [](const Node& n) {
       const Tensor& x = n.at(0);
       Shape perm = n.ints("perm").value_or(Shape{});

@@ -4,6 +4,7 @@
 
 #include "tessera/nn/init.h"
 #include "tessera/ops/ops.h"
+#include "tessera/ops/trace.h"
 
 namespace tessera::nn {
 
@@ -37,6 +38,17 @@ std::tuple<Tensor, Tensor, Tensor> RNNBase::run_direction(const Tensor& x, size_
                                                            Tensor c) {
   const std::vector<Tensor>& p = params_by_direction_[index];
   Tensor b_ih = options.bias ? p[2] : Tensor(), b_hh = options.bias ? p[3] : Tensor();
+  // Traced as one recurrent op (ONNX's RNN, LSTM or GRU), not as the steps it is made of.
+  ops::trace::Scope ts;
+  auto r = run_steps(x, p, b_ih, b_hh, reverse, h, c);
+  ts.record("rnn", {x, h, c, p[0], p[1], b_ih, b_hh}, {std::get<0>(r), std::get<1>(r), std::get<2>(r)},
+            {{"cell", int64_t(cell)}, {"hidden_size", hidden_size}, {"reverse", int64_t(reverse)}});
+  return r;
+}
+
+std::tuple<Tensor, Tensor, Tensor> RNNBase::run_steps(const Tensor& x, const std::vector<Tensor>& p,
+                                                       const Tensor& b_ih, const Tensor& b_hh, bool reverse, Tensor h,
+                                                       Tensor c) {
   // The input projections of every step in one matmul, then unbound into steps (one autograd node:
   // the backward assembles one gradient for the whole projection, not one per step).
   std::vector<Tensor> xi = ops::unbind(ops::linear(x, p[0], b_ih), 0);

@@ -39,6 +39,8 @@ class RNNBase : public Module {
   int64_t gates() const;
   // One direction of one layer over the whole sequence x [L, N, in]: ([L, N, H], h_n, c_n).
   std::tuple<Tensor, Tensor, Tensor> run_direction(const Tensor& x, size_t index, bool reverse, Tensor h, Tensor c);
+  std::tuple<Tensor, Tensor, Tensor> run_steps(const Tensor& x, const std::vector<Tensor>& p, const Tensor& b_ih,
+                                               const Tensor& b_hh, bool reverse, Tensor h, Tensor c);
   std::vector<std::vector<Tensor>> params_by_direction_;  // layer*D + d: w_ih, w_hh[, b_ih, b_hh]
 };
 

@@ -370,7 +370,7 @@ static Tensor adaptive_avg_pool2d_untraced(const Tensor& x, const Shape& output_
   return cat(rows, -2);
 }
 
-Tensor fma(const Tensor& a, const Tensor& b, const Tensor& c) {
+static Tensor fma_untraced(const Tensor& a, const Tensor& b, const Tensor& c) {
   DType dt = promote_types(promote_types(a.dtype(), b.dtype()), c.dtype());
   TS_CHECK_DTYPE(is_floating(dt), "fma: expected floating-point operands, got ", a.dtype(), ", ", b.dtype(), " and ",
                  c.dtype());
@@ -671,6 +671,13 @@ Tensor embedding(const Tensor& indices, const Tensor& weight) {
   trace::Scope ts;
   Tensor y = embedding_untraced(indices, weight);
   ts.record("embedding", {indices, weight}, {y});
+  return y;
+}
+
+Tensor fma(const Tensor& a, const Tensor& b, const Tensor& c) {
+  trace::Scope ts;
+  Tensor y = fma_untraced(a, b, c);
+  ts.record("fma", {a, b, c}, {y});
   return y;
 }
 

@@ -281,3 +281,43 @@ TEST(Onnx, LoadErrorsNameTheFile) {
   e = error_of([&] { io::load_onnx(odd)->forward(randn({2, 4})); });
   EXPECT_NE(e.find("op Hardmax is not supported"), std::string::npos) << e;
 }
+
+// Recurrent layers export as ONNX's LSTM, GRU and RNN operators (one per layer and direction) and
+// run back at another batch size.
+TEST(Onnx, RecurrentLayersRoundTrip) {
+  manual_seed(5);
+  nn::RNNOptions o{.num_layers = 2, .bias = true, .batch_first = true, .dropout = 0, .bidirectional = true};
+  std::vector<std::pair<std::string, std::shared_ptr<nn::RNNBase>>> layers = {
+      {"LSTM", std::make_shared<nn::LSTM>(3, 5, o)},
+      {"GRU", std::make_shared<nn::GRU>(3, 5, o)},
+      {"RNN", std::make_shared<nn::RNN>(3, 5, nn::RNNOptions{.num_layers = 1}, "relu")}};
+  for (auto& [type, layer] : layers) {
+    SCOPED_TRACE(type);
+    bool batch_first = layer->options.batch_first;
+    auto fn = [&, layer = layer](const std::vector<Tensor>& in) {
+      auto [out, h, c] = layer->forward_with_state(in[0]);
+      std::vector<Tensor> r{out, h};
+      if (c.defined()) r.push_back(c);
+      return r;
+    };
+    Tensor x = batch_first ? randn({2, 4, 3}) : randn({4, 2, 3});
+    std::string p = path_for("rnn_" + type);
+    nn::StateDict params = layer->named_parameters();
+    if (batch_first) {
+      io::export_onnx(fn, {x}, params, p, {.dynamic_batch = true});
+    } else {
+      io::export_onnx(fn, {x}, params, p);
+    }
+    auto back = io::load_onnx(p);
+    EXPECT_TRUE(contains(back->op_types(), type));
+    Tensor x2 = batch_first ? randn({3, 4, 3}) : x;  // another batch size where the batch is dim 0
+    std::vector<Tensor> want;
+    {
+      autograd::NoGradGuard ng;
+      want = fn({x2});
+    }
+    std::vector<Tensor> got = back->run({x2});
+    ASSERT_EQ(got.size(), want.size());
+    for (size_t i = 0; i < got.size(); ++i) expect_close(got[i], want[i], 1e-5);
+  }
+}
