@@ -41,7 +41,7 @@ std::tuple<Tensor, Tensor, Tensor> RNNBase::run_direction(const Tensor& x, size_
   // Traced as one recurrent op (ONNX's RNN, LSTM or GRU), not as the steps it is made of.
   ops::trace::Scope ts;
   auto r = run_steps(x, p, b_ih, b_hh, reverse, h, c);
-  ts.record("rnn", {x, h, c, p[0], p[1], b_ih, b_hh}, {std::get<0>(r), std::get<1>(r), std::get<2>(r)},
+  if (ts.recording()) ts.record("rnn", {x, h, c, p[0], p[1], b_ih, b_hh}, {std::get<0>(r), std::get<1>(r), std::get<2>(r)},
             {{"cell", int64_t(cell)}, {"hidden_size", hidden_size}, {"reverse", int64_t(reverse)}});
   return r;
 }

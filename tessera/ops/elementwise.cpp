@@ -175,12 +175,12 @@ Tensor unary(UnaryOp op, const Tensor& x) {
   Tensor out = empty(x.shape(), {op == UnaryOp::LogicalNot ? DType::Bool : in.dtype(), x.device()});
   if (x.dtype() == DType::Bool && op == UnaryOp::Abs) {
     out.copy_(x);
-    ts.record(op_name(op), {x}, {out});
+    if (ts.recording()) ts.record(op_name(op), {x}, {out});
     return out;
   }
   backend_for(x.device()).unary(op, out, in);
   if (out.is_floating_point() && needs_grad({&x})) record_unary(op, x, out);
-  ts.record(op_name(op), {x}, {out});
+  if (ts.recording()) ts.record(op_name(op), {x}, {out});
   return out;
 }
 
@@ -188,7 +188,7 @@ Tensor& unary_(UnaryOp op, Tensor& x) {
   trace::Scope ts;
   if (ts.recording()) {  // in place: the traced op's output is x itself, holding its new value
     unary_(op, x);
-    ts.record(op_name(op), {x}, {x});
+    if (ts.recording()) ts.record(op_name(op), {x}, {x});
     return x;
   }
   if (needs_grad({&x})) return rebind_inplace(x, op_name(op), [&](const Tensor& old) { return unary(op, old); });
@@ -247,7 +247,7 @@ Tensor clamp(const Tensor& x, std::optional<Scalar> min, std::optional<Scalar> m
     std::vector<std::pair<std::string, trace::AttrValue>> bounds;
     if (min) bounds.emplace_back("min", min->to_double());
     if (max) bounds.emplace_back("max", max->to_double());
-    ts.record("clamp", {x}, {out}, std::move(bounds));
+    if (ts.recording()) ts.record("clamp", {x}, {out}, std::move(bounds));
   }
   return out;
 }
@@ -341,7 +341,7 @@ Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
   Tensor out = empty(r.shape, {r.out, a.device()});
   backend_for(a.device()).binary(op, out, r.a, r.b);
   if (!is_predicate(op) && needs_grad({&a, &b})) record_binary(op, a, b, out);
-  ts.record(op_name(op), {a, b}, {out});
+  if (ts.recording()) ts.record(op_name(op), {a, b}, {out});
   return out;
 }
 
@@ -350,7 +350,7 @@ Tensor binary(BinaryOp op, const Tensor& a, Scalar b) {
   DType dt = result_type(a, b);
   Tensor bt = scalar_tensor(b, dt, a.device());
   Tensor out = binary(op, a, bt);
-  ts.record(op_name(op), {a, bt}, {out}, {}, {false, true});
+  if (ts.recording()) ts.record(op_name(op), {a, bt}, {out}, {}, {false, true});
   return out;
 }
 
@@ -361,7 +361,7 @@ Tensor& binary_(BinaryOp op, Tensor& a, const Tensor& b) {
     // In place: the traced op's output is a itself, holding its new value. b is read first.
     Tensor before = b;
     binary_(op, a, b);
-    ts.record(name, {a, before}, {a});
+    if (ts.recording()) ts.record(name, {a, before}, {a});
     return a;
   }
   if (needs_grad({&a, &b})) return rebind_inplace(a, name, [&](const Tensor& old) { return binary(op, old, b); });
@@ -420,19 +420,19 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
       Tensor z = zeros({}, {g[0].dtype(), g[0].device()});
       return G{where(s[0], g[0], z), where(s[0], z, g[0])};
     });
-  ts.record("where", {cond, a, b}, {out});
+  if (ts.recording()) ts.record("where", {cond, a, b}, {out});
   return out;
 }
 Tensor where(const Tensor& cond, const Tensor& a, Scalar b) {
   trace::Scope ts;
   Tensor bt = scalar_tensor(b, result_type(a, b), a.device()), out = where(cond, a, bt);
-  ts.record("where", {cond, a, bt}, {out}, {}, {false, false, true});
+  if (ts.recording()) ts.record("where", {cond, a, bt}, {out}, {}, {false, false, true});
   return out;
 }
 Tensor where(const Tensor& cond, Scalar a, const Tensor& b) {
   trace::Scope ts;
   Tensor at = scalar_tensor(a, result_type(b, a), b.device()), out = where(cond, at, b);
-  ts.record("where", {cond, at, b}, {out}, {}, {false, true, false});
+  if (ts.recording()) ts.record("where", {cond, at, b}, {out}, {}, {false, true, false});
   return out;
 }
 

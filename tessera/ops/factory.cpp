@@ -19,7 +19,7 @@ Tensor full(const Shape& shape, Scalar value, TensorOptions opt) {
   ops::trace::Scope ts;
   Tensor t = empty(shape, opt);
   backend_for(opt.device).fill(t, value);
-  ts.record("constant", {}, {t});
+  if (ts.recording()) ts.record("constant", {}, {t});
   return t;
 }
 Tensor zeros(const Shape& shape, TensorOptions opt) { return full(shape, 0, opt); }
@@ -38,7 +38,7 @@ Tensor arange(double start, double end, double step, TensorOptions opt) {
   int64_t n = int64_t(count);
   Tensor t = empty({n}, opt);
   backend_for(opt.device).arange(t, start, step);
-  ts.record("constant", {}, {t});
+  if (ts.recording()) ts.record("constant", {}, {t});
   return t;
 }
 Tensor linspace(double start, double end, int64_t steps, TensorOptions opt) {
@@ -112,7 +112,7 @@ Tensor from_vector(const std::vector<T>& values, std::optional<Shape> shape) {
   Tensor t = empty(sh, {dtype_v<T>, Device::cpu()});
   T* p = t.data_ptr<T>();
   for (size_t i = 0; i < values.size(); ++i) p[i] = values[i];
-  ts.record("constant", {}, {t});
+  if (ts.recording()) ts.record("constant", {}, {t});
   return t;
 }
 template Tensor from_vector(const std::vector<bool>&, std::optional<Shape>);

@@ -201,13 +201,13 @@ Tensor masked_select(const Tensor& x, const Tensor& mask) {
 Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
   trace::Scope ts;
   Tensor y = gather_untraced(x, dim, index);
-  ts.record("gather", {x, index}, {y}, {{"dim", wrap_dim(dim, x.dim(), "gather")}});
+  if (ts.recording()) ts.record("gather", {x, index}, {y}, {{"dim", wrap_dim(dim, x.dim(), "gather")}});
   return y;
 }
 Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
   trace::Scope ts;
   Tensor y = index_select_untraced(x, dim, index);
-  ts.record("index_select", {x, index}, {y}, {{"dim", wrap_dim(dim, x.dim(), "index_select")}});
+  if (ts.recording()) ts.record("index_select", {x, index}, {y}, {{"dim", wrap_dim(dim, x.dim(), "index_select")}});
   return y;
 }
 

@@ -287,7 +287,7 @@ Tensor cat(const std::vector<Tensor>& xs, int64_t dim) {
 Tensor pad(const Tensor& x, const Shape& p, const std::string& mode, double value) {
   trace::Scope ts;
   Tensor y = pad_untraced(x, p, mode, value);
-  ts.record("pad", {x}, {y}, {{"pad", p}, {"mode", mode}, {"value", value}});
+  if (ts.recording()) ts.record("pad", {x}, {y}, {{"pad", p}, {"mode", mode}, {"value", value}});
   return y;
 }
 

@@ -90,7 +90,7 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
       return G{a1 ? ga.squeeze(-2) : ga, b1 ? gb.squeeze(-1) : gb};
     });
   }
-  ts.record("matmul", {a, b}, {out});
+  if (ts.recording()) ts.record("matmul", {a, b}, {out});
   return out;
 }
 
@@ -608,13 +608,13 @@ Attrs pool_attrs(const PoolOptions& o) {
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   trace::Scope ts;
   Tensor y = linear_untraced(x, weight, bias);
-  ts.record("linear", {x, weight, bias}, {y});
+  if (ts.recording()) ts.record("linear", {x, weight, bias}, {y});
   return y;
 }
 Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dParams& p) {
   trace::Scope ts;
   Tensor y = conv2d_untraced(x, w, bias, p);
-  ts.record("conv2d", {x, w, bias}, {y}, conv_attrs(p));
+  if (ts.recording()) ts.record("conv2d", {x, w, bias}, {y}, conv_attrs(p));
   return y;
 }
 Tensor conv_transpose2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dParams& p,
@@ -623,19 +623,19 @@ Tensor conv_transpose2d(const Tensor& x, const Tensor& w, const Tensor& bias, co
   Tensor y = conv_transpose2d_untraced(x, w, bias, p, output_padding);
   Attrs a = conv_attrs(p);
   a.emplace_back("output_padding", output_padding);
-  ts.record("conv_transpose2d", {x, w, bias}, {y}, std::move(a));
+  if (ts.recording()) ts.record("conv_transpose2d", {x, w, bias}, {y}, std::move(a));
   return y;
 }
 Tensor max_pool2d(const Tensor& x, const PoolOptions& o) {
   trace::Scope ts;
   Tensor y = max_pool2d_untraced(x, o);
-  ts.record("max_pool2d", {x}, {y}, pool_attrs(o));
+  if (ts.recording()) ts.record("max_pool2d", {x}, {y}, pool_attrs(o));
   return y;
 }
 Tensor avg_pool2d(const Tensor& x, const PoolOptions& o) {
   trace::Scope ts;
   Tensor y = avg_pool2d_untraced(x, o);
-  ts.record("avg_pool2d", {x}, {y}, pool_attrs(o));
+  if (ts.recording()) ts.record("avg_pool2d", {x}, {y}, pool_attrs(o));
   return y;
 }
 Tensor adaptive_avg_pool2d(const Tensor& x, const Shape& output_size) {
@@ -643,14 +643,14 @@ Tensor adaptive_avg_pool2d(const Tensor& x, const Shape& output_size) {
   if (!global) return adaptive_avg_pool2d_untraced(x, output_size);  // traced as the pools it is made of
   trace::Scope ts;
   Tensor y = adaptive_avg_pool2d_untraced(x, output_size);
-  ts.record("global_avg_pool2d", {x}, {y});
+  if (ts.recording()) ts.record("global_avg_pool2d", {x}, {y});
   return y;
 }
 Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
                   const Tensor& bias, bool training, double momentum, double eps) {
   trace::Scope ts;
   Tensor y = batch_norm_untraced(x, running_mean, running_var, weight, bias, training, momentum, eps);
-  ts.record("batch_norm", {x, weight, bias, running_mean, running_var}, {y},
+  if (ts.recording()) ts.record("batch_norm", {x, weight, bias, running_mean, running_var}, {y},
             {{"training", int64_t(training)}, {"eps", eps}});
   return y;
 }
@@ -658,26 +658,26 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
                   double eps) {
   trace::Scope ts;
   Tensor y = layer_norm_untraced(x, normalized_shape, weight, bias, eps);
-  ts.record("layer_norm", {x, weight, bias}, {y}, {{"normalized_shape", normalized_shape}, {"eps", eps}});
+  if (ts.recording()) ts.record("layer_norm", {x, weight, bias}, {y}, {{"normalized_shape", normalized_shape}, {"eps", eps}});
   return y;
 }
 Tensor group_norm(const Tensor& x, int64_t G, const Tensor& weight, const Tensor& bias, double eps) {
   trace::Scope ts;
   Tensor y = group_norm_untraced(x, G, weight, bias, eps);
-  ts.record("group_norm", {x, weight, bias}, {y}, {{"num_groups", G}, {"eps", eps}});
+  if (ts.recording()) ts.record("group_norm", {x, weight, bias}, {y}, {{"num_groups", G}, {"eps", eps}});
   return y;
 }
 Tensor embedding(const Tensor& indices, const Tensor& weight) {
   trace::Scope ts;
   Tensor y = embedding_untraced(indices, weight);
-  ts.record("embedding", {indices, weight}, {y});
+  if (ts.recording()) ts.record("embedding", {indices, weight}, {y});
   return y;
 }
 
 Tensor fma(const Tensor& a, const Tensor& b, const Tensor& c) {
   trace::Scope ts;
   Tensor y = fma_untraced(a, b, c);
-  ts.record("fma", {a, b, c}, {y});
+  if (ts.recording()) ts.record("fma", {a, b, c}, {y});
   return y;
 }
 

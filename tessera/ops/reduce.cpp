@@ -51,7 +51,7 @@ Tensor reduce(ReduceOp op, const Tensor& x, const Shape& dims, bool keepdim, DTy
   Tensor out = empty(ks, {out_dtype, x.device()});
   backend_for(x.device()).reduce(op, out, x);
   Tensor r = squeeze_reduced(out, m, keepdim);
-  ts.record(name, {x}, {r}, {{"dims", reduced_dims(m)}, {"keepdim", int64_t(keepdim)}});
+  if (ts.recording()) ts.record(name, {x}, {r}, {{"dims", reduced_dims(m)}, {"keepdim", int64_t(keepdim)}});
   if (!is_floating(out_dtype) || !needs_grad({&x})) return r;
   Shape xs = x.shape();
   switch (op) {
@@ -104,7 +104,7 @@ Tensor mean(const Tensor& x, const Shape& dims, bool keepdim) {
   trace::Scope ts;
   int64_t n = reduced_count(x, dims, "mean");
   Tensor r = sum(x, dims, keepdim) / double(n);
-  ts.record("mean", {x}, {r}, {{"dims", reduced_dims(reduced_mask(x, dims, "mean"))}, {"keepdim", int64_t(keepdim)}});
+  if (ts.recording()) ts.record("mean", {x}, {r}, {{"dims", reduced_dims(reduced_mask(x, dims, "mean"))}, {"keepdim", int64_t(keepdim)}});
   return r;
 }
 Tensor amax(const Tensor& x, const Shape& dims, bool keepdim) {
@@ -130,7 +130,7 @@ Tensor arg_reduce(bool is_max, const Tensor& x, std::optional<int64_t> dim, bool
     TS_CHECK_SHAPE(x.numel() > 0, name, ": expected a non-empty tensor");
     Tensor r = arg_reduce(is_max, x.reshape({-1}), 0, false);
     r = keepdim ? r.view(Shape(size_t(x.dim()), 1)) : r;
-    ts.record(name, {x}, {r}, {{"keepdim", int64_t(keepdim)}});
+    if (ts.recording()) ts.record(name, {x}, {r}, {{"keepdim", int64_t(keepdim)}});
     return r;
   }
   int64_t d = wrap_dim(*dim, x.dim(), name);
@@ -140,7 +140,7 @@ Tensor arg_reduce(bool is_max, const Tensor& x, std::optional<int64_t> dim, bool
   Tensor out = empty(ks, {DType::Int64, x.device()});
   backend_for(x.device()).arg_reduce(is_max, out, xs, d);
   Tensor r = x.dim() == 0 ? out.view({}) : keepdim ? out : out.squeeze(d);
-  ts.record(name, {x}, {r}, {{"dim", d}, {"keepdim", int64_t(keepdim)}});
+  if (ts.recording()) ts.record(name, {x}, {r}, {{"dim", d}, {"keepdim", int64_t(keepdim)}});
   return r;
 }
 }  // namespace
@@ -223,7 +223,7 @@ Tensor softmax_impl(const Tensor& x, int64_t dim, bool log) {
       return G{s[0] * (g[0] - sum(g[0] * s[0], {dd}, true))};
     }, {out});
   }
-  ts.record(name, {x}, {out}, {{"dim", d}});
+  if (ts.recording()) ts.record(name, {x}, {out}, {{"dim", d}});
   return out;
 }
 }  // namespace

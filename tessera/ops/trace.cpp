@@ -4,9 +4,9 @@
 
 namespace tessera::ops::trace {
 
+thread_local constinit internal::State internal::state;
+
 namespace {
-thread_local Tracer* current = nullptr;
-thread_local int depth = 0;
 
 template <class T>
 const T& get(const Call& c, const std::string& name) {
@@ -30,30 +30,26 @@ double Call::f(const std::string& name) const { return get<double>(*this, name);
 const std::string& Call::s(const std::string& name) const { return get<std::string>(*this, name); }
 const Shape& Call::ints(const std::string& name) const { return get<Shape>(*this, name); }
 
-TracingGuard::TracingGuard(Tracer& tracer) : prev_(current), prev_depth_(depth) {
-  current = &tracer;
-  depth = 0;
+TracingGuard::TracingGuard(Tracer& tracer) : prev_(internal::state.tracer), prev_depth_(internal::state.depth) {
+  internal::state.tracer = &tracer;
+  internal::state.depth = 0;
 }
 TracingGuard::~TracingGuard() {
-  current = prev_;
-  depth = prev_depth_;
+  internal::state.tracer = prev_;
+  internal::state.depth = prev_depth_;
 }
 
-Scope::Scope() {
-  if (current == nullptr) return;
+void Scope::enter() {
   active_ = true;
-  recording_ = depth == 0;
-  ++depth;
-}
-Scope::~Scope() {
-  if (active_) --depth;
+  recording_ = internal::state.depth == 0;
+  ++internal::state.depth;
 }
 
 void Scope::record(const char* op, std::vector<Tensor> inputs, std::vector<Tensor> outputs,
                    std::vector<std::pair<std::string, AttrValue>> attrs, std::vector<bool> constant) {
   if (!recording_) return;
   constant.resize(inputs.size(), false);
-  current->record(Call{op, std::move(inputs), std::move(constant), std::move(outputs), std::move(attrs)});
+  internal::state.tracer->record(Call{op, std::move(inputs), std::move(constant), std::move(outputs), std::move(attrs)});
 }
 
 }  // namespace tessera::ops::trace

@@ -47,19 +47,37 @@ class TracingGuard {
   int prev_depth_;
 };
 
+namespace internal {
+// The thread's tracer and how deep in traced ops it is. Constant-initialized (constinit),
+// so the check every op makes is an inlined load with no TLS wrapper call.
+struct State {
+  Tracer* tracer = nullptr;
+  int depth = 0;
+};
+extern thread_local constinit State state;
+}  // namespace internal
+
 // Opened first thing in a traced op; ops called inside it are not reported.
 class Scope {
  public:
-  Scope();
-  ~Scope();
+  Scope() {
+    if (internal::state.tracer != nullptr) [[unlikely]]
+      enter();
+  }
+  ~Scope() {
+    if (active_) [[unlikely]]
+      --internal::state.depth;
+  }
   Scope(const Scope&) = delete;
   Scope& operator=(const Scope&) = delete;
-  // True when a tracer is installed and this op was called from outside any traced op.
+  // True when a tracer is installed and this op was called from outside any traced op. Ops
+  // write `if (ts.recording()) ts.record(...)`: building record's arguments allocates.
   bool recording() const { return recording_; }
   void record(const char* op, std::vector<Tensor> inputs, std::vector<Tensor> outputs,
               std::vector<std::pair<std::string, AttrValue>> attrs = {}, std::vector<bool> constant = {});
 
  private:
+  void enter();
   bool active_ = false, recording_ = false;
 };
 

@@ -80,7 +80,7 @@ Tensor Tensor::view(const Shape& shape) const {
                  "use reshape instead");
   Shape in = this->shape();
   Tensor out = viewed(*this, make_view(*this, s, *st, storage_offset()), "view", [in](const Tensor& g) { return g.reshape(in); });
-  ts.record("reshape", {*this}, {out}, {{"shape", s}});
+  if (ts.recording()) ts.record("reshape", {*this}, {out}, {{"shape", s}});
   return out;
 }
 
@@ -93,7 +93,7 @@ Tensor Tensor::reshape(const Shape& shape) const {
   Tensor out = st ? viewed(*this, make_view(*this, s, *st, storage_offset()), "reshape",
                            [in](const Tensor& g) { return g.reshape(in); })
                   : contiguous().view(s);
-  ts.record("reshape", {*this}, {out}, {{"shape", s}});
+  if (ts.recording()) ts.record("reshape", {*this}, {out}, {{"shape", s}});
   return out;
 }
 
@@ -138,7 +138,7 @@ Tensor Tensor::permute(const Shape& dims) const {
   ops::trace::Scope ts;
   Tensor out = viewed(*this, make_view(*this, s, st, storage_offset()), "permute",
                       [inverse](const Tensor& g) { return g.permute(inverse); });
-  ts.record("permute", {*this}, {out}, {{"dims", wrapped}});
+  if (ts.recording()) ts.record("permute", {*this}, {out}, {{"dims", wrapped}});
   return out;
 }
 
@@ -165,7 +165,7 @@ Tensor Tensor::squeeze() const {
   Shape in = shape();
   ops::trace::Scope ts;
   Tensor out = viewed(*this, make_view(*this, s, st, storage_offset()), "squeeze", [in](const Tensor& g) { return g.reshape(in); });
-  ts.record("reshape", {*this}, {out}, {{"shape", out.shape()}});
+  if (ts.recording()) ts.record("reshape", {*this}, {out}, {{"shape", out.shape()}});
   return out;
 }
 
@@ -179,7 +179,7 @@ Tensor Tensor::squeeze(int64_t d) const {
   Shape in = shape();
   ops::trace::Scope ts;
   Tensor out = viewed(*this, make_view(*this, s, st, storage_offset()), "squeeze", [in](const Tensor& g) { return g.reshape(in); });
-  ts.record("reshape", {*this}, {out}, {{"shape", out.shape()}});
+  if (ts.recording()) ts.record("reshape", {*this}, {out}, {{"shape", out.shape()}});
   return out;
 }
 
@@ -193,7 +193,7 @@ Tensor Tensor::unsqueeze(int64_t d) const {
   Shape in = shape();
   ops::trace::Scope ts;
   Tensor out = viewed(*this, make_view(*this, s, st, storage_offset()), "unsqueeze", [in](const Tensor& g) { return g.reshape(in); });
-  ts.record("reshape", {*this}, {out}, {{"shape", out.shape()}});
+  if (ts.recording()) ts.record("reshape", {*this}, {out}, {{"shape", out.shape()}});
   return out;
 }
 
@@ -221,7 +221,7 @@ Tensor Tensor::expand(const Shape& target) const {
   // The engine sums the gradient back to this tensor's shape.
   ops::trace::Scope ts;
   Tensor out = viewed(*this, make_view(*this, s, st, storage_offset()), "expand", [](const Tensor& g) { return g; });
-  ts.record("expand", {*this}, {out}, {{"shape", s}});
+  if (ts.recording()) ts.record("expand", {*this}, {out}, {{"shape", s}});
   return out;
 }
 
@@ -242,7 +242,7 @@ Tensor Tensor::slice(int64_t d, std::optional<int64_t> start, std::optional<int6
                       [in, w, b, e, step](const Tensor& g) {
                         return ops::embed_in_zeros(g, in, [=](const Tensor& z) { return z.slice(w, b, e, step); });
                       });
-  ts.record("slice", {*this}, {out}, {{"dim", w}, {"start", b}, {"stop", std::max(b, e)}, {"step", step}});
+  if (ts.recording()) ts.record("slice", {*this}, {out}, {{"dim", w}, {"start", b}, {"stop", std::max(b, e)}, {"step", step}});
   return out;
 }
 
@@ -261,7 +261,7 @@ Tensor Tensor::narrow(int64_t d, int64_t start, int64_t length) const {
                       [in, w, start, length](const Tensor& g) {
                         return ops::embed_in_zeros(g, in, [=](const Tensor& z) { return z.narrow(w, start, length); });
                       });
-  ts.record("slice", {*this}, {out}, {{"dim", w}, {"start", start}, {"stop", start + length}, {"step", int64_t(1)}});
+  if (ts.recording()) ts.record("slice", {*this}, {out}, {{"dim", w}, {"start", start}, {"stop", start + length}, {"step", int64_t(1)}});
   return out;
 }
 
@@ -281,7 +281,7 @@ Tensor Tensor::select(int64_t d, int64_t index) const {
   Tensor out = viewed(*this, make_view(*this, s, st, off), "select", [in, w, index](const Tensor& g) {
     return ops::embed_in_zeros(g, in, [=](const Tensor& z) { return z.select(w, index); });
   });
-  ts.record("select", {*this}, {out}, {{"dim", w}, {"index", index}});
+  if (ts.recording()) ts.record("select", {*this}, {out}, {{"dim", w}, {"index", index}});
   return out;
 }
 
@@ -292,7 +292,7 @@ Tensor Tensor::to(DType t) const {
   backend_for(device()).copy(out, *this);
   // The engine casts the gradient back to this tensor's dtype.
   if (is_floating(t) && needs_grad({this})) record_fn("to", {this}, {&out}, {}, [](const G& g, const G&) { return G{g[0]}; });
-  ts.record("to", {*this}, {out});
+  if (ts.recording()) ts.record("to", {*this}, {out});
   return out;
 }
 
@@ -310,7 +310,7 @@ Tensor Tensor::clone() const {
   Tensor out = empty(shape(), {dtype(), device()});
   backend_for(device()).copy(out, *this);
   if (needs_grad({this})) record_fn("clone", {this}, {&out}, {}, [](const G& g, const G&) { return G{g[0]}; });
-  ts.record("clone", {*this}, {out});
+  if (ts.recording()) ts.record("clone", {*this}, {out});
   return out;
 }
 
