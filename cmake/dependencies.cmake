@@ -16,6 +16,19 @@ function(tessera_check_option name)
 endfunction()
 tessera_check_option(TESSERA_CUDA)
 tessera_check_option(TESSERA_PYTHON)
+tessera_check_option(TESSERA_MPI)
+
+# --- MPI: the process group for data-parallel training on CPUs (mpirun launches the processes).
+set(TESSERA_WITH_MPI OFF)
+if(NOT TESSERA_MPI STREQUAL "OFF")
+  find_package(MPI QUIET COMPONENTS CXX)  # the C API, through the CXX component (no C compiler needed)
+  if(MPI_CXX_FOUND)
+    set(TESSERA_WITH_MPI ON)
+  elseif(TESSERA_MPI STREQUAL "ON")
+    message(FATAL_ERROR "TESSERA_MPI=ON: no MPI found (apt-get install libopenmpi-dev), or configure with "
+                        "TESSERA_MPI=AUTO or OFF.")
+  endif()
+endif()
 
 # --- CUDA: with the toolkit, the library gets the CUDA runtime (devices, the caching allocator of
 # device and pinned memory), linked statically so that it loads on machines without a driver.
@@ -64,7 +77,6 @@ else()
   endif()
 endif()
 
-find_package(MPI QUIET COMPONENTS CXX)
 
 # Flags for our own code.
 # -Wno-restrict: GCC 12 reports false positives inside std::string concatenation (GCC bug 105329).

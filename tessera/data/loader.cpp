@@ -8,12 +8,19 @@ DataLoader::DataLoader(std::shared_ptr<const Dataset> dataset, LoaderOptions o) 
   TS_CHECK(dataset_ != nullptr, "DataLoader: null dataset");
   TS_CHECK_VALUE(o_.batch_size > 0, "DataLoader: batch_size must be positive, got ", o_.batch_size);
   TS_CHECK_VALUE(o_.num_workers >= 0 && o_.prefetch >= 1, "DataLoader: num_workers must be >= 0 and prefetch >= 1");
+  TS_CHECK_VALUE(o_.num_replicas >= 1 && o_.rank >= 0 && o_.rank < o_.num_replicas, "DataLoader: rank ", o_.rank,
+                 " is not in [0, num_replicas = ", o_.num_replicas, ")");
+}
+
+int64_t DataLoader::examples() const {
+  int64_t n = dataset_->size(), r = o_.num_replicas;
+  return (n + r - 1) / r;
 }
 
 DataLoader::~DataLoader() { stop_workers(); }
 
 int64_t DataLoader::num_batches() const {
-  int64_t n = dataset_->size();
+  int64_t n = examples();
   return o_.drop_last ? n / o_.batch_size : (n + o_.batch_size - 1) / o_.batch_size;
 }
 
@@ -44,6 +51,11 @@ void DataLoader::start_epoch(uint64_t epoch) {
   } else {
     order_.resize(size_t(n));
     for (int64_t i = 0; i < n; ++i) order_[size_t(i)] = i;
+  }
+  if (o_.num_replicas > 1 && n > 0) {
+    std::vector<int64_t> mine;
+    for (int64_t k = o_.rank; k < examples() * o_.num_replicas; k += o_.num_replicas) mine.push_back(order_[size_t(k % n)]);
+    order_ = std::move(mine);
   }
   total_ = num_batches();
   next_to_hand_ = next_to_build_ = 0;

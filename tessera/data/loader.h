@@ -23,6 +23,11 @@ struct LoaderOptions {
   int num_workers = 2;    // 0: batches are built on the calling thread
   int prefetch = 4;       // batches prepared ahead
   std::function<Batch(Batch)> collate{};  // applied to each assembled batch (e.g. normalization)
+  // Data-parallel sharding (torch's DistributedSampler): every replica shuffles alike (same seed)
+  // and takes every num_replicas-th example from position rank, the order padded by wrapping
+  // around to a multiple of num_replicas so all replicas run the same number of batches.
+  int64_t num_replicas = 1;
+  int64_t rank = 0;
 };
 
 // The index order of an epoch (a Philox-driven Fisher-Yates shuffle).
@@ -36,6 +41,8 @@ class DataLoader {
   DataLoader& operator=(const DataLoader&) = delete;
 
   int64_t num_batches() const;
+  // Examples this loader hands out per epoch (its shard, with num_replicas > 1).
+  int64_t examples() const;
   int64_t size() const { return num_batches(); }
   const Dataset& dataset() const { return *dataset_; }
   const LoaderOptions& options() const { return o_; }

@@ -1,0 +1,33 @@
+#include "tessera/dist/ddp.h"
+
+#include "tessera/autograd/autograd.h"
+
+namespace tessera::dist {
+
+DistributedDataParallel::DistributedDataParallel(std::shared_ptr<nn::Module> module, ProcessGroup* pg)
+    : nn::Module("DistributedDataParallel"), module_(std::move(module)), pg_(pg ? pg : &group()) {
+  TS_CHECK(module_ != nullptr, "DistributedDataParallel: null module");
+  register_module("module", module_);  // state_dict keys "module.<name>", as in PyTorch
+  autograd::NoGradGuard ng;
+  for (auto& [name, t] : module_->state_dict()) {
+    Tensor v = t;
+    TS_CHECK_DEVICE(v.device().is_cpu(), "DistributedDataParallel: '", name, "' is on ", v.device(),
+                    "; the MPI backend trains CPU models");
+    if (v.is_contiguous()) pg_->broadcast(v, 0);
+    else {
+      Tensor c = v.contiguous();
+      pg_->broadcast(c, 0);
+      v.copy_(c);
+    }
+  }
+  ProcessGroup* g = pg_;
+  for (Tensor& p : module_->parameters())
+    if (p.requires_grad())
+      p.register_hook([g](const Tensor& grad) {
+        Tensor avg = grad.contiguous().clone();
+        g->all_reduce(avg, ReduceOp::Avg);
+        return avg;
+      });
+}
+
+}  // namespace tessera::dist

@@ -1,0 +1,147 @@
+// The MPI process group and data-parallel training, run by ctest as `mpiexec -n 2 test_dist`:
+// every rank runs every test, and each asserts what it sees (results that depend on the rank,
+// and that both replicas end equal to a one-process run on the whole batch).
+#include <gtest/gtest.h>
+
+#include "tessera/data/loader.h"
+#include "tessera/dist/ddp.h"
+#include "tessera/dist/process_group.h"
+#include "tessera/tessera.h"
+#include "tessera/train/trainer.h"
+#include "tessera/zoo/zoo.h"
+
+using namespace tessera;
+
+namespace {
+class DistEnv : public ::testing::Environment {
+ public:
+  void SetUp() override { dist::init_process_group("mpi"); }
+};
+const auto* env = ::testing::AddGlobalTestEnvironment(new DistEnv);
+
+// The largest difference between this rank's t and any rank's.
+double spread(const Tensor& t) {
+  Tensor hi = t.to(DType::Float64).contiguous().clone(), lo = hi.clone();
+  dist::all_reduce(hi, dist::ReduceOp::Max);
+  dist::all_reduce(lo, dist::ReduceOp::Min);
+  return ops::amax(hi - lo).item<double>();
+}
+}  // namespace
+
+TEST(ProcessGroup, TwoRanks) {
+  ASSERT_EQ(dist::get_world_size(), 2) << "run under mpiexec -n 2";
+  EXPECT_EQ(dist::group().backend(), "mpi");
+}
+
+TEST(ProcessGroup, Collectives) {
+  int r = dist::get_rank();
+  Tensor t = from_vector(std::vector<double>{1.0 + r, 10.0 * (r + 1)});
+  Tensor sum = t.clone(), avg = t.clone(), mx = t.clone(), mn = t.clone();
+  dist::all_reduce(sum);
+  dist::all_reduce(avg, dist::ReduceOp::Avg);
+  dist::all_reduce(mx, dist::ReduceOp::Max);
+  dist::all_reduce(mn, dist::ReduceOp::Min);
+  EXPECT_EQ(sum.tolist<double>(), (std::vector<double>{3, 30}));
+  EXPECT_EQ(avg.tolist<double>(), (std::vector<double>{1.5, 15}));
+  EXPECT_EQ(mx.tolist<double>(), (std::vector<double>{2, 20}));
+  EXPECT_EQ(mn.tolist<double>(), (std::vector<double>{1, 10}));
+  Tensor i = from_vector(std::vector<int64_t>{r, 7});
+  dist::all_reduce(i);
+  EXPECT_EQ(i.tolist<int64_t>(), (std::vector<int64_t>{1, 14}));
+
+  Tensor b = full({3}, double(r + 5));
+  dist::broadcast(b, 1);
+  EXPECT_EQ(b.tolist<float>(), (std::vector<float>{6, 6, 6}));
+  auto parts = dist::group().all_gather(full({2}, double(r), {DType::Int32}));
+  ASSERT_EQ(parts.size(), 2u);
+  EXPECT_EQ(parts[0].tolist<int32_t>(), (std::vector<int32_t>{0, 0}));
+  EXPECT_EQ(parts[1].tolist<int32_t>(), (std::vector<int32_t>{1, 1}));
+  dist::barrier();
+}
+
+TEST(ProcessGroup, BadInputIsAnErrorOnEveryRank) {
+  Tensor nc = randn({3, 4}).t();
+  try {
+    dist::all_reduce(nc);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("dist.all_reduce: expected a contiguous tensor"), std::string::npos);
+  }
+  Tensor ints = zeros({2}, {DType::Int64});
+  EXPECT_THROW(dist::all_reduce(ints, dist::ReduceOp::Avg), DTypeError);
+  Tensor b = zeros({2});
+  EXPECT_THROW(dist::broadcast(b, 5), IndexError);
+  EXPECT_THROW(dist::init_process_group("gloo"), ValueError);
+}
+
+TEST(ShardedLoader, RanksSeeDisjointShardsOfTheSameShuffle) {
+  int r = dist::get_rank();
+  Tensor x = arange(10, {DType::Float32}).view({10, 1}), y = arange(10);
+  auto ds = std::make_shared<data::TensorDataset>(x, y);
+  data::DataLoader loader(ds, {.batch_size = 2, .shuffle = true, .seed = 3, .num_workers = 0, .num_replicas = 2,
+                               .rank = r});
+  EXPECT_EQ(loader.examples(), 5);
+  EXPECT_EQ(loader.num_batches(), 3);
+  std::vector<int64_t> seen;
+  for (auto& batch : loader)
+    for (int64_t v : batch.target.tolist<int64_t>()) seen.push_back(v);
+  ASSERT_EQ(seen.size(), 5u);
+  auto all = dist::group().all_gather(from_vector(seen));
+  std::vector<int64_t> both = all[0].tolist<int64_t>(), other = all[1].tolist<int64_t>();
+  both.insert(both.end(), other.begin(), other.end());
+  std::sort(both.begin(), both.end());
+  EXPECT_EQ(both, (std::vector<int64_t>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}));
+  // An odd size pads by wrapping around: both ranks still run the same number of batches.
+  auto odd = std::make_shared<data::TensorDataset>(x.narrow(0, 0, 7), y.narrow(0, 0, 7));
+  data::DataLoader l2(odd, {.batch_size = 2, .num_workers = 0, .num_replicas = 2, .rank = r});
+  EXPECT_EQ(l2.examples(), 4);
+  EXPECT_THROW(data::DataLoader(odd, {.num_replicas = 2, .rank = 2}), ValueError);
+}
+
+// Averaged gradients on halves of each batch are the gradient of the whole batch: DDP on two
+// ranks takes the same steps as one process on everything.
+TEST(DistributedDataParallel, MatchesOneProcessOnTheWholeBatch) {
+  int r = dist::get_rank();
+  manual_seed(100 + uint64_t(r));  // different initial weights per rank: DDP must broadcast rank 0's
+  auto net = zoo::mlp(6, {8}, 3);
+  net->to(DType::Float64);
+  dist::DistributedDataParallel ddp(net);
+  EXPECT_EQ(spread(net->parameters()[0]), 0.0);
+  EXPECT_EQ(ddp.state_dict().front().first.rfind("module.", 0), 0u);
+
+  auto ref = zoo::mlp(6, {8}, 3);  // one process, whole batch, same start
+  ref->to(DType::Float64);
+  ref->load_state_dict(net->state_dict());
+  manual_seed(7);  // the same data on both ranks
+  Tensor x = randn({8, 6}, {DType::Float64}), y = randint(0, 3, {8}, {DType::Int64});
+  optim::SGD opt(ddp.parameters(), {.lr = 0.1, .momentum = 0.9}), ref_opt(ref->parameters(), {.lr = 0.1, .momentum = 0.9});
+  for (int step = 0; step < 5; ++step) {
+    opt.zero_grad();
+    nn::functional::cross_entropy(ddp(x.narrow(0, 4 * r, 4)), y.narrow(0, 4 * r, 4)).backward();
+    opt.step();
+    ref_opt.zero_grad();
+    nn::functional::cross_entropy((*ref)(x), y).backward();
+    ref_opt.step();
+  }
+  auto mine = net->parameters(), want = ref->parameters();
+  for (size_t i = 0; i < mine.size(); ++i) {
+    EXPECT_TRUE(ops::allclose(mine[i], want[i], 1e-10, 1e-12)) << i;
+    EXPECT_EQ(spread(mine[i]), 0.0) << i;
+  }
+}
+
+TEST(DistributedDataParallel, FitWithShardedLoadersKeepsReplicasEqual) {
+  int r = dist::get_rank();
+  manual_seed(1);
+  Tensor x = randn({64, 2}), y = (x.select(1, 0) > 0.0).to(DType::Int64);
+  auto ds = std::make_shared<data::TensorDataset>(x, y);
+  manual_seed(50 + uint64_t(r));
+  auto model = std::make_shared<dist::DistributedDataParallel>(zoo::mlp(2, {16}, 2));
+  data::DataLoader loader(ds, {.batch_size = 8, .shuffle = true, .seed = 2, .num_workers = 1, .num_replicas = 2,
+                               .rank = r});
+  optim::SGD opt(model->parameters(), {.lr = 0.2, .momentum = 0.9});
+  train::History h = train::fit(*model, loader, {.epochs = 5, .optimizer = &opt});
+  EXPECT_EQ(h.epochs.size(), 5u);
+  for (auto& p : model->parameters()) EXPECT_EQ(spread(p), 0.0);
+  EXPECT_GT(h.epochs.back().at("accuracy"), 0.85);
+}
