@@ -1,5 +1,6 @@
 // examples/onnx_export.cpp: a model to ONNX and back. The file runs in onnxruntime, Netron and
-// other frameworks; load_onnx runs any ONNX file with tessera ops and can train it further.
+// other frameworks; load_onnx runs ONNX files (docs/onnx.md lists the operators) with tessera
+// ops and can train them further.
 #include <cstdio>
 
 #include "tessera/io/onnx.h"

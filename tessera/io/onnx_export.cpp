@@ -293,7 +293,8 @@ class Exporter : public ops::trace::Tracer {
         "add", "sub", "mul", "div", "pow", "maximum", "minimum", "fmod", "atan2", "eq", "ne", "lt", "le",
         "gt",  "ge",  "logical_and", "logical_or", "logical_xor"};
     if (unary_ops.count(op)) {
-      if (op == "abs" || op == "logical_not") return {unary(op, in[0], c.inputs[0].dtype())};
+      if (op == "abs") return {unary(op, in[0], c.inputs[0].dtype())};
+      if (op == "logical_not") return {emit("Not", {in_as(in, 0, DType::Bool)})};
       return {unary(op, in_as(in, 0, out), out)};  // integer inputs of floating functions are cast first
     }
     if (binary_ops.count(op)) return {binary(op, in, c)};

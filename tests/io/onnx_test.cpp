@@ -164,7 +164,8 @@ TEST(Onnx, OpsRoundTrip) {
     Tensor t = ops::conv_transpose2d(ops::avg_pool2d(ops::relu(g), {.kernel_size = {2, 2}}).narrow(1, 0, 2), convt_w,
                                      {}, {.stride = {2, 2}});
     Tensor r = ops::amax(n, {0}) + ops::sqrt(ops::abs(n)).sum() + ops::rsqrt(ops::abs(n) + 1.0).amin({0});
-    return std::vector<Tensor>{n, e, t, r.permute({0}), ops::argmax(n, 1), ops::expm1(n).reshape({5, 8}).transpose(0, 1)};
+    return std::vector<Tensor>{n, e, t, r.permute({0}), ops::argmax(n, 1), ops::expm1(n).reshape({5, 8}).transpose(0, 1),
+                               ops::logical_not(ops::relu(n)), ops::where(ops::logical_not(n > 0.5), n, 1.0)};
   };
   std::vector<Tensor> in = {randn({5, 4}), from_vector(std::vector<int64_t>{1, 4, 9, 0, 2, 2, 7, 3}, Shape{2, 4}),
                             randn({2, 2, 6, 6})};
