@@ -13,7 +13,7 @@ from ._tessera import *  # noqa: F401,F403
 del data, init, train  # noqa: F821 (the C++ submodules; tessera.data and .train are the packages below)
 from ._tessera import Tensor, dtype, from_numpy
 from . import _tessera
-from . import data, nn, onnx, optim, train, utils  # noqa: E402,F401
+from . import data, distributed, nn, onnx, optim, train, utils  # noqa: E402,F401
 from ._tessera import zoo  # noqa: F401
 
 bool_ = dtype.bool
