@@ -4,6 +4,7 @@
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
 
+#include "tessera/dist/ddp.h"
 #include "tessera/dist/process_group.h"
 #include "tessera/tessera.h"
 
@@ -42,15 +43,6 @@ void bind_dist(nb::module_& m) {
   // The hook DistributedDataParallel puts on each parameter: its gradient averaged over the group.
   d.def(
       "average_gradients_in_backward",
-      [](const std::vector<Tensor>& params) {
-        dist::ProcessGroup* g = &dist::group();
-        for (const Tensor& p : params)
-          if (p.requires_grad())
-            p.register_hook([g](const Tensor& grad) {
-              Tensor avg = grad.contiguous().clone();
-              g->all_reduce(avg, dist::ReduceOp::Avg);
-              return avg;
-            });
-      },
+      [](const std::vector<Tensor>& params) { dist::average_gradients_in_backward(params, dist::group()); },
       nb::arg("params"));
 }

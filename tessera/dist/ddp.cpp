@@ -20,8 +20,12 @@ DistributedDataParallel::DistributedDataParallel(std::shared_ptr<nn::Module> mod
       v.copy_(c);
     }
   }
-  ProcessGroup* g = pg_;
-  for (Tensor& p : module_->parameters())
+  average_gradients_in_backward(module_->parameters(), *pg_);
+}
+
+void average_gradients_in_backward(const std::vector<Tensor>& params, ProcessGroup& pg) {
+  ProcessGroup* g = &pg;
+  for (const Tensor& p : params)
     if (p.requires_grad())
       p.register_hook([g](const Tensor& grad) {
         Tensor avg = grad.contiguous().clone();

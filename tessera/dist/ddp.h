@@ -14,6 +14,10 @@
 
 namespace tessera::dist {
 
+// Puts on each parameter that requires grad a hook that replaces its gradient with the gradient
+// averaged over pg (what DistributedDataParallel does; Python's wrapper uses it too).
+void average_gradients_in_backward(const std::vector<Tensor>& params, ProcessGroup& pg);
+
 class DistributedDataParallel : public nn::Module {
  public:
   // Copies rank 0's parameters and buffers to every rank, then averages each parameter's gradient
