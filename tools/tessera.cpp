@@ -34,8 +34,16 @@ struct Sets {
   std::vector<double> mean, std;
 };
 
+// Images of a dataset: [channels, height, width].
+Shape image_shape(const std::string& data) {
+  if (data == "fashion-mnist" || data == "mnist") return {1, 28, 28};
+  if (data == "cifar10") return {3, 32, 32};
+  throw ValueError("--data must be fashion-mnist, mnist or cifar10, got '" + data + "'");
+}
+
 Sets load(const DataArgs& a) {
   Sets s;
+  s.channels = image_shape(a.data)[0];  // (also rejects unknown names)
   if (a.data == "fashion-mnist" || a.data == "mnist") {
     std::string dir = a.data_dir;
     if (dir.empty()) {
@@ -56,11 +64,8 @@ Sets load(const DataArgs& a) {
     for (int i = 1; i <= 5; ++i) files.push_back(a.data_dir + "/data_batch_" + std::to_string(i) + ".bin");
     s.train = data::read_cifar(files);
     s.test = data::read_cifar({a.data_dir + "/test_batch.bin"});
-    s.channels = 3;
     s.mean = {0.4914, 0.4822, 0.4465};
     s.std = {0.2470, 0.2435, 0.2616};
-  } else {
-    throw ValueError("--data must be fashion-mnist, mnist or cifar10, got '" + a.data + "'");
   }
   return s;
 }
@@ -95,13 +100,6 @@ std::shared_ptr<nn::Module> load_model(const std::string& path, const std::strin
     model->load_state_dict(nn::StateDict(tensors.begin(), tensors.end()));
   }
   return model;
-}
-
-// Images of a dataset: [channels, height, width].
-Shape image_shape(const std::string& data) {
-  if (data == "fashion-mnist" || data == "mnist") return {1, 28, 28};
-  if (data == "cifar10") return {3, 32, 32};
-  throw ValueError("--data must be fashion-mnist, mnist or cifar10, got '" + data + "'");
 }
 
 // Writes the model in path as ONNX (input "images" [batch, C, H, W], output "logits").

@@ -1,6 +1,7 @@
 // tessera._tessera._dist: the MPI process group (tessera::dist) for Python; tessera/distributed.py
 // gives it torch.distributed's names.
 #include <nanobind/nanobind.h>
+#include <nanobind/stl/pair.h>
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
 
@@ -45,4 +46,8 @@ void bind_dist(nb::module_& m) {
       "average_gradients_in_backward",
       [](const std::vector<Tensor>& params) { dist::average_gradients_in_backward(params, dist::group()); },
       nb::arg("params"));
+  d.def(
+      "broadcast_state",
+      [](const std::vector<std::pair<std::string, Tensor>>& state) { dist::broadcast_state(state, dist::group()); },
+      nb::arg("state"), Release(), "Overwrites every rank's tensors with rank 0's, in place.");
 }

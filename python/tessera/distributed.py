@@ -51,15 +51,7 @@ class DistributedDataParallel(_nn.Module):
         if not is_initialized():
             raise RuntimeError("DistributedDataParallel: call tessera.distributed.init_process_group first")
         self.module = module
-        from . import no_grad
-        with no_grad():
-            for _, t in module.state_dict().items():
-                if t.is_contiguous():
-                    broadcast(t, 0)
-                else:
-                    c = t.contiguous()
-                    broadcast(c, 0)
-                    t.copy_(c)
+        _D.broadcast_state(list(module.state_dict().items()))
         _D.average_gradients_in_backward([p for p in module.parameters()])
 
     def forward(self, *args, **kwargs):

@@ -250,6 +250,36 @@ def _flat(out):
     return [out]
 
 
+def test_older_opsets_attribute_forms_match_onnxruntime(tmp_path):
+    """Opset 9 files: axes, splits, pads, bounds and slice ranges as attributes (later opsets
+    take them as inputs)."""
+    from onnx import TensorProto, helper
+    nodes = [
+        helper.make_node("Unsqueeze", ["x"], ["u"], axes=[0]),                      # [1, 2, 3, 4]
+        helper.make_node("Squeeze", ["u"], ["q"], axes=[0]),                        # [2, 3, 4]
+        helper.make_node("ReduceSum", ["q"], ["r"], axes=[2], keepdims=1),          # [2, 3, 1]
+        helper.make_node("Split", ["q"], ["s0", "s1"], axis=2, split=[1, 3]),      # [2,3,1], [2,3,3]
+        helper.make_node("Pad", ["s1"], ["p"], pads=[0, 1, 0, 0, 0, 2], value=0.5),  # [2, 4, 5]
+        helper.make_node("Clip", ["p"], ["c"], min=-0.2, max=0.7),
+        helper.make_node("Slice", ["c"], ["y"], starts=[1, 0], ends=[4, -1], axes=[1, 2]),  # [2, 3, 4]
+        helper.make_node("Add", ["r", "s0"], ["z"]),
+    ]
+    f = TensorProto.FLOAT
+    graph = helper.make_graph(nodes, "old", [helper.make_tensor_value_info("x", f, [2, 3, 4])],
+                              [helper.make_tensor_value_info("y", f, [2, 3, 4]), helper.make_tensor_value_info("z", f, [2, 3, 1])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 9)])
+    model.ir_version = 4
+    onnx.checker.check_model(model)
+    path = tmp_path / "old.onnx"
+    onnx.save(model, str(path))
+    x = RNG.standard_normal((2, 3, 4)).astype(np.float32)
+    want = run_ort(path, {"x": x})
+    got = ts.onnx.load(path).run([ts.tensor(x)])
+    assert len(got) == len(want) == 2
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g.numpy(), w, rtol=1e-6, atol=1e-6)
+
+
 def test_errors_name_the_op_and_file(tmp_path):
     class Flip(nn.Module):
         def forward(self, x):

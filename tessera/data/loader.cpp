@@ -54,7 +54,8 @@ void DataLoader::start_epoch(uint64_t epoch) {
   }
   if (o_.num_replicas > 1 && n > 0) {
     std::vector<int64_t> mine;
-    for (int64_t k = o_.rank; k < examples() * o_.num_replicas; k += o_.num_replicas) mine.push_back(order_[size_t(k % n)]);
+    int64_t padded = examples() * o_.num_replicas;
+    for (int64_t k = o_.rank; k < padded; k += o_.num_replicas) mine.push_back(order_[size_t(k % n)]);
     order_ = std::move(mine);
   }
   total_ = num_batches();

@@ -17,6 +17,8 @@ namespace tessera::dist {
 // Puts on each parameter that requires grad a hook that replaces its gradient with the gradient
 // averaged over pg (what DistributedDataParallel does; Python's wrapper uses it too).
 void average_gradients_in_backward(const std::vector<Tensor>& params, ProcessGroup& pg);
+// Overwrites every rank's tensors (a state_dict's, CPU) with rank 0's, in place.
+void broadcast_state(const nn::StateDict& state, ProcessGroup& pg);
 
 class DistributedDataParallel : public nn::Module {
  public:

@@ -18,6 +18,14 @@ namespace {
 using ops::trace::Call;
 using onnx_proto::elem_type;
 
+// True when op is the traced name (op_name) of one of the enum's values up to last.
+template <class E>
+bool names_an(const std::string& op, E last) {
+  for (int i = 0; i <= int(last); ++i)
+    if (op == op_name(E(i))) return true;
+  return false;
+}
+
 void set_type(onnx::ValueInfoProto& v, const std::string& name, const Tensor& t, bool symbolic_batch) {
   v.set_name(name);
   auto* tt = v.mutable_type()->mutable_tensor_type();
@@ -285,19 +293,12 @@ class Exporter : public ops::trace::Tracer {
   std::vector<std::string> translate(const Call& c, const std::vector<std::string>& in) {
     const std::string& op = c.op;
     DType out = c.outputs.empty() ? DType::Float32 : c.outputs[0].dtype();
-    static const std::unordered_set<std::string> unary_ops = {
-        "abs",   "neg",   "exp",  "expm1", "log",   "log1p", "sqrt", "rsqrt",      "sin",    "cos",
-        "tanh",  "sigmoid", "relu", "gelu", "gelu_tanh", "silu", "erf", "floor", "ceil", "round",
-        "sign",  "reciprocal", "square", "logical_not"};
-    static const std::unordered_set<std::string> binary_ops = {
-        "add", "sub", "mul", "div", "pow", "maximum", "minimum", "fmod", "atan2", "eq", "ne", "lt", "le",
-        "gt",  "ge",  "logical_and", "logical_or", "logical_xor"};
-    if (unary_ops.count(op)) {
+    if (names_an(op, UnaryOp::LogicalNot)) {
       if (op == "abs") return {unary(op, in[0], c.inputs[0].dtype())};
       if (op == "logical_not") return {emit("Not", {in_as(in, 0, DType::Bool)})};
       return {unary(op, in_as(in, 0, out), out)};  // integer inputs of floating functions are cast first
     }
-    if (binary_ops.count(op)) return {binary(op, in, c)};
+    if (names_an(op, BinaryOp::LogicalXor)) return {binary(op, in, c)};
     if (op == "constant") return {constant(c.outputs[0])};
     const Tensor& x = c.inputs[0];
     if (op == "where") return {emit("Where", {in[0], in_as(in, 1, out), in_as(in, 2, out)})};
@@ -598,20 +599,13 @@ void export_onnx(const std::function<std::vector<Tensor>(const std::vector<Tenso
 
 void export_onnx(nn::Module& model, const std::vector<Tensor>& inputs, const std::string& path,
                  const OnnxExportOptions& options) {
-  bool was_training = model.is_training();
-  model.eval();
-  try {
-    nn::StateDict params = model.named_parameters();
-    for (auto& b : model.named_buffers()) params.push_back(b);
-    export_onnx([&](const std::vector<Tensor>& xs) {
-      TS_CHECK_VALUE(xs.size() == 1, "export_onnx: a Module takes one input, got ", xs.size());
-      return std::vector<Tensor>{model(xs[0])};
-    }, inputs, params, path, options);
-  } catch (...) {
-    model.train(was_training);
-    throw;
-  }
-  model.train(was_training);
+  nn::EvalModeGuard eval(model);
+  nn::StateDict params = model.named_parameters();
+  for (auto& b : model.named_buffers()) params.push_back(b);
+  export_onnx([&](const std::vector<Tensor>& xs) {
+    TS_CHECK_VALUE(xs.size() == 1, "export_onnx: a Module takes one input, got ", xs.size());
+    return std::vector<Tensor>{model(xs[0])};
+  }, inputs, params, path, options);
 }
 
 }  // namespace tessera::io

@@ -91,7 +91,8 @@ Shape spatial_pads(const Node& n, int64_t spatial) {
   return Shape(p.begin(), p.begin() + spatial);
 }
 
-// Runs a 1-D op as its 2-D form on [N, C, 1, L] (inputs and weights get the extra dim).
+// A 1-D op's per-dim list (kernel, strides, pads, dilations) for its 2-D form on [N, C, 1, L]:
+// fill is the extra height dim's value.
 Shape two(const Shape& s, int64_t fill) { return s.size() == 1 ? Shape{fill, s[0]} : s; }
 
 Tensor conv(const Node& n, bool transpose) {

@@ -533,18 +533,13 @@ void SummaryWriter::add_graph(const std::vector<Tensor>& outputs,
 }
 
 void SummaryWriter::add_graph(nn::Module& model, const Tensor& input) {
-  bool was_training = model.is_training();
-  model.eval();
   Tensor output, x;
-  try {
+  {
+    nn::EvalModeGuard eval(model);
     autograd::EnableGradGuard grad;
     x = input.detach().requires_grad_(true);
     output = model(x);
-  } catch (...) {
-    model.train(was_training);
-    throw;
   }
-  model.train(was_training);
   add_graph({output}, model.named_parameters(), {{"input", x}});
 }
 

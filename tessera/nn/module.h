@@ -88,6 +88,20 @@ class Module {
 
 std::ostream& operator<<(std::ostream& os, const Module& m);
 
+// Puts a module in eval mode for its scope and restores its mode afterwards, also when an error
+// unwinds (evaluate, predict, graph drawing and export use it).
+class EvalModeGuard {
+ public:
+  explicit EvalModeGuard(Module& m) : m_(m), was_training_(m.is_training()) { m.eval(); }
+  ~EvalModeGuard() { m_.train(was_training_); }
+  EvalModeGuard(const EvalModeGuard&) = delete;
+  EvalModeGuard& operator=(const EvalModeGuard&) = delete;
+
+ private:
+  Module& m_;
+  bool was_training_;
+};
+
 // Replaces t's data (storage, shape, dtype) with src's, keeping t's identity and autograd flag
 // (what `param.data = src` does in PyTorch).
 void set_data(Tensor& t, const Tensor& src);

@@ -121,7 +121,7 @@ Tensor Tensor::unflatten(int64_t d, const Shape& sizes) const {
 Tensor Tensor::permute(const Shape& dims) const {
   TS_CHECK_SHAPE(int64_t(dims.size()) == dim(), "permute: number of dims don't match in permute (got ", dims,
                  " for a tensor of shape ", shape(), ")");
-  Shape s(dims.size()), st(dims.size());
+  Shape s(dims.size()), st(dims.size()), wrapped(dims.size()), inverse(dims.size());
   std::vector<bool> seen(dims.size());
   for (size_t i = 0; i < dims.size(); ++i) {
     int64_t d = wrap_dim(dims[i], dim(), "permute");
@@ -129,11 +129,8 @@ Tensor Tensor::permute(const Shape& dims) const {
     seen[size_t(d)] = true;
     s[i] = shape()[size_t(d)];
     st[i] = strides()[size_t(d)];
-  }
-  Shape inverse(dims.size()), wrapped(dims.size());
-  for (size_t i = 0; i < dims.size(); ++i) {
-    wrapped[i] = wrap_dim(dims[i], dim(), "permute");
-    inverse[size_t(wrapped[i])] = int64_t(i);
+    wrapped[i] = d;
+    inverse[size_t(d)] = int64_t(i);
   }
   ops::trace::Scope ts;
   Tensor out = viewed(*this, make_view(*this, s, st, storage_offset()), "permute",

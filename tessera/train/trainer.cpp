@@ -132,8 +132,7 @@ History Trainer::fit(data::DataLoader& train) {
 History fit(nn::Module& model, data::DataLoader& train, FitOptions o) { return Trainer(model, std::move(o)).fit(train); }
 
 Logs evaluate(nn::Module& model, data::DataLoader& loader, const LossFn& loss, const std::vector<std::string>& metrics) {
-  bool was_training = model.is_training();
-  model.eval();
+  nn::EvalModeGuard eval(model);
   autograd::NoGradGuard ng;
   LossFn l = default_loss(loss);
   Meter meter{metrics, 0, {}, 0};
@@ -143,19 +142,18 @@ Logs evaluate(nn::Module& model, data::DataLoader& loader, const LossFn& loss, c
     Tensor out = model(batch.input);
     meter.add(out, batch.target, l(out, batch.target).item<double>());
   }
-  model.train(was_training);
   return meter.logs();
 }
 
 Tensor predict(nn::Module& model, data::DataLoader& loader) {
-  bool was_training = model.is_training();
-  model.eval();
-  autograd::NoGradGuard ng;
   std::vector<Tensor> outs;
-  loader.start_epoch(0);
-  data::Batch batch;
-  while (loader.next(batch)) outs.push_back(model(batch.input));
-  model.train(was_training);
+  {
+    nn::EvalModeGuard eval(model);
+    autograd::NoGradGuard ng;
+    loader.start_epoch(0);
+    data::Batch batch;
+    while (loader.next(batch)) outs.push_back(model(batch.input));
+  }
   TS_CHECK_VALUE(!outs.empty(), "predict: the loader produced no batches");
   return ops::cat(outs);
 }
