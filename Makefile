@@ -41,10 +41,13 @@ build: deps venv $(BUILD)/build.ninja
 test-fast: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
-# AddressSanitizer + UndefinedBehaviorSanitizer build of the library and its tests.
+# AddressSanitizer + UndefinedBehaviorSanitizer build of the library and its tests. The CUDA
+# kernels are compiled once, by the release build; this one tests the host code (the emulated
+# CUDA device included) under the sanitizers.
 asan: deps venv
 	[ -f $(ASAN_BUILD)/build.ninja ] || cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug \
-	  -DTESSERA_SANITIZE=ON -DTESSERA_BUILD_BENCH=OFF -DTESSERA_PYTHON=OFF -DPython_EXECUTABLE=$(abspath $(PY)) \
+	  -DTESSERA_SANITIZE=ON -DTESSERA_CUDA=OFF -DTESSERA_BUILD_BENCH=OFF -DTESSERA_PYTHON=OFF \
+	  -DPython_EXECUTABLE=$(abspath $(PY)) \
 	  $(CMAKE_FLAGS)
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \

@@ -30,23 +30,56 @@ if(NOT TESSERA_MPI STREQUAL "OFF")
   endif()
 endif()
 
-# --- CUDA: with the toolkit, the library gets the CUDA runtime (devices, the caching allocator of
-# device and pinned memory), linked statically so that it loads on machines without a driver.
-# The device kernels are not written yet, so tensors stay on the CPU.
-set(TESSERA_HAVE_CUDA_TOOLKIT OFF)
+# --- CUDA: the CUDA backend (kernels over the shared op math, CUB, cuBLASLt, cuDNN) and the
+# runtime part (devices, streams, the caching allocator). The runtime is linked statically, so
+# the library loads and runs on machines without a driver or a GPU, where CUDA reports why it is
+# unavailable. AUTO builds it whenever the toolkit with cuBLASLt and cuDNN is found, so CI (which
+# has the toolkit and no GPU) compiles and links every CUDA file.
+set(TESSERA_CUDA_ARCHITECTURES "90-real;90-virtual" CACHE STRING
+    "CUDA architectures of the kernels (CMAKE_CUDA_ARCHITECTURES syntax): sm_90 code plus PTX by default")
 set(TESSERA_WITH_CUDA OFF)
 set(TESSERA_CUDA_NOTE "")
 if(NOT TESSERA_CUDA STREQUAL "OFF")
   find_package(CUDAToolkit QUIET)
-  if(CUDAToolkit_FOUND AND TARGET CUDA::cudart_static)
-    set(TESSERA_HAVE_CUDA_TOOLKIT ON)
+  set(_tessera_cuda_missing "")
+  if(NOT CUDAToolkit_FOUND OR NOT TARGET CUDA::cudart_static OR NOT CUDAToolkit_NVCC_EXECUTABLE)
+    set(_tessera_cuda_missing "the CUDA toolkit (nvcc and the static runtime)")
+  elseif(NOT TARGET CUDA::cublasLt)
+    set(_tessera_cuda_missing "cuBLASLt")
+  else()
+    # cuDNN: with the toolkit, under CUDNN_ROOT, or in a pip wheel's nvidia/cudnn folder.
+    find_path(TESSERA_CUDNN_INCLUDE_DIR cudnn.h HINTS ${CUDNN_ROOT} ENV CUDNN_ROOT ${CUDAToolkit_INCLUDE_DIRS}
+              PATH_SUFFIXES include)
+    find_library(TESSERA_CUDNN_LIB NAMES cudnn libcudnn.so.9 HINTS ${CUDNN_ROOT} ENV CUDNN_ROOT
+                 ${CUDAToolkit_LIBRARY_DIR} PATH_SUFFIXES lib lib64)
+    if(NOT TESSERA_CUDNN_INCLUDE_DIR OR NOT TESSERA_CUDNN_LIB)
+      set(_tessera_cuda_missing "cuDNN 9 (set CUDNN_ROOT to its folder)")
+    endif()
+  endif()
+  if(_tessera_cuda_missing STREQUAL "")
+    if(NOT CMAKE_CUDA_COMPILER)
+      set(CMAKE_CUDA_COMPILER ${CUDAToolkit_NVCC_EXECUTABLE})
+    endif()
+    if(NOT CMAKE_CUDA_ARCHITECTURES)
+      set(CMAKE_CUDA_ARCHITECTURES ${TESSERA_CUDA_ARCHITECTURES})
+    endif()
+    if(CCACHE_PROGRAM)
+      set(CMAKE_CUDA_COMPILER_LAUNCHER ${CCACHE_PROGRAM})
+    endif()
+    enable_language(CUDA)
+    # CMake 3.25 knows nvcc's dialect flags only up to C++17; nvcc 12+ takes -std=c++20.
+    if(NOT CMAKE_CUDA20_STANDARD_COMPILE_OPTION)
+      set(CMAKE_CUDA20_STANDARD_COMPILE_OPTION "-std=c++20")
+      set(CMAKE_CUDA20_EXTENSION_COMPILE_OPTION "-std=c++20")
+      list(APPEND CMAKE_CUDA_COMPILE_FEATURES cuda_std_20)
+    endif()
     set(TESSERA_WITH_CUDA ON)
-    find_library(TESSERA_CUDNN_LIB cudnn HINTS ${CUDAToolkit_LIBRARY_DIR})
-    find_library(TESSERA_NCCL_LIB nccl HINTS ${CUDAToolkit_LIBRARY_DIR})
-    set(TESSERA_CUDA_NOTE "runtime (devices, caching allocator) built; device kernels not written yet: tensors stay on the CPU")
+    set(TESSERA_CUDA_NOTE "CUDA ${CUDAToolkit_VERSION}, kernels for ${CMAKE_CUDA_ARCHITECTURES}, cuDNN ${TESSERA_CUDNN_LIB}")
   elseif(TESSERA_CUDA STREQUAL "ON")
-    message(FATAL_ERROR "TESSERA_CUDA=ON: the CUDA toolkit (with the static runtime) was not found; set "
-                        "CUDAToolkit_ROOT, or configure with TESSERA_CUDA=AUTO or OFF.")
+    message(FATAL_ERROR "TESSERA_CUDA=ON: ${_tessera_cuda_missing} was not found; set CUDAToolkit_ROOT "
+                        "(and CUDNN_ROOT), or configure with TESSERA_CUDA=AUTO or OFF.")
+  else()
+    set(TESSERA_CUDA_NOTE "${_tessera_cuda_missing} not found: no CUDA backend")
   endif()
 endif()
 

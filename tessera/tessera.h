@@ -4,7 +4,7 @@
 #include "tessera/autograd/gradcheck.h"
 #include "tessera/backend/backend.h"
 #include "tessera/core/tensor.h"
-#include "tessera/cuda.h"
+#include "tessera/backend/cuda/cuda.h"
 #include "tessera/ops/factory.h"
 #include "tessera/nn/container.h"
 #include "tessera/nn/init.h"

@@ -26,6 +26,7 @@ Tensor fit_to(const Tensor& g, const InputMeta& m, const Node& node, size_t i) {
     r = r.reshape(m.shape);
   }
   if (r.dtype() != m.dtype) r = r.to(m.dtype);
+  if (r.device() != m.device) r = r.to(m.device);
   return r;
 }
 

@@ -2,7 +2,7 @@
 
 #include <array>
 
-#include "tessera/cuda.h"
+#include "tessera/backend/cuda/cuda.h"
 
 namespace tessera {
 
@@ -13,20 +13,27 @@ std::array<Backend*, 2>& registry() {
 }
 }  // namespace
 
-Backend* make_cpu_backend();  // in cpu/cpu_backend.cpp
+Backend* make_cpu_backend();   // in cpu/cpu_backend.cpp
+Backend* make_cuda_backend();  // in cuda/cuda_backend.cpp: null without the CUDA backend or a device
 
 void register_backend(DeviceType type, Backend* backend) { registry()[size_t(type)] = backend; }
 
 Backend& backend_for(Device d) {
-  static bool cpu_ready = (register_backend(DeviceType::CPU, make_cpu_backend()), true);
-  (void)cpu_ready;
+  static bool ready = (register_backend(DeviceType::CPU, make_cpu_backend()),
+                       register_backend(DeviceType::CUDA, make_cuda_backend()), true);
+  (void)ready;
   Backend* b = registry()[size_t(d.type)];
-  if (!b && d.is_cuda())
-    throw DeviceError(detail::str("device ", d, " is not available: ",
-                                  cuda::is_available() ? "the CUDA kernels are not part of this version of tessera yet"
-                                                       : cuda::unavailable_reason()));
+  if (!b && d.is_cuda()) throw DeviceError(detail::str("device ", d, " is not available: ", cuda::unavailable_reason()));
   TS_CHECK_DEVICE(b != nullptr, "device ", d, " is not available: this build of tessera has no such backend");
+  if (d.is_cuda())
+    TS_CHECK_DEVICE(d.index >= 0 && d.index < cuda::device_count(), "device ", d, " does not exist (",
+                    cuda::device_count(), " CUDA device", cuda::device_count() == 1 ? "" : "s", ")");
   return *b;
+}
+
+void Backend::transfer(const Tensor& dst, const Tensor& src, bool) {
+  throw DeviceError(detail::str("copy from ", src.device(), " to ", dst.device(), " is not supported by the ", name(),
+                                " backend"));
 }
 
 bool is_available(DeviceType type) {
@@ -43,11 +50,13 @@ const char* op_name(UnaryOp op) {
                                 "rsqrt", "sin", "cos",     "tanh",       "sigmoid", "relu", "gelu",
                                 "gelu_tanh", "silu", "erf", "floor", "ceil", "round", "sign",
                                 "reciprocal", "square", "logical_not"};
+  static_assert(std::size(names) == kNumUnaryOps, "op_name: a UnaryOp has no name");
   return names[int(op)];
 }
 const char* op_name(BinaryOp op) {
   static const char* names[] = {"add", "sub", "mul", "div", "pow", "maximum", "minimum", "atan2", "fmod", "eq",
                                 "ne",  "lt",  "le",  "gt",  "ge",  "logical_and", "logical_or", "logical_xor"};
+  static_assert(std::size(names) == kNumBinaryOps, "op_name: a BinaryOp has no name");
   return names[int(op)];
 }
 

@@ -6,20 +6,11 @@
 #include <optional>
 #include <string>
 
+#include "tessera/backend/math/ops.h"
 #include "tessera/core/generator.h"
 #include "tessera/core/tensor.h"
 
 namespace tessera {
-
-enum class UnaryOp : uint8_t {
-  Abs, Neg, Exp, Expm1, Log, Log1p, Sqrt, Rsqrt, Sin, Cos, Tanh, Sigmoid, Relu, GeluErf, GeluTanh,
-  Silu, Erf, Floor, Ceil, Round, Sign, Reciprocal, Square, LogicalNot
-};
-enum class BinaryOp : uint8_t {
-  Add, Sub, Mul, Div, Pow, Maximum, Minimum, Atan2, Fmod, Eq, Ne, Lt, Le, Gt, Ge, LogicalAnd, LogicalOr,
-  LogicalXor
-};
-enum class ReduceOp : uint8_t { Sum, Prod, Max, Min, Any, All };
 
 const char* op_name(UnaryOp op);
 const char* op_name(BinaryOp op);
@@ -48,7 +39,12 @@ class Backend {
   virtual void synchronize() {}
 
   // --- memory: `out`/`dst` tensors are allocated by the caller on this backend's device ---
-  virtual Storage allocate(size_t nbytes) = 0;
+  // Storage of at least nbytes on `device` (of this backend's type), 64-byte aligned.
+  virtual Storage allocate(size_t nbytes, Device device) = 0;
+  // dst = src between this device and the host (or another device of this type): one of them
+  // on this backend's device; both contiguous, one dtype, one size. non_blocking may return
+  // before the copy completes where the host memory is pinned. The default refuses.
+  virtual void transfer(const Tensor& dst, const Tensor& src, bool non_blocking);
   // dst = src, same shape, any strides, converting dtype.
   virtual void copy(const Tensor& dst, const Tensor& src) = 0;
   virtual void fill(const Tensor& dst, const Scalar& v) = 0;

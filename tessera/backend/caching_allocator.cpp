@@ -113,6 +113,11 @@ void CachingAllocator::free(void* p) {
   release_block(b);
 }
 
+bool CachingAllocator::owns(const void* p) const {
+  std::lock_guard<std::mutex> g(m_);
+  return live_.count(const_cast<void*>(p)) > 0;
+}
+
 void CachingAllocator::record_stream(void* p, StreamId stream) {
   std::lock_guard<std::mutex> g(m_);
   auto it = live_.find(p);

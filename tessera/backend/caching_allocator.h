@@ -73,6 +73,8 @@ class CachingAllocator {
   // At least nbytes (nullptr for 0 bytes), usable on stream.
   void* allocate(size_t nbytes, StreamId stream = 0);
   void free(void* p);
+  // Whether p is a block this allocator handed out and that is not freed yet.
+  bool owns(const void* p) const;
   // p is also used on stream: its memory is not reused until that work is done.
   void record_stream(void* p, StreamId stream);
   // Returns every wholly free segment to the raw allocator (after pending events complete).

@@ -1,31 +1,11 @@
 #pragma once
-// Random numbers: a counter-based Philox4x32-10 generator. A draw of n values reserves n
-// counters, so a stream is reproducible from (seed, offset) whatever the thread count or device.
+// Random numbers: the state of a counter-based Philox4x32-10 generator (backend/math/random.h
+// holds the block function). A draw of n values reserves n counters, so a stream is reproducible
+// from (seed, offset) whatever the thread count or device.
 #include <cstdint>
 #include <mutex>
 
 namespace tessera {
-
-struct Philox4x32 {
-  uint32_t v[4];
-};
-
-// The Philox4x32-10 block for (key = seed, counter = (offset, subsequence)).
-inline Philox4x32 philox4x32(uint64_t seed, uint64_t offset, uint64_t subseq = 0) {
-  uint32_t k0 = uint32_t(seed), k1 = uint32_t(seed >> 32);
-  uint32_t c0 = uint32_t(offset), c1 = uint32_t(offset >> 32), c2 = uint32_t(subseq), c3 = uint32_t(subseq >> 32);
-  for (int r = 0; r < 10; ++r) {
-    uint64_t p0 = uint64_t(0xD2511F53u) * c0, p1 = uint64_t(0xCD9E8D57u) * c2;
-    uint32_t n0 = uint32_t(p1 >> 32) ^ c1 ^ k0, n2 = uint32_t(p0 >> 32) ^ c3 ^ k1;
-    c1 = uint32_t(p1);
-    c3 = uint32_t(p0);
-    c0 = n0;
-    c2 = n2;
-    k0 += 0x9E3779B9u;
-    k1 += 0xBB67AE85u;
-  }
-  return {{c0, c1, c2, c3}};
-}
 
 class Generator {
  public:

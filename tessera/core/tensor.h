@@ -101,8 +101,14 @@ class Tensor {
 
   // --- conversion and copies ----------------------------------------------------------------
   Tensor to(DType t) const;  // a copy, or this tensor when the dtype already matches
-  Tensor to(Device d) const;
+  // A copy on device d (this tensor when it is there already). non_blocking may return before a
+  // copy from pinned host memory or into it completes (synchronize before reading the host side).
+  Tensor to(Device d, bool non_blocking = false) const;
   Tensor cpu() const { return to(Device::cpu()); }
+  Tensor cuda(int index = 0, bool non_blocking = false) const { return to(Device::cuda(index), non_blocking); }
+  // A copy in pinned (page-locked) host memory, for asynchronous copies to a GPU.
+  Tensor pin_memory() const;
+  bool is_pinned() const;
   Tensor contiguous() const;  // this tensor when already contiguous
   Tensor clone() const;
   Tensor& copy_(const Tensor& src);  // broadcasts src into this tensor, converting the dtype

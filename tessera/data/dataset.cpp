@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <numeric>
 
+#include "tessera/backend/math/random.h"
 #include "tessera/ops/ops.h"
 
 namespace tessera::data {

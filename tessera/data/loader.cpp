@@ -1,6 +1,7 @@
 #include "tessera/data/loader.h"
 
 #include "tessera/autograd/autograd.h"
+#include "tessera/backend/cuda/cuda.h"
 
 namespace tessera::data {
 
@@ -29,7 +30,12 @@ Batch DataLoader::build(int64_t b) const {
   std::vector<int64_t> idx(order_.begin() + lo, order_.begin() + hi);
   autograd::NoGradGuard ng;  // data preparation never records gradients
   Batch batch = dataset_->get_batch(idx);
-  return o_.collate ? o_.collate(std::move(batch)) : batch;
+  if (o_.collate) batch = o_.collate(std::move(batch));
+  if (o_.pin_memory && cuda::is_available()) {
+    if (batch.input.defined() && batch.input.device().is_cpu()) batch.input = batch.input.pin_memory();
+    if (batch.target.defined() && batch.target.device().is_cpu()) batch.target = batch.target.pin_memory();
+  }
+  return batch;
 }
 
 void DataLoader::stop_workers() {

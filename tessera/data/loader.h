@@ -23,6 +23,9 @@ struct LoaderOptions {
   int num_workers = 2;    // 0: batches are built on the calling thread
   int prefetch = 4;       // batches prepared ahead
   std::function<Batch(Batch)> collate{};  // applied to each assembled batch (e.g. normalization)
+  // Batches in pinned host memory, so copies to a GPU can run asynchronously (like PyTorch,
+  // ignored where no GPU is available).
+  bool pin_memory = false;
   // Data-parallel sharding (torch's DistributedSampler): every replica shuffles alike (same seed)
   // and takes every num_replicas-th example from position rank, the order padded by wrapping
   // around to a multiple of num_replicas so all replicas run the same number of batches.

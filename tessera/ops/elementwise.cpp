@@ -28,7 +28,7 @@ bool is_float_op(UnaryOp op) {
       return true;
   }
 }
-bool is_predicate(BinaryOp op) { return op >= BinaryOp::Eq; }
+bool is_predicate(BinaryOp op) { return produces_bool(op); }
 }  // namespace
 
 DType result_type(const Tensor& a, const Tensor& b) {
@@ -92,7 +92,8 @@ void record_unary(UnaryOp op, const Tensor& x, const Tensor& out) {
     case UnaryOp::Ceil:
     case UnaryOp::Round:
     case UnaryOp::Sign: return zero();
-    case UnaryOp::LogicalNot: return;
+    case UnaryOp::LogicalNot:
+    case UnaryOp::Count: return;
   }
 }
 }  // namespace

@@ -10,7 +10,7 @@ namespace tessera {
 Tensor empty(const Shape& shape, TensorOptions opt) {
   check_shape(shape, "empty");
   Backend& b = backend_for(opt.device);
-  Storage st = b.allocate(size_t(numel_of(shape)) * dtype_size(opt.dtype));
+  Storage st = b.allocate(size_t(numel_of(shape)) * dtype_size(opt.dtype), opt.device);
   return Tensor(std::move(st), shape, contiguous_strides(shape), 0, opt.dtype);
 }
 // Tensors made from numbers inside a traced function are constants of the trace (their values

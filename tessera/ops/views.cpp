@@ -2,6 +2,7 @@
 #include <numeric>
 
 #include "tessera/autograd/autograd.h"
+#include "tessera/backend/cuda/cuda.h"
 #include "tessera/ops/ops.h"
 #include "tessera/ops/trace.h"
 
@@ -293,12 +294,29 @@ Tensor Tensor::to(DType t) const {
   return out;
 }
 
-Tensor Tensor::to(Device d) const {
+Tensor Tensor::to(Device d, bool non_blocking) const {
   if (d == device()) return *this;
-  TS_CHECK_DEVICE(d.is_cpu() || device().is_cpu(), "to: copies between two accelerators are not supported");
-  backend_for(d);  // throws a clear error when the device is unavailable
-  throw DeviceError(detail::str("to: no copy path from ", device(), " to ", d));
+  Backend& dst = backend_for(d);  // throws a clear error when the device is unavailable
+  Backend& src = backend_for(device());
+  Tensor from = is_contiguous() ? *this : contiguous();
+  Tensor out = empty(shape(), {dtype(), d});
+  (d.is_cpu() ? src : dst).transfer(out, from, non_blocking);
+  if (is_floating(dtype()) && needs_grad({this}))
+    record_fn("to", {this}, {&out}, {}, [back = device()](const G& g, const G&) { return G{g[0].to(back)}; });
+  return out;
 }
+
+Tensor Tensor::pin_memory() const {
+  TS_CHECK_DEVICE(device().is_cpu(), "pin_memory: the tensor is on ", device(), ", not in host memory");
+  size_t n = size_t(numel()) * element_size();
+  void* p = cuda::allocate_pinned(n);  // throws DeviceError naming why when CUDA is unavailable
+  auto st = std::make_shared<StorageImpl>(p, n, Device::cpu(), [](void* q) { cuda::pinned_allocator().free(q); });
+  Tensor out(st, shape(), contiguous_strides(shape()), 0, dtype());
+  backend_for(Device::cpu()).copy(out, *this);
+  return out;
+}
+
+bool Tensor::is_pinned() const { return device().is_cpu() && cuda::is_pinned(storage()->data()); }
 
 Tensor Tensor::contiguous() const { return is_contiguous() ? *this : clone(); }
 
@@ -311,8 +329,9 @@ Tensor Tensor::clone() const {
   return out;
 }
 
-Tensor& Tensor::copy_(const Tensor& src) {
-  TS_CHECK_DEVICE(src.device() == device(), "copy_: source on ", src.device(), " and destination on ", device());
+Tensor& Tensor::copy_(const Tensor& src_any) {
+  // A source on another device is moved here first (as PyTorch's copy_ does).
+  Tensor src = src_any.device() == device() ? src_any : src_any.to(device());
   if (needs_grad({this, &src})) {
     Shape s = shape();
     DType dt = dtype();

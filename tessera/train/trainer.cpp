@@ -71,6 +71,17 @@ struct Meter {
 };
 }  // namespace
 
+Device model_device(const nn::Module& model) {
+  for (const Tensor& p : model.parameters())
+    if (p.defined()) return p.device();
+  return Device::cpu();
+}
+
+data::Batch to_device(const data::Batch& b, Device device) {
+  auto move = [&](const Tensor& t) { return t.defined() ? t.to(device, t.is_pinned()) : t; };
+  return {move(b.input), move(b.target)};
+}
+
 Trainer::Trainer(nn::Module& model, FitOptions o) : model_(model), o_(std::move(o)) {
   TS_CHECK_VALUE(o_.optimizer != nullptr, "fit: an optimizer is required");
   TS_CHECK_VALUE(o_.epochs >= 0 && o_.initial_epoch >= 0, "fit: epochs must be non-negative");
@@ -81,6 +92,7 @@ History Trainer::fit(data::DataLoader& train) {
   SigintScope sigint;
   History h;
   batches_ = train.num_batches();
+  Device device = o_.device.value_or(model_device(model_));
   for (auto& c : o_.callbacks) c->on_train_begin(*this);
   Logs last;
   for (epoch_ = o_.initial_epoch; epoch_ < o_.epochs && !stop_; ++epoch_) {
@@ -91,6 +103,7 @@ History Trainer::fit(data::DataLoader& train) {
     data::Batch batch;
     int64_t b = 0;
     while (train.next(batch)) {
+      batch = to_device(batch, device);
       Tensor out = model_(batch.input);
       Tensor loss = o_.loss(out, batch.target);
       double lv = loss.item<double>();
@@ -136,9 +149,11 @@ Logs evaluate(nn::Module& model, data::DataLoader& loader, const LossFn& loss, c
   autograd::NoGradGuard ng;
   LossFn l = default_loss(loss);
   Meter meter{metrics, 0, {}, 0};
+  Device device = model_device(model);
   loader.start_epoch(0);
   data::Batch batch;
   while (loader.next(batch)) {
+    batch = to_device(batch, device);
     Tensor out = model(batch.input);
     meter.add(out, batch.target, l(out, batch.target).item<double>());
   }
@@ -150,9 +165,10 @@ Tensor predict(nn::Module& model, data::DataLoader& loader) {
   {
     nn::EvalModeGuard eval(model);
     autograd::NoGradGuard ng;
+    Device device = model_device(model);
     loader.start_epoch(0);
     data::Batch batch;
-    while (loader.next(batch)) outs.push_back(model(batch.input));
+    while (loader.next(batch)) outs.push_back(model(to_device(batch, device).input));
   }
   TS_CHECK_VALUE(!outs.empty(), "predict: the loader produced no batches");
   return ops::cat(outs);

@@ -4,6 +4,7 @@
 //                               .callbacks = {train::progress_bar(), train::checkpoint("runs/a")}});
 #include <functional>
 #include <map>
+#include <optional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -42,6 +43,9 @@ struct FitOptions {
   data::DataLoader* validation = nullptr;
   std::vector<std::shared_ptr<Callback>> callbacks{};
   int64_t initial_epoch = 0;  // resume: the number of epochs already done
+  // Where batches go before the model sees them; by default the device of the model's first
+  // parameter. Pinned batches (LoaderOptions::pin_memory) are copied asynchronously.
+  std::optional<Device> device{};
 };
 
 struct History {
@@ -76,6 +80,11 @@ class Trainer {
 };
 
 History fit(nn::Module& model, data::DataLoader& train, FitOptions o);
+// The device of the model's first parameter (the CPU for a model without parameters).
+Device model_device(const nn::Module& model);
+// The batch on device (asynchronously from pinned memory).
+data::Batch to_device(const data::Batch& b, Device device);
+
 // Loss and metrics over a loader, in eval mode without gradients.
 Logs evaluate(nn::Module& model, data::DataLoader& loader, const LossFn& loss = {},
               const std::vector<std::string>& metrics = {"accuracy"});

@@ -7,18 +7,13 @@
 #include <cmath>
 #include <random>
 
+#include "../devices.h"
 #include "reference.h"
 
 using namespace tessera;
 namespace R = tessera::ref;
 
 namespace {
-
-std::vector<Device> devices() {
-  std::vector<Device> d{Device::cpu()};
-  if (is_available(DeviceType::CUDA)) d.push_back(Device::cuda());
-  return d;
-}
 
 uint64_t fresh_seed() {
   static uint64_t s = std::random_device{}();
@@ -43,6 +38,7 @@ void expect_close(const Tensor& got, const R::Array& want, double rtol, double a
 class Conformance : public ::testing::TestWithParam<Device> {
  protected:
   void SetUp() override {
+    TS_SKIP_IF_UNAVAILABLE(dev());
     seed_ = fresh_seed();
     gen_.manual_seed(seed_);
   }
@@ -504,13 +500,7 @@ TEST_P(Conformance, RandomDistributionsAndReproducibility) {
   EXPECT_EQ(r.max().item<int64_t>(), 4);
 }
 
-TEST(ConformanceDevices, ReportsWhichBackendsRan) {
-  if (!is_available(DeviceType::CUDA))
-    GTEST_SKIP() << "no CUDA backend in this build or no GPU on this machine: the conformance suite ran on CPU only";
-  SUCCEED();
-}
-
-INSTANTIATE_TEST_SUITE_P(Devices, Conformance, ::testing::ValuesIn(devices()),
-                         [](const auto& info) { return info.param.is_cpu() ? std::string("cpu") : std::string("cuda"); });
+INSTANTIATE_TEST_SUITE_P(Devices, Conformance, ::testing::ValuesIn(tessera::testing::test_devices()),
+                         tessera::testing::device_param_name);
 
 }  // namespace

@@ -6,11 +6,14 @@
 
 using namespace tessera;
 
-#define REQUIRE_GPU() \
-  if (!cuda::is_available()) GTEST_SKIP() << "no CUDA device: " << cuda::unavailable_reason()
+// These tests are about a real GPU: the emulation harness (TESSERA_EMULATE_CUDA=1) is not one.
+#define REQUIRE_GPU()                                                                      \
+  if (!cuda::is_available()) GTEST_SKIP() << "no CUDA device: " << cuda::unavailable_reason(); \
+  if (cuda::is_emulated()) GTEST_SKIP() << "the emulated CUDA device is not a GPU"
 
 TEST(CudaRuntime, UnavailableSaysWhy) {
   if (cuda::is_available()) GTEST_SKIP() << "a CUDA device is present: " << cuda::get_device_properties(0).name;
+  EXPECT_FALSE(cuda::is_emulated());
   EXPECT_EQ(cuda::device_count(), 0);
   std::string why = cuda::unavailable_reason();
   EXPECT_FALSE(why.empty());

@@ -51,6 +51,7 @@ double unary(UnaryOp op, double x) {
     case UnaryOp::Reciprocal: return 1 / x;
     case UnaryOp::Square: return x * x;
     case UnaryOp::LogicalNot: return x == 0;
+    case UnaryOp::Count: break;
   }
   return 0;
 }
@@ -75,6 +76,7 @@ double binary(BinaryOp op, double a, double b, bool integral) {
     case BinaryOp::LogicalAnd: return a != 0 && b != 0;
     case BinaryOp::LogicalOr: return a != 0 || b != 0;
     case BinaryOp::LogicalXor: return (a != 0) != (b != 0);
+    case BinaryOp::Count: break;
   }
   return 0;
 }
@@ -115,6 +117,7 @@ Array reduce(ReduceOp op, const Array& a, const std::vector<bool>& red) {
       case ReduceOp::Min: o = std::isnan(o) || std::isnan(x) ? NAN : std::min(o, x); break;
       case ReduceOp::Any: o = o != 0 || x != 0; break;
       case ReduceOp::All: o = o != 0 && x != 0; break;
+      case ReduceOp::Count: break;
     }
   }
   return r;

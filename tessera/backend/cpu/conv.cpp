@@ -72,7 +72,7 @@ void run_with_reorders(Backend& be, const dnnl::primitive& prim, const std::vect
       margs.emplace(a.id, user);
       continue;
     }
-    scratch.push_back(be.allocate(a.want.get_size()));
+    scratch.push_back(be.allocate(a.want.get_size(), Device::cpu()));
     memory mine(a.want, eng, scratch.back()->data());
     if (a.output) outputs.emplace_back(mine, user);
     else dnnl::reorder(user, mine).execute(s, user, mine);

@@ -5,11 +5,12 @@
 
 namespace tessera::cpu {
 
-class CpuBackend final : public Backend {
+class CpuBackend : public Backend {
  public:
   Device device() const override { return Device::cpu(); }
   std::string name() const override { return "cpu"; }
-  Storage allocate(size_t nbytes) override;
+  Storage allocate(size_t nbytes, Device) override { return allocate(nbytes); }
+  Storage allocate(size_t nbytes);
   void copy(const Tensor& dst, const Tensor& src) override;
   void fill(const Tensor& dst, const Scalar& v) override;
   void arange(const Tensor& out, double start, double step) override;

@@ -96,7 +96,7 @@ Tensor CpuBackend::nonzero(const Tensor& in) {
     count = nz ? 1 : 0;
   }
   Shape shape{count, nd};
-  Storage st = allocate(size_t(count * nd) * sizeof(int64_t));
+  Storage st = allocate(size_t(count * nd) * sizeof(int64_t), in.device());
   if (!coords.empty()) std::memcpy(st->data(), coords.data(), coords.size() * sizeof(int64_t));
   return Tensor(st, shape, contiguous_strides(shape), 0, DType::Int64);
 }

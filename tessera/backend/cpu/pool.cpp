@@ -4,23 +4,15 @@
 
 #include "tessera/backend/cpu/cpu_backend.h"
 #include "tessera/backend/cpu/loops.h"
+#include "tessera/backend/math/pool.h"
 
 namespace tessera::cpu {
 
 namespace {
-// The taps of a window along one axis that fall inside the input: [lo, hi) of k, as in
-// start + k * dilation in [0, size).
-struct TapRange {
-  int64_t start, lo, hi;
-};
+using math::TapRange;
 std::vector<TapRange> tap_ranges(int64_t outs, int64_t size, int64_t k, int64_t stride, int64_t pad, int64_t dil) {
   std::vector<TapRange> r(static_cast<size_t>(outs));
-  for (int64_t o = 0; o < outs; ++o) {
-    int64_t s = o * stride - pad, lo = 0, hi = k;
-    while (lo < k && s + lo * dil < 0) ++lo;
-    while (hi > lo && s + (hi - 1) * dil >= size) --hi;
-    r[size_t(o)] = {s, lo, hi};
-  }
+  for (int64_t o = 0; o < outs; ++o) r[size_t(o)] = math::tap_range(o, size, k, stride, pad, dil);
   return r;
 }
 }  // namespace
@@ -55,7 +47,7 @@ void CpuBackend::max_pool2d(const Tensor& out, const Tensor& indices, const Tens
               M best = v[0];
               int64_t bi = at[0];
               for (int t = 1; t < 4; ++t) {
-                bool take = (v[t] > best) | ((v[t] != v[t]) & (best == best));
+                bool take = math::max_pool_takes(v[t], best);
                 best = take ? v[t] : best;
                 bi = take ? at[t] : bi;
               }
@@ -83,7 +75,7 @@ void CpuBackend::max_pool2d(const Tensor& out, const Tensor& indices, const Tens
               for (int64_t kw = rw.lo; kw < rw.hi; ++kw) {
                 int64_t at = base + kw * dw;
                 M v = M(in[at]);
-                bool take = (v > best) | ((v != v) & (best == best));
+                bool take = math::max_pool_takes(v, best);
                 best = take ? v : best;
                 bi = take ? at : bi;
               }
@@ -116,26 +108,6 @@ void CpuBackend::max_pool2d_backward(const Tensor& grad_x, const Tensor& grad_ou
   });
 }
 
-namespace {
-// The window of output (oh, ow) clipped to the input, and PyTorch's divisor for it.
-struct AvgWindow {
-  int64_t h0, h1, w0, w1, divisor;
-  AvgWindow(int64_t oh, int64_t ow, int64_t H, int64_t W, const Pool2dParams& p) {
-    h0 = oh * p.stride[0] - p.padding[0];
-    w0 = ow * p.stride[1] - p.padding[1];
-    h1 = std::min(h0 + p.kernel[0], H + p.padding[0]);
-    w1 = std::min(w0 + p.kernel[1], W + p.padding[1]);
-    int64_t padded = (h1 - h0) * (w1 - w0);
-    h0 = std::max<int64_t>(h0, 0);
-    w0 = std::max<int64_t>(w0, 0);
-    h1 = std::min(h1, H);
-    w1 = std::min(w1, W);
-    divisor = p.count_include_pad ? padded : (h1 - h0) * (w1 - w0);
-    if (divisor <= 0) divisor = 1;
-  }
-};
-}  // namespace
-
 void CpuBackend::avg_pool2d(const Tensor& out, const Tensor& x, const Pool2dParams& p) {
   int64_t planes = x.size(0) * x.size(1), H = x.size(2), W = x.size(3), OH = out.size(2), OW = out.size(3);
   if (out.numel() == 0) return;
@@ -148,7 +120,7 @@ void CpuBackend::avg_pool2d(const Tensor& out, const Tensor& x, const Pool2dPara
       for (int64_t pl = b; pl < e; ++pl)
         for (int64_t oh = 0; oh < OH; ++oh)
           for (int64_t ow = 0; ow < OW; ++ow) {
-            AvgWindow wd(oh, ow, H, W, p);
+            math::AvgWindow wd = math::avg_window(oh, ow, H, W, p.kernel, p.stride, p.padding, p.count_include_pad);
             M s = 0;
             for (int64_t ih = wd.h0; ih < wd.h1; ++ih)
               for (int64_t iw = wd.w0; iw < wd.w1; ++iw) s += M(xp[(pl * H + ih) * W + iw]);
@@ -171,7 +143,7 @@ void CpuBackend::avg_pool2d_backward(const Tensor& grad_x, const Tensor& grad_ou
       for (int64_t pl = b; pl < e; ++pl)
         for (int64_t oh = 0; oh < OH; ++oh)
           for (int64_t ow = 0; ow < OW; ++ow) {
-            AvgWindow wd(oh, ow, H, W, p);
+            math::AvgWindow wd = math::avg_window(oh, ow, H, W, p.kernel, p.stride, p.padding, p.count_include_pad);
             M g = M(gy[(pl * OH + oh) * OW + ow]) / M(wd.divisor);
             for (int64_t ih = wd.h0; ih < wd.h1; ++ih)
               for (int64_t iw = wd.w0; iw < wd.w1; ++iw) {

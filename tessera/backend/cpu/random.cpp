@@ -1,19 +1,15 @@
-// Random number kernels: every element i draws from Philox block (offset + i / lanes), so the
-// stream depends on the generator state only, never on the thread count.
-#include <cmath>
-
+// Random number kernels: element i of a draw takes Philox block (offset + i), transformed by the
+// shared math/random.h, so the stream depends on the generator state only (never on the thread
+// count) and equals the CUDA backend's bit for bit. Compiled with -ffp-contract=off (see
+// tessera/CMakeLists.txt): the transforms must round exactly as written.
 #include "tessera/backend/cpu/cpu_backend.h"
 #include "tessera/backend/cpu/loops.h"
+#include "tessera/backend/math/random.h"
 
 namespace tessera::cpu {
 
 namespace {
-inline float u32_to_unit_float(uint32_t x) { return float(x >> 8) * (1.0f / 16777216.0f); }  // [0, 1)
-inline double u64_to_unit_double(uint32_t hi, uint32_t lo) {
-  return double(((uint64_t(hi) << 32) | lo) >> 11) * (1.0 / 9007199254740992.0);
-}
-
-// Fills a contiguous out: f(i, block) -> value, one Philox block per element.
+// Fills a contiguous out: f(block) -> value, one Philox block per element.
 template <class T, class F>
 void fill_random(const Tensor& out, Generator& g, const F& f) {
   int64_t n = out.numel();
@@ -28,45 +24,45 @@ void fill_random(const Tensor& out, Generator& g, const F& f) {
 void CpuBackend::uniform(const Tensor& out, double lo, double hi, Generator& g) {
   dispatch_floating(out.dtype(), "uniform", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    fill_random<T>(out, g, [&](const Philox4x32& r) {
-      if constexpr (std::is_same_v<T, double>) return lo + (hi - lo) * u64_to_unit_double(r.v[0], r.v[1]);
-      else return T(float(lo) + float(hi - lo) * u32_to_unit_float(r.v[0]));
-    });
+    fill_random<T>(out, g, [&](const Philox4x32& r) { return math::uniform_value<T>(r, lo, hi); });
   });
 }
 
 void CpuBackend::normal(const Tensor& out, double mean, double std, Generator& g) {
   dispatch_floating(out.dtype(), "normal", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    fill_random<T>(out, g, [&](const Philox4x32& r) {
-      // Box-Muller; 1 - u keeps the log argument in (0, 1].
-      double u1 = 1.0 - u64_to_unit_double(r.v[0], r.v[1]), u2 = u64_to_unit_double(r.v[2], r.v[3]);
-      double z = std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * M_PI * u2);
-      return T(opmath_t<T>(mean + std * z));
-    });
+    fill_random<T>(out, g, [&](const Philox4x32& r) { return math::normal_value<T>(r, mean, std); });
   });
 }
 
 void CpuBackend::bernoulli(const Tensor& out, const Tensor& p, Generator& g) {
-  Storage tmp = allocate(size_t(out.numel()) * sizeof(double));
-  Tensor u(tmp, out.shape(), contiguous_strides(out.shape()), 0, DType::Float64);
-  uniform(u, 0.0, 1.0, g);
-  Tensor pd(allocate(size_t(out.numel()) * sizeof(double)), out.shape(), contiguous_strides(out.shape()), 0,
-            DType::Float64);
-  copy(pd, p);
-  Tensor mask(allocate(size_t(out.numel())), out.shape(), contiguous_strides(out.shape()), 0, DType::Bool);
-  binary(BinaryOp::Lt, mask, u, pd);
-  copy(out, mask);
+  int64_t n = out.numel();
+  uint64_t seed = g.seed(), offset = g.reserve(uint64_t(n));
+  Tensor pd = p;  // read p through its strides, in out's (contiguous) element order
+  dispatch_all(out.dtype(), [&](auto otag) {
+    using O = typename decltype(otag)::type;
+    dispatch_floating(p.dtype(), "bernoulli", [&](auto ptag) {
+      using P = typename decltype(ptag)::type;
+      StridedLoop<1> loop({&pd});
+      O* o = static_cast<O*>(out.data_ptr());
+      parallel_for(n, 4096, [&](int64_t b, int64_t e) {
+        int64_t i = b;
+        loop.run_range(b, e, [&](char** q, const int64_t* s, int64_t len) {
+          for (int64_t j = 0; j < len; ++j, ++i) {
+            double prob = double(math::opmath_t<P>(*reinterpret_cast<const P*>(q[0] + j * s[0])));
+            o[i] = O(math::bernoulli_value(philox4x32(seed, offset + uint64_t(i)), prob));
+          }
+        });
+      });
+    });
+  });
 }
 
 void CpuBackend::randint(const Tensor& out, int64_t lo, int64_t hi, Generator& g) {
   uint64_t range = uint64_t(hi) - uint64_t(lo);
   dispatch_all(out.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
-    fill_random<T>(out, g, [&](const Philox4x32& r) {
-      uint64_t x = (uint64_t(r.v[0]) << 32) | r.v[1];
-      return T(opmath_t<T>(int64_t(uint64_t(lo) + x % range)));
-    });
+    fill_random<T>(out, g, [&](const Philox4x32& r) { return math::randint_value<T>(r, lo, range); });
   });
 }
 

@@ -5,64 +5,34 @@
 
 #include "tessera/backend/cpu/cpu_backend.h"
 #include "tessera/backend/cpu/loops.h"
+#include "tessera/backend/math/reduce.h"
 
 namespace tessera::cpu {
 
 namespace {
-
-template <class A> struct SumR {
-  static A init() { return A(0); }
-  static A step(A a, A x) { return a + x; }
-};
-template <class A> struct ProdR {
-  static A init() { return A(1); }
-  static A step(A a, A x) { return a * x; }
-};
-template <class A> struct MaxR {
-  static A init() {
-    if constexpr (std::is_floating_point_v<A>) return -std::numeric_limits<A>::infinity();
-    else return std::numeric_limits<A>::lowest();
-  }
-  static A step(A a, A x) { return (x > a || x != x) && a == a ? x : a; }
-};
-template <class A> struct MinR {
-  static A init() {
-    if constexpr (std::is_floating_point_v<A>) return std::numeric_limits<A>::infinity();
-    else return std::numeric_limits<A>::max();
-  }
-  static A step(A a, A x) { return (x < a || x != x) && a == a ? x : a; }
-};
-struct AnyR {
-  static bool init() { return false; }
-  static bool step(bool a, bool x) { return a || x; }
-};
-struct AllR {
-  static bool init() { return true; }
-  static bool step(bool a, bool x) { return a && x; }
-};
 
 // Reduces n elements of p (byte stride s). Contiguous runs use 16 independent lanes so the
 // loop vectorizes. (Float sums accumulate in double: A is acc_t.)
 template <class R, class T, class A>
 A reduce_run(const char* p, int64_t n, int64_t s) {
   if (s != int64_t(sizeof(T)) || n < 32) {
-    A acc = R::init();
-    for (int64_t i = 0; i < n; ++i) acc = R::step(acc, A(*reinterpret_cast<const T*>(p + i * s)));
+    A acc = R::identity();
+    for (int64_t i = 0; i < n; ++i) acc = R::reduce(acc, A(*reinterpret_cast<const T*>(p + i * s)));
     return acc;
   }
   const T* x = reinterpret_cast<const T*>(p);
-  A total = R::init();
+  A total = R::identity();
   constexpr int64_t kBlock = 4096;
   for (int64_t b0 = 0; b0 < n; b0 += kBlock) {
     int64_t b1 = std::min(n, b0 + kBlock), i = b0;
     A lanes[16];
-    for (auto& l : lanes) l = R::init();
+    for (auto& l : lanes) l = R::identity();
     for (; i + 16 <= b1; i += 16)
-      for (int l = 0; l < 16; ++l) lanes[l] = R::step(lanes[l], A(x[i + l]));
-    A acc = R::init();
-    for (int l = 0; l < 16; ++l) acc = R::step(acc, lanes[l]);
-    for (; i < b1; ++i) acc = R::step(acc, A(x[i]));
-    total = R::step(total, acc);
+      for (int l = 0; l < 16; ++l) lanes[l] = R::reduce(lanes[l], A(x[i + l]));
+    A acc = R::identity();
+    for (int l = 0; l < 16; ++l) acc = R::combine(acc, lanes[l]);
+    for (; i < b1; ++i) acc = R::reduce(acc, A(x[i]));
+    total = R::combine(total, acc);
   }
   return total;
 }
@@ -110,17 +80,17 @@ struct ReducePlan {
   // Reduces everything reduced that starts at p, in order, as one run per innermost reduced line.
   template <class R, class T, class A>
   A reduce_at(const char* p, int64_t r_begin = 0, int64_t r_end = -1) const {
-    if (red_sizes.empty()) return R::step(R::init(), A(*reinterpret_cast<const T*>(p)));
+    if (red_sizes.empty()) return R::reduce(R::identity(), A(*reinterpret_cast<const T*>(p)));
     int64_t inner = red_sizes[0], lines = reduced / inner;
     if (r_end < 0) r_end = lines;
-    A acc = R::init();
+    A acc = R::identity();
     for (int64_t line = r_begin; line < r_end; ++line) {
       int64_t off = 0, rem = line;
       for (size_t d = 1; d < red_sizes.size(); ++d) {
         off += (rem % red_sizes[d]) * red_strides[d];
         rem /= red_sizes[d];
       }
-      acc = R::step(acc, reduce_run<R, T, A>(p + off, inner, red_strides[0]));
+      acc = R::combine(acc, reduce_run<R, T, A>(p + off, inner, red_strides[0]));
     }
     return acc;
   }
@@ -138,7 +108,7 @@ void reduce_typed(const Tensor& out, const Tensor& in) {
     for (int64_t j = 0; j < out.numel(); ++j) {
       int64_t io, oo;
       plan.offsets(j, io, oo);
-      *reinterpret_cast<O*>(obase + oo) = O(R::init());
+      *reinterpret_cast<O*>(obase + oo) = O(R::identity());
     }
     return;
   }
@@ -149,7 +119,7 @@ void reduce_typed(const Tensor& out, const Tensor& in) {
       int64_t io, oo;
       plan.offsets(j, io, oo);
       // One partial result per thread; parallel_for calls f at most once per thread.
-      std::vector<A> part(size_t(omp_get_max_threads()), R::init());
+      std::vector<A> part(size_t(omp_get_max_threads()), R::identity());
       if (lines >= 2) {
         parallel_for(lines, std::max<int64_t>(1, lines / omp_get_max_threads()), [&](int64_t b, int64_t e) {
           part[size_t(omp_get_thread_num())] = plan.reduce_at<R, T, A>(ibase + io, b, e);
@@ -160,8 +130,8 @@ void reduce_typed(const Tensor& out, const Tensor& in) {
           part[size_t(omp_get_thread_num())] = reduce_run<R, T, A>(ibase + io + b * s, e - b, s);
         });
       }
-      A acc = R::init();
-      for (A v : part) acc = R::step(acc, v);
+      A acc = R::identity();
+      for (A v : part) acc = R::combine(acc, v);
       *reinterpret_cast<O*>(obase + oo) = O(acc);
     }
     return;
@@ -181,22 +151,15 @@ void reduce_typed(const Tensor& out, const Tensor& in) {
 void CpuBackend::reduce(ReduceOp op, const Tensor& out, const Tensor& in) {
   dispatch_all(in.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
-    using M = opmath_t<T>;
-    using A = acc_t<T>;
-    switch (op) {
-      case ReduceOp::Sum:
-      case ReduceOp::Prod:
-        dispatch_all(out.dtype(), [&](auto otag) {
-          using O = typename decltype(otag)::type;
-          if (op == ReduceOp::Sum) reduce_typed<SumR<A>, T, A, O>(out, in);
-          else reduce_typed<ProdR<A>, T, A, O>(out, in);
-        });
-        return;
-      case ReduceOp::Max: return reduce_typed<MaxR<M>, T, M, T>(out, in);
-      case ReduceOp::Min: return reduce_typed<MinR<M>, T, M, T>(out, in);
-      case ReduceOp::Any: return reduce_typed<AnyR, T, bool, bool>(out, in);
-      case ReduceOp::All: return reduce_typed<AllR, T, bool, bool>(out, in);
-    }
+    math::dispatch_reduce<T>(op, [&](auto r) {
+      using R = decltype(r);
+      using A = typename R::acc;
+      if constexpr (std::is_same_v<R, math::SumOp<A>> || std::is_same_v<R, math::ProdOp<A>>) {
+        dispatch_all(out.dtype(), [&](auto otag) { reduce_typed<R, T, A, typename decltype(otag)::type>(out, in); });
+      } else {
+        reduce_typed<R, T, A, std::conditional_t<std::is_same_v<A, bool>, bool, T>>(out, in);
+      }
+    });
   });
 }
 
@@ -230,18 +193,17 @@ void CpuBackend::arg_reduce(bool is_max, const Tensor& out, const Tensor& in, in
     using M = opmath_t<T>;
     int64_t st = in.stride(dim) * int64_t(in.element_size());
     Tensor o = out.expand(in.shape());
-    for_each_line<2>({&o, &in}, dim, [&](const std::array<char*, 2>& q) {
-      M best = M(*reinterpret_cast<const T*>(q[1]));
-      int64_t bi = 0;
-      for (int64_t i = 1; i < len && best == best; ++i) {
-        M v = M(*reinterpret_cast<const T*>(q[1] + i * st));
-        if (v != v || (is_max ? v > best : v < best)) {
-          best = v;
-          bi = i;
-        }
-      }
-      *reinterpret_cast<int64_t*>(q[0]) = bi;
-    }, len);
+    auto scan = [&](auto op) {
+      using Op = decltype(op);
+      for_each_line<2>({&o, &in}, dim, [&](const std::array<char*, 2>& q) {
+        typename Op::acc best = Op::identity();
+        for (int64_t i = 0; i < len && best.value == best.value; ++i)  // the first NaN ends the scan
+          best = Op::reduce(best, M(*reinterpret_cast<const T*>(q[1] + i * st)), i);
+        *reinterpret_cast<int64_t*>(q[0]) = best.index;
+      }, len);
+    };
+    if (is_max) scan(math::ArgOp<M, true>{});
+    else scan(math::ArgOp<M, false>{});
   });
 }
 
@@ -333,12 +295,10 @@ void CpuBackend::softmax(const Tensor& out, const Tensor& in, int64_t dim, bool 
     int64_t si = in.stride(dim) * int64_t(in.element_size()), so = out.stride(dim) * int64_t(out.element_size());
     for_each_line<2>({&out, &in}, dim, [&](const std::array<char*, 2>& q) {
       auto X = [&](int64_t i) { return M(*reinterpret_cast<const T*>(q[1] + i * si)); };
-      M mx = -std::numeric_limits<M>::infinity();
-      for (int64_t i = 0; i < len; ++i) mx = std::max(mx, X(i));
-      if (std::isinf(mx) && mx < 0) mx = 0;
-      M sum = 0;
-      for (int64_t i = 0; i < len; ++i) sum += fast_exp(X(i) - mx);
-      M lse = mx + std::log(sum);
+      using Op = math::SoftmaxOp<M>;
+      typename Op::acc a = Op::identity();  // one online pass over the strided line
+      for (int64_t i = 0; i < len; ++i) a = Op::reduce(a, X(i));
+      M lse = Op::logsumexp(a);
       for (int64_t i = 0; i < len; ++i)
         *reinterpret_cast<T*>(q[0] + i * so) = T(log ? X(i) - lse : fast_exp(X(i) - lse));
     }, len);
