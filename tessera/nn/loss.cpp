@@ -42,7 +42,7 @@ Tensor nll_loss(const Tensor& input, const Tensor& target, const Tensor& weight,
     TS_CHECK_INDEX(!bad.any().item<bool>(), "nll_loss: target class ", ops::masked_select(t, bad).to_vector()[0],
                    " is out of range for ", C, " classes");
   }
-  Tensor safe = ops::where(valid, t, zeros({}, {DType::Int64}));
+  Tensor safe = ops::where(valid, t, zeros({}, {DType::Int64, input.device()}));
   Tensor picked = -ops::gather(logp, 1, safe.unsqueeze(1)).squeeze(1);
   Tensor w = valid.to(input.dtype());
   if (weight.defined()) {
@@ -51,7 +51,7 @@ Tensor nll_loss(const Tensor& input, const Tensor& target, const Tensor& weight,
   }
   // Ignored rows are selected away (not multiplied by 0), so that their gradient is exactly 0 even
   // when every row is ignored and the mean divides by a zero total weight (PyTorch's behaviour).
-  Tensor l = ops::where(valid, picked * w, zeros({}, {input.dtype()}));
+  Tensor l = ops::where(valid, picked * w, zeros({}, {input.dtype(), input.device()}));
   if (reduction == "mean") return l.sum() / w.sum();
   if (reduction == "none") return l.view(target.shape());
   return reduce(l, reduction, "nll_loss");
@@ -87,7 +87,7 @@ Tensor cross_entropy(const Tensor& input, const Tensor& target, const CrossEntro
     if (o.reduction == "none") return nll;
     Tensor t = target.reshape({-1}).to(DType::Int64);
     Tensor valid = t != o.ignore_index;
-    Tensor wsum = w.defined() ? (ops::index_select(w, 0, ops::where(valid, t, zeros({}, {DType::Int64}))) *
+    Tensor wsum = w.defined() ? (ops::index_select(w, 0, ops::where(valid, t, zeros({}, {DType::Int64, input.device()}))) *
                                  valid.to(input.dtype())).sum()
                               : valid.to(input.dtype()).sum();
     return o.reduction == "mean" ? nll.sum() / wsum : reduce(nll, o.reduction, "cross_entropy");
@@ -97,11 +97,11 @@ Tensor cross_entropy(const Tensor& input, const Tensor& target, const CrossEntro
   Tensor smooth = -(w.defined() ? lp * w : lp).sum({1}) / double(C);
   Tensor t = target.reshape({-1}).to(DType::Int64);
   Tensor valid = (t != o.ignore_index).to(input.dtype());
-  smooth = ops::where(t != o.ignore_index, smooth, zeros({}, {input.dtype()}));
+  smooth = ops::where(t != o.ignore_index, smooth, zeros({}, {input.dtype(), input.device()}));
   Tensor l = nll.reshape({-1}) * (1 - eps) + smooth * eps;
   if (o.reduction == "none") return l.view(target.shape());
   if (o.reduction == "sum") return l.sum();
-  Tensor wsum = w.defined() ? (ops::index_select(w, 0, ops::where(t != o.ignore_index, t, zeros({}, {DType::Int64}))) * valid).sum()
+  Tensor wsum = w.defined() ? (ops::index_select(w, 0, ops::where(t != o.ignore_index, t, zeros({}, {DType::Int64, input.device()}))) * valid).sum()
                             : valid.sum();
   TS_CHECK_VALUE(o.reduction == "mean", "cross_entropy: reduction must be 'mean', 'sum' or 'none', got '", o.reduction, "'");
   return l.sum() / wsum;

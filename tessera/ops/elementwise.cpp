@@ -1,5 +1,6 @@
 // Elementwise ops: promotion, broadcasting and dispatch to Backend::unary/binary/where.
 #include <cmath>
+#include <optional>
 
 #include "tessera/autograd/autograd.h"
 #include "tessera/ops/ops.h"
@@ -14,9 +15,17 @@ using G = std::vector<Tensor>;
 namespace {
 int category(DType t) { return t == DType::Bool ? 0 : is_integral(t) ? 1 : 2; }
 
-void check_same_device(const char* op, const Tensor& a, const Tensor& b) {
-  TS_CHECK_DEVICE(a.device() == b.device(), op, ": expected all tensors on the same device, got ", a.device(), " and ",
-                  b.device());
+// The device an elementwise op runs on: its operands' common device, where (as in PyTorch) a
+// 0-d CPU tensor acts as a scalar next to tensors of any device.
+Device common_device(const char* op, std::initializer_list<const Tensor*> ts) {
+  std::optional<Device> dev;
+  for (const Tensor* t : ts) {
+    if (t->dim() == 0 && t->device().is_cpu()) continue;
+    TS_CHECK_DEVICE(!dev || *dev == t->device(), op, ": expected all tensors on the same device, got ", *dev, " and ",
+                    t->device());
+    dev = t->device();
+  }
+  return dev.value_or(Device::cpu());
 }
 
 bool is_float_op(UnaryOp op) {
@@ -258,6 +267,7 @@ namespace {
 struct BinaryArgs {
   Shape shape;
   DType compute, out;
+  Device device;
   Tensor a, b;
 };
 // The converted, broadcast operands are scratch for the kernel: no autograd nodes for them (the
@@ -265,18 +275,18 @@ struct BinaryArgs {
 BinaryArgs prepare(BinaryOp op, const Tensor& a, const Tensor& b, DType promoted) {
   autograd::NoGradGuard ng;
   const char* name = op_name(op);
-  check_same_device(name, a, b);
   BinaryArgs r;
+  r.device = common_device(name, {&a, &b});
   r.shape = broadcast_shapes(a.shape(), b.shape(), name);
   r.compute = promoted;
   if ((op == BinaryOp::Div || op == BinaryOp::Atan2) && !is_floating(promoted)) r.compute = DType::Float32;
   if (op == BinaryOp::Pow && promoted == DType::Bool) r.compute = DType::Int64;
   r.out = is_predicate(op) ? DType::Bool : r.compute;
   if (op >= BinaryOp::LogicalAnd && r.compute == DType::Bool) r.compute = DType::Bool;
-  r.a = a.to(r.compute).expand(r.shape);
-  r.b = b.to(r.compute).expand(r.shape);
+  r.a = a.to(r.compute).to(r.device).expand(r.shape);
+  r.b = b.to(r.compute).to(r.device).expand(r.shape);
   if (op == BinaryOp::Fmod && is_integral(r.compute))
-    TS_CHECK_VALUE(!any(eq(r.b, zeros({}, {r.compute, b.device()}))).item<bool>(), "fmod: integer division by zero");
+    TS_CHECK_VALUE(!any(eq(r.b, zeros({}, {r.compute, r.device}))).item<bool>(), "fmod: integer division by zero");
   return r;
 }
 }  // namespace
@@ -339,8 +349,8 @@ void record_binary(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& 
 Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
   trace::Scope ts;
   BinaryArgs r = prepare(op, a, b, result_type(a, b));
-  Tensor out = empty(r.shape, {r.out, a.device()});
-  backend_for(a.device()).binary(op, out, r.a, r.b);
+  Tensor out = empty(r.shape, {r.out, r.device});
+  backend_for(r.device).binary(op, out, r.a, r.b);
   if (!is_predicate(op) && needs_grad({&a, &b})) record_binary(op, a, b, out);
   if (ts.recording()) ts.record(op_name(op), {a, b}, {out});
   return out;
@@ -369,6 +379,8 @@ Tensor& binary_(BinaryOp op, Tensor& a, const Tensor& b) {
   DType rt = result_type(a, b);
   TS_CHECK_DTYPE(!is_predicate(op), name, "_: comparison results are bool and cannot be written in place");
   BinaryArgs r = prepare(op, a, b, rt);
+  TS_CHECK_DEVICE(r.device == a.device(), name, "_: expected all tensors on the same device, got ", a.device(),
+                  " and ", r.device);
   TS_CHECK_DTYPE(category(r.out) <= category(a.dtype()), name, "_: result type ", r.out,
                  " can't be cast to the desired output type ", a.dtype());
   TS_CHECK_SHAPE(r.shape == a.shape(), name, "_: output with shape ", a.shape(),
@@ -407,14 +419,14 @@ Tensor pow(const Tensor& a, Scalar b) {
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   trace::Scope ts;
   TS_CHECK_DTYPE(cond.dtype() == DType::Bool, "where: expected condition to be a bool tensor, got ", cond.dtype());
-  check_same_device("where", cond, a);
-  check_same_device("where", a, b);
+  Device dev = common_device("where", {&cond, &a, &b});
   Shape shape = broadcast_shapes(broadcast_shapes(cond.shape(), a.shape(), "where"), b.shape(), "where");
   DType dt = result_type(a, b);
-  Tensor out = empty(shape, {dt, a.device()});
+  Tensor out = empty(shape, {dt, dev});
   {
     autograd::NoGradGuard ng;  // the broadcast operands are kernel scratch
-    backend_for(a.device()).where(out, cond.expand(shape), a.to(dt).expand(shape), b.to(dt).expand(shape));
+    backend_for(dev).where(out, cond.to(dev).expand(shape), a.to(dt).to(dev).expand(shape),
+                           b.to(dt).to(dev).expand(shape));
   }
   if (needs_grad({&a, &b}))
     record_fn("where", {&a, &b}, {&out}, {cond}, [](const G& g, const G& s) {

@@ -96,7 +96,9 @@ void Optimizer::load_state_dict(const OptimizerState& s) {
       for (auto& [k, t] : s.state[i]) {
         TS_CHECK_SHAPE(t.shape() == p.shape() || t.numel() == 1, name_, ": state '", k, "' of parameter ", i,
                        " has shape ", t.shape(), ", the parameter ", p.shape());
-        st.buffers[k] = t.clone().to(p.dtype());
+        // On the parameter's device and in its dtype (a checkpoint loads on the CPU), never aliased.
+        Tensor c = t.to(p.device()).to(p.dtype());
+        st.buffers[k] = c.is_same(t) ? t.clone() : c;
       }
       st.step = s.steps[i];
       state_[p.impl_ptr().get()] = st;

@@ -88,6 +88,13 @@ TEST(CudaTensors, OpsOnTwoDevicesNameBoth) {
     }
   }
   EXPECT_THROW(ones({1}).to(Device::cuda(7)), DeviceError);
+  // As in PyTorch, a 0-d CPU tensor acts as a scalar next to CUDA tensors (not in place into it).
+  Tensor scaled = b * scalar_tensor(3.0);
+  EXPECT_TRUE(scaled.device().is_cuda());
+  EXPECT_EQ(scaled.cpu().tolist<float>(), (std::vector<float>{3, 3}));
+  EXPECT_TRUE(ops::where(b > 0.5, b, scalar_tensor(0.0)).device().is_cuda());
+  Tensor s = scalar_tensor(1.0, DType::Float32);
+  EXPECT_THROW(s.add_(b.sum()), DeviceError);
 }
 
 TEST(CudaTensors, RandomTensorsAreTheCpusBitForBit) {

@@ -2,10 +2,24 @@
 
 #include <cmath>
 
+#include "../devices.h"
 #include "tessera/tessera.h"
 
 using namespace tessera;
 namespace F = tessera::nn::functional;
+
+// Every case runs on each device: modules are built, moved with Module::to, fed and checked there.
+class OnDevice : public ::testing::TestWithParam<Device> {
+ protected:
+  void SetUp() override { TS_SKIP_IF_UNAVAILABLE(GetParam()); }
+  Device dev() const { return GetParam(); }
+  Tensor on(const Tensor& t) const { return t.to(dev()); }
+  TensorOptions f32() const { return {DType::Float32, dev()}; }
+  TensorOptions f64() const { return {DType::Float64, dev()}; }
+};
+class Module : public OnDevice {};
+class Layers : public OnDevice {};
+class Init : public OnDevice {};
 
 // The Rosetta CIFAR-10 CNN (shared/rosetta.md), as a user would write it.
 static std::shared_ptr<nn::Sequential> rosetta_cnn() {
@@ -19,18 +33,21 @@ static std::shared_ptr<nn::Sequential> rosetta_cnn() {
   return net;
 }
 
-TEST(Module, RosettaCnnHasTheRightShapesAndParameterCount) {
+TEST_P(Module, RosettaCnnHasTheRightShapesAndParameterCount) {
   manual_seed(0);
   auto net = rosetta_cnn();
+  net->to(dev());
   EXPECT_EQ(net->num_parameters(), 3441592);
-  Tensor x = randn({4, 3, 32, 32});
+  Tensor x = randn({4, 3, 32, 32}, f32());
   Tensor logits = (*net)(x);
   EXPECT_EQ(logits.shape(), (Shape{4, 10}));
-  Tensor loss = F::cross_entropy(logits, tensor({1, 0, 9, 3}));
+  EXPECT_EQ(logits.device(), dev());
+  Tensor loss = F::cross_entropy(logits, on(tensor({1, 0, 9, 3})));
   loss.backward();
   for (auto& [name, p] : net->named_parameters()) {
     ASSERT_TRUE(p.grad().defined()) << name;
     EXPECT_EQ(p.grad().shape(), p.shape()) << name;
+    EXPECT_EQ(p.grad().device(), dev()) << name;
   }
   EXPECT_GT(net->at(0)->named_parameters()[0].second.grad().abs().sum().item<double>(), 0);
   std::string s = net->str();
@@ -38,7 +55,7 @@ TEST(Module, RosettaCnnHasTheRightShapesAndParameterCount) {
   EXPECT_NE(s.find("parameters: 3,441,592"), std::string::npos) << s;
 }
 
-TEST(Module, RegistrationNamesAndStateDict) {
+TEST_P(Module, RegistrationNamesAndStateDict) {
   struct Block : nn::Module {
     Block() : Module("Block") {
       fc = register_module("fc", std::make_shared<nn::Linear>(3, 2));
@@ -51,14 +68,18 @@ TEST(Module, RegistrationNamesAndStateDict) {
     Tensor scale;
   };
   Block b;
+  b.to(dev());
   std::vector<std::string> names;
   for (auto& [n, t] : b.state_dict()) names.push_back(n);
   EXPECT_EQ(names, (std::vector<std::string>{"scale", "fc.weight", "fc.bias", "bn.weight", "bn.bias",
                                              "bn.running_mean", "bn.running_var", "bn.num_batches_tracked"}));
   EXPECT_EQ(b.named_modules().size(), 3u);
-  Block c;
+  Block c;  // on the CPU: loading copies across devices
   c.load_state_dict(b.state_dict());
-  EXPECT_TRUE(ops::equal(c.fc->weight, b.fc->weight));
+  EXPECT_TRUE(ops::equal(c.fc->weight, b.fc->weight.cpu()));
+  EXPECT_TRUE(c.fc->weight.device().is_cpu());
+  c.to(dev());
+  EXPECT_EQ(c.fc->weight.device(), dev());
   nn::StateDict bad = b.state_dict();
   bad.erase(bad.begin());                          // missing "scale"
   bad.push_back({"extra", ones({1})});             // unexpected
@@ -80,9 +101,14 @@ TEST(Module, RegistrationNamesAndStateDict) {
   EXPECT_THROW(b.register_parameter("a.b", ones({1})), ValueError);
 }
 
-TEST(Module, TrainEvalToDtypeZeroGrad) {
+TEST_P(Module, TrainEvalToDtypeZeroGrad) {
   nn::Sequential net(nn::Linear(4, 4), nn::Dropout(0.5), nn::BatchNorm1d(4));
-  Tensor x = randn({8, 4});
+  auto lin = std::dynamic_pointer_cast<nn::Linear>(net.at(0));
+  Tensor handle = lin->weight;
+  net.to(dev());
+  EXPECT_EQ(handle.device(), dev());  // handles follow the move
+  for (auto& [n, t] : net.state_dict()) EXPECT_EQ(t.device(), dev()) << n;  // buffers too
+  Tensor x = randn({8, 4}, f32());
   net.eval();
   EXPECT_FALSE(net.at(1)->is_training());
   EXPECT_TRUE(ops::equal(net(x), net(x)));  // no dropout, running stats: deterministic
@@ -92,87 +118,106 @@ TEST(Module, TrainEvalToDtypeZeroGrad) {
   EXPECT_TRUE(net.parameters()[0].grad().defined());
   net.zero_grad();
   EXPECT_FALSE(net.parameters()[0].grad().defined());
-  auto lin = std::dynamic_pointer_cast<nn::Linear>(net.at(0));
-  Tensor handle = lin->weight;
   net.to(DType::Float64);
   EXPECT_EQ(handle.dtype(), DType::Float64);  // handles follow
+  EXPECT_EQ(handle.device(), dev());
   EXPECT_TRUE(handle.requires_grad());
-  EXPECT_EQ(net(randn({2, 4}, {DType::Float64})).dtype(), DType::Float64);
+  EXPECT_EQ(net(randn({2, 4}, f64())).dtype(), DType::Float64);
   auto bn = std::dynamic_pointer_cast<nn::BatchNorm1d>(net.at(2));
   EXPECT_EQ(bn->num_batches_tracked.dtype(), DType::Int64);  // integer buffers keep their dtype
 }
 
-TEST(Layers, MatchTheirFunctionalDefinitions) {
+TEST_P(Layers, MatchTheirFunctionalDefinitions) {
   manual_seed(1);
   nn::Linear lin(5, 3);
-  Tensor x = randn({2, 5});
+  lin.to(dev());
+  Tensor x = randn({2, 5}, f32());
   EXPECT_TRUE(ops::allclose(lin(x), ops::matmul(x, lin.weight.t()) + lin.bias, 1e-5, 1e-6));
   double bound = 1 / std::sqrt(5.0);  // PyTorch's default init bound
   EXPECT_LE(lin.weight.abs().max().item<double>(), bound);
   nn::Conv2d conv(2, 4, {3, 1}, {.stride = {2, 1}, .padding = {1, 0}, .bias = false});
+  conv.to(dev());
   EXPECT_FALSE(conv.bias.defined());
-  EXPECT_EQ(conv(randn({1, 2, 7, 5})).shape(), (Shape{1, 4, 4, 5}));
+  EXPECT_EQ(conv(randn({1, 2, 7, 5}, f32())).shape(), (Shape{1, 4, 4, 5}));
   nn::Embedding emb(10, 3, 0);
+  emb.to(dev());
   EXPECT_EQ(emb.weight.select(0, 0).abs().sum().item<double>(), 0);
-  Tensor e = emb(tensor({0, 2, 0}));
+  Tensor e = emb(on(tensor({0, 2, 0})));
   e.sum().backward();
   EXPECT_EQ(emb.weight.grad().select(0, 0).abs().sum().item<double>(), 0);  // padding row: no gradient
   EXPECT_EQ(emb.weight.grad().select(0, 2).sum().item<double>(), 3);
   nn::LeakyReLU lr(0.1);
-  EXPECT_EQ(lr(tensor({-2., 3.})).to_vector(), (std::vector<double>{-0.2f, 3}));
+  EXPECT_EQ(lr(on(tensor({-2., 3.}))).to_vector(), (std::vector<double>{-0.2f, 3}));
   nn::ELU elu;
-  EXPECT_NEAR(elu(tensor({-1.})).item<double>(), std::exp(-1.0) - 1, 1e-6);
+  EXPECT_NEAR(elu(on(tensor({-1.}))).item<double>(), std::exp(-1.0) - 1, 1e-6);
   nn::Bilinear bil(3, 2, 4);
-  Tensor a = randn({5, 3}), b = randn({5, 2});
+  bil.to(dev());
+  Tensor a = randn({5, 3}, f32()), b = randn({5, 2}, f32());
   Tensor want = ops::matmul(ops::matmul(a.unsqueeze(1).unsqueeze(1), bil.weight), b.unsqueeze(1).unsqueeze(-1)).view({5, 4}) + bil.bias;
   EXPECT_TRUE(ops::allclose(bil.forward(a, b), want, 1e-5, 1e-5));
   nn::ConvTranspose2d ct(3, 2, 3, {.stride = 2, .padding = 1, .output_padding = 1});
-  EXPECT_EQ(ct(randn({1, 3, 4, 4})).shape(), (Shape{1, 2, 8, 8}));
+  ct.to(dev());
+  EXPECT_EQ(ct(randn({1, 3, 4, 4}, f32())).shape(), (Shape{1, 2, 8, 8}));
   nn::GroupNorm gn(2, 4);
   nn::LayerNorm ln({4});
+  gn.to(dev());
+  ln.to(dev());
   nn::AdaptiveAvgPool2d ap(1);
-  EXPECT_EQ(ap(randn({2, 4, 5, 5})).shape(), (Shape{2, 4, 1, 1}));
-  EXPECT_EQ(gn(randn({2, 4, 3})).shape(), (Shape{2, 4, 3}));
-  EXPECT_EQ(ln(randn({2, 4})).shape(), (Shape{2, 4}));
+  EXPECT_EQ(ap(randn({2, 4, 5, 5}, f32())).shape(), (Shape{2, 4, 1, 1}));
+  EXPECT_EQ(gn(randn({2, 4, 3}, f32())).shape(), (Shape{2, 4, 3}));
+  EXPECT_EQ(ln(randn({2, 4}, f32())).shape(), (Shape{2, 4}));
   EXPECT_THROW(nn::Conv2d(3, 4, 3, {.groups = 2}), ValueError);
-  EXPECT_THROW(nn::BatchNorm2d(3)(randn({2, 4, 5, 5})), ShapeError);
+  nn::BatchNorm2d bn3(3);
+  bn3.to(dev());
+  EXPECT_THROW(bn3(randn({2, 4, 5, 5}, f32())), ShapeError);
+  EXPECT_THROW(lin(randn({2, 5}, {DType::Float32, dev().is_cpu() ? Device::cuda(0) : Device::cpu()})), DeviceError);
 }
 
-TEST(Layers, MultiheadAttentionMatchesTheFormula) {
+TEST_P(Layers, MultiheadAttentionMatchesTheFormula) {
   manual_seed(2);
   nn::MultiheadAttention mha(8, 2, 0.0, true, /*batch_first=*/true);
-  Tensor q = randn({2, 3, 8}), kv = randn({2, 4, 8});
+  mha.to(dev());
+  Tensor q = randn({2, 3, 8}, f32()), kv = randn({2, 4, 8}, f32());
   auto [out, w] = mha.forward(q, kv, kv);
   EXPECT_EQ(out.shape(), (Shape{2, 3, 8}));
   EXPECT_EQ(w.shape(), (Shape{2, 3, 4}));
-  EXPECT_TRUE(ops::allclose(w.sum({-1}), ones({2, 3}), 1e-5, 1e-6));
+  EXPECT_TRUE(ops::allclose(w.sum({-1}), ones({2, 3}, f32()), 1e-5, 1e-6));
   // One head by hand: softmax(q Wq (k Wk)^T / sqrt(d)) v Wv, then the output projection.
   nn::MultiheadAttention one(4, 1, 0.0, false, true);
-  Tensor x = randn({1, 2, 4});
+  one.to(dev());
+  Tensor x = randn({1, 2, 4}, f32());
   auto Ws = ops::chunk(one.in_proj_weight, 3, 0);
   Tensor qq = ops::matmul(x, Ws[0].t()), kk = ops::matmul(x, Ws[1].t()), vv = ops::matmul(x, Ws[2].t());
   Tensor att = ops::softmax(ops::matmul(qq, kk.transpose(1, 2)) / 2.0, -1);
   Tensor want = ops::matmul(ops::matmul(att, vv), one.out_proj->weight.t());
   EXPECT_TRUE(ops::allclose(one.forward(x, x, x).first, want, 1e-5, 1e-6));
-  Tensor pad = tensor({0., 1.}).view({1, 2}) > 0.5;  // ignore the second key
+  Tensor pad = on(tensor({0., 1.})).view({1, 2}) > 0.5;  // ignore the second key
   auto [o2, w2] = one.forward(x, x, x, pad);
   EXPECT_NEAR(w2.index({0, 0, 1}).item<double>(), 0, 1e-7);
 }
 
-TEST(Init, DistributionsAndOrthogonal) {
-  Tensor w = empty({256, 128});
+TEST_P(Init, DistributionsAndOrthogonal) {
+  Tensor w = empty({256, 128}, f32());
   nn::init::xavier_uniform_(w);
   double a = std::sqrt(6.0 / (256 + 128));
   EXPECT_LE(w.abs().max().item<double>(), a);
   EXPECT_NEAR(w.var().item<double>(), a * a / 3, a * a / 3 * 0.05);
   nn::init::kaiming_normal_(w, 0, "fan_in", "relu");
   EXPECT_NEAR(w.std().item<double>(), std::sqrt(2.0 / 128), 0.002);
-  Tensor q = empty({5, 3}, {DType::Float64});
+  Tensor q = empty({5, 3}, f64());
   nn::init::orthogonal_(q);
-  EXPECT_TRUE(ops::allclose(ops::matmul(q.t(), q), eye(3, std::nullopt, {DType::Float64}), 1e-10, 1e-10));
-  Tensor r = empty({3, 6}, {DType::Float64});
+  EXPECT_EQ(q.device(), dev());
+  EXPECT_TRUE(ops::allclose(ops::matmul(q.t(), q), eye(3, std::nullopt, f64()), 1e-10, 1e-10));
+  Tensor r = empty({3, 6}, f64());
   nn::init::orthogonal_(r, 2.0);
-  EXPECT_TRUE(ops::allclose(ops::matmul(r, r.t()), eye(3, std::nullopt, {DType::Float64}) * 4.0, 1e-10, 1e-10));
+  EXPECT_TRUE(ops::allclose(ops::matmul(r, r.t()), eye(3, std::nullopt, f64()) * 4.0, 1e-10, 1e-10));
   EXPECT_NEAR(nn::init::calculate_gain("tanh"), 5.0 / 3, 1e-12);
   EXPECT_THROW(nn::init::xavier_uniform_(w.select(0, 0)), ShapeError);
 }
+
+INSTANTIATE_TEST_SUITE_P(Devices, Module, ::testing::ValuesIn(tessera::testing::test_devices()),
+                         tessera::testing::device_param_name);
+INSTANTIATE_TEST_SUITE_P(Devices, Layers, ::testing::ValuesIn(tessera::testing::test_devices()),
+                         tessera::testing::device_param_name);
+INSTANTIATE_TEST_SUITE_P(Devices, Init, ::testing::ValuesIn(tessera::testing::test_devices()),
+                         tessera::testing::device_param_name);

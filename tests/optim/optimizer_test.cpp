@@ -4,11 +4,16 @@
 
 #include <cmath>
 
+#include "../devices.h"
 #include "tessera/tessera.h"
 
 using namespace tessera;
 
 namespace {
+// The device of the running case: parameters, gradients and optimizer state live there.
+Device g_dev = Device::cpu();
+Tensor on(const Tensor& t) { return t.to(g_dev); }
+TensorOptions f64() { return {DType::Float64, g_dev}; }
 // A fixed "gradient" sequence for a 3-element parameter: g_t = c * p + t (makes it depend on p).
 std::vector<double> grad_of(const std::vector<double>& p, int t) {
   return {0.5 * p[0] + t, -0.3 * p[1] + 0.1 * t, 0.2 * p[2] - 1};
@@ -17,7 +22,7 @@ std::vector<double> grad_of(const std::vector<double>& p, int t) {
 template <class O>
 std::vector<double> run(O& opt, Tensor& p, int n) {
   for (int t = 1; t <= n; ++t) {
-    p.set_grad(from_vector(grad_of(p.to_vector(), t)));
+    p.set_grad(on(from_vector(grad_of(p.to_vector(), t))));
     opt.step();
   }
   return p.to_vector();
@@ -27,11 +32,22 @@ void expect_near(const std::vector<double>& a, const std::vector<double>& b, dou
   for (size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(a[i], b[i], tol) << i;
 }
 const std::vector<double> p0 = {1.0, -2.0, 0.5};
+Tensor param(const std::vector<double>& v) { return on(from_vector(v)).requires_grad_(); }
+
+class Optimizers : public ::testing::TestWithParam<Device> {
+ protected:
+  void SetUp() override {
+    TS_SKIP_IF_UNAVAILABLE(GetParam());
+    g_dev = GetParam();
+  }
+  void TearDown() override { g_dev = Device::cpu(); }
+};
+class Training : public Optimizers {};
 }  // namespace
 
-TEST(Optimizers, SGDWithMomentumNesterovAndWeightDecay) {
+TEST_P(Optimizers, SGDWithMomentumNesterovAndWeightDecay) {
   for (bool nesterov : {false, true}) {
-    Tensor p = from_vector(p0).requires_grad_();
+    Tensor p = param(p0);
     optim::SGD opt({p}, {.lr = 0.1, .momentum = 0.9, .weight_decay = 0.01, .nesterov = nesterov});
     std::vector<double> q = p0, buf(3);
     for (int t = 1; t <= 5; ++t) {
@@ -45,14 +61,14 @@ TEST(Optimizers, SGDWithMomentumNesterovAndWeightDecay) {
     }
     expect_near(run(opt, p, 5), q, 1e-5);
   }
-  Tensor p = from_vector(p0).requires_grad_();
+  Tensor p = param(p0);
   optim::SGD plain({p}, {.lr = 0.5});
   expect_near(run(plain, p, 1), {1.0 - 0.5 * 1.5, -2.0 - 0.5 * 0.7, 0.5 - 0.5 * -0.9}, 1e-6);
 }
 
-TEST(Optimizers, AdamAdamWAmsgrad) {
+TEST_P(Optimizers, AdamAdamWAmsgrad) {
   for (int variant = 0; variant < 3; ++variant) {  // Adam+L2, AdamW, Adam amsgrad
-    Tensor p = from_vector(p0).requires_grad_();
+    Tensor p = param(p0);
     optim::AdamOptions o{.lr = 0.05, .beta1 = 0.8, .beta2 = 0.95, .eps = 1e-6, .weight_decay = variant == 2 ? 0 : 0.1,
                          .amsgrad = variant == 2};
     std::unique_ptr<optim::Optimizer> opt = variant == 1 ? std::unique_ptr<optim::Optimizer>(new optim::AdamW({p}, o))
@@ -75,9 +91,9 @@ TEST(Optimizers, AdamAdamWAmsgrad) {
   }
 }
 
-TEST(Optimizers, RMSpropAndAdagrad) {
+TEST_P(Optimizers, RMSpropAndAdagrad) {
   for (bool centered : {false, true}) {
-    Tensor p = from_vector(p0).requires_grad_();
+    Tensor p = param(p0);
     optim::RMSprop opt({p}, {.lr = 0.01, .alpha = 0.9, .eps = 1e-8, .momentum = 0.5, .centered = centered});
     std::vector<double> q = p0, sq(3), ga(3), buf(3);
     for (int t = 1; t <= 5; ++t) {
@@ -92,7 +108,7 @@ TEST(Optimizers, RMSpropAndAdagrad) {
     }
     expect_near(run(opt, p, 5), q, 1e-5);
   }
-  Tensor p = from_vector(p0).requires_grad_();
+  Tensor p = param(p0);
   optim::Adagrad opt({p}, {.lr = 0.1, .lr_decay = 0.01, .initial_accumulator_value = 0.1});
   std::vector<double> q = p0, s(3, 0.1);
   for (int t = 1; t <= 5; ++t) {
@@ -105,8 +121,8 @@ TEST(Optimizers, RMSpropAndAdagrad) {
   expect_near(run(opt, p, 5), q, 1e-5);
 }
 
-TEST(Optimizers, Adadelta) {
-  Tensor p = from_vector(p0).requires_grad_();
+TEST_P(Optimizers, Adadelta) {
+  Tensor p = param(p0);
   optim::Adadelta opt({p}, {.lr = 0.5, .rho = 0.8, .eps = 1e-4, .weight_decay = 0.01});
   std::vector<double> q = p0, sq(3), acc(3);
   for (int t = 1; t <= 5; ++t) {
@@ -123,11 +139,11 @@ TEST(Optimizers, Adadelta) {
   EXPECT_THROW(optim::Adadelta({p}, {.rho = 1.5}), ValueError);
 }
 
-TEST(Optimizers, ParamGroupsStateDictAndErrors) {
-  Tensor a = from_vector(std::vector<double>{1.0}).requires_grad_(), b = from_vector(std::vector<double>{1.0}).requires_grad_();
+TEST_P(Optimizers, ParamGroupsStateDictAndErrors) {
+  Tensor a = param({1.0}), b = param({1.0});
   optim::SGD opt({optim::ParamGroup{{a}, {{"lr", 0.5}}}, optim::ParamGroup{{b}, {}}}, {.lr = 0.1, .momentum = 0.9});
-  a.set_grad(ones({1}, {DType::Float64}));
-  b.set_grad(ones({1}, {DType::Float64}));
+  a.set_grad(ones({1}, f64()));
+  b.set_grad(ones({1}, f64()));
   opt.step();
   EXPECT_NEAR(a.item<double>(), 0.5, 1e-12);
   EXPECT_NEAR(b.item<double>(), 0.9, 1e-12);
@@ -138,7 +154,7 @@ TEST(Optimizers, ParamGroupsStateDictAndErrors) {
   Tensor a2 = a.detach().clone().requires_grad_(), b2 = b.detach().clone().requires_grad_();
   optim::SGD opt2({optim::ParamGroup{{a2}, {}}, optim::ParamGroup{{b2}, {}}}, {.lr = 0.1, .momentum = 0.9});
   opt2.load_state_dict(st);
-  for (Tensor* t : {&a, &b, &a2, &b2}) t->set_grad(ones({1}, {DType::Float64}));
+  for (Tensor* t : {&a, &b, &a2, &b2}) t->set_grad(ones({1}, f64()));
   opt.step();
   opt2.step();
   EXPECT_DOUBLE_EQ(a.item<double>(), a2.item<double>());
@@ -196,10 +212,10 @@ TEST(Schedulers, FollowTheirClosedForms) {
   EXPECT_NEAR(o7.lr(), 0.25, 1e-12);
 }
 
-TEST(Optimizers, GradientClipping) {
-  Tensor a = zeros({2}).requires_grad_(), b = zeros({1}).requires_grad_();
-  a.set_grad(tensor({3., 0.}));
-  b.set_grad(tensor({4.}));
+TEST_P(Optimizers, GradientClipping) {
+  Tensor a = zeros({2}, {DType::Float32, g_dev}).requires_grad_(), b = zeros({1}, {DType::Float32, g_dev}).requires_grad_();
+  a.set_grad(on(tensor({3., 0.})));
+  b.set_grad(on(tensor({4.})));
   double n = optim::clip_grad_norm_({a, b}, 1.0);
   EXPECT_NEAR(n, 5.0, 1e-6);
   EXPECT_NEAR(a.grad().to_vector()[0], 0.6, 1e-5);
@@ -208,7 +224,7 @@ TEST(Optimizers, GradientClipping) {
   EXPECT_NEAR(b.grad().to_vector()[0], 0.7, 1e-7);
 }
 
-TEST(Training, TwoSpiralsReach100PercentTrainingAccuracy) {
+TEST_P(Training, TwoSpiralsReach100PercentTrainingAccuracy) {
   // Two interleaved spirals: not linearly separable; an MLP must fit them exactly.
   manual_seed(0);
   int64_t n = 200;
@@ -222,9 +238,10 @@ TEST(Training, TwoSpiralsReach100PercentTrainingAccuracy) {
       labels.push_back(s);
     }
   }
-  Tensor x = from_vector(xs, Shape{2 * n, 2}).to(DType::Float32);
-  Tensor y = from_vector(labels).to(DType::Int64);
+  Tensor x = on(from_vector(xs, Shape{2 * n, 2}).to(DType::Float32));
+  Tensor y = on(from_vector(labels).to(DType::Int64));
   nn::Sequential net(nn::Linear(2, 64), nn::Tanh(), nn::Linear(64, 64), nn::Tanh(), nn::Linear(64, 2));
+  net.to(g_dev);
   optim::Adam opt(net.parameters(), {.lr = 0.01});
   double acc = 0;
   for (int step = 0; step < 1500 && acc < 1.0; ++step) {
@@ -240,3 +257,8 @@ TEST(Training, TwoSpiralsReach100PercentTrainingAccuracy) {
   }
   EXPECT_EQ(acc, 1.0);
 }
+
+INSTANTIATE_TEST_SUITE_P(Devices, Optimizers, ::testing::ValuesIn(tessera::testing::test_devices()),
+                         tessera::testing::device_param_name);
+INSTANTIATE_TEST_SUITE_P(Devices, Training, ::testing::ValuesIn(tessera::testing::test_devices()),
+                         tessera::testing::device_param_name);

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <set>
 
+#include "../devices.h"
 #include "tessera/data/loader.h"
 #include "tessera/io/safetensors.h"
 #include "tessera/tessera.h"
@@ -42,13 +43,21 @@ struct Recorder : train::Callback {
   int batches = 0;
   train::Logs last;
 };
+
+// Fit and resume on each device: the model lives there, the loader's (pinned) CPU batches follow.
+class TrainerOn : public ::testing::TestWithParam<Device> {
+ protected:
+  void SetUp() override { TS_SKIP_IF_UNAVAILABLE(GetParam()); }
+  Device dev() const { return GetParam(); }
+};
 }  // namespace
 
-TEST(Trainer, FitsEvaluatesPredictsAndRunsCallbacks) {
+TEST_P(TrainerOn, FitsEvaluatesPredictsAndRunsCallbacks) {
   manual_seed(0);
   auto net = small_net();
+  net->to(dev());
   optim::SGD opt(net->parameters(), {.lr = 0.1, .momentum = 0.9});
-  data::DataLoader train(blobs(512, 1), {.batch_size = 32, .shuffle = true, .seed = 1});
+  data::DataLoader train(blobs(512, 1), {.batch_size = 32, .shuffle = true, .seed = 1, .pin_memory = true});
   data::DataLoader val(blobs(256, 2), {.batch_size = 64});
   auto rec = std::make_shared<Recorder>();
   fs::path dir = fresh_dir("fit");
@@ -66,6 +75,7 @@ TEST(Trainer, FitsEvaluatesPredictsAndRunsCallbacks) {
   train::Logs ev = train::evaluate(*net, val);
   EXPECT_NEAR(ev.at("accuracy"), h.epochs.back().at("val_accuracy"), 1e-9);
   EXPECT_EQ(train::predict(*net, val).shape(), (Shape{256, 3}));
+  EXPECT_EQ(train::predict(*net, val).device(), dev());
   std::ifstream csv(dir / "log.csv");
   std::string header, row;
   std::getline(csv, header);
@@ -80,10 +90,11 @@ TEST(Trainer, FitsEvaluatesPredictsAndRunsCallbacks) {
   fs::remove_all(dir);
 }
 
-TEST(Trainer, ResumeContinuesExactly) {
-  auto run = [](int64_t epochs, const fs::path& dir, bool resume) {
+TEST_P(TrainerOn, ResumeContinuesExactly) {
+  auto run = [this](int64_t epochs, const fs::path& dir, bool resume) {
     manual_seed(42);
     auto net = small_net();
+    net->to(dev());
     optim::Adam opt(net->parameters(), {.lr = 0.01});
     optim::StepLR sched(opt, 1, 0.5);
     data::DataLoader train(blobs(256, 3), {.batch_size = 32, .shuffle = true, .seed = 5});
@@ -185,3 +196,6 @@ TEST(Zoo, ModelsHaveTheirShapesAndTorchvisionNames) {
   EXPECT_EQ(sd.size(), 320u);  // torchvision's resnet50 state_dict has 320 entries
   EXPECT_THROW(zoo::create("alexnet", 3, 10), ValueError);
 }
+
+INSTANTIATE_TEST_SUITE_P(Devices, TrainerOn, ::testing::ValuesIn(tessera::testing::test_devices()),
+                         tessera::testing::device_param_name);
