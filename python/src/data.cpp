@@ -310,13 +310,14 @@ void bind_data(nb::module_& m) {
           "__init__",
           [](PyLoader* self, nb::handle dataset, int64_t batch_size, bool shuffle, uint64_t seed, bool drop_last,
              int num_workers, int prefetch, std::optional<nb::object> transform, std::optional<nb::object> collate_fn,
-             int64_t num_replicas, int64_t rank) {
+             int64_t num_replicas, int64_t rank, bool pin_memory) {
             data::LoaderOptions o{.batch_size = batch_size,
                                   .shuffle = shuffle,
                                   .seed = seed,
                                   .drop_last = drop_last,
                                   .num_workers = num_workers,
                                   .prefetch = prefetch,
+                                  .pin_memory = pin_memory,
                                   .num_replicas = num_replicas,
                                   .rank = rank};
             std::vector<nb::object> refs{nb::borrow(dataset)};
@@ -342,7 +343,7 @@ void bind_data(nb::module_& m) {
           nb::arg("dataset"), nb::arg("batch_size") = 1, nb::arg("shuffle") = false, nb::arg("seed") = 0,
           nb::arg("drop_last") = false, nb::arg("num_workers") = 2, nb::arg("prefetch") = 4,
           nb::arg("transform") = nb::none(), nb::arg("collate_fn") = nb::none(), nb::arg("num_replicas") = 1,
-          nb::arg("rank") = 0)
+          nb::arg("rank") = 0, nb::arg("pin_memory") = false)
       .def("__len__", [](PyLoader& l) { return l.loader().num_batches(); })
       .def("__iter__",
            [](nb::handle self) {

@@ -147,6 +147,8 @@ const char* doc_for(const std::string& name) {
       {"numpy", "The data as a numpy array, sharing memory."},
       {"to", "A tensor of another dtype and/or on another device (this one when nothing changes)."},
       {"cpu", "The tensor on the CPU."},
+      {"pin_memory", "A copy in pinned (page-locked) host memory, for asynchronous copies to a GPU."},
+      {"is_pinned", "True for a tensor in pinned host memory."},
       {"float", "As float32."},
       {"double", "As float64."},
       {"long", "As int64."},

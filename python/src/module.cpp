@@ -115,6 +115,38 @@ NB_MODULE(_tessera, m) {
   c.def("reset_peak_memory_stats", [](std::optional<int> d) { cuda::reset_peak_memory_stats(d.value_or(-1)); },
         nb::arg("device") = nb::none(), "Starts the peaks afresh.");
   c.def("empty_cache", &cuda::empty_cache, "Releases the cached, unused memory of every device.");
+  c.def("is_built", &cuda::built_with_cuda, "True when this build of tessera has the CUDA backend.");
+  c.def("is_emulated", &cuda::is_emulated,
+        "True when cuda:0 is the test emulation (TESSERA_EMULATE_CUDA=1: host memory, CPU kernels), not a GPU.");
+  c.def("manual_seed", [](uint64_t s) { manual_seed(s); }, nb::arg("seed"),
+        "Seeds the default generator, which every device shares: a seed gives the same numbers on the CPU and "
+        "on CUDA.");
+  c.def("manual_seed_all", [](uint64_t s) { manual_seed(s); }, nb::arg("seed"), "The same as manual_seed.");
+  nb::class_<cuda::Stream>(c, "Stream", "A CUDA stream of one device (torch.cuda.Stream).")
+      .def("__init__", [](cuda::Stream* s, std::optional<int> d) { new (s) cuda::Stream(cuda::create_stream(d.value_or(-1))); },
+           nb::arg("device") = nb::none(), "A new stream on device (the current device by default).")
+      .def_ro("device_index", &cuda::Stream::device, "The stream's device.")
+      .def_prop_ro("cuda_stream", [](const cuda::Stream& s) { return uintptr_t(s.id); }, "The cudaStream_t, as an int.")
+      .def("synchronize", [](const cuda::Stream& s) { cuda::synchronize_stream(s); },
+           nb::call_guard<nb::gil_scoped_release>(), "Waits for the work queued on this stream.")
+      .def("__eq__", [](const cuda::Stream& a, const cuda::Stream& b) { return a == b; })
+      .def("__repr__", [](const cuda::Stream& s) {
+        return "<tessera.cuda.Stream device=cuda:" + std::to_string(s.device) + " cuda_stream=" +
+               std::to_string(uintptr_t(s.id)) + ">";
+      });
+  c.def("current_stream", [](std::optional<int> d) { return cuda::current_stream(d.value_or(-1)); },
+        nb::arg("device") = nb::none(), "The calling thread's current stream on the device.");
+  c.def("default_stream", [](std::optional<int> d) { return cuda::Stream{cuda::current_stream(d.value_or(-1)).device, 0}; },
+        nb::arg("device") = nb::none(), "The device's default stream.");
+  c.def("set_stream", &cuda::set_current_stream, nb::arg("stream"), "Makes stream current on its device.");
+  // tessera.backends: torch.backends' switches for the math libraries.
+  nb::module_ b = m.def_submodule("_backends", "The math libraries' switches (see tessera.backends).");
+  b.def("set_matmul_allow_tf32", &cuda::set_matmul_allow_tf32, nb::arg("on"), "float32 matmuls may use TF32.");
+  b.def("matmul_allow_tf32", &cuda::matmul_allow_tf32, "Whether float32 matmuls may use TF32 (default False).");
+  b.def("set_cudnn_allow_tf32", &cuda::set_cudnn_allow_tf32, nb::arg("on"), "float32 convolutions may use TF32.");
+  b.def("cudnn_allow_tf32", &cuda::cudnn_allow_tf32, "Whether float32 convolutions may use TF32 (default True).");
+  b.def("set_cudnn_benchmark", &cuda::set_cudnn_benchmark, nb::arg("on"), "cuDNN times algorithms once per shape.");
+  b.def("cudnn_benchmark", &cuda::cudnn_benchmark, "Whether cuDNN times algorithms per shape (default True).");
 
   m.def(
       "save_safetensors",

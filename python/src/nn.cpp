@@ -143,6 +143,12 @@ void bind_nn(nb::module_& m) {
           },
           nb::arg("dtype_or_device"), nb::rv_policy::reference,
           "Converts or moves every parameter and buffer in place.")
+      .def(
+          "cuda", [](nn::Module& mod, std::optional<int> d) -> nn::Module& { return mod.to(Device::cuda(d.value_or(0))); },
+          nb::arg("device") = nb::none(), nb::rv_policy::reference, "Moves every parameter and buffer to a GPU.")
+      .def(
+          "cpu", [](nn::Module& mod) -> nn::Module& { return mod.to(Device::cpu()); }, nb::rv_policy::reference,
+          "Moves every parameter and buffer to the CPU.")
       .def("zero_grad", &nn::Module::zero_grad, nb::arg("set_to_none") = true)
       .def_prop_ro("training", &nn::Module::is_training)
       .def("num_parameters", &nn::Module::num_parameters)

@@ -136,7 +136,12 @@ namespace {
 using tessera::py::from_numpy;
 
 nb::object to_numpy(const Tensor& t) {
-  Tensor c = t.detach().cpu();
+  // As in PyTorch: a numpy array shares memory with its tensor, which a GPU tensor cannot.
+  if (!t.device().is_cpu())
+    throw nb::type_error(("can't convert " + t.device().str() +
+                          " device type tensor to numpy. Use Tensor.cpu() to copy the tensor to host memory first.")
+                             .c_str());
+  Tensor c = t.detach();
   // The array holds a Tensor that shares the storage: no copy for any layout numpy can express.
   auto* keep = new Tensor(c);
   nb::capsule owner(keep, [](void* p) noexcept { delete static_cast<Tensor*>(p); });
@@ -269,7 +274,7 @@ void bind_tensor(nb::module_& m) {
         if (s.is_integral()) return nb::int_(s.to_int());
         return nb::float_(s.to_double());
       })
-      .def("tolist", [](const Tensor& t) { return to_numpy(t).attr("tolist")(); })
+      .def("tolist", [](const Tensor& t) { return to_numpy(t.cpu()).attr("tolist")(); })
       .def("numpy", &to_numpy, "The data as a numpy array, sharing memory.")
       .def("__array__", [](const Tensor& t, nb::handle dtype, nb::handle copy) {
             nb::object a = to_numpy(t);
@@ -280,12 +285,14 @@ void bind_tensor(nb::module_& m) {
         // t.to(dtype), t.to(device), t.to(device, dtype), t.to(other): PyTorch's forms.
         Tensor r = t;
         if (auto* dt = std::get_if<DType>(&a)) d = *dt;
-        if (auto* dev = std::get_if<std::string>(&a)) r = r.to(Device::parse(*dev));
-        if (auto* o = std::get_if<Tensor>(&a)) r = r.to(o->device()), d = o->dtype();
+        if (auto* dev = std::get_if<std::string>(&a)) r = r.to(Device::parse(*dev), non_blocking);
+        if (auto* o = std::get_if<Tensor>(&a)) r = r.to(o->device(), non_blocking), d = o->dtype();
         if (d) r = r.to(*d);
         return copy && r.is_same(t) ? t.clone() : r;
       }, nb::arg("dtype_or_device"), nb::arg("dtype") = nb::none(), nb::arg("non_blocking") = false, nb::arg("copy") = false)
       .def("cpu", &Tensor::cpu)
+      .def("pin_memory", &Tensor::pin_memory)
+      .def("is_pinned", &Tensor::is_pinned)
       .def("type_as", [](const Tensor& t, const Tensor& o) { return t.to(o.dtype()); }, nb::arg("other"))
       .def("view_as", [](const Tensor& t, const Tensor& o) { return t.view(o.shape()); }, nb::arg("other"))
       .def("reshape_as", [](const Tensor& t, const Tensor& o) { return t.reshape(o.shape()); }, nb::arg("other"))
@@ -375,18 +382,27 @@ void bind_tensor(nb::module_& m) {
 
   // Factories (the Python layer adds tensor() and the keyword conveniences).
   m.def("from_numpy", &from_numpy, nb::arg("array"), "A tensor sharing the array's memory.");
-  m.def("_empty", [](const Shape& s, DType d) { return empty(s, {d}); });
-  m.def("_zeros", [](const Shape& s, DType d) { return zeros(s, {d}); });
-  m.def("_ones", [](const Shape& s, DType d) { return ones(s, {d}); });
-  m.def("_full", [](const Shape& s, Scalar v, DType d) { return full(s, v, {d}); });
-  m.def("_rand", [](const Shape& s, DType d) { return rand(s, {d}); });
-  m.def("_randn", [](const Shape& s, DType d) { return randn(s, {d}); });
-  m.def("_randint", [](int64_t lo, int64_t hi, const Shape& s, DType d) { return randint(lo, hi, s, {d}); });
-  m.def("_arange", [](double a, double b, double st, DType d) { return arange(a, b, st, {d}); });
-  m.def("_linspace", [](double a, double b, int64_t n, DType d) { return linspace(a, b, n, {d}); });
+  // Factories: the tensor is made on its device directly (no copy through the host).
+  auto opts = [](DType d, const std::string& dev) { return TensorOptions{d, Device::parse(dev)}; };
+  m.def("_empty", [=](const Shape& s, DType d, const std::string& dev) { return empty(s, opts(d, dev)); });
+  m.def("_zeros", [=](const Shape& s, DType d, const std::string& dev) { return zeros(s, opts(d, dev)); });
+  m.def("_ones", [=](const Shape& s, DType d, const std::string& dev) { return ones(s, opts(d, dev)); });
+  m.def("_full", [=](const Shape& s, Scalar v, DType d, const std::string& dev) { return full(s, v, opts(d, dev)); });
+  m.def("_rand", [=](const Shape& s, DType d, const std::string& dev) { return rand(s, opts(d, dev)); });
+  m.def("_randn", [=](const Shape& s, DType d, const std::string& dev) { return randn(s, opts(d, dev)); });
+  m.def("_randint", [=](int64_t lo, int64_t hi, const Shape& s, DType d, const std::string& dev) {
+    return randint(lo, hi, s, opts(d, dev));
+  });
+  m.def("_arange", [=](double a, double b, double st, DType d, const std::string& dev) {
+    return arange(a, b, st, opts(d, dev));
+  });
+  m.def("_linspace", [=](double a, double b, int64_t n, DType d, const std::string& dev) {
+    return linspace(a, b, n, opts(d, dev));
+  });
   m.def(
-      "eye", [](int64_t n, std::optional<int64_t> mm, DType d) { return eye(n, mm, {d}); }, nb::arg("n"),
-      nb::arg("m") = nb::none(), nb::arg("dtype") = DType::Float32, "The n x m identity matrix.");
+      "_eye", [=](int64_t n, std::optional<int64_t> mm, DType d, const std::string& dev) { return eye(n, mm, opts(d, dev)); },
+      nb::arg("n"), nb::arg("m") = nb::none(), nb::arg("dtype") = DType::Float32, nb::arg("device") = "cpu",
+      "The n x m identity matrix.");
 
   m.def(
       "grad",

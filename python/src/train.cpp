@@ -114,7 +114,7 @@ void bind_train(nb::module_& m) {
       "fit",
       [](nb::handle model, nb::handle train_loader, int64_t epochs, optim::Optimizer* opt,
          std::optional<nb::object> loss, std::vector<std::string> metrics, nb::handle validation,
-         std::optional<nb::list> callbacks, int64_t initial_epoch) {
+         std::optional<nb::list> callbacks, int64_t initial_epoch, std::optional<std::string> device) {
         std::shared_ptr<nn::Module> keep;
         nn::Module& mod = as_module(model, keep);
         if (!opt) throw ValueError("fit: an optimizer is required");
@@ -125,6 +125,7 @@ void bind_train(nb::module_& m) {
                             .validation = validation.is_none() ? nullptr : &loader_of(validation),
                             .callbacks = callbacks_of(callbacks),
                             .initial_epoch = initial_epoch};
+        if (device) o.device = Device::parse(*device);
         data::DataLoader& tl = loader_of(train_loader);
         train::History h;
         {
@@ -140,8 +141,9 @@ void bind_train(nb::module_& m) {
       nb::arg("model"), nb::arg("train_loader"), nb::arg("epochs") = 1, nb::arg("optimizer") = nb::none(),
       nb::arg("loss") = nb::none(), nb::arg("metrics") = std::vector<std::string>{"accuracy"},
       nb::arg("validation") = nb::none(), nb::arg("callbacks") = nb::none(), nb::arg("initial_epoch") = 0,
+      nb::arg("device") = nb::none(),
       "Trains model on train_loader for epochs with optimizer; returns the history {'epochs': [logs...], "
-      "'stopped_early', 'interrupted'}.");
+      "'stopped_early', 'interrupted'}. Batches go to device (by default the model's).");
   t.def(
       "evaluate",
       [](nb::handle model, nb::handle loader, std::optional<nb::object> loss, std::vector<std::string> metrics) {

@@ -13,7 +13,7 @@ from ._tessera import *  # noqa: F401,F403
 del data, init, train  # noqa: F821 (the C++ submodules; tessera.data and .train are the packages below)
 from ._tessera import Tensor, dtype, from_numpy
 from . import _tessera
-from . import data, distributed, nn, onnx, optim, train, utils  # noqa: E402,F401
+from . import backends, data, distributed, nn, onnx, optim, train, utils  # noqa: E402,F401
 from ._tessera import zoo  # noqa: F401
 
 bool_ = dtype.bool
@@ -46,7 +46,28 @@ def _widen(a):
     return a
 
 
-def tensor(data, dtype=None, requires_grad=False):
+_default_device = "cpu"
+
+
+def set_default_device(device):
+    """The device factory functions (tensor, zeros, randn, ...) use when given none
+    (torch.set_default_device). None restores the CPU."""
+    global _default_device
+    name = "cpu" if device is None else str(device)
+    _tessera._empty([0], float32, name)  # checks the name and that the device is available
+    _default_device = name
+
+
+def get_default_device():
+    """The device factory functions use when given none."""
+    return device(_default_device)
+
+
+def _dev(d):
+    return _default_device if d is None else str(d)
+
+
+def tensor(data, dtype=None, device=None, requires_grad=False):
     """A tensor holding a copy of data (nested lists, numbers, numpy arrays or tensors). Python
     floats give float32 and ints int64; numpy arrays keep their dtype, as in PyTorch."""
     if isinstance(data, Tensor):
@@ -66,80 +87,88 @@ def tensor(data, dtype=None, requires_grad=False):
         t = from_numpy(_np.require(a, requirements="C")).clone()
     if dtype is not None and t.dtype != dtype:
         t = t.to(dtype)
+    if isinstance(data, Tensor) and device is None:
+        device = data.device  # a copy stays where its data is, as torch.tensor(t) does
+    t = t.to(_dev(device))
     if requires_grad:
         t.requires_grad_()
     return t
 
 
-def as_tensor(data, dtype=None):
+def as_tensor(data, dtype=None, device=None):
     """Like tensor(), but shares the memory of a numpy array when it can."""
-    if isinstance(data, _np.ndarray) and dtype is None:
+    if isinstance(data, _np.ndarray) and dtype is None and _dev(device) == "cpu":
         return from_numpy(data)
-    return tensor(data, dtype)
+    return tensor(data, dtype, device)
 
 
-def zeros(*size, dtype=float32, requires_grad=False):
+def zeros(*size, dtype=float32, device=None, requires_grad=False):
     """A tensor of zeros of the given size (ints or one sequence)."""
-    return _tessera._zeros(_shape(size), dtype).requires_grad_(requires_grad)
+    return _tessera._zeros(_shape(size), dtype, _dev(device)).requires_grad_(requires_grad)
 
 
-def ones(*size, dtype=float32, requires_grad=False):
+def ones(*size, dtype=float32, device=None, requires_grad=False):
     """A tensor of ones of the given size."""
-    return _tessera._ones(_shape(size), dtype).requires_grad_(requires_grad)
+    return _tessera._ones(_shape(size), dtype, _dev(device)).requires_grad_(requires_grad)
 
 
-def empty(*size, dtype=float32):
+def empty(*size, dtype=float32, device=None):
     """An uninitialized tensor of the given size."""
-    return _tessera._empty(_shape(size), dtype)
+    return _tessera._empty(_shape(size), dtype, _dev(device))
 
 
-def full(size, fill_value, dtype=None):
+def full(size, fill_value, dtype=None, device=None):
     """A tensor of the given size filled with fill_value (its dtype follows the value)."""
     if dtype is None:
         dtype = bool_ if isinstance(fill_value, _builtins.bool) else (
             int64 if isinstance(fill_value, _numbers.Integral) else float32)
-    return _tessera._full(list(size), fill_value, dtype)
+    return _tessera._full(list(size), fill_value, dtype, _dev(device))
 
 
-def rand(*size, dtype=float32, requires_grad=False):
+def rand(*size, dtype=float32, device=None, requires_grad=False):
     """Uniform random values in [0, 1) from the default generator."""
-    return _tessera._rand(_shape(size), dtype).requires_grad_(requires_grad)
+    return _tessera._rand(_shape(size), dtype, _dev(device)).requires_grad_(requires_grad)
 
 
-def randn(*size, dtype=float32, requires_grad=False):
+def randn(*size, dtype=float32, device=None, requires_grad=False):
     """Standard normal random values from the default generator."""
-    return _tessera._randn(_shape(size), dtype).requires_grad_(requires_grad)
+    return _tessera._randn(_shape(size), dtype, _dev(device)).requires_grad_(requires_grad)
 
 
-def randint(low, high=None, size=(), dtype=int64):
+def randint(low, high=None, size=(), dtype=int64, device=None):
     """Random integers in [low, high) of the given size."""
     if high is None:
         low, high = 0, low
-    return _tessera._randint(low, high, list(size), dtype)
+    return _tessera._randint(low, high, list(size), dtype, _dev(device))
 
 
-def arange(start, end=None, step=1, dtype=None):
+def arange(start, end=None, step=1, dtype=None, device=None):
     """Values from start to end (exclusive) by step; integers unless a float is given."""
     if end is None:
         start, end = 0, start
     if dtype is None:
         dtype = float32 if _builtins.any(isinstance(v, _builtins.float) for v in (start, end, step)) else int64
-    return _tessera._arange(start, end, step, dtype)
+    return _tessera._arange(start, end, step, dtype, _dev(device))
 
 
-def linspace(start, end, steps, dtype=float32):
+def linspace(start, end, steps, dtype=float32, device=None):
     """steps values evenly spaced from start to end (inclusive)."""
-    return _tessera._linspace(start, end, steps, dtype)
+    return _tessera._linspace(start, end, steps, dtype, _dev(device))
 
 
-def zeros_like(t, dtype=None):
-    """Zeros of t's shape (and dtype unless given)."""
-    return zeros(*t.shape, dtype=dtype or t.dtype)
+def eye(n, m=None, dtype=float32, device=None):
+    """The n x m identity matrix."""
+    return _tessera._eye(n, m, dtype, _dev(device))
 
 
-def ones_like(t, dtype=None):
-    """Ones of t's shape (and dtype unless given)."""
-    return ones(*t.shape, dtype=dtype or t.dtype)
+def zeros_like(t, dtype=None, device=None):
+    """Zeros of t's shape (and dtype and device unless given)."""
+    return zeros(*t.shape, dtype=dtype or t.dtype, device=device or t.device)
+
+
+def ones_like(t, dtype=None, device=None):
+    """Ones of t's shape (and dtype and device unless given)."""
+    return ones(*t.shape, dtype=dtype or t.dtype, device=device or t.device)
 
 
 class _GradMode(contextlib.ContextDecorator):
@@ -221,7 +250,8 @@ Tensor.is_cuda = property(lambda self: self.device.type == "cuda", doc="True for
 
 def _cuda(self, device=None, non_blocking=False):
     """The tensor on a CUDA device (an error naming the reason when CUDA is not available)."""
-    return self.to("cuda" if device is None else f"cuda:{device}" if isinstance(device, _builtins.int) else device)
+    return self.to("cuda" if device is None else f"cuda:{device}" if isinstance(device, _builtins.int) else device,
+                   non_blocking=non_blocking)
 
 
 def _format(self, spec):
@@ -229,20 +259,20 @@ def _format(self, spec):
 
 
 def _new(factory):
-    def method(self, *size, dtype=None, requires_grad=False):
-        return factory(*size, dtype=dtype or self.dtype, requires_grad=requires_grad)
-    method.__doc__ = f"A new tensor from {factory.__name__} with this tensor's dtype unless given."
+    def method(self, *size, dtype=None, device=None, requires_grad=False):
+        return factory(*size, dtype=dtype or self.dtype, device=device or self.device, requires_grad=requires_grad)
+    method.__doc__ = f"A new tensor from {factory.__name__} with this tensor's dtype and device unless given."
     return method
 
 
-def _new_full(self, size, fill_value, dtype=None):
-    """A tensor of size filled with fill_value, with this tensor's dtype unless given."""
-    return full(size, fill_value, dtype=dtype or self.dtype)
+def _new_full(self, size, fill_value, dtype=None, device=None):
+    """A tensor of size filled with fill_value, with this tensor's dtype and device unless given."""
+    return full(size, fill_value, dtype=dtype or self.dtype, device=device or self.device)
 
 
-def _new_tensor(self, data, dtype=None):
-    """A tensor of data, with this tensor's dtype unless given."""
-    return tensor(data, dtype=dtype or self.dtype)
+def _new_tensor(self, data, dtype=None, device=None):
+    """A tensor of data, with this tensor's dtype and device unless given."""
+    return tensor(data, dtype=dtype or self.dtype, device=device or self.device)
 
 
 def _uniform_(self, a=0.0, b=1.0):
@@ -270,6 +300,32 @@ Tensor.__mod__, Tensor.__floordiv__ = remainder, floor_divide
 Tensor.__rmod__ = lambda self, other: remainder(other, self)
 Tensor.__rfloordiv__ = lambda self, other: floor_divide(other, self)
 Tensor.cuda, Tensor.__format__ = _cuda, _format
+
+
+class _StreamContext:
+    """Makes a stream current in its block, and the previous one after (torch.cuda.stream)."""
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    def __enter__(self):
+        if self.stream is not None:
+            self._prev = cuda.current_stream(self.stream.device_index)
+            cuda.set_stream(self.stream)
+        return self.stream
+
+    def __exit__(self, *exc):
+        if self.stream is not None:
+            cuda.set_stream(self._prev)
+        return False
+
+
+def _stream(stream):
+    """A context manager that makes stream current in its block (None: no change)."""
+    return _StreamContext(stream)
+
+
+cuda.stream = _stream
 # numpy scalars on the left (np.float32(2) * t) defer to the tensor's operators instead of turning
 # it into an array, as with torch.Tensor.
 Tensor.__array_priority__ = 1000
@@ -333,24 +389,24 @@ clone = _as_function("clone", "Same as Tensor.clone: a copy with its own storage
 detach = _as_function("detach", "Same as Tensor.detach: the data outside the autograd graph.")
 
 
-def rand_like(t, dtype=None):
-    """Uniform [0, 1) values of t's shape (and dtype unless given)."""
-    return rand(*t.shape, dtype=dtype or t.dtype)
+def rand_like(t, dtype=None, device=None):
+    """Uniform [0, 1) values of t's shape (and dtype and device unless given)."""
+    return rand(*t.shape, dtype=dtype or t.dtype, device=device or t.device)
 
 
-def randn_like(t, dtype=None):
-    """Standard normal values of t's shape (and dtype unless given)."""
-    return randn(*t.shape, dtype=dtype or t.dtype)
+def randn_like(t, dtype=None, device=None):
+    """Standard normal values of t's shape (and dtype and device unless given)."""
+    return randn(*t.shape, dtype=dtype or t.dtype, device=device or t.device)
 
 
-def full_like(t, fill_value, dtype=None):
-    """fill_value in t's shape (and dtype unless given)."""
-    return full(t.shape, fill_value, dtype=dtype or t.dtype)
+def full_like(t, fill_value, dtype=None, device=None):
+    """fill_value in t's shape (and dtype and device unless given)."""
+    return full(t.shape, fill_value, dtype=dtype or t.dtype, device=device or t.device)
 
 
-def empty_like(t, dtype=None):
-    """An uninitialized tensor of t's shape (and dtype unless given)."""
-    return empty(*t.shape, dtype=dtype or t.dtype)
+def empty_like(t, dtype=None, device=None):
+    """An uninitialized tensor of t's shape (and dtype and device unless given)."""
+    return empty(*t.shape, dtype=dtype or t.dtype, device=device or t.device)
 
 
 _TREE_KEY = "__tessera_tree__"
@@ -400,10 +456,11 @@ def save(obj, path, metadata=None):
     _tessera.save_safetensors(str(path), tensors, md)
 
 
-def load(path):
-    """What save() stored: the dict of tensors of a safetensors file, or the nest it was saved from."""
+def load(path, map_location=None):
+    """What save() stored: the dict of tensors of a safetensors file, or the nest it was saved from.
+    map_location (a device) places the tensors there, as in torch.load."""
     tensors, md = _tessera.load_safetensors(str(path))
-    by_name = dict(tensors)
+    by_name = {k: (v if map_location is None else v.to(str(map_location))) for k, v in tensors}
     if _TREE_KEY not in md:
         return by_name
 

@@ -10,9 +10,9 @@ from ._tessera import Tensor
 def _pair(a, b):
     """Both operands as tensors (a number takes the dtype promotion gives it beside the other)."""
     if not isinstance(a, Tensor):
-        a = _C._full([], a, _C.result_type(b, a))
+        a = _C._full([], a, _C.result_type(b, a), str(b.device))
     if not isinstance(b, Tensor):
-        b = _C._full([], b, _C.result_type(a, b))
+        b = _C._full([], b, _C.result_type(a, b), str(a.device))
     return a, b
 
 
@@ -86,7 +86,7 @@ def _diagonal(op, term):
         n = op.shape[i]
         if op.shape[j] != n:
             raise ValueError(f"einsum: subscript '{c}' has sizes {n} and {op.shape[j]} in one operand")
-        eye = _C.eye(n, dtype=op.dtype) if op.is_floating_point() else _C.eye(n).to(op.dtype)
+        eye = _C._eye(n, None, op.dtype if op.is_floating_point() else _C.float32, str(op.device)).to(op.dtype)
         shape = [1] * op.dim()
         shape[i], shape[j] = n, n
         op = (op * eye.reshape(shape)).sum(j)
@@ -228,7 +228,7 @@ def diag(input, diagonal=0):
     d = diagonal
     if input.dim() == 1:
         k = input.shape[0]
-        eye = _C.eye(k, dtype=input.dtype) if input.is_floating_point() else _C.eye(k).to(input.dtype)
+        eye = _C._eye(k, None, input.dtype if input.is_floating_point() else _C.float32, str(input.device)).to(input.dtype)
         square = eye * input.unsqueeze(0)  # v on the main diagonal
         a = builtins.abs(d)
         # (before, after) pairs from the last dim: columns, then rows

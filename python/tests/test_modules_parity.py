@@ -18,10 +18,11 @@ def copy_state(ours, theirs):
     """Copies torch's parameters and buffers into ours, by name (the layouts are PyTorch's)."""
     sd = {k: ts.tensor(v.detach().numpy()) for k, v in theirs.state_dict().items()}
     ours.load_state_dict(sd)
+    ours.to(ts.get_default_device())  # the case's device (conftest.py's on_device)
 
 
 def close(a, b, tol, what):
-    a = a.detach().numpy() if isinstance(a, ts.Tensor) else a
+    a = a.detach().cpu().numpy() if isinstance(a, ts.Tensor) else a
     b = b.detach().numpy()
     assert a.shape == b.shape, f"{what}: {a.shape} vs torch {b.shape}"
     np.testing.assert_allclose(a, b, rtol=tol, atol=tol, err_msg=what)
@@ -111,13 +112,13 @@ LAYERS = [
 
 
 @pytest.mark.parametrize("name,make,shapes", LAYERS, ids=[x[0] for x in LAYERS])
-def test_layer(name, make, shapes):
+def test_layer(name, make, shapes, on_device):
     ours, theirs = make(ts), make(torch)
     train = not name.endswith("eval")
     check_module(ours, theirs, [f32(*s) for s in shapes], train=train, steps=2)
 
 
-def test_embedding():
+def test_embedding(on_device):
     for pad in (None, 2):
         ours, theirs = ts.nn.Embedding(7, 3, padding_idx=pad), torch.nn.Embedding(7, 3, padding_idx=pad)
         copy_state(ours, theirs)
@@ -130,7 +131,7 @@ def test_embedding():
         close(ours.weight.grad, theirs.weight.grad, 1e-5, "embedding grad")
 
 
-def test_batchnorm_eval_uses_running_stats():
+def test_batchnorm_eval_uses_running_stats(on_device):
     ours, theirs = ts.nn.BatchNorm2d(3), torch.nn.BatchNorm2d(3)
     x = f32(4, 3, 5, 5)
     check_module(ours, theirs, [x], train=True, steps=3)
@@ -138,7 +139,7 @@ def test_batchnorm_eval_uses_running_stats():
 
 
 # --- containers and Python modules ---------------------------------------------------------------
-def test_containers_and_state_dict_names():
+def test_containers_and_state_dict_names(on_device):
     def build(L):
         class Net(L.nn.Module):
             def __init__(self):
@@ -178,7 +179,7 @@ LOSSES = [
 
 
 @pytest.mark.parametrize("name,make,kind", LOSSES, ids=[x[0] for x in LOSSES])
-def test_loss_module(name, make, kind):
+def test_loss_module(name, make, kind, on_device):
     x = f32(6, 4)
     if kind == "prob":
         x = RNG.uniform(0.05, 0.95, (6, 4)).astype(np.float32)
@@ -230,13 +231,13 @@ def step_both(ours, theirs, opt_t, opt_p, steps, name):
 
 
 @pytest.mark.parametrize("name,make", OPTIMIZERS, ids=[x[0] for x in OPTIMIZERS])
-def test_optimizer_steps(name, make):
+def test_optimizer_steps(name, make, on_device):
     ours, theirs = small_net(ts), small_net(torch)
     copy_state(ours, theirs)
     step_both(ours, theirs, make(ts, ours.parameters()), make(torch, theirs.parameters()), 6, name)
 
 
-def test_parameter_groups_and_lr():
+def test_parameter_groups_and_lr(on_device):
     ours, theirs = small_net(ts), small_net(torch)
     copy_state(ours, theirs)
     groups = lambda m: [{"params": m[0].parameters(), "lr": 0.01},  # noqa: E731
@@ -251,7 +252,7 @@ def test_parameter_groups_and_lr():
         ts.optim.SGD([1, 2], lr=0.1)
 
 
-def test_clipping():
+def test_clipping(on_device):
     grads = [f32(3, 4) * 5, f32(4) * 5]
     pt = [ts.zeros(3, 4, requires_grad=True), ts.zeros(4, requires_grad=True)]
     pp = [torch.zeros(3, 4, requires_grad=True), torch.zeros(4, requires_grad=True)]
@@ -396,7 +397,7 @@ RNNS = [("LSTM", {}), ("LSTM", dict(num_layers=2, bidirectional=True, batch_firs
 
 
 @pytest.mark.parametrize("kind,kw", RNNS, ids=[f"{k}-{kw}" for k, kw in RNNS])
-def test_recurrent_layers(kind, kw):
+def test_recurrent_layers(kind, kw, on_device):
     ours, theirs = getattr(ts.nn, kind)(3, 5, **kw), getattr(torch.nn, kind)(3, 5, **kw)
     assert list(ours.state_dict()) == list(theirs.state_dict())
     copy_state(ours, theirs)
@@ -419,7 +420,7 @@ def test_recurrent_layers(kind, kw):
         close(a, b, 1e-4, f"{kind} {kw}: tensor {i}")
 
 
-def test_recurrent_defaults_and_unbatched():
+def test_recurrent_defaults_and_unbatched(on_device):
     ours, theirs = ts.nn.GRU(3, 4), torch.nn.GRU(3, 4)
     copy_state(ours, theirs)
     x = f32(7, 3)  # unbatched

@@ -10,6 +10,7 @@ import pytest
 import tessera as ts
 
 torch = pytest.importorskip("torch")
+pytestmark = pytest.mark.usefixtures("on_device")  # every case on each device (conftest.py)
 RNG = np.random.default_rng()
 FLOATS = [pytest.param(np.float32, 2e-5, id="float32"), pytest.param(np.float64, 1e-10, id="float64")]
 
@@ -37,9 +38,7 @@ def leaves(L, arrays, transposed, grad):
 
 
 def to_np(t):
-    if isinstance(t, ts.Tensor):
-        return t.detach().numpy()
-    return t.detach().numpy()
+    return t.detach().cpu().numpy()
 
 
 def compare(o_t, o_p, tol, what):
@@ -165,10 +164,10 @@ def test_comparisons_and_logic(op):
 def test_fma_and_closeness():
     a, b, c = randn(3, 4), randn(4), randn(3, 1)
     x, y, z = (ts.tensor(v) for v in (a, b, c))
-    np.testing.assert_allclose(ts.fma(x, y, z).numpy(), a * b + c, rtol=1e-12)
+    np.testing.assert_allclose(ts.fma(x, y, z).cpu().numpy(), a * b + c, rtol=1e-12)
     assert ts.equal(x, x.clone()) and not ts.equal(x, x + 1)
     assert ts.allclose(x, x + 1e-9) and not ts.allclose(x, x + 1e-3)
-    np.testing.assert_array_equal(ts.isclose(x, x + 1e-3, atol=1e-2).numpy(),
+    np.testing.assert_array_equal(ts.isclose(x, x + 1e-3, atol=1e-2).cpu().numpy(),
                                   torch.isclose(torch.tensor(a), torch.tensor(a) + 1e-3, atol=1e-2).numpy())
 
 

@@ -17,7 +17,7 @@ def pair(a, requires_grad=True):
 
 
 def close(t, p, tol):
-    np.testing.assert_allclose(np.asarray(t.detach().numpy(), dtype=np.float64),
+    np.testing.assert_allclose(np.asarray(t.detach().cpu().numpy(), dtype=np.float64),
                                p.detach().numpy().astype(np.float64), rtol=tol * 10, atol=tol)
 
 
@@ -40,7 +40,7 @@ UNARY = ["exp", "tanh", "sigmoid", "relu", "sin", "cos", "abs", "square", "erf",
 
 @pytest.mark.parametrize("name", UNARY)
 @pytest.mark.parametrize("np_dt,ts_dt,torch_dt,tol", DTYPES)
-def test_unary(name, np_dt, ts_dt, torch_dt, tol):
+def test_unary(name, np_dt, ts_dt, torch_dt, tol, on_device):
     a = RNG.uniform(-2, 2, (4, 5)).astype(np_dt)
     ref = getattr(torch, name, None) or getattr(torch.nn.functional, name)
     check(lambda x: getattr(ts, name)(x.T), lambda x: ref(x.T), [a], tol)
@@ -48,7 +48,7 @@ def test_unary(name, np_dt, ts_dt, torch_dt, tol):
 
 @pytest.mark.parametrize("op", ["add", "sub", "mul", "truediv", "pow", "maximum"])
 @pytest.mark.parametrize("np_dt,ts_dt,torch_dt,tol", DTYPES)
-def test_binary_broadcasting(op, np_dt, ts_dt, torch_dt, tol):
+def test_binary_broadcasting(op, np_dt, ts_dt, torch_dt, tol, on_device):
     a = RNG.uniform(0.5, 2, (3, 1, 4)).astype(np_dt)
     b = RNG.uniform(0.5, 2, (2, 4)).astype(np_dt)
     if op == "maximum":
@@ -59,7 +59,7 @@ def test_binary_broadcasting(op, np_dt, ts_dt, torch_dt, tol):
 
 
 @pytest.mark.parametrize("np_dt,ts_dt,torch_dt,tol", DTYPES)
-def test_reductions(np_dt, ts_dt, torch_dt, tol):
+def test_reductions(np_dt, ts_dt, torch_dt, tol, on_device):
     a = RNG.uniform(-1, 1, (3, 4, 5)).astype(np_dt)
     check(lambda x: x.sum(1), lambda x: x.sum(1), [a], tol)
     check(lambda x: x.mean((0, 2), keepdim=True), lambda x: x.mean((0, 2), keepdim=True), [a], tol)
@@ -74,7 +74,7 @@ def test_reductions(np_dt, ts_dt, torch_dt, tol):
 
 
 @pytest.mark.parametrize("np_dt,ts_dt,torch_dt,tol", DTYPES)
-def test_nn_ops(np_dt, ts_dt, torch_dt, tol):
+def test_nn_ops(np_dt, ts_dt, torch_dt, tol, on_device):
     x = RNG.standard_normal((2, 3, 8, 8)).astype(np_dt)
     w = RNG.standard_normal((4, 3, 3, 3)).astype(np_dt) * 0.2
     b = RNG.standard_normal(4).astype(np_dt)

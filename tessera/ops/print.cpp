@@ -86,8 +86,11 @@ std::string Tensor::str() const {
   if (!defined()) return "tensor(undefined)";
   std::ostringstream os;
   bool summarize = numel() > kThreshold;
+  // A small tensor on an accelerator comes to the host in one copy; a summarized one is read row
+  // by row (only the rows shown).
+  Tensor h = device().is_cpu() || summarize ? *this : cpu();
   std::vector<double> vals;
-  if (numel() > 0) collect(*this, summarize, vals);
+  if (numel() > 0) collect(h, summarize, vals);
   Formatter f{Formatter::Fixed};
   if (dtype() == DType::Bool) {
     f.mode = Formatter::Bool;
@@ -120,7 +123,7 @@ std::string Tensor::str() const {
       os << ")";
     }
   } else {
-    render(os, *this, f, summarize, 7);
+    render(os, h, f, summarize, 7);
   }
   if (dtype() != DType::Float32 && dtype() != DType::Int64 && dtype() != DType::Bool)
     os << ", dtype=" << dtype();

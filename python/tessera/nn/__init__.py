@@ -506,7 +506,7 @@ class PReLU(Module):
     def __init__(self, num_parameters=1, init=0.25):
         super().__init__()
         self.num_parameters = num_parameters
-        self.weight = Parameter(_C._full([num_parameters], init, _C.dtype.float32))
+        self.weight = Parameter(_C._full([num_parameters], init, _C.dtype.float32, "cpu"))
 
     def forward(self, x):
         a = self.weight

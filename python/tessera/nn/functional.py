@@ -72,7 +72,8 @@ def dropout2d(input, p=0.5, training=True):
         return input
     if input.dim() < 3:
         raise ValueError(f"dropout2d: expected [N, C, ...] input, got shape {tuple(input.shape)}")
-    keep = _C.dropout(_C._ones(list(input.shape[:2]) + [1] * (input.dim() - 2), input.dtype), p, True)
+    keep = _C.dropout(_C._ones(list(input.shape[:2]) + [1] * (input.dim() - 2), input.dtype, str(input.device)), p,
+                      True)
     return input * keep
 
 

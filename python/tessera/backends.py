@@ -1,0 +1,46 @@
+"""tessera.backends: the math libraries' switches, under torch.backends' names.
+
+    tessera.backends.cuda.matmul.allow_tf32 = True   # float32 matmuls may use TF32 (default False)
+    tessera.backends.cudnn.allow_tf32 = False        # float32 convolutions: full precision (default True)
+    tessera.backends.cudnn.benchmark = False         # cuDNN's heuristic instead of timing (default True)
+"""
+from . import _tessera
+
+_b = _tessera._backends
+
+
+class _Matmul:
+    """torch.backends.cuda.matmul."""
+
+    allow_tf32 = property(lambda self: _b.matmul_allow_tf32(), lambda self, on: _b.set_matmul_allow_tf32(bool(on)),
+                          doc="Whether float32 matmuls on CUDA may round their inputs to TF32 (default False).")
+
+
+class _Cuda:
+    """torch.backends.cuda."""
+
+    matmul = _Matmul()
+
+    @staticmethod
+    def is_built():
+        """True when this build of tessera has the CUDA backend."""
+        return _tessera.cuda.is_built()
+
+
+class _Cudnn:
+    """torch.backends.cudnn."""
+
+    allow_tf32 = property(lambda self: _b.cudnn_allow_tf32(), lambda self, on: _b.set_cudnn_allow_tf32(bool(on)),
+                          doc="Whether float32 convolutions may use TF32 (default True).")
+    benchmark = property(lambda self: _b.cudnn_benchmark(), lambda self, on: _b.set_cudnn_benchmark(bool(on)),
+                         doc="Whether cuDNN times its algorithms once per shape and keeps the fastest (default "
+                             "True); False takes cuDNN's heuristic choice.")
+
+    @staticmethod
+    def is_available():
+        """True when cuDNN convolutions are available (a GPU answers and the CUDA backend is built)."""
+        return _tessera.cuda.is_available() and not _tessera.cuda.is_emulated()
+
+
+cuda = _Cuda()
+cudnn = _Cudnn()
