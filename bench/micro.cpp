@@ -2,46 +2,19 @@
 //   {"name": ..., "ms": median milliseconds per call, "metric": value, "unit": ...}
 // bench/run_micro.py runs the same workloads in PyTorch in the same run and prints the ratios.
 // Usage: tessera_micro [--threads N] [--filter SUBSTRING] [--min-time SECONDS] [--list]
-#include <algorithm>
-#include <chrono>
-#include <cstdio>
 #include <cstring>
-#include <functional>
 #include <string>
-#include <vector>
 
+#include "harness.h"
 #include "tessera/tessera.h"
 #include "tessera/zoo/zoo.h"
 
 using namespace tessera;
 
 namespace {
-double g_min_time = 0.5;
-
-// Median milliseconds per call: one warm-up call, then calls until min_time has passed (3 at least).
-double time_ms(const std::function<void()>& f) {
-  f();
-  std::vector<double> t;
-  auto start = std::chrono::steady_clock::now();
-  while (t.size() < 3 || std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() < g_min_time) {
-    auto a = std::chrono::steady_clock::now();
-    f();
-    t.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - a).count());
-    if (t.size() >= 1000) break;
-  }
-  std::sort(t.begin(), t.end());
-  return t[t.size() / 2];
-}
-
-void report(const char* name, double ms, double metric, const char* unit) {
-  std::printf("{\"name\": \"%s\", \"ms\": %.4f, \"metric\": %.2f, \"unit\": \"%s\"}\n", name, ms, metric, unit);
-  std::fflush(stdout);
-}
-
-struct Workload {
-  std::string name;
-  std::function<void()> run;  // sets up its tensors, times them and reports
-};
+using bench::report;
+using bench::time_ms;
+using bench::Workload;
 
 std::vector<Workload> workloads() {
   std::vector<Workload> w;
@@ -127,24 +100,12 @@ std::vector<Workload> workloads() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string filter;
-  bool list = false;
-  for (int i = 1; i < argc; ++i) {
-    if (!std::strcmp(argv[i], "--threads") && i + 1 < argc) set_num_threads(std::atoi(argv[++i]));
-    else if (!std::strcmp(argv[i], "--filter") && i + 1 < argc) filter = argv[++i];
-    else if (!std::strcmp(argv[i], "--min-time") && i + 1 < argc) g_min_time = std::atof(argv[++i]);
-    else if (!std::strcmp(argv[i], "--list")) list = true;
-    else {
-      std::fprintf(stderr, "tessera_micro: unknown argument '%s'\nusage: tessera_micro [--threads N] "
-                           "[--filter SUBSTRING] [--min-time SECONDS] [--list]\n", argv[i]);
-      return 2;
-    }
-  }
   manual_seed(0);
-  for (const Workload& w : workloads()) {
-    if (!filter.empty() && w.name.find(filter) == std::string::npos) continue;
-    if (list) std::printf("%s\n", w.name.c_str());
-    else w.run();
-  }
-  return 0;
+  return bench::run_main(argc, argv, "tessera_micro [--threads N] [--filter SUBSTRING] [--min-time SECONDS] [--list]",
+                         [&](int& i) {
+                           if (std::strcmp(argv[i], "--threads") || i + 1 >= argc) return false;
+                           set_num_threads(std::atoi(argv[++i]));
+                           return true;
+                         },
+                         workloads);
 }

@@ -113,7 +113,10 @@ endif()
 
 # Flags for our own code.
 # -Wno-restrict: GCC 12 reports false positives inside std::string concatenation (GCC bug 105329).
-set(TESSERA_WARNINGS -Wall -Wextra -Werror -Wno-unused-parameter -Wno-restrict)
+set(TESSERA_WARNINGS -Wall -Wextra -Wno-unused-parameter -Wno-restrict)
+if(TESSERA_WERROR)
+  list(APPEND TESSERA_WARNINGS -Werror)
+endif()
 set(TESSERA_ARCH_FLAGS "")
 if(TESSERA_NATIVE)
   set(TESSERA_ARCH_FLAGS -march=native)

@@ -9,6 +9,8 @@
 
 #include "tessera/backend/cuda/cuda.h"
 #include "tessera/core/device.h"
+#include "tessera/core/tensor.h"
+#include "tessera/ops/factory.h"
 
 namespace tessera::testing {
 
@@ -33,3 +35,28 @@ inline std::string unavailable(const Device& d) {
     std::string why_ = ::tessera::testing::unavailable(device);                      \
     if (!why_.empty()) GTEST_SKIP() << why_;                                         \
   } while (0)
+
+namespace tessera::testing {
+
+// The device of the running case, for helpers outside the fixture (leaves, constants).
+inline Device& case_device() {
+  static Device d = Device::cpu();
+  return d;
+}
+inline Tensor on_case_device(const Tensor& t) { return t.to(case_device()); }
+
+// A suite parameterized by device: skips where the device is unavailable, and sets case_device().
+class DeviceTest : public ::testing::TestWithParam<Device> {
+ protected:
+  void SetUp() override {
+    TS_SKIP_IF_UNAVAILABLE(GetParam());
+    case_device() = GetParam();
+  }
+  void TearDown() override { case_device() = Device::cpu(); }
+  Device dev() const { return GetParam(); }
+  Tensor on(const Tensor& t) const { return t.to(dev()); }
+  TensorOptions f32() const { return {DType::Float32, dev()}; }
+  TensorOptions f64() const { return {DType::Float64, dev()}; }
+};
+
+}  // namespace tessera::testing

@@ -164,13 +164,14 @@ int info_cmd() {
   std::printf("threads:   %d\n", get_num_threads());
   std::printf("oneDNN:    %d.%d.%d (matmul, convolution)\n", v->major, v->minor, v->patch);
   std::printf("BLAS:      not used\n");
-  if (!cuda::built_with_cuda()) {
+  if (cuda::is_emulated()) {
+    std::printf("CUDA:      emulated device (TESSERA_EMULATE_CUDA=1: host memory, CPU kernels; a test harness)\n");
+  } else if (!cuda::built_with_cuda()) {
     std::printf("CUDA:      not built (CPU only)\n");
   } else if (!cuda::is_available()) {
-    std::printf("CUDA:      runtime built; no device: %s\n", cuda::unavailable_reason().c_str());
+    std::printf("CUDA:      backend built; no device: %s\n", cuda::unavailable_reason().c_str());
   } else {
-    std::printf("CUDA:      runtime built, %d device%s; device kernels not written yet (tensors stay on the CPU)\n",
-                cuda::device_count(), cuda::device_count() == 1 ? "" : "s");
+    std::printf("CUDA:      backend built, %d device%s\n", cuda::device_count(), cuda::device_count() == 1 ? "" : "s");
   }
   std::printf("devices:   cpu");
   for (int d = 0; d < cuda::device_count(); ++d) {

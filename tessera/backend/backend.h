@@ -117,6 +117,46 @@ class Backend {
   virtual void randint(const Tensor& out, int64_t lo, int64_t hi, Generator& g) = 0;
 };
 
+// Declares every op of the contract in a backend class: TESSERA_BACKEND_OPS(override) (or
+// `final`); the class then defines each of them (stub/stub_backend.cpp is the list to copy).
+#define TESSERA_BACKEND_OPS(spec)                                                                                   \
+  void transfer(const Tensor& dst, const Tensor& src, bool non_blocking) spec;                                     \
+  void copy(const Tensor& dst, const Tensor& src) spec;                                                            \
+  void fill(const Tensor& dst, const Scalar& v) spec;                                                              \
+  void arange(const Tensor& out, double start, double step) spec;                                                  \
+  void unary(UnaryOp op, const Tensor& out, const Tensor& in) spec;                                                \
+  void binary(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor& b) spec;                              \
+  void where(const Tensor& out, const Tensor& cond, const Tensor& a, const Tensor& b) spec;                        \
+  void clamp(const Tensor& out, const Tensor& in, std::optional<Scalar> lo, std::optional<Scalar> hi) spec;       \
+  void fma(const Tensor& out, const Tensor& a, const Tensor& b, const Tensor& c) spec;                             \
+  void reduce(ReduceOp op, const Tensor& out, const Tensor& in) spec;                                              \
+  void arg_reduce(bool is_max, const Tensor& out, const Tensor& in, int64_t dim) spec;                             \
+  void cumsum(const Tensor& out, const Tensor& in, int64_t dim) spec;                                              \
+  void softmax(const Tensor& out, const Tensor& in, int64_t dim, bool log) spec;                                   \
+  void moments(const Tensor& mean, const Tensor& var, const Tensor& x, int64_t A, int64_t C, int64_t B) spec;      \
+  void layer_norm(const Tensor& out, const Tensor& mean, const Tensor& rstd, const Tensor& x, const Tensor& weight, \
+                  const Tensor& bias, double eps) spec;                                                            \
+  void sort(const Tensor& values, const Tensor& indices, const Tensor& in, int64_t dim, bool descending) spec;    \
+  void topk(const Tensor& values, const Tensor& indices, const Tensor& in, int64_t k, int64_t dim, bool largest)  \
+      spec;                                                                                                        \
+  void gather(const Tensor& out, const Tensor& in, int64_t dim, const Tensor& index) spec;                         \
+  void scatter(const Tensor& self, int64_t dim, const Tensor& index, const Tensor& src, bool accumulate) spec;     \
+  Tensor nonzero(const Tensor& in) spec;                                                                           \
+  void matmul(const Tensor& out, const Tensor& a, const Tensor& b) spec;                                           \
+  void conv2d(const Tensor& out, const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dParams& p) spec;\
+  void conv2d_backward_input(const Tensor& grad_x, const Tensor& grad_out, const Tensor& w, const Conv2dParams& p) \
+      spec;                                                                                                        \
+  void conv2d_backward_weight(const Tensor& grad_w, const Tensor& grad_bias, const Tensor& x,                     \
+                              const Tensor& grad_out, const Conv2dParams& p) spec;                                 \
+  void max_pool2d(const Tensor& out, const Tensor& indices, const Tensor& x, const Pool2dParams& p) spec;          \
+  void max_pool2d_backward(const Tensor& grad_x, const Tensor& grad_out, const Tensor& indices) spec;              \
+  void avg_pool2d(const Tensor& out, const Tensor& x, const Pool2dParams& p) spec;                                 \
+  void avg_pool2d_backward(const Tensor& grad_x, const Tensor& grad_out, const Pool2dParams& p) spec;              \
+  void uniform(const Tensor& out, double lo, double hi, Generator& g) spec;                                        \
+  void normal(const Tensor& out, double mean, double std, Generator& g) spec;                                      \
+  void bernoulli(const Tensor& out, const Tensor& p, Generator& g) spec;                                           \
+  void randint(const Tensor& out, int64_t lo, int64_t hi, Generator& g) spec;
+
 // The backend for a device; throws DeviceError when that device is not available.
 Backend& backend_for(Device d);
 // Registers a backend for a device type (the CPU backend registers itself).

@@ -3,7 +3,9 @@
 // the C++ storage type of a runtime DType.
 #include <optional>
 
+#include "tessera/backend/backend.h"
 #include "tessera/backend/math/binary.h"
+#include "tessera/backend/math/unary.h"
 #include "tessera/core/dtype.h"
 #include "tessera/core/error.h"
 #include "tessera/core/scalar.h"
@@ -36,6 +38,44 @@ decltype(auto) dispatch_floating(DType t, const char* op, F&& f) {
     case DType::Float64: return f(TypeTag<double>{});
     default: throw DTypeError(detail::str(op, ": expected a floating-point tensor, got ", t));
   }
+}
+
+namespace detail {
+template <class T, class F>
+void unary_kernel_for(UnaryOp op, DType t, const char* backend, F& f) {
+  math::dispatch_unary(op, [&](auto fn) {
+    using Fn = decltype(fn);
+    if constexpr (std::is_same_v<Fn, math::LogicalNotFn>)
+      f(TypeTag<T>{}, fn, TypeTag<bool>{});
+    else if constexpr (Fn::template supports<T>)
+      f(TypeTag<T>{}, fn, TypeTag<T>{});
+    else
+      throw DTypeError(tessera::detail::str(backend, " unary: ", op_name(op), " is not defined for ", t));
+  });
+}
+template <class T, class F>
+void binary_kernel_for(BinaryOp op, DType t, const char* backend, F& f) {
+  math::dispatch_binary(op, [&](auto fn) {
+    using Fn = decltype(fn);
+    if constexpr (!math::binary_supports<Fn, T>)
+      throw DTypeError(tessera::detail::str(backend, " binary: ", op_name(op), " is not defined for ", t));
+    else
+      f(TypeTag<T>{}, fn, TypeTag<decltype(fn(T(), T()))>{});
+  });
+}
+}  // namespace detail
+
+// The kernel of a unary op on dtype t: calls f(TypeTag<T>{}, Fn{}, TypeTag<O>{}) with T the input's
+// storage type, Fn the op's functor (math/unary.h) and O the output's type; throws DTypeError,
+// naming the backend, for a dtype the op is not defined on.
+template <class F>
+void dispatch_unary_kernel(UnaryOp op, DType t, const char* backend, F&& f) {
+  dispatch_all(t, [&](auto tag) { detail::unary_kernel_for<typename decltype(tag)::type>(op, t, backend, f); });
+}
+// The same for a binary op on two operands of dtype t (O is bool for comparisons and logical ops).
+template <class F>
+void dispatch_binary_kernel(BinaryOp op, DType t, const char* backend, F&& f) {
+  dispatch_all(t, [&](auto tag) { detail::binary_kernel_for<typename decltype(tag)::type>(op, t, backend, f); });
 }
 
 // A Scalar as storage type T, converted by the contract's rules.

@@ -17,32 +17,25 @@ Generator& gen() {
   static Generator g(2024);
   return g;
 }
-// The device of the running case (the suites are parameterized by device).
-Device g_dev = Device::cpu();
-Tensor on(const Tensor& t) { return t.to(g_dev); }
-TensorOptions f64() { return {DType::Float64, g_dev}; }
+using tessera::testing::case_device;
+// On the case's device (named apart from DeviceTest::on, which lambdas cannot reach).
+Tensor here(const Tensor& t) { return t.to(case_device()); }
+TensorOptions f64_here() { return {DType::Float64, case_device()}; }
 // A float64 leaf uniform in [lo, hi), on the case's device.
 Tensor leaf(const Shape& s, double lo = -1, double hi = 1) {
-  return on(rand(s, {DType::Float64}, &gen()) * (hi - lo) + lo).requires_grad_();
+  return here(rand(s, {DType::Float64}, &gen()) * (hi - lo) + lo).requires_grad_();
 }
 // The same values laid out transposed (a non-contiguous leaf).
 Tensor strided_leaf(const Shape& s, double lo = -1, double hi = 1) {
   Shape r(s.rbegin(), s.rend());
-  Tensor t = on(rand(r, {DType::Float64}, &gen()) * (hi - lo) + lo);
+  Tensor t = here(rand(r, {DType::Float64}, &gen()) * (hi - lo) + lo);
   Shape perm;
   for (int64_t i = int64_t(s.size()) - 1; i >= 0; --i) perm.push_back(i);
   return t.permute(perm).requires_grad_();
 }
 
-class Gradcheck : public ::testing::TestWithParam<Device> {
- protected:
-  void SetUp() override {
-    TS_SKIP_IF_UNAVAILABLE(GetParam());
-    g_dev = GetParam();
-  }
-  void TearDown() override { g_dev = Device::cpu(); }
-};
-class Gradgradcheck : public Gradcheck {};
+class Gradcheck : public tessera::testing::DeviceTest {};
+class Gradgradcheck : public tessera::testing::DeviceTest {};
 template <class F, class... T>
 void check(F f, T... inputs) {
   EXPECT_TRUE(gradcheck(f, V{inputs...}));
@@ -77,11 +70,11 @@ TEST_P(Gradcheck, BinaryOpsWithBroadcasting) {
   }
   check([](const V& x) { return V{x[0] * 2.5 - 1.0, 3.0 / x[0], ops::pow(x[0], 3.0)}; }, leaf({4}, 0.5, 2));
   check([](const V& x) { return V{ops::add(x[0], x[1], 0.5), ops::sub(x[0], x[1], 2)}; }, leaf({3}), leaf({3}));
-  Tensor c = on(tensor({1., 0., 1., 0.})) > 0.5;
+  Tensor c = here(tensor({1., 0., 1., 0.})) > 0.5;
   check([c](const V& x) { return V{ops::where(c, x[0], x[1])}; }, leaf({4}), leaf({1}));
   check([](const V& x) { return V{ops::fma(x[0], x[1], x[2])}; }, leaf({2, 3}), leaf({3}), leaf({2, 1}));
   // Mixed dtypes: the float32 operand gets a float32 gradient.
-  Tensor f32 = ones({2}, {DType::Float32, g_dev}).requires_grad_();
+  Tensor f32 = ones({2}, {DType::Float32, case_device()}).requires_grad_();
   Tensor f64 = leaf({2});
   (f32 * f64).sum().backward();
   EXPECT_EQ(f32.grad().dtype(), DType::Float32);
@@ -92,7 +85,7 @@ TEST_P(Gradcheck, Reductions) {
   check([](const V& t) { return V{t[0].sum(), t[0].sum({1}), t[0].sum({0, 2}, true)}; }, x);
   check([](const V& t) { return V{t[0].mean(), t[0].mean({-1})}; }, x);
   check([](const V& t) { return V{t[0].prod(), t[0].prod(1)}; }, x);
-  Tensor z = on(tensor({{1.5, 0., 2.}, {0., 0., 3.}, {1., 2., 3.}}, {DType::Float64})).requires_grad_();
+  Tensor z = here(tensor({{1.5, 0., 2.}, {0., 0., 3.}, {1., 2., 3.}}, {DType::Float64})).requires_grad_();
   check([](const V& t) { return V{t[0].prod(1)}; }, z);  // one zero, two zeros, none
   check([](const V& t) { return V{t[0].amax({1}), t[0].amin({0, 2})}; }, x);
   check([](const V& t) { return V{ops::max(t[0], 1).first, ops::min(t[0], 2, true).first}; }, x);
@@ -109,7 +102,7 @@ TEST_P(Gradcheck, ViewsAndMovement) {
   check([](const V& t) { return V{t[0].permute({2, 0, 1}), t[0].transpose(0, 2), t[0].flatten(1)}; }, x);
   check([](const V& t) { return V{t[0].unsqueeze(1).expand({2, 5, 3, 4}), t[0].select(1, -1)}; }, x);
   check([](const V& t) { return V{t[0].slice(2, 0, 4, 2), t[0].narrow(1, 1, 2).squeeze()}; }, x);
-  check([](const V& t) { return V{t[0].index({1, Slice{}, on(tensor({3, 0, 3}))})}; }, x);  // advanced, repeated
+  check([](const V& t) { return V{t[0].index({1, Slice{}, here(tensor({3, 0, 3}))})}; }, x);  // advanced, repeated
   check([](const V& t) { return V{t[0].index({t[0] > 0.0})}; }, x);
   check([](const V& t) { return V{ops::cat({t[0], t[1]}, 1), ops::stack({t[0], t[0]}, 0)}; }, x, leaf({2, 2, 4}));
   check([](const V& t) {
@@ -139,23 +132,23 @@ TEST_P(Gradcheck, ViewsAndMovement) {
 
 TEST_P(Gradcheck, Indexing) {
   Tensor x = strided_leaf({4, 5});
-  Tensor idx = on(tensor({3, 0, 3}));
-  Tensor gidx = on(tensor({0, 4, 4, 1, 2, 2})).view({3, 2});
+  Tensor idx = here(tensor({3, 0, 3}));
+  Tensor gidx = here(tensor({0, 4, 4, 1, 2, 2})).view({3, 2});
   check([idx](const V& t) { return V{ops::index_select(t[0], 0, idx), ops::index_select(t[0], 1, idx)}; }, x);
   check([gidx](const V& t) { return V{ops::gather(t[0], 1, gidx)}; }, x);
-  Tensor sidx = on(tensor({0, 4, 3, 1, 2, 0})).view({3, 2});  // distinct per row for scatter
+  Tensor sidx = here(tensor({0, 4, 3, 1, 2, 0})).view({3, 2});  // distinct per row for scatter
   check([sidx, gidx](const V& t) { return V{ops::scatter(t[0], 1, sidx, t[1]), ops::scatter_add(t[0], 1, gidx, t[1])}; },
              x, leaf({3, 2}));
   check([idx](const V& t) { return V{ops::index_add(t[0], 0, idx, t[1])}; }, x, leaf({3, 5}));
-  Tensor m = on(tensor({1., 0., 0., 1., 1.})) > 0.5;
+  Tensor m = here(tensor({1., 0., 0., 1., 1.})) > 0.5;
   check([m](const V& t) { return V{t[0].masked_fill(m, 2.0), ops::masked_select(t[0], m)}; }, x);
-  check([](const V& t) { return V{ops::embedding(on(tensor({2, 0, 2})).view({3, 1}), t[0])}; }, x);
+  check([](const V& t) { return V{ops::embedding(here(tensor({2, 0, 2})).view({3, 1}), t[0])}; }, x);
 }
 
 TEST_P(Gradcheck, InPlaceIndexWrites) {
   Tensor x = leaf({4, 5});
-  Tensor sidx = on(tensor({0, 4, 3, 1, 2, 0})).view({3, 2});
-  Tensor mask = on(tensor({1., 0., 0., 1., 1.})) > 0.5;
+  Tensor sidx = here(tensor({0, 4, 3, 1, 2, 0})).view({3, 2});
+  Tensor mask = here(tensor({1., 0., 0., 1., 1.})) > 0.5;
   auto written = [](auto write) {
     return [write](const V& t) {
       Tensor y = t[0] * 1.0;  // a non-leaf copy to write into
@@ -164,14 +157,14 @@ TEST_P(Gradcheck, InPlaceIndexWrites) {
     };
   };
   check(written([](Tensor& y, const Tensor& v) { y.index_put_({1, Slice{1, 4}}, v); }), x, leaf({3}));
-  check(written([](Tensor& y, const Tensor& v) { y.index_put_({on(tensor({2, 0})), Slice{}}, v); }), x, leaf({2, 5}));
-  check(written([](Tensor& y, const Tensor& v) { y.index_put_({Slice{}, on(tensor({1, 1, 3}))}, v, true); }), x, leaf({4, 3}));
+  check(written([](Tensor& y, const Tensor& v) { y.index_put_({here(tensor({2, 0})), Slice{}}, v); }), x, leaf({2, 5}));
+  check(written([](Tensor& y, const Tensor& v) { y.index_put_({Slice{}, here(tensor({1, 1, 3}))}, v, true); }), x, leaf({4, 3}));
   check(written([mask](Tensor& y, const Tensor& v) { y.index_put_({Slice{}, mask}, v); }), x, leaf({4, 3}));
-  check(written([](Tensor& y, const Tensor& v) { y.index_put_({on(tensor({3, 0})), on(tensor({1, 4}))}, v); }), x, leaf({2}));
+  check(written([](Tensor& y, const Tensor& v) { y.index_put_({here(tensor({3, 0})), here(tensor({1, 4}))}, v); }), x, leaf({2}));
   check(written([sidx](Tensor& y, const Tensor& v) { ops::scatter_(y, 1, sidx, v); }), x, leaf({3, 2}));
   check(written([sidx](Tensor& y, const Tensor& v) { ops::scatter_add_(y, 1, sidx, v); }), x, leaf({3, 2}));
-  check(written([](Tensor& y, const Tensor& v) { ops::index_add_(y, 0, on(tensor({3, 3})), v); }), x, leaf({2, 5}));
-  check(written([](Tensor& y, const Tensor& v) { ops::index_copy_(y, 1, on(tensor({4, 0})), v); }), x, leaf({4, 2}));
+  check(written([](Tensor& y, const Tensor& v) { ops::index_add_(y, 0, here(tensor({3, 3})), v); }), x, leaf({2, 5}));
+  check(written([](Tensor& y, const Tensor& v) { ops::index_copy_(y, 1, here(tensor({4, 0})), v); }), x, leaf({4, 2}));
 }
 
 // In-place ops on views rewrite the base's history (PyTorch's CopySlices), through views of views,
@@ -198,7 +191,7 @@ TEST_P(Gradcheck, InPlaceOpsOnViews) {
     return V{v * v, y};
   }, x, r);
   check([](const V& t) {
-    Tensor buf = zeros({4, 5}, f64());  // a base that does not require grad
+    Tensor buf = zeros({4, 5}, f64_here());  // a base that does not require grad
     buf.select(0, 2).copy_(t[1]);
     buf.narrow(0, 0, 2).add_(t[0].narrow(0, 0, 2));
     return V{buf * buf};
@@ -239,11 +232,11 @@ TEST_P(Gradcheck, NeuralNetworkOps) {
              ops::adaptive_avg_pool2d(t[0], {3, 4})};
   }, img);
   check([](const V& t) {
-    Tensor rm = zeros({2}, f64()), rv = ones({2}, f64());
+    Tensor rm = zeros({2}, f64_here()), rv = ones({2}, f64_here());
     return V{ops::batch_norm(t[0], rm, rv, t[1], t[2], true), ops::batch_norm(t[0], {}, {}, {}, {}, true)};
   }, leaf({3, 2, 2, 3}), leaf({2}), leaf({2}));
   check([](const V& t) {
-    return V{ops::batch_norm(t[0], on(tensor({0.1, -0.2}, {DType::Float64})), on(tensor({1.5, 0.5}, {DType::Float64})), t[1], t[2], false)};
+    return V{ops::batch_norm(t[0], here(tensor({0.1, -0.2}, {DType::Float64})), here(tensor({1.5, 0.5}, {DType::Float64})), t[1], t[2], false)};
   }, leaf({3, 2, 4}), leaf({2}), leaf({2}));
   check([](const V& t) { return V{ops::layer_norm(t[0], {3, 4}, t[1], t[2]), ops::layer_norm(t[0], {4})}; },
              leaf({2, 3, 4}), leaf({3, 4}), leaf({3, 4}));

@@ -13,17 +13,14 @@
 #include "tessera/backend/cuda/reduce_plan.h"
 #include "tessera/backend/stub/stub_backend.h"
 #include "tessera/tessera.h"
+#include "tests/rng.h"
 
 using namespace tessera;
 using namespace tessera::cuda;
 
 namespace {
 
-std::mt19937_64& rng() {
-  static std::mt19937_64 r(std::random_device{}());
-  return r;
-}
-int64_t pick(int64_t lo, int64_t hi) { return std::uniform_int_distribution<int64_t>(lo, hi)(rng()); }
+int64_t pick(int64_t lo, int64_t hi) { return tessera::testing::uniform_int(lo, hi); }
 
 // cuBLAS: C(i, j) = sum_l op(A)(i, l) op(B)(l, j), column-major with leading dimensions, per batch.
 void reference_gemm(const GemmPlan& p, const double* A, const double* B, double* C) {

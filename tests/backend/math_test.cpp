@@ -18,17 +18,15 @@
 #include "tessera/backend/math/reduce.h"
 #include "tessera/backend/math/sort_key.h"
 #include "tessera/tessera.h"
+#include "tests/rng.h"
 
 using namespace tessera;
 using namespace tessera::math;
 
 namespace {
 
-std::mt19937_64& rng() {
-  static std::mt19937_64 r(std::random_device{}());
-  return r;
-}
-int64_t uniform_int(int64_t lo, int64_t hi) { return std::uniform_int_distribution<int64_t>(lo, hi)(rng()); }
+using tessera::testing::rng;
+using tessera::testing::uniform_int;
 
 TEST(Philox, MatchesRandom123KnownAnswers) {
   struct Kat {

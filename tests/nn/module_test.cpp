@@ -9,17 +9,9 @@ using namespace tessera;
 namespace F = tessera::nn::functional;
 
 // Every case runs on each device: modules are built, moved with Module::to, fed and checked there.
-class OnDevice : public ::testing::TestWithParam<Device> {
- protected:
-  void SetUp() override { TS_SKIP_IF_UNAVAILABLE(GetParam()); }
-  Device dev() const { return GetParam(); }
-  Tensor on(const Tensor& t) const { return t.to(dev()); }
-  TensorOptions f32() const { return {DType::Float32, dev()}; }
-  TensorOptions f64() const { return {DType::Float64, dev()}; }
-};
-class Module : public OnDevice {};
-class Layers : public OnDevice {};
-class Init : public OnDevice {};
+class Module : public tessera::testing::DeviceTest {};
+class Layers : public tessera::testing::DeviceTest {};
+class Init : public tessera::testing::DeviceTest {};
 
 // The Rosetta CIFAR-10 CNN (shared/rosetta.md), as a user would write it.
 static std::shared_ptr<nn::Sequential> rosetta_cnn() {

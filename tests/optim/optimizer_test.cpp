@@ -10,10 +10,9 @@
 using namespace tessera;
 
 namespace {
-// The device of the running case: parameters, gradients and optimizer state live there.
-Device g_dev = Device::cpu();
-Tensor on(const Tensor& t) { return t.to(g_dev); }
-TensorOptions f64() { return {DType::Float64, g_dev}; }
+// Parameters, gradients and optimizer state live on the case's device.
+using tessera::testing::case_device;
+Tensor on(const Tensor& t) { return t.to(case_device()); }
 // A fixed "gradient" sequence for a 3-element parameter: g_t = c * p + t (makes it depend on p).
 std::vector<double> grad_of(const std::vector<double>& p, int t) {
   return {0.5 * p[0] + t, -0.3 * p[1] + 0.1 * t, 0.2 * p[2] - 1};
@@ -34,15 +33,8 @@ void expect_near(const std::vector<double>& a, const std::vector<double>& b, dou
 const std::vector<double> p0 = {1.0, -2.0, 0.5};
 Tensor param(const std::vector<double>& v) { return on(from_vector(v)).requires_grad_(); }
 
-class Optimizers : public ::testing::TestWithParam<Device> {
- protected:
-  void SetUp() override {
-    TS_SKIP_IF_UNAVAILABLE(GetParam());
-    g_dev = GetParam();
-  }
-  void TearDown() override { g_dev = Device::cpu(); }
-};
-class Training : public Optimizers {};
+class Optimizers : public tessera::testing::DeviceTest {};
+class Training : public tessera::testing::DeviceTest {};
 }  // namespace
 
 TEST_P(Optimizers, SGDWithMomentumNesterovAndWeightDecay) {
@@ -213,7 +205,7 @@ TEST(Schedulers, FollowTheirClosedForms) {
 }
 
 TEST_P(Optimizers, GradientClipping) {
-  Tensor a = zeros({2}, {DType::Float32, g_dev}).requires_grad_(), b = zeros({1}, {DType::Float32, g_dev}).requires_grad_();
+  Tensor a = zeros({2}, {DType::Float32, case_device()}).requires_grad_(), b = zeros({1}, {DType::Float32, case_device()}).requires_grad_();
   a.set_grad(on(tensor({3., 0.})));
   b.set_grad(on(tensor({4.})));
   double n = optim::clip_grad_norm_({a, b}, 1.0);
@@ -241,7 +233,7 @@ TEST_P(Training, TwoSpiralsReach100PercentTrainingAccuracy) {
   Tensor x = on(from_vector(xs, Shape{2 * n, 2}).to(DType::Float32));
   Tensor y = on(from_vector(labels).to(DType::Int64));
   nn::Sequential net(nn::Linear(2, 64), nn::Tanh(), nn::Linear(64, 64), nn::Tanh(), nn::Linear(64, 2));
-  net.to(g_dev);
+  net.to(case_device());
   optim::Adam opt(net.parameters(), {.lr = 0.01});
   double acc = 0;
   for (int step = 0; step < 1500 && acc < 1.0; ++step) {

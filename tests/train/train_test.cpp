@@ -45,11 +45,7 @@ struct Recorder : train::Callback {
 };
 
 // Fit and resume on each device: the model lives there, the loader's (pinned) CPU batches follow.
-class TrainerOn : public ::testing::TestWithParam<Device> {
- protected:
-  void SetUp() override { TS_SKIP_IF_UNAVAILABLE(GetParam()); }
-  Device dev() const { return GetParam(); }
-};
+class TrainerOn : public tessera::testing::DeviceTest {};
 }  // namespace
 
 TEST_P(TrainerOn, FitsEvaluatesPredictsAndRunsCallbacks) {

@@ -46,6 +46,12 @@ void binary_loop(const Tensor& out, const Tensor& a, const Tensor& b, const F& f
 
 }  // namespace
 
+// Host memory to host memory (contiguous, one dtype): what the emulated CUDA device moves too.
+void CpuBackend::transfer(const Tensor& dst, const Tensor& src, bool) {
+  size_t n = size_t(dst.numel()) * dst.element_size();
+  if (n) std::memcpy(dst.data_ptr(), src.data_ptr(), n);
+}
+
 void CpuBackend::copy(const Tensor& dst, const Tensor& src) {
   if (dst.dtype() == src.dtype() && dst.is_contiguous() && src.is_contiguous()) {
     char* d = static_cast<char*>(dst.data_ptr());
@@ -97,33 +103,14 @@ void CpuBackend::arange(const Tensor& out, double start, double step) {
 }
 
 void CpuBackend::unary(UnaryOp op, const Tensor& out, const Tensor& in) {
-  dispatch_all(in.dtype(), [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    math::dispatch_unary(op, [&](auto fn) {
-      using Fn = decltype(fn);
-      if constexpr (std::is_same_v<Fn, math::LogicalNotFn>) {
-        unary_loop<T, bool>(out, in, fn);
-      } else if constexpr (Fn::template supports<T>) {
-        unary_loop<T>(out, in, fn);
-      } else {
-        throw DTypeError(detail::str("cpu unary: ", op_name(op), " is not defined for ", in.dtype()));
-      }
-    });
+  dispatch_unary_kernel(op, in.dtype(), "cpu", [&](auto t, auto fn, auto o) {
+    unary_loop<typename decltype(t)::type, typename decltype(o)::type>(out, in, fn);
   });
 }
 
 void CpuBackend::binary(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor& b) {
-  dispatch_all(a.dtype(), [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    math::dispatch_binary(op, [&](auto fn) {
-      using Fn = decltype(fn);
-      if constexpr (!math::binary_supports<Fn, T>) {
-        throw DTypeError(detail::str("cpu binary: ", op_name(op), " is not defined for ", a.dtype()));
-      } else {
-        using O = decltype(fn(T(), T()));
-        binary_loop<T, O>(out, a, b, fn);
-      }
-    });
+  dispatch_binary_kernel(op, a.dtype(), "cpu", [&](auto t, auto fn, auto o) {
+    binary_loop<typename decltype(t)::type, typename decltype(o)::type>(out, a, b, fn);
   });
 }
 

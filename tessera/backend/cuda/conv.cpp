@@ -4,6 +4,8 @@
 // exceed cuDNN's int dims run in chunks.
 #include <cudnn.h>
 
+#include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 
@@ -120,16 +122,128 @@ struct Scalars {
         zero(p.compute == ConvType::Double ? static_cast<const void*>(&d0) : &f0) {}
 };
 
-AlgoCache<Choice>& cache(int pass) {
-  static AlgoCache<Choice> caches[3];  // forward, backward data, backward filter
-  return caches[pass];
+// The tensors of one call: the input x, the weight w, the output gradient dy (backward passes),
+// and what the pass writes (y, dx or dw), all at the chunk's first sample.
+struct Buffers {
+  const void* x;
+  const void* w;
+  const void* dy;
+  void* out;
+};
+
+// What differs between the three passes: cuDNN's search, heuristic, workspace query and call.
+struct Forward {
+  static constexpr int kPass = 0;
+  using Perf = cudnnConvolutionFwdAlgoPerf_t;
+  using Algo = cudnnConvolutionFwdAlgo_t;
+  static constexpr const char* kName = "cudnnConvolutionForward";
+  static cudnnStatus_t find(cudnnHandle_t h, const Descriptors& d, const Buffers& b, int n, int* found, Perf* perf,
+                            void* ws, size_t bytes) {
+    return cudnnFindConvolutionForwardAlgorithmEx(h, d.x, b.x, d.w, b.w, d.conv, d.y, b.out, n, found, perf, ws, bytes);
+  }
+  static cudnnStatus_t heuristic(cudnnHandle_t h, const Descriptors& d, int n, int* found, Perf* perf) {
+    return cudnnGetConvolutionForwardAlgorithm_v7(h, d.x, d.w, d.conv, d.y, n, found, perf);
+  }
+  static cudnnStatus_t workspace(cudnnHandle_t h, const Descriptors& d, Algo a, size_t* bytes) {
+    return cudnnGetConvolutionForwardWorkspaceSize(h, d.x, d.w, d.conv, d.y, a, bytes);
+  }
+  static cudnnStatus_t run(cudnnHandle_t h, const Descriptors& d, const Buffers& b, Algo a, void* ws, size_t bytes,
+                           const void* one, const void* beta) {
+    return cudnnConvolutionForward(h, one, d.x, b.x, d.w, b.w, d.conv, a, ws, bytes, beta, d.y, b.out);
+  }
+};
+struct BackwardData {
+  static constexpr int kPass = 1;
+  using Perf = cudnnConvolutionBwdDataAlgoPerf_t;
+  using Algo = cudnnConvolutionBwdDataAlgo_t;
+  static constexpr const char* kName = "cudnnConvolutionBackwardData";
+  static cudnnStatus_t find(cudnnHandle_t h, const Descriptors& d, const Buffers& b, int n, int* found, Perf* perf,
+                            void* ws, size_t bytes) {
+    return cudnnFindConvolutionBackwardDataAlgorithmEx(h, d.w, b.w, d.y, b.dy, d.conv, d.x, b.out, n, found, perf, ws,
+                                                       bytes);
+  }
+  static cudnnStatus_t heuristic(cudnnHandle_t h, const Descriptors& d, int n, int* found, Perf* perf) {
+    return cudnnGetConvolutionBackwardDataAlgorithm_v7(h, d.w, d.y, d.conv, d.x, n, found, perf);
+  }
+  static cudnnStatus_t workspace(cudnnHandle_t h, const Descriptors& d, Algo a, size_t* bytes) {
+    return cudnnGetConvolutionBackwardDataWorkspaceSize(h, d.w, d.y, d.conv, d.x, a, bytes);
+  }
+  static cudnnStatus_t run(cudnnHandle_t h, const Descriptors& d, const Buffers& b, Algo a, void* ws, size_t bytes,
+                           const void* one, const void* beta) {
+    return cudnnConvolutionBackwardData(h, one, d.w, b.w, d.y, b.dy, d.conv, a, ws, bytes, beta, d.x, b.out);
+  }
+};
+struct BackwardFilter {
+  static constexpr int kPass = 2;
+  using Perf = cudnnConvolutionBwdFilterAlgoPerf_t;
+  using Algo = cudnnConvolutionBwdFilterAlgo_t;
+  static constexpr const char* kName = "cudnnConvolutionBackwardFilter";
+  static cudnnStatus_t find(cudnnHandle_t h, const Descriptors& d, const Buffers& b, int n, int* found, Perf* perf,
+                            void* ws, size_t bytes) {
+    return cudnnFindConvolutionBackwardFilterAlgorithmEx(h, d.x, b.x, d.y, b.dy, d.conv, d.w, b.out, n, found, perf, ws,
+                                                         bytes);
+  }
+  static cudnnStatus_t heuristic(cudnnHandle_t h, const Descriptors& d, int n, int* found, Perf* perf) {
+    return cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, d.x, d.y, d.conv, d.w, n, found, perf);
+  }
+  static cudnnStatus_t workspace(cudnnHandle_t h, const Descriptors& d, Algo a, size_t* bytes) {
+    return cudnnGetConvolutionBackwardFilterWorkspaceSize(h, d.x, d.y, d.conv, d.w, a, bytes);
+  }
+  static cudnnStatus_t run(cudnnHandle_t h, const Descriptors& d, const Buffers& b, Algo a, void* ws, size_t bytes,
+                           const void* one, const void* beta) {
+    return cudnnConvolutionBackwardFilter(h, one, d.x, b.x, d.y, b.dy, d.conv, a, ws, bytes, beta, d.w, b.out);
+  }
+};
+
+// Runs pass P over the plan's batch chunks: the algorithm of each configuration is searched once
+// (or taken from the heuristic) and cached; a chunk after the first adds to the output when
+// `accumulate` (the weight gradient sums over the batch). `search_out` gives the buffer a search
+// may overwrite (the output itself, unless the chunks accumulate into it); `after` runs once per
+// chunk (the bias).
+template <class P>
+void convolve(const Call& c, const ConvPlan& plan, const Tensor& on, bool accumulate,
+              const std::function<Buffers(int64_t n0)>& buffers, const std::function<void*()>& search_out,
+              const std::function<void(cudnnHandle_t, const Descriptors&, const Scalars&, const Buffers&)>& after) {
+  static AlgoCache<Choice> cache;
+  OpDevice dev(on);
+  cudnnHandle_t h = handle(on.device().index, stream_of(on), c);
+  int64_t n0 = 0;
+  for (int64_t n : plan.chunks) {
+    ConvPlan pc = plan.for_batch(n);
+    Descriptors d(pc, c);
+    Scalars s(pc);
+    Buffers b = buffers(n0);
+    Choice ch = cache.get(pc.key + (cudnn_benchmark() ? "|find" : "|heur"), [&] {
+      constexpr int kMax = 16;
+      typename P::Perf perf[kMax];
+      int found = 0;
+      if (cudnn_benchmark()) {
+        size_t bytes = 0;
+        Tensor ws = search_workspace(on, bytes);
+        Buffers probe = b;
+        probe.out = search_out();
+        check_dnn(P::find(h, d, probe, kMax, &found, perf, ws.data_ptr(), bytes), "the algorithm search", c);
+      } else {
+        check_dnn(P::heuristic(h, d, kMax, &found, perf), "the algorithm heuristic", c);
+      }
+      return first_success(perf, found, c);
+    });
+    d.math(ch.math, c);
+    auto algo = typename P::Algo(ch.algo);
+    size_t ws_bytes = 0;
+    check_dnn(P::workspace(h, d, algo, &ws_bytes), "the workspace query", c);
+    Tensor ws = scratch(on, ws_bytes);
+    const void* beta = accumulate && n0 > 0 ? s.one : s.zero;
+    check_dnn(P::run(h, d, b, algo, ws.data_ptr(), ws_bytes, s.one, beta), P::kName, c);
+    if (after) after(h, d, s, b);
+    n0 += n;
+  }
 }
 
-// Narrows an NCHW tensor to the samples [n0, n0 + n) (a contiguous block).
-const char* sample_ptr(const Tensor& t, int64_t n0) {
-  return static_cast<const char*>(t.data_ptr()) + n0 * t.stride(0) * int64_t(t.element_size());
+// The address of sample n0 of an NCHW tensor (chunks are contiguous blocks).
+void* sample_ptr(const Tensor& t, int64_t n0) {
+  return static_cast<char*>(t.data_ptr()) + n0 * t.stride(0) * int64_t(t.element_size());
 }
-char* sample_ptr_mut(const Tensor& t, int64_t n0) { return const_cast<char*>(sample_ptr(t, n0)); }
 }  // namespace
 
 void CudaBackend::conv2d(const Tensor& out, const Tensor& x, const Tensor& w, const Tensor& bias,
@@ -137,45 +251,17 @@ void CudaBackend::conv2d(const Tensor& out, const Tensor& x, const Tensor& w, co
   Call c{"conv2d", x, w};
   ConvPlan plan = plan_conv(x.shape(), w.shape(), out.shape(), p, x.dtype(), cudnn_allow_tf32());
   if (out.numel() == 0) return;
-  OpDevice dev(x);
-  cudaStream_t st = stream_of(x);
-  cudnnHandle_t h = handle(x.device().index, st, c);
-  int64_t n0 = 0;
-  for (int64_t n : plan.chunks) {
-    ConvPlan pc = plan.for_batch(n);
-    Descriptors d(pc, c);
-    Scalars s(pc);
-    const void* xp = sample_ptr(x, n0);
-    void* yp = sample_ptr_mut(out, n0);
-    Choice ch = cache(0).get(pc.key + (cudnn_benchmark() ? "|find" : "|heur"), [&] {
-      constexpr int kMax = 16;
-      cudnnConvolutionFwdAlgoPerf_t perf[kMax];
-      int found = 0;
-      if (cudnn_benchmark()) {
-        size_t bytes = 0;
-        Tensor ws = search_workspace(out, bytes);
-        check_dnn(cudnnFindConvolutionForwardAlgorithmEx(h, d.x, xp, d.w, w.data_ptr(), d.conv, d.y, yp, kMax, &found,
-                                                         perf, ws.data_ptr(), bytes),
-                  "cudnnFindConvolutionForwardAlgorithmEx", c);
-      } else {
-        check_dnn(cudnnGetConvolutionForwardAlgorithm_v7(h, d.x, d.w, d.conv, d.y, kMax, &found, perf),
-                  "cudnnGetConvolutionForwardAlgorithm_v7", c);
-      }
-      return first_success(perf, found, c);
-    });
-    d.math(ch.math, c);
-    size_t ws_bytes = 0;
-    auto algo = cudnnConvolutionFwdAlgo_t(ch.algo);
-    check_dnn(cudnnGetConvolutionForwardWorkspaceSize(h, d.x, d.w, d.conv, d.y, algo, &ws_bytes),
-              "cudnnGetConvolutionForwardWorkspaceSize", c);
-    Tensor ws = scratch(out, ws_bytes);
-    check_dnn(cudnnConvolutionForward(h, s.one, d.x, xp, d.w, w.data_ptr(), d.conv, algo, ws.data_ptr(), ws_bytes,
-                                      s.zero, d.y, yp),
-              "cudnnConvolutionForward", c);
-    if (bias.defined())
-      check_dnn(cudnnAddTensor(h, s.one, d.bias, bias.data_ptr(), s.one, d.y, yp), "cudnnAddTensor", c);
-    n0 += n;
-  }
+  int64_t at = 0;
+  convolve<Forward>(
+      c, plan, x, false,
+      [&](int64_t n0) {
+        at = n0;
+        return Buffers{sample_ptr(x, n0), w.data_ptr(), nullptr, sample_ptr(out, n0)};
+      },
+      [&] { return sample_ptr(out, at); },
+      [&](cudnnHandle_t h, const Descriptors& d, const Scalars& s, const Buffers& b) {
+        if (bias.defined()) check_dnn(cudnnAddTensor(h, s.one, d.bias, bias.data_ptr(), s.one, d.y, b.out), "cudnnAddTensor", c);
+      });
 }
 
 void CudaBackend::conv2d_backward_input(const Tensor& grad_x, const Tensor& grad_out, const Tensor& w,
@@ -184,43 +270,14 @@ void CudaBackend::conv2d_backward_input(const Tensor& grad_x, const Tensor& grad
   ConvPlan plan = plan_conv(grad_x.shape(), w.shape(), grad_out.shape(), p, grad_x.dtype(), cudnn_allow_tf32());
   if (grad_x.numel() == 0) return;
   if (grad_out.numel() == 0) return fill(grad_x, 0);
-  OpDevice dev(grad_x);
-  cudaStream_t st = stream_of(grad_x);
-  cudnnHandle_t h = handle(grad_x.device().index, st, c);
-  int64_t n0 = 0;
-  for (int64_t n : plan.chunks) {
-    ConvPlan pc = plan.for_batch(n);
-    Descriptors d(pc, c);
-    Scalars s(pc);
-    const void* dy = sample_ptr(grad_out, n0);
-    void* dx = sample_ptr_mut(grad_x, n0);
-    Choice ch = cache(1).get(pc.key + (cudnn_benchmark() ? "|find" : "|heur"), [&] {
-      constexpr int kMax = 16;
-      cudnnConvolutionBwdDataAlgoPerf_t perf[kMax];
-      int found = 0;
-      if (cudnn_benchmark()) {
-        size_t bytes = 0;
-        Tensor ws = search_workspace(grad_x, bytes);
-        check_dnn(cudnnFindConvolutionBackwardDataAlgorithmEx(h, d.w, w.data_ptr(), d.y, dy, d.conv, d.x, dx, kMax,
-                                                              &found, perf, ws.data_ptr(), bytes),
-                  "cudnnFindConvolutionBackwardDataAlgorithmEx", c);
-      } else {
-        check_dnn(cudnnGetConvolutionBackwardDataAlgorithm_v7(h, d.w, d.y, d.conv, d.x, kMax, &found, perf),
-                  "cudnnGetConvolutionBackwardDataAlgorithm_v7", c);
-      }
-      return first_success(perf, found, c);
-    });
-    d.math(ch.math, c);
-    size_t ws_bytes = 0;
-    auto algo = cudnnConvolutionBwdDataAlgo_t(ch.algo);
-    check_dnn(cudnnGetConvolutionBackwardDataWorkspaceSize(h, d.w, d.y, d.conv, d.x, algo, &ws_bytes),
-              "cudnnGetConvolutionBackwardDataWorkspaceSize", c);
-    Tensor ws = scratch(grad_x, ws_bytes);
-    check_dnn(cudnnConvolutionBackwardData(h, s.one, d.w, w.data_ptr(), d.y, dy, d.conv, algo, ws.data_ptr(), ws_bytes,
-                                           s.zero, d.x, dx),
-              "cudnnConvolutionBackwardData", c);
-    n0 += n;
-  }
+  int64_t at = 0;
+  convolve<BackwardData>(
+      c, plan, grad_x, false,
+      [&](int64_t n0) {
+        at = n0;
+        return Buffers{nullptr, w.data_ptr(), sample_ptr(grad_out, n0), sample_ptr(grad_x, n0)};
+      },
+      [&] { return sample_ptr(grad_x, at); }, {});
 }
 
 void CudaBackend::conv2d_backward_weight(const Tensor& grad_w, const Tensor& grad_bias, const Tensor& x,
@@ -232,48 +289,22 @@ void CudaBackend::conv2d_backward_weight(const Tensor& grad_w, const Tensor& gra
     if (grad_bias.defined()) fill(grad_bias, 0);
     return;
   }
-  OpDevice dev(x);
-  cudaStream_t st = stream_of(x);
-  cudnnHandle_t h = handle(x.device().index, st, c);
-  int64_t n0 = 0;
-  for (int64_t n : plan.chunks) {
-    ConvPlan pc = plan.for_batch(n);
-    Descriptors d(pc, c);
-    Scalars s(pc);
-    const void* xp = sample_ptr(x, n0);
-    const void* dy = sample_ptr(grad_out, n0);
-    const void* beta = n0 == 0 ? s.zero : s.one;  // later chunks add to the first's gradient
-    Choice ch = cache(2).get(pc.key + (cudnn_benchmark() ? "|find" : "|heur"), [&] {
-      constexpr int kMax = 16;
-      cudnnConvolutionBwdFilterAlgoPerf_t perf[kMax];
-      int found = 0;
-      if (cudnn_benchmark()) {
-        size_t bytes = 0;
-        Tensor ws = search_workspace(grad_w, bytes);
-        Tensor probe = new_tensor(grad_w.shape(), grad_w.dtype(), grad_w);  // the search overwrites its output
-        check_dnn(cudnnFindConvolutionBackwardFilterAlgorithmEx(h, d.x, xp, d.y, dy, d.conv, d.w, probe.data_ptr(),
-                                                                kMax, &found, perf, ws.data_ptr(), bytes),
-                  "cudnnFindConvolutionBackwardFilterAlgorithmEx", c);
-      } else {
-        check_dnn(cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, d.x, d.y, d.conv, d.w, kMax, &found, perf),
-                  "cudnnGetConvolutionBackwardFilterAlgorithm_v7", c);
-      }
-      return first_success(perf, found, c);
-    });
-    d.math(ch.math, c);
-    size_t ws_bytes = 0;
-    auto algo = cudnnConvolutionBwdFilterAlgo_t(ch.algo);
-    check_dnn(cudnnGetConvolutionBackwardFilterWorkspaceSize(h, d.x, d.y, d.conv, d.w, algo, &ws_bytes),
-              "cudnnGetConvolutionBackwardFilterWorkspaceSize", c);
-    Tensor ws = scratch(grad_w, ws_bytes);
-    check_dnn(cudnnConvolutionBackwardFilter(h, s.one, d.x, xp, d.y, dy, d.conv, algo, ws.data_ptr(), ws_bytes, beta,
-                                             d.w, grad_w.data_ptr()),
-              "cudnnConvolutionBackwardFilter", c);
-    if (grad_bias.defined())
-      check_dnn(cudnnConvolutionBackwardBias(h, s.one, d.y, dy, beta, d.bias, grad_bias.data_ptr()),
-                "cudnnConvolutionBackwardBias", c);
-    n0 += n;
-  }
+  Tensor probe;  // a search overwrites its output, and the chunks accumulate into grad_w
+  bool first = true;
+  convolve<BackwardFilter>(
+      c, plan, x, true,
+      [&](int64_t n0) { return Buffers{sample_ptr(x, n0), nullptr, sample_ptr(grad_out, n0), grad_w.data_ptr()}; },
+      [&] {
+        probe = new_tensor(grad_w.shape(), grad_w.dtype(), grad_w);
+        return probe.data_ptr();
+      },
+      [&](cudnnHandle_t h, const Descriptors& d, const Scalars& s, const Buffers& b) {
+        if (grad_bias.defined())
+          check_dnn(cudnnConvolutionBackwardBias(h, s.one, d.y, b.dy, first ? s.zero : s.one, d.bias,
+                                                 grad_bias.data_ptr()),
+                    "cudnnConvolutionBackwardBias", c);
+        first = false;
+      });
 }
 
 }  // namespace tessera::cuda

@@ -1,8 +1,6 @@
 // The backend of the emulated CUDA device (a test harness, see cuda.h): the CPU backend's kernels
-// on host memory that is tagged cuda:0, so tensors keep their device through every op and
-// transfers go through Backend::transfer as they do on a GPU.
-#include <cstring>
-
+// and transfers on host memory that is tagged cuda:0, so tensors keep their device through every
+// op and transfers go through Backend::transfer as they do on a GPU.
 #include "tessera/backend/cpu/cpu_backend.h"
 #include "tessera/backend/cuda/cuda.h"
 
@@ -18,10 +16,6 @@ class EmulatedBackend final : public cpu::CpuBackend {
     CachingAllocator& alloc = device_allocator(d.index);
     void* p = alloc.allocate(nbytes, current_stream(d.index).id);
     return std::make_shared<StorageImpl>(p, nbytes, d, [&alloc](void* q) { alloc.free(q); });
-  }
-  void transfer(const Tensor& dst, const Tensor& src, bool) override {
-    size_t n = size_t(dst.numel()) * dst.element_size();
-    if (n) std::memcpy(dst.data_ptr(), src.data_ptr(), n);
   }
 };
 }  // namespace

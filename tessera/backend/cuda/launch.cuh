@@ -10,6 +10,7 @@
 #include <cuda_runtime.h>
 
 #include <array>
+#include <tuple>
 #include <utility>
 
 #include "tessera/backend/cuda/common.cuh"
@@ -38,9 +39,10 @@ struct Elementwise {
   }
 };
 
+// (No __launch_bounds__ on the elementwise kernels: with it ptxas squeezes them into 32 registers
+// for full occupancy and spills; without it they take 32-40 and spill nothing.)
 template <class F, class O, class... I>
-__global__ void __launch_bounds__(kBlock)
-    strided_kernel(math::OffsetCalculator<1 + sizeof...(I)> calc, Ptrs<1 + sizeof...(I)> p, uint32_t n, F f) {
+__global__ void strided_kernel(math::OffsetCalculator<1 + sizeof...(I)> calc, Ptrs<1 + sizeof...(I)> p, uint32_t n, F f) {
   for (uint32_t i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += blockDim.x * gridDim.x) {
     auto o = calc.get(i);
     Elementwise<F, O, I...>::at(f, p.p, o.v, std::index_sequence_for<I...>{});
@@ -66,14 +68,33 @@ __device__ __forceinline__ Vec<T, V> load_vec(const char* p, int64_t i, bool sca
   return r;
 }
 
-template <class F, class O, class... I, size_t... K>
-__device__ __forceinline__ void vec_step(const F& f, char* const* p, unsigned scalars, int64_t i,
-                                         std::index_sequence<K...>) {
+// One vector step: each input loaded as one vector into its own variable (a tuple of vectors
+// made ptxas spill), f applied lane by lane, the output stored as one vector.
+template <class F, class O, class... I>
+__device__ __forceinline__ void vec_step(const F& f, char* const* p, unsigned scalars, int64_t i) {
   constexpr int V = Elementwise<F, O, I...>::V;
-  auto in = std::make_tuple(load_vec<I, V>(p[K + 1], i, (scalars >> (K + 1)) & 1)...);
+  using T = std::tuple<I...>;
   Vec<O, V> out;
+  if constexpr (sizeof...(I) == 0) {
 #pragma unroll
-  for (int j = 0; j < V; ++j) out.v[j] = O(f(std::get<K>(in).v[j]...));
+    for (int j = 0; j < V; ++j) out.v[j] = O(f());
+  } else if constexpr (sizeof...(I) == 1) {
+    auto a = load_vec<std::tuple_element_t<0, T>, V>(p[1], i, scalars & 2);
+#pragma unroll
+    for (int j = 0; j < V; ++j) out.v[j] = O(f(a.v[j]));
+  } else if constexpr (sizeof...(I) == 2) {
+    auto a = load_vec<std::tuple_element_t<0, T>, V>(p[1], i, scalars & 2);
+    auto b = load_vec<std::tuple_element_t<1, T>, V>(p[2], i, scalars & 4);
+#pragma unroll
+    for (int j = 0; j < V; ++j) out.v[j] = O(f(a.v[j], b.v[j]));
+  } else {
+    static_assert(sizeof...(I) == 3, "vec_step: at most three inputs");
+    auto a = load_vec<std::tuple_element_t<0, T>, V>(p[1], i, scalars & 2);
+    auto b = load_vec<std::tuple_element_t<1, T>, V>(p[2], i, scalars & 4);
+    auto c = load_vec<std::tuple_element_t<2, T>, V>(p[3], i, scalars & 8);
+#pragma unroll
+    for (int j = 0; j < V; ++j) out.v[j] = O(f(a.v[j], b.v[j], c.v[j]));
+  }
   *reinterpret_cast<Vec<O, V>*>(p[0] + i * int64_t(sizeof(O))) = out;
 }
 
@@ -85,13 +106,12 @@ __device__ __forceinline__ void scalar_step(const F& f, char* const* p, unsigned
 }
 
 template <class F, class O, class... I>
-__global__ void __launch_bounds__(kBlock)
-    contiguous_kernel(Ptrs<1 + sizeof...(I)> p, unsigned scalars, int64_t n, F f) {
+__global__ void contiguous_kernel(Ptrs<1 + sizeof...(I)> p, unsigned scalars, int64_t n, F f) {
   constexpr int V = Elementwise<F, O, I...>::V;
   int64_t step = int64_t(blockDim.x) * gridDim.x * V;
   for (int64_t i = (int64_t(blockIdx.x) * blockDim.x + threadIdx.x) * V; i < n; i += step) {
     if (i + V <= n) {
-      vec_step<F, O, I...>(f, p.p, scalars, i, std::index_sequence_for<I...>{});
+      vec_step<F, O, I...>(f, p.p, scalars, i);
     } else {
       for (int64_t j = i; j < n; ++j) scalar_step<F, O, I...>(f, p.p, scalars, j, std::index_sequence_for<I...>{});
     }

@@ -25,7 +25,7 @@ struct MomentsPolicy {
 
 // One row of [M, N] per warp (rows_per_block = 8) or per block (1).
 template <class T>
-__global__ void __launch_bounds__(kBlock)
+__global__ void
     layer_norm_kernel(T* out, T* mean, T* rstd, const T* x, const T* w, const T* b, int64_t rows, int64_t n,
                       double eps, int rows_per_block) {
   using M = math::opmath_t<T>;

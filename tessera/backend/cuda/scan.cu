@@ -15,7 +15,7 @@ namespace tessera::cuda {
 namespace {
 // Inclusive scan of each contiguous line of length n: one warp per line, 32 elements a step.
 template <class A>
-__global__ void __launch_bounds__(kBlock) scan_lines_kernel(A* data, int64_t lines, int64_t n) {
+__global__ void scan_lines_kernel(A* data, int64_t lines, int64_t n) {
   int64_t line = (int64_t(blockIdx.x) * blockDim.x + threadIdx.x) / 32;
   int lane = threadIdx.x % 32;
   if (line >= lines) return;  // the whole warp

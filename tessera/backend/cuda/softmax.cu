@@ -9,7 +9,7 @@ namespace tessera::cuda {
 
 namespace {
 template <class T>
-__global__ void __launch_bounds__(kBlock)
+__global__ void
     softmax_rows_kernel(T* out, const T* in, int64_t rows, int64_t n, bool log, int rows_per_block) {
   using M = math::opmath_t<T>;
   using Op = math::SoftmaxOp<M>;
