@@ -4,6 +4,7 @@
 #include "tessera/autograd/gradcheck.h"
 #include "tessera/backend/backend.h"
 #include "tessera/core/tensor.h"
+#include "tessera/core/version.h"
 #include "tessera/backend/cuda/cuda.h"
 #include "tessera/ops/factory.h"
 #include "tessera/nn/container.h"

@@ -164,6 +164,7 @@ NB_MODULE(_tessera, m) {
       nb::arg("path"), "(list of (name, tensor), metadata) from a safetensors file; validates it first.");
   m.def("manual_seed", &manual_seed, nb::arg("seed"), "Seeds the default random generator.");
   m.def("set_num_threads", &set_num_threads, nb::arg("n"), "Sets the number of CPU threads the ops use.");
+  m.attr("__version__") = version();
   m.def("get_num_threads", &get_num_threads, "The number of CPU threads the ops use.");
   m.def("is_grad_enabled", &autograd::is_grad_enabled, "Whether autograd records operations.");
   m.def("set_grad_enabled", &autograd::set_grad_enabled, nb::arg("mode"), "Turns autograd recording on or off.");

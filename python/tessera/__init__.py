@@ -16,6 +16,8 @@ from . import _tessera
 from . import backends, data, distributed, nn, onnx, optim, train, utils  # noqa: E402,F401
 from ._tessera import zoo  # noqa: F401
 
+__version__ = _tessera.__version__
+
 bool_ = dtype.bool
 uint8, int8, int32, int64 = dtype.uint8, dtype.int8, dtype.int32, dtype.int64
 float16, bfloat16, float32, float64 = dtype.float16, dtype.bfloat16, dtype.float32, dtype.float64

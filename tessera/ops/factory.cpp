@@ -91,7 +91,8 @@ Tensor bernoulli(const Tensor& p, Generator* gen) {
 Tensor bernoulli(const Shape& shape, double p, TensorOptions opt, Generator* gen) {
   TS_CHECK_VALUE(p >= 0 && p <= 1, "bernoulli: expected 0 <= p <= 1, got ", p);
   Tensor t = empty(shape, opt);
-  backend_for(opt.device).bernoulli(t, full(shape, p, {DType::Float64, opt.device}), gen_or_default(gen));
+  // One probability for every element: a 0-d tensor expanded (stride 0), not a full-size copy.
+  backend_for(opt.device).bernoulli(t, full({}, p, {DType::Float64, opt.device}).expand(shape), gen_or_default(gen));
   return t;
 }
 

@@ -1,5 +1,7 @@
 // 2-D convolution and its two backward passes: oneDNN for float32/bfloat16 (it picks blocked
 // layouts; we reorder to and from NCHW), direct loops for float64 and float16.
+#include <algorithm>
+#include <cstring>
 #include <sstream>
 #include <vector>
 
@@ -12,77 +14,49 @@ namespace tessera::cpu {
 namespace {
 
 using dnnl::memory;
+// A weight gradient is summed over at most this many pieces of the batch.
+constexpr int64_t kWeightGradPieces = 8;
 using tag = memory::format_tag;
 
 struct Geometry {
-  int64_t N, C, H, W, O, KH, KW, OH, OW;
+  int64_t N, C, H, W, O, KH, KW, OH, OW, G;
   memory::dims strides, dilates, pad_l, pad_r;
-  memory::dims src, wei, dst, bias;
-  std::string key;
+  double flops;     // of the forward pass (each backward pass does as many)
+  std::string key;  // everything but the batch size
 };
 
 Geometry geometry(const Shape& xs, const Shape& ws, const Shape& os, const Conv2dParams& p, DType dt) {
-  Geometry g{xs[0], xs[1], xs[2], xs[3], ws[0], ws[2], ws[3], os[2], os[3], {}, {}, {}, {}, {}, {}, {}, {}, {}};
+  Geometry g{xs[0], xs[1], xs[2], xs[3], ws[0], ws[2], ws[3], os[2], os[3], p.groups, {}, {}, {}, {}, 0, {}};
   g.strides = {p.stride[0], p.stride[1]};
   g.dilates = {p.dilation[0] - 1, p.dilation[1] - 1};
   g.pad_l = {p.padding[0], p.padding[1]};
   // oneDNN wants the right padding that makes the output size exact (floor semantics).
   g.pad_r = {(g.OH - 1) * p.stride[0] + (g.KH - 1) * p.dilation[0] + 1 - g.H - p.padding[0],
              (g.OW - 1) * p.stride[1] + (g.KW - 1) * p.dilation[1] + 1 - g.W - p.padding[1]};
-  g.src = {g.N, g.C, g.H, g.W};
-  g.dst = {g.N, g.O, g.OH, g.OW};
-  g.bias = {g.O};
-  if (p.groups > 1)
-    g.wei = {p.groups, g.O / p.groups, g.C / p.groups, g.KH, g.KW};
-  else
-    g.wei = {g.O, g.C, g.KH, g.KW};
+  g.flops =
+      2.0 * double(g.N) * double(g.O) * double(g.OH) * double(g.OW) * double(g.C / g.G) * double(g.KH) * double(g.KW);
   std::ostringstream k;
-  k << int(dt);
-  for (auto v : {g.src, g.wei, g.dst, g.strides, g.dilates, g.pad_l, g.pad_r})
+  k << int(dt) << ',' << g.C << ',' << g.H << ',' << g.W << ',' << g.O << ',' << g.KH << ',' << g.KW << ',' << g.G;
+  for (auto v : {g.strides, g.dilates, g.pad_l, g.pad_r})
     for (auto x : v) k << ',' << x;
   g.key = k.str();
   return g;
 }
 
-// Runs prim with `args`, reordering each user NCHW tensor to the layout the primitive wants
-// (inputs before, outputs after).
-struct Arg {
-  int id;
-  const Tensor* t;
-  memory::desc want;
-  bool output;
-};
-void run_with_reorders(Backend& be, const dnnl::primitive& prim, const std::vector<Arg>& args,
-                       memory::data_type dt) {
-  auto& eng = dnnl_engine();
-  std::vector<Storage> scratch;  // the blocked copies live in our cached allocator, not fresh pages
-  dnnl::stream s(eng);
-  std::unordered_map<int, memory> margs;
-  std::vector<std::pair<memory, memory>> outputs;  // (primitive's, user's)
-  for (const Arg& a : args) {
-    const Tensor& t = *a.t;
-    memory::dims dims(t.shape().begin(), t.shape().end());
-    tag plain = dims.size() == 4 ? tag::nchw : dims.size() == 5 ? tag::goihw : tag::x;
-    if (a.want.dims().size() == 5 && dims.size() == 4) {  // grouped weights: view OIHW as GOIHW
-      dims = a.want.dims();
-      plain = tag::goihw;
-    }
-    memory user(memory::desc(dims, dt, plain), eng, t.data_ptr());
-    if (user.get_desc() == a.want) {
-      margs.emplace(a.id, user);
-      continue;
-    }
-    scratch.push_back(be.allocate(a.want.get_size(), Device::cpu()));
-    memory mine(a.want, eng, scratch.back()->data());
-    if (a.output) outputs.emplace_back(mine, user);
-    else dnnl::reorder(user, mine).execute(s, user, mine);
-    margs.emplace(a.id, mine);
-  }
-  prim.execute(s, margs);
-  for (auto& [mine, user] : outputs) dnnl::reorder(mine, user).execute(s, mine, user);
-  s.wait();
+// Plain (NCHW / OIHW / GOIHW / x) descriptors of a batch of n.
+memory::desc src_md(const Geometry& g, int64_t n, memory::data_type dt) { return {{n, g.C, g.H, g.W}, dt, tag::nchw}; }
+memory::desc dst_md(const Geometry& g, int64_t n, memory::data_type dt) {
+  return {{n, g.O, g.OH, g.OW}, dt, tag::nchw};
 }
+memory::desc wei_md(const Geometry& g, memory::data_type dt) {
+  if (g.G > 1) return {{g.G, g.O / g.G, g.C / g.G, g.KH, g.KW}, dt, tag::goihw};
+  return {{g.O, g.C, g.KH, g.KW}, dt, tag::oihw};
+}
+memory::desc bias_md(const Geometry& g, memory::data_type dt) { return {{g.O}, dt, tag::x}; }
 
+// The three primitives of one geometry and batch size, created together (the backward ones take
+// the forward's hint), single-threaded with a user scratchpad. The weight gradient is computed
+// in float32 whatever the data type: a batch cut into pieces sums the pieces' partial gradients.
 struct ConvPrims {
   dnnl::convolution_forward::primitive_desc fwd_pd;
   dnnl::convolution_forward fwd;
@@ -92,25 +66,67 @@ struct ConvPrims {
   dnnl::convolution_backward_weights bwd_w;
 };
 
-ConvPrims& conv_prims(const Geometry& g, memory::data_type dt) {
+std::shared_ptr<ConvPrims> conv_prims(const Geometry& g, int64_t n, memory::data_type dt) {
   static PrimitiveCache<ConvPrims> cache;
-  return cache.get(g.key, [&] {
+  return cache.get(g.key + ',' + std::to_string(n), [&] {
+    DnnlSerial serial;
     auto& eng = dnnl_engine();
-    memory::desc src(g.src, dt, tag::any), wei(g.wei, dt, tag::any), dst(g.dst, dt, tag::any),
-        bias(g.bias, dt, tag::x);
+    const auto& attr = dnnl_attr();
+    memory::dims wd = wei_md(g, dt).dims();
+    memory::desc src({n, g.C, g.H, g.W}, dt, tag::any), wei(wd, dt, tag::any), dst({n, g.O, g.OH, g.OW}, dt, tag::any),
+        bias({g.O}, dt, tag::x);
+    memory::desc gwei(wd, memory::data_type::f32, tag::any), gbias({g.O}, memory::data_type::f32, tag::x);
     auto alg = dnnl::algorithm::convolution_direct;
     dnnl::convolution_forward::primitive_desc fpd(
         dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, alg, src, wei, bias, dst, g.strides,
                                         g.dilates, g.pad_l, g.pad_r),
-        eng);
+        attr, eng);
     dnnl::convolution_backward_data::primitive_desc dpd(
-        dnnl::convolution_backward_data::desc(alg, src, wei, dst, g.strides, g.dilates, g.pad_l, g.pad_r), eng, fpd);
+        dnnl::convolution_backward_data::desc(alg, src, wei, dst, g.strides, g.dilates, g.pad_l, g.pad_r), attr, eng,
+        fpd);
     dnnl::convolution_backward_weights::primitive_desc wpd(
-        dnnl::convolution_backward_weights::desc(alg, src, wei, bias, dst, g.strides, g.dilates, g.pad_l, g.pad_r),
-        eng, fpd);
+        dnnl::convolution_backward_weights::desc(alg, src, gwei, gbias, dst, g.strides, g.dilates, g.pad_l, g.pad_r),
+        attr, eng, fpd);
     return ConvPrims{fpd, dnnl::convolution_forward(fpd), dpd, dnnl::convolution_backward_data(dpd), wpd,
                      dnnl::convolution_backward_weights(wpd)};
   });
+}
+
+// The batch pieces of a pass and their primitives (at most two sizes: the pieces are near-equal).
+struct BatchPlan {
+  Pieces pieces;
+  std::vector<std::shared_ptr<ConvPrims>> prims;  // per piece
+};
+
+BatchPlan batch_plan(const Geometry& g, memory::data_type dt, int64_t count) {
+  BatchPlan bp{{g.N, count}, {}};
+  std::shared_ptr<ConvPrims> small, large;
+  for (int64_t c = 0; c < count; ++c) {
+    int64_t n = bp.pieces.size(c);
+    auto& slot = n == g.N / count ? small : large;
+    if (!slot) slot = conv_prims(g, n, dt);
+    bp.prims.push_back(slot);
+  }
+  return bp;
+}
+
+// Weights in the layout `want` (reordered once for every piece), or the user's own.
+struct Weights {
+  std::vector<std::pair<memory::desc, Storage>> copies;
+  void* user;
+  memory::desc user_md;
+  void* get(const memory::desc& want) {
+    if (want == user_md) return user;
+    for (auto& [md, st] : copies)
+      if (md == want) return st->data();
+    copies.emplace_back(want, dnnl_scratch(want.get_size()));
+    dnnl_reorder(user_md, user, want, copies.back().second->data());
+    return copies.back().second->data();
+  }
+};
+
+char* at_batch(const Tensor& t, int64_t n0) {
+  return static_cast<char*>(t.data_ptr()) + n0 * (t.numel() / t.size(0)) * int64_t(t.element_size());
 }
 
 // Direct loops for the dtypes oneDNN does not compute in (float64 above all, for gradcheck).
@@ -135,7 +151,8 @@ struct DirectConv {
     }
   }
   void forward(T* out, const T* x, const T* w, const T* bias) const {
-    parallel_for(N * O, 1, [&](int64_t b, int64_t e) {
+    int64_t grain = std::max<int64_t>(1, 65536 / std::max<int64_t>(OH * OW * Cg * KH * KW, 1));  // ~64K MACs
+    parallel_for(N * O, grain, [&](int64_t b, int64_t e) {
       for (int64_t no = b; no < e; ++no) {
         int64_t n = no / O, o = no % O, g = o / Og;
         for (int64_t oh = 0; oh < OH; ++oh)
@@ -154,7 +171,8 @@ struct DirectConv {
     });
   }
   void backward_input(T* gx, const T* gy, const T* w) const {
-    parallel_for(N, 1, [&](int64_t b, int64_t e) {
+    int64_t grain = std::max<int64_t>(1, 65536 / std::max<int64_t>(O * OH * OW * Cg * KH * KW, 1));
+    parallel_for(N, grain, [&](int64_t b, int64_t e) {
       std::vector<M> acc(size_t(C * H * W));
       for (int64_t n = b; n < e; ++n) {
         std::fill(acc.begin(), acc.end(), M(0));
@@ -177,7 +195,8 @@ struct DirectConv {
     });
   }
   void backward_weight(T* gw, T* gb, const T* x, const T* gy) const {
-    parallel_for(O, 1, [&](int64_t b, int64_t e) {
+    int64_t grain = std::max<int64_t>(1, 65536 / std::max<int64_t>(N * OH * OW * Cg * KH * KW, 1));
+    parallel_for(O, grain, [&](int64_t b, int64_t e) {
       std::vector<M> acc(size_t(Cg * KH * KW));
       for (int64_t o = b; o < e; ++o) {
         int64_t g = o / Og;
@@ -216,19 +235,25 @@ void CpuBackend::conv2d(const Tensor& out, const Tensor& x, const Tensor& w, con
   auto dt = dnnl_type(x.dtype());
   if (dt != memory::data_type::undef && x.numel() > 0) {
     Geometry g = geometry(x.shape(), w.shape(), out.shape(), p, x.dtype());
-    ConvPrims& cp = conv_prims(g, dt);
-    std::vector<Arg> args{{DNNL_ARG_SRC, &x, cp.fwd_pd.src_desc(), false},
-                          {DNNL_ARG_WEIGHTS, &w, cp.fwd_pd.weights_desc(), false},
-                          {DNNL_ARG_DST, &out, cp.fwd_pd.dst_desc(), true}};
+    BatchPlan bp = batch_plan(g, dt, dnnl_pieces(g.flops, g.N));
+    Weights wts{{}, w.data_ptr(), wei_md(g, dt)};
+    std::vector<void*> wp;  // the weights each piece reads, reordered before the pieces run
+    for (auto& cp : bp.prims) wp.push_back(wts.get(cp->fwd_pd.weights_desc()));
     Tensor zero_bias;
-    if (bias.defined()) {
-      args.push_back({DNNL_ARG_BIAS, &bias, cp.fwd_pd.bias_desc(), false});
-    } else {
+    if (!bias.defined()) {
       zero_bias = Tensor(allocate(size_t(g.O) * out.element_size()), {g.O}, {1}, 0, out.dtype());
       fill(zero_bias, 0);
-      args.push_back({DNNL_ARG_BIAS, &zero_bias, cp.fwd_pd.bias_desc(), false});
     }
-    run_with_reorders(*this, cp.fwd, args, dt);
+    const Tensor& b = bias.defined() ? bias : zero_bias;
+    parallel_chunks(bp.pieces.count, [&](int64_t c) {
+      int64_t n0 = bp.pieces.begin(c), n = bp.pieces.size(c);
+      const ConvPrims& cp = *bp.prims[size_t(c)];
+      dnnl_run(cp.fwd, cp.fwd_pd.scratchpad_desc(),
+               {{DNNL_ARG_SRC, at_batch(x, n0), src_md(g, n, dt), cp.fwd_pd.src_desc()},
+                {DNNL_ARG_WEIGHTS, wp[size_t(c)], cp.fwd_pd.weights_desc(), cp.fwd_pd.weights_desc()},
+                {DNNL_ARG_BIAS, b.data_ptr(), bias_md(g, dt), cp.fwd_pd.bias_desc()},
+                {DNNL_ARG_DST, at_batch(out, n0), dst_md(g, n, dt), cp.fwd_pd.dst_desc(), true}});
+    });
     return;
   }
   direct(x.dtype(), [&](auto tg) {
@@ -246,12 +271,18 @@ void CpuBackend::conv2d_backward_input(const Tensor& grad_x, const Tensor& grad_
   auto dt = dnnl_type(grad_x.dtype());
   if (dt != memory::data_type::undef) {
     Geometry g = geometry(grad_x.shape(), w.shape(), grad_out.shape(), p, grad_x.dtype());
-    ConvPrims& cp = conv_prims(g, dt);
-    run_with_reorders(*this, cp.bwd_data,
-                      {{DNNL_ARG_DIFF_DST, &grad_out, cp.bwd_data_pd.diff_dst_desc(), false},
-                       {DNNL_ARG_WEIGHTS, &w, cp.bwd_data_pd.weights_desc(), false},
-                       {DNNL_ARG_DIFF_SRC, &grad_x, cp.bwd_data_pd.diff_src_desc(), true}},
-                      dt);
+    BatchPlan bp = batch_plan(g, dt, dnnl_pieces(g.flops, g.N));
+    Weights wts{{}, w.data_ptr(), wei_md(g, dt)};
+    std::vector<void*> wp;
+    for (auto& cp : bp.prims) wp.push_back(wts.get(cp->bwd_data_pd.weights_desc()));
+    parallel_chunks(bp.pieces.count, [&](int64_t c) {
+      int64_t n0 = bp.pieces.begin(c), n = bp.pieces.size(c);
+      const ConvPrims& cp = *bp.prims[size_t(c)];
+      dnnl_run(cp.bwd_data, cp.bwd_data_pd.scratchpad_desc(),
+               {{DNNL_ARG_DIFF_DST, at_batch(grad_out, n0), dst_md(g, n, dt), cp.bwd_data_pd.diff_dst_desc()},
+                {DNNL_ARG_WEIGHTS, wp[size_t(c)], cp.bwd_data_pd.weights_desc(), cp.bwd_data_pd.weights_desc()},
+                {DNNL_ARG_DIFF_SRC, at_batch(grad_x, n0), src_md(g, n, dt), cp.bwd_data_pd.diff_src_desc(), true}});
+    });
     return;
   }
   direct(grad_x.dtype(), [&](auto tg) {
@@ -272,16 +303,42 @@ void CpuBackend::conv2d_backward_weight(const Tensor& grad_w, const Tensor& grad
   auto dt = dnnl_type(x.dtype());
   if (dt != memory::data_type::undef) {
     Geometry g = geometry(x.shape(), grad_w.shape(), grad_out.shape(), p, x.dtype());
-    ConvPrims& cp = conv_prims(g, dt);
-    Tensor gb = grad_bias.defined()
-                    ? grad_bias
-                    : Tensor(allocate(size_t(g.O) * x.element_size()), {g.O}, {1}, 0, x.dtype());
-    run_with_reorders(*this, cp.bwd_w,
-                      {{DNNL_ARG_SRC, &x, cp.bwd_w_pd.src_desc(), false},
-                       {DNNL_ARG_DIFF_DST, &grad_out, cp.bwd_w_pd.diff_dst_desc(), false},
-                       {DNNL_ARG_DIFF_WEIGHTS, &grad_w, cp.bwd_w_pd.diff_weights_desc(), true},
-                       {DNNL_ARG_DIFF_BIAS, &gb, cp.bwd_w_pd.diff_bias_desc(), true}},
-                      dt);
+    // Each piece of the batch computes a partial gradient in float32; the partials are summed in
+    // piece order. The pieces depend on the sizes only, so the bits do not depend on the threads.
+    BatchPlan bp = batch_plan(g, dt, std::min<int64_t>(g.N, g.flops < 4e6 ? 1 : kWeightGradPieces));
+    auto f32 = memory::data_type::f32;
+    memory::desc gw_want = bp.prims[0]->bwd_w_pd.diff_weights_desc();
+    size_t stride = 0;  // floats per piece: its weight gradient (in its layout), then its bias gradient
+    for (auto& cp : bp.prims) stride = std::max(stride, cp->bwd_w_pd.diff_weights_desc().get_size() / sizeof(float));
+    int64_t wn = int64_t(stride);
+    Storage partial = dnnl_scratch(size_t(bp.pieces.count) * size_t(wn + g.O) * sizeof(float));
+    float* part = static_cast<float*>(partial->data());
+    parallel_chunks(bp.pieces.count, [&](int64_t c) {
+      int64_t n0 = bp.pieces.begin(c), n = bp.pieces.size(c);
+      const ConvPrims& cp = *bp.prims[size_t(c)];
+      float* pw = part + c * (wn + g.O);
+      memory::desc gw = cp.bwd_w_pd.diff_weights_desc();
+      dnnl_run(cp.bwd_w, cp.bwd_w_pd.scratchpad_desc(),
+               {{DNNL_ARG_SRC, at_batch(x, n0), src_md(g, n, dt), cp.bwd_w_pd.src_desc()},
+                {DNNL_ARG_DIFF_DST, at_batch(grad_out, n0), dst_md(g, n, dt), cp.bwd_w_pd.diff_dst_desc()},
+                {DNNL_ARG_DIFF_WEIGHTS, pw, gw, gw, true},
+                {DNNL_ARG_DIFF_BIAS, pw + wn, bias_md(g, f32), cp.bwd_w_pd.diff_bias_desc(), true}});
+      if (gw != gw_want) {  // a piece of another size chose another layout: bring it to the first's
+        Storage tmp = dnnl_scratch(gw_want.get_size());
+        dnnl_reorder(gw, pw, gw_want, tmp->data());
+        std::memcpy(pw, tmp->data(), gw_want.get_size());
+      }
+    });
+    int64_t used = int64_t(gw_want.get_size() / sizeof(float));
+    parallel_for(wn + g.O, 16384, [&](int64_t b, int64_t e) {
+      for (int64_t c = 1; c < bp.pieces.count; ++c) {
+        const float* src = part + c * (wn + g.O);
+        for (int64_t i = b; i < e; ++i)
+          if (i < used || i >= wn) part[i] += src[i];
+      }
+    });
+    dnnl_reorder(gw_want, part, wei_md(g, dt), grad_w.data_ptr());
+    if (grad_bias.defined()) dnnl_reorder(bias_md(g, f32), part + wn, bias_md(g, dt), grad_bias.data_ptr());
     return;
   }
   direct(x.dtype(), [&](auto tg) {

@@ -1,5 +1,6 @@
 #include "tessera/backend/cpu/cpu_backend.h"
 
+#include <omp.h>
 #include <sys/mman.h>
 
 #include <cstdlib>
@@ -18,18 +19,27 @@ Backend* make_cpu_backend() {
 
 void set_num_threads(int n) {
   TS_CHECK_VALUE(n >= 1, "set_num_threads: expected a positive thread count, got ", n);
-  omp_set_num_threads(n);
+  cpu::set_pool_threads(n);
+  omp_set_num_threads(n);  // oneDNN's threads
 }
-int get_num_threads() { return omp_get_max_threads(); }
+int get_num_threads() { return cpu::pool_threads(); }
 
 namespace {
-// Large blocks (>= 1 MiB) are rounded to 2 MiB, backed by transparent huge pages, and kept for
-// reuse when freed: an eager training step frees and reallocates the same sizes every step,
-// and a fresh block costs a page fault per 4 KiB on first touch. At most kCacheLimit bytes
-// are kept; empty_cache() returns them to the system.
+// Blocks of 64 KiB and more are kept for reuse when freed: an eager training step frees and
+// reallocates the same sizes every step, and a fresh block (which malloc maps anew above its
+// mmap threshold) costs a page fault per 4 KiB on first touch, faults that threads writing one
+// output in parallel take one at a time. Medium blocks are rounded to 64 KiB; large ones (>= 1
+// MiB) to 2 MiB and backed by transparent huge pages. At most the limit (256 MiB by default)
+// is kept; empty_cache() returns them to the system.
 class BlockCache {
  public:
-  static constexpr size_t kLarge = size_t(1) << 20, kHuge = size_t(2) << 20;
+  static constexpr size_t kMedium = size_t(64) << 10, kLarge = size_t(1) << 20, kHuge = size_t(2) << 20;
+
+  // The size a block of n bytes is cached under.
+  static size_t rounded(size_t n) {
+    size_t unit = n >= kLarge ? kHuge : kMedium;
+    return (n + unit - 1) / unit * unit;
+  }
 
   void* get(size_t size) {
     {
@@ -42,12 +52,13 @@ class BlockCache {
         return p;
       }
     }
-    void* p = std::aligned_alloc(kHuge, size);
+    size_t align = size >= kHuge ? kHuge : 64;
+    void* p = std::aligned_alloc(align, size);
     if (!p) {
       empty();
-      p = std::aligned_alloc(kHuge, size);
+      p = std::aligned_alloc(align, size);
     }
-    if (p) madvise(p, size, MADV_HUGEPAGE);
+    if (p && size >= kHuge) madvise(p, size, MADV_HUGEPAGE);
     return p;
   }
   void put(void* p, size_t size) {
@@ -98,8 +109,8 @@ namespace cpu {
 
 
 Storage CpuBackend::allocate(size_t nbytes) {
-  if (nbytes >= BlockCache::kLarge) {
-    size_t size = (nbytes + BlockCache::kHuge - 1) / BlockCache::kHuge * BlockCache::kHuge;
+  if (nbytes >= BlockCache::kMedium) {
+    size_t size = BlockCache::rounded(nbytes);
     void* p = block_cache().get(size);
     if (!p) throw Error(detail::str("cpu: out of memory allocating ", nbytes, " bytes"));
     return std::make_shared<StorageImpl>(p, nbytes, Device::cpu(), [size](void* q) { block_cache().put(q, size); });

@@ -1,11 +1,21 @@
 #pragma once
 // oneDNN plumbing shared by matmul.cpp and conv.cpp (internal to the CPU backend).
+//
+// Threads: oneDNN here is an OpenMP build, and an OpenMP team waits at its barrier for every
+// member, also one that another process keeps off its core, and its idle members spin. So oneDNN
+// never starts a team: every primitive is created and run single-threaded (the calling thread's
+// OpenMP count held at one), and the backend cuts big problems into pieces (batches, rows) that
+// run on the thread pool (thread_pool.h), one primitive per piece. Primitives use a scratchpad
+// the caller provides, so the same primitive runs on several pool threads at once.
 #include <oneapi/dnnl/dnnl.hpp>
 
+#include <algorithm>
 #include <list>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "tessera/core/tensor.h"
 
@@ -14,33 +24,81 @@ namespace tessera::cpu {
 dnnl::engine& dnnl_engine();
 // The oneDNN data type of a dtype, or undef when oneDNN cannot compute in it on this CPU.
 dnnl::memory::data_type dnnl_type(DType t);
+// The attributes every primitive is created with: user-managed scratchpad.
+const dnnl::primitive_attr& dnnl_attr();
+// The bytes of a memory descriptor, for cache keys.
+std::string dnnl_key(const dnnl::memory::desc& d);
+
+// Holds the calling thread's OpenMP thread count at one for a scope (oneDNN reads it when it
+// creates and runs primitives).
+class DnnlSerial {
+ public:
+  DnnlSerial();
+  ~DnnlSerial();
+  DnnlSerial(const DnnlSerial&) = delete;
+  DnnlSerial& operator=(const DnnlSerial&) = delete;
+
+ private:
+  int saved_;
+};
+
+// How many pieces a problem of `flops` operations with `items` independent parts (batch
+// entries, rows) is cut into for the pool: 1 below a few MFLOP (or with one thread, or inside
+// another parallel job), else up to two per thread, each of a MFLOP at least.
+int64_t dnnl_pieces(double flops, int64_t items);
+
+// Near-equal pieces of [0, n): piece c is [begin(c), begin(c) + size(c)).
+struct Pieces {
+  int64_t n, count;
+  int64_t begin(int64_t c) const { return c * (n / count) + std::min(c, n % count); }
+  int64_t size(int64_t c) const { return n / count + (c < n % count ? 1 : 0); }
+};
+
+// One operand of a primitive run: the user's memory (plain layout, at ptr) and the layout the
+// primitive wants it in.
+struct DnnlArg {
+  int id;
+  void* ptr;
+  dnnl::memory::desc user, want;
+  bool output = false;
+};
+
+// Runs `prim` on the calling thread (single-threaded): inputs whose user layout differs from the
+// wanted one are reordered into scratch buffers first, outputs reordered back after; the
+// primitive gets a scratchpad of `scratchpad` bytes of its own.
+void dnnl_run(const dnnl::primitive& prim, const dnnl::memory::desc& scratchpad, const std::vector<DnnlArg>& args);
+// Copies (converting layout and data type) user memory `src` at sp into `dst` at dp.
+void dnnl_reorder(const dnnl::memory::desc& src, const void* sp, const dnnl::memory::desc& dst, void* dp);
+// A buffer from the CPU allocator.
+Storage dnnl_scratch(size_t bytes);
 
 // A small LRU cache of primitives keyed by a string of shapes and parameters: creating a
-// oneDNN primitive costs far more than running a small one.
+// oneDNN primitive costs far more than running a small one. Entries are shared: one evicted
+// while another thread runs it stays alive until that run ends.
 template <class V>
 class PrimitiveCache {
  public:
   template <class Make>
-  V& get(const std::string& key, const Make& make) {
+  std::shared_ptr<V> get(const std::string& key, const Make& make) {
     std::lock_guard<std::mutex> g(m_);
     auto it = map_.find(key);
     if (it != map_.end()) {
       order_.splice(order_.begin(), order_, it->second.second);
       return it->second.first;
     }
-    if (map_.size() >= 256) {
+    if (map_.size() >= 512) {
       map_.erase(order_.back());
       order_.pop_back();
     }
     order_.push_front(key);
-    auto& slot = map_.emplace(key, std::make_pair(make(), order_.begin())).first->second;
+    auto& slot = map_.emplace(key, std::make_pair(std::make_shared<V>(make()), order_.begin())).first->second;
     return slot.first;
   }
 
  private:
   std::mutex m_;
   std::list<std::string> order_;
-  std::unordered_map<std::string, std::pair<V, std::list<std::string>::iterator>> map_;
+  std::unordered_map<std::string, std::pair<std::shared_ptr<V>, std::list<std::string>::iterator>> map_;
 };
 
 }  // namespace tessera::cpu

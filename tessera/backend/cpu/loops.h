@@ -1,13 +1,13 @@
 #pragma once
 // CPU kernel machinery (internal): parallel_for and the strided N-operand loop. Dtype dispatch
 // (backend/dispatch.h) and the op math (backend/math/) are shared with the other devices.
-#include <omp.h>
-
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstring>
 #include <type_traits>
 
+#include "tessera/backend/cpu/thread_pool.h"
 #include "tessera/backend/dispatch.h"
 #include "tessera/backend/iteration.h"
 #include "tessera/backend/math/unary.h"
@@ -20,24 +20,42 @@ using math::fast_exp;
 using math::fast_expf;
 using math::opmath_t;
 
-inline int num_threads_for(int64_t work, int64_t grain) {
-  if (work <= grain || omp_in_parallel()) return 1;
-  int64_t t = std::min<int64_t>(omp_get_max_threads(), (work + grain - 1) / grain);
-  return int(std::max<int64_t>(t, 1));
+// Chunks per thread of a parallel_for: a few, so that a late or descheduled thread leaves less
+// for the others to wait on (the caller takes whatever is still unclaimed).
+constexpr int64_t kChunksPerThread = 4;
+
+// How many chunks parallel_for cuts [0, n) into: 1 (the calling thread does it all) when the
+// work is at most one grain, inside another parallel job, or with one thread.
+inline int64_t chunks_for(int64_t n, int64_t grain) {
+  if (n <= grain || in_parallel_region()) return 1;
+  int64_t nt = pool_threads();
+  if (nt <= 1) return 1;
+  return std::min<int64_t>((n + grain - 1) / grain, nt * kChunksPerThread);
 }
 
-// Calls f(begin, end) on disjoint chunks of [0, n) in parallel (grain: elements per thread at least).
+// Calls f(c) for every chunk c in [0, chunks) on the thread pool (thread_pool.h).
+template <class F>
+void parallel_chunks(int64_t chunks, const F& f) {
+  if (chunks <= 0) return;
+  if (chunks == 1) return f(int64_t(0));
+  run_chunks(
+      chunks, [](void* ctx, int64_t c) { (*static_cast<const F*>(ctx))(c); },
+      const_cast<void*>(static_cast<const void*>(&f)));
+}
+
+// Calls f(begin, end) on disjoint chunks of [0, n) in parallel (grain: elements per chunk at least).
 template <class F>
 void parallel_for(int64_t n, int64_t grain, const F& f) {
   if (n <= 0) return;
-  int nt = num_threads_for(n, grain);
-  if (nt == 1) return f(int64_t(0), n);
-#pragma omp parallel num_threads(nt)
-  {
-    int t = omp_get_thread_num(), k = omp_get_num_threads();
-    int64_t chunk = (n + k - 1) / k, b = t * chunk, e = std::min(n, b + chunk);
-    if (b < e) f(b, e);
-  }
+  int64_t chunks = chunks_for(n, std::max<int64_t>(grain, 1));
+  if (chunks == 1) return f(int64_t(0), n);
+  // Near-equal chunks (sizes differ by at most one): 50 channels in 8 chunks are 6 or 7 each,
+  // not seven 7s and a 1.
+  int64_t base = n / chunks, extra = n % chunks;
+  parallel_chunks(chunks, [&](int64_t c) {
+    int64_t b = c * base + std::min(c, extra);
+    f(b, b + base + (c < extra ? 1 : 0));
+  });
 }
 
 // The strided loop over N tensors of one shape: f(char* ptrs[N], const int64_t byte_strides[N],

@@ -1,6 +1,6 @@
 // Batched matrix multiplication: oneDNN for float32 (and bfloat16 where the CPU has it), a
 // blocked loop for the other dtypes.
-#include <sstream>
+#include <algorithm>
 
 #include "tessera/backend/cpu/cpu_backend.h"
 #include "tessera/backend/cpu/dnnl_util.h"
@@ -8,21 +8,10 @@
 
 namespace tessera::cpu {
 
-dnnl::engine& dnnl_engine() {
-  static dnnl::engine e(dnnl::engine::kind::cpu, 0);
-  return e;
-}
-
-dnnl::memory::data_type dnnl_type(DType t) {
-  using dt = dnnl::memory::data_type;
-  if (t == DType::Float32) return dt::f32;
-  if (t == DType::BFloat16 && __builtin_cpu_supports("avx512bw")) return dt::bf16;
-  return dt::undef;
-}
-
 namespace {
 
-// 3-D dims and byte-free strides for oneDNN; a stride-0 batch becomes a broadcast batch of 1.
+// 3-D dims and element strides of a matmul operand for oneDNN; a stride-0 (broadcast) batch
+// becomes a batch of 1, which oneDNN broadcasts.
 void md_dims(const Tensor& t, dnnl::memory::dims& dims, dnnl::memory::dims& strides) {
   dims = {t.size(0), t.size(1), t.size(2)};
   strides = {t.stride(0), t.stride(1), t.stride(2)};
@@ -40,32 +29,69 @@ bool plain_matrix(const Tensor& t) {  // row- or column-major in the last two di
 
 struct MatmulPrim {
   dnnl::matmul prim;
-  dnnl::memory::desc a, b, c;
+  dnnl::memory::desc scratchpad;
 };
+
+// One operand as oneDNN sees it: dims, strides and the element offset of a piece's corner.
+struct Operand {
+  dnnl::memory::dims dims, strides;
+  char* base;
+  int64_t esize;
+  bool broadcast_batch;
+};
+
+Operand operand(const Tensor& t, bool output) {
+  Operand o;
+  md_dims(t, o.dims, o.strides);
+  if (output) o.strides = {t.stride(0), t.stride(1), t.stride(2)};  // oneDNN takes the output's own strides
+  o.base = static_cast<char*>(t.data_ptr());
+  o.esize = int64_t(t.element_size());
+  o.broadcast_batch = o.dims[0] == 1 && t.size(0) > 1;
+  return o;
+}
+
+// The piece of an operand at (batch b0, row r0, column c0) of size (bn, rn, cn).
+std::pair<dnnl::memory::desc, void*> piece(const Operand& o, dnnl::memory::data_type dt, int64_t b0, int64_t r0,
+                                           int64_t c0, int64_t bn, int64_t rn, int64_t cn) {
+  if (o.broadcast_batch) b0 = 0, bn = 1;
+  dnnl::memory::dims d{bn, rn, cn};
+  char* p = o.base + (b0 * o.strides[0] + r0 * o.strides[1] + c0 * o.strides[2]) * o.esize;
+  return {dnnl::memory::desc(d, dt, o.strides), p};
+}
 
 bool matmul_dnnl(const Tensor& out, const Tensor& a, const Tensor& b) {
   auto dt = dnnl_type(a.dtype());
   if (dt == dnnl::memory::data_type::undef) return false;
   Tensor A = plain_matrix(a) ? a : a.contiguous(), B = plain_matrix(b) ? b : b.contiguous();
-  dnnl::memory::dims ad, as, bd, bs;
-  md_dims(A, ad, as);
-  md_dims(B, bd, bs);
-  dnnl::memory::dims cd{out.size(0), out.size(1), out.size(2)}, cs{out.stride(0), out.stride(1), out.stride(2)};
-  std::ostringstream key;
-  key << int(dt);
-  for (auto v : {ad, as, bd, bs, cd, cs})
-    for (auto x : v) key << ',' << x;
+  Operand oa = operand(A, false), ob = operand(B, false), oc = operand(out, true);
+  int64_t Bn = out.size(0), Mn = out.size(1), Nn = out.size(2), Kn = A.size(2);
+  double flops = 2.0 * double(Bn) * double(Mn) * double(Nn) * double(Kn);
+  // Cut along the batch when it has enough entries, else along rows, else along columns.
+  int64_t want = dnnl_pieces(flops, std::max({Bn, Mn, Nn / 16}));
+  int axis = Bn >= want ? 0 : Mn >= 8 * want || Mn >= Nn / 16 ? 1 : 2;
+  int64_t extent = axis == 0 ? Bn : axis == 1 ? Mn : Nn;
+  Pieces pieces{extent, std::max<int64_t>(1, std::min(want, axis == 2 ? extent / 16 : extent))};
   static PrimitiveCache<MatmulPrim> cache;
-  MatmulPrim& mp = cache.get(key.str(), [&] {
-    dnnl::memory::desc amd(ad, dt, as), bmd(bd, dt, bs), cmd(cd, dt, cs);
-    dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(amd, bmd, cmd), dnnl_engine());
-    return MatmulPrim{dnnl::matmul(pd), amd, bmd, cmd};
-  });
-  auto& eng = dnnl_engine();
-  dnnl::memory am(mp.a, eng, A.data_ptr()), bm(mp.b, eng, B.data_ptr()), cm(mp.c, eng, out.data_ptr());
-  dnnl::stream s(eng);
-  mp.prim.execute(s, {{DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, bm}, {DNNL_ARG_DST, cm}});
-  s.wait();
+  auto prim_for = [&](const dnnl::memory::desc& amd, const dnnl::memory::desc& bmd, const dnnl::memory::desc& cmd) {
+    return cache.get(dnnl_key(amd) + dnnl_key(bmd) + dnnl_key(cmd), [&] {
+      DnnlSerial serial;
+      dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(amd, bmd, cmd), dnnl_attr(), dnnl_engine());
+      return MatmulPrim{dnnl::matmul(pd), pd.scratchpad_desc()};
+    });
+  };
+  auto run = [&](int64_t c) {
+    int64_t lo = pieces.begin(c), n = pieces.size(c);
+    int64_t b0 = axis == 0 ? lo : 0, bn = axis == 0 ? n : Bn;
+    int64_t m0 = axis == 1 ? lo : 0, mn = axis == 1 ? n : Mn;
+    int64_t n0 = axis == 2 ? lo : 0, nn = axis == 2 ? n : Nn;
+    auto [amd, ap] = piece(oa, dt, b0, m0, 0, bn, mn, Kn);
+    auto [bmd, bp] = piece(ob, dt, b0, 0, n0, bn, Kn, nn);
+    auto [cmd, cp] = piece(oc, dt, b0, m0, n0, bn, mn, nn);
+    auto mp = prim_for(amd, bmd, cmd);
+    dnnl_run(mp->prim, mp->scratchpad,
+             {{DNNL_ARG_SRC, ap, amd, amd}, {DNNL_ARG_WEIGHTS, bp, bmd, bmd}, {DNNL_ARG_DST, cp, cmd, cmd, true}});
+  };
+  parallel_chunks(pieces.count, run);
   return true;
 }
 

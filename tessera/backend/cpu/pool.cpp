@@ -1,4 +1,5 @@
 // Max and average 2-D pooling and their backward passes on NCHW planes.
+#include <algorithm>
 #include <limits>
 #include <vector>
 
@@ -15,23 +16,31 @@ std::vector<TapRange> tap_ranges(int64_t outs, int64_t size, int64_t k, int64_t 
   for (int64_t o = 0; o < outs; ++o) r[size_t(o)] = math::tap_range(o, size, k, stride, pad, dil);
   return r;
 }
+// Planes per chunk: about 16K input elements, so that small feature maps stay on one thread.
+int64_t plane_grain(int64_t plane_elems) { return std::max<int64_t>(1, 16384 / std::max<int64_t>(plane_elems, 1)); }
 }  // namespace
 
 void CpuBackend::max_pool2d(const Tensor& out, const Tensor& indices, const Tensor& x, const Pool2dParams& p) {
-  int64_t planes = x.size(0) * x.size(1), H = x.size(2), W = x.size(3), OH = out.size(2), OW = out.size(3);
+  int64_t planes = x.size(0) * x.size(1), H_ = x.size(2), W_ = x.size(3), OH_ = out.size(2), OW_ = out.size(3);
   if (out.numel() == 0) return;
-  auto rows = tap_ranges(OH, H, p.kernel[0], p.stride[0], p.padding[0], p.dilation[0]);
-  auto cols = tap_ranges(OW, W, p.kernel[1], p.stride[1], p.padding[1], p.dilation[1]);
-  int64_t dh = p.dilation[0], dw = p.dilation[1];
+  auto rows = tap_ranges(OH_, H_, p.kernel[0], p.stride[0], p.padding[0], p.dilation[0]);
+  auto cols = tap_ranges(OW_, W_, p.kernel[1], p.stride[1], p.padding[1], p.dilation[1]);
+  int64_t dh_ = p.dilation[0], dw_ = p.dilation[1];
   bool k2x2 = p.kernel[0] == 2 && p.kernel[1] == 2 && p.stride[0] == 2 && p.stride[1] == 2 && p.padding[0] == 0 &&
-              p.padding[1] == 0 && dh == 1 && dw == 1 && 2 * OH <= H && 2 * OW <= W;
+              p.padding[1] == 0 && dh_ == 1 && dw_ == 1 && 2 * OH_ <= H_ && 2 * OW_ <= W_;
   dispatch_all(x.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
     using M = opmath_t<T>;
-    const T* xp = static_cast<const T*>(x.data_ptr());
-    T* op = static_cast<T*>(out.data_ptr());
-    int64_t* ip = static_cast<int64_t*>(indices.data_ptr());
-    parallel_for(planes, 1, [&](int64_t b, int64_t e) {
+    const T* xp_ = static_cast<const T*>(x.data_ptr());
+    T* op_ = static_cast<T*>(out.data_ptr());
+    int64_t* ip_ = static_cast<int64_t*>(indices.data_ptr());
+    parallel_for(planes, plane_grain(H_ * W_), [&](int64_t b, int64_t e) {
+      // Locals, not captures: the int64 index stores below could alias anything the lambda
+      // reaches through a pointer, which would then be reloaded after every store.
+      const int64_t H = H_, W = W_, OH = OH_, OW = OW_, dh = dh_, dw = dw_;
+      const T* const xp = xp_;
+      T* const op = op_;
+      int64_t* const ip = ip_;
       for (int64_t pl = b; pl < e; ++pl) {
         const T* in = xp + pl * H * W;
         T* o = op + pl * OH * OW;
@@ -98,7 +107,7 @@ void CpuBackend::max_pool2d_backward(const Tensor& grad_x, const Tensor& grad_ou
     T* gx = static_cast<T*>(grad_x.data_ptr());
     const T* gy = static_cast<const T*>(grad_out.data_ptr());
     const int64_t* ip = static_cast<const int64_t*>(indices.data_ptr());
-    parallel_for(planes, 1, [&](int64_t b, int64_t e) {
+    parallel_for(planes, plane_grain(HW), [&](int64_t b, int64_t e) {
       for (int64_t pl = b; pl < e; ++pl)
         for (int64_t i = 0; i < OHW; ++i) {
           int64_t k = ip[pl * OHW + i];
@@ -116,7 +125,7 @@ void CpuBackend::avg_pool2d(const Tensor& out, const Tensor& x, const Pool2dPara
     using M = opmath_t<T>;
     const T* xp = static_cast<const T*>(x.data_ptr());
     T* op = static_cast<T*>(out.data_ptr());
-    parallel_for(planes, 1, [&](int64_t b, int64_t e) {
+    parallel_for(planes, plane_grain(H * W), [&](int64_t b, int64_t e) {
       for (int64_t pl = b; pl < e; ++pl)
         for (int64_t oh = 0; oh < OH; ++oh)
           for (int64_t ow = 0; ow < OW; ++ow) {
@@ -139,7 +148,7 @@ void CpuBackend::avg_pool2d_backward(const Tensor& grad_x, const Tensor& grad_ou
     using M = opmath_t<T>;
     T* gx = static_cast<T*>(grad_x.data_ptr());
     const T* gy = static_cast<const T*>(grad_out.data_ptr());
-    parallel_for(planes, 1, [&](int64_t b, int64_t e) {
+    parallel_for(planes, plane_grain(H * W), [&](int64_t b, int64_t e) {
       for (int64_t pl = b; pl < e; ++pl)
         for (int64_t oh = 0; oh < OH; ++oh)
           for (int64_t ow = 0; ow < OW; ++ow) {

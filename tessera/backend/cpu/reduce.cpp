@@ -99,6 +99,10 @@ struct ReducePlan {
   int64_t last_red_ = -2;
 };
 
+// Reductions with fewer outputs than this and long reduced ranges split each range into chunks of
+// about kSplitChunk elements (at most kMaxSplitChunks).
+constexpr int64_t kSplitOutputs = 16, kSplitChunk = 32768, kMaxSplitChunks = 64;
+
 template <class R, class T, class A, class O>
 void reduce_typed(const Tensor& out, const Tensor& in) {
   ReducePlan plan(out, in);
@@ -113,23 +117,27 @@ void reduce_typed(const Tensor& out, const Tensor& in) {
     return;
   }
   int64_t lines = plan.red_sizes.empty() ? 1 : plan.reduced / plan.red_sizes[0];
-  if (plan.outputs < omp_get_max_threads() && plan.reduced >= 65536) {
-    // Few outputs, long reductions: split each reduction across threads.
+  if (plan.outputs < kSplitOutputs && plan.reduced >= 65536) {
+    // Few outputs, long reductions: split each reduction into chunks with a partial result
+    // each. The chunks depend on the sizes only, so the bits do not depend on the thread count.
     for (int64_t j = 0; j < plan.outputs; ++j) {
       int64_t io, oo;
       plan.offsets(j, io, oo);
-      // One partial result per thread; parallel_for calls f at most once per thread.
-      std::vector<A> part(size_t(omp_get_max_threads()), R::identity());
-      if (lines >= 2) {
-        parallel_for(lines, std::max<int64_t>(1, lines / omp_get_max_threads()), [&](int64_t b, int64_t e) {
-          part[size_t(omp_get_thread_num())] = plan.reduce_at<R, T, A>(ibase + io, b, e);
-        });
-      } else {  // one long line
-        int64_t n = plan.red_sizes[0], s = plan.red_strides[0];
-        parallel_for(n, 32768, [&](int64_t b, int64_t e) {
-          part[size_t(omp_get_thread_num())] = reduce_run<R, T, A>(ibase + io + b * s, e - b, s);
-        });
-      }
+      int64_t n = lines >= 2 ? lines : plan.red_sizes[0];
+      int64_t per = lines >= 2 ? std::max<int64_t>(1, kSplitChunk / plan.red_sizes[0]) : kSplitChunk;
+      int64_t chunks = std::min<int64_t>(kMaxSplitChunks, (n + per - 1) / per);
+      int64_t size = (n + chunks - 1) / chunks;
+      chunks = (n + size - 1) / size;
+      std::vector<A> part(size_t(chunks), R::identity());
+      parallel_chunks(chunks, [&](int64_t c) {
+        int64_t b = c * size, e = std::min(n, b + size);
+        if (lines >= 2) {
+          part[size_t(c)] = plan.reduce_at<R, T, A>(ibase + io, b, e);
+        } else {  // one long line
+          int64_t s = plan.red_strides[0];
+          part[size_t(c)] = reduce_run<R, T, A>(ibase + io + b * s, e - b, s);
+        }
+      });
       A acc = R::identity();
       for (A v : part) acc = R::combine(acc, v);
       *reinterpret_cast<O*>(obase + oo) = O(acc);
@@ -219,7 +227,7 @@ void CpuBackend::cumsum(const Tensor& out, const Tensor& in, int64_t dim) {
       for_each_line<2>({&out, &in}, dim, [&](const std::array<char*, 2>& q) {
         A acc = A(0);
         for (int64_t i = 0; i < len; ++i) {
-          acc += A(opmath_t<T>(*reinterpret_cast<const T*>(q[1] + i * si)));
+          acc = math::wrapping_add(acc, A(opmath_t<T>(*reinterpret_cast<const T*>(q[1] + i * si))));
           *reinterpret_cast<O*>(q[0] + i * so) = O(acc);
         }
       }, len);

@@ -27,9 +27,9 @@ __global__ void scan_lines_kernel(A* data, int64_t lines, int64_t n) {
 #pragma unroll
     for (int d = 1; d < 32; d <<= 1) {
       A u = shfl_up(v, d);
-      if (lane >= d) v += u;
+      if (lane >= d) v = math::wrapping_add(v, u);
     }
-    v += carry;
+    v = math::wrapping_add(v, carry);
     if (i < n) p[i] = v;
     carry = shfl_idx(v, 31);
   }

@@ -10,9 +10,6 @@
 namespace tessera::math {
 
 template <class T>
-using uint_of = std::make_unsigned_t<std::conditional_t<is_int_v<T>, T, int>>;
-
-template <class T>
 TS_INLINE T int_pow(T base, T exp) {
   if constexpr (std::is_same_v<T, bool>) {
     return base || !exp;

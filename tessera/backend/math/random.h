@@ -44,9 +44,10 @@ TS_INLINE Philox4x32 philox4x32(uint64_t seed, uint64_t offset, uint64_t subseq 
 namespace math {
 
 // [0, 1) with 24 random bits (float) or 53 (double); both exact.
-TS_INLINE float unit_float(uint32_t x) { return float(x >> 8) * (1.0f / 16777216.0f); }
+TS_INLINE float unit_float(uint32_t x) { return float(int32_t(x >> 8)) * (1.0f / 16777216.0f); }
 TS_INLINE double unit_double(uint32_t hi, uint32_t lo) {
-  return double(((uint64_t(hi) << 32) | lo) >> 11) * (1.0 / 9007199254740992.0);
+  // Through int64 (the value is below 2^53, so exact either way): that conversion vectorizes.
+  return double(int64_t(((uint64_t(hi) << 32) | lo) >> 11)) * (1.0 / 9007199254740992.0);
 }
 
 // log(x) for positive finite x, within 1 ulp (fdlibm's reduction to [sqrt(2)/2, sqrt(2)) and

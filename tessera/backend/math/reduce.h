@@ -15,15 +15,15 @@ template <class A>
 struct SumOp {
   using acc = A;
   static TS_INLINE A identity() { return A(0); }
-  static TS_INLINE A reduce(A a, A x) { return a + x; }
-  static TS_INLINE A combine(A a, A b) { return a + b; }
+  static TS_INLINE A reduce(A a, A x) { return wrapping_add(a, x); }
+  static TS_INLINE A combine(A a, A b) { return wrapping_add(a, b); }
 };
 template <class A>
 struct ProdOp {
   using acc = A;
   static TS_INLINE A identity() { return A(1); }
-  static TS_INLINE A reduce(A a, A x) { return a * x; }
-  static TS_INLINE A combine(A a, A b) { return a * b; }
+  static TS_INLINE A reduce(A a, A x) { return wrapping_mul(a, x); }
+  static TS_INLINE A combine(A a, A b) { return wrapping_mul(a, b); }
 };
 // NaN wins: once the accumulator is NaN it stays NaN.
 template <class A>

@@ -13,6 +13,27 @@ inline constexpr bool is_half_v = std::is_same_v<T, Half> || std::is_same_v<T, B
 template <class T>
 inline constexpr bool is_int_v = std::is_integral_v<T> && !std::is_same_v<T, bool>;
 
+// The unsigned type integer arithmetic wraps through: never narrower than unsigned int, since
+// narrower unsigned types promote to (signed) int, where 65535 * 65535 overflows.
+template <class T>
+using uint_of = std::conditional_t<(sizeof(T) < sizeof(unsigned)), unsigned,
+                                   std::make_unsigned_t<std::conditional_t<is_int_v<T>, T, int>>>;
+// a + b and a * b, wrapping for integers (as PyTorch's integer sums and products do).
+template <class A>
+TS_INLINE A wrapping_add(A a, A b) {
+  if constexpr (is_int_v<A>)
+    return A(uint_of<A>(a) + uint_of<A>(b));
+  else
+    return a + b;
+}
+template <class A>
+TS_INLINE A wrapping_mul(A a, A b) {
+  if constexpr (is_int_v<A>)
+    return A(uint_of<A>(a) * uint_of<A>(b));
+  else
+    return a * b;
+}
+
 // The floating-point storage types (float16, bfloat16, float, double).
 template <class T>
 inline constexpr bool is_float_v = std::is_floating_point_v<std::conditional_t<is_half_v<T>, float, T>>;

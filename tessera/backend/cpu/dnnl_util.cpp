@@ -1,0 +1,124 @@
+#include "tessera/backend/cpu/dnnl_util.h"
+
+#include <omp.h>
+
+#include "tessera/backend/backend.h"
+#include "tessera/backend/cpu/thread_pool.h"
+
+namespace tessera::cpu {
+
+dnnl::engine& dnnl_engine() {
+  static dnnl::engine e(dnnl::engine::kind::cpu, 0);
+  return e;
+}
+
+dnnl::memory::data_type dnnl_type(DType t) {
+  using dt = dnnl::memory::data_type;
+  if (t == DType::Float32) return dt::f32;
+  if (t == DType::BFloat16 && __builtin_cpu_supports("avx512bw")) return dt::bf16;
+  return dt::undef;
+}
+
+const dnnl::primitive_attr& dnnl_attr() {
+  static const dnnl::primitive_attr attr = [] {
+    dnnl::primitive_attr a;
+    a.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+    return a;
+  }();
+  return attr;
+}
+
+std::string dnnl_key(const dnnl::memory::desc& d) {
+  return std::string(reinterpret_cast<const char*>(&d.data), sizeof(d.data));
+}
+
+DnnlSerial::DnnlSerial() : saved_(omp_get_max_threads()) {
+  if (saved_ != 1) omp_set_num_threads(1);
+}
+DnnlSerial::~DnnlSerial() {
+  if (saved_ != 1) omp_set_num_threads(saved_);
+}
+
+namespace {
+// Below this many operations a problem runs as one piece on the calling thread.
+constexpr double kSerialFlops = 4e6, kMinPieceFlops = 1e6;
+constexpr int64_t kPiecesPerThread = 2;
+}  // namespace
+
+int64_t dnnl_pieces(double flops, int64_t items) {
+  int64_t nt = pool_threads();
+  if (flops < kSerialFlops || nt <= 1 || items <= 1 || in_parallel_region()) return 1;
+  int64_t by_work = std::max<int64_t>(1, int64_t(flops / kMinPieceFlops));
+  return std::max<int64_t>(1, std::min({items, nt * kPiecesPerThread, by_work}));
+}
+
+Storage dnnl_scratch(size_t bytes) { return backend_for(Device::cpu()).allocate(bytes, Device::cpu()); }
+
+namespace {
+struct ReorderPrim {
+  dnnl::reorder prim;
+  dnnl::memory::desc scratchpad;
+};
+
+std::shared_ptr<ReorderPrim> reorder_prim(const dnnl::memory::desc& src, const dnnl::memory::desc& dst) {
+  static PrimitiveCache<ReorderPrim> cache;
+  return cache.get(dnnl_key(src) + dnnl_key(dst), [&] {
+    DnnlSerial serial;
+    auto& eng = dnnl_engine();
+    dnnl::reorder::primitive_desc pd(eng, src, eng, dst, dnnl_attr());
+    return ReorderPrim{dnnl::reorder(pd), pd.scratchpad_desc()};
+  });
+}
+
+// Executes prim with `args` plus a scratchpad of its own (when it needs one).
+void execute(const dnnl::primitive& prim, const dnnl::memory::desc& scratchpad,
+             std::unordered_map<int, dnnl::memory>& args) {
+  auto& eng = dnnl_engine();
+  Storage pad;
+  if (size_t n = scratchpad.get_size()) {
+    pad = dnnl_scratch(n);
+    args.emplace(DNNL_ARG_SCRATCHPAD, dnnl::memory(scratchpad, eng, pad->data()));
+  }
+  dnnl::stream s(eng);
+  prim.execute(s, args);
+  s.wait();
+}
+}  // namespace
+
+void dnnl_reorder(const dnnl::memory::desc& src, const void* sp, const dnnl::memory::desc& dst, void* dp) {
+  DnnlSerial serial;
+  auto r = reorder_prim(src, dst);
+  auto& eng = dnnl_engine();
+  std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_FROM, dnnl::memory(src, eng, const_cast<void*>(sp))},
+                                             {DNNL_ARG_TO, dnnl::memory(dst, eng, dp)}};
+  execute(r->prim, r->scratchpad, args);
+}
+
+void dnnl_run(const dnnl::primitive& prim, const dnnl::memory::desc& scratchpad, const std::vector<DnnlArg>& args) {
+  DnnlSerial serial;
+  auto& eng = dnnl_engine();
+  std::vector<Storage> scratch;  // the reordered copies live in the cached allocator
+  std::unordered_map<int, dnnl::memory> margs;
+  std::vector<const DnnlArg*> outputs;
+  std::vector<void*> output_bufs;
+  for (const DnnlArg& a : args) {
+    if (a.user == a.want) {
+      margs.emplace(a.id, dnnl::memory(a.want, eng, a.ptr));
+      continue;
+    }
+    scratch.push_back(dnnl_scratch(a.want.get_size()));
+    void* buf = scratch.back()->data();
+    if (a.output) {
+      outputs.push_back(&a);
+      output_bufs.push_back(buf);
+    } else {
+      dnnl_reorder(a.user, a.ptr, a.want, buf);
+    }
+    margs.emplace(a.id, dnnl::memory(a.want, eng, buf));
+  }
+  execute(prim, scratchpad, margs);
+  for (size_t i = 0; i < outputs.size(); ++i)
+    dnnl_reorder(outputs[i]->want, output_bufs[i], outputs[i]->user, outputs[i]->ptr);
+}
+
+}  // namespace tessera::cpu
