@@ -7,7 +7,7 @@ JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: gpu-deps all deps venv build test test-fast asan bench demo clean
+.PHONY: gpu-deps all deps venv build test test-fast asan bench peers bench-peers demo clean
 
 all: build
 
@@ -57,6 +57,16 @@ test: test-fast asan
 
 bench: build
 	/usr/bin/python3 bench/run_micro.py --tessera $(BUILD)/bench/tessera_micro
+
+# The peer frameworks of the comparison (PyTorch 2.x, TensorFlow, JAX, MXNet, onnxruntime,
+# OpenVINO), each in a virtual environment of its own under .peers/ (several GB; not needed to
+# build or test tessera).
+peers:
+	bench/peers/install.sh
+
+# The Rosetta workloads and small models in tessera and every installed peer, in one run.
+bench-peers: build peers
+	/usr/bin/python3 bench/rosetta_peers.py --threads 2 --markdown --json $(BUILD)/peers.json
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)

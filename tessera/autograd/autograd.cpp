@@ -84,10 +84,24 @@ Tensor SavedTensor::unpack(const Node& owner) const {
   return t;
 }
 
+namespace {
+thread_local const Node* t_applying = nullptr;  // the node whose backward runs on this thread
+}  // namespace
+
+bool needs_input_grad(size_t i) {
+  if (!t_applying) return true;
+  return i < t_applying->next.size() && t_applying->next[i].fn != nullptr;
+}
+
 std::vector<Tensor> FunctionNode::apply(const std::vector<Tensor>& grads) {
   std::vector<Tensor> s;
   s.reserve(saved.size());
   for (const SavedTensor& t : saved) s.push_back(t.unpack(*this));
+  struct Applying {
+    const Node* prev;
+    explicit Applying(const Node* n) : prev(t_applying) { t_applying = n; }
+    ~Applying() { t_applying = prev; }
+  } applying(this);
   return fn_(grads, s);
 }
 

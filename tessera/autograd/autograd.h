@@ -88,6 +88,12 @@ class SavedTensor {
   uint32_t output_nr_ = 0;
 };
 
+// Inside a FunctionNode's backward: whether input i of the forward op gets a gradient (it or
+// something it came from requires grad), like PyTorch's ctx.needs_input_grad. A backward may
+// return an undefined tensor for an input that does not, skipping its computation. True outside
+// a backward.
+bool needs_input_grad(size_t i);
+
 // A node whose backward is a function of the output gradients and the saved tensors.
 class FunctionNode : public Node {
  public:

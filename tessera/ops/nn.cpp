@@ -86,8 +86,10 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
       else if (a1) gg = gg.unsqueeze(-2);
       else if (b1) gg = gg.unsqueeze(-1);
       // Batch dims that were broadcast are summed back by the engine.
-      Tensor ga = matmul(gg, B.transpose(-1, -2)), gb = matmul(A.transpose(-1, -2), gg);
-      return G{a1 ? ga.squeeze(-2) : ga, b1 ? gb.squeeze(-1) : gb};
+      Tensor ga, gb;
+      if (autograd::needs_input_grad(0)) ga = matmul(gg, B.transpose(-1, -2));
+      if (autograd::needs_input_grad(1)) gb = matmul(A.transpose(-1, -2), gg);
+      return G{a1 && ga.defined() ? ga.squeeze(-2) : ga, b1 && gb.defined() ? gb.squeeze(-1) : gb};
     });
   }
   if (ts.recording()) ts.record("matmul", {a, b}, {out});
@@ -156,9 +158,12 @@ static Tensor conv2d_untraced(const Tensor& x, const Tensor& w, const Tensor& bi
     bool with_bias = bias.defined();
     record_fn("conv2d", {&x, &w, &bias}, {&out}, {x, w}, [p, batched, with_bias](const G& g, const G& s) {
       Tensor gy = batched ? g[0] : g[0].unsqueeze(0), xb = batched ? s[0] : s[0].unsqueeze(0);
-      Tensor gx = conv2d_backward_input(gy, s[1], xb.shape(), p);
-      auto [gw, gb] = conv2d_backward_weight(gy, xb, s[1].shape(), p, with_bias);
-      return G{batched ? gx : gx.squeeze(0), gw, gb};
+      // The first layer's input (the images) needs no gradient: skip that pass.
+      Tensor gx = autograd::needs_input_grad(0) ? conv2d_backward_input(gy, s[1], xb.shape(), p) : Tensor();
+      Tensor gw, gb;
+      if (autograd::needs_input_grad(1) || (with_bias && autograd::needs_input_grad(2)))
+        std::tie(gw, gb) = conv2d_backward_weight(gy, xb, s[1].shape(), p, with_bias);
+      return G{batched || !gx.defined() ? gx : gx.squeeze(0), gw, gb};
     });
   }
   return out;

@@ -229,3 +229,33 @@ TEST(Engine, NonDifferentiableInputsAreRejectedClearly) {
   EXPECT_EQ(vals(x.grad()), (V{0, 2, 2}));
   EXPECT_THROW(ops::as_strided(w, {2}, {1}), Error);
 }
+
+TEST(Engine, NeedsInputGradTellsABackwardWhichInputsGetGradients) {
+  Tensor a = tensor({1., 2.}).requires_grad_(), b = tensor({3., 4.}), c = tensor({5., 6.}).requires_grad_();
+  std::vector<bool> seen;
+  Tensor y = a.detach() + 0.0;  // a fresh tensor the probe node becomes the grad_fn of
+  autograd::record_fn("probe", {&a, &b, &c}, {&y}, {}, [&](const std::vector<Tensor>& g, const std::vector<Tensor>&) {
+    seen = {autograd::needs_input_grad(0), autograd::needs_input_grad(1), autograd::needs_input_grad(2)};
+    return std::vector<Tensor>{g[0], Tensor(), g[0]};  // nothing for b, which needs none
+  });
+  y.sum().backward();
+  EXPECT_EQ(seen, (std::vector<bool>{true, false, true}));
+  EXPECT_EQ(vals(a.grad()), (V{1, 1}));
+  EXPECT_EQ(vals(c.grad()), (V{1, 1}));
+  EXPECT_TRUE(autograd::needs_input_grad(0));  // outside a backward
+}
+
+TEST(Engine, TheFirstConvolutionSkipsItsInputGradient) {
+  // The images need no gradient; the weights' still come out right (checked against the
+  // same convolution whose input does require grad).
+  manual_seed(1);
+  Tensor x = randn({2, 3, 6, 6}, {DType::Float64}), w = randn({4, 3, 3, 3}, {DType::Float64}).requires_grad_();
+  ops::conv2d(x, w, {}, Conv2dParams{{1, 1}, {1, 1}}).square().sum().backward();
+  Tensor gw = w.grad().clone();
+  w.set_grad({});
+  Tensor xg = x.clone().requires_grad_();
+  ops::conv2d(xg, w, {}, Conv2dParams{{1, 1}, {1, 1}}).square().sum().backward();
+  EXPECT_TRUE(ops::allclose(gw, w.grad()));
+  EXPECT_TRUE(xg.grad().defined());
+  EXPECT_FALSE(x.grad().defined());
+}

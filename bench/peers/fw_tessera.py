@@ -1,0 +1,28 @@
+"""tessera, running the same model code as PyTorch (torchlike.py)."""
+import tessera
+
+import torchlike
+import workloads as W
+
+NAME = "tessera"
+
+
+def setup(threads):
+    tessera.set_num_threads(threads)
+
+
+def version():
+    return tessera.__version__
+
+
+def variants(workload):
+    return ["eager"]
+
+
+def make(workload, variant, data, weights, data_dir):
+    s = W.spec(workload)
+    tessera.manual_seed(0)
+    model = torchlike.build(tessera, s["model"], weights)
+    if s["kind"] == "train":
+        return torchlike.train_step(tessera, model, workload, data)
+    return torchlike.infer_step(tessera, model, data)
