@@ -147,6 +147,9 @@ NB_MODULE(_tessera, m) {
   b.def("cudnn_allow_tf32", &cuda::cudnn_allow_tf32, "Whether float32 convolutions may use TF32 (default True).");
   b.def("set_cudnn_benchmark", &cuda::set_cudnn_benchmark, nb::arg("on"), "cuDNN times algorithms once per shape.");
   b.def("cudnn_benchmark", &cuda::cudnn_benchmark, "Whether cuDNN times algorithms per shape (default True).");
+  b.def("set_fused_kernels_enabled", &set_fused_kernels_enabled, nb::arg("on"),
+        "Whether ops use the backends' fused kernels (recurrent layers on the CPU).");
+  b.def("fused_kernels_enabled", &fused_kernels_enabled, "Whether ops use the backends' fused kernels (default True).");
 
   m.def(
       "save_safetensors",

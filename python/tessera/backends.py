@@ -3,6 +3,7 @@
     tessera.backends.cuda.matmul.allow_tf32 = True   # float32 matmuls may use TF32 (default False)
     tessera.backends.cudnn.allow_tf32 = False        # float32 convolutions: full precision (default True)
     tessera.backends.cudnn.benchmark = False         # cuDNN's heuristic instead of timing (default True)
+    tessera.backends.fused.enabled = False           # ops as the primitive ops they are made of (default True)
 """
 from . import _tessera
 
@@ -42,5 +43,16 @@ class _Cudnn:
         return _tessera.cuda.is_available() and not _tessera.cuda.is_emulated()
 
 
+class _Fused:
+    """The backends' fused kernels (like torch.backends.mkldnn.enabled for oneDNN's RNNs)."""
+
+    enabled = property(lambda self: _b.fused_kernels_enabled(), lambda self, on: _b.set_fused_kernels_enabled(bool(on)),
+                       doc="Whether ops use the backends' fused kernels where there is one (default True): the "
+                           "recurrent layers (RNN, LSTM, GRU) on the CPU run oneDNN's RNN primitives. False runs "
+                           "every op as the primitive ops it is made of, with the same results up to rounding: "
+                           "for comparing the two, and for debugging.")
+
+
 cuda = _Cuda()
+fused = _Fused()
 cudnn = _Cudnn()

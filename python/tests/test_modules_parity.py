@@ -396,8 +396,16 @@ RNNS = [("LSTM", {}), ("LSTM", dict(num_layers=2, bidirectional=True, batch_firs
         ("RNN", dict(num_layers=3))]
 
 
+@pytest.fixture(params=[True, False], ids=["fused", "steps"])
+def fused(request):
+    """The recurrent layers with the backends' fused kernels, then as ops step by step."""
+    ts.backends.fused.enabled = request.param
+    yield request.param
+    ts.backends.fused.enabled = True
+
+
 @pytest.mark.parametrize("kind,kw", RNNS, ids=[f"{k}-{kw}" for k, kw in RNNS])
-def test_recurrent_layers(kind, kw, on_device):
+def test_recurrent_layers(kind, kw, on_device, fused):
     ours, theirs = getattr(ts.nn, kind)(3, 5, **kw), getattr(torch.nn, kind)(3, 5, **kw)
     assert list(ours.state_dict()) == list(theirs.state_dict())
     copy_state(ours, theirs)

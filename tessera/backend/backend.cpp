@@ -1,6 +1,7 @@
 #include "tessera/backend/backend.h"
 
 #include <array>
+#include <atomic>
 
 #include "tessera/backend/cuda/cuda.h"
 
@@ -30,6 +31,13 @@ Backend& backend_for(Device d) {
                     cuda::device_count(), " CUDA device", cuda::device_count() == 1 ? "" : "s", ")");
   return *b;
 }
+
+namespace {
+std::atomic<bool> g_fused_kernels{true};
+}  // namespace
+
+void set_fused_kernels_enabled(bool on) { g_fused_kernels.store(on, std::memory_order_relaxed); }
+bool fused_kernels_enabled() { return g_fused_kernels.load(std::memory_order_relaxed); }
 
 void Backend::transfer(const Tensor& dst, const Tensor& src, bool) {
   throw DeviceError(detail::str("copy from ", src.device(), " to ", dst.device(), " is not supported by the ", name(),

@@ -30,6 +30,24 @@ struct Pool2dParams {
   bool count_include_pad = true;  // avg pool only
 };
 
+// One layer and direction of a recurrent network with PyTorch's semantics and layouts: gates
+// (i, f, g, o) for LSTM and (r, z, n) for GRU, h' = act(x W_ih^T + b_ih + h W_hh^T + b_hh) per
+// gate, GRU's n gate with r applied to (h W_hn^T + b_hn).
+enum class RnnCell { Tanh, Relu, LSTM, GRU };
+struct RnnArgs {
+  RnnCell cell = RnnCell::Tanh;
+  bool reverse = false;    // run the sequence from its last step to its first
+  Tensor x;                // [T, N, I]
+  Tensor h0, c0;           // [N, H] (c0: LSTM only)
+  Tensor w_ih, w_hh;       // [G*H, I], [G*H, H]
+  Tensor b_ih, b_hh;       // [G*H] each, or both undefined
+};
+// What rnn_backward writes: gradients of the forward inputs, each allocated by the caller with
+// the input's shape, or undefined where none is needed.
+struct RnnGrads {
+  Tensor x, h0, c0, w_ih, w_hh, b_ih, b_hh;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -115,6 +133,22 @@ class Backend {
   virtual void bernoulli(const Tensor& out, const Tensor& p, Generator& g) = 0;
   // Integers uniform in [lo, hi).
   virtual void randint(const Tensor& out, int64_t lo, int64_t hi, Generator& g) = 0;
+
+  // --- optional fused kernels: a backend without one returns false, and the ops layer runs the
+  // op as the primitive ops it is made of (with the same results up to rounding). ---------
+  // A recurrent layer over the whole sequence: y [T, N, H], hn and cn [N, H] (cn: LSTM), all
+  // contiguous, as are the operands. With workspace non-null (training) the backend stores in it
+  // what rnn_backward needs; the result is tied to these shapes and this backend.
+  virtual bool rnn_forward(const RnnArgs& a, const Tensor& y, const Tensor& hn, const Tensor& cn, Tensor* workspace) {
+    return false;
+  }
+  // The gradients of rnn_forward given those of its outputs (undefined: zero), from the forward's
+  // operands, outputs and workspace.
+  virtual bool rnn_backward(const RnnArgs& a, const Tensor& y, const Tensor& hn, const Tensor& cn,
+                            const Tensor& workspace, const Tensor& gy, const Tensor& ghn, const Tensor& gcn,
+                            const RnnGrads& grads) {
+    return false;
+  }
 };
 
 // Declares every op of the contract in a backend class: TESSERA_BACKEND_OPS(override) (or
@@ -168,7 +202,13 @@ void cpu_empty_cache();
 size_t cpu_cached_bytes();
 void set_cpu_cache_limit(size_t bytes);
 
-// Threads used by CPU kernels (OpenMP and oneDNN). Defaults to the cores available.
+// Whether the ops layer uses the backends' optional fused kernels (default on). Off, every op
+// runs as the primitive ops it is made of: for comparing the two, and for debugging.
+void set_fused_kernels_enabled(bool on);
+bool fused_kernels_enabled();
+
+// Threads used by CPU kernels (elementwise loops and oneDNN), the calling thread included.
+// Defaults to the cores available.
 void set_num_threads(int n);
 int get_num_threads();
 

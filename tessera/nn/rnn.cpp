@@ -4,7 +4,6 @@
 
 #include "tessera/nn/init.h"
 #include "tessera/ops/ops.h"
-#include "tessera/ops/trace.h"
 
 namespace tessera::nn {
 
@@ -34,57 +33,6 @@ RNNBase::RNNBase(const char* type_name, Cell c, int64_t in, int64_t hidden, RNNO
 
 int64_t RNNBase::gates() const { return cell == Cell::LSTM ? 4 : cell == Cell::GRU ? 3 : 1; }
 
-std::tuple<Tensor, Tensor, Tensor> RNNBase::run_direction(const Tensor& x, size_t index, bool reverse, Tensor h,
-                                                           Tensor c) {
-  const std::vector<Tensor>& p = params_by_direction_[index];
-  Tensor b_ih = options.bias ? p[2] : Tensor(), b_hh = options.bias ? p[3] : Tensor();
-  // Traced as one recurrent op (ONNX's RNN, LSTM or GRU), not as the steps it is made of.
-  ops::trace::Scope ts;
-  auto r = run_steps(x, p, b_ih, b_hh, reverse, h, c);
-  if (ts.recording()) ts.record("rnn", {x, h, c, p[0], p[1], b_ih, b_hh}, {std::get<0>(r), std::get<1>(r), std::get<2>(r)},
-            {{"cell", int64_t(cell)}, {"hidden_size", hidden_size}, {"reverse", int64_t(reverse)}});
-  return r;
-}
-
-std::tuple<Tensor, Tensor, Tensor> RNNBase::run_steps(const Tensor& x, const std::vector<Tensor>& p,
-                                                       const Tensor& b_ih, const Tensor& b_hh, bool reverse, Tensor h,
-                                                       Tensor c) {
-  // The input projections of every step in one matmul, then unbound into steps (one autograd node:
-  // the backward assembles one gradient for the whole projection, not one per step).
-  std::vector<Tensor> xi = ops::unbind(ops::linear(x, p[0], b_ih), 0);
-  int64_t L = x.size(0);
-  std::vector<Tensor> out(static_cast<size_t>(L));
-  for (int64_t s = 0; s < L; ++s) {
-    int64_t t = reverse ? L - 1 - s : s;
-    Tensor gi = xi[size_t(t)], gh = ops::linear(h, p[1], b_hh);
-    switch (cell) {
-      case Cell::Tanh: h = ops::tanh(gi + gh); break;
-      case Cell::Relu: h = ops::relu(gi + gh); break;
-      // (Few, fused ops per step: each small op costs more in overhead and autograd nodes than
-      // in arithmetic at these sizes.)
-      case Cell::LSTM: {
-        Tensor g = gi + gh;
-        Tensor ifo_i = ops::sigmoid(g.narrow(1, 0, 2 * hidden_size));  // gates i, f
-        Tensor o = ops::sigmoid(g.narrow(1, 3 * hidden_size, hidden_size));
-        Tensor i = ifo_i.narrow(1, 0, hidden_size), f = ifo_i.narrow(1, hidden_size, hidden_size);
-        c = ops::fma(f, c, i * ops::tanh(g.narrow(1, 2 * hidden_size, hidden_size)));
-        h = o * ops::tanh(c);
-        break;
-      }
-      case Cell::GRU: {
-        int64_t H = hidden_size;
-        Tensor rz = ops::sigmoid(gi.narrow(1, 0, 2 * H) + gh.narrow(1, 0, 2 * H));
-        Tensor r = rz.narrow(1, 0, H), z = rz.narrow(1, H, H);
-        Tensor n = ops::tanh(ops::fma(r, gh.narrow(1, 2 * H, H), gi.narrow(1, 2 * H, H)));
-        h = ops::fma(z, h - n, n);  // (1 - z) * n + z * h
-        break;
-      }
-    }
-    out[size_t(t)] = h;
-  }
-  return {ops::stack(out, 0), h, c};
-}
-
 std::tuple<Tensor, Tensor, Tensor> RNNBase::forward_with_state(const Tensor& input, const Tensor& h0,
                                                                 const Tensor& c0) {
   const char* name = type_name().c_str();
@@ -111,8 +59,10 @@ std::tuple<Tensor, Tensor, Tensor> RNNBase::forward_with_state(const Tensor& inp
     std::vector<Tensor> outs;
     for (int64_t d = 0; d < D; ++d) {
       int64_t k = layer * D + d;
-      auto [o, h, c] = run_direction(x, size_t(k), d == 1, h_init.select(0, k),
-                                     c_init.defined() ? c_init.select(0, k) : Tensor());
+      const std::vector<Tensor>& p = params_by_direction_[size_t(k)];
+      Tensor b_ih = options.bias ? p[2] : Tensor(), b_hh = options.bias ? p[3] : Tensor();
+      auto [o, h, c] = ops::rnn_layer(cell, x, h_init.select(0, k), c_init.defined() ? c_init.select(0, k) : Tensor(),
+                                      p[0], p[1], b_ih, b_hh, d == 1);
       outs.push_back(o);
       h_n.push_back(h);
       if (c.defined()) c_n.push_back(c);

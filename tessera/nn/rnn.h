@@ -1,11 +1,13 @@
 #pragma once
 // Recurrent layers with PyTorch's semantics, parameter names and layouts (weight_ih_l0,
 // weight_hh_l0_reverse, ...; gates i,f,g,o for LSTM and r,z,n for GRU), so weights map key for
-// key. Written on the ops, so autograd (and higher-order gradients) come with them.
+// key. Each layer and direction is one ops::rnn_layer: a fused kernel on the CPU (oneDNN's RNN
+// primitives), the steps as ops elsewhere.
 #include <string>
 #include <tuple>
 #include <vector>
 
+#include "tessera/backend/backend.h"
 #include "tessera/nn/module.h"
 
 namespace tessera::nn {
@@ -20,7 +22,7 @@ struct RNNOptions {
 
 class RNNBase : public Module {
  public:
-  enum class Cell { Tanh, Relu, LSTM, GRU };
+  using Cell = RnnCell;
   RNNBase(const char* type_name, Cell cell, int64_t input_size, int64_t hidden_size, RNNOptions o);
   // (output, h_n, c_n): output [L, N, D*H] (batch_first: [N, L, D*H]); h_n and c_n
   // [num_layers*D, N, H] (c_n only for LSTM). h0/c0 default to zeros; unbatched [L, features]
@@ -37,10 +39,6 @@ class RNNBase : public Module {
 
  private:
   int64_t gates() const;
-  // One direction of one layer over the whole sequence x [L, N, in]: ([L, N, H], h_n, c_n).
-  std::tuple<Tensor, Tensor, Tensor> run_direction(const Tensor& x, size_t index, bool reverse, Tensor h, Tensor c);
-  std::tuple<Tensor, Tensor, Tensor> run_steps(const Tensor& x, const std::vector<Tensor>& p, const Tensor& b_ih,
-                                               const Tensor& b_hh, bool reverse, Tensor h, Tensor c);
   std::vector<std::vector<Tensor>> params_by_direction_;  // layer*D + d: w_ih, w_hh[, b_ih, b_hh]
 };
 

@@ -4,6 +4,7 @@
 // Most are also Tensor methods (t.sum(), t.view()).
 #include <functional>
 #include <optional>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -162,6 +163,12 @@ Tensor nonzero(const Tensor& x);
 Tensor matmul(const Tensor& a, const Tensor& b);
 // x [..., in] @ weight[out, in]^T + bias[out].
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = {});
+// One recurrent layer and direction over x [T, N, I] from h0 [N, H] (and c0 for LSTM), with
+// PyTorch's weight layouts and gate orders: (y [T, N, H], h_n, c_n). A fused kernel where the
+// backend has one (see set_fused_kernels_enabled), the steps as ops otherwise.
+std::tuple<Tensor, Tensor, Tensor> rnn_layer(RnnCell cell, const Tensor& x, const Tensor& h0, const Tensor& c0,
+                                             const Tensor& w_ih, const Tensor& w_hh, const Tensor& b_ih,
+                                             const Tensor& b_hh, bool reverse);
 Tensor conv1d(const Tensor& x, const Tensor& w, const Tensor& bias = {}, int64_t stride = 1, int64_t padding = 0,
               int64_t dilation = 1, int64_t groups = 1);
 Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias = {}, const Conv2dParams& p = {});

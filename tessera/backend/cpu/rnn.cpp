@@ -1,0 +1,345 @@
+// Fused recurrent layers on oneDNN's RNN primitives (float32): LSTM, GRU (oneDNN's
+// "linear-before-reset" GRU is PyTorch's), and the tanh/relu RNN. The batch is cut into pieces
+// (fixed by the sizes) that run on the pool, each one primitive; the weight gradients of the
+// pieces are summed in order, so results do not depend on the thread count.
+#include <algorithm>
+#include <cstring>
+#include <sstream>
+#include <vector>
+
+#include "tessera/backend/cpu/cpu_backend.h"
+#include "tessera/backend/cpu/dnnl_util.h"
+#include "tessera/backend/cpu/loops.h"
+
+namespace tessera::cpu {
+
+namespace {
+
+using dnnl::memory;
+using tag = memory::format_tag;
+constexpr auto f32 = memory::data_type::f32;
+
+int64_t gates_of(RnnCell c) { return c == RnnCell::LSTM ? 4 : c == RnnCell::GRU ? 3 : 1; }
+// oneDNN's GRU gate order is (u, r, o) = PyTorch's (z, r, n): oneDNN gate g is PyTorch gate
+// kGruGate[g]. LSTM (i, f, g, o) and the plain RNN keep PyTorch's order.
+constexpr int64_t kGruGate[3] = {1, 0, 2};
+int64_t torch_gate(RnnCell c, int64_t g) { return c == RnnCell::GRU ? kGruGate[g] : g; }
+
+struct Dims {
+  int64_t T, N, I, H, G;
+};
+
+Dims dims_of(const RnnArgs& a) {
+  return {a.x.size(0), a.x.size(1), a.x.size(2), a.h0.size(1), gates_of(a.cell)};
+}
+
+// Batch pieces: at least 32 sequences each, at most 4, fixed by the sizes.
+Pieces pieces_of(const Dims& d) {
+  double flops = 2.0 * double(d.T) * double(d.N) * double(d.G * d.H) * double(d.I + d.H);
+  int64_t count = flops < 4e6 ? 1 : std::clamp<int64_t>(d.N / 32, 1, 4);
+  return {d.N, count};
+}
+
+// The weights as oneDNN wants them ([1, 1, in, G, H], gates in oneDNN's order) from PyTorch's
+// [G*H, in]; and the bias [1, 1, G', H] (LBR GRU: four, the last is b_hn).
+std::vector<float> layer_weights(RnnCell c, const Tensor& w, int64_t in, int64_t G, int64_t H) {
+  const float* src = static_cast<const float*>(w.data_ptr());
+  std::vector<float> out(size_t(in * G * H));
+  for (int64_t g = 0; g < G; ++g) {
+    int64_t tg = torch_gate(c, g);
+    for (int64_t h = 0; h < H; ++h) {
+      const float* row = src + (tg * H + h) * in;
+      for (int64_t i = 0; i < in; ++i) out[size_t((i * G + g) * H + h)] = row[i];
+    }
+  }
+  return out;
+}
+
+std::vector<float> bias_of(const RnnArgs& a, int64_t G, int64_t H) {
+  int64_t bg = a.cell == RnnCell::GRU ? 4 : G;
+  std::vector<float> b(size_t(bg * H), 0.f);
+  if (!a.b_ih.defined()) return b;
+  const float* bi = static_cast<const float*>(a.b_ih.data_ptr());
+  const float* bh = static_cast<const float*>(a.b_hh.data_ptr());
+  for (int64_t g = 0; g < G; ++g) {
+    int64_t tg = torch_gate(a.cell, g);
+    for (int64_t h = 0; h < H; ++h) {
+      float v = bi[tg * H + h];
+      // GRU's n gate keeps b_hn apart (it is scaled by r); every other gate sums the two.
+      if (!(a.cell == RnnCell::GRU && g == 2)) v += bh[tg * H + h];
+      b[size_t(g * H + h)] = v;
+    }
+  }
+  if (a.cell == RnnCell::GRU)
+    for (int64_t h = 0; h < H; ++h) b[size_t(3 * H + h)] = bh[2 * H + h];
+  return b;
+}
+
+memory::desc weights_md(int64_t in, int64_t G, int64_t H, memory::format_tag t = tag::ldigo) {
+  return {{1, 1, in, G, H}, f32, t};
+}
+memory::desc bias_md(RnnCell c, int64_t G, int64_t H) { return {{1, 1, c == RnnCell::GRU ? 4 : G, H}, f32, tag::ldgo}; }
+// A batch slice of a [T, N, C] tensor, and of an [N, C] state as [1, 1, n, C].
+memory::desc seq_md(int64_t T, int64_t N, int64_t n, int64_t C) { return {{T, n, C}, f32, {N * C, C, 1}}; }
+memory::desc state_md(int64_t N, int64_t n, int64_t C) { return {{1, 1, n, C}, f32, {N * C, N * C, C, 1}}; }
+
+dnnl::rnn_direction direction(bool reverse) {
+  return reverse ? dnnl::rnn_direction::unidirectional_right2left : dnnl::rnn_direction::unidirectional_left2right;
+}
+
+// The forward (and, for training, backward) primitives of one piece size.
+struct RnnPrims {
+  dnnl::primitive fwd;
+  memory::desc fwd_pad, fwd_wl, fwd_wi, workspace;
+  dnnl::primitive bwd;
+  memory::desc bwd_pad, bwd_wl, bwd_wi, diff_wl, diff_wi;
+  // The layouts the primitives want each operand in.
+  memory::desc src_layer, src_iter, src_iter_c, dst_layer, dst_iter, dst_iter_c;
+  memory::desc diff_src_layer, diff_src_iter, diff_src_iter_c, diff_dst_layer, diff_dst_iter, diff_dst_iter_c;
+};
+
+template <class Fwd, class Bwd>
+std::shared_ptr<RnnPrims> make_prims(const RnnArgs& a, const Dims& d, int64_t n, bool training) {
+  static PrimitiveCache<RnnPrims> cache;
+  std::ostringstream key;
+  key << int(a.cell) << ',' << a.reverse << ',' << training << ',' << d.T << ',' << n << ',' << d.I << ',' << d.H;
+  return cache.get(key.str(), [&] {
+    DnnlSerial serial;
+    auto& eng = dnnl_engine();
+    const auto& attr = dnnl_attr();
+    auto any3 = [](memory::dims v) { return memory::desc(v, f32, tag::any); };
+    memory::desc sl = any3({d.T, n, d.I}), si = any3({1, 1, n, d.H}), dl = any3({d.T, n, d.H}),
+                 di = any3({1, 1, n, d.H});
+    memory::desc wl = any3({1, 1, d.I, d.G, d.H}), wi = any3({1, 1, d.H, d.G, d.H}), b = bias_md(a.cell, d.G, d.H);
+    auto prop = training ? dnnl::prop_kind::forward_training : dnnl::prop_kind::forward_inference;
+    RnnPrims p;
+    typename Fwd::primitive_desc fpd;
+    if constexpr (std::is_same_v<Fwd, dnnl::lstm_forward>) {
+      fpd = typename Fwd::primitive_desc(
+          typename Fwd::desc(prop, direction(a.reverse), sl, si, si, wl, wi, b, dl, di, di), attr, eng);
+    } else if constexpr (std::is_same_v<Fwd, dnnl::vanilla_rnn_forward>) {
+      auto act = a.cell == RnnCell::Relu ? dnnl::algorithm::eltwise_relu : dnnl::algorithm::eltwise_tanh;
+      fpd = typename Fwd::primitive_desc(
+          typename Fwd::desc(prop, act, direction(a.reverse), sl, si, wl, wi, b, dl, di), attr, eng);
+    } else {
+      fpd = typename Fwd::primitive_desc(typename Fwd::desc(prop, direction(a.reverse), sl, si, wl, wi, b, dl, di),
+                                         attr, eng);
+    }
+    p.fwd = Fwd(fpd);
+    p.fwd_pad = fpd.scratchpad_desc();
+    p.fwd_wl = fpd.weights_layer_desc();
+    p.fwd_wi = fpd.weights_iter_desc();
+    p.workspace = fpd.workspace_desc();
+    p.src_layer = fpd.src_layer_desc();
+    p.src_iter = fpd.src_iter_desc();
+    p.dst_layer = fpd.dst_layer_desc();
+    p.dst_iter = fpd.dst_iter_desc();
+    if constexpr (std::is_same_v<Fwd, dnnl::lstm_forward>) {
+      p.src_iter_c = fpd.src_iter_c_desc();
+      p.dst_iter_c = fpd.dst_iter_c_desc();
+    }
+    if (training) {
+      typename Bwd::primitive_desc bpd;
+      auto bprop = dnnl::prop_kind::backward;
+      if constexpr (std::is_same_v<Bwd, dnnl::lstm_backward>) {
+        bpd = typename Bwd::primitive_desc(typename Bwd::desc(bprop, direction(a.reverse), sl, si, si, wl, wi, b, dl,
+                                                              di, di, sl, si, si, wl, wi, b, dl, di, di),
+                                           attr, eng, fpd);
+      } else if constexpr (std::is_same_v<Bwd, dnnl::vanilla_rnn_backward>) {
+        auto act = a.cell == RnnCell::Relu ? dnnl::algorithm::eltwise_relu : dnnl::algorithm::eltwise_tanh;
+        bpd = typename Bwd::primitive_desc(
+            typename Bwd::desc(bprop, act, direction(a.reverse), sl, si, wl, wi, b, dl, di, sl, si, wl, wi, b, dl, di),
+            attr, eng, fpd);
+      } else {
+        bpd = typename Bwd::primitive_desc(
+            typename Bwd::desc(bprop, direction(a.reverse), sl, si, wl, wi, b, dl, di, sl, si, wl, wi, b, dl, di), attr,
+            eng, fpd);
+      }
+      p.bwd = Bwd(bpd);
+      p.bwd_pad = bpd.scratchpad_desc();
+      p.bwd_wl = bpd.weights_layer_desc();
+      p.bwd_wi = bpd.weights_iter_desc();
+      p.diff_wl = bpd.diff_weights_layer_desc();
+      p.diff_wi = bpd.diff_weights_iter_desc();
+      p.diff_src_layer = bpd.diff_src_layer_desc();
+      p.diff_src_iter = bpd.diff_src_iter_desc();
+      p.diff_dst_layer = bpd.diff_dst_layer_desc();
+      p.diff_dst_iter = bpd.diff_dst_iter_desc();
+      if constexpr (std::is_same_v<Bwd, dnnl::lstm_backward>) {
+        p.diff_src_iter_c = bpd.diff_src_iter_c_desc();
+        p.diff_dst_iter_c = bpd.diff_dst_iter_c_desc();
+      }
+    }
+    return p;
+  });
+}
+
+std::shared_ptr<RnnPrims> prims_for(const RnnArgs& a, const Dims& d, int64_t n, bool training) {
+  switch (a.cell) {
+    case RnnCell::LSTM: return make_prims<dnnl::lstm_forward, dnnl::lstm_backward>(a, d, n, training);
+    case RnnCell::GRU: return make_prims<dnnl::lbr_gru_forward, dnnl::lbr_gru_backward>(a, d, n, training);
+    default: return make_prims<dnnl::vanilla_rnn_forward, dnnl::vanilla_rnn_backward>(a, d, n, training);
+  }
+}
+
+bool supported(const RnnArgs& a) {
+  auto f = [](const Tensor& t) { return !t.defined() || (t.dtype() == DType::Float32 && t.is_contiguous()); };
+  return a.x.dtype() == DType::Float32 && f(a.x) && f(a.h0) && f(a.c0) && f(a.w_ih) && f(a.w_hh) && f(a.b_ih) &&
+         f(a.b_hh) && a.x.dim() == 3 && a.x.size(0) > 0 && a.x.size(1) > 0;
+}
+
+// The weights in the layouts `wl` and `wi`, reordered once for every piece.
+struct PackedWeights {
+  Storage layer, iter;
+  PackedWeights(const RnnArgs& a, const Dims& d, const memory::desc& wl, const memory::desc& wi) {
+    std::vector<float> l = layer_weights(a.cell, a.w_ih, d.I, d.G, d.H), i = layer_weights(a.cell, a.w_hh, d.H, d.G, d.H);
+    layer = dnnl_scratch(wl.get_size());
+    iter = dnnl_scratch(wi.get_size());
+    dnnl_reorder(weights_md(d.I, d.G, d.H), l.data(), wl, layer->data());
+    dnnl_reorder(weights_md(d.H, d.G, d.H), i.data(), wi, iter->data());
+  }
+};
+
+char* at(const Tensor& t, int64_t offset_elems) {
+  return static_cast<char*>(t.data_ptr()) + offset_elems * int64_t(sizeof(float));
+}
+
+}  // namespace
+
+bool CpuBackend::rnn_forward(const RnnArgs& a, const Tensor& y, const Tensor& hn, const Tensor& cn, Tensor* workspace) {
+  if (!supported(a)) return false;
+  Dims d = dims_of(a);
+  bool training = workspace != nullptr;
+  Pieces pieces = pieces_of(d);
+  std::vector<std::shared_ptr<RnnPrims>> prims;
+  size_t ws_bytes = 0;
+  std::vector<size_t> ws_at;
+  for (int64_t c = 0; c < pieces.count; ++c) {
+    prims.push_back(prims_for(a, d, pieces.size(c), training));
+    ws_at.push_back(ws_bytes);
+    if (training) ws_bytes += (prims.back()->workspace.get_size() + 63) / 64 * 64;
+  }
+  PackedWeights w(a, d, prims[0]->fwd_wl, prims[0]->fwd_wi);
+  std::vector<float> bias = bias_of(a, d.G, d.H);
+  if (training) *workspace = Tensor(allocate(std::max<size_t>(ws_bytes, 1)), {int64_t(ws_bytes)}, {1}, 0, DType::UInt8);
+  bool lstm = a.cell == RnnCell::LSTM;
+  parallel_chunks(pieces.count, [&](int64_t c) {
+    int64_t n0 = pieces.begin(c), n = pieces.size(c);
+    const RnnPrims& p = *prims[size_t(c)];
+    memory::desc bmd = bias_md(a.cell, d.G, d.H);
+    std::vector<DnnlArg> args{
+        {DNNL_ARG_SRC_LAYER, at(a.x, n0 * d.I), seq_md(d.T, d.N, n, d.I), p.src_layer},
+        {DNNL_ARG_SRC_ITER, at(a.h0, n0 * d.H), state_md(d.N, n, d.H), p.src_iter},
+        {DNNL_ARG_WEIGHTS_LAYER, w.layer->data(), p.fwd_wl, p.fwd_wl},
+        {DNNL_ARG_WEIGHTS_ITER, w.iter->data(), p.fwd_wi, p.fwd_wi},
+        {DNNL_ARG_BIAS, bias.data(), bmd, bmd},
+        {DNNL_ARG_DST_LAYER, at(y, n0 * d.H), seq_md(d.T, d.N, n, d.H), p.dst_layer, true},
+        {DNNL_ARG_DST_ITER, at(hn, n0 * d.H), state_md(d.N, n, d.H), p.dst_iter, true}};
+    if (lstm) {
+      args.push_back({DNNL_ARG_SRC_ITER_C, at(a.c0, n0 * d.H), state_md(d.N, n, d.H), p.src_iter_c});
+      args.push_back({DNNL_ARG_DST_ITER_C, at(cn, n0 * d.H), state_md(d.N, n, d.H), p.dst_iter_c, true});
+    }
+    if (training)
+      args.push_back({DNNL_ARG_WORKSPACE, static_cast<char*>(workspace->data_ptr()) + ws_at[size_t(c)], p.workspace,
+                      p.workspace, true});
+    dnnl_run(p.fwd, p.fwd_pad, args);
+  });
+  return true;
+}
+
+bool CpuBackend::rnn_backward(const RnnArgs& a, const Tensor& y, const Tensor& hn, const Tensor& cn,
+                              const Tensor& workspace, const Tensor& gy, const Tensor& ghn, const Tensor& gcn,
+                              const RnnGrads& g) {
+  if (!supported(a)) return false;
+  Dims d = dims_of(a);
+  Pieces pieces = pieces_of(d);
+  bool lstm = a.cell == RnnCell::LSTM;
+  std::vector<std::shared_ptr<RnnPrims>> prims;
+  std::vector<size_t> ws_at;
+  size_t ws_bytes = 0;
+  for (int64_t c = 0; c < pieces.count; ++c) {
+    prims.push_back(prims_for(a, d, pieces.size(c), true));
+    ws_at.push_back(ws_bytes);
+    ws_bytes += (prims.back()->workspace.get_size() + 63) / 64 * 64;
+  }
+  TS_CHECK(size_t(workspace.numel()) >= ws_bytes, "rnn backward: the workspace does not match the forward's shapes");
+  PackedWeights w(a, d, prims[0]->bwd_wl, prims[0]->bwd_wi);
+  std::vector<float> bias = bias_of(a, d.G, d.H);
+  // Zeros for the output gradients nobody sent; scratch for the gradients nobody wants.
+  auto scratch = [&](const Tensor& like, bool zero) {
+    Tensor t(allocate(size_t(like.numel()) * sizeof(float)), like.shape(), like.strides(), 0, DType::Float32);
+    if (zero) fill(t, 0);
+    return t;
+  };
+  auto given = [&](const Tensor& t, const Tensor& like) { return t.defined() ? t : scratch(like, true); };
+  Tensor gy_ = given(gy, y), ghn_ = given(ghn, hn), gcn_ = lstm ? given(gcn, cn) : Tensor();
+  Tensor dx = g.x.defined() ? g.x : scratch(a.x, false), dh0 = g.h0.defined() ? g.h0 : scratch(a.h0, false);
+  Tensor dc0 = lstm ? (g.c0.defined() ? g.c0 : scratch(a.c0, false)) : Tensor();
+  // Per piece: its partial weight and bias gradients (oneDNN accumulates into them: zeroed).
+  memory::desc dwl = prims[0]->diff_wl, dwi = prims[0]->diff_wi, bmd = bias_md(a.cell, d.G, d.H);
+  int64_t nl = int64_t(dwl.get_size() / 4), ni = int64_t(dwi.get_size() / 4), nb = int64_t(bmd.get_size() / 4);
+  int64_t stride = nl + ni + nb;
+  Storage partial = dnnl_scratch(size_t(pieces.count * stride) * sizeof(float));
+  float* part = static_cast<float*>(partial->data());
+  std::memset(part, 0, size_t(pieces.count * stride) * sizeof(float));
+  for (auto& p : prims)
+    TS_CHECK(p->diff_wl == dwl && p->diff_wi == dwi, "rnn backward: the batch pieces chose different weight layouts");
+  parallel_chunks(pieces.count, [&](int64_t c) {
+    int64_t n0 = pieces.begin(c), n = pieces.size(c);
+    const RnnPrims& p = *prims[size_t(c)];
+    float* pw = part + c * stride;
+    std::vector<DnnlArg> args{
+        {DNNL_ARG_SRC_LAYER, at(a.x, n0 * d.I), seq_md(d.T, d.N, n, d.I), p.src_layer},
+        {DNNL_ARG_SRC_ITER, at(a.h0, n0 * d.H), state_md(d.N, n, d.H), p.src_iter},
+        {DNNL_ARG_WEIGHTS_LAYER, w.layer->data(), p.bwd_wl, p.bwd_wl},
+        {DNNL_ARG_WEIGHTS_ITER, w.iter->data(), p.bwd_wi, p.bwd_wi},
+        {DNNL_ARG_BIAS, bias.data(), bmd, bmd},
+        {DNNL_ARG_DST_LAYER, at(y, n0 * d.H), seq_md(d.T, d.N, n, d.H), p.dst_layer},
+        {DNNL_ARG_DST_ITER, at(hn, n0 * d.H), state_md(d.N, n, d.H), p.dst_iter},
+        {DNNL_ARG_DIFF_DST_LAYER, at(gy_, n0 * d.H), seq_md(d.T, d.N, n, d.H), p.diff_dst_layer},
+        {DNNL_ARG_DIFF_DST_ITER, at(ghn_, n0 * d.H), state_md(d.N, n, d.H), p.diff_dst_iter},
+        {DNNL_ARG_WORKSPACE, static_cast<char*>(workspace.data_ptr()) + ws_at[size_t(c)], p.workspace, p.workspace},
+        {DNNL_ARG_DIFF_SRC_LAYER, at(dx, n0 * d.I), seq_md(d.T, d.N, n, d.I), p.diff_src_layer, true},
+        {DNNL_ARG_DIFF_SRC_ITER, at(dh0, n0 * d.H), state_md(d.N, n, d.H), p.diff_src_iter, true},
+        {DNNL_ARG_DIFF_WEIGHTS_LAYER, pw, dwl, dwl, true},
+        {DNNL_ARG_DIFF_WEIGHTS_ITER, pw + nl, dwi, dwi, true},
+        {DNNL_ARG_DIFF_BIAS, pw + nl + ni, bmd, bmd, true}};
+    if (lstm) {
+      args.push_back({DNNL_ARG_SRC_ITER_C, at(a.c0, n0 * d.H), state_md(d.N, n, d.H), p.src_iter_c});
+      args.push_back({DNNL_ARG_DST_ITER_C, at(cn, n0 * d.H), state_md(d.N, n, d.H), p.dst_iter_c});
+      args.push_back({DNNL_ARG_DIFF_DST_ITER_C, at(gcn_, n0 * d.H), state_md(d.N, n, d.H), p.diff_dst_iter_c});
+      args.push_back({DNNL_ARG_DIFF_SRC_ITER_C, at(dc0, n0 * d.H), state_md(d.N, n, d.H), p.diff_src_iter_c, true});
+    }
+    dnnl_run(p.bwd, p.bwd_pad, args);
+  });
+  for (int64_t c = 1; c < pieces.count; ++c)
+    for (int64_t i = 0; i < stride; ++i) part[i] += part[c * stride + i];
+  // Back to PyTorch's layouts: [G*H, in] per weight, gates in PyTorch's order.
+  auto unpack = [&](const float* src, const memory::desc& md, int64_t in, const Tensor& out) {
+    if (!out.defined()) return;
+    std::vector<float> plain(size_t(in * d.G * d.H));
+    dnnl_reorder(md, src, weights_md(in, d.G, d.H), plain.data());
+    float* o = static_cast<float*>(out.data_ptr());
+    for (int64_t gi = 0; gi < d.G; ++gi) {
+      int64_t tg = torch_gate(a.cell, gi);
+      for (int64_t h = 0; h < d.H; ++h)
+        for (int64_t i = 0; i < in; ++i) o[(tg * d.H + h) * in + i] = plain[size_t((i * d.G + gi) * d.H + h)];
+    }
+  };
+  unpack(part, dwl, d.I, g.w_ih);
+  unpack(part + nl, dwi, d.H, g.w_hh);
+  const float* db = part + nl + ni;
+  for (const Tensor* bt : {&g.b_ih, &g.b_hh}) {
+    if (!bt->defined()) continue;
+    float* o = static_cast<float*>(bt->data_ptr());
+    for (int64_t gi = 0; gi < d.G; ++gi) {
+      int64_t tg = torch_gate(a.cell, gi);
+      // b_hn's gradient is the fourth LBR-GRU bias's; every other bias shares its gate's.
+      const float* src = db + ((a.cell == RnnCell::GRU && gi == 2 && bt == &g.b_hh) ? 3 : gi) * d.H;
+      for (int64_t h = 0; h < d.H; ++h) o[tg * d.H + h] = src[h];
+    }
+  }
+  return true;
+}
+
+}  // namespace tessera::cpu

@@ -1,0 +1,137 @@
+// One recurrent layer and direction: a fused backend kernel where there is one (oneDNN's RNN
+// primitives on the CPU), the steps as ops otherwise. Traced as one "rnn" op (ONNX's RNN, LSTM
+// or GRU), not as the steps it is made of.
+#include "tessera/autograd/autograd.h"
+#include "tessera/backend/backend.h"
+#include "tessera/ops/ops.h"
+#include "tessera/ops/trace.h"
+
+namespace tessera::ops {
+
+using autograd::record_fn;
+using G = std::vector<Tensor>;
+
+namespace {
+
+// The layer as ops, step by step: autograd (and higher-order gradients) come with them.
+std::tuple<Tensor, Tensor, Tensor> rnn_steps(RnnCell cell, const Tensor& x, Tensor h, Tensor c, const Tensor& w_ih,
+                                             const Tensor& w_hh, const Tensor& b_ih, const Tensor& b_hh, bool reverse) {
+  // The input projections of every step in one matmul, then unbound into steps (one autograd
+  // node: the backward assembles one gradient for the whole projection, not one per step).
+  std::vector<Tensor> xi = unbind(linear(x, w_ih, b_ih), 0);
+  int64_t L = x.size(0), H = h.size(-1);
+  std::vector<Tensor> out(static_cast<size_t>(L));
+  for (int64_t s = 0; s < L; ++s) {
+    int64_t t = reverse ? L - 1 - s : s;
+    Tensor gi = xi[size_t(t)], gh = linear(h, w_hh, b_hh);
+    switch (cell) {
+      case RnnCell::Tanh: h = tanh(gi + gh); break;
+      case RnnCell::Relu: h = relu(gi + gh); break;
+      // (Few, fused ops per step: each small op costs more in overhead and autograd nodes than
+      // in arithmetic at these sizes.)
+      case RnnCell::LSTM: {
+        Tensor g = gi + gh;
+        Tensor if_ = sigmoid(g.narrow(1, 0, 2 * H));  // gates i, f
+        Tensor o = sigmoid(g.narrow(1, 3 * H, H));
+        Tensor i = if_.narrow(1, 0, H), f = if_.narrow(1, H, H);
+        c = fma(f, c, i * tanh(g.narrow(1, 2 * H, H)));
+        h = o * tanh(c);
+        break;
+      }
+      case RnnCell::GRU: {
+        Tensor rz = sigmoid(gi.narrow(1, 0, 2 * H) + gh.narrow(1, 0, 2 * H));
+        Tensor r = rz.narrow(1, 0, H), z = rz.narrow(1, H, H);
+        Tensor n = tanh(fma(r, gh.narrow(1, 2 * H, H), gi.narrow(1, 2 * H, H)));
+        h = fma(z, h - n, n);  // (1 - z) * n + z * h
+        break;
+      }
+    }
+    out[size_t(t)] = h;
+  }
+  return {stack(out, 0), h, c};
+}
+
+// The backward of the fused layer when a differentiable gradient is asked for (create_graph):
+// the gradients of the step-by-step form, which records its own graph.
+G differentiable_backward(RnnCell cell, bool reverse, const G& g, const G& s) {
+  auto [y, hn, cn] = rnn_steps(cell, s[0], s[1], s[2], s[3], s[4], s[5], s[6], reverse);
+  std::vector<Tensor> outs{y, hn}, grads{g[0], g[1]};
+  if (cell == RnnCell::LSTM) {
+    outs.push_back(cn);
+    grads.push_back(g.size() > 2 ? g[2] : Tensor());
+  }
+  for (size_t k = 0; k < outs.size(); ++k)
+    if (!grads[k].defined()) grads[k] = zeros_like(outs[k]);
+  std::vector<Tensor> want;
+  std::vector<size_t> where;
+  for (size_t i = 0; i < 7; ++i)
+    if (s[i].defined() && s[i].requires_grad()) {
+      want.push_back(s[i]);
+      where.push_back(i);
+    }
+  G result(7);
+  if (want.empty()) return result;
+  std::vector<Tensor> got = autograd::grad(outs, want, grads, /*retain_graph=*/true, /*create_graph=*/true,
+                                           /*allow_unused=*/true);
+  for (size_t k = 0; k < where.size(); ++k) result[where[k]] = got[k];
+  return result;
+}
+
+}  // namespace
+
+std::tuple<Tensor, Tensor, Tensor> rnn_layer(RnnCell cell, const Tensor& x, const Tensor& h0, const Tensor& c0,
+                                             const Tensor& w_ih, const Tensor& w_hh, const Tensor& b_ih,
+                                             const Tensor& b_hh, bool reverse) {
+  trace::Scope ts;
+  int64_t T = x.size(0), N = x.size(1), H = h0.size(-1);
+  bool lstm = cell == RnnCell::LSTM;
+  std::tuple<Tensor, Tensor, Tensor> r;
+  Backend& be = backend_for(x.device());
+  bool training = autograd::needs_grad({&x, &h0, &c0, &w_ih, &w_hh, &b_ih, &b_hh});
+  RnnArgs a;
+  bool fused = false;
+  Tensor workspace;
+  if (fused_kernels_enabled()) {
+    a = RnnArgs{cell, reverse, x.contiguous(), h0.contiguous(), lstm ? c0.contiguous() : Tensor(), w_ih.contiguous(),
+                w_hh.contiguous(), b_ih.defined() ? b_ih.contiguous() : Tensor(),
+                b_hh.defined() ? b_hh.contiguous() : Tensor()};
+    Tensor y = empty({T, N, H}, {x.dtype(), x.device()}), hn = empty({N, H}, {x.dtype(), x.device()});
+    Tensor cn = lstm ? empty({N, H}, {x.dtype(), x.device()}) : Tensor();
+    autograd::NoGradGuard ng;
+    fused = be.rnn_forward(a, y, hn, cn, training ? &workspace : nullptr);
+    if (fused) r = {y, hn, cn};
+  }
+  if (!fused) {
+    r = rnn_steps(cell, x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse);
+  } else if (training) {
+    Tensor& y = std::get<0>(r);
+    Tensor& hn = std::get<1>(r);
+    Tensor& cn = std::get<2>(r);
+    auto backward = [cell, reverse](const G& g, const G& s) -> G {
+      if (autograd::is_grad_enabled()) return differentiable_backward(cell, reverse, g, s);
+      // s: x, h0, c0, w_ih, w_hh, b_ih, b_hh, workspace, then the outputs y, hn[, cn]
+      RnnArgs a{cell, reverse, s[0], s[1], s[2], s[3], s[4], s[5], s[6]};
+      RnnGrads out;
+      Tensor* slots[7] = {&out.x, &out.h0, &out.c0, &out.w_ih, &out.w_hh, &out.b_ih, &out.b_hh};
+      for (size_t i = 0; i < 7; ++i)
+        if (s[i].defined() && autograd::needs_input_grad(i)) *slots[i] = empty_like(s[i]);
+      Tensor gy = g[0].defined() ? g[0].contiguous() : Tensor(), ghn = g[1].defined() ? g[1].contiguous() : Tensor();
+      Tensor gcn = g.size() > 2 && g[2].defined() ? g[2].contiguous() : Tensor();
+      bool ok = backend_for(s[0].device())
+                    .rnn_backward(a, s[8], s[9], s.size() > 10 ? s[10] : Tensor(), s[7], gy, ghn, gcn, out);
+      TS_CHECK(ok, "rnn: the backend ran the fused forward but has no fused backward");
+      return G{out.x, out.h0, out.c0, out.w_ih, out.w_hh, out.b_ih, out.b_hh};
+    };
+    G saved{a.x, a.h0, a.c0, a.w_ih, a.w_hh, a.b_ih, a.b_hh, workspace};
+    if (lstm)
+      record_fn("rnn", {&x, &h0, &c0, &w_ih, &w_hh, &b_ih, &b_hh}, {&y, &hn, &cn}, saved, backward, {y, hn, cn});
+    else
+      record_fn("rnn", {&x, &h0, &c0, &w_ih, &w_hh, &b_ih, &b_hh}, {&y, &hn}, saved, backward, {y, hn});
+  }
+  if (ts.recording())
+    ts.record("rnn", {x, h0, c0, w_ih, w_hh, b_ih, b_hh}, {std::get<0>(r), std::get<1>(r), std::get<2>(r)},
+              {{"cell", int64_t(cell)}, {"hidden_size", H}, {"reverse", int64_t(reverse)}});
+  return r;
+}
+
+}  // namespace tessera::ops
