@@ -13,6 +13,8 @@
 #include "tessera/nn/loss.h"
 #include "tessera/nn/module.h"
 #include "tessera/nn/rnn.h"
+#include "tessera/ops/autocast.h"
 #include "tessera/ops/ops.h"
 #include "tessera/optim/optimizer.h"
+#include "tessera/optim/grad_scaler.h"
 #include "tessera/optim/scheduler.h"

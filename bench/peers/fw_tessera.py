@@ -16,7 +16,8 @@ def version():
 
 
 def variants(workload):
-    return ["eager"]
+    # bf16: autocast to bfloat16 (AVX512-BF16 kernels), compared with everyone's float32.
+    return ["eager", "bf16"] if workload == "cnn_train" else ["eager"]
 
 
 def make(workload, variant, data, weights, data_dir):
@@ -24,5 +25,5 @@ def make(workload, variant, data, weights, data_dir):
     tessera.manual_seed(0)
     model = torchlike.build(tessera, s["model"], weights)
     if s["kind"] == "train":
-        return torchlike.train_step(tessera, model, workload, data)
+        return torchlike.train_step(tessera, model, workload, data, bf16=variant == "bf16")
     return torchlike.infer_step(tessera, model, data)

@@ -17,6 +17,8 @@ def version():
 
 
 def variants(workload):
+    if workload == "cnn_train":  # bf16: channels_last under autocast("cpu", bfloat16)
+        return ["eager", "channels_last", "compile", "bf16"]
     if W.spec(workload)["model"] in ("cnn", "resnet50", "mobilenet"):
         return ["eager", "channels_last", "compile"]
     return ["eager", "compile"]
@@ -26,8 +28,9 @@ def make(workload, variant, data, weights, data_dir):
     s = W.spec(workload)
     torch.manual_seed(0)
     model = torchlike.build(torch, s["model"], weights)
-    cl = variant == "channels_last" or (variant == "compile" and s["model"] in ("cnn", "resnet50", "mobilenet"))
+    cl = variant in ("channels_last", "bf16") or (variant == "compile" and s["model"] in ("cnn", "resnet50", "mobilenet"))
     compiled = torch.compile if variant == "compile" else None
     if s["kind"] == "train":
-        return torchlike.train_step(torch, model, workload, data, channels_last=cl, compiled=compiled)
+        return torchlike.train_step(torch, model, workload, data, channels_last=cl, compiled=compiled,
+                                    bf16=variant == "bf16")
     return torchlike.infer_step(torch, model, data, channels_last=cl, compiled=compiled)

@@ -167,9 +167,11 @@ def build(lib, model, weights=None):
     return m
 
 
-def train_step(lib, model, name, data, channels_last=False, compiled=None):
+def train_step(lib, model, name, data, channels_last=False, compiled=None, bf16=False):
     """A training step closure: forward, cross-entropy, backward, the update (the Rosetta
-    optimizers: SGD 0.01 momentum 0.9 for the CNN, Adam 1e-3 for the GRU). Returns the loss."""
+    optimizers: SGD 0.01 momentum 0.9 for the CNN, Adam 1e-3 for the GRU). Returns the loss.
+    bf16: the forward pass and the loss under autocast("cpu", bfloat16)."""
+    import contextlib
     F = lib.nn.functional
     x, y = lib.from_numpy(data["x"]), lib.from_numpy(data["y"])
     if channels_last:
@@ -184,7 +186,8 @@ def train_step(lib, model, name, data, channels_last=False, compiled=None):
 
     def step():
         opt.zero_grad()
-        loss = F.cross_entropy(forward(x), y)
+        with lib.autocast("cpu", dtype=lib.bfloat16) if bf16 else contextlib.nullcontext():
+            loss = F.cross_entropy(forward(x), y)
         loss.backward()
         opt.step()
         return float(loss.item())

@@ -64,6 +64,7 @@ const char* doc_for(const std::string& name) {
       {"isclose", "|input - other| <= atol + rtol * |other| elementwise (bool)."},
       {"isnan", "NaN test elementwise (bool)."},
       {"isinf", "Infinity test elementwise (bool)."},
+      {"isfinite", "True where an element is neither inf nor NaN (bool)."},
       // reductions
       {"sum", "Sum over dim (all dims when None); integer sums give int64 unless dtype is given."},
       {"mean", "Mean over dim (all dims when None)."},

@@ -22,6 +22,7 @@ void bind_train(nb::module_& m);   // train.cpp
 void bind_tensorboard(nb::module_& m);  // tensorboard.cpp
 void bind_onnx(nb::module_& m);         // onnx.cpp
 void bind_dist(nb::module_& m);         // dist.cpp
+void bind_amp(nb::module_& m);          // amp.cpp
 
 NB_MODULE(_tessera, m) {
   m.doc() = "tessera: a deep-learning framework with a C++ core";
@@ -67,6 +68,7 @@ NB_MODULE(_tessera, m) {
   bind_tensorboard(m);
   bind_onnx(m);
   bind_dist(m);
+  bind_amp(m);
 
   // tessera.cuda: torch.cuda's queries over tessera/cuda.h.
   nb::module_ c = m.def_submodule("cuda", "CUDA devices and their memory (torch.cuda's queries).");

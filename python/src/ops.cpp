@@ -144,7 +144,7 @@ void bind_ops(nb::module_& m) {
         nb::arg("equal_nan") = false);
   b.def("isclose", &ops::isclose, nb::arg("other"), nb::arg("rtol") = 1e-5, nb::arg("atol") = 1e-8,
         nb::arg("equal_nan") = false);
-  b.def("isnan", &ops::isnan).def("isinf", &ops::isinf).def("logical_not", &ops::logical_not);
+  b.def("isnan", &ops::isnan).def("isinf", &ops::isinf).def("isfinite", &ops::isfinite).def("logical_not", &ops::logical_not);
 
   // --- unary ------------------------------------------------------------------------------------
   const std::pair<const char*, UnaryOp> unary[] = {{"abs", UnaryOp::Abs},      {"neg", UnaryOp::Neg},

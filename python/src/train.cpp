@@ -114,7 +114,8 @@ void bind_train(nb::module_& m) {
       "fit",
       [](nb::handle model, nb::handle train_loader, int64_t epochs, optim::Optimizer* opt,
          std::optional<nb::object> loss, std::vector<std::string> metrics, nb::handle validation,
-         std::optional<nb::list> callbacks, int64_t initial_epoch, std::optional<std::string> device) {
+         std::optional<nb::list> callbacks, int64_t initial_epoch, std::optional<std::string> device,
+         std::optional<DType> mixed_precision) {
         std::shared_ptr<nn::Module> keep;
         nn::Module& mod = as_module(model, keep);
         if (!opt) throw ValueError("fit: an optimizer is required");
@@ -126,6 +127,7 @@ void bind_train(nb::module_& m) {
                             .callbacks = callbacks_of(callbacks),
                             .initial_epoch = initial_epoch};
         if (device) o.device = Device::parse(*device);
+        o.mixed_precision = mixed_precision;
         data::DataLoader& tl = loader_of(train_loader);
         train::History h;
         {
@@ -141,9 +143,11 @@ void bind_train(nb::module_& m) {
       nb::arg("model"), nb::arg("train_loader"), nb::arg("epochs") = 1, nb::arg("optimizer") = nb::none(),
       nb::arg("loss") = nb::none(), nb::arg("metrics") = std::vector<std::string>{"accuracy"},
       nb::arg("validation") = nb::none(), nb::arg("callbacks") = nb::none(), nb::arg("initial_epoch") = 0,
-      nb::arg("device") = nb::none(),
+      nb::arg("device") = nb::none(), nb::arg("mixed_precision") = nb::none(),
       "Trains model on train_loader for epochs with optimizer; returns the history {'epochs': [logs...], "
-      "'stopped_early', 'interrupted'}. Batches go to device (by default the model's).");
+      "'stopped_early', 'interrupted'}. Batches go to device (by default the model's). mixed_precision "
+      "(tessera.bfloat16 or tessera.float16) runs the forward pass and the loss under autocast, float16 with a "
+      "GradScaler.");
   t.def(
       "evaluate",
       [](nb::handle model, nb::handle loader, std::optional<nb::object> loss, std::vector<std::string> metrics) {

@@ -1,5 +1,6 @@
 #include "tessera/nn/loss.h"
 
+#include "tessera/ops/autocast.h"
 #include "tessera/ops/ops.h"
 
 namespace tessera::nn::functional {
@@ -25,8 +26,10 @@ Tensor classes_last(const Tensor& x) {
 }
 }  // namespace
 
-Tensor nll_loss(const Tensor& input, const Tensor& target, const Tensor& weight, int64_t ignore_index,
+Tensor nll_loss(const Tensor& input_, const Tensor& target_, const Tensor& weight_, int64_t ignore_index,
                 const std::string& reduction) {
+  autocast::Operands ac("nll_loss", {&input_, &target_, &weight_});
+  const Tensor &input = ac[0], &target = ac[1], &weight = ac[2];
   TS_CHECK_SHAPE(input.dim() >= 2, "nll_loss: expected input [N, C, ...], got ", input.shape());
   TS_CHECK_DTYPE(is_integral(target.dtype()), "nll_loss: expected integer class indices as target, got ",
                  target.dtype());
@@ -57,7 +60,9 @@ Tensor nll_loss(const Tensor& input, const Tensor& target, const Tensor& weight,
   return reduce(l, reduction, "nll_loss");
 }
 
-Tensor cross_entropy(const Tensor& input, const Tensor& target, const CrossEntropyOptions& o) {
+Tensor cross_entropy(const Tensor& input_, const Tensor& target_, const CrossEntropyOptions& o) {
+  autocast::Operands ac("cross_entropy", {&input_, &target_});
+  const Tensor &input = ac[0], &target = ac[1];
   TS_CHECK_SHAPE(input.dim() >= 2, "cross_entropy: expected input [N, C, ...], got ", input.shape());
   TS_CHECK_DTYPE(input.is_floating_point(), "cross_entropy: expected floating-point logits, got ", input.dtype());
   TS_CHECK_VALUE(o.label_smoothing >= 0 && o.label_smoothing <= 1, "cross_entropy: label_smoothing must be in "
@@ -107,17 +112,23 @@ Tensor cross_entropy(const Tensor& input, const Tensor& target, const CrossEntro
   return l.sum() / wsum;
 }
 
-Tensor mse_loss(const Tensor& input, const Tensor& target, const std::string& reduction) {
+Tensor mse_loss(const Tensor& input_, const Tensor& target_, const std::string& reduction) {
+  autocast::Operands ac("mse_loss", {&input_, &target_});
+  const Tensor &input = ac[0], &target = ac[1];
   check_same_shape("mse_loss", input, target);
   return reduce(ops::square(input - target), reduction, "mse_loss");
 }
 
-Tensor l1_loss(const Tensor& input, const Tensor& target, const std::string& reduction) {
+Tensor l1_loss(const Tensor& input_, const Tensor& target_, const std::string& reduction) {
+  autocast::Operands ac("l1_loss", {&input_, &target_});
+  const Tensor &input = ac[0], &target = ac[1];
   check_same_shape("l1_loss", input, target);
   return reduce(ops::abs(input - target), reduction, "l1_loss");
 }
 
-Tensor smooth_l1_loss(const Tensor& input, const Tensor& target, const std::string& reduction, double beta) {
+Tensor smooth_l1_loss(const Tensor& input_, const Tensor& target_, const std::string& reduction, double beta) {
+  autocast::Operands ac("smooth_l1_loss", {&input_, &target_});
+  const Tensor &input = ac[0], &target = ac[1];
   check_same_shape("smooth_l1_loss", input, target);
   TS_CHECK_VALUE(beta >= 0, "smooth_l1_loss: beta must be non-negative, got ", beta);
   Tensor d = ops::abs(input - target);
@@ -125,8 +136,10 @@ Tensor smooth_l1_loss(const Tensor& input, const Tensor& target, const std::stri
   return reduce(l, reduction, "smooth_l1_loss");
 }
 
-Tensor binary_cross_entropy(const Tensor& input, const Tensor& target, const Tensor& weight,
+Tensor binary_cross_entropy(const Tensor& input_, const Tensor& target_, const Tensor& weight_,
                             const std::string& reduction) {
+  autocast::Operands ac("binary_cross_entropy", {&input_, &target_, &weight_});
+  const Tensor &input = ac[0], &target = ac[1], &weight = ac[2];
   check_same_shape("binary_cross_entropy", input, target);
   if (input.numel())
     TS_CHECK_VALUE(input.min().item<double>() >= 0 && input.max().item<double>() <= 1,
@@ -138,8 +151,10 @@ Tensor binary_cross_entropy(const Tensor& input, const Tensor& target, const Ten
   return reduce(l, reduction, "binary_cross_entropy");
 }
 
-Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& target, const Tensor& weight,
-                                        const Tensor& pos_weight, const std::string& reduction) {
+Tensor binary_cross_entropy_with_logits(const Tensor& input_, const Tensor& target_, const Tensor& weight_,
+                                        const Tensor& pos_weight_, const std::string& reduction) {
+  autocast::Operands ac("binary_cross_entropy_with_logits", {&input_, &target_, &weight_, &pos_weight_});
+  const Tensor &input = ac[0], &target = ac[1], &weight = ac[2], &pos_weight = ac[3];
   check_same_shape("binary_cross_entropy_with_logits", input, target);
   // log(sigmoid(x)) = -softplus(-x), log(1 - sigmoid(x)) = -softplus(x): stable for any x.
   Tensor pos = ops::softplus(-input), neg = ops::softplus(input);
@@ -148,7 +163,9 @@ Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& targe
   return reduce(l, reduction, "binary_cross_entropy_with_logits");
 }
 
-Tensor kl_div(const Tensor& input, const Tensor& target, const std::string& reduction, bool log_target) {
+Tensor kl_div(const Tensor& input_, const Tensor& target_, const std::string& reduction, bool log_target) {
+  autocast::Operands ac("kl_div", {&input_, &target_});
+  const Tensor &input = ac[0], &target = ac[1];
   check_same_shape("kl_div", input, target);
   Tensor l = log_target ? ops::exp(target) * (target - input)
                         : ops::where(target > 0.0, target * (ops::log(target) - input), zeros_like(target));

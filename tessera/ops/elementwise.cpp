@@ -3,6 +3,7 @@
 #include <optional>
 
 #include "tessera/autograd/autograd.h"
+#include "tessera/ops/autocast.h"
 #include "tessera/ops/ops.h"
 #include "tessera/ops/trace.h"
 
@@ -212,12 +213,19 @@ Tensor& unary_(UnaryOp op, Tensor& x) {
 
 #define TS_UNARY(name, OP) \
   Tensor name(const Tensor& x) { return unary(UnaryOp::OP, x); }
-TS_UNARY(abs, Abs) TS_UNARY(neg, Neg) TS_UNARY(exp, Exp) TS_UNARY(expm1, Expm1) TS_UNARY(log, Log)
-TS_UNARY(log1p, Log1p) TS_UNARY(sqrt, Sqrt) TS_UNARY(rsqrt, Rsqrt) TS_UNARY(sin, Sin) TS_UNARY(cos, Cos)
+// The ones autocast runs in float32 on CUDA (see autocast.h).
+#define TS_UNARY_FP32(name, OP)                 \
+  Tensor name(const Tensor& x) {                \
+    autocast::Operands ac(#name, {&x});         \
+    return unary(UnaryOp::OP, ac[0]);           \
+  }
+TS_UNARY(abs, Abs) TS_UNARY(neg, Neg) TS_UNARY_FP32(exp, Exp) TS_UNARY_FP32(expm1, Expm1) TS_UNARY_FP32(log, Log)
+TS_UNARY_FP32(log1p, Log1p) TS_UNARY(sqrt, Sqrt) TS_UNARY_FP32(rsqrt, Rsqrt) TS_UNARY(sin, Sin) TS_UNARY(cos, Cos)
 TS_UNARY(tanh, Tanh) TS_UNARY(sigmoid, Sigmoid) TS_UNARY(relu, Relu) TS_UNARY(silu, Silu) TS_UNARY(erf, Erf)
 TS_UNARY(floor, Floor) TS_UNARY(ceil, Ceil) TS_UNARY(round, Round) TS_UNARY(sign, Sign)
-TS_UNARY(reciprocal, Reciprocal) TS_UNARY(square, Square) TS_UNARY(logical_not, LogicalNot)
+TS_UNARY_FP32(reciprocal, Reciprocal) TS_UNARY(square, Square) TS_UNARY(logical_not, LogicalNot)
 #undef TS_UNARY
+#undef TS_UNARY_FP32
 
 Tensor gelu(const Tensor& x, const std::string& approximate) {
   TS_CHECK_VALUE(approximate == "none" || approximate == "tanh", "gelu: approximate must be 'none' or 'tanh', got '",
@@ -225,7 +233,9 @@ Tensor gelu(const Tensor& x, const std::string& approximate) {
   return unary(approximate == "none" ? UnaryOp::GeluErf : UnaryOp::GeluTanh, x);
 }
 
-Tensor softplus(const Tensor& x, double beta, double threshold) {
+Tensor softplus(const Tensor& x_, double beta, double threshold) {
+  autocast::Operands ac("softplus", {&x_});
+  const Tensor& x = ac[0];
   TS_CHECK_VALUE(beta != 0, "softplus: beta must be nonzero");
   Tensor bx = x * beta;
   // Above the threshold softplus is linear (and exp would overflow).
@@ -406,12 +416,18 @@ Tensor sub(const Tensor& a, const Tensor& b, Scalar alpha) {
 }
 #define TS_BINARY(name, OP) \
   Tensor name(const Tensor& a, const Tensor& b) { return binary(BinaryOp::OP, a, b); }
-TS_BINARY(mul, Mul) TS_BINARY(div, Div) TS_BINARY(pow, Pow) TS_BINARY(maximum, Maximum) TS_BINARY(minimum, Minimum)
+TS_BINARY(mul, Mul) TS_BINARY(div, Div) TS_BINARY(maximum, Maximum) TS_BINARY(minimum, Minimum)
 TS_BINARY(atan2, Atan2) TS_BINARY(fmod, Fmod) TS_BINARY(eq, Eq) TS_BINARY(ne, Ne) TS_BINARY(lt, Lt) TS_BINARY(le, Le)
 TS_BINARY(gt, Gt) TS_BINARY(ge, Ge) TS_BINARY(logical_and, LogicalAnd) TS_BINARY(logical_or, LogicalOr)
 TS_BINARY(logical_xor, LogicalXor)
 #undef TS_BINARY
-Tensor pow(const Tensor& a, Scalar b) {
+Tensor pow(const Tensor& a_, const Tensor& b_) {
+  autocast::Operands ac("pow", {&a_, &b_});
+  return binary(BinaryOp::Pow, ac[0], ac[1]);
+}
+Tensor pow(const Tensor& a_, Scalar b) {
+  autocast::Operands ac("pow", {&a_});
+  const Tensor& a = ac[0];
   if (b.is_floating() && b.to_double() == 2.0 && a.is_floating_point()) return square(a);
   return binary(BinaryOp::Pow, a, b);
 }
@@ -472,5 +488,9 @@ namespace tessera::ops {
 Tensor isinf(const Tensor& x) {
   if (!x.is_floating_point()) return zeros(x.shape(), {DType::Bool, x.device()});
   return eq(abs(x), scalar_tensor(INFINITY, x.dtype(), x.device()));
+}
+Tensor isfinite(const Tensor& x) {
+  if (!x.is_floating_point()) return ones(x.shape(), {DType::Bool, x.device()});
+  return lt(abs(x), scalar_tensor(INFINITY, x.dtype(), x.device()));  // false for NaN too
 }
 }  // namespace tessera::ops

@@ -1,5 +1,6 @@
 // Ops that move data: cat, stack, split, chunk, flip, roll, repeat, pad, tril/triu.
 #include "tessera/autograd/autograd.h"
+#include "tessera/ops/autocast.h"
 #include "tessera/ops/ops.h"
 #include "tessera/ops/trace.h"
 
@@ -61,7 +62,9 @@ static Tensor cat_untraced(const std::vector<Tensor>& xs, int64_t dim) {
   return out;
 }
 
-Tensor stack(const std::vector<Tensor>& xs, int64_t dim) {
+Tensor stack(const std::vector<Tensor>& xs_, int64_t dim) {
+  std::vector<Tensor> cast = autocast::cast_list("stack", xs_);
+  const std::vector<Tensor>& xs = cast.empty() ? xs_ : cast;
   TS_CHECK_VALUE(!xs.empty(), "stack: expected a non-empty list of tensors");
   int64_t d = wrap_dim(dim, xs[0].dim() + 1, "stack");
   std::vector<Tensor> us;
@@ -272,7 +275,9 @@ Tensor tril(const Tensor& x, int64_t diagonal) { return tri(x, diagonal, true); 
 Tensor triu(const Tensor& x, int64_t diagonal) { return tri(x, diagonal, false); }
 
 // --- traced entry points (ops/trace.h) -------------------------------------------------------------
-Tensor cat(const std::vector<Tensor>& xs, int64_t dim) {
+Tensor cat(const std::vector<Tensor>& xs_, int64_t dim) {
+  std::vector<Tensor> cast = autocast::cast_list("cat", xs_);
+  const std::vector<Tensor>& xs = cast.empty() ? xs_ : cast;
   trace::Scope ts;
   Tensor y = cat_untraced(xs, dim);
   if (ts.recording()) {

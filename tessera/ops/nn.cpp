@@ -4,6 +4,7 @@
 #include <tuple>
 
 #include "tessera/autograd/autograd.h"
+#include "tessera/ops/autocast.h"
 #include "tessera/ops/ops.h"
 #include "tessera/ops/trace.h"
 
@@ -74,7 +75,9 @@ Tensor matmul_forward(const Tensor& a, const Tensor& b) {
 }
 }  // namespace
 
-Tensor matmul(const Tensor& a, const Tensor& b) {
+Tensor matmul(const Tensor& a_, const Tensor& b_) {
+  autocast::Operands ac("matmul", {&a_, &b_});
+  const Tensor &a = ac[0], &b = ac[1];
   trace::Scope ts;
   Tensor out = matmul_forward(a, b);
   if (needs_grad({&a, &b})) {
@@ -210,8 +213,10 @@ std::pair<Tensor, Tensor> conv2d_backward_weight(const Tensor& grad_out, const T
   return {gw, gb};
 }
 
-Tensor conv1d(const Tensor& x, const Tensor& w, const Tensor& bias, int64_t stride, int64_t padding,
+Tensor conv1d(const Tensor& x_, const Tensor& w_, const Tensor& bias_, int64_t stride, int64_t padding,
               int64_t dilation, int64_t groups) {
+  autocast::Operands ac("conv1d", {&x_, &w_, &bias_});
+  const Tensor &x = ac[0], &w = ac[1], &bias = ac[2];
   TS_CHECK_SHAPE(x.dim() == 3 || x.dim() == 2, "conv1d: expected 2-D or 3-D input [N, C, L], got ", x.shape());
   TS_CHECK_SHAPE(w.dim() == 3, "conv1d: expected 3-D weight [out, in/groups, k], got ", w.shape());
   Conv2dParams p{{1, stride}, {0, padding}, {1, dilation}, groups};
@@ -610,20 +615,26 @@ Attrs pool_attrs(const PoolOptions& o) {
 }
 }  // namespace
 
-Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+Tensor linear(const Tensor& x_, const Tensor& weight_, const Tensor& bias_) {
+  autocast::Operands ac("linear", {&x_, &weight_, &bias_});
+  const Tensor &x = ac[0], &weight = ac[1], &bias = ac[2];
   trace::Scope ts;
   Tensor y = linear_untraced(x, weight, bias);
   if (ts.recording()) ts.record("linear", {x, weight, bias}, {y});
   return y;
 }
-Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dParams& p) {
+Tensor conv2d(const Tensor& x_, const Tensor& w_, const Tensor& bias_, const Conv2dParams& p) {
+  autocast::Operands ac("conv2d", {&x_, &w_, &bias_});
+  const Tensor &x = ac[0], &w = ac[1], &bias = ac[2];
   trace::Scope ts;
   Tensor y = conv2d_untraced(x, w, bias, p);
   if (ts.recording()) ts.record("conv2d", {x, w, bias}, {y}, conv_attrs(p));
   return y;
 }
-Tensor conv_transpose2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dParams& p,
+Tensor conv_transpose2d(const Tensor& x_, const Tensor& w_, const Tensor& bias_, const Conv2dParams& p,
                         Shape output_padding) {
+  autocast::Operands ac("conv_transpose2d", {&x_, &w_, &bias_});
+  const Tensor &x = ac[0], &w = ac[1], &bias = ac[2];
   trace::Scope ts;
   Tensor y = conv_transpose2d_untraced(x, w, bias, p, output_padding);
   Attrs a = conv_attrs(p);
@@ -659,14 +670,18 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
             {{"training", int64_t(training)}, {"eps", eps}});
   return y;
 }
-Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight, const Tensor& bias,
+Tensor layer_norm(const Tensor& x_, const Shape& normalized_shape, const Tensor& weight_, const Tensor& bias_,
                   double eps) {
+  autocast::Operands ac("layer_norm", {&x_, &weight_, &bias_});
+  const Tensor &x = ac[0], &weight = ac[1], &bias = ac[2];
   trace::Scope ts;
   Tensor y = layer_norm_untraced(x, normalized_shape, weight, bias, eps);
   if (ts.recording()) ts.record("layer_norm", {x, weight, bias}, {y}, {{"normalized_shape", normalized_shape}, {"eps", eps}});
   return y;
 }
-Tensor group_norm(const Tensor& x, int64_t G, const Tensor& weight, const Tensor& bias, double eps) {
+Tensor group_norm(const Tensor& x_, int64_t G, const Tensor& weight_, const Tensor& bias_, double eps) {
+  autocast::Operands ac("group_norm", {&x_, &weight_, &bias_});
+  const Tensor &x = ac[0], &weight = ac[1], &bias = ac[2];
   trace::Scope ts;
   Tensor y = group_norm_untraced(x, G, weight, bias, eps);
   if (ts.recording()) ts.record("group_norm", {x, weight, bias}, {y}, {{"num_groups", G}, {"eps", eps}});

@@ -90,6 +90,7 @@ bool allclose(const Tensor& a, const Tensor& b, double rtol = 1e-5, double atol 
 Tensor isclose(const Tensor& a, const Tensor& b, double rtol = 1e-5, double atol = 1e-8, bool equal_nan = false);
 Tensor isnan(const Tensor& x);
 Tensor isinf(const Tensor& x);
+Tensor isfinite(const Tensor& x);  // neither inf nor NaN
 
 // --- reductions ------------------------------------------------------------------------------
 // An empty dims list reduces every dim. Integer and bool sums give int64.

@@ -3,6 +3,7 @@
 #include <set>
 
 #include "tessera/autograd/autograd.h"
+#include "tessera/ops/autocast.h"
 #include "tessera/ops/ops.h"
 #include "tessera/ops/trace.h"
 
@@ -91,11 +92,16 @@ int64_t reduced_count(const Tensor& x, const Shape& dims, const char* op) {
 }
 }  // namespace
 
-Tensor sum(const Tensor& x, const Shape& dims, bool keepdim, std::optional<DType> dtype) {
+Tensor sum(const Tensor& x_, const Shape& dims, bool keepdim, std::optional<DType> dtype) {
+  // (An explicit dtype wins over autocast, as in PyTorch.)
+  autocast::Operands ac(dtype ? "" : "sum", {&x_});
+  const Tensor& x = ac[0];
   DType dt = dtype.value_or(is_floating(x.dtype()) ? x.dtype() : DType::Int64);
   return reduce(ReduceOp::Sum, x, dims, keepdim, dt, "sum");
 }
-Tensor prod(const Tensor& x, const Shape& dims, bool keepdim) {
+Tensor prod(const Tensor& x_, const Shape& dims, bool keepdim) {
+  autocast::Operands ac("prod", {&x_});
+  const Tensor& x = ac[0];
   return reduce(ReduceOp::Prod, x, dims, keepdim, is_floating(x.dtype()) ? x.dtype() : DType::Int64, "prod");
 }
 Tensor mean(const Tensor& x, const Shape& dims, bool keepdim) {
@@ -180,7 +186,9 @@ Tensor norm(const Tensor& x, double p, const Shape& dims, bool keepdim) {
   if (p == 0) return sum(ne(x, zeros({}, {x.dtype(), x.device()})).to(x.dtype()), dims, keepdim);
   return pow(sum(pow(abs(x), p), dims, keepdim), 1.0 / p);
 }
-Tensor logsumexp(const Tensor& x, const Shape& dims, bool keepdim) {
+Tensor logsumexp(const Tensor& x_, const Shape& dims, bool keepdim) {
+  autocast::Operands ac("logsumexp", {&x_});
+  const Tensor& x = ac[0];
   Tensor xf = x.is_floating_point() ? x : x.to(DType::Float32);
   Tensor m = amax(xf, dims, true).detach();  // a shift only: its gradient cancels exactly
   m = where(isinf(m), zeros_like(m), m);  // keeps all -inf rows at -inf and avoids inf - inf
@@ -190,7 +198,9 @@ Tensor logsumexp(const Tensor& x, const Shape& dims, bool keepdim) {
   return squeeze_reduced(r, mask, false);
 }
 
-Tensor cumsum(const Tensor& x, int64_t dim, std::optional<DType> dtype) {
+Tensor cumsum(const Tensor& x_, int64_t dim, std::optional<DType> dtype) {
+  autocast::Operands ac(dtype ? "" : "cumsum", {&x_});
+  const Tensor& x = ac[0];
   int64_t d = wrap_dim(dim, x.dim(), "cumsum");
   DType dt = dtype.value_or(is_floating(x.dtype()) ? x.dtype() : DType::Int64);
   Tensor xs = x.dim() == 0 ? x.view({1}) : x;
@@ -227,8 +237,14 @@ Tensor softmax_impl(const Tensor& x, int64_t dim, bool log) {
   return out;
 }
 }  // namespace
-Tensor softmax(const Tensor& x, int64_t dim) { return softmax_impl(x, dim, false); }
-Tensor log_softmax(const Tensor& x, int64_t dim) { return softmax_impl(x, dim, true); }
+Tensor softmax(const Tensor& x, int64_t dim) {
+  autocast::Operands ac("softmax", {&x});
+  return softmax_impl(ac[0], dim, false);
+}
+Tensor log_softmax(const Tensor& x, int64_t dim) {
+  autocast::Operands ac("log_softmax", {&x});
+  return softmax_impl(ac[0], dim, true);
+}
 
 std::pair<Tensor, Tensor> sort(const Tensor& x, int64_t dim, bool descending) {
   int64_t d = wrap_dim(dim, x.dim(), "sort");

@@ -3,6 +3,7 @@
 // or GRU), not as the steps it is made of.
 #include "tessera/autograd/autograd.h"
 #include "tessera/backend/backend.h"
+#include "tessera/ops/autocast.h"
 #include "tessera/ops/ops.h"
 #include "tessera/ops/trace.h"
 
@@ -79,9 +80,11 @@ G differentiable_backward(RnnCell cell, bool reverse, const G& g, const G& s) {
 
 }  // namespace
 
-std::tuple<Tensor, Tensor, Tensor> rnn_layer(RnnCell cell, const Tensor& x, const Tensor& h0, const Tensor& c0,
-                                             const Tensor& w_ih, const Tensor& w_hh, const Tensor& b_ih,
-                                             const Tensor& b_hh, bool reverse) {
+std::tuple<Tensor, Tensor, Tensor> rnn_layer(RnnCell cell, const Tensor& x_, const Tensor& h0_, const Tensor& c0_,
+                                             const Tensor& w_ih_, const Tensor& w_hh_, const Tensor& b_ih_,
+                                             const Tensor& b_hh_, bool reverse) {
+  autocast::Operands ac("rnn", {&x_, &h0_, &c0_, &w_ih_, &w_hh_, &b_ih_, &b_hh_});
+  const Tensor &x = ac[0], &h0 = ac[1], &c0 = ac[2], &w_ih = ac[3], &w_hh = ac[4], &b_ih = ac[5], &b_hh = ac[6];
   trace::Scope ts;
   int64_t T = x.size(0), N = x.size(1), H = h0.size(-1);
   bool lstm = cell == RnnCell::LSTM;

@@ -11,6 +11,8 @@
 #include <fstream>
 
 #include "tessera/autograd/autograd.h"
+#include "tessera/ops/autocast.h"
+#include "tessera/optim/grad_scaler.h"
 #include "tessera/io/safetensors.h"
 #include "tessera/log/summary_writer.h"
 #include "tessera/nn/loss.h"
@@ -86,6 +88,9 @@ Trainer::Trainer(nn::Module& model, FitOptions o) : model_(model), o_(std::move(
   TS_CHECK_VALUE(o_.optimizer != nullptr, "fit: an optimizer is required");
   TS_CHECK_VALUE(o_.epochs >= 0 && o_.initial_epoch >= 0, "fit: epochs must be non-negative");
   o_.loss = default_loss(o_.loss);
+  TS_CHECK_DTYPE(!o_.mixed_precision || *o_.mixed_precision == DType::BFloat16 ||
+                     *o_.mixed_precision == DType::Float16,
+                 "fit: mixed_precision must be bfloat16 or float16, got ", *o_.mixed_precision);
 }
 
 History Trainer::fit(data::DataLoader& train) {
@@ -93,6 +98,8 @@ History Trainer::fit(data::DataLoader& train) {
   History h;
   batches_ = train.num_batches();
   Device device = o_.device.value_or(model_device(model_));
+  std::optional<optim::GradScaler> scaler;
+  if (o_.mixed_precision == DType::Float16) scaler.emplace();
   for (auto& c : o_.callbacks) c->on_train_begin(*this);
   Logs last;
   for (epoch_ = o_.initial_epoch; epoch_ < o_.epochs && !stop_; ++epoch_) {
@@ -104,16 +111,27 @@ History Trainer::fit(data::DataLoader& train) {
     int64_t b = 0;
     while (train.next(batch)) {
       batch = to_device(batch, device);
-      Tensor out = model_(batch.input);
-      Tensor loss = o_.loss(out, batch.target);
+      Tensor out, loss;
+      {
+        std::optional<AutocastGuard> amp;
+        if (o_.mixed_precision) amp.emplace(device.type, *o_.mixed_precision);
+        out = model_(batch.input);
+        loss = o_.loss(out, batch.target);
+      }
       double lv = loss.item<double>();
       if (!std::isfinite(lv))
         throw TrainingError(detail::str("fit: the loss became ", lv, " at epoch ", epoch_ + 1, ", step ", b + 1,
                                         " (global step ", step_ + 1, "); the last good checkpoint is kept. Lower the "
                                         "learning rate, or run under autograd::DetectAnomalyGuard to find the op."));
       o_.optimizer->zero_grad();
-      loss.backward();
-      o_.optimizer->step();
+      if (scaler) {
+        scaler->scale(loss).backward();
+        scaler->step(*o_.optimizer);
+        scaler->update();
+      } else {
+        loss.backward();
+        o_.optimizer->step();
+      }
       ++step_;
       {
         autograd::NoGradGuard ng;

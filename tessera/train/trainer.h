@@ -46,6 +46,10 @@ struct FitOptions {
   // Where batches go before the model sees them; by default the device of the model's first
   // parameter. Pinned batches (LoaderOptions::pin_memory) are copied asynchronously.
   std::optional<Device> device{};
+  // Mixed precision: the forward pass and the loss run under AutocastGuard(device, this type)
+  // (BFloat16, or Float16 with a GradScaler scaling the loss); parameters, gradients and the
+  // optimizer stay float32.
+  std::optional<DType> mixed_precision{};
 };
 
 struct History {

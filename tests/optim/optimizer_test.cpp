@@ -254,3 +254,60 @@ INSTANTIATE_TEST_SUITE_P(Devices, Optimizers, ::testing::ValuesIn(tessera::testi
                          tessera::testing::device_param_name);
 INSTANTIATE_TEST_SUITE_P(Devices, Training, ::testing::ValuesIn(tessera::testing::test_devices()),
                          tessera::testing::device_param_name);
+
+// GradScaler: scaling, unscaling, skipped steps on inf/NaN, the scale's growth and backoff, state.
+TEST(GradScaler, ScalesUnscalesSkipsAndAdaptsTheScale) {
+  Tensor w = tensor({1.0f, 2.0f}).requires_grad_();
+  optim::SGD opt({w}, {.lr = 0.1});
+  optim::GradScaler scaler({.init_scale = 1024, .growth_interval = 2});
+  Tensor loss = (w * w).sum();
+  Tensor scaled = scaler.scale(loss);
+  EXPECT_DOUBLE_EQ(scaled.item<double>(), 1024 * 5.0);
+  scaled.backward();
+  EXPECT_TRUE(ops::allclose(w.grad(), tensor({2048.0f, 4096.0f})));
+  scaler.unscale_(opt);  // the true gradients, e.g. for clipping
+  EXPECT_TRUE(ops::allclose(w.grad(), tensor({2.0f, 4.0f})));
+  EXPECT_THROW(scaler.unscale_(opt), Error);  // twice in one iteration
+  EXPECT_TRUE(scaler.step(opt));
+  EXPECT_TRUE(ops::allclose(w.detach(), tensor({0.8f, 1.6f})));
+  scaler.update();
+  EXPECT_EQ(scaler.get_scale(), 1024);  // one good step of two
+  // A second good step: the scale grows.
+  opt.zero_grad();
+  scaler.scale((w * w).sum()).backward();
+  EXPECT_TRUE(scaler.step(opt));
+  scaler.update();
+  EXPECT_EQ(scaler.get_scale(), 2048);
+  // An overflow: the step is skipped, the parameters are unchanged, the scale backs off.
+  Tensor before = w.detach().clone();
+  opt.zero_grad();
+  scaler.scale((w * std::numeric_limits<float>::infinity()).sum()).backward();
+  EXPECT_FALSE(scaler.step(opt));
+  EXPECT_TRUE(ops::equal(w.detach(), before));
+  scaler.update();
+  EXPECT_EQ(scaler.get_scale(), 1024);
+  // NaN too.
+  opt.zero_grad();
+  scaler.scale((w * std::numeric_limits<float>::quiet_NaN()).sum()).backward();
+  EXPECT_FALSE(scaler.step(opt));
+  scaler.update();
+  EXPECT_EQ(scaler.get_scale(), 512);
+  // State round trip, explicit scale, errors.
+  optim::GradScaler other;
+  other.load_state_dict(scaler.state_dict());
+  EXPECT_EQ(other.get_scale(), 512);
+  other.update(8.0);
+  EXPECT_EQ(other.get_scale(), 8.0);
+  EXPECT_THROW(scaler.update(), Error);  // no step since the last update
+  EXPECT_THROW(optim::GradScaler({.growth_factor = 0.5}), ValueError);
+  EXPECT_THROW(other.load_state_dict({}), ValueError);
+  // Disabled: a pass-through.
+  optim::GradScaler off({.enabled = false});
+  opt.zero_grad();
+  Tensor l = (w * w).sum();
+  EXPECT_TRUE(ops::equal(off.scale(l), l));
+  off.scale(l).backward();
+  EXPECT_TRUE(off.step(opt));
+  off.update();
+  EXPECT_EQ(off.get_scale(), 1.0);
+}

@@ -195,3 +195,22 @@ TEST(Zoo, ModelsHaveTheirShapesAndTorchvisionNames) {
 
 INSTANTIATE_TEST_SUITE_P(Devices, TrainerOn, ::testing::ValuesIn(tessera::testing::test_devices()),
                          tessera::testing::device_param_name);
+
+// Mixed precision: bfloat16 autocast, and float16 with loss scaling, train as well as float32;
+// the parameters stay float32.
+TEST(Trainer, MixedPrecisionTrains) {
+  for (DType dt : {DType::BFloat16, DType::Float16}) {
+    manual_seed(0);
+    auto net = small_net();
+    optim::SGD opt(net->parameters(), {.lr = 0.1, .momentum = 0.9});
+    data::DataLoader train(blobs(512, 1), {.batch_size = 32, .shuffle = true, .seed = 1});
+    data::DataLoader val(blobs(256, 2), {.batch_size = 64});
+    train::History h = train::fit(*net, train, {.epochs = 3, .optimizer = &opt, .validation = &val,
+                                                .mixed_precision = dt});
+    EXPECT_GT(h.epochs.back().at("val_accuracy"), 0.95) << dtype_name(dt);
+    for (auto& p : net->parameters()) EXPECT_EQ(p.dtype(), DType::Float32);
+  }
+  auto net = small_net();
+  optim::SGD opt(net->parameters(), {.lr = 0.1});
+  EXPECT_THROW(train::Trainer(*net, {.optimizer = &opt, .mixed_precision = DType::Int8}), DTypeError);
+}
