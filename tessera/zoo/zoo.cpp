@@ -23,6 +23,16 @@ std::shared_ptr<nn::Sequential> lenet5(int64_t in_channels, int64_t classes) {
       nn::Linear(84, classes));
 }
 
+std::shared_ptr<nn::Sequential> convnet(int64_t in_channels, int64_t classes, int64_t side) {
+  TS_CHECK_VALUE(side % 4 == 0 && side > 0, "zoo convnet: the image side must be a multiple of 4, got ", side);
+  int64_t s = side / 4;
+  return std::make_shared<nn::Sequential>(
+      nn::Conv2d(in_channels, 32, 3, {.padding = 1, .bias = false}), nn::BatchNorm2d(32), nn::ReLU(), nn::MaxPool2d(2),
+      nn::Conv2d(32, 64, 3, {.padding = 1, .bias = false}), nn::BatchNorm2d(64), nn::ReLU(), nn::MaxPool2d(2),
+      nn::Flatten(), nn::Linear(64 * s * s, 128), nn::ReLU(),
+      nn::Linear(128, classes));
+}
+
 std::shared_ptr<nn::Sequential> cifar_cnn(int64_t classes) {
   auto net = std::make_shared<nn::Sequential>(
       nn::Conv2d(3, 50, 3, {.padding = 1}), nn::ReLU(), nn::Conv2d(50, 50, 3, {.padding = 1}), nn::MaxPool2d(2),
@@ -141,11 +151,13 @@ struct ResNet : nn::Module {
 std::shared_ptr<nn::Module> resnet18(int64_t classes) { return std::make_shared<ResNet>(false, false, std::vector<int>{2, 2, 2, 2}, classes); }
 std::shared_ptr<nn::Module> resnet50(int64_t classes) { return std::make_shared<ResNet>(true, true, std::vector<int>{3, 4, 6, 3}, classes); }
 
-std::vector<std::string> names() { return {"mlp", "lenet5", "cifar_cnn", "vgg11", "resnet18", "resnet50"}; }
+std::vector<std::string> names() { return {"mlp", "lenet5", "convnet", "cifar_cnn", "vgg11", "resnet18", "resnet50"}; }
 
 std::shared_ptr<nn::Module> create(const std::string& name, int64_t in_channels, int64_t classes) {
   if (name == "mlp") return mlp(in_channels * 28 * 28, {256, 128}, classes);
   if (name == "lenet5") return lenet5(in_channels, classes);
+  // 28x28 grayscale (MNIST, Fashion-MNIST) or 32x32 color (CIFAR-10) images.
+  if (name == "convnet") return convnet(in_channels, classes, in_channels == 3 ? 32 : 28);
   if (name == "cifar_cnn") return cifar_cnn(classes);
   if (name == "vgg11") return vgg11(classes);
   if (name == "resnet18") return resnet18(classes);

@@ -504,3 +504,29 @@ INSTANTIATE_TEST_SUITE_P(Devices, Conformance, ::testing::ValuesIn(tessera::test
                          tessera::testing::device_param_name);
 
 }  // namespace
+
+// The 2x2 / stride-2 max pool's vector path (float32 and bfloat16, AVX-512) against the scalar
+// path (float64) on the same values: widths below, at and above 16 outputs, an odd width, ties
+// (the first maximum wins) and NaNs (NaN wins), values and indices exactly.
+TEST(Pooling, VectorizedTwoByTwoMatchesTheScalarPath) {
+  Pool2dParams p;
+  p.kernel[0] = p.kernel[1] = p.stride[0] = p.stride[1] = 2;
+  for (int64_t W : {6, 32, 33, 40, 70})
+    for (DType dt : {DType::Float32, DType::BFloat16}) {
+      SCOPED_TRACE("W " + std::to_string(W) + " " + std::string(dtype_name(dt)));
+      // Few distinct values (many ties), some NaNs.
+      Tensor x = ops::floor(rand({2, 3, 6, W}) * 4.0);
+      Tensor nan_at = rand({2, 3, 6, W}) < 0.05;
+      x = ops::where(nan_at, std::numeric_limits<double>::quiet_NaN(), x).to(dt);
+      int64_t OH = 3, OW = W / 2;
+      auto run = [&](const Tensor& in) {
+        Tensor out = empty({2, 3, OH, OW}, {in.dtype()}), idx = empty({2, 3, OH, OW}, {DType::Int64});
+        backend_for(Device::cpu()).max_pool2d(out, idx, in, p);
+        return std::make_pair(out, idx);
+      };
+      auto [vo, vi] = run(x);
+      auto [so, si] = run(x.to(DType::Float64));
+      EXPECT_TRUE(ops::equal(vi, si));
+      EXPECT_TRUE(ops::allclose(vo.to(DType::Float64), so, 0, 0, /*equal_nan=*/true));
+    }
+}

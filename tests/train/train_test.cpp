@@ -178,6 +178,11 @@ TEST(Zoo, ModelsHaveTheirShapesAndTorchvisionNames) {
   EXPECT_EQ((*zoo::lenet5())(randn({2, 1, 28, 28})).shape(), (Shape{2, 10}));
   EXPECT_EQ(zoo::lenet5()->num_parameters(), 61706);
   EXPECT_EQ(zoo::cifar_cnn()->num_parameters(), 3441592);
+  // convnet: 288 + 64 + 18432 + 128 + 3136*128 + 128 + 1290 (conv weights, BN affine, the classifier).
+  EXPECT_EQ(zoo::convnet()->num_parameters(), 421738);
+  EXPECT_EQ((*zoo::convnet())(randn({2, 1, 28, 28})).shape(), (Shape{2, 10}));
+  EXPECT_EQ((*zoo::create("convnet", 3, 10))(randn({2, 3, 32, 32})).shape(), (Shape{2, 10}));
+  EXPECT_THROW(zoo::convnet(1, 10, 30), ValueError);
   EXPECT_EQ((*zoo::mlp(784, {32}, 10))(randn({3, 1, 28, 28})).shape(), (Shape{3, 10}));
   EXPECT_EQ((*zoo::vgg11())(randn({2, 3, 32, 32})).shape(), (Shape{2, 10}));
   EXPECT_EQ((*zoo::resnet18())(randn({2, 3, 32, 32})).shape(), (Shape{2, 10}));

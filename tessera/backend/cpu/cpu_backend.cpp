@@ -4,6 +4,9 @@
 #include <sys/mman.h>
 
 #include <cstdlib>
+#include <iterator>
+#include <deque>
+#include <list>
 #include <mutex>
 #include <unordered_map>
 #include <vector>
@@ -46,8 +49,10 @@ class BlockCache {
       std::lock_guard<std::mutex> g(m_);
       auto it = free_.find(size);
       if (it != free_.end() && !it->second.empty()) {
-        void* p = it->second.back();
+        auto entry = it->second.back();  // the most recently freed: likeliest still in cache
         it->second.pop_back();
+        void* p = entry->ptr;
+        lru_.erase(entry);
         cached_ -= size;
         return p;
       }
@@ -61,21 +66,41 @@ class BlockCache {
     if (p && size >= kHuge) madvise(p, size, MADV_HUGEPAGE);
     return p;
   }
+  // Keeps the block; over the limit, the blocks freed longest ago go back to the system first,
+  // so the sizes a program is using now stay cached (a full cache of sizes no longer used would
+  // otherwise turn every later free into a fresh, page-faulting allocation).
   void put(void* p, size_t size) {
-    std::lock_guard<std::mutex> g(m_);
-    if (cached_ + size > limit_) {
-      std::free(p);
-      return;
+    std::vector<void*> release;
+    {
+      std::lock_guard<std::mutex> g(m_);
+      if (size > limit_) {
+        release.push_back(p);
+      } else {
+        while (cached_ + size > limit_ && !lru_.empty()) {
+          Entry& old = lru_.front();
+          auto& same = free_[old.size];
+          same.pop_front();  // the oldest block overall is the oldest of its size
+          cached_ -= old.size;
+          release.push_back(old.ptr);
+          lru_.pop_front();
+        }
+        lru_.push_back({p, size});
+        free_[size].push_back(std::prev(lru_.end()));
+        cached_ += size;
+      }
     }
-    free_[size].push_back(p);
-    cached_ += size;
+    for (void* q : release) std::free(q);  // outside the lock
   }
   void empty() {
-    std::lock_guard<std::mutex> g(m_);
-    for (auto& [size, blocks] : free_)
-      for (void* p : blocks) std::free(p);
-    free_.clear();
-    cached_ = 0;
+    std::vector<void*> release;
+    {
+      std::lock_guard<std::mutex> g(m_);
+      for (Entry& e : lru_) release.push_back(e.ptr);
+      lru_.clear();
+      free_.clear();
+      cached_ = 0;
+    }
+    for (void* q : release) std::free(q);
   }
   size_t cached() {
     std::lock_guard<std::mutex> g(m_);
@@ -90,8 +115,13 @@ class BlockCache {
   }
 
  private:
+  struct Entry {
+    void* ptr;
+    size_t size;
+  };
   std::mutex m_;
-  std::unordered_map<size_t, std::vector<void*>> free_;
+  std::list<Entry> lru_;  // cached blocks, the longest-freed first
+  std::unordered_map<size_t, std::deque<std::list<Entry>::iterator>> free_;  // by size, oldest first
   size_t cached_ = 0, limit_ = size_t(256) << 20;
 };
 

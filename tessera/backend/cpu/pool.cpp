@@ -1,7 +1,12 @@
 // Max and average 2-D pooling and their backward passes on NCHW planes.
 #include <algorithm>
 #include <limits>
+#include <type_traits>
 #include <vector>
+
+#if defined(__AVX512F__) && defined(__AVX512BW__)
+#include <immintrin.h>
+#endif
 
 #include "tessera/backend/cpu/cpu_backend.h"
 #include "tessera/backend/cpu/loops.h"
@@ -18,6 +23,72 @@ std::vector<TapRange> tap_ranges(int64_t outs, int64_t size, int64_t k, int64_t 
 }
 // Planes per chunk: about 16K input elements, so that small feature maps stay on one thread.
 int64_t plane_grain(int64_t plane_elems) { return std::max<int64_t>(1, 16384 / std::max<int64_t>(plane_elems, 1)); }
+
+#if defined(__AVX512F__) && defined(__AVX512BW__)
+// GCC 12 reports its own intrinsics' _mm512_undefined_* placeholders as maybe-uninitialized.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+// The first n (<= 32) of 32 consecutive values as float: float, or bfloat16 widened (exact).
+template <class T>
+inline void load32(const T* p, int64_t n, __m512& lo, __m512& hi) {
+  __mmask32 m = n >= 32 ? ~__mmask32(0) : (__mmask32(1) << n) - 1;
+  if constexpr (std::is_same_v<T, float>) {
+    lo = _mm512_maskz_loadu_ps(__mmask16(m), p);
+    hi = _mm512_maskz_loadu_ps(__mmask16(m >> 16), p + 16);
+  } else {
+    __m512i w = _mm512_maskz_loadu_epi16(m, p);
+    lo = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_castsi512_si256(w)), 16));
+    hi = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(w, 1)), 16));
+  }
+}
+template <class T>
+inline void store16(T* p, __mmask16 m, __m512 v) {
+  if constexpr (std::is_same_v<T, float>) {
+    _mm512_mask_storeu_ps(p, m, v);
+  } else {  // the bits of a value that came from bfloat16; NaNs quieted as BFloat16(float) does
+    __m512i b = _mm512_srli_epi32(_mm512_castps_si512(v), 16);
+    __mmask16 nan = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+    b = _mm512_mask_or_epi32(b, nan, b, _mm512_set1_epi32(0x40));
+    _mm256_mask_storeu_epi16(p, m, _mm512_cvtepi32_epi16(b));
+  }
+}
+
+// One output row of the 2x2 / stride-2 window, 16 outputs at a time (float and bfloat16): the
+// four taps of each window de-interleaved from two input rows, the take rule of
+// math::max_pool_takes (NaN wins, the first maximum is kept), indices within the plane as int64.
+template <class T>
+void max_pool_2x2_row_avx512(const T* r0, const T* r1, int64_t base, int64_t W, int64_t OW, T* o, int64_t* oi) {
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+  const __m512i lane2 = _mm512_slli_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), 1);
+  const int32_t offset[4] = {0, 1, int32_t(W), int32_t(W) + 1};
+  for (int64_t ow = 0; ow < OW; ow += 16) {
+    int64_t n = std::min<int64_t>(16, OW - ow);
+    __mmask16 m = n == 16 ? __mmask16(0xFFFF) : __mmask16((1u << n) - 1);
+    __m512 a0, a1, b0, b1;
+    load32(r0 + 2 * ow, 2 * n, a0, a1);
+    load32(r1 + 2 * ow, 2 * n, b0, b1);
+    __m512 v[4] = {_mm512_permutex2var_ps(a0, even, a1), _mm512_permutex2var_ps(a0, odd, a1),
+                   _mm512_permutex2var_ps(b0, even, b1), _mm512_permutex2var_ps(b0, odd, b1)};
+    __m512 best = v[0];
+    __m512i at = _mm512_set1_epi32(0);
+    for (int t = 1; t < 4; ++t) {
+      __mmask16 take = _mm512_cmp_ps_mask(v[t], best, _CMP_GT_OQ) |
+                       (_mm512_cmp_ps_mask(v[t], v[t], _CMP_UNORD_Q) & _mm512_cmp_ps_mask(best, best, _CMP_ORD_Q));
+      best = _mm512_mask_blend_ps(take, best, v[t]);
+      at = _mm512_mask_blend_epi32(take, at, _mm512_set1_epi32(offset[t]));
+    }
+    store16(o + ow, m, best);
+    // base + 2 * (ow + lane) + the tap's offset, as int64.
+    __m512i rel = _mm512_add_epi32(at, _mm512_add_epi32(lane2, _mm512_set1_epi32(int32_t(2 * ow))));
+    __m512i b64 = _mm512_set1_epi64(base);
+    _mm512_mask_storeu_epi64(oi + ow, __mmask8(m), _mm512_add_epi64(b64, _mm512_cvtepi32_epi64(_mm512_castsi512_si256(rel))));
+    _mm512_mask_storeu_epi64(oi + ow + 8, __mmask8(m >> 8),
+                             _mm512_add_epi64(b64, _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(rel, 1))));
+  }
+}
+#pragma GCC diagnostic pop
+#endif
 }  // namespace
 
 void CpuBackend::max_pool2d(const Tensor& out, const Tensor& indices, const Tensor& x, const Pool2dParams& p) {
@@ -50,6 +121,15 @@ void CpuBackend::max_pool2d(const Tensor& out, const Tensor& indices, const Tens
             const T* r0 = in + 2 * oh * W;
             const T* r1 = r0 + W;
             int64_t base = 2 * oh * W;
+#if defined(__AVX512F__) && defined(__AVX512BW__)
+            // (The scalar form below compiles to branches, unpredictable on real data.)
+            if constexpr (std::is_same_v<T, float> || std::is_same_v<T, BFloat16>) {
+              if (H * W < (int64_t(1) << 31)) {
+                max_pool_2x2_row_avx512(r0, r1, base, W, OW, o + oh * OW, oi + oh * OW);
+                continue;
+              }
+            }
+#endif
             for (int64_t ow = 0; ow < OW; ++ow) {
               M v[4] = {M(r0[2 * ow]), M(r0[2 * ow + 1]), M(r1[2 * ow]), M(r1[2 * ow + 1])};
               int64_t at[4] = {base + 2 * ow, base + 2 * ow + 1, base + W + 2 * ow, base + W + 2 * ow + 1};
