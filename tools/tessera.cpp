@@ -115,7 +115,8 @@ void export_model(const std::string& path, const std::string& model_name, const 
 }
 
 int train_cmd(const std::string& model_name, const DataArgs& da, int64_t epochs, double lr, double momentum,
-              const std::string& schedule, const std::string& out_arg, uint64_t seed, bool resume) {
+              const std::string& schedule, const std::string& precision, const std::string& out_arg, uint64_t seed,
+              bool resume) {
   manual_seed(seed);
   Sets s = load(da);
   std::string out = out_arg.empty() ? "runs/" + model_name + "-" + da.data : out_arg;
@@ -142,7 +143,10 @@ int train_cmd(const std::string& model_name, const DataArgs& da, int64_t epochs,
   auto t0 = std::chrono::steady_clock::now();
   train::History h = train::fit(*model, train,
                                 {.epochs = epochs, .optimizer = &opt, .validation = &test, .callbacks = callbacks,
-                                 .initial_epoch = start});
+                                 .initial_epoch = start,
+                                 .mixed_precision = precision == "bfloat16"  ? std::optional<DType>(DType::BFloat16)
+                                                    : precision == "float16" ? std::optional<DType>(DType::Float16)
+                                                                             : std::nullopt});
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (h.interrupted) {
     std::printf("stopped: checkpoint saved to %s/last.ckpt (resume with --resume)\n", out.c_str());
@@ -200,7 +204,7 @@ int info_cmd() {
 int main(int argc, char** argv) {
   CLI::App app{"tessera: train, evaluate and export models"};
   app.require_subcommand(1);
-  std::string model = "convnet", out, checkpoint_path, schedule = "cosine";
+  std::string model = "convnet", out, checkpoint_path, schedule = "cosine", precision = "float32";
   DataArgs da;
   int64_t epochs = 3;
   double lr = 0.01, momentum = 0.9;
@@ -218,6 +222,9 @@ int main(int argc, char** argv) {
   tr->add_option("--schedule", schedule, "learning rate: cosine (to 0 over the run, per batch) or constant")
       ->capture_default_str()
       ->check(CLI::IsMember({"cosine", "constant"}));
+  tr->add_option("--precision", precision, "float32, or mixed precision: bfloat16 (autocast) or float16 (with loss scaling)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"float32", "bfloat16", "float16"}));
   tr->add_option("--out", out, "output folder (default runs/MODEL-DATA)");
   tr->add_option("--seed", seed, "random seed")->capture_default_str();
   tr->add_flag("--resume", resume, "continue from OUT/last.ckpt");
@@ -247,7 +254,7 @@ int main(int argc, char** argv) {
   }
   try {
     if (threads > 0) set_num_threads(threads);
-    if (*tr) return train_cmd(model, da, epochs, lr, momentum, schedule, out, seed, resume);
+    if (*tr) return train_cmd(model, da, epochs, lr, momentum, schedule, precision, out, seed, resume);
     if (*ev) return eval_cmd(checkpoint_path, model, da);
     if (*ex) {
       export_model(checkpoint_path, model, da.data, onnx_out);

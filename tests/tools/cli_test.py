@@ -98,6 +98,12 @@ with tempfile.TemporaryDirectory() as d:
     r = run("export", "--checkpoint", os.path.join(d, "nope.ckpt"), "--out", onnx_path)
     check(r.returncode != 0 and "nope.ckpt" in r.stderr and len(r.stderr.strip().splitlines()) == 1,
           f"export of a missing file: one line naming it: {r.stderr}")
+    r = run("train", "--data", "mnist", "--data-dir", d, "--epochs", "1", "--batch-size", "32", "--precision", "bfloat16",
+            "--out", os.path.join(d, "bf16"))
+    check(r.returncode == 0 and "test accuracy:" in r.stdout and "training time" in r.stdout,
+          f"train --precision bfloat16 runs: {r.stdout[-300:]} {r.stderr}")
+    r = run("train", "--precision", "int8")
+    check(r.returncode == 2 and "--precision" in r.stderr, "a bad --precision: one line, exit 2")
     r = run("train", "--data", "mnist", "--data-dir", d, "--epochs", "3", "--batch-size", "32", "--out", out, "--resume")
     check(r.returncode == 0 and "resuming from" in r.stdout and "epoch 3/3" in r.stdout and "epoch 1/3" not in r.stdout,
           "--resume continues after the saved epoch")
