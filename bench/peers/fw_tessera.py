@@ -16,8 +16,11 @@ def version():
 
 
 def variants(workload):
-    # bf16: autocast to bfloat16 (AVX512-BF16 kernels), compared with everyone's float32.
-    return ["eager", "bf16"] if workload == "cnn_train" else ["eager"]
+    # bf16: autocast to bfloat16 (AVX512-BF16 kernels), compared with everyone's float32;
+    # session: tessera.inference.InferenceSession (folded, fused, blocked layouts).
+    if workload == "cnn_train":
+        return ["eager", "bf16"]
+    return ["eager", "session"] if W.spec(workload)["kind"] == "infer" else ["eager"]
 
 
 def make(workload, variant, data, weights, data_dir):
@@ -26,4 +29,9 @@ def make(workload, variant, data, weights, data_dir):
     model = torchlike.build(tessera, s["model"], weights)
     if s["kind"] == "train":
         return torchlike.train_step(tessera, model, workload, data, bf16=variant == "bf16")
+    if variant == "session":
+        model.eval()
+        x = tessera.from_numpy(data["x"])
+        session = tessera.inference.InferenceSession(model, x)
+        return lambda: session(x).numpy()
     return torchlike.infer_step(tessera, model, data)

@@ -6,6 +6,7 @@
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
 
+#include "tessera/io/inference.h"
 #include "tessera/io/onnx.h"
 #include "tessera/tessera.h"
 
@@ -36,6 +37,27 @@ void bind_onnx(nb::module_& m) {
       .def_prop_ro("output_names", &io::OnnxModel::output_names, "The graph's output names.")
       .def_prop_ro("input_shapes", &io::OnnxModel::input_shapes, "The file's input shapes (-1: any size).")
       .def_prop_ro("op_types", &io::OnnxModel::op_types, "The ONNX op types the graph uses.");
+  nb::class_<io::InferenceSession>(o, "InferenceSession", "A model prepared for inference (see tessera.inference).")
+      .def(
+          "__init__",
+          [](io::InferenceSession* self, const std::string& path, bool fuse) {
+            nb::gil_scoped_release r;
+            new (self) io::InferenceSession(path, {.fuse = fuse});
+          },
+          nb::arg("path"), nb::arg("fuse") = true)
+      .def(
+          "__init__",
+          [](io::InferenceSession* self, nb::callable fn, const std::vector<Tensor>& inputs,
+             const std::vector<std::pair<std::string, Tensor>>& params, bool fuse) {
+            // The GIL stays held: fn is Python code, and the ops it calls trace on this thread.
+            new (self) io::InferenceSession(
+                [&](const std::vector<Tensor>& xs) { return nb::cast<std::vector<Tensor>>(fn(xs)); }, inputs, params,
+                {.fuse = fuse});
+          },
+          nb::arg("fn"), nb::arg("inputs"), nb::arg("params"), nb::arg("fuse") = true)
+      .def("run", &io::InferenceSession::run, nb::arg("inputs"), nb::call_guard<nb::gil_scoped_release>(),
+           "The outputs for the inputs (CPU tensors).")
+      .def("steps", &io::InferenceSession::steps, "What runs, one entry per step (e.g. 'Conv+BatchNormalization+Relu').");
   o.def("load", &io::load_onnx, nb::arg("path"), nb::call_guard<nb::gil_scoped_release>(),
         "Reads and checks an ONNX file into an OnnxModel.");
 }

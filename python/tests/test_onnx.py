@@ -305,3 +305,63 @@ def test_errors_name_the_op_and_file(tmp_path):
     (tmp_path / "junk.onnx").write_bytes(b"\x08\x07garbage")
     with pytest.raises(OSError, match="junk.onnx"):
         ts.onnx.load(tmp_path / "junk.onnx")
+
+
+def test_inference_session_matches_the_model_and_torch(tmp_path):
+    """tessera.inference.InferenceSession: a Python module with ReLU6 (a Clip fused into the
+    convolution), batch norms (folded) and a residual add, against the module itself, PyTorch
+    and the same model as an ONNX file; fuse=False gives the same."""
+    import torch
+
+    def build(lib):
+        nn = lib.nn
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.conv1 = nn.Conv2d(3, 32, 3, padding=1, bias=False)
+                self.bn1 = nn.BatchNorm2d(32)
+                self.conv2 = nn.Conv2d(32, 32, 3, padding=1, groups=32)
+                self.bn2 = nn.BatchNorm2d(32)
+                self.act = nn.ReLU6()
+                self.pool = nn.AdaptiveAvgPool2d(1)
+                self.fc = nn.Linear(32, 5)
+
+            def forward(self, x):
+                h = self.act(self.bn1(self.conv1(x)))
+                h = lib.relu(self.bn2(self.conv2(h)) + h)
+                return self.fc(self.pool(h).flatten(1))
+        return Net()
+
+    ours, theirs = build(ts), build(torch)
+    rng = np.random.default_rng(0)
+    state = {}
+    for k, v in theirs.state_dict().items():
+        a = v.numpy()
+        if "running_var" in k:
+            a = rng.uniform(0.5, 1.5, a.shape).astype(np.float32)
+        elif a.dtype == np.float32:
+            a = rng.standard_normal(a.shape).astype(np.float32) * 0.3
+        state[k] = a
+    theirs.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in state.items()})
+    ours.load_state_dict({k: ts.tensor(np.array(v)) for k, v in state.items()})
+    ours.eval()
+    theirs.eval()
+    x = rng.standard_normal((2, 3, 20, 20)).astype(np.float32)
+    session = ts.inference.InferenceSession(ours, ts.tensor(x))
+    steps = session.steps()
+    assert "Conv+BatchNormalization+Clip" in steps and "Conv+BatchNormalization+Add+Relu" in steps, steps
+    assert "BatchNormalization" not in steps
+    with torch.no_grad():
+        want = theirs(torch.from_numpy(x)).numpy()
+    for s in (session, ts.inference.InferenceSession(ours, ts.tensor(x), fuse=False)):
+        np.testing.assert_allclose(s(ts.tensor(x)).numpy(), want, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(session(ts.tensor(x[:1])).numpy(), want[:1], rtol=1e-4, atol=1e-4)  # another batch
+    path = tmp_path / "net.onnx"
+    ts.onnx.export(ours, ts.tensor(x), path, dynamic_batch=True)
+    from_file = ts.inference.InferenceSession(path)
+    np.testing.assert_allclose(from_file.run([ts.tensor(x)])[0].numpy(), want, rtol=1e-4, atol=1e-4)
+    with pytest.raises(TypeError, match="example inputs"):
+        ts.inference.InferenceSession(ours)
+    with pytest.raises(ValueError, match="takes 1 inputs, got 2"):
+        session.run([ts.tensor(x), ts.tensor(x)])

@@ -6,6 +6,7 @@
 
 #include "tessera/autograd/autograd.h"
 #include "tessera/io/onnx.h"
+#include "tessera/io/onnx_internal.h"
 #include "tessera/io/onnx_proto.h"
 #include "tessera/io/safetensors.h"
 #include "tessera/ops/ops.h"
@@ -544,9 +545,10 @@ std::string name_at(const std::vector<std::string>& names, size_t i, const char*
 
 }  // namespace
 
-void export_onnx(const std::function<std::vector<Tensor>(const std::vector<Tensor>&)>& fn,
-                 const std::vector<Tensor>& inputs, const nn::StateDict& params, const std::string& path,
-                 const OnnxExportOptions& options) {
+namespace internal {
+onnx::ModelProto trace_model(const std::function<std::vector<Tensor>(const std::vector<Tensor>&)>& fn,
+                             const std::vector<Tensor>& inputs, const nn::StateDict& params,
+                             const OnnxExportOptions& options, const std::string& path) {
   TS_CHECK_VALUE(!inputs.empty(), "export_onnx: needs at least one example input");
   int64_t batch = 0;
   for (size_t i = 0; i < inputs.size(); ++i) {
@@ -589,8 +591,16 @@ void export_onnx(const std::function<std::vector<Tensor>(const std::vector<Tenso
   try {
     onnx::checker::check_model(model);
   } catch (const std::exception& e) {
-    throw Error(detail::str("export_onnx: the graph for ", path, " fails ONNX's checker: ", e.what()));
+    throw Error(::tessera::detail::str("export_onnx: the graph for ", path, " fails ONNX's checker: ", e.what()));
   }
+  return model;
+}
+}  // namespace internal
+
+void export_onnx(const std::function<std::vector<Tensor>(const std::vector<Tensor>&)>& fn,
+                 const std::vector<Tensor>& inputs, const nn::StateDict& params, const std::string& path,
+                 const OnnxExportOptions& options) {
+  onnx::ModelProto model = internal::trace_model(fn, inputs, params, options, path);
   std::string bytes;
   TS_CHECK(model.SerializeToString(&bytes), "export_onnx: could not serialize the model for ", path,
            " (over protobuf's 2 GiB limit?)");

@@ -10,6 +10,7 @@
 #include <unordered_set>
 
 #include "tessera/io/onnx.h"
+#include "tessera/io/onnx_internal.h"
 #include "tessera/io/onnx_proto.h"
 #include "tessera/ops/ops.h"
 
@@ -230,6 +231,26 @@ Values recurrent(const Node& n, const std::string& type) {
     if (n.has(3)) {
       wb = n.in[3].select(0, d).narrow(0, 0, G * H);
       rb = n.in[3].select(0, d).narrow(0, G * H, G * H);
+    }
+    // PyTorch's cells (all but GRU without linear_before_reset): ops::rnn_layer, the fused
+    // kernel where the backend has one, with ONNX's gates reordered into PyTorch's.
+    if (!gru || n.i("linear_before_reset", 0)) {
+      std::vector<int64_t> order = lstm ? std::vector<int64_t>{0, 2, 3, 1}   // ONNX i o f c -> i f c o
+                                   : gru ? std::vector<int64_t>{1, 0, 2}     // ONNX z r h -> r z h
+                                         : std::vector<int64_t>{0};
+      auto torch_gates = [&](const Tensor& t) {
+        if (!t.defined()) return t;
+        std::vector<Tensor> parts;
+        for (int64_t k : order) parts.push_back(t.narrow(0, k * H, H));
+        return ops::cat(parts, 0);
+      };
+      RnnCell cell = lstm ? RnnCell::LSTM : gru ? RnnCell::GRU : act == "Relu" ? RnnCell::Relu : RnnCell::Tanh;
+      auto [y, hn, cn] = ops::rnn_layer(cell, X, h0.select(0, d), lstm ? c0.select(0, d) : Tensor(), torch_gates(w),
+                                        torch_gates(r), torch_gates(wb), torch_gates(rb), reverse);
+      ys.push_back(y);
+      hs.push_back(hn);
+      if (lstm) cs.push_back(cn);
+      continue;
     }
     std::vector<Tensor> xi = ops::unbind(ops::linear(X, w, wb), 0);
     std::vector<Tensor> out(static_cast<size_t>(L));
@@ -567,6 +588,23 @@ std::vector<std::string> name_path(const std::string& name) {
 
 }  // namespace
 
+namespace internal {
+bool runs(const onnx::NodeProto& p) { return p.op_type() == "Constant" || op_table().count(p.op_type()); }
+
+Values run_node(const onnx::NodeProto& p, const Values& in, Device dev) {
+  if (p.op_type() == "Constant") {
+    auto* a = p.attribute_size() ? &p.attribute(0) : nullptr;
+    TS_CHECK_VALUE(a && a->name() == "value" && a->has_t(), "needs a tensor 'value' attribute (others are not supported)");
+    return {onnx_proto::from_proto(a->t(), "Constant").to(dev)};
+  }
+  const auto& table = op_table();
+  auto op = table.find(p.op_type());
+  TS_CHECK_VALUE(op != table.end(), "op ", p.op_type(), " is not supported by tessera's importer");
+  Node n{p, in};
+  return op->second(n);
+}
+}  // namespace internal
+
 struct OnnxModel::Impl {
   std::string path;
   onnx::GraphProto graph;
@@ -640,36 +678,26 @@ std::vector<Tensor> OnnxModel::run(const std::vector<Tensor>& inputs) {
                    " (-1: any size), got ", x.shape());
     values[m.inputs[i]] = x;
   }
-  const auto& table = op_table();
   for (const onnx::NodeProto& p : m.graph.node()) {
     std::string label = "'" + (p.name().empty() ? p.output(0) : p.name()) + "' (" + p.op_type() + ")";
+    Values in;
+    for (const std::string& name : p.input()) {
+      if (name.empty()) {
+        in.emplace_back();
+        continue;
+      }
+      auto v = values.find(name);
+      TS_CHECK_VALUE(v != values.end(), "OnnxModel: ", m.path, ": node ", label, " reads '", name,
+                     "', which no earlier node makes");
+      in.push_back(v->second);
+    }
+    TS_CHECK_VALUE(internal::runs(p), "OnnxModel: ", m.path, ": node ", label, ": op ", p.op_type(),
+                   " is not supported by tessera's importer");
     Values out;
-    if (p.op_type() == "Constant") {
-      auto* a = p.attribute_size() ? &p.attribute(0) : nullptr;
-      TS_CHECK_VALUE(a && a->name() == "value" && a->has_t(), "OnnxModel: ", m.path, ": node ", label,
-                     " needs a tensor 'value' attribute (others are not supported)");
-      Device dev = inputs.empty() ? Device::cpu() : inputs[0].device();
-      out = {onnx_proto::from_proto(a->t(), "OnnxModel: " + m.path + ": node " + label).to(dev)};
-    } else {
-      auto op = table.find(p.op_type());
-      TS_CHECK_VALUE(op != table.end(), "OnnxModel: ", m.path, ": node ", label, ": op ", p.op_type(),
-                     " is not supported by tessera's importer");
-      Node n{p, {}};
-      for (const std::string& name : p.input()) {
-        if (name.empty()) {
-          n.in.emplace_back();
-          continue;
-        }
-        auto v = values.find(name);
-        TS_CHECK_VALUE(v != values.end(), "OnnxModel: ", m.path, ": node ", label, " reads '", name,
-                       "', which no earlier node makes");
-        n.in.push_back(v->second);
-      }
-      try {
-        out = op->second(n);
-      } catch (const Error& e) {
-        throw Error(detail::str("OnnxModel: ", m.path, ": node ", label, ": ", e.what()));
-      }
+    try {
+      out = internal::run_node(p, in, inputs.empty() ? Device::cpu() : inputs[0].device());
+    } catch (const Error& e) {
+      throw Error(::tessera::detail::str("OnnxModel: ", m.path, ": node ", label, ": ", e.what()));
     }
     TS_CHECK_VALUE(out.size() >= size_t(p.output_size()), "OnnxModel: ", m.path, ": node ", label, " makes ",
                    out.size(), " outputs, the graph names ", p.output_size());
@@ -685,7 +713,8 @@ std::vector<Tensor> OnnxModel::run(const std::vector<Tensor>& inputs) {
   return r;
 }
 
-std::shared_ptr<OnnxModel> load_onnx(const std::string& path) {
+namespace internal {
+onnx::ModelProto read_model(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
   TS_CHECK_T(::tessera::IOError, f.good(), "load_onnx: cannot open ", path);
   std::stringstream ss;
@@ -698,11 +727,20 @@ std::shared_ptr<OnnxModel> load_onnx(const std::string& path) {
   try {
     onnx::checker::check_model(model);
   } catch (const std::exception& e) {
-    throw IOError(detail::str("load_onnx: ", path, " fails ONNX's checker: ", e.what()));
+    throw IOError(::tessera::detail::str("load_onnx: ", path, " fails ONNX's checker: ", e.what()));
   }
   for (auto& o : model.opset_import())
     TS_CHECK_VALUE(!(o.domain().empty() || o.domain() == "ai.onnx") || o.version() <= 17, "load_onnx: ", path,
                    " uses opset ", o.version(), "; tessera reads opsets up to 17");
+  for (auto& n : model.graph().node())
+    TS_CHECK_VALUE(n.domain().empty() || n.domain() == "ai.onnx", "load_onnx: ", path, ": node '", n.name(),
+                   "' uses the operator domain '", n.domain(), "', which tessera does not run");
+  return model;
+}
+}  // namespace internal
+
+std::shared_ptr<OnnxModel> load_onnx(const std::string& path) {
+  onnx::ModelProto model = internal::read_model(path);
   auto impl = std::make_shared<OnnxModel::Impl>();
   impl->path = path;
   impl->graph = model.graph();
@@ -719,9 +757,6 @@ std::shared_ptr<OnnxModel> load_onnx(const std::string& path) {
     impl->input_shapes.push_back(s);
   }
   for (auto& out : impl->graph.output()) impl->outputs.push_back(out.name());
-  for (auto& n : impl->graph.node())
-    TS_CHECK_VALUE(n.domain().empty() || n.domain() == "ai.onnx", "load_onnx: ", path, ": node '", n.name(),
-                   "' uses the operator domain '", n.domain(), "', which tessera does not run");
   return std::make_shared<OnnxModel>(impl);
 }
 

@@ -1,0 +1,64 @@
+"""tessera.inference: a model prepared for inference, as an inference engine does it.
+
+    session = tessera.inference.InferenceSession(model, example)   # a module (eval mode) or callable
+    session = tessera.inference.InferenceSession("model.onnx")     # or an ONNX file
+    logits = session(x)
+
+The model is traced into a graph (ONNX's ops) once; batch norms are folded into the convolutions
+before them, a ReLU and a residual Add (and the ReLU after it) run inside the convolution, the
+weights are reordered once, and activations stay in oneDNN's blocked layout between
+convolutions and poolings; convolutions are cut into pieces (batch entries, or output-channel
+blocks at batch 1) that run on tessera's threads. The results are the model's own up to
+float32 rounding. CPU, float32.
+"""
+import os as _os
+
+from . import _tessera
+from ._tessera import Tensor as _Tensor
+from .onnx import _flatten
+
+__all__ = ["InferenceSession"]
+
+
+class InferenceSession:
+    """model: a path to an ONNX file, a tessera module (Python or C++) or any callable of tensors;
+    example_inputs (a tensor or a tuple of them) for a module or callable. fuse=False runs the
+    graph node by node without rewriting it (for comparison)."""
+
+    def __init__(self, model, example_inputs=None, fuse=True):
+        if isinstance(model, (str, _os.PathLike)):
+            if example_inputs is not None:
+                raise TypeError("InferenceSession: an ONNX file takes no example inputs")
+            self._s = _tessera._onnx.InferenceSession(_os.fspath(model), bool(fuse))
+            return
+        if example_inputs is None:
+            raise TypeError("InferenceSession: a model needs example inputs to trace it on")
+        inputs = list(example_inputs) if isinstance(example_inputs, (tuple, list)) else [example_inputs]
+        for i, x in enumerate(inputs):
+            if not isinstance(x, _Tensor):
+                raise TypeError(f"InferenceSession: example input {i} is a {type(x).__name__}, not a tessera.Tensor")
+        params = []
+        if hasattr(model, "named_parameters"):
+            params = list(model.named_parameters()) + list(model.named_buffers())
+        was_training = getattr(model, "training", None)
+        if was_training is None and hasattr(model, "is_training"):
+            was_training = model.is_training()
+        if hasattr(model, "eval"):
+            model.eval()
+        try:
+            self._s = _tessera._onnx.InferenceSession(lambda xs: _flatten(model(*xs)), inputs, params, bool(fuse))
+        finally:
+            if was_training and hasattr(model, "train"):
+                model.train()
+
+    def run(self, inputs):
+        """The outputs (a list) for a list of inputs."""
+        return self._s.run(list(inputs))
+
+    def __call__(self, *inputs):
+        out = self._s.run(list(inputs))
+        return out[0] if len(out) == 1 else tuple(out)
+
+    def steps(self):
+        """What runs, one entry per step: the ONNX op types it does ("Conv+BatchNormalization+Relu")."""
+        return self._s.steps()

@@ -1,0 +1,26 @@
+#pragma once
+// Shared by ONNX export, import and the inference session (not installed): a traced graph as a
+// ModelProto in memory, a checked file read into one, and one node run with tessera ops.
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "tessera/io/onnx.h"
+#include "tessera/io/onnx_proto.h"
+
+namespace tessera::io::internal {
+
+// Traces fn on inputs into a checked ModelProto (what export_onnx writes); `what` names the
+// destination in errors.
+onnx::ModelProto trace_model(const std::function<std::vector<Tensor>(const std::vector<Tensor>&)>& fn,
+                             const std::vector<Tensor>& inputs, const nn::StateDict& params,
+                             const OnnxExportOptions& options, const std::string& what);
+// Reads an ONNX file and checks it as load_onnx does (errors name the file).
+onnx::ModelProto read_model(const std::string& path);
+// Whether run_node knows node p's op.
+bool runs(const onnx::NodeProto& p);
+// Runs node p on its inputs (undefined where the graph names none) with tessera ops; Constant
+// nodes are made on dev. Errors are the op's own (the caller adds the node's name).
+std::vector<Tensor> run_node(const onnx::NodeProto& p, const std::vector<Tensor>& in, Device dev);
+
+}  // namespace tessera::io::internal

@@ -1,0 +1,112 @@
+// Inference sessions: the rewritten graph (batch norm folded, ReLU and residual adds fused,
+// blocked layouts, batch and channel pieces) gives the model's own outputs, for zoo models,
+// modules of every layer the rewrite touches, ONNX files, and batch sizes that take each path.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "tessera/io/inference.h"
+#include "tessera/io/onnx.h"
+#include "tessera/tessera.h"
+#include "tessera/zoo/zoo.h"
+#include "tests/temp_dir.h"
+
+using namespace tessera;
+
+namespace {
+// Random running statistics, so that folding the batch norms changes the weights.
+void randomize_batch_norms(nn::Module& m) {
+  for (auto& [name, b] : m.named_buffers()) {
+    if (name.find("running_mean") != std::string::npos) b.copy_(randn(b.shape()) * 0.1);
+    if (name.find("running_var") != std::string::npos) b.copy_(rand(b.shape()) + 0.5);
+  }
+  for (auto& [name, p] : m.named_parameters()) {
+    autograd::NoGradGuard ng;
+    if (p.dim() == 1) p.copy_(randn(p.shape()) * 0.1 + (name.find("weight") != std::string::npos ? 1.0 : 0.0));
+  }
+}
+
+size_t count(const std::vector<std::string>& steps, const std::string& label) {
+  return size_t(std::count(steps.begin(), steps.end(), label));
+}
+
+void expect_same(nn::Module& m, const Tensor& x, double tol = 1e-4) {
+  Tensor want;
+  {
+    nn::EvalModeGuard eval(m);
+    autograd::NoGradGuard ng;
+    want = m(x);
+  }
+  io::InferenceSession fused(m, {x}), plain(m, {x}, {.fuse = false});
+  Tensor got = fused(x), unfused = plain(x);
+  EXPECT_EQ(got.shape(), want.shape());
+  EXPECT_TRUE(ops::allclose(got, want, tol, tol)) << "max diff " << (got - want).abs().max().item<double>();
+  EXPECT_TRUE(ops::allclose(unfused, want, 1e-6, 1e-6));
+}
+}  // namespace
+
+TEST(InferenceSession, ResNetFoldsBatchNormsAndFusesResiduals) {
+  manual_seed(1);
+  auto net = zoo::resnet18(10);
+  randomize_batch_norms(*net);
+  for (int64_t n : {1, 4}) expect_same(*net, randn({n, 3, 32, 32}));
+  io::InferenceSession s(*net, {randn({2, 3, 32, 32})});
+  auto steps = s.steps();
+  EXPECT_EQ(count(steps, "BatchNormalization"), 0u);  // every one folded
+  EXPECT_EQ(count(steps, "Conv+BatchNormalization+Relu"), 9u);  // stem and the first conv of each block
+  EXPECT_EQ(count(steps, "Conv+BatchNormalization+Add+Relu"), 8u);  // each block's second conv and its residual
+}
+
+TEST(InferenceSession, EveryLayerTheRewriteTouches) {
+  manual_seed(2);
+  // Bias and no bias, ReLU, max pools with padding, average pools (with and without counting
+  // padding), a 1x1 conv to a channel count that is no multiple of 16, depthwise and grouped
+  // convolutions, a global average pool and a classifier.
+  nn::Sequential net(nn::Conv2d(3, 32, 3, {.padding = 1}), nn::ReLU(),
+                     nn::MaxPool2d(3, {.stride = 2, .padding = 1}),
+                     nn::Conv2d(32, 32, 3, {.padding = 1, .groups = 32}), nn::BatchNorm2d(32), nn::ReLU(),
+                     nn::Conv2d(32, 48, 3, {.padding = 1, .groups = 4, .bias = false}),
+                     nn::AvgPool2d(3, {.stride = 2, .padding = 1, .count_include_pad = false}), nn::AvgPool2d(2), nn::Conv2d(48, 10, 1), nn::ReLU(),
+                     nn::AdaptiveAvgPool2d(1), nn::Flatten(), nn::Linear(10, 5));
+  randomize_batch_norms(net);
+  for (int64_t n : {1, 3}) expect_same(net, randn({n, 3, 40, 40}));
+  // Large enough at batch 1 for the output channels to be cut into pieces.
+  // (Each of the first three steps: two pieces with two threads or more.)
+  nn::Sequential wide(nn::Conv2d(16, 128, 3, {.padding = 1}), nn::BatchNorm2d(128), nn::ReLU(),
+                      nn::Conv2d(128, 128, 3, {.padding = 1, .groups = 128}), nn::ReLU(),
+                      nn::MaxPool2d(3, {.stride = 2, .padding = 1}), nn::Conv2d(128, 32, 1));
+  randomize_batch_norms(wide);
+  expect_same(wide, randn({1, 16, 80, 80}));
+  for (auto* m : {&net, &wide}) {
+    io::InferenceSession s(*m, {randn({1, m == &net ? 3 : 16, 40, 40})});
+    EXPECT_EQ(count(s.steps(), "BatchNormalization"), 0u);
+  }
+  // The convnet and LeNet-5 of the zoo.
+  expect_same(*zoo::convnet(), randn({5, 1, 28, 28}));
+  expect_same(*zoo::lenet5(), randn({1, 1, 28, 28}));
+}
+
+TEST(InferenceSession, OnnxFilesAndErrors) {
+  manual_seed(3);
+  auto net = zoo::resnet18(10);
+  randomize_batch_norms(*net);
+  std::string path = (tessera::testing::fresh_dir("inference") / "r18.onnx").string();
+  io::export_onnx(*net, {randn({2, 3, 32, 32})}, path, {.dynamic_batch = true});
+  io::InferenceSession s(path);
+  auto file = io::load_onnx(path);
+  for (int64_t n : {1, 3}) {
+    Tensor x = randn({n, 3, 32, 32});
+    Tensor got = s(x), want = file->forward(x);
+    EXPECT_TRUE(ops::allclose(got, want, 1e-4, 1e-4)) << (got - want).abs().max().item<double>();
+  }
+  EXPECT_THROW(s.run({}), ValueError);
+  try {
+    s(randn({1, 4, 32, 32}));  // a channel count the first convolution does not take
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    std::string what = e.what();
+    EXPECT_NE(what.find("InferenceSession: " + path), std::string::npos) << what;
+    EXPECT_NE(what.find("Conv"), std::string::npos) << what;
+  }
+  EXPECT_THROW(io::InferenceSession("/nonexistent/model.onnx"), IOError);
+}
