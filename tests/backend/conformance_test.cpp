@@ -412,6 +412,9 @@ TEST_P(Conformance, Conv2dForwardAndBackward) {
       {{1, 4, 9, 7}, {6, 2, 3, 2}, {{2, 1}, {0, 1}, {1, 2}, 2}, false},
       {{2, 2, 6, 6}, {2, 1, 3, 3}, {{1, 2}, {2, 0}, {2, 1}, 2}, true},
       {{3, 5, 5, 5}, {7, 5, 1, 1}, {{1, 1}, {0, 0}, {1, 1}, 1}, true},
+      // Channel counts that are no multiple of 16 (the CPU's channels-last kernels).
+      {{2, 20, 6, 6}, {18, 20, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 1}, true},
+      {{2, 50, 7, 5}, {16, 50, 3, 3}, {{2, 2}, {1, 1}, {1, 1}, 1}, false},
   };
   for (const Case& c : cases)
     for (DType dt : {DType::Float32, DType::Float64}) {

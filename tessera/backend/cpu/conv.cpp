@@ -73,7 +73,13 @@ std::shared_ptr<ConvPrims> conv_prims(const Geometry& g, int64_t n, memory::data
     auto& eng = dnnl_engine();
     const auto& attr = dnnl_attr();
     memory::dims wd = wei_md(g, dt).dims();
-    memory::desc src({n, g.C, g.H, g.W}, dt, tag::any), wei(wd, dt, tag::any), dst({n, g.O, g.OH, g.OW}, dt, tag::any),
+    // Channel counts that are no multiple of 16 waste part of every 16-channel block in oneDNN's
+    // blocked layouts; its channels-last kernels (brgemm forward) run such layers 15-30% faster
+    // here (50 and 100 channels: the Rosetta CNN). Multiples of 16 and tiny inputs (an image's
+    // 3 channels) keep oneDNN's choice.
+    bool nhwc = g.G == 1 && g.C >= 16 && (g.C % 16 != 0 || g.O % 16 != 0);
+    tag act = nhwc ? tag::nhwc : tag::any;
+    memory::desc src({n, g.C, g.H, g.W}, dt, act), wei(wd, dt, tag::any), dst({n, g.O, g.OH, g.OW}, dt, act),
         bias({g.O}, dt, tag::x);
     memory::desc gwei(wd, memory::data_type::f32, tag::any), gbias({g.O}, memory::data_type::f32, tag::x);
     auto alg = dnnl::algorithm::convolution_direct;
