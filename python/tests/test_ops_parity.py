@@ -118,6 +118,8 @@ def test_activations_with_options(dt, tol):
     run(lambda L, x: F(L).softplus(x, beta=2.0, threshold=3.0), [a], tol)
     run(lambda L, x: F(L).leaky_relu(x, 0.1), [a], tol)
     run(lambda L, x: F(L).elu(x, 0.7), [a], tol)
+    run(lambda L, x: F(L).relu6(x), [a * 3], tol)
+    run(lambda L, x: F(L).hardtanh(x, -0.5, 2.0), [a], tol)
     run(lambda L, x: x.clamp(-0.5, 1.0), [a], tol)
     run(lambda L, x: L.clamp(x, min=0.2), [a], tol)
     run(lambda L, x: x.clip(max=0.3), [a], tol)

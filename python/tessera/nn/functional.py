@@ -46,6 +46,18 @@ def normalize(input, p=2.0, dim=1, eps=1e-12):
     return input / input.norm(p, dim, keepdim=True).clamp(min=eps)
 
 
+def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
+    """input clamped to [min_val, max_val]."""
+    if min_val > max_val:
+        raise ValueError(f"hardtanh: min_val ({min_val}) cannot be greater than max_val ({max_val})")
+    return _apply(input, lambda x: x.clamp(min_val, max_val), inplace)
+
+
+def relu6(input, inplace=False):
+    """min(max(x, 0), 6)."""
+    return hardtanh(input, 0.0, 6.0, inplace)
+
+
 def hardsigmoid(input):
     """Piecewise-linear sigmoid: relu6(x + 3) / 6."""
     return (input + 3).clamp(0.0, 6.0) / 6
