@@ -54,7 +54,7 @@ def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
 
 
 def relu6(input, inplace=False):
-    """min(max(x, 0), 6)."""
+    """ReLU capped at 6: min(max(x, 0), 6)."""
     return hardtanh(input, 0.0, 6.0, inplace)
 
 
