@@ -119,6 +119,7 @@ struct InferenceSession::Impl {
   std::unordered_map<std::string, Tensor> inits;
   std::vector<std::string> inputs, outputs;
   std::vector<Step> steps;
+  std::unordered_map<std::string, size_t> last_use;  // the last step that reads each value
   std::mutex m;
   std::map<std::string, std::shared_ptr<Plan>> plans;  // per step and input layout
 
@@ -286,6 +287,15 @@ void InferenceSession::Impl::build(bool fuse) {
     steps.push_back(std::move(s));
   }
   std::stable_sort(steps.begin(), steps.end(), [](const Step& a, const Step& b) { return a.position < b.position; });
+  for (size_t si = 0; si < steps.size(); ++si) {
+    const Step& s = steps[si];
+    if (s.kind == Step::Generic) {
+      for (auto& name : s.node->input()) last_use[name] = si;
+    } else {
+      for (auto& name : s.in) last_use[name] = si;
+    }
+  }
+  for (auto& out : outputs) last_use[out] = steps.size();  // never given away
 }
 
 std::shared_ptr<Plan> InferenceSession::Impl::conv_plan(size_t si, const Step& s, const memory::desc& src) {
@@ -478,16 +488,25 @@ std::optional<Val> InferenceSession::Impl::run_conv(size_t si, const Step& s, Va
   const char* src = in_layout(x, plan->src, keep);
   Val y;
   y.md = plan->dst;
-  y.data = cpu::dnnl_scratch(plan->dst.get_size());
   if (other) {  // the residual, in the output's layout: the convolution adds to it
     Storage k2;
-    Tensor o = plain_of(*other);
-    memory::dims dd = plan->dst.dims();
-    TS_CHECK_SHAPE(o.shape() == Shape(dd.begin(), dd.end()), s.label,
-                   ": the residual's shape ", o.shape(), " differs from the convolution's output");
-    const char* p = in_layout(*other, plan->dst, k2);
-    std::memcpy(y.data->data(), p, plan->dst.get_size());
+    memory::dims dd = plan->dst.dims(), od = other->blocked() ? other->md.dims() : memory::dims();
+    Shape os = other->blocked() ? Shape(od.begin(), od.end()) : other->plain.shape();
+    TS_CHECK_SHAPE(os == Shape(dd.begin(), dd.end()), s.label, ": the residual's shape ", os,
+                   " differs from the convolution's output");
+    // The residual's own buffer when this step is its last reader and nothing else holds it
+    // (no plain view of it lives on); a copy otherwise.
+    auto last = last_use.find(s.in[1]);
+    if (s.in[1] != s.in[0] && other->blocked() && other->md == plan->dst && last != last_use.end() && last->second == si &&
+        other->data.use_count() == 1 && !other->plain.defined()) {
+      y.data = std::move(other->data);
+    } else {
+      y.data = cpu::dnnl_scratch(plan->dst.get_size());
+      const char* p = in_layout(*other, plan->dst, k2);
+      std::memcpy(y.data->data(), p, plan->dst.get_size());
+    }
   }
+  if (!y.data) y.data = cpu::dnnl_scratch(plan->dst.get_size());
   run_pieces(*plan, src, static_cast<char*>(y.data->data()), static_cast<const float*>(s.conv.b.data_ptr()));
   return y;
 }

@@ -86,6 +86,30 @@ TEST(InferenceSession, EveryLayerTheRewriteTouches) {
   expect_same(*zoo::lenet5(), randn({1, 1, 28, 28}));
 }
 
+namespace {
+// Residuals that are the convolution's own input, and one read again after the add.
+struct Residuals : nn::Module {
+  Residuals() : Module("Residuals") {
+    a = register_module("a", std::make_shared<nn::Conv2d>(16, 16, 3, nn::ConvOptions{.padding = 1}));
+    b = register_module("b", std::make_shared<nn::Conv2d>(16, 16, 3, nn::ConvOptions{.padding = 1}));
+    c = register_module("c", std::make_shared<nn::Conv2d>(16, 16, 1));
+  }
+  Tensor forward(const Tensor& x) override {
+    Tensor h = ops::relu(a->forward(x));
+    Tensor y = ops::relu(b->forward(h) + h);  // h: the conv's input and its residual
+    Tensor z = c->forward(y) + y;             // y's buffer may be reused...
+    return z + h * 0.5;                       // ...h is read again later
+  }
+  std::shared_ptr<nn::Conv2d> a, b, c;
+};
+}  // namespace
+
+TEST(InferenceSession, ResidualBuffersAreReusedOnlyWhenFree) {
+  manual_seed(4);
+  Residuals net;
+  for (int64_t n : {1, 2}) expect_same(net, randn({n, 16, 12, 12}));
+}
+
 TEST(InferenceSession, OnnxFilesAndErrors) {
   manual_seed(3);
   auto net = zoo::resnet18(10);
