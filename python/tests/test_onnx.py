@@ -300,8 +300,8 @@ def test_errors_name_the_op_and_file(tmp_path):
 
     path = tmp_path / "topk.onnx"
     torch.onnx.export(TopK(), (torch.randn(2, 5),), str(path), opset_version=17)
-    with pytest.raises(ValueError, match=r"topk.onnx: node .*\(TopK\): op TopK is not supported"):
-        ts.onnx.load(path)(ts.ones(2, 5))
+    with pytest.raises(ValueError, match=r"topk.onnx: node .*\(TopK\): op TopK \(opset 17\) is not supported"):
+        ts.onnx.load(path)  # refused at load, not at the first run
     (tmp_path / "junk.onnx").write_bytes(b"\x08\x07garbage")
     with pytest.raises(OSError, match="junk.onnx"):
         ts.onnx.load(tmp_path / "junk.onnx")
@@ -365,3 +365,33 @@ def test_inference_session_matches_the_model_and_torch(tmp_path):
         ts.inference.InferenceSession(ours)
     with pytest.raises(ValueError, match="takes 1 inputs, got 2"):
         session.run([ts.tensor(x), ts.tensor(x)])
+
+
+@pytest.mark.parametrize("opset", [11, 13])
+def test_softmax_family_follows_the_files_opset(tmp_path, opset):
+    """Before opset 13 Softmax, LogSoftmax and Hardmax flatten the input to 2-D at `axis` (default
+    1); from 13 they work along `axis` (default -1). Checked against onnxruntime on files built
+    with onnx.helper, with both defaults and explicit axes, and through the inference session."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    nodes = [helper.make_node("Softmax", ["x"], ["a"]),
+             helper.make_node("LogSoftmax", ["x"], ["b"], axis=2),
+             helper.make_node("Hardmax", ["x"], ["c"], axis=1),
+             helper.make_node("Softmax", ["x"], ["d"], axis=-1)]
+    shape = [2, 5, 3, 4]
+    outs = [helper.make_tensor_value_info(n, TensorProto.FLOAT, shape) for n in "abcd"]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)], outs)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = 7
+    onnx.checker.check_model(model)
+    path = tmp_path / f"softmax{opset}.onnx"
+    onnx.save(model, str(path))
+    x = RNG.standard_normal(shape).astype(np.float32)
+    x[0, 1, 0, 0] = x[0, 2, 0, 0] = 9.0  # a tie for Hardmax: the first maximum wins
+    want = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"x": x})
+    for runner in (ts.onnx.load(path).run, ts.inference.InferenceSession(path).run):
+        got = runner([ts.tensor(x)])
+        for g, w, name in zip(got, want, "abcd"):
+            np.testing.assert_allclose(g.numpy(), w, rtol=1e-5, atol=1e-6, err_msg=f"opset {opset} output {name}")

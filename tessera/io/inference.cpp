@@ -118,6 +118,7 @@ struct InferenceSession::Impl {
   onnx::ModelProto model;
   std::unordered_map<std::string, Tensor> inits;
   std::vector<std::string> inputs, outputs;
+  int64_t opset = kOnnxOpset;
   std::vector<Step> steps;
   std::unordered_map<std::string, size_t> last_use;  // the last step that reads each value
   std::mutex m;
@@ -132,6 +133,7 @@ struct InferenceSession::Impl {
 
 void InferenceSession::Impl::build(bool fuse) {
   const auto& g = model.graph();
+  opset = internal::default_opset(model);
   for (auto& i : g.initializer()) inits[i.name()] = onnx_proto::from_proto(i, where);
   for (auto& in : g.input())
     if (!inits.count(in.name())) inputs.push_back(in.name());
@@ -169,7 +171,7 @@ void InferenceSession::Impl::build(bool fuse) {
     for (auto& name : p.input()) in.push_back(name.empty() ? Tensor() : inits[name]);
     std::vector<Tensor> out;
     try {
-      out = internal::run_node(p, in, Device::cpu());
+      out = internal::run_node(p, in, Device::cpu(), opset);
     } catch (const Error&) {
       continue;  // left to run time, where the error names the node
     }
@@ -625,7 +627,7 @@ std::vector<Tensor> InferenceSession::run(const std::vector<Tensor>& inputs) {
       // Node by node (pools on a plain input too).
       std::vector<Tensor> in;
       for (auto& name : s.node->input()) in.push_back(name.empty() ? Tensor() : plain_of(get(s, name)));
-      std::vector<Tensor> out = internal::run_node(*s.node, in, Device::cpu());
+      std::vector<Tensor> out = internal::run_node(*s.node, in, Device::cpu(), m.opset);
       for (int k = 0; k < s.node->output_size() && size_t(k) < out.size(); ++k)
         if (!s.node->output(k).empty()) values[s.node->output(k)] = Val{out[size_t(k)], nullptr, {}};
     } catch (const Error& e) {

@@ -24,6 +24,7 @@ using Values = std::vector<Tensor>;
 struct Node {
   const onnx::NodeProto& proto;
   Values in;
+  int64_t opset = kOnnxOpset;  // the model's default-domain opset: some ops changed meaning
 
   const onnx::AttributeProto* find(const std::string& name) const {
     for (auto& a : proto.attribute())
@@ -546,8 +547,28 @@ const std::unordered_map<std::string, OpFn>& op_table() {
     };
     arg("ArgMax", true);
     arg("ArgMin", false);
-    m["Softmax"] = [](const Node& n) { return one(ops::softmax(n.at(0), n.i("axis", -1))); };
-    m["LogSoftmax"] = [](const Node& n) { return one(ops::log_softmax(n.at(0), n.i("axis", -1))); };
+    // Before opset 13 the softmax family works on the input flattened to 2-D at `axis` (default 1):
+    // a [1, 1000, 1, 1] classifier output normalizes over all 1000 values, not over the last dim.
+    auto softmax_family = [](const Node& n, const std::function<Tensor(const Tensor&, int64_t)>& f) {
+      const Tensor& x = n.at(0);
+      if (n.opset >= 13) return one(f(x, n.i("axis", -1)));
+      int64_t axis = wrap(n.i("axis", 1), x.dim());
+      TS_CHECK_VALUE(axis >= 0 && axis <= x.dim(), "axis ", n.i("axis", 1), " is out of range for a ", x.dim(),
+                     "-D input");
+      int64_t rows = 1;
+      for (int64_t d = 0; d < axis; ++d) rows *= x.size(d);
+      return one(f(x.reshape({rows, -1}), 1).reshape(x.shape()));
+    };
+    m["Softmax"] = [softmax_family](const Node& n) { return softmax_family(n, ops::softmax); };
+    m["LogSoftmax"] = [softmax_family](const Node& n) { return softmax_family(n, ops::log_softmax); };
+    // 1 at the first maximum along the axis, 0 elsewhere.
+    m["Hardmax"] = [softmax_family](const Node& n) {
+      return softmax_family(n, [](const Tensor& x, int64_t axis) {
+        int64_t d = axis < 0 ? axis + x.dim() : axis;
+        Tensor idx = ops::argmax(x, d, /*keepdim=*/true);
+        return ops::scatter(zeros_like(x), d, idx, ones_like(idx).to(x.dtype()));
+      });
+    };
     m["Pad"] = [](const Node& n) {
       const Tensor& x = n.at(0);
       Shape p = n.has(1) ? n.host_ints(1) : n.ints("pads").value_or(Shape{});
@@ -589,9 +610,15 @@ std::vector<std::string> name_path(const std::string& name) {
 }  // namespace
 
 namespace internal {
+int64_t default_opset(const onnx::ModelProto& model) {
+  for (auto& o : model.opset_import())
+    if (o.domain().empty() || o.domain() == "ai.onnx") return o.version();
+  return kOnnxOpset;
+}
+
 bool runs(const onnx::NodeProto& p) { return p.op_type() == "Constant" || op_table().count(p.op_type()); }
 
-Values run_node(const onnx::NodeProto& p, const Values& in, Device dev) {
+Values run_node(const onnx::NodeProto& p, const Values& in, Device dev, int64_t opset) {
   if (p.op_type() == "Constant") {
     auto* a = p.attribute_size() ? &p.attribute(0) : nullptr;
     TS_CHECK_VALUE(a && a->name() == "value" && a->has_t(), "needs a tensor 'value' attribute (others are not supported)");
@@ -600,13 +627,14 @@ Values run_node(const onnx::NodeProto& p, const Values& in, Device dev) {
   const auto& table = op_table();
   auto op = table.find(p.op_type());
   TS_CHECK_VALUE(op != table.end(), "op ", p.op_type(), " is not supported by tessera's importer");
-  Node n{p, in};
+  Node n{p, in, opset};
   return op->second(n);
 }
 }  // namespace internal
 
 struct OnnxModel::Impl {
   std::string path;
+  int64_t opset = kOnnxOpset;  // of the default domain
   onnx::GraphProto graph;
   std::vector<std::string> inputs, outputs;
   std::vector<Shape> input_shapes;
@@ -695,7 +723,7 @@ std::vector<Tensor> OnnxModel::run(const std::vector<Tensor>& inputs) {
                    " is not supported by tessera's importer");
     Values out;
     try {
-      out = internal::run_node(p, in, inputs.empty() ? Device::cpu() : inputs[0].device());
+      out = internal::run_node(p, in, inputs.empty() ? Device::cpu() : inputs[0].device(), m.opset);
     } catch (const Error& e) {
       throw Error(::tessera::detail::str("OnnxModel: ", m.path, ": node ", label, ": ", e.what()));
     }
@@ -732,9 +760,14 @@ onnx::ModelProto read_model(const std::string& path) {
   for (auto& o : model.opset_import())
     TS_CHECK_VALUE(!(o.domain().empty() || o.domain() == "ai.onnx") || o.version() <= 17, "load_onnx: ", path,
                    " uses opset ", o.version(), "; tessera reads opsets up to 17");
-  for (auto& n : model.graph().node())
+  int64_t opset = default_opset(model);
+  for (auto& n : model.graph().node()) {
     TS_CHECK_VALUE(n.domain().empty() || n.domain() == "ai.onnx", "load_onnx: ", path, ": node '", n.name(),
                    "' uses the operator domain '", n.domain(), "', which tessera does not run");
+    // Refused here, not at the first run.
+    TS_CHECK_VALUE(runs(n), "load_onnx: ", path, ": node '", n.name().empty() ? n.output(0) : n.name(), "' (",
+                   n.op_type(), "): op ", n.op_type(), " (opset ", opset, ") is not supported by tessera's importer");
+  }
   return model;
 }
 }  // namespace internal
@@ -743,6 +776,7 @@ std::shared_ptr<OnnxModel> load_onnx(const std::string& path) {
   onnx::ModelProto model = internal::read_model(path);
   auto impl = std::make_shared<OnnxModel::Impl>();
   impl->path = path;
+  impl->opset = internal::default_opset(model);
   impl->graph = model.graph();
   std::unordered_set<std::string> inits;
   for (auto& i : impl->graph.initializer()) inits.insert(i.name());

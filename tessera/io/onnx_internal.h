@@ -21,6 +21,9 @@ onnx::ModelProto read_model(const std::string& path);
 bool runs(const onnx::NodeProto& p);
 // Runs node p on its inputs (undefined where the graph names none) with tessera ops; Constant
 // nodes are made on dev. Errors are the op's own (the caller adds the node's name).
-std::vector<Tensor> run_node(const onnx::NodeProto& p, const std::vector<Tensor>& in, Device dev);
+// opset: the model's default-domain opset (ops whose meaning changed follow it).
+std::vector<Tensor> run_node(const onnx::NodeProto& p, const std::vector<Tensor>& in, Device dev, int64_t opset);
+// The model's default-domain opset (ai.onnx).
+int64_t default_opset(const onnx::ModelProto& model);
 
 }  // namespace tessera::io::internal

@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "../temp_dir.h"
+#include "tessera/io/inference.h"
 #include "tessera/io/onnx.h"
 #include "tessera/tessera.h"
 #include "tessera/zoo/zoo.h"
@@ -273,14 +274,15 @@ TEST(Onnx, LoadErrorsNameTheFile) {
     std::ifstream f(good, std::ios::binary);
     ASSERT_TRUE(model.ParseFromIstream(&f));
   }
-  model.mutable_graph()->mutable_node(0)->set_op_type("Hardmax");
+  model.mutable_graph()->mutable_node(0)->set_op_type("Shrink");
   model.mutable_graph()->mutable_node(0)->clear_input();
   model.mutable_graph()->mutable_node(0)->add_input("input");
   model.mutable_graph()->mutable_node(0)->clear_attribute();
   std::string odd = (dir / "odd.onnx").string();
   std::ofstream(odd, std::ios::binary) << model.SerializeAsString();
-  e = error_of([&] { io::load_onnx(odd)->forward(randn({2, 4})); });
-  EXPECT_NE(e.find("op Hardmax is not supported"), std::string::npos) << e;
+  e = error_of([&] { io::load_onnx(odd); });  // refused at load, naming the node, op and opset
+  EXPECT_NE(e.find("(Shrink): op Shrink (opset 17) is not supported"), std::string::npos) << e;
+  EXPECT_THROW(io::InferenceSession{odd}, ValueError);
 }
 
 // Recurrent layers export as ONNX's LSTM, GRU and RNN operators (one per layer and direction) and
