@@ -395,3 +395,40 @@ def test_softmax_family_follows_the_files_opset(tmp_path, opset):
         got = runner([ts.tensor(x)])
         for g, w, name in zip(got, want, "abcd"):
             np.testing.assert_allclose(g.numpy(), w, rtol=1e-5, atol=1e-6, err_msg=f"opset {opset} output {name}")
+
+
+TORCH2_FILES = ["torch2_cnn_dynamo", "torch2_cnn_script18", "torch2_mlp_dynamo"]
+
+
+@pytest.mark.parametrize("name", TORCH2_FILES)
+def test_files_from_pytorch_2(name):
+    """Files PyTorch 2.15 wrote with its default (dynamo) exporter (IR version 10, opset 20,
+    weights in a .onnx.data file beside the model, reductions with axes as inputs, Gelu) and with
+    its TorchScript exporter at opset 18, against PyTorch's own outputs (tests/data/onnx, made by
+    make_torch2_files.py there)."""
+    import pathlib
+    here = pathlib.Path(__file__).resolve().parents[2] / "tests" / "data" / "onnx"
+    x, want = np.load(here / f"{name}_x.npy"), np.load(here / f"{name}_y.npy")
+    path = here / f"{name}.onnx"
+    for run in (ts.onnx.load(path).run, ts.inference.InferenceSession(path).run):
+        np.testing.assert_allclose(run([ts.tensor(x)])[0].numpy(), want, rtol=1e-4, atol=1e-5)
+
+
+def test_external_data_outside_the_folder_is_refused(tmp_path):
+    import onnx
+    from onnx import TensorProto, helper
+    w = helper.make_tensor("w", TensorProto.FLOAT, [2], [1.0, 2.0])
+    w.ClearField("float_data")
+    w.data_location = TensorProto.EXTERNAL
+    for k, v in (("location", "../secret.bin"), ("offset", "0"), ("length", "8")):
+        e = w.external_data.add()
+        e.key, e.value = k, v
+    graph = helper.make_graph([helper.make_node("Add", ["x", "w"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])], [w])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    path = tmp_path / "m.onnx"
+    path.write_bytes(model.SerializeToString())
+    with pytest.raises(OSError, match=r"outside the model's folder"):
+        ts.onnx.load(path)
