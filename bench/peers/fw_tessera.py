@@ -16,10 +16,11 @@ def version():
 
 
 def variants(workload):
-    # bf16: autocast to bfloat16 (AVX512-BF16 kernels), compared with everyone's float32;
-    # session: tessera.inference.InferenceSession (folded, fused, blocked layouts).
+    # channels_last: the batch (and so every activation) channels last, as PyTorch's variant;
+    # bf16: channels last under autocast to bfloat16 (AVX512-BF16 kernels), compared with
+    # everyone's float32; session: tessera.inference.InferenceSession (folded, fused, blocked).
     if workload == "cnn_train":
-        return ["eager", "bf16"]
+        return ["eager", "channels_last", "bf16"]
     return ["eager", "session"] if W.spec(workload)["kind"] == "infer" else ["eager"]
 
 
@@ -28,7 +29,8 @@ def make(workload, variant, data, weights, data_dir):
     tessera.manual_seed(0)
     model = torchlike.build(tessera, s["model"], weights)
     if s["kind"] == "train":
-        return torchlike.train_step(tessera, model, workload, data, bf16=variant == "bf16")
+        return torchlike.train_step(tessera, model, workload, data, channels_last=variant in ("channels_last", "bf16"),
+                                    bf16=variant == "bf16")
     if variant == "session":
         model.eval()
         x = tessera.from_numpy(data["x"])

@@ -46,6 +46,13 @@ NB_MODULE(_tessera, m) {
     }
   });
 
+  nb::enum_<MemoryFormat>(m, "memory_format", "How a 4-D tensor lies in memory, as torch.memory_format.")
+      .value("contiguous_format", MemoryFormat::Contiguous)
+      .value("channels_last", MemoryFormat::ChannelsLast)
+      .value("preserve_format", MemoryFormat::Preserve);
+  m.attr("contiguous_format") = MemoryFormat::Contiguous;
+  m.attr("channels_last") = MemoryFormat::ChannelsLast;
+  m.attr("preserve_format") = MemoryFormat::Preserve;
   nb::enum_<DType>(m, "dtype", "Element types, as torch.float32 etc.")
       .value("bool", DType::Bool)
       .value("uint8", DType::UInt8)

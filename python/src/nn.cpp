@@ -137,12 +137,15 @@ void bind_nn(nb::module_& m) {
           nb::rv_policy::reference)
       .def(
           "to",
-          [](nn::Module& mod, std::variant<DType, std::string> a) -> nn::Module& {
-            if (auto* d = std::get_if<DType>(&a)) return mod.to(*d);
-            return mod.to(Device::parse(std::get<std::string>(a)));
+          [](nn::Module& mod, std::optional<std::variant<DType, std::string>> a,
+             std::optional<MemoryFormat>) -> nn::Module& {
+            if (!a) return mod;
+            if (auto* d = std::get_if<DType>(&*a)) return mod.to(*d);
+            return mod.to(Device::parse(std::get<std::string>(*a)));
           },
-          nb::arg("dtype_or_device"), nb::rv_policy::reference,
-          "Converts or moves every parameter and buffer in place.")
+          nb::arg("dtype_or_device") = nb::none(), nb::arg("memory_format") = nb::none(), nb::rv_policy::reference,
+          "Converts or moves every parameter and buffer in place. memory_format is accepted as in PyTorch: "
+          "weights stay [O, I, kH, kW] and each layer's output takes its input's layout.")
       .def(
           "cuda", [](nn::Module& mod, std::optional<int> d) -> nn::Module& { return mod.to(Device::cuda(d.value_or(0))); },
           nb::arg("device") = nb::none(), nb::rv_policy::reference, "Moves every parameter and buffer to a GPU.")

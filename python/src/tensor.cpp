@@ -259,7 +259,8 @@ void bind_tensor(nb::module_& m) {
       .def("stride", [](const Tensor& t) { return nb::tuple(nb::cast(t.strides())); })
       .def_prop_ro("dtype", &Tensor::dtype)
       .def_prop_ro("device", [](const Tensor& t) { return t.device().str(); })
-      .def("is_contiguous", &Tensor::is_contiguous)
+      .def("is_contiguous", [](const Tensor& t, MemoryFormat f) { return t.is_contiguous(f); },
+           nb::arg("memory_format") = MemoryFormat::Contiguous)
       .def("is_floating_point", &Tensor::is_floating_point)
       .def("__len__", [](const Tensor& t) {
         if (t.dim() == 0) throw nb::type_error("len() of a 0-d tensor");
@@ -280,16 +281,20 @@ void bind_tensor(nb::module_& m) {
             nb::object a = to_numpy(t);
             return dtype.is_none() ? a : a.attr("astype")(dtype);
           }, nb::arg("dtype") = nb::none(), nb::arg("copy") = nb::none())
-      .def("to", [](const Tensor& t, std::variant<DType, std::string, Tensor> a, std::optional<DType> d,
-                    bool non_blocking, bool copy) {
-        // t.to(dtype), t.to(device), t.to(device, dtype), t.to(other): PyTorch's forms.
+      .def("to", [](const Tensor& t, std::optional<std::variant<DType, std::string, Tensor>> a, std::optional<DType> d,
+                    bool non_blocking, bool copy, MemoryFormat f) {
+        // t.to(dtype), t.to(device), t.to(device, dtype), t.to(other), t.to(memory_format=): PyTorch's forms.
         Tensor r = t;
-        if (auto* dt = std::get_if<DType>(&a)) d = *dt;
-        if (auto* dev = std::get_if<std::string>(&a)) r = r.to(Device::parse(*dev), non_blocking);
-        if (auto* o = std::get_if<Tensor>(&a)) r = r.to(o->device(), non_blocking), d = o->dtype();
+        if (a) {
+          if (auto* dt = std::get_if<DType>(&*a)) d = *dt;
+          if (auto* dev = std::get_if<std::string>(&*a)) r = r.to(Device::parse(*dev), non_blocking);
+          if (auto* o = std::get_if<Tensor>(&*a)) r = r.to(o->device(), non_blocking), d = o->dtype();
+        }
         if (d) r = r.to(*d);
+        if (f != MemoryFormat::Preserve) r = r.contiguous(f);
         return copy && r.is_same(t) ? t.clone() : r;
-      }, nb::arg("dtype_or_device"), nb::arg("dtype") = nb::none(), nb::arg("non_blocking") = false, nb::arg("copy") = false)
+      }, nb::arg("dtype_or_device") = nb::none(), nb::arg("dtype") = nb::none(), nb::arg("non_blocking") = false,
+      nb::arg("copy") = false, nb::arg("memory_format") = MemoryFormat::Preserve)
       .def("cpu", &Tensor::cpu)
       .def("pin_memory", &Tensor::pin_memory)
       .def("is_pinned", &Tensor::is_pinned)
@@ -305,7 +310,8 @@ void bind_tensor(nb::module_& m) {
       .def("long", [](const Tensor& t) { return t.to(DType::Int64); })
       .def("int", [](const Tensor& t) { return t.to(DType::Int32); })
       .def("bool", [](const Tensor& t) { return t.to(DType::Bool); })
-      .def("contiguous", &Tensor::contiguous)
+      .def("contiguous", [](const Tensor& t, MemoryFormat f) { return t.contiguous(f); },
+           nb::arg("memory_format") = MemoryFormat::Contiguous)
       .def("clone", &Tensor::clone)
       .def("detach", &Tensor::detach)
       .def("copy_", [](Tensor& t, const Tensor& s) { return t.copy_(s); }, nb::rv_policy::reference_internal)

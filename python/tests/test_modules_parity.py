@@ -437,3 +437,31 @@ def test_recurrent_defaults_and_unbatched(on_device):
     close(h1, h2, 1e-5, "unbatched state")
     assert repr(ts.nn.LSTM(3, 4, num_layers=2, batch_first=True)) == repr(torch.nn.LSTM(3, 4, num_layers=2,
                                                                                       batch_first=True))
+
+
+def test_channels_last_cnn_matches_torch():
+    """The Rosetta-style CNN with channels-last inputs (memory_format=channels_last), as PyTorch
+    users write it: outputs and gradients match PyTorch's, and the activations stay channels last."""
+    def build(lib):
+        nn = lib.nn
+        return nn.Sequential(nn.Conv2d(3, 20, 3, padding=1), nn.ReLU(), nn.Conv2d(20, 20, 3, padding=1),
+                             nn.MaxPool2d(2), nn.ReLU(), nn.Conv2d(20, 24, 3, padding=1, stride=2), nn.ReLU(),
+                             nn.Flatten(), nn.Linear(24 * 4 * 4, 5))
+    ours, theirs = build(ts), build(torch)
+    copy_state(ours, theirs)
+    ours.to(memory_format=ts.channels_last)
+    theirs.to(memory_format=torch.channels_last)
+    x = f32(4, 3, 16, 16)
+    xt = ts.tensor(x).to(memory_format=ts.channels_last).requires_grad_()
+    xp = torch.tensor(x).to(memory_format=torch.channels_last).requires_grad_()
+    assert xt.is_contiguous(memory_format=ts.channels_last) and not xt.is_contiguous()
+    feats = ours[2](ours[1](ours[0](xt)))
+    assert feats.is_contiguous(memory_format=ts.channels_last)  # conv, ReLU, conv keep the layout
+    ot, op = ours(xt), theirs(xp)
+    close(ot, op, 1e-4, "channels-last output")
+    ot.sum().backward()
+    op.sum().backward()
+    close(xt.grad.contiguous(), xp.grad.contiguous(), 1e-4, "input gradient")
+    mine = dict(ours.named_parameters())
+    for name, p in theirs.named_parameters():
+        close(mine[name].grad, p.grad.contiguous(), 1e-4, f"grad of {name}")

@@ -134,6 +134,11 @@ class Backend {
   // Integers uniform in [lo, hi).
   virtual void randint(const Tensor& out, int64_t lo, int64_t hi, Generator& g) = 0;
 
+  // Whether conv2d (and its backward passes) and max_pool2d (and its backward) take and produce
+  // channels-last tensors ([N, H, W, C] in memory) of this dtype; otherwise the ops layer hands
+  // them contiguous [N, C, H, W] tensors, as the contract says elsewhere.
+  virtual bool channels_last(DType dt) const { return false; }
+
   // --- optional fused kernels: a backend without one returns false, and the ops layer runs the
   // op as the primitive ops it is made of (with the same results up to rounding). ---------
   // A recurrent layer over the whole sequence: y [T, N, H], hn and cn [N, H] (cn: LSTM), all

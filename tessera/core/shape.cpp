@@ -20,6 +20,12 @@ Shape contiguous_strides(const Shape& shape) {
   return st;
 }
 
+Shape channels_last_strides(const Shape& shape) {
+  TS_CHECK_SHAPE(shape.size() == 4, "channels_last: expected a 4-D shape [N, C, H, W], got ", shape);
+  int64_t C = std::max<int64_t>(shape[1], 1), H = std::max<int64_t>(shape[2], 1), W = std::max<int64_t>(shape[3], 1);
+  return {H * W * C, 1, W * C, C};
+}
+
 int64_t wrap_dim(int64_t dim, int64_t ndim, std::string_view op) {
   int64_t n = std::max<int64_t>(ndim, 1);  // a 0-d tensor accepts dim 0 and -1, as in PyTorch
   TS_CHECK_INDEX(dim >= -n && dim < n, op, ": dimension out of range (expected to be in range of [", -n,

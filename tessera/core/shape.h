@@ -12,6 +12,8 @@ inline constexpr int kMaxDims = 16;
 int64_t numel_of(const Shape& shape);
 // Row-major strides of a contiguous tensor of this shape.
 Shape contiguous_strides(const Shape& shape);
+// The strides of a 4-D [N, C, H, W] shape laid out as [N, H, W, C] in memory (channels last).
+Shape channels_last_strides(const Shape& shape);
 // Maps a possibly negative dim into [0, ndim); throws IndexError naming op otherwise.
 int64_t wrap_dim(int64_t dim, int64_t ndim, std::string_view op);
 // NumPy broadcasting of two shapes; throws ShapeError naming op when they are incompatible.

@@ -29,6 +29,22 @@ bool Tensor::is_contiguous() const {
   return true;
 }
 
+bool Tensor::is_contiguous(MemoryFormat f) const {
+  if (f != MemoryFormat::ChannelsLast) return is_contiguous();
+  if (dim() != 4) return false;
+  const Shape& sh = shape();
+  const Shape& st = strides();
+  Shape want = channels_last_strides(sh);
+  for (size_t i = 0; i < 4; ++i)
+    if (sh[i] != 1 && st[i] != want[i]) return false;
+  return true;
+}
+
+MemoryFormat Tensor::suggest_memory_format() const {
+  if (dim() != 4 || is_contiguous()) return MemoryFormat::Contiguous;
+  return is_contiguous(MemoryFormat::ChannelsLast) ? MemoryFormat::ChannelsLast : MemoryFormat::Contiguous;
+}
+
 void* Tensor::data_ptr() const {
   return static_cast<char*>(storage()->data()) + impl().offset * int64_t(element_size());
 }

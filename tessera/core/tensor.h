@@ -50,6 +50,11 @@ inline constexpr NoneIndex None{};
 inline constexpr Ellipsis Ellipsis_{};
 class TensorIndex;
 
+// How a 4-D [N, C, H, W] tensor lies in memory, as torch.memory_format: Contiguous ([N, C, H, W]),
+// ChannelsLast ([N, H, W, C]: what convolution kernels want on the CPU), or Preserve (as the
+// input lies).
+enum class MemoryFormat { Contiguous, ChannelsLast, Preserve };
+
 class Tensor {
  public:
   Tensor() = default;
@@ -71,6 +76,10 @@ class Tensor {
   Device device() const { return impl().storage->device(); }
   size_t element_size() const { return dtype_size(dtype()); }
   bool is_contiguous() const;
+  bool is_contiguous(MemoryFormat f) const;
+  // ChannelsLast for a 4-D tensor laid out channels last (and not also plain contiguous, as
+  // when C or H*W is 1), Contiguous otherwise.
+  MemoryFormat suggest_memory_format() const;
   bool is_floating_point() const { return is_floating(dtype()); }
   const Storage& storage() const { return impl().storage; }
   // Address of the first element (storage data + offset).
@@ -110,6 +119,7 @@ class Tensor {
   Tensor pin_memory() const;
   bool is_pinned() const;
   Tensor contiguous() const;  // this tensor when already contiguous
+  Tensor contiguous(MemoryFormat f) const;  // in that layout (a copy when it is not)
   Tensor clone() const;
   Tensor& copy_(const Tensor& src);  // broadcasts src into this tensor, converting the dtype
   Tensor& fill_(Scalar v);

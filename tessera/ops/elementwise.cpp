@@ -183,7 +183,8 @@ Tensor unary(UnaryOp op, const Tensor& x) {
   TS_CHECK_DTYPE(x.dtype() != DType::Bool || op == UnaryOp::LogicalNot || op == UnaryOp::Abs,
                  op_name(op), ": not defined for bool tensors");
   Tensor in = is_float_op(op) && !x.is_floating_point() ? x.to(DType::Float32) : x;
-  Tensor out = empty(x.shape(), {op == UnaryOp::LogicalNot ? DType::Bool : in.dtype(), x.device()});
+  Tensor out = empty(x.shape(), {op == UnaryOp::LogicalNot ? DType::Bool : in.dtype(), x.device()},
+                     x.suggest_memory_format());
   if (x.dtype() == DType::Bool && op == UnaryOp::Abs) {
     out.copy_(x);
     if (ts.recording()) ts.record(op_name(op), {x}, {out});
@@ -249,7 +250,7 @@ Tensor clamp(const Tensor& x, std::optional<Scalar> min, std::optional<Scalar> m
   DType dt = x.dtype();
   if (min) dt = promote_types(dt, result_type(x, *min));
   if (max) dt = promote_types(dt, result_type(x, *max));
-  Tensor out = empty(x.shape(), {dt, x.device()});
+  Tensor out = empty(x.shape(), {dt, x.device()}, x.suggest_memory_format());
   {
     autograd::NoGradGuard ng;  // the converted input is kernel scratch
     backend_for(x.device()).clamp(out, x.to(dt), min, max);
@@ -359,7 +360,7 @@ void record_binary(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& 
 Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
   trace::Scope ts;
   BinaryArgs r = prepare(op, a, b, result_type(a, b));
-  Tensor out = empty(r.shape, {r.out, r.device});
+  Tensor out = empty(r.shape, {r.out, r.device}, result_format(r.shape, {&a, &b}));
   backend_for(r.device).binary(op, out, r.a, r.b);
   if (!is_predicate(op) && needs_grad({&a, &b})) record_binary(op, a, b, out);
   if (ts.recording()) ts.record(op_name(op), {a, b}, {out});
@@ -438,7 +439,7 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   Device dev = common_device("where", {&cond, &a, &b});
   Shape shape = broadcast_shapes(broadcast_shapes(cond.shape(), a.shape(), "where"), b.shape(), "where");
   DType dt = result_type(a, b);
-  Tensor out = empty(shape, {dt, dev});
+  Tensor out = empty(shape, {dt, dev}, result_format(shape, {&a, &b, &cond}));
   {
     autograd::NoGradGuard ng;  // the broadcast operands are kernel scratch
     backend_for(dev).where(out, cond.to(dev).expand(shape), a.to(dt).to(dev).expand(shape),

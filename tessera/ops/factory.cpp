@@ -13,6 +13,13 @@ Tensor empty(const Shape& shape, TensorOptions opt) {
   Storage st = b.allocate(size_t(numel_of(shape)) * dtype_size(opt.dtype), opt.device);
   return Tensor(std::move(st), shape, contiguous_strides(shape), 0, opt.dtype);
 }
+Tensor empty(const Shape& shape, TensorOptions opt, MemoryFormat format) {
+  if (format != MemoryFormat::ChannelsLast) return empty(shape, opt);
+  check_shape(shape, "empty");
+  Shape strides = channels_last_strides(shape);
+  Storage st = backend_for(opt.device).allocate(size_t(numel_of(shape)) * dtype_size(opt.dtype), opt.device);
+  return Tensor(std::move(st), shape, strides, 0, opt.dtype);
+}
 // Tensors made from numbers inside a traced function are constants of the trace (their values
 // cannot depend on its inputs).
 Tensor full(const Shape& shape, Scalar value, TensorOptions opt) {
@@ -96,7 +103,14 @@ Tensor bernoulli(const Shape& shape, double p, TensorOptions opt, Generator* gen
   return t;
 }
 
-Tensor empty_like(const Tensor& t) { return empty(t.shape(), {t.dtype(), t.device()}); }
+MemoryFormat result_format(const Shape& shape, std::initializer_list<const Tensor*> operands) {
+  if (shape.size() != 4) return MemoryFormat::Contiguous;
+  for (const Tensor* t : operands)
+    if (t->defined() && t->shape() == shape) return t->suggest_memory_format();
+  return MemoryFormat::Contiguous;
+}
+
+Tensor empty_like(const Tensor& t) { return empty(t.shape(), {t.dtype(), t.device()}, t.suggest_memory_format()); }
 Tensor zeros_like(const Tensor& t) { return zeros(t.shape(), {t.dtype(), t.device()}); }
 Tensor ones_like(const Tensor& t) { return ones(t.shape(), {t.dtype(), t.device()}); }
 Tensor full_like(const Tensor& t, Scalar v) { return full(t.shape(), v, {t.dtype(), t.device()}); }

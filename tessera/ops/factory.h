@@ -15,6 +15,8 @@ struct TensorOptions {
 };
 
 Tensor empty(const Shape& shape, TensorOptions opt = {});
+// In a memory format (ChannelsLast: a 4-D shape laid out [N, H, W, C]).
+Tensor empty(const Shape& shape, TensorOptions opt, MemoryFormat format);
 Tensor zeros(const Shape& shape, TensorOptions opt = {});
 Tensor ones(const Shape& shape, TensorOptions opt = {});
 Tensor full(const Shape& shape, Scalar value, TensorOptions opt = {});
@@ -30,7 +32,10 @@ Tensor randint(int64_t low, int64_t high, const Shape& shape, TensorOptions opt 
 // Each element is 1 with probability p (elementwise), else 0; dtype of p.
 Tensor bernoulli(const Tensor& p, Generator* gen = nullptr);
 Tensor bernoulli(const Shape& shape, double p, TensorOptions opt = {}, Generator* gen = nullptr);
-Tensor empty_like(const Tensor& t);
+Tensor empty_like(const Tensor& t);  // t's shape, dtype, device and memory format
+// The memory format of an elementwise result of `shape`: that of its first operand of that shape
+// (channels last stays channels last through activations and arithmetic, as in PyTorch).
+MemoryFormat result_format(const Shape& shape, std::initializer_list<const Tensor*> operands);
 Tensor zeros_like(const Tensor& t);
 Tensor ones_like(const Tensor& t);
 Tensor full_like(const Tensor& t, Scalar v);

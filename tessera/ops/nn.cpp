@@ -15,6 +15,20 @@ using autograd::record_fn;
 using G = std::vector<Tensor>;
 
 namespace {
+// The layout a conv or max-pool operand is handed to the backend in: channels last when it is so
+// and the backend takes it for the dtype (Backend::channels_last), contiguous NCHW otherwise.
+MemoryFormat kernel_format(const Tensor& x4) {
+  return x4.suggest_memory_format() == MemoryFormat::ChannelsLast && backend_for(x4.device()).channels_last(x4.dtype())
+             ? MemoryFormat::ChannelsLast
+             : MemoryFormat::Contiguous;
+}
+Tensor in_format(const Tensor& x4, MemoryFormat f) {
+  autograd::NoGradGuard ng;
+  return x4.contiguous(f);
+}
+}  // namespace
+
+namespace {
 void check_float(const char* op, const Tensor& t, const char* what) {
   TS_CHECK_DTYPE(t.is_floating_point(), op, ": expected ", what, " to be floating point, got ", t.dtype());
 }
@@ -136,7 +150,9 @@ Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, cons
   bool batched = x.dim() == 4;
   TS_CHECK_SHAPE(x.dim() == 4 || x.dim() == 3, "conv2d: expected 3-D or 4-D input [N, C, H, W], got ", x.shape());
   TS_CHECK_SHAPE(w.dim() == 4, "conv2d: expected 4-D weight [out, in/groups, kH, kW], got ", w.shape());
-  Tensor xb = (batched ? x : x.unsqueeze(0)).contiguous();
+  Tensor xb = batched ? x : x.unsqueeze(0);
+  MemoryFormat fmt = kernel_format(xb);
+  xb = xb.contiguous(fmt);
   int64_t C = xb.size(1), O = w.size(0);
   TS_CHECK_SHAPE(C == w.size(1) * p.groups, "conv2d: given groups=", p.groups, ", weight of size ", w.shape(),
                  ", expected input ", x.shape(), " to have ", w.size(1) * p.groups, " channels, but got ", C,
@@ -148,7 +164,7 @@ Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, cons
   if (bias.defined())
     TS_CHECK_SHAPE(bias.dim() == 1 && bias.size(0) == O, "conv2d: bias shape ", bias.shape(), " does not match ",
                    O, " output channels");
-  Tensor out = empty({xb.size(0), O, OH, OW}, {x.dtype(), x.device()});
+  Tensor out = empty({xb.size(0), O, OH, OW}, {x.dtype(), x.device()}, fmt);
   backend_for(x.device()).conv2d(out, xb, w.contiguous(), bias.defined() ? bias.to(x.dtype()).contiguous() : bias, p);
   return batched ? out : out.squeeze(0);
 }
@@ -177,8 +193,9 @@ Tensor conv2d_backward_input(const Tensor& grad_out, const Tensor& w, const Shap
   check_conv_params("conv2d_backward_input", p);
   TS_CHECK_SHAPE(input_shape.size() == 4 && grad_out.dim() == 4, "conv2d_backward_input: expected 4-D shapes, got ",
                  input_shape, " and ", grad_out.shape());
-  Tensor gx = empty(input_shape, {grad_out.dtype(), grad_out.device()});
-  backend_for(gx.device()).conv2d_backward_input(gx, grad_out.contiguous(), w.contiguous(), p);
+  MemoryFormat fmt = kernel_format(grad_out);
+  Tensor gx = empty(input_shape, {grad_out.dtype(), grad_out.device()}, fmt);
+  backend_for(gx.device()).conv2d_backward_input(gx, in_format(grad_out, fmt), w.contiguous(), p);
   // Linear in (grad_out, w): d/d grad_out is the convolution of gg with w, d/dw is the weight
   // gradient of a convolution of gg (as input) giving grad_out.
   if (needs_grad({&grad_out, &w}))
@@ -193,7 +210,8 @@ std::pair<Tensor, Tensor> conv2d_backward_weight(const Tensor& grad_out, const T
   check_conv_params("conv2d_backward_weight", p);
   Tensor gw = empty(weight_shape, {x.dtype(), x.device()});
   Tensor gb = with_bias ? empty({weight_shape[0]}, {x.dtype(), x.device()}) : Tensor();
-  backend_for(x.device()).conv2d_backward_weight(gw, gb, x.contiguous(), grad_out.contiguous(), p);
+  backend_for(x.device()).conv2d_backward_weight(gw, gb, in_format(x, kernel_format(x)),
+                                                 in_format(grad_out, kernel_format(grad_out)), p);
   if (needs_grad({&grad_out, &x})) {
     // Bilinear in (grad_out, x): d/d grad_out is the convolution of x with gg; d/dx is the input
     // gradient of a convolution with weight gg. The bias gradient is grad_out summed.
@@ -297,9 +315,11 @@ Tensor batch4(const Tensor& x) {
 std::pair<Tensor, Tensor> max_pool2d_with_indices(const Tensor& x, const PoolOptions& o) {
   int64_t OH, OW;
   Pool2dParams p = pool_params("max_pool2d", x, o, OH, OW);
-  Tensor xb = batch4(x);
-  Tensor out = empty({xb.size(0), xb.size(1), OH, OW}, {x.dtype(), x.device()});
-  Tensor idx = empty(out.shape(), {DType::Int64, x.device()});
+  Tensor x4 = x.dim() == 3 ? x.unsqueeze(0) : x;
+  MemoryFormat fmt = kernel_format(x4);
+  Tensor xb = in_format(x4, fmt);
+  Tensor out = empty({xb.size(0), xb.size(1), OH, OW}, {x.dtype(), x.device()}, fmt);
+  Tensor idx = empty(out.shape(), {DType::Int64, x.device()}, fmt);
   backend_for(x.device()).max_pool2d(out, idx, xb, p);
   if (x.dim() == 3) {
     out = out.squeeze(0);
@@ -316,9 +336,15 @@ static Tensor max_pool2d_untraced(const Tensor& x, const PoolOptions& o) { retur
 Tensor max_pool2d_backward(const Tensor& grad_out, const Tensor& x, const Tensor& indices) {
   TS_CHECK_SHAPE(grad_out.shape() == indices.shape(), "max_pool2d_backward: grad_out ", grad_out.shape(),
                  " and indices ", indices.shape(), " differ");
-  Tensor xb = batch4(x);
-  Tensor gx = empty(xb.shape(), {grad_out.dtype(), x.device()});
-  backend_for(x.device()).max_pool2d_backward(gx, batch4(grad_out), batch4(indices));
+  Tensor x4 = x.dim() == 3 ? x.unsqueeze(0) : x;
+  Tensor i4 = indices.dim() == 3 ? indices.unsqueeze(0) : indices, g4 = grad_out.dim() == 3 ? grad_out.unsqueeze(0) : grad_out;
+  // The indices' layout (the forward's) decides: the gradient is scattered in that layout.
+  MemoryFormat fmt = i4.suggest_memory_format() == MemoryFormat::ChannelsLast &&
+                             backend_for(x.device()).channels_last(grad_out.dtype())
+                         ? MemoryFormat::ChannelsLast
+                         : MemoryFormat::Contiguous;
+  Tensor gx = empty(x4.shape(), {grad_out.dtype(), x.device()}, fmt);
+  backend_for(x.device()).max_pool2d_backward(gx, in_format(g4, fmt), in_format(i4, fmt));
   gx = x.dim() == 3 ? gx.squeeze(0) : gx;
   if (needs_grad({&grad_out}))  // linear in grad_out: its gradient picks gg at the indices
     record_fn("max_pool2d_backward", {&grad_out}, {&gx}, {indices}, [](const G& g, const G& s) {
@@ -387,7 +413,7 @@ static Tensor fma_untraced(const Tensor& a, const Tensor& b, const Tensor& c) {
   TS_CHECK_DEVICE(a.device() == b.device() && b.device() == c.device(), "fma: operands on different devices (",
                   a.device(), ", ", b.device(), ", ", c.device(), ")");
   Shape s = broadcast_shapes(broadcast_shapes(a.shape(), b.shape(), "fma"), c.shape(), "fma");
-  Tensor out = empty(s, {dt, a.device()});
+  Tensor out = empty(s, {dt, a.device()}, result_format(s, {&a, &b, &c}));
   {
     autograd::NoGradGuard ng;
     backend_for(a.device()).fma(out, a.to(dt).expand(s), b.to(dt).expand(s), c.to(dt).expand(s));
@@ -561,6 +587,9 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator* gen) {
   check_float("dropout", x, "input");
   if (p == 1) return zeros_like(x);
   Tensor keep = bernoulli(x.shape(), 1 - p, {x.dtype(), x.device()}, gen);
+  // Independent draws in any order: the mask takes the input's layout for free.
+  if (x.suggest_memory_format() == MemoryFormat::ChannelsLast)
+    keep = Tensor(keep.storage(), keep.shape(), channels_last_strides(keep.shape()), 0, keep.dtype());
   return x * keep * (1.0 / (1 - p));
 }
 

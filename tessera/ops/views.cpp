@@ -286,7 +286,7 @@ Tensor Tensor::select(int64_t d, int64_t index) const {
 Tensor Tensor::to(DType t) const {
   if (t == dtype()) return *this;
   ops::trace::Scope ts;
-  Tensor out = empty(shape(), {t, device()});
+  Tensor out = empty(shape(), {t, device()}, suggest_memory_format());
   backend_for(device()).copy(out, *this);
   // The engine casts the gradient back to this tensor's dtype.
   if (is_floating(t) && needs_grad({this})) record_fn("to", {this}, {&out}, {}, [](const G& g, const G&) { return G{g[0]}; });
@@ -319,6 +319,19 @@ Tensor Tensor::pin_memory() const {
 bool Tensor::is_pinned() const { return device().is_cpu() && cuda::is_pinned(storage()->data()); }
 
 Tensor Tensor::contiguous() const { return is_contiguous() ? *this : clone(); }
+
+Tensor Tensor::contiguous(MemoryFormat f) const {
+  if (f == MemoryFormat::Preserve) return *this;
+  if (f == MemoryFormat::Contiguous) return contiguous();
+  TS_CHECK_SHAPE(dim() == 4, "contiguous(channels_last): expected a 4-D tensor [N, C, H, W], got ", shape());
+  if (is_contiguous(MemoryFormat::ChannelsLast)) return *this;
+  ops::trace::Scope ts;
+  Tensor out = empty(shape(), {dtype(), device()}, MemoryFormat::ChannelsLast);
+  backend_for(device()).copy(out, *this);
+  if (needs_grad({this})) record_fn("clone", {this}, {&out}, {}, [](const G& g, const G&) { return G{g[0]}; });
+  if (ts.recording()) ts.record("clone", {*this}, {out});
+  return out;
+}
 
 Tensor Tensor::clone() const {
   ops::trace::Scope ts;

@@ -213,3 +213,50 @@ INSTANTIATE_TEST_SUITE_P(Devices, Layers, ::testing::ValuesIn(tessera::testing::
                          tessera::testing::device_param_name);
 INSTANTIATE_TEST_SUITE_P(Devices, Init, ::testing::ValuesIn(tessera::testing::test_devices()),
                          tessera::testing::device_param_name);
+
+// Channels-last tensors through a small CNN (convolutions with and without groups, stride and
+// padding, max pools with padding, dropout, ReLU): the same outputs and gradients as the NCHW
+// run, and the layout kept from layer to layer.
+TEST(ChannelsLast, SameResultsAndGradientsAsContiguous) {
+  for (DType dt : {DType::Float32, DType::Float64}) {
+    manual_seed(11);
+    nn::Sequential net(nn::Conv2d(3, 20, 3, {.padding = 1}), nn::ReLU(), nn::MaxPool2d(2),
+                       nn::Conv2d(20, 20, 3, {.stride = 2, .padding = 1, .groups = 4}), nn::ReLU(),
+                       nn::MaxPool2d(3, {.stride = 1, .padding = 1}), nn::Conv2d(20, 32, 1));
+    net.to(dt);
+    Tensor x = randn({3, 3, 12, 10}, {dt});
+    auto run = [&](const Tensor& in) {
+      net.zero_grad();
+      Tensor xi = in.detach().requires_grad_();
+      Tensor y = net(xi);
+      (y * y).sum().backward();
+      std::vector<Tensor> r{y.detach().contiguous(), xi.grad().contiguous()};
+      for (auto& p : net.parameters()) r.push_back(p.grad().clone());
+      return std::make_pair(r, y.suggest_memory_format());
+    };
+    auto [a, fa] = run(x);
+    auto [b, fb] = run(x.contiguous(MemoryFormat::ChannelsLast));
+    EXPECT_EQ(fa, MemoryFormat::Contiguous);
+    // float32 keeps the layout through every layer (the CPU's kernels take it); float64 runs the
+    // same math on NCHW copies.
+    if (dt == DType::Float32) {
+      EXPECT_EQ(fb, MemoryFormat::ChannelsLast);
+    }
+    double tol = dt == DType::Float32 ? 1e-4 : 1e-10;
+    for (size_t k = 0; k < a.size(); ++k)
+      EXPECT_TRUE(ops::allclose(a[k], b[k], tol, tol)) << dtype_name(dt) << " tensor " << k << " max diff "
+                                                      << (a[k] - b[k]).abs().max().item<double>();
+  }
+  // Layout queries and conversions.
+  Tensor x = randn({2, 3, 4, 5});
+  Tensor c = x.contiguous(MemoryFormat::ChannelsLast);
+  EXPECT_EQ(c.strides(), (Shape{60, 1, 15, 3}));
+  EXPECT_TRUE(c.is_contiguous(MemoryFormat::ChannelsLast));
+  EXPECT_FALSE(c.is_contiguous());
+  EXPECT_TRUE(ops::equal(c, x));
+  EXPECT_EQ(ops::relu(c).suggest_memory_format(), MemoryFormat::ChannelsLast);
+  EXPECT_EQ((c + randn({1, 3, 1, 1})).suggest_memory_format(), MemoryFormat::ChannelsLast);
+  EXPECT_EQ(randn({2, 1, 4, 5}).contiguous(MemoryFormat::ChannelsLast).suggest_memory_format(),
+            MemoryFormat::Contiguous);  // one channel: both layouts at once
+  EXPECT_THROW(randn({2, 3}).contiguous(MemoryFormat::ChannelsLast), ShapeError);
+}

@@ -189,8 +189,13 @@ class Module:
             p.requires_grad_(requires_grad)
         return self
 
-    def to(self, dtype_or_device):
-        """Converts (dtype) or moves (device) every parameter and buffer in place; returns self."""
+    def to(self, dtype_or_device=None, memory_format=None):
+        """Converts (dtype) or moves (device) every parameter and buffer in place; returns self.
+        memory_format (tessera.channels_last) is accepted as in PyTorch: the weights stay
+        [O, I, kH, kW] and each layer's output takes its input's layout, so a channels-last input
+        keeps the whole network channels last."""
+        if dtype_or_device is None:
+            return self
         for m in self._modules.values():
             m.to(dtype_or_device)
         for t in list(self._parameters.values()) + list(self._buffers.values()):

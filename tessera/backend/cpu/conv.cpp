@@ -43,10 +43,13 @@ Geometry geometry(const Shape& xs, const Shape& ws, const Shape& os, const Conv2
   return g;
 }
 
-// Plain (NCHW / OIHW / GOIHW / x) descriptors of a batch of n.
-memory::desc src_md(const Geometry& g, int64_t n, memory::data_type dt) { return {{n, g.C, g.H, g.W}, dt, tag::nchw}; }
-memory::desc dst_md(const Geometry& g, int64_t n, memory::data_type dt) {
-  return {{n, g.O, g.OH, g.OW}, dt, tag::nchw};
+// The user's descriptors of a batch of n: NCHW, or NHWC for channels-last tensors; OIHW / GOIHW / x.
+bool cl(const Tensor& t) { return t.suggest_memory_format() == MemoryFormat::ChannelsLast; }
+memory::desc src_md(const Geometry& g, int64_t n, memory::data_type dt, bool nhwc) {
+  return {{n, g.C, g.H, g.W}, dt, nhwc ? tag::nhwc : tag::nchw};
+}
+memory::desc dst_md(const Geometry& g, int64_t n, memory::data_type dt, bool nhwc) {
+  return {{n, g.O, g.OH, g.OW}, dt, nhwc ? tag::nhwc : tag::nchw};
 }
 memory::desc wei_md(const Geometry& g, memory::data_type dt) {
   if (g.G > 1) return {{g.G, g.O / g.G, g.C / g.G, g.KH, g.KW}, dt, tag::goihw};
@@ -66,9 +69,9 @@ struct ConvPrims {
   dnnl::convolution_backward_weights bwd_w;
 };
 
-std::shared_ptr<ConvPrims> conv_prims(const Geometry& g, int64_t n, memory::data_type dt) {
+std::shared_ptr<ConvPrims> conv_prims(const Geometry& g, int64_t n, memory::data_type dt, bool user_nhwc) {
   static PrimitiveCache<ConvPrims> cache;
-  return cache.get(g.key + ',' + std::to_string(n), [&] {
+  return cache.get(g.key + ',' + std::to_string(n) + (user_nhwc ? ",nhwc" : ""), [&] {
     DnnlSerial serial;
     auto& eng = dnnl_engine();
     const auto& attr = dnnl_attr();
@@ -76,8 +79,9 @@ std::shared_ptr<ConvPrims> conv_prims(const Geometry& g, int64_t n, memory::data
     // Channel counts that are no multiple of 16 waste part of every 16-channel block in oneDNN's
     // blocked layouts; its channels-last kernels (brgemm forward) run such layers 15-30% faster
     // here (50 and 100 channels: the Rosetta CNN). Multiples of 16 and tiny inputs (an image's
-    // 3 channels) keep oneDNN's choice.
-    bool nhwc = g.G == 1 && g.C >= 16 && (g.C % 16 != 0 || g.O % 16 != 0);
+    // 3 channels) keep oneDNN's choice, unless the tensors are channels last already: then the
+    // kernels take them as they are (no reorders at all).
+    bool nhwc = g.G == 1 && (user_nhwc || (g.C >= 16 && (g.C % 16 != 0 || g.O % 16 != 0)));
     tag act = nhwc ? tag::nhwc : tag::any;
     memory::desc src({n, g.C, g.H, g.W}, dt, act), wei(wd, dt, tag::any), dst({n, g.O, g.OH, g.OW}, dt, act),
         bias({g.O}, dt, tag::x);
@@ -104,13 +108,13 @@ struct BatchPlan {
   std::vector<std::shared_ptr<ConvPrims>> prims;  // per piece
 };
 
-BatchPlan batch_plan(const Geometry& g, memory::data_type dt, int64_t count) {
+BatchPlan batch_plan(const Geometry& g, memory::data_type dt, int64_t count, bool user_nhwc) {
   BatchPlan bp{{g.N, count}, {}};
   std::shared_ptr<ConvPrims> small, large;
   for (int64_t c = 0; c < count; ++c) {
     int64_t n = bp.pieces.size(c);
     auto& slot = n == g.N / count ? small : large;
-    if (!slot) slot = conv_prims(g, n, dt);
+    if (!slot) slot = conv_prims(g, n, dt, user_nhwc);
     bp.prims.push_back(slot);
   }
   return bp;
@@ -235,13 +239,15 @@ void direct(DType t, const F& f) {
 
 }  // namespace
 
+bool CpuBackend::channels_last(DType dt) const { return dnnl_type(dt) != memory::data_type::undef; }
+
 void CpuBackend::conv2d(const Tensor& out, const Tensor& x, const Tensor& w, const Tensor& bias,
                         const Conv2dParams& p) {
   if (out.numel() == 0) return;
   auto dt = dnnl_type(x.dtype());
   if (dt != memory::data_type::undef && x.numel() > 0) {
     Geometry g = geometry(x.shape(), w.shape(), out.shape(), p, x.dtype());
-    BatchPlan bp = batch_plan(g, dt, dnnl_pieces(g.flops, g.N));
+    BatchPlan bp = batch_plan(g, dt, dnnl_pieces(g.flops, g.N), cl(x));
     Weights wts{{}, w.data_ptr(), wei_md(g, dt)};
     std::vector<void*> wp;  // the weights each piece reads, reordered before the pieces run
     for (auto& cp : bp.prims) wp.push_back(wts.get(cp->fwd_pd.weights_desc()));
@@ -255,10 +261,10 @@ void CpuBackend::conv2d(const Tensor& out, const Tensor& x, const Tensor& w, con
       int64_t n0 = bp.pieces.begin(c), n = bp.pieces.size(c);
       const ConvPrims& cp = *bp.prims[size_t(c)];
       dnnl_run(cp.fwd, cp.fwd_pd.scratchpad_desc(),
-               {{DNNL_ARG_SRC, at_batch(x, n0), src_md(g, n, dt), cp.fwd_pd.src_desc()},
+               {{DNNL_ARG_SRC, at_batch(x, n0), src_md(g, n, dt, cl(x)), cp.fwd_pd.src_desc()},
                 {DNNL_ARG_WEIGHTS, wp[size_t(c)], cp.fwd_pd.weights_desc(), cp.fwd_pd.weights_desc()},
                 {DNNL_ARG_BIAS, b.data_ptr(), bias_md(g, dt), cp.fwd_pd.bias_desc()},
-                {DNNL_ARG_DST, at_batch(out, n0), dst_md(g, n, dt), cp.fwd_pd.dst_desc(), true}});
+                {DNNL_ARG_DST, at_batch(out, n0), dst_md(g, n, dt, cl(out)), cp.fwd_pd.dst_desc(), true}});
     });
     return;
   }
@@ -277,7 +283,7 @@ void CpuBackend::conv2d_backward_input(const Tensor& grad_x, const Tensor& grad_
   auto dt = dnnl_type(grad_x.dtype());
   if (dt != memory::data_type::undef) {
     Geometry g = geometry(grad_x.shape(), w.shape(), grad_out.shape(), p, grad_x.dtype());
-    BatchPlan bp = batch_plan(g, dt, dnnl_pieces(g.flops, g.N));
+    BatchPlan bp = batch_plan(g, dt, dnnl_pieces(g.flops, g.N), cl(grad_out));
     Weights wts{{}, w.data_ptr(), wei_md(g, dt)};
     std::vector<void*> wp;
     for (auto& cp : bp.prims) wp.push_back(wts.get(cp->bwd_data_pd.weights_desc()));
@@ -285,9 +291,10 @@ void CpuBackend::conv2d_backward_input(const Tensor& grad_x, const Tensor& grad_
       int64_t n0 = bp.pieces.begin(c), n = bp.pieces.size(c);
       const ConvPrims& cp = *bp.prims[size_t(c)];
       dnnl_run(cp.bwd_data, cp.bwd_data_pd.scratchpad_desc(),
-               {{DNNL_ARG_DIFF_DST, at_batch(grad_out, n0), dst_md(g, n, dt), cp.bwd_data_pd.diff_dst_desc()},
+               {{DNNL_ARG_DIFF_DST, at_batch(grad_out, n0), dst_md(g, n, dt, cl(grad_out)), cp.bwd_data_pd.diff_dst_desc()},
                 {DNNL_ARG_WEIGHTS, wp[size_t(c)], cp.bwd_data_pd.weights_desc(), cp.bwd_data_pd.weights_desc()},
-                {DNNL_ARG_DIFF_SRC, at_batch(grad_x, n0), src_md(g, n, dt), cp.bwd_data_pd.diff_src_desc(), true}});
+                {DNNL_ARG_DIFF_SRC, at_batch(grad_x, n0), src_md(g, n, dt, cl(grad_x)), cp.bwd_data_pd.diff_src_desc(),
+                 true}});
     });
     return;
   }
@@ -311,7 +318,7 @@ void CpuBackend::conv2d_backward_weight(const Tensor& grad_w, const Tensor& grad
     Geometry g = geometry(x.shape(), grad_w.shape(), grad_out.shape(), p, x.dtype());
     // Each piece of the batch computes a partial gradient in float32; the partials are summed in
     // piece order. The pieces depend on the sizes only, so the bits do not depend on the threads.
-    BatchPlan bp = batch_plan(g, dt, std::min<int64_t>(g.N, g.flops < 4e6 ? 1 : kWeightGradPieces));
+    BatchPlan bp = batch_plan(g, dt, std::min<int64_t>(g.N, g.flops < 4e6 ? 1 : kWeightGradPieces), cl(x));
     auto f32 = memory::data_type::f32;
     memory::desc gw_want = bp.prims[0]->bwd_w_pd.diff_weights_desc();
     size_t stride = 0;  // floats per piece: its weight gradient (in its layout), then its bias gradient
@@ -325,8 +332,8 @@ void CpuBackend::conv2d_backward_weight(const Tensor& grad_w, const Tensor& grad
       float* pw = part + c * (wn + g.O);
       memory::desc gw = cp.bwd_w_pd.diff_weights_desc();
       dnnl_run(cp.bwd_w, cp.bwd_w_pd.scratchpad_desc(),
-               {{DNNL_ARG_SRC, at_batch(x, n0), src_md(g, n, dt), cp.bwd_w_pd.src_desc()},
-                {DNNL_ARG_DIFF_DST, at_batch(grad_out, n0), dst_md(g, n, dt), cp.bwd_w_pd.diff_dst_desc()},
+               {{DNNL_ARG_SRC, at_batch(x, n0), src_md(g, n, dt, cl(x)), cp.bwd_w_pd.src_desc()},
+                {DNNL_ARG_DIFF_DST, at_batch(grad_out, n0), dst_md(g, n, dt, cl(grad_out)), cp.bwd_w_pd.diff_dst_desc()},
                 {DNNL_ARG_DIFF_WEIGHTS, pw, gw, gw, true},
                 {DNNL_ARG_DIFF_BIAS, pw + wn, bias_md(g, f32), cp.bwd_w_pd.diff_bias_desc(), true}});
       if (gw != gw_want) {  // a piece of another size chose another layout: bring it to the first's

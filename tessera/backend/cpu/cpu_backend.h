@@ -12,6 +12,7 @@ class CpuBackend : public Backend {
   Storage allocate(size_t nbytes, Device) override { return allocate(nbytes); }
   Storage allocate(size_t nbytes);
   TESSERA_BACKEND_OPS(override)
+  bool channels_last(DType dt) const override;
   bool rnn_forward(const RnnArgs& a, const Tensor& y, const Tensor& hn, const Tensor& cn, Tensor* workspace) override;
   bool rnn_backward(const RnnArgs& a, const Tensor& y, const Tensor& hn, const Tensor& cn, const Tensor& workspace,
                     const Tensor& gy, const Tensor& ghn, const Tensor& gcn, const RnnGrads& grads) override;

@@ -10,7 +10,7 @@ using math::convert;
 
 template <class T, class O = T, class F>
 void unary_loop(const Tensor& out, const Tensor& in, const F& f) {
-  for_each<2>({&out, &in}, [&](char** p, const int64_t* s, int64_t n) {
+  for_each_elementwise<2>({&out, &in}, [&](char** p, const int64_t* s, int64_t n) {
     if (s[0] == sizeof(O) && s[1] == sizeof(T)) {
       O* o = reinterpret_cast<O*>(p[0]);
       const T* a = reinterpret_cast<const T*>(p[1]);
@@ -24,7 +24,7 @@ void unary_loop(const Tensor& out, const Tensor& in, const F& f) {
 
 template <class T, class O, class F>
 void binary_loop(const Tensor& out, const Tensor& a, const Tensor& b, const F& f) {
-  for_each<3>({&out, &a, &b}, [&](char** p, const int64_t* s, int64_t n) {
+  for_each_elementwise<3>({&out, &a, &b}, [&](char** p, const int64_t* s, int64_t n) {
     O* o = reinterpret_cast<O*>(p[0]);
     const T* x = reinterpret_cast<const T*>(p[1]);
     const T* y = reinterpret_cast<const T*>(p[2]);
@@ -65,7 +65,7 @@ void CpuBackend::copy(const Tensor& dst, const Tensor& src) {
     using D = typename decltype(dt)::type;
     dispatch_all(src.dtype(), [&](auto st) {
       using S = typename decltype(st)::type;
-      for_each<2>({&dst, &src}, [](char** p, const int64_t* s, int64_t n) {
+      for_each_elementwise<2>({&dst, &src}, [](char** p, const int64_t* s, int64_t n) {
         for (int64_t i = 0; i < n; ++i)
           *reinterpret_cast<D*>(p[0] + i * s[0]) = convert<D>(*reinterpret_cast<const S*>(p[1] + i * s[1]));
       });
@@ -77,7 +77,7 @@ void CpuBackend::fill(const Tensor& dst, const Scalar& v) {
   dispatch_all(dst.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
     T val = scalar_as<T>(v);
-    for_each<1>({&dst}, [val](char** p, const int64_t* s, int64_t n) {
+    for_each_elementwise<1>({&dst}, [val](char** p, const int64_t* s, int64_t n) {
       if (s[0] == sizeof(T)) {
         T* o = reinterpret_cast<T*>(p[0]);
         for (int64_t i = 0; i < n; ++i) o[i] = val;
@@ -117,7 +117,7 @@ void CpuBackend::binary(BinaryOp op, const Tensor& out, const Tensor& a, const T
 void CpuBackend::where(const Tensor& out, const Tensor& cond, const Tensor& a, const Tensor& b) {
   dispatch_all(out.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
-    for_each<4>({&out, &cond, &a, &b}, [](char** p, const int64_t* s, int64_t n) {
+    for_each_elementwise<4>({&out, &cond, &a, &b}, [](char** p, const int64_t* s, int64_t n) {
       math::WhereFn f;
       for (int64_t i = 0; i < n; ++i)
         *reinterpret_cast<T*>(p[0] + i * s[0]) = f(*reinterpret_cast<const bool*>(p[1] + i * s[1]),
@@ -130,7 +130,7 @@ void CpuBackend::where(const Tensor& out, const Tensor& cond, const Tensor& a, c
 void CpuBackend::fma(const Tensor& out, const Tensor& a, const Tensor& b, const Tensor& c) {
   dispatch_floating(out.dtype(), "fma", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    for_each<4>({&out, &a, &b, &c}, [](char** p, const int64_t* s, int64_t n) {
+    for_each_elementwise<4>({&out, &a, &b, &c}, [](char** p, const int64_t* s, int64_t n) {
       constexpr int64_t e = sizeof(T);
       math::FmaFn f;
       if (s[0] == e && s[1] == e && s[2] == 0 && s[3] == 0) {  // per-channel scale and shift

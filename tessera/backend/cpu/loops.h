@@ -65,7 +65,11 @@ struct StridedLoop {
   math::StridedPlan<N> plan;
   char* base[N];
 
-  explicit StridedLoop(const std::array<const Tensor*, N>& ts) : plan(plan_of<N>(ts)) {
+  // any_order: the loop may visit the elements in operand 0's memory order (every elementwise
+  // op may; random and order-dependent kernels keep the logical order), so that tensors laid out
+  // alike in another order (channels last) run as one contiguous stretch.
+  explicit StridedLoop(const std::array<const Tensor*, N>& ts, bool any_order = false)
+      : plan(plan_of<N>(ts, any_order)) {
     for (int k = 0; k < N; ++k) base[k] = static_cast<char*>(ts[k]->data_ptr());
     if (plan.ndim == 0) {  // a single element (or none)
       plan.ndim = 1;
@@ -113,6 +117,11 @@ struct StridedLoop {
 template <int N, class F>
 void for_each(const std::array<const Tensor*, N>& ts, const F& f, int64_t grain = 32768) {
   StridedLoop<N>(ts).run(f, grain);
+}
+// The same for elementwise kernels, in whatever order the memory is laid out.
+template <int N, class F>
+void for_each_elementwise(const std::array<const Tensor*, N>& ts, const F& f, int64_t grain = 32768) {
+  StridedLoop<N>(ts, true).run(f, grain);
 }
 
 }  // namespace tessera::cpu

@@ -1,6 +1,7 @@
 // Max and average 2-D pooling and their backward passes on NCHW planes.
 #include <algorithm>
 #include <limits>
+#include <memory>
 #include <type_traits>
 #include <vector>
 
@@ -91,9 +92,91 @@ void max_pool_2x2_row_avx512(const T* r0, const T* r1, int64_t base, int64_t W, 
 #endif
 }  // namespace
 
+namespace {
+bool nhwc(const Tensor& t) { return t.suggest_memory_format() == MemoryFormat::ChannelsLast; }
+
+// Channels-last max pooling: out, indices and x all [N, H, W, C] in memory. Each output position
+// scans its window with the channels as the inner, contiguous (vectorized) loop; the indices
+// are h * W + w within each channel's plane, as in the NCHW kernel.
+void max_pool2d_nhwc(const Tensor& out, const Tensor& indices, const Tensor& x, const Pool2dParams& p) {
+  int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3), OH = out.size(2), OW = out.size(3);
+  auto rows = tap_ranges(OH, H, p.kernel[0], p.stride[0], p.padding[0], p.dilation[0]);
+  auto cols = tap_ranges(OW, W, p.kernel[1], p.stride[1], p.padding[1], p.dilation[1]);
+  int64_t dh = p.dilation[0], dw = p.dilation[1];
+  dispatch_all(x.dtype(), [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    using M = opmath_t<T>;
+    const T* xp = static_cast<const T*>(x.data_ptr());
+    T* op = static_cast<T*>(out.data_ptr());
+    int64_t* ip = static_cast<int64_t*>(indices.data_ptr());
+    parallel_for(N * OH, std::max<int64_t>(1, 16384 / std::max<int64_t>(OW * C * p.kernel[0] * p.kernel[1], 1)),
+                 [&](int64_t b, int64_t e) {
+      std::unique_ptr<M[]> best_(new M[static_cast<size_t>(C)]);
+      M* best = best_.get();
+      for (int64_t r = b; r < e; ++r) {
+        int64_t n = r / OH, oh = r % OH;
+        const math::TapRange& rh = rows[size_t(oh)];
+        for (int64_t ow = 0; ow < OW; ++ow) {
+          const math::TapRange& rw = cols[size_t(ow)];
+          T* o = op + ((n * OH + oh) * OW + ow) * C;
+          int64_t* oi = ip + ((n * OH + oh) * OW + ow) * C;
+          if (rh.lo >= rh.hi || rw.lo >= rw.hi) {  // a window entirely in the padding
+            for (int64_t c = 0; c < C; ++c) o[c] = T(-std::numeric_limits<M>::infinity()), oi[c] = -1;
+            continue;
+          }
+          bool first = true;
+          for (int64_t kh = rh.lo; kh < rh.hi; ++kh)
+            for (int64_t kw = rw.lo; kw < rw.hi; ++kw) {
+              int64_t ih = rh.start + kh * dh, iw = rw.start + kw * dw, at = ih * W + iw;
+              const T* v = xp + ((n * H + ih) * W + iw) * C;
+              if (first) {
+                for (int64_t c = 0; c < C; ++c) best[c] = M(v[c]), oi[c] = at;
+                first = false;
+                continue;
+              }
+              for (int64_t c = 0; c < C; ++c) {  // NaN wins, the first maximum is kept
+                M m = M(v[c]);
+                bool take = math::max_pool_takes(m, best[c]);
+                best[c] = take ? m : best[c];
+                oi[c] = take ? at : oi[c];
+              }
+            }
+          for (int64_t c = 0; c < C; ++c) o[c] = T(best[c]);
+        }
+      }
+    });
+  });
+}
+
+void max_pool2d_backward_nhwc(const Tensor& grad_x, const Tensor& grad_out, const Tensor& indices) {
+  int64_t N = grad_x.size(0), C = grad_x.size(1), HW = grad_x.size(2) * grad_x.size(3),
+          OHW = grad_out.size(2) * grad_out.size(3);
+  dispatch_floating(grad_x.dtype(), "max_pool2d_backward", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    T* gx = static_cast<T*>(grad_x.data_ptr());
+    const T* gy = static_cast<const T*>(grad_out.data_ptr());
+    const int64_t* ip = static_cast<const int64_t*>(indices.data_ptr());
+    parallel_for(N, 1, [&](int64_t b, int64_t e) {  // each image's gradient is written by one thread
+      for (int64_t n = b; n < e; ++n)
+        for (int64_t i = 0; i < OHW; ++i) {
+          const T* g = gy + (n * OHW + i) * C;
+          const int64_t* k = ip + (n * OHW + i) * C;
+          T* base = gx + n * HW * C;
+          for (int64_t c = 0; c < C; ++c)
+            if (k[c] >= 0 && k[c] < HW) {
+              T& d = base[k[c] * C + c];
+              d = T(opmath_t<T>(d) + opmath_t<T>(g[c]));
+            }
+        }
+    });
+  });
+}
+}  // namespace
+
 void CpuBackend::max_pool2d(const Tensor& out, const Tensor& indices, const Tensor& x, const Pool2dParams& p) {
   int64_t planes = x.size(0) * x.size(1), H_ = x.size(2), W_ = x.size(3), OH_ = out.size(2), OW_ = out.size(3);
   if (out.numel() == 0) return;
+  if (nhwc(x)) return max_pool2d_nhwc(out, indices, x, p);
   auto rows = tap_ranges(OH_, H_, p.kernel[0], p.stride[0], p.padding[0], p.dilation[0]);
   auto cols = tap_ranges(OW_, W_, p.kernel[1], p.stride[1], p.padding[1], p.dilation[1]);
   int64_t dh_ = p.dilation[0], dw_ = p.dilation[1];
@@ -182,6 +265,7 @@ void CpuBackend::max_pool2d_backward(const Tensor& grad_x, const Tensor& grad_ou
   int64_t planes = grad_x.size(0) * grad_x.size(1), HW = grad_x.size(2) * grad_x.size(3),
           OHW = grad_out.size(2) * grad_out.size(3);
   fill(grad_x, 0);
+  if (nhwc(grad_x)) return max_pool2d_backward_nhwc(grad_x, grad_out, indices);
   dispatch_floating(grad_x.dtype(), "max_pool2d_backward", [&](auto tag) {
     using T = typename decltype(tag)::type;
     T* gx = static_cast<T*>(grad_x.data_ptr());
