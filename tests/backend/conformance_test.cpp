@@ -533,3 +533,35 @@ TEST(Pooling, VectorizedTwoByTwoMatchesTheScalarPath) {
       EXPECT_TRUE(ops::allclose(vo.to(DType::Float64), so, 0, 0, /*equal_nan=*/true));
     }
 }
+
+// Channels-last max pooling (AVX-512 for float32 and bfloat16, loops otherwise) against the NCHW
+// kernels on the same values: channel counts below, at and above 16, padded and strided windows,
+// ties and NaNs; values, indices and the backward's scatter exactly.
+TEST(Pooling, ChannelsLastMatchesNchw) {
+  Pool2dParams two, three;
+  two.kernel[0] = two.kernel[1] = two.stride[0] = two.stride[1] = 2;
+  three.kernel[0] = three.kernel[1] = 3, three.stride[0] = 2, three.stride[1] = 1, three.padding[0] = three.padding[1] = 1;
+  for (const Pool2dParams& p : {two, three})
+    for (int64_t C : {3, 16, 20, 37})
+      for (DType dt : {DType::Float32, DType::BFloat16, DType::Float64}) {
+        SCOPED_TRACE("C " + std::to_string(C) + " " + std::string(dtype_name(dt)) + " kernel " + std::to_string(p.kernel[0]));
+        Tensor x = ops::floor(rand({2, C, 7, 6}) * 4.0);
+        x = ops::where(rand({2, C, 7, 6}) < 0.05, std::numeric_limits<double>::quiet_NaN(), x).to(dt);
+        int64_t OH = (7 + 2 * p.padding[0] - p.kernel[0]) / p.stride[0] + 1,
+                OW = (6 + 2 * p.padding[1] - p.kernel[1]) / p.stride[1] + 1;
+        auto run = [&](MemoryFormat f) {
+          Tensor in = x.contiguous(f);
+          Tensor out = empty({2, C, OH, OW}, {dt}, f), idx = empty({2, C, OH, OW}, {DType::Int64}, f);
+          backend_for(Device::cpu()).max_pool2d(out, idx, in, p);
+          Tensor gy = arange(0, double(out.numel())).view(out.shape()).to(dt).contiguous(f);
+          Tensor gx = empty(x.shape(), {dt}, f);
+          backend_for(Device::cpu()).max_pool2d_backward(gx, gy, idx);
+          return std::make_tuple(out.contiguous(), idx.contiguous(), gx.contiguous());
+        };
+        auto [o1, i1, g1] = run(MemoryFormat::Contiguous);
+        auto [o2, i2, g2] = run(MemoryFormat::ChannelsLast);
+        EXPECT_TRUE(ops::equal(i1, i2));
+        EXPECT_TRUE(ops::allclose(o1.to(DType::Float64), o2.to(DType::Float64), 0, 0, /*equal_nan=*/true));
+        EXPECT_TRUE(ops::allclose(g1.to(DType::Float64), g2.to(DType::Float64), 0, 0, true));
+      }
+}

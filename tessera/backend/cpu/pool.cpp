@@ -88,6 +88,38 @@ void max_pool_2x2_row_avx512(const T* r0, const T* r1, int64_t base, int64_t W, 
                              _mm512_add_epi64(b64, _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(rel, 1))));
   }
 }
+// 16 values (the first n) as float.
+template <class T>
+inline __m512 load16(const T* p, __mmask16 m) {
+  if constexpr (std::is_same_v<T, float>) {
+    return _mm512_maskz_loadu_ps(m, p);
+  } else {
+    __m256i w = _mm256_maskz_loadu_epi16(m, p);
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(w), 16));
+  }
+}
+
+// One output position of a channels-last max pool, 16 channels at a time: the taps' channel
+// vectors compared in window order (NaN wins, the first maximum is kept).
+template <class T>
+void max_pool_nhwc_position_avx512(const T* const* taps, const int64_t* at, int ntaps, int64_t C, T* o, int64_t* oi) {
+  for (int64_t c = 0; c < C; c += 16) {
+    int64_t n = std::min<int64_t>(16, C - c);
+    __mmask16 m = n == 16 ? __mmask16(0xFFFF) : __mmask16((1u << n) - 1);
+    __m512 best = load16(taps[0] + c, m);
+    __m512i idx = _mm512_set1_epi32(int32_t(at[0]));
+    for (int t = 1; t < ntaps; ++t) {
+      __m512 v = load16(taps[t] + c, m);
+      __mmask16 take = _mm512_cmp_ps_mask(v, best, _CMP_GT_OQ) |
+                       (_mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q) & _mm512_cmp_ps_mask(best, best, _CMP_ORD_Q));
+      best = _mm512_mask_blend_ps(take, best, v);
+      idx = _mm512_mask_blend_epi32(take, idx, _mm512_set1_epi32(int32_t(at[t])));
+    }
+    store16(o + c, m, best);
+    _mm512_mask_storeu_epi64(oi + c, __mmask8(m), _mm512_cvtepi32_epi64(_mm512_castsi512_si256(idx)));
+    _mm512_mask_storeu_epi64(oi + c + 8, __mmask8(m >> 8), _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(idx, 1)));
+  }
+}
 #pragma GCC diagnostic pop
 #endif
 }  // namespace
@@ -124,6 +156,24 @@ void max_pool2d_nhwc(const Tensor& out, const Tensor& indices, const Tensor& x, 
             for (int64_t c = 0; c < C; ++c) o[c] = T(-std::numeric_limits<M>::infinity()), oi[c] = -1;
             continue;
           }
+#if defined(__AVX512F__) && defined(__AVX512BW__)
+          if constexpr (std::is_same_v<T, float> || std::is_same_v<T, BFloat16>) {
+            int64_t ntaps = (rh.hi - rh.lo) * (rw.hi - rw.lo);
+            if (ntaps <= 64 && H * W < (int64_t(1) << 31)) {
+              const T* taps[64];
+              int64_t at[64];
+              int t = 0;
+              for (int64_t kh = rh.lo; kh < rh.hi; ++kh)
+                for (int64_t kw = rw.lo; kw < rw.hi; ++kw, ++t) {
+                  int64_t ih = rh.start + kh * dh, iw = rw.start + kw * dw;
+                  at[t] = ih * W + iw;
+                  taps[t] = xp + ((n * H + ih) * W + iw) * C;
+                }
+              max_pool_nhwc_position_avx512(taps, at, t, C, o, oi);
+              continue;
+            }
+          }
+#endif
           bool first = true;
           for (int64_t kh = rh.lo; kh < rh.hi; ++kh)
             for (int64_t kw = rw.lo; kw < rw.hi; ++kw) {
