@@ -16,19 +16,21 @@ using namespace tessera;
 void bind_onnx(nb::module_& m) {
   nb::module_ o = m.def_submodule("_onnx", "ONNX export and import (the C++ side).");
   o.attr("opset") = io::kOnnxOpset;
+  o.attr("max_opset") = io::kOnnxMaxExportOpset;
   // The GIL stays held: fn is Python code, and the ops it calls trace on this thread.
   o.def(
       "export",
       [](nb::callable fn, const std::vector<Tensor>& inputs, const std::vector<std::pair<std::string, Tensor>>& params,
          const std::string& path, const std::vector<std::string>& input_names,
-         const std::vector<std::string>& output_names, bool dynamic_batch, const std::string& doc_string) {
+         const std::vector<std::string>& output_names, bool dynamic_batch, const std::string& doc_string,
+         int64_t opset) {
         io::export_onnx(
             [&](const std::vector<Tensor>& xs) { return nb::cast<std::vector<Tensor>>(fn(xs)); }, inputs, params, path,
             {.input_names = input_names, .output_names = output_names, .dynamic_batch = dynamic_batch,
-             .doc_string = doc_string});
+             .doc_string = doc_string, .opset = opset});
       },
       nb::arg("fn"), nb::arg("inputs"), nb::arg("params"), nb::arg("path"), nb::arg("input_names"),
-      nb::arg("output_names"), nb::arg("dynamic_batch"), nb::arg("doc_string"),
+      nb::arg("output_names"), nb::arg("dynamic_batch"), nb::arg("doc_string"), nb::arg("opset") = io::kOnnxOpset,
       "Runs fn(inputs) -> list of tensors with the tracer on and writes the graph to path.");
   nb::class_<io::OnnxModel, nn::Module>(o, "OnnxModel", "A model read from an ONNX file (a C++ module).")
       .def("run", &io::OnnxModel::run, nb::arg("inputs"), nb::call_guard<nb::gil_scoped_release>(),

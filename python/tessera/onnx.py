@@ -16,7 +16,8 @@ from . import _tessera
 from ._tessera import Tensor as _Tensor
 
 OnnxModel = _tessera._onnx.OnnxModel
-OPSET = _tessera._onnx.opset
+OPSET = _tessera._onnx.opset  # the default
+MAX_OPSET = _tessera._onnx.max_opset  # the newest opset_version export writes
 
 __all__ = ["export", "load", "OnnxModel", "OPSET"]
 
@@ -57,8 +58,8 @@ def export(model, args, f, input_names=None, output_names=None, dynamic_axes=Non
         if k == "export_params" and v:
             continue
         raise TypeError(f"export: unsupported argument {k}={v!r}")
-    if opset_version not in (None, OPSET):
-        raise ValueError(f"export: tessera writes opset {OPSET}, not {opset_version}")
+    if opset_version is not None and not OPSET <= opset_version <= MAX_OPSET:
+        raise ValueError(f"export: tessera writes opsets {OPSET} to {MAX_OPSET}, not {opset_version}")
     inputs = list(args) if isinstance(args, (tuple, list)) else [args]
     for i, x in enumerate(inputs):
         if not isinstance(x, _Tensor):
@@ -76,7 +77,7 @@ def export(model, args, f, input_names=None, output_names=None, dynamic_axes=Non
         model.eval()
     try:
         _tessera._onnx.export(lambda xs: _flatten(model(*xs)), inputs, params, _os.fspath(f), list(input_names or []),
-                              list(output_names or []), bool(dynamic_batch), doc_string)
+                              list(output_names or []), bool(dynamic_batch), doc_string, int(opset_version or OPSET))
     finally:
         if was_training is not None and hasattr(model, "train"):
             model.train(was_training)

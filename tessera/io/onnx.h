@@ -28,10 +28,14 @@ struct OnnxExportOptions {
   // size (reshapes that keep the batch dim in front keep it symbolic).
   bool dynamic_batch = false;
   std::string doc_string = {};
+  // The opset written: 17 (the default) to 21, with each opset's operator forms (from 18 the
+  // reductions take their axes as an input).
+  int64_t opset = 17;
 };
 
-// The ONNX opset export writes.
+// The ONNX opset export writes by default, and the newest it writes on request.
 inline constexpr int64_t kOnnxOpset = 17;
+inline constexpr int64_t kOnnxMaxExportOpset = 21;
 
 // Runs model on inputs (eval mode, restored afterwards; no autograd) and writes the traced graph
 // to path (a temporary file renamed into place). Errors name the op that ONNX cannot express.

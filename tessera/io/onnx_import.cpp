@@ -789,9 +789,16 @@ void inline_external_data(onnx::ModelProto& model, const std::string& path) {
   }
 }
 
+}  // namespace
+
+namespace internal {
+int64_t checker_opset() {
+  return onnx::OpSchemaRegistry::DomainToVersionRange::Instance().Map().at(onnx::ONNX_DOMAIN).second;
+}
+
 // What ONNX's checker would refuse that tessera relies on: every value a node reads is a graph
 // input, an initializer or an earlier node's output; names are not defined twice.
-void check_structure(const onnx::ModelProto& model, const std::string& path) {
+void check_structure(const onnx::ModelProto& model, const std::string& what) {
   const auto& g = model.graph();
   std::unordered_set<std::string> known;
   for (auto& i : g.input()) known.insert(i.name());
@@ -799,19 +806,16 @@ void check_structure(const onnx::ModelProto& model, const std::string& path) {
   for (auto& n : g.node()) {
     std::string label = n.name().empty() ? (n.output_size() ? n.output(0) : n.op_type()) : n.name();
     for (auto& in : n.input())
-      TS_CHECK_T(::tessera::IOError, in.empty() || known.count(in), "load_onnx: ", path, ": node '", label, "' (",
+      TS_CHECK_T(::tessera::IOError, in.empty() || known.count(in), what, ": node '", label, "' (",
                  n.op_type(), ") reads '", in, "', which no earlier node, input or initializer makes");
     for (auto& out : n.output())
-      TS_CHECK_T(::tessera::IOError, out.empty() || known.insert(out).second, "load_onnx: ", path, ": node '", label,
+      TS_CHECK_T(::tessera::IOError, out.empty() || known.insert(out).second, what, ": node '", label,
                  "' (", n.op_type(), ") defines '", out, "' a second time");
   }
   for (auto& o : g.output())
-    TS_CHECK_T(::tessera::IOError, known.count(o.name()), "load_onnx: ", path, ": graph output '", o.name(),
+    TS_CHECK_T(::tessera::IOError, known.count(o.name()), what, ": graph output '", o.name(),
                "' is never computed");
 }
-}  // namespace
-
-namespace internal {
 onnx::ModelProto read_model(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
   TS_CHECK_T(::tessera::IOError, f.good(), "load_onnx: cannot open ", path);
@@ -829,15 +833,14 @@ onnx::ModelProto read_model(const std::string& path) {
                  " of the default domain; tessera reads opsets 7 to ", kMaxOpset);
   inline_external_data(model, path);
   // The ONNX library here (Debian's) knows IR versions and opsets up to its own release.
-  int64_t checker_opset = onnx::OpSchemaRegistry::DomainToVersionRange::Instance().Map().at(onnx::ONNX_DOMAIN).second;
-  if (model.ir_version() <= onnx::IR_VERSION && opset <= checker_opset) {
+  if (model.ir_version() <= onnx::IR_VERSION && opset <= checker_opset()) {
     try {
       onnx::checker::check_model(model);
     } catch (const std::exception& e) {
       throw IOError(::tessera::detail::str("load_onnx: ", path, " fails ONNX's checker: ", e.what()));
     }
   } else {  // newer than that: its checker refuses them, so check the structure ourselves
-    check_structure(model, path);
+    check_structure(model, "load_onnx: " + path);
   }
   for (auto& n : model.graph().node()) {
     TS_CHECK_VALUE(n.domain().empty() || n.domain() == "ai.onnx", "load_onnx: ", path, ": node '", n.name(),

@@ -15,6 +15,11 @@ namespace tessera::io::internal {
 onnx::ModelProto trace_model(const std::function<std::vector<Tensor>(const std::vector<Tensor>&)>& fn,
                              const std::vector<Tensor>& inputs, const nn::StateDict& params,
                              const OnnxExportOptions& options, const std::string& what);
+// The newest default-domain opset the ONNX library here (Debian's) knows; its checker refuses newer.
+int64_t checker_opset();
+// What ONNX's checker would refuse that tessera relies on (for files newer than that checker):
+// every value read is defined earlier, once; errors start with `what`.
+void check_structure(const onnx::ModelProto& model, const std::string& what);
 // Reads an ONNX file and checks it as load_onnx does (errors name the file).
 onnx::ModelProto read_model(const std::string& path);
 // Whether run_node knows node p's op.
