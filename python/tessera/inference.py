@@ -14,8 +14,7 @@ float32 rounding. CPU, float32.
 import os as _os
 
 from . import _tessera
-from ._tessera import Tensor as _Tensor
-from .onnx import _flatten
+from .onnx import _traced
 
 __all__ = ["InferenceSession"]
 
@@ -33,23 +32,8 @@ class InferenceSession:
             return
         if example_inputs is None:
             raise TypeError("InferenceSession: a model needs example inputs to trace it on")
-        inputs = list(example_inputs) if isinstance(example_inputs, (tuple, list)) else [example_inputs]
-        for i, x in enumerate(inputs):
-            if not isinstance(x, _Tensor):
-                raise TypeError(f"InferenceSession: example input {i} is a {type(x).__name__}, not a tessera.Tensor")
-        params = []
-        if hasattr(model, "named_parameters"):
-            params = list(model.named_parameters()) + list(model.named_buffers())
-        was_training = getattr(model, "training", None)
-        if was_training is None and hasattr(model, "is_training"):
-            was_training = model.is_training()
-        if hasattr(model, "eval"):
-            model.eval()
-        try:
-            self._s = _tessera._onnx.InferenceSession(lambda xs: _flatten(model(*xs)), inputs, params, bool(fuse))
-        finally:
-            if was_training and hasattr(model, "train"):
-                model.train()
+        self._s = _traced(model, example_inputs, "InferenceSession",
+                          lambda fn, inputs, params: _tessera._onnx.InferenceSession(fn, inputs, params, bool(fuse)))
 
     def run(self, inputs):
         """The outputs (a list) for a list of inputs."""

@@ -60,13 +60,22 @@ def export(model, args, f, input_names=None, output_names=None, dynamic_axes=Non
         raise TypeError(f"export: unsupported argument {k}={v!r}")
     if opset_version is not None and not OPSET <= opset_version <= MAX_OPSET:
         raise ValueError(f"export: tessera writes opsets {OPSET} to {MAX_OPSET}, not {opset_version}")
-    inputs = list(args) if isinstance(args, (tuple, list)) else [args]
-    for i, x in enumerate(inputs):
-        if not isinstance(x, _Tensor):
-            raise TypeError(f"export: example input {i} is a {type(x).__name__}, not a tessera.Tensor")
     if dynamic_axes:
         names = None if input_names is None and output_names is None else (input_names or []) + (output_names or [])
         dynamic_batch = _dynamic_from_axes(dynamic_axes, names) or dynamic_batch
+    _traced(model, args, "export", lambda fn, inputs, params: _tessera._onnx.export(
+        fn, inputs, params, _os.fspath(f), list(input_names or []), list(output_names or []), bool(dynamic_batch),
+        doc_string, int(opset_version or OPSET)))
+
+
+def _traced(model, args, what, run):
+    """run(fn, inputs, params) for a model (a module or any callable of tensors) traced on args (a
+    tensor or a tuple of them): fn returns its outputs as a list, params are its parameters and
+    buffers; the model is in eval mode meanwhile (its mode is restored afterwards)."""
+    inputs = list(args) if isinstance(args, (tuple, list)) else [args]
+    for i, x in enumerate(inputs):
+        if not isinstance(x, _Tensor):
+            raise TypeError(f"{what}: example input {i} is a {type(x).__name__}, not a tessera.Tensor")
     params = []
     if hasattr(model, "named_parameters"):
         params = list(model.named_parameters()) + list(model.named_buffers())
@@ -76,8 +85,7 @@ def export(model, args, f, input_names=None, output_names=None, dynamic_axes=Non
     if hasattr(model, "eval"):
         model.eval()
     try:
-        _tessera._onnx.export(lambda xs: _flatten(model(*xs)), inputs, params, _os.fspath(f), list(input_names or []),
-                              list(output_names or []), bool(dynamic_batch), doc_string, int(opset_version or OPSET))
+        return run(lambda xs: _flatten(model(*xs)), inputs, params)
     finally:
         if was_training is not None and hasattr(model, "train"):
             model.train(was_training)

@@ -125,8 +125,11 @@ struct InferenceSession::Impl {
   std::map<std::string, std::shared_ptr<Plan>> plans;  // per step and input layout
 
   void build(bool fuse);
-  std::shared_ptr<Plan> conv_plan(size_t si, const Step& s, const memory::desc& src);
-  std::shared_ptr<Plan> pool_plan(size_t si, const Step& s, const memory::desc& src);
+  // The plan of step si for an input in layout src, made once (cached); null when oneDNN has only
+  // a reference kernel for it.
+  std::shared_ptr<Plan> plan_for(size_t si, const Step& s, const memory::desc& src);
+  std::shared_ptr<Plan> conv_plan(const Step& s, const memory::desc& src);
+  std::shared_ptr<Plan> pool_plan(const Step& s, const memory::desc& src);
   std::optional<Val> run_conv(size_t si, const Step& s, Val& x, Val* other);  // none: no fast plan
   Val run_pool(size_t si, const Step& s, Val& x);
 };
@@ -300,13 +303,20 @@ void InferenceSession::Impl::build(bool fuse) {
   for (auto& out : outputs) last_use[out] = steps.size();  // never given away
 }
 
-std::shared_ptr<Plan> InferenceSession::Impl::conv_plan(size_t si, const Step& s, const memory::desc& src) {
+std::shared_ptr<Plan> InferenceSession::Impl::plan_for(size_t si, const Step& s, const memory::desc& src) {
   std::string key = std::to_string(si) + cpu::dnnl_key(src);
   {
     std::lock_guard<std::mutex> lock(m);
     auto it = plans.find(key);
     if (it != plans.end()) return it->second;
   }
+  std::shared_ptr<Plan> plan = s.kind == Step::Conv ? conv_plan(s, src) : pool_plan(s, src);  // null: no fast plan
+  std::lock_guard<std::mutex> lock(m);
+  plans[key] = plan;
+  return plan;
+}
+
+std::shared_ptr<Plan> InferenceSession::Impl::conv_plan(const Step& s, const memory::desc& src) {
   const ConvSpec& c = s.conv;
   memory::dims d = src.dims();
   int64_t N = d[0], IC = d[1], H = d[2], W = d[3], OC = c.w.size(0), KH = c.w.size(2), KW = c.w.size(3);
@@ -359,11 +369,7 @@ std::shared_ptr<Plan> InferenceSession::Impl::conv_plan(size_t si, const Step& s
           pa, eng);
       // oneDNN's reference kernels (what it falls back to for some plain layouts) are far slower
       // than the backend's convolution: no plan, the step runs with ops.
-      if (std::string(pd.impl_info_str()).rfind("ref", 0) == 0) {
-        std::lock_guard<std::mutex> lock(m);
-        plans[key] = nullptr;
-        return nullptr;
-      }
+      if (std::string(pd.impl_info_str()).rfind("ref", 0) == 0) return nullptr;
       pc.prim = dnnl::convolution_forward(pd);
       pc.weights = pd.weights_desc();
       pc.scratchpad = pd.scratchpad_desc();
@@ -383,18 +389,10 @@ std::shared_ptr<Plan> InferenceSession::Impl::conv_plan(size_t si, const Step& s
       }
       plan->pieces.push_back(std::move(pc));
     }
-  std::lock_guard<std::mutex> lock(m);
-  plans[key] = plan;
   return plan;
 }
 
-std::shared_ptr<Plan> InferenceSession::Impl::pool_plan(size_t si, const Step& s, const memory::desc& src) {
-  std::string key = std::to_string(si) + cpu::dnnl_key(src);
-  {
-    std::lock_guard<std::mutex> lock(m);
-    auto it = plans.find(key);
-    if (it != plans.end()) return it->second;
-  }
+std::shared_ptr<Plan> InferenceSession::Impl::pool_plan(const Step& s, const memory::desc& src) {
   const PoolSpec& q = s.pool;
   memory::dims d = src.dims();
   int64_t N = d[0], C = d[1], H = d[2], W = d[3];
@@ -431,8 +429,6 @@ std::shared_ptr<Plan> InferenceSession::Impl::pool_plan(size_t si, const Step& s
       pc.scratchpad = pd.scratchpad_desc();
       plan->pieces.push_back(std::move(pc));
     }
-  std::lock_guard<std::mutex> lock(m);
-  plans[key] = plan;
   return plan;
 }
 
@@ -484,7 +480,7 @@ memory::desc layout_of(Val& x) {
 }  // namespace
 
 std::optional<Val> InferenceSession::Impl::run_conv(size_t si, const Step& s, Val& x, Val* other) {
-  auto plan = conv_plan(si, s, layout_of(x));
+  auto plan = plan_for(si, s, layout_of(x));
   if (!plan) return std::nullopt;
   Storage keep;
   const char* src = in_layout(x, plan->src, keep);
@@ -514,7 +510,7 @@ std::optional<Val> InferenceSession::Impl::run_conv(size_t si, const Step& s, Va
 }
 
 Val InferenceSession::Impl::run_pool(size_t si, const Step& s, Val& x) {
-  auto plan = pool_plan(si, s, x.md);
+  auto plan = plan_for(si, s, x.md);
   Val y;
   y.md = plan->dst;
   y.data = cpu::dnnl_scratch(plan->dst.get_size());

@@ -182,6 +182,23 @@ std::shared_ptr<RnnPrims> prims_for(const RnnArgs& a, const Dims& d, int64_t n, 
   }
 }
 
+// The primitives of each batch piece and where each piece's workspace starts in the layer's one
+// workspace buffer (64-byte aligned; none without training).
+struct PiecePrims {
+  std::vector<std::shared_ptr<RnnPrims>> prims;
+  std::vector<size_t> ws_at;
+  size_t ws_bytes = 0;
+};
+PiecePrims piece_prims(const RnnArgs& a, const Dims& d, const Pieces& pieces, bool training) {
+  PiecePrims r;
+  for (int64_t c = 0; c < pieces.count; ++c) {
+    r.prims.push_back(prims_for(a, d, pieces.size(c), training));
+    r.ws_at.push_back(r.ws_bytes);
+    if (training) r.ws_bytes += (r.prims.back()->workspace.get_size() + 63) / 64 * 64;
+  }
+  return r;
+}
+
 bool supported(const RnnArgs& a) {
   auto f = [](const Tensor& t) { return !t.defined() || (t.dtype() == DType::Float32 && t.is_contiguous()); };
   return a.x.dtype() == DType::Float32 && f(a.x) && f(a.h0) && f(a.c0) && f(a.w_ih) && f(a.w_hh) && f(a.b_ih) &&
@@ -211,14 +228,7 @@ bool CpuBackend::rnn_forward(const RnnArgs& a, const Tensor& y, const Tensor& hn
   Dims d = dims_of(a);
   bool training = workspace != nullptr;
   Pieces pieces = pieces_of(d);
-  std::vector<std::shared_ptr<RnnPrims>> prims;
-  size_t ws_bytes = 0;
-  std::vector<size_t> ws_at;
-  for (int64_t c = 0; c < pieces.count; ++c) {
-    prims.push_back(prims_for(a, d, pieces.size(c), training));
-    ws_at.push_back(ws_bytes);
-    if (training) ws_bytes += (prims.back()->workspace.get_size() + 63) / 64 * 64;
-  }
+  auto [prims, ws_at, ws_bytes] = piece_prims(a, d, pieces, training);
   PackedWeights w(a, d, prims[0]->fwd_wl, prims[0]->fwd_wi);
   std::vector<float> bias = bias_of(a, d.G, d.H);
   if (training) *workspace = Tensor(allocate(std::max<size_t>(ws_bytes, 1)), {int64_t(ws_bytes)}, {1}, 0, DType::UInt8);
@@ -254,14 +264,7 @@ bool CpuBackend::rnn_backward(const RnnArgs& a, const Tensor& y, const Tensor& h
   Dims d = dims_of(a);
   Pieces pieces = pieces_of(d);
   bool lstm = a.cell == RnnCell::LSTM;
-  std::vector<std::shared_ptr<RnnPrims>> prims;
-  std::vector<size_t> ws_at;
-  size_t ws_bytes = 0;
-  for (int64_t c = 0; c < pieces.count; ++c) {
-    prims.push_back(prims_for(a, d, pieces.size(c), true));
-    ws_at.push_back(ws_bytes);
-    ws_bytes += (prims.back()->workspace.get_size() + 63) / 64 * 64;
-  }
+  auto [prims, ws_at, ws_bytes] = piece_prims(a, d, pieces, true);
   TS_CHECK(size_t(workspace.numel()) >= ws_bytes, "rnn backward: the workspace does not match the forward's shapes");
   PackedWeights w(a, d, prims[0]->bwd_wl, prims[0]->bwd_wi);
   std::vector<float> bias = bias_of(a, d.G, d.H);
