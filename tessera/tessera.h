@@ -1,6 +1,8 @@
 #pragma once
 // tessera: include this one header for the whole C++ API.
 #include "tessera/autograd/autograd.h"
+#include "tessera/autograd/function.h"
+#include "tessera/autograd/functional.h"
 #include "tessera/autograd/gradcheck.h"
 #include "tessera/backend/backend.h"
 #include "tessera/core/tensor.h"

@@ -24,14 +24,24 @@ PyRef::PyRef(nb::object o)
 
 // An item of a Python dataset as a tensor: tensors as they are, numpy arrays without a copy,
 // Python numbers as 0-d tensors (int64 for ints, float32 for floats, as tessera.tensor does).
+// A plain Python number (bool, int, float), not a numpy scalar or a one-element array (which
+// convert to numbers too but keep their own dtype and shape).
+bool is_py_number(nb::handle h) {
+  return (PyLong_Check(h.ptr()) || PyFloat_Check(h.ptr())) && !nb::hasattr(h, "__array_interface__");
+}
+
+DType number_dtype(const Scalar& s) { return s.is_bool() ? DType::Bool : s.is_integral() ? DType::Int64 : DType::Float32; }
+
 Tensor item_tensor(nb::handle h, const char* what, int64_t index) {
   if (nb::isinstance<Tensor>(h)) return nb::cast<Tensor>(h);
-  Scalar s;
-  if (nb::try_cast(h, s)) {
-    DType d = s.is_bool() ? DType::Bool : s.is_integral() ? DType::Int64 : DType::Float32;
-    return scalar_tensor(s, d);
+  if (nb::hasattr(h, "__array_interface__")) {
+    nb::object a = nb::borrow(h);
+    if (!nb::hasattr(h, "__len__"))  // a numpy scalar
+      a = nb::module_::import_("numpy").attr("asarray")(h);
+    return tessera::py::from_numpy(a);
   }
-  if (nb::hasattr(h, "__array_interface__")) return tessera::py::from_numpy(h);
+  Scalar s;
+  if (is_py_number(h) && nb::try_cast(h, s)) return scalar_tensor(s, number_dtype(s));
   throw DTypeError(std::string("Dataset[") + std::to_string(index) + "]: the " + what +
                    " must be a tessera.Tensor, a numpy array or a number, got " +
                    tessera::py::py_type_name(h));
@@ -40,6 +50,8 @@ Tensor item_tensor(nb::handle h, const char* what, int64_t index) {
 }  // namespace tessera::py
 
 namespace {
+using tessera::py::is_py_number;
+using tessera::py::number_dtype;
 using tessera::py::PyRef;
 
 bool finalizing() {
@@ -50,12 +62,33 @@ bool finalizing() {
 #endif
 }
 
+// How a batch of a Python dataset's items is put back together: a tree of tagged tuples,
+// ("leaf", k) for Batch::fields[k], ("value", obj) for what is not stacked (a list of strings),
+// ("tuple"|"list", [children]), ("namedtuple", type, [children]), ("dict", [(key, child)]).
+// PyTorch's default_collate makes the same structure.
+nb::object rebuild(nb::handle spec, const std::vector<Tensor>& fields) {
+  std::string kind = nb::cast<std::string>(spec[0]);
+  if (kind == "leaf") return nb::cast(fields.at(nb::cast<size_t>(spec[1])));
+  if (kind == "value") return nb::borrow(spec[1]);
+  if (kind == "dict") {
+    nb::dict d;
+    for (nb::handle kv : spec[1]) d[kv[0]] = rebuild(kv[1], fields);
+    return d;
+  }
+  nb::list out;
+  nb::handle children = kind == "namedtuple" ? spec[2] : spec[1];
+  for (nb::handle c : children) out.append(rebuild(c, fields));
+  if (kind == "list") return out;
+  if (kind == "namedtuple") return spec[1](*nb::tuple(out));
+  return nb::tuple(out);
+}
+
 // A Python dataset as a data::Dataset. It owns its object, or borrows it from a DataLoader that
 // owns it where Python's garbage collector can see the reference (tp_traverse below).
 class PyDataset : public data::Dataset {
  public:
   // collate (optional, borrowed like a non-owned dataset): PyTorch's collate_fn, called with the
-  // list of a batch's items; it returns (inputs, targets).
+  // list of a batch's items; it returns the batch in any structure.
   PyDataset(nb::handle o, bool owning, nb::handle collate = nb::handle()) : obj_(o), collate_(collate) {
     if (owning) owner_.emplace(nb::borrow(o));
     if (!nb::hasattr(o, "__len__") || !nb::hasattr(o, "__getitem__"))
@@ -67,60 +100,153 @@ class PyDataset : public data::Dataset {
   }
   data::Example get(int64_t index) const override {
     nb::gil_scoped_acquire g;
-    nb::object it = item(index);
+    nb::object it = obj_[nb::int_(index)];
+    if (!is_pair(it))
+      throw ValueError("Dataset[" + std::to_string(index) + "] is not an (input, target) pair (got " +
+                       tessera::py::py_str(nb::repr(it)).substr(0, 80) + "); only a DataLoader batches other items");
     return {tessera::py::item_tensor(it[0], "input", index), tessera::py::item_tensor(it[1], "target", index)};
   }
   // A whole batch under one GIL acquisition: per-item acquisitions by several workers cost more
   // than the items. Items that are numbers, or arrays/tensors of one shape and dtype exporting
   // their memory (numpy, tessera), are copied straight into the batch; anything else goes
-  // through tensors and stack.
+  // through tensors and stack. (input, target) pairs fill Batch::input/target (what the trainer
+  // and C++ take); any other structure fills Batch::fields and Batch::structure.
   data::Batch get_batch(const std::vector<int64_t>& indices) const override {
     nb::gil_scoped_acquire g;
-    if (collate_) return collated(indices);
     std::vector<nb::object> items;
     items.reserve(indices.size());
-    for (int64_t i : indices) items.push_back(item(i));
-    Tensor x = column(items, 0), y = column(items, 1);
-    if (x.defined() && y.defined()) return {x, y};
-    return data::Dataset::get_batch(indices);  // the general path (it validates and converts each item)
+    for (int64_t i : indices) items.push_back(obj_[nb::int_(i)]);
+    data::Batch b;
+    nb::object spec;
+    if (collate_) {
+      nb::list l;
+      for (auto& it : items) l.append(it);
+      spec = flatten(collate_(l), b.fields);
+    } else {
+      std::vector<nb::handle> h(items.begin(), items.end());
+      spec = collate(h, indices, b.fields);
+    }
+    // (input, target) pairs as C++ has them.
+    if (nb::cast<std::string>(spec[0]) == "tuple" && nb::len(nb::object(spec[1])) == 2 &&
+        nb::cast<std::string>(spec[1][0][0]) == "leaf" && nb::cast<std::string>(spec[1][1][0]) == "leaf") {
+      b.input = b.fields.at(0);
+      b.target = b.fields.at(1);
+      b.fields.clear();
+      return b;
+    }
+    b.structure = tessera::py::PyRef(spec).share();
+    return b;
   }
 
  private:
-  data::Batch collated(const std::vector<int64_t>& indices) const {
-    nb::list items;
-    for (int64_t i : indices) items.append(obj_[nb::int_(i)]);
-    nb::object r = collate_(items);
-    if (!(nb::isinstance<nb::tuple>(r) || nb::isinstance<nb::list>(r)) || nb::len(r) != 2)
-      throw ValueError("collate_fn must return (inputs, targets), got " + tessera::py::py_str(nb::repr(r)).substr(0, 80));
-    auto part = [](nb::handle h, const char* what) {
-      if (nb::isinstance<Tensor>(h)) return nb::cast<Tensor>(h);
-      if (nb::hasattr(h, "__array_interface__")) return tessera::py::from_numpy(h).clone();
-      throw DTypeError(std::string("collate_fn must return tensors or numpy arrays; its ") + what + " is a " +
-                       tessera::py::py_type_name(h));
+  static bool is_leaf(nb::handle h) {
+    return nb::isinstance<Tensor>(h) || nb::hasattr(h, "__array_interface__") || is_py_number(h);
+  }
+  static bool is_pair(nb::handle h) {
+    return (nb::isinstance<nb::tuple>(h) || nb::isinstance<nb::list>(h)) && nb::len(h) == 2 && is_leaf(h[0]) &&
+           is_leaf(h[1]);
+  }
+  static std::string where(const std::vector<int64_t>& indices, size_t k) {
+    return "Dataset[" + std::to_string(indices[k]) + "]";
+  }
+
+  // The structure of a batch of items (one node of their common tree), stacking leaves into fields.
+  static nb::object collate(const std::vector<nb::handle>& items, const std::vector<int64_t>& indices,
+                            std::vector<Tensor>& fields, const std::string& path = "") {
+    nb::handle first = items[0];
+    auto mismatch = [&](size_t k, const std::string& what) {
+      return ValueError("DataLoader: " + where(indices, k) + path + " " + what + " than " + where(indices, 0) + path +
+                        " (every item of a batch needs the same structure)");
     };
-    return {part(r[0], "inputs"), part(r[1], "targets")};
+    if (is_leaf(first)) {
+      for (size_t k = 1; k < items.size(); ++k)
+        if (!is_leaf(items[k])) throw mismatch(k, "is a " + tessera::py::py_type_name(items[k]) + ", not a tensor, array or number like");
+      fields.push_back(stacked(items, indices, path));
+      return nb::make_tuple("leaf", fields.size() - 1);
+    }
+    if (nb::isinstance<nb::str>(first) || nb::isinstance<nb::bytes>(first)) {
+      nb::list l;
+      for (nb::handle h : items) l.append(h);
+      return nb::make_tuple("value", l);
+    }
+    if (nb::isinstance<nb::dict>(first)) {
+      nb::list children;
+      for (auto [key, v] : nb::borrow<nb::dict>(first)) {
+        std::vector<nb::handle> col;
+        for (size_t k = 0; k < items.size(); ++k) {
+          if (!nb::isinstance<nb::dict>(items[k]) || !PyDict_Contains(items[k].ptr(), key.ptr()) ||
+              nb::len(items[k]) != nb::len(first))
+            throw mismatch(k, "has other keys");
+          col.push_back(items[k][key]);
+        }
+        children.append(nb::make_tuple(key, collate(col, indices, fields, path + "[" + tessera::py::py_str(nb::repr(key)) + "]")));
+      }
+      return nb::make_tuple("dict", children);
+    }
+    if (nb::isinstance<nb::tuple>(first) || nb::isinstance<nb::list>(first)) {
+      const size_t n = nb::len(first);
+      for (size_t k = 1; k < items.size(); ++k)
+        if (!(nb::isinstance<nb::tuple>(items[k]) || nb::isinstance<nb::list>(items[k])) || nb::len(items[k]) != n)
+          throw mismatch(k, "has another length");
+      nb::list children;
+      for (size_t j = 0; j < n; ++j) {
+        std::vector<nb::handle> col;
+        for (nb::handle h : items) col.push_back(h[nb::int_(j)]);
+        children.append(collate(col, indices, fields, path + "[" + std::to_string(j) + "]"));
+      }
+      if (nb::hasattr(first, "_fields")) return nb::make_tuple("namedtuple", nb::handle((PyObject*)Py_TYPE(first.ptr())), children);
+      return nb::make_tuple(nb::isinstance<nb::tuple>(first) ? "tuple" : "list", children);
+    }
+    throw DTypeError("DataLoader: " + where(indices, 0) + path + " is a " + tessera::py::py_type_name(first) +
+                     "; items must hold tensors, numpy arrays, numbers, strings, and tuples, lists or dicts of them");
   }
 
-  // dataset[index], checked to be an (input, target) pair. Needs the GIL.
-  nb::object item(int64_t index) const {
-    nb::object it = obj_[nb::int_(index)];
-    if (!(nb::isinstance<nb::tuple>(it) || nb::isinstance<nb::list>(it)) || nb::len(it) != 2)
-      throw ValueError("Dataset[" + std::to_string(index) + "] must return an (input, target) pair, got " +
-                       tessera::py::py_str(nb::repr(it)).substr(0, 80));
-    return it;
+  // A collate_fn's result: tensors (and arrays) as they are, other values kept.
+  static nb::object flatten(nb::handle r, std::vector<Tensor>& fields) {
+    if (nb::isinstance<Tensor>(r) || (nb::hasattr(r, "__array_interface__") && nb::hasattr(r, "__len__"))) {
+      fields.push_back(nb::isinstance<Tensor>(r) ? nb::cast<Tensor>(r) : tessera::py::from_numpy(r).clone());
+      return nb::make_tuple("leaf", fields.size() - 1);
+    }
+    if (nb::isinstance<nb::dict>(r)) {
+      nb::list children;
+      for (auto [key, v] : nb::borrow<nb::dict>(r)) children.append(nb::make_tuple(key, flatten(v, fields)));
+      return nb::make_tuple("dict", children);
+    }
+    if (nb::isinstance<nb::tuple>(r) || nb::isinstance<nb::list>(r)) {
+      nb::list children;
+      for (nb::handle c : r) children.append(flatten(c, fields));
+      if (nb::hasattr(r, "_fields")) return nb::make_tuple("namedtuple", nb::handle((PyObject*)Py_TYPE(r.ptr())), children);
+      return nb::make_tuple(nb::isinstance<nb::tuple>(r) ? "tuple" : "list", children);
+    }
+    return nb::make_tuple("value", r);
   }
 
-  // Element k of every item as one batch tensor, or undefined when the items need the general path.
-  static Tensor column(const std::vector<nb::object>& items, int k) {
+  // The leaves of one node stacked along a new first dim: a straight copy for numbers and
+  // buffers of one shape and dtype, else tensors and stack (which explains mismatches).
+  static Tensor stacked(const std::vector<nb::handle>& items, const std::vector<int64_t>& indices, const std::string& path) {
+    Tensor t = column(items);
+    if (t.defined()) return t;
+    std::vector<Tensor> parts;
+    for (size_t k = 0; k < items.size(); ++k) {
+      parts.push_back(tessera::py::item_tensor(items[k], ("element" + path).c_str(), indices[k]));
+      if (parts[k].shape() != parts[0].shape())
+        throw ValueError(tessera::detail::str("DataLoader: cannot stack the batch's items: ", where(indices, k), path,
+                                              " has shape ", parts[k].shape(), " but ", where(indices, 0), path,
+                                              " has shape ", parts[0].shape()));
+    }
+    return ops::stack(parts);
+  }
+
+  // The items as one batch tensor, or undefined when they need the general path.
+  static Tensor column(const std::vector<nb::handle>& items) {
     const int64_t n = int64_t(items.size());
     Scalar s;
-    if (nb::try_cast(items[0][k], s)) {  // numbers: int64, float32 or bool, as tessera.tensor makes them
-      DType dt = s.is_bool() ? DType::Bool : s.is_integral() ? DType::Int64 : DType::Float32;
+    if (is_py_number(items[0]) && nb::try_cast(items[0], s)) {  // int64, float32 or bool, as tessera.tensor makes them
+      DType dt = number_dtype(s);
       std::vector<Scalar> v(static_cast<size_t>(n));
       for (int64_t i = 0; i < n; ++i) {
-        if (!nb::try_cast(items[size_t(i)][k], v[size_t(i)])) return Tensor();
-        Scalar& e = v[size_t(i)];
-        if ((e.is_bool() ? DType::Bool : e.is_integral() ? DType::Int64 : DType::Float32) != dt) return Tensor();
+        if (!is_py_number(items[size_t(i)]) || !nb::try_cast(items[size_t(i)], v[size_t(i)])) return Tensor();
+        if (number_dtype(v[size_t(i)]) != dt) return Tensor();
       }
       Tensor out = empty({n}, {dt});
       for (int64_t i = 0; i < n; ++i) {
@@ -134,8 +260,8 @@ class PyDataset : public data::Dataset {
     Tensor out;
     size_t bytes = 0;
     for (int64_t i = 0; i < n; ++i) {
-      PyObject* o = nb::object(items[size_t(i)][k]).ptr();
-      if (nb::isinstance<nb::str>(nb::handle(o)) || !PyObject_CheckBuffer(o)) return Tensor();
+      PyObject* o = items[size_t(i)].ptr();
+      if (!PyObject_CheckBuffer(o)) return Tensor();
       Py_buffer view;
       if (PyObject_GetBuffer(o, &view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) != 0) {
         PyErr_Clear();
@@ -179,10 +305,71 @@ class PyDataset : public data::Dataset {
   std::optional<PyRef> owner_;
 };
 
+// A Python sampler (any iterable of indices with len()) as a data::Sampler: each epoch iterates it.
+class PySampler : public data::Sampler {
+ public:
+  explicit PySampler(nb::handle o) : obj_(o) {}
+  int64_t size(int64_t) const override {
+    nb::gil_scoped_acquire g;
+    return int64_t(nb::len(obj_));
+  }
+  std::vector<int64_t> indices(int64_t, uint64_t) const override {
+    nb::gil_scoped_acquire g;
+    std::vector<int64_t> out;
+    for (nb::handle h : obj_) out.push_back(index_of(h, "sampler"));
+    return out;
+  }
+  static int64_t index_of(nb::handle h, const char* who) {
+    if (PyIndex_Check(h.ptr()) || nb::isinstance<Tensor>(h)) {
+      int64_t v;
+      if (nb::try_cast(h.attr("__index__")(), v)) return v;
+    }
+    throw DTypeError(std::string("DataLoader: the ") + who + " gave a " + tessera::py::py_type_name(h) +
+                     ", not an integer index");
+  }
+
+ private:
+  nb::handle obj_;  // owned by the loader's refs
+};
+
+// A Python batch sampler (an iterable of lists of indices, with len()).
+class PyBatchSampler : public data::BatchSampler {
+ public:
+  explicit PyBatchSampler(nb::handle o) : obj_(o) {}
+  int64_t size(int64_t) const override {
+    nb::gil_scoped_acquire g;
+    return int64_t(nb::len(obj_));
+  }
+  std::vector<std::vector<int64_t>> batches(int64_t, uint64_t) const override {
+    nb::gil_scoped_acquire g;
+    std::vector<std::vector<int64_t>> out;
+    for (nb::handle b : obj_) {
+      out.emplace_back();
+      for (nb::handle h : b) out.back().push_back(PySampler::index_of(h, "batch_sampler"));
+    }
+    return out;
+  }
+
+ private:
+  nb::handle obj_;
+};
+
+// The C++ sampler behind a tessera sampler (the object itself, or the _sampler a Python wrapper
+// in tessera.utils.data holds), else the Python object wrapped.
+template <class Base, class Py>
+std::shared_ptr<const Base> as_sampler(nb::handle h) {
+  nb::handle c = nb::hasattr(h, "_sampler") ? nb::handle(h.attr("_sampler")) : h;
+  Base* p = nullptr;
+  if (nb::try_cast(c, p) && p) return std::shared_ptr<const Base>(p, [](const Base*) {});  // kept alive by refs
+  return std::make_shared<Py>(h);
+}
+
 // A C++ dataset is borrowed (whoever holds it also holds the Python object alive through
 // keep_alive, which Python's shutdown sees); a Python one is wrapped.
 std::shared_ptr<const data::Dataset> as_dataset(nb::handle d, bool owning = true) {
   data::Dataset* c = nullptr;
+  if (nb::hasattr(d, "_cpp") && !nb::getattr(d, "_cpp").is_none() && nb::try_cast(nb::getattr(d, "_cpp"), c) && c)
+    return std::shared_ptr<const data::Dataset>(c, [](const data::Dataset*) {});  // tessera.data's Subset/ConcatDataset
   if (nb::try_cast(d, c) && c) return std::shared_ptr<const data::Dataset>(c, [](const data::Dataset*) {});
   return std::make_shared<PyDataset>(d, owning);
 }
@@ -267,20 +454,40 @@ void bind_data(nb::module_& m) {
         if (i < 0 || i >= n)
           throw nb::index_error(
               ("dataset index " + std::to_string(i) + " out of range for size " + std::to_string(n)).c_str());
+        if (auto* td = dynamic_cast<const data::TensorDataset*>(&ds); td && td->tensors().size() != 2) {
+          nb::list row;
+          for (const Tensor& t : td->tensors()) row.append(t.select(0, i));
+          return nb::object(nb::tuple(row));
+        }
         data::Example e = ds.get(i);
-        return std::make_pair(e.input, e.target);
+        return nb::object(nb::make_tuple(e.input, e.target));
       });
-  nb::class_<data::TensorDataset, data::Dataset>(d, "TensorDataset", "Rows of an input tensor and a target tensor.")
-      .def(nb::init<Tensor, Tensor>(), nb::arg("inputs"), nb::arg("targets"))
-      .def_prop_ro("tensors", [](const data::TensorDataset& t) { return std::make_pair(t.inputs(), t.targets()); });
-  nb::class_<data::Subset, data::Dataset>(d, "Subset", "The examples of dataset at indices.")
+  nb::class_<data::TensorDataset, data::Dataset>(
+      d, "TensorDataset",
+      "Rows of tensors: TensorDataset(*tensors)'s example i is the tuple of every tensor's row i (all share their "
+      "first dim); with two tensors, the (input, target) pairs the trainer takes.")
+      .def(
+          "__init__",
+          [](data::TensorDataset* self, nb::args tensors) {
+            std::vector<Tensor> v;
+            for (size_t k = 0; k < tensors.size(); ++k) {
+              if (!nb::isinstance<Tensor>(tensors[k]))
+                throw DTypeError("TensorDataset: argument " + std::to_string(k) + " is a " +
+                                 tessera::py::py_type_name(tensors[k]) + ", not a tessera.Tensor");
+              v.push_back(nb::cast<Tensor>(tensors[k]));
+            }
+            new (self) data::TensorDataset(std::move(v));
+          })
+      .def_prop_ro("tensors", [](const data::TensorDataset& t) { return nb::tuple(nb::cast(t.tensors())); });
+  nb::class_<data::Subset, data::Dataset>(d, "CppSubset", "The examples of a C++ dataset at indices.")
       .def(
           "__init__",
           [](data::Subset* self, nb::handle base, std::vector<int64_t> idx) {
             new (self) data::Subset(as_dataset(base), std::move(idx));
           },
-          nb::arg("dataset"), nb::arg("indices"), nb::keep_alive<1, 2>());
-  nb::class_<data::ConcatDataset, data::Dataset>(d, "ConcatDataset", "Datasets one after another.")
+          nb::arg("dataset"), nb::arg("indices"), nb::keep_alive<1, 2>())
+      .def_prop_ro("indices", [](const data::Subset& s) { return s.indices(); });
+  nb::class_<data::ConcatDataset, data::Dataset>(d, "CppConcatDataset", "C++ datasets one after another.")
       .def(
           "__init__",
           [](data::ConcatDataset* self, nb::iterable parts) {
@@ -290,42 +497,98 @@ void bind_data(nb::module_& m) {
           },
           nb::arg("datasets"), nb::keep_alive<1, 2>());
   d.def(
-      "random_split",
-      [](nb::handle base, std::vector<int64_t> sizes, uint64_t seed) {
-        nb::list out;
-        for (auto& p : data::random_split(as_dataset(base), sizes, seed)) {
-          nb::object o = nb::cast(std::shared_ptr<data::Dataset>(p));
-          nb::detail::keep_alive(o.ptr(), base.ptr());
-          out.append(o);
+      "random_split_indices",
+      [](int64_t n, nb::sequence lengths, std::optional<Generator*> generator, std::optional<uint64_t> seed_arg) {
+        uint64_t seed = seed_arg ? *seed_arg : draw_seed(generator && *generator ? **generator : default_generator());
+        std::vector<int64_t> sizes;
+        bool fractions = false;
+        for (nb::handle h : lengths) fractions |= PyFloat_Check(h.ptr()) != 0;
+        if (fractions) {
+          std::vector<double> f;
+          for (nb::handle h : lengths) f.push_back(nb::cast<double>(h));
+          sizes = data::split_lengths(f, n);
+        } else {
+          for (nb::handle h : lengths) sizes.push_back(nb::cast<int64_t>(h));
         }
-        return out;
+        return data::random_split_indices(n, sizes, seed);
       },
-      nb::arg("dataset"), nb::arg("lengths"), nb::arg("seed") = 0,
-      "Disjoint random subsets of the given lengths (which must sum to len(dataset)).");
+      nb::arg("n"), nb::arg("lengths"), nb::arg("generator") = nb::none(), nb::arg("seed") = nb::none(),
+      "The index lists of random_split: lengths summing to n, or fractions summing to 1.");
+  // The samplers' C++ side; tessera.utils.data wraps them in torch's classes.
+  auto seed_of = [](std::optional<Generator*> g) { return draw_seed(g && *g ? **g : default_generator()); };
+  nb::class_<data::Sampler>(d, "CppSampler", "A sampler implemented in C++.")
+      .def("indices", &data::Sampler::indices, nb::arg("n"), nb::arg("epoch"),
+           "The indices of an epoch for a dataset of n examples.")
+      .def("size", &data::Sampler::size, nb::arg("n"), "How many indices an epoch has for n examples.");
+  nb::class_<data::SequentialSampler, data::Sampler>(d, "CppSequentialSampler").def(nb::init<>());
+  nb::class_<data::RandomSampler, data::Sampler>(d, "CppRandomSampler")
+      .def("__init__",
+           [seed_of](data::RandomSampler* self, bool replacement, std::optional<int64_t> num_samples,
+                     std::optional<Generator*> g) { new (self) data::RandomSampler(seed_of(g), replacement, num_samples); },
+           nb::arg("replacement") = false, nb::arg("num_samples") = nb::none(), nb::arg("generator") = nb::none());
+  nb::class_<data::SubsetRandomSampler, data::Sampler>(d, "CppSubsetRandomSampler")
+      .def("__init__",
+           [seed_of](data::SubsetRandomSampler* self, std::vector<int64_t> idx, std::optional<Generator*> g) {
+             new (self) data::SubsetRandomSampler(std::move(idx), seed_of(g));
+           },
+           nb::arg("indices"), nb::arg("generator") = nb::none());
+  nb::class_<data::WeightedRandomSampler, data::Sampler>(d, "CppWeightedRandomSampler")
+      .def("__init__",
+           [seed_of](data::WeightedRandomSampler* self, std::vector<double> w, int64_t n, bool replacement,
+                     std::optional<Generator*> g) { new (self) data::WeightedRandomSampler(std::move(w), n, replacement, seed_of(g)); },
+           nb::arg("weights"), nb::arg("num_samples"), nb::arg("replacement") = true, nb::arg("generator") = nb::none());
+  nb::class_<data::BatchSampler>(d, "CppBatchSampler")
+      .def("__init__",
+           [](data::BatchSampler* self, nb::handle sampler, int64_t batch_size, bool drop_last) {
+             new (self) data::BatchSampler(as_sampler<data::Sampler, PySampler>(sampler), batch_size, drop_last);
+           },
+           nb::arg("sampler"), nb::arg("batch_size"), nb::arg("drop_last"), nb::keep_alive<1, 2>())
+      .def("batches", &data::BatchSampler::batches, nb::arg("n"), nb::arg("epoch"))
+      .def("size", &data::BatchSampler::size, nb::arg("n"));
 
   nb::class_<PyLoader>(d, "DataLoader", nb::type_slots(loader_slots),
                        "Batches of a dataset, shuffled with a seed, built ahead by worker threads. Each iteration is "
                        "one epoch of (inputs, targets) batches.")
       .def(
           "__init__",
-          [](PyLoader* self, nb::handle dataset, int64_t batch_size, bool shuffle, uint64_t seed, bool drop_last,
-             int num_workers, int prefetch, std::optional<nb::object> transform, std::optional<nb::object> collate_fn,
-             int64_t num_replicas, int64_t rank, bool pin_memory) {
+          [](PyLoader* self, nb::handle dataset, int64_t batch_size, std::optional<bool> shuffle, nb::handle sampler,
+             nb::handle batch_sampler, int num_workers, std::optional<nb::object> collate_fn, bool pin_memory,
+             bool drop_last, double timeout, nb::handle worker_init_fn, nb::handle multiprocessing_context,
+             std::optional<Generator*> generator, std::optional<int> prefetch_factor, bool persistent_workers,
+             std::optional<uint64_t> seed, std::optional<nb::object> transform, int64_t num_replicas, int64_t rank) {
+            (void)persistent_workers;  // threads: workers persist (and start each epoch) in any case
+            if (timeout < 0) throw ValueError("DataLoader: timeout must be >= 0, got " + std::to_string(timeout));
+            if (!worker_init_fn.is_none())
+              throw ValueError("DataLoader: worker_init_fn is not supported (tessera's workers are threads of this "
+                               "process, sharing its state; there is nothing per worker to initialize)");
+            if (!multiprocessing_context.is_none())
+              throw ValueError("DataLoader: multiprocessing_context is not supported (the workers are threads)");
             data::LoaderOptions o{.batch_size = batch_size,
-                                  .shuffle = shuffle,
-                                  .seed = seed,
+                                  .shuffle = shuffle.value_or(false),
+                                  .seed = seed ? *seed : draw_seed(generator && *generator ? **generator : default_generator()),
                                   .drop_last = drop_last,
                                   .num_workers = num_workers,
-                                  .prefetch = prefetch,
+                                  .prefetch = prefetch_factor.value_or(4),
                                   .pin_memory = pin_memory,
                                   .num_replicas = num_replicas,
                                   .rank = rank};
             std::vector<nb::object> refs{nb::borrow(dataset)};
+            if (!sampler.is_none()) {
+              refs.push_back(nb::borrow(sampler));
+              o.sampler = as_sampler<data::Sampler, PySampler>(sampler);
+            }
+            if (!batch_sampler.is_none()) {
+              refs.push_back(nb::borrow(batch_sampler));
+              o.batch_sampler = as_sampler<data::BatchSampler, PyBatchSampler>(batch_sampler);
+            }
             if (transform) {
               nb::handle f = *transform;  // owned by refs
               refs.push_back(*transform);
               o.collate = [f](data::Batch b) {
                 nb::gil_scoped_acquire g;
+                if (!b.input.defined())
+                  throw ValueError("DataLoader: transform= takes (inputs, targets) batches, but the dataset's items "
+                                   "have another structure; use collate_fn instead");
                 nb::object r = f(b.input, b.target);
                 auto [x, y] = nb::cast<std::pair<Tensor, Tensor>>(r);
                 return data::Batch{x, y};
@@ -340,10 +603,17 @@ void bind_data(nb::module_& m) {
             }
             new (self) PyLoader(std::move(ds), std::move(o), std::move(refs));
           },
-          nb::arg("dataset"), nb::arg("batch_size") = 1, nb::arg("shuffle") = false, nb::arg("seed") = 0,
-          nb::arg("drop_last") = false, nb::arg("num_workers") = 2, nb::arg("prefetch") = 4,
-          nb::arg("transform") = nb::none(), nb::arg("collate_fn") = nb::none(), nb::arg("num_replicas") = 1,
-          nb::arg("rank") = 0, nb::arg("pin_memory") = false)
+          nb::arg("dataset"), nb::arg("batch_size") = 1, nb::arg("shuffle") = nb::none(), nb::arg("sampler") = nb::none(),
+          nb::arg("batch_sampler") = nb::none(), nb::arg("num_workers") = 2, nb::arg("collate_fn") = nb::none(),
+          nb::arg("pin_memory") = false, nb::arg("drop_last") = false, nb::arg("timeout") = 0.0,
+          nb::arg("worker_init_fn") = nb::none(), nb::arg("multiprocessing_context") = nb::none(),
+          nb::arg("generator") = nb::none(), nb::kw_only(), nb::arg("prefetch_factor") = nb::none(),
+          nb::arg("persistent_workers") = false, nb::arg("seed") = nb::none(), nb::arg("transform") = nb::none(),
+          nb::arg("num_replicas") = 1, nb::arg("rank") = 0,
+          "torch.utils.data.DataLoader's arguments, in its order; the workers are threads (num_workers=0 builds "
+          "batches on the calling thread). shuffle draws its seed from generator (or the default generator, "
+          "which manual_seed sets) unless seed= gives it; transform(inputs, targets) runs on each batch; "
+          "num_replicas/rank shard the epoch as a DistributedSampler does.")
       .def("__len__", [](PyLoader& l) { return l.loader().num_batches(); })
       .def("__iter__",
            [](nb::handle self) {
@@ -354,7 +624,9 @@ void bind_data(nb::module_& m) {
            [](PyLoader& l) {
              auto b = l.next();
              if (!b) throw nb::stop_iteration();
-             return std::make_pair(b->input, b->target);
+             if (b->structure) return rebuild(*static_cast<const nb::object*>(b->structure.get()), b->fields);
+             if (!b->fields.empty()) return nb::object(nb::cast(b->fields));  // a C++ dataset's fields
+             return nb::object(nb::make_tuple(b->input, b->target));
            })
       .def("set_epoch", &PyLoader::set_epoch, nb::arg("epoch"),
            "The epoch the next iteration starts (its shuffle order).")

@@ -130,6 +130,11 @@ const char* doc_for(const std::string& name) {
       {"layer_norm", "Normalization over the last dims (normalized_shape)."},
       {"group_norm", "Normalization over groups of channels."},
       {"dropout", "Zeroes elements with probability p and scales the rest by 1/(1-p) when training."},
+      {"feature_dropout", "Zeroes whole channels x[n, c] of [N, C, ...] with probability p when training, scaling "
+                          "the rest by 1/(1-p)."},
+      {"dropout1d", "Channel dropout of [N, C, L] or [C, L] when training."},
+      {"dropout2d", "Channel dropout of [N, C, H, W] or [C, H, W] when training (other ranks warn, as in PyTorch)."},
+      {"dropout3d", "Channel dropout of [N, C, D, H, W] or [C, D, H, W] when training (other ranks warn)."},
       {"embedding", "Rows of weight picked by integer indices."},
       {"one_hot", "int64 one-hot of integer labels."},
       // Tensor
@@ -185,6 +190,10 @@ const char* doc_for(const std::string& name) {
       {"reshape_as", "Reshaped to other's shape."},
       {"expand_as", "Broadcast to other's shape."},
       {"element_size", "Bytes per element."},
+      {"type", "With no argument, the legacy type name ('tessera.FloatTensor'); with a dtype or such a name, the "
+               "tensor converted to it."},
+      {"data", "The values outside autograd (a view that does not require grad); assigning replaces them, keeping "
+               "this tensor's autograd identity (param.data = t)."},
       // losses
       {"cross_entropy", "Softmax cross-entropy of logits and class indices (or probabilities)."},
       {"nll_loss", "Negative log-likelihood of log-probabilities and class indices."},

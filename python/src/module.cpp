@@ -1,12 +1,15 @@
 // tessera._tessera: the Python module over the C++ core (nanobind). The package tessera/*.py
 // adds the pure-Python conveniences (no_grad as a context manager and decorator, tensor()).
 #include <nanobind/nanobind.h>
+
+#include <cstring>
 #include <nanobind/stl/map.h>
 #include <nanobind/stl/optional.h>
 #include <nanobind/stl/pair.h>
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
 
+#include "common.h"
 #include "tessera/io/safetensors.h"
 #include "tessera/tessera.h"
 
@@ -23,26 +26,51 @@ void bind_tensorboard(nb::module_& m);  // tensorboard.cpp
 void bind_onnx(nb::module_& m);         // onnx.cpp
 void bind_dist(nb::module_& m);         // dist.cpp
 void bind_amp(nb::module_& m);          // amp.cpp
+void bind_autograd(nb::module_& m);     // autograd.cpp
+
+// A C++ message in the words of Python: C++ spellings of the same things become the Python ones.
+std::string pythonize(std::string m) {
+  static const std::pair<const char*, const char*> words[] = {
+      {"retain_graph=true", "retain_graph=True"}, {"create_graph=true", "create_graph=True"},
+      {"allow_unused=true", "allow_unused=True"}, {"requires_grad=false", "requires_grad=False"},
+      {"wrap the update in a NoGradGuard", "wrap the update in `with tessera.no_grad():`"},
+      {"NoGradGuard", "tessera.no_grad()"}, {"EnableGradGuard", "tessera.enable_grad()"},
+      {"DetectAnomalyGuard", "tessera.autograd.detect_anomaly()"}, {"AutocastGuard", "tessera.autocast"}};
+  for (auto [from, to] : words)
+    for (size_t at = m.find(from); at != std::string::npos; at = m.find(from, at + std::strlen(to)))
+      m.replace(at, std::strlen(from), to);
+  return m;
+}
+
+// C++ warnings as Python's UserWarning (so `warnings` filters and pytest.warns see them). A
+// warning raised as an error by a filter cannot propagate out of C++ here: it is printed instead.
+void python_warning(const std::string& message) {
+  if (!Py_IsInitialized()) return;
+  PyGILState_STATE g = PyGILState_Ensure();
+  if (PyErr_WarnEx(PyExc_UserWarning, pythonize(message).c_str(), 2) != 0) PyErr_WriteUnraisable(nullptr);
+  PyGILState_Release(g);
+}
 
 NB_MODULE(_tessera, m) {
   m.doc() = "tessera: a deep-learning framework with a C++ core";
+  set_warning_handler(&python_warning);
 
   // C++ errors become the Python exceptions users expect, with the C++ message.
   nb::register_exception_translator([](const std::exception_ptr& p, void*) {
     try {
       std::rethrow_exception(p);
     } catch (const IndexError& e) {
-      PyErr_SetString(PyExc_IndexError, e.what());
+      PyErr_SetString(PyExc_IndexError, pythonize(e.what()).c_str());
     } catch (const DTypeError& e) {
-      PyErr_SetString(PyExc_TypeError, e.what());
+      PyErr_SetString(PyExc_TypeError, pythonize(e.what()).c_str());
     } catch (const ShapeError& e) {
-      PyErr_SetString(PyExc_ValueError, e.what());
+      PyErr_SetString(PyExc_ValueError, pythonize(e.what()).c_str());
     } catch (const ValueError& e) {
-      PyErr_SetString(PyExc_ValueError, e.what());
+      PyErr_SetString(PyExc_ValueError, pythonize(e.what()).c_str());
     } catch (const IOError& e) {
-      PyErr_SetString(PyExc_OSError, e.what());
+      PyErr_SetString(PyExc_OSError, pythonize(e.what()).c_str());
     } catch (const Error& e) {
-      PyErr_SetString(PyExc_RuntimeError, e.what());
+      PyErr_SetString(PyExc_RuntimeError, pythonize(e.what()).c_str());
     }
   });
 
@@ -69,6 +97,7 @@ NB_MODULE(_tessera, m) {
   bind_tensor(m);
   bind_ops(m);
   bind_nn(m);
+  bind_autograd(m);
   bind_dlpack(m);
   bind_data(m);
   bind_train(m);
@@ -175,6 +204,42 @@ NB_MODULE(_tessera, m) {
       },
       nb::arg("path"), "(list of (name, tensor), metadata) from a safetensors file; validates it first.");
   m.def("manual_seed", &manual_seed, nb::arg("seed"), "Seeds the default random generator.");
+  m.def("initial_seed", [] { return default_generator().seed(); }, "The default generator's seed.");
+  m.def("seed", [] {
+        uint64_t s = draw_seed(default_generator()) >> 1;
+        manual_seed(s);
+        return s;
+      }, "Seeds the default generator with a fresh number drawn from it, and returns that seed.");
+  nb::class_<Generator>(m, "Generator",
+                        "A random number generator's state (torch.Generator): pass it as generator= to the data "
+                        "API (samplers, random_split, DataLoader).")
+      .def(
+          "__init__",
+          [](Generator* g, nb::handle device) {
+            if (!device.is_none() && tessera::py::py_str(device) != "cpu")
+              throw ValueError("Generator: device " + tessera::py::py_str(device) + " (generators are shared by every device; "
+                               "give 'cpu' or nothing)");
+            new (g) Generator();
+          },
+          nb::arg("device") = nb::none())
+      .def(
+          "manual_seed",
+          [](nb::handle self, uint64_t s) {
+            nb::cast<Generator&>(self).manual_seed(s);
+            return nb::borrow(self);
+          },
+          nb::arg("seed"), "Seeds this generator; returns it (so Generator().manual_seed(42) reads as in PyTorch).")
+      .def("initial_seed", &Generator::seed, "The seed this generator was given.")
+      .def("seed", [](Generator& g) {
+        uint64_t s = draw_seed(g) >> 1;
+        g.manual_seed(s);
+        return s;
+      }, "Seeds this generator with a fresh number drawn from it, and returns that seed.")
+      .def("get_state", [](const Generator& g) { return std::make_pair(g.seed(), g.offset()); },
+           "The state as (seed, offset).")
+      .def("set_state", [](Generator& g, std::pair<uint64_t, uint64_t> st) { g.set_state(st.first, st.second); },
+           nb::arg("state"), "Restores a state from get_state().")
+      .def_prop_ro("device", [](const Generator&) { return nb::module_::import_("tessera").attr("device")("cpu"); });
   m.def("set_num_threads", &set_num_threads, nb::arg("n"), "Sets the number of CPU threads the ops use.");
   m.attr("__version__") = version();
   m.def("get_num_threads", &get_num_threads, "The number of CPU threads the ops use.");

@@ -3,6 +3,8 @@
 #include <nanobind/stl/map.h>
 #include <nanobind/stl/shared_ptr.h>
 
+#include <algorithm>
+
 #include "common.h"
 
 namespace nb = nanobind;
@@ -67,19 +69,78 @@ std::vector<optim::ParamGroup> param_groups(nb::handle params) {
   return groups;
 }
 
-// The optimizers keep a reference to their parameter groups; the group options are exposed
-// as a list of dicts like torch's optimizer.param_groups (read-only copies plus set_lr).
-nb::list groups_view(optim::Optimizer& o) {
+// optimizer.param_groups[i] as torch's dict: a live view, so writing g["lr"] (what schedulers and
+// hand-written decay loops do) changes the optimizer. Options are numbers (bools as 0/1);
+// "betas" reads and writes beta1/beta2; "params" the group's tensors.
+struct GroupView {
+  optim::Optimizer* opt;
+  size_t index;
+  optim::ParamGroup& group() const {
+    auto& gs = opt->param_groups();
+    if (index >= gs.size()) throw nb::index_error("param_groups: the group no longer exists");
+    return gs[index];
+  }
+  std::vector<std::string> keys() const {
+    std::vector<std::string> k{"params"};
+    const auto& o = group().options;
+    for (auto& [name, v] : o)
+      if (name != "beta1" && name != "beta2") k.push_back(name);
+    if (o.count("beta1") && o.count("beta2")) k.push_back("betas");
+    return k;
+  }
+  nb::object get(const std::string& key) const {
+    auto& g = group();
+    if (key == "params") return nb::cast(g.params);
+    if (key == "betas" && g.options.count("beta1") && g.options.count("beta2"))
+      return nb::make_tuple(g.options.at("beta1"), g.options.at("beta2"));
+    auto it = g.options.find(key);
+    if (it == g.options.end()) throw nb::key_error(key.c_str());
+    return nb::cast(it->second);
+  }
+  void set(const std::string& key, nb::handle v) {
+    auto& g = group();
+    if (key == "params") {
+      std::vector<Tensor> ps;
+      for (nb::handle p : nb::iter(v)) ps.push_back(nb::cast<Tensor>(p));
+      g.params = std::move(ps);
+    } else if (key == "betas") {
+      auto b = nb::cast<std::pair<double, double>>(v);
+      g.options["beta1"] = b.first;
+      g.options["beta2"] = b.second;
+    } else {
+      double d;
+      if (!nb::try_cast(v, d))
+        throw DTypeError(opt->name() + ".param_groups: option '" + key + "' must be a number, got a " +
+                         tessera::py::py_type_name(v));
+      if (key == "lr" && d < 0) throw ValueError(opt->name() + ": invalid learning rate " + std::to_string(d));
+      g.options[key] = d;
+    }
+  }
+};
+
+nb::list groups_view(nb::handle self) {
+  auto& o = nb::cast<optim::Optimizer&>(self);
   nb::list out;
-  for (auto& g : o.param_groups()) {
-    nb::dict d;
-    d["params"] = nb::cast(g.params);
-    for (auto& [k, v] : g.options) d[k.c_str()] = v;
-    out.append(d);
+  for (size_t i = 0; i < o.param_groups().size(); ++i) {
+    nb::object v = nb::cast(GroupView{&o, i});
+    nb::detail::keep_alive(v.ptr(), self.ptr());
+    out.append(v);
   }
   return out;
 }
 }  // namespace
+
+// A tensor or any iterable of tensors (torch's `parameters` arguments: lists, generators).
+static std::vector<Tensor> tensors_of(nb::handle h, const char* op) {
+  if (nb::isinstance<Tensor>(h)) return {nb::cast<Tensor>(h)};
+  std::vector<Tensor> v;
+  for (nb::handle e : nb::iter(h)) {
+    if (!nb::isinstance<Tensor>(e))
+      throw DTypeError(std::string(op) + ": parameters must be tensors, got a " + tessera::py::py_type_name(e));
+    v.push_back(nb::cast<Tensor>(e));
+  }
+  return v;
+}
 
 void bind_nn(nb::module_& m) {
   nb::class_<nn::Module>(m, "_Module", nb::dynamic_attr(), "A layer implemented in C++ (tessera::nn).")
@@ -273,6 +334,21 @@ void bind_nn(nb::module_& m) {
   nb::class_<nn::Dropout, nn::Module>(m, "Dropout",
                                       "Zeroes elements with probability p when training, scaling the rest by 1/(1-p).")
       .def(nb::init<double, bool>(), nb::arg("p") = 0.5, nb::arg("inplace") = false);
+  nb::class_<nn::ChannelDropout, nn::Module>(m, "_ChannelDropout", "The base of Dropout1d/2d/3d.")
+      .def_rw("p", &nn::ChannelDropout::p)
+      .def_rw("inplace", &nn::ChannelDropout::inplace);
+  nb::class_<nn::Dropout1d, nn::ChannelDropout>(m, "Dropout1d",
+                                                "Zeroes whole channels of [N, C, L] (or [C, L]) with probability p "
+                                                "when training, scaling the rest by 1/(1-p).")
+      .def(nb::init<double, bool>(), nb::arg("p") = 0.5, nb::arg("inplace") = false);
+  nb::class_<nn::Dropout2d, nn::ChannelDropout>(m, "Dropout2d",
+                                                "Zeroes whole channels of [N, C, H, W] (or [C, H, W]) with probability "
+                                                "p when training, scaling the rest by 1/(1-p).")
+      .def(nb::init<double, bool>(), nb::arg("p") = 0.5, nb::arg("inplace") = false);
+  nb::class_<nn::Dropout3d, nn::ChannelDropout>(m, "Dropout3d",
+                                                "Zeroes whole channels of [N, C, D, H, W] (or [C, D, H, W]) with "
+                                                "probability p when training, scaling the rest by 1/(1-p).")
+      .def(nb::init<double, bool>(), nb::arg("p") = 0.5, nb::arg("inplace") = false);
   nb::class_<nn::Embedding, nn::Module>(m, "Embedding",
                                         "A lookup table of num_embeddings vectors (torch.nn.Embedding).")
       .def(nb::init<int64_t, int64_t, std::optional<int64_t>>(), nb::arg("num_embeddings"), nb::arg("embedding_dim"),
@@ -396,13 +472,48 @@ void bind_nn(nb::module_& m) {
       nb::arg("gain") = 1.0, "A (semi-)orthogonal matrix times gain, in place.");
 
   // --- tessera.optim -----------------------------------------------------------------------------
+  nb::class_<GroupView>(m, "ParamGroup", "One of optimizer.param_groups: a dict-like live view of a group's options.")
+      .def("__getitem__", &GroupView::get)
+      .def("__setitem__", &GroupView::set)
+      .def("__contains__", [](const GroupView& g, const std::string& k) {
+        auto ks = g.keys();
+        return std::find(ks.begin(), ks.end(), k) != ks.end();
+      })
+      .def("__len__", [](const GroupView& g) { return g.keys().size(); })
+      .def("__iter__", [](const GroupView& g) { return nb::iter(nb::cast(g.keys())); })
+      .def("keys", &GroupView::keys, "The group's keys: 'params' and its options.")
+      .def("values", [](const GroupView& g) {
+        nb::list l;
+        for (auto& k : g.keys()) l.append(g.get(k));
+        return l;
+      }, "The values, in the order of keys().")
+      .def("items", [](const GroupView& g) {
+        nb::list l;
+        for (auto& k : g.keys()) l.append(nb::make_tuple(k, g.get(k)));
+        return l;
+      }, "(key, value) pairs.")
+      .def("get", [](const GroupView& g, const std::string& k, nb::handle dflt) -> nb::object {
+        auto ks = g.keys();
+        return std::find(ks.begin(), ks.end(), k) != ks.end() ? g.get(k) : nb::borrow(dflt);
+      }, nb::arg("key"), nb::arg("default") = nb::none(), "The value of key, or default.")
+      .def("setdefault", [](GroupView& g, const std::string& k, nb::handle dflt) -> nb::object {
+        auto ks = g.keys();
+        if (std::find(ks.begin(), ks.end(), k) == ks.end()) g.set(k, dflt);
+        return g.get(k);
+      }, nb::arg("key"), nb::arg("default") = nb::none(), "The value of key, set to default first when missing.")
+      .def("__repr__", [](const GroupView& g) {
+        nb::dict d;
+        for (auto& k : g.keys()) d[k.c_str()] = g.get(k);
+        return tessera::py::py_str(nb::repr(d));
+      });
   nb::class_<optim::Optimizer>(m, "Optimizer", "The base of the C++ optimizers (torch.optim.Optimizer).")
       .def("step", &optim::Optimizer::step, Release(), "One update of every parameter that has a gradient.")
       .def("zero_grad", &optim::Optimizer::zero_grad, nb::arg("set_to_none") = true)
       .def_prop_rw(
           "lr", [](const optim::Optimizer& o) { return o.lr(); }, [](optim::Optimizer& o, double v) { o.set_lr(v); },
           "The learning rate (of every group when set).")
-      .def_prop_ro("param_groups", &groups_view, "The groups and their options, as dicts (a copy).")
+      .def_prop_ro("param_groups", &groups_view,
+                   "The groups, as torch's list of dicts: each a live view (g['lr'] = 0.01 changes the optimizer).")
       .def(
           "set_lr", [](optim::Optimizer& o, double lr, std::optional<size_t> g) { o.set_lr(lr, g); }, nb::arg("lr"),
           nb::arg("group") = nb::none())
@@ -527,16 +638,19 @@ void bind_nn(nb::module_& m) {
       }, nb::arg("params"), nb::arg("lr") = 1.0, nb::arg("rho") = 0.9, nb::arg("eps") = 1e-6,
          nb::arg("weight_decay") = 0.0);
   m.def(
-      "_set_data", [](Tensor& t, const Tensor& src) { nn::set_data(t, src); }, nb::arg("tensor"), nb::arg("src"),
-      "Replaces t's data with src's, keeping t's identity (param.data = src).");
-  m.def(
       "clip_grad_norm_",
-      [](const std::vector<Tensor>& p, double max_norm, double norm_type) {
-        return optim::clip_grad_norm_(p, max_norm, norm_type);
+      [](nb::handle p, double max_norm, double norm_type) {
+        std::vector<Tensor> v = tensors_of(p, "clip_grad_norm_");
+        nb::gil_scoped_release r;
+        return optim::clip_grad_norm_(v, max_norm, norm_type);
       },
-      nb::arg("parameters"), nb::arg("max_norm"), nb::arg("norm_type") = 2.0, Release(),
+      nb::arg("parameters"), nb::arg("max_norm"), nb::arg("norm_type") = 2.0,
       "Scales the gradients so that their joint norm is at most max_norm; returns the norm before.");
-  m.def("clip_grad_value_", &optim::clip_grad_value_, nb::arg("parameters"), nb::arg("clip_value"), Release(),
+  m.def("clip_grad_value_", [](nb::handle p, double v) {
+          std::vector<Tensor> ts = tensors_of(p, "clip_grad_value_");
+          nb::gil_scoped_release r;
+          optim::clip_grad_value_(ts, v);
+        }, nb::arg("parameters"), nb::arg("clip_value"),
         "Clamps every gradient element into [-clip_value, clip_value].");
 
   // LR schedulers hold a reference to their optimizer: keep_alive ties its lifetime to theirs.

@@ -373,6 +373,18 @@ void bind_ops(nb::module_& m) {
   b.fn(
       "dropout", [](const Tensor& x, double p, bool training) { return ops::dropout(x, p, training); },
       nb::arg("input"), nb::arg("p") = 0.5, nb::arg("training") = true);
+  b.fn(
+      "feature_dropout", [](const Tensor& x, double p, bool training) { return ops::feature_dropout(x, p, training); },
+      nb::arg("input"), nb::arg("p") = 0.5, nb::arg("training") = true);
+  b.fn(
+      "dropout1d", [](const Tensor& x, double p, bool training) { return ops::dropout1d(x, p, training); },
+      nb::arg("input"), nb::arg("p") = 0.5, nb::arg("training") = true);
+  b.fn(
+      "dropout2d", [](const Tensor& x, double p, bool training) { return ops::dropout2d(x, p, training); },
+      nb::arg("input"), nb::arg("p") = 0.5, nb::arg("training") = true);
+  b.fn(
+      "dropout3d", [](const Tensor& x, double p, bool training) { return ops::dropout3d(x, p, training); },
+      nb::arg("input"), nb::arg("p") = 0.5, nb::arg("training") = true);
   b.fn("embedding", &ops::embedding, nb::arg("input"), nb::arg("weight"));
   b.fn("one_hot", &ops::one_hot, nb::arg("input"), nb::arg("num_classes") = -1);
 

@@ -21,6 +21,8 @@ class PyRef {
  public:
   explicit PyRef(nanobind::object o);
   nanobind::handle get() const { return *p_; }
+  // The reference as an opaque shared pointer to the nanobind::object (data::Batch::structure).
+  std::shared_ptr<const void> share() const { return p_; }
 
  private:
   std::shared_ptr<nanobind::object> p_;
@@ -29,6 +31,9 @@ class PyRef {
 // An element of a Python dataset's item as a tensor (Tensor, numpy array or number); errors
 // name the index and what (input/target) was wrong.
 Tensor item_tensor(nanobind::handle h, const char* what, int64_t index);
+// A plain Python bool/int/float (not a numpy scalar or array), and the dtype a batch of them takes.
+bool is_py_number(nanobind::handle h);
+DType number_dtype(const Scalar& s);
 
 // A tensor sharing a numpy array's memory (tensor.cpp).
 Tensor from_numpy(nanobind::handle array);

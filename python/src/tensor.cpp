@@ -5,6 +5,7 @@
 #include "python.h"
 
 namespace nb = nanobind;
+using namespace nb::literals;
 using namespace tessera;
 
 using tessera::py::Operand;
@@ -31,12 +32,36 @@ TensorIndex to_index(nb::handle h) {
   if (nb::isinstance<Tensor>(h)) return TensorIndex(nb::cast<Tensor>(h));
   if (PyBool_Check(h.ptr())) return TensorIndex(full({}, h.ptr() == Py_True, {DType::Bool}));
   if (PyLong_Check(h.ptr())) return TensorIndex(int64_t(PyLong_AsLongLong(h.ptr())));
-  if (PyList_Check(h.ptr())) {  // a list of ints (or bools) is an index tensor, as in NumPy
+  if (nb::hasattr(h, "__array_interface__")) {  // numpy: integer scalars index, arrays are index tensors or masks
+    nb::object a = nb::module_::import_("numpy").attr("asarray")(h);
+    std::string kind = nb::cast<std::string>(a.attr("dtype").attr("kind"));
+    if (kind != "i" && kind != "u" && kind != "b")
+      throw nb::index_error(("tensors can be indexed by integer or bool numpy arrays, not dtype " +
+                             tessera::py::py_str(a.attr("dtype"))).c_str());
+    if (kind != "b" && nb::cast<int64_t>(a.attr("ndim")) == 0) return TensorIndex(nb::cast<int64_t>(a.attr("item")()));
+    if (kind != "b") a = a.attr("astype")("int64");
+    return TensorIndex(tessera::py::from_numpy(a.attr("copy")()));
+  }
+  if (PyIndex_Check(h.ptr())) return TensorIndex(nb::cast<int64_t>(h.attr("__index__")()));
+  if (PyList_Check(h.ptr()) || PyRange_Check(h.ptr())) {
+    // a list of ints is an index tensor, a list of bools a mask, as in NumPy and PyTorch
     std::vector<int64_t> v;
-    for (nb::handle e : nb::borrow<nb::list>(h)) v.push_back(nb::cast<int64_t>(e));
+    bool all_bool = PyList_Check(h.ptr()) && nb::len(h) > 0;
+    for (nb::handle e : h) {
+      all_bool &= PyBool_Check(e.ptr()) != 0;
+      if (!PyIndex_Check(e.ptr()))
+        throw nb::index_error(("a list index holds integers or bools, not " + tessera::py::py_type_name(e)).c_str());
+      v.push_back(nb::cast<int64_t>(e.attr("__index__")()));
+    }
+    if (all_bool) {
+      Tensor m = empty({int64_t(v.size())}, {DType::Bool});
+      for (size_t i = 0; i < v.size(); ++i) m.data_ptr<bool>()[i] = v[i] != 0;
+      return TensorIndex(m);
+    }
     return TensorIndex(from_vector(v));
   }
-  throw nb::type_error("indices must be integers, slices, None, ..., lists or tessera tensors");
+  throw nb::type_error(("indices must be integers, slices, None, ..., lists, ranges, numpy arrays or tessera "
+                        "tensors, not " + tessera::py::py_type_name(h)).c_str());
 }
 
 std::vector<TensorIndex> to_indices(nb::handle key) {
@@ -136,6 +161,8 @@ namespace {
 using tessera::py::from_numpy;
 
 nb::object to_numpy(const Tensor& t) {
+  if (t.dtype() == DType::BFloat16)
+    throw nb::type_error("numpy: numpy has no bfloat16 dtype; convert first, e.g. t.float().numpy()");
   // As in PyTorch: a numpy array shares memory with its tensor, which a GPU tensor cannot.
   if (!t.device().is_cpu())
     throw nb::type_error(("can't convert " + t.device().str() +
@@ -149,6 +176,33 @@ nb::object to_numpy(const Tensor& t) {
   std::vector<int64_t> strides(c.strides().begin(), c.strides().end());
   nb::ndarray<nb::numpy> arr(c.data_ptr(), c.dim(), shape.data(), owner, strides.data(), ndarray_dtype(c.dtype()));
   return nb::cast(arr, nb::rv_policy::reference);
+}
+
+// torch's legacy type names (FloatTensor, ...) of each dtype, for Tensor.type().
+const std::pair<DType, const char*> kLegacyTypes[] = {
+    {DType::Float32, "FloatTensor"}, {DType::Float64, "DoubleTensor"}, {DType::Float16, "HalfTensor"},
+    {DType::BFloat16, "BFloat16Tensor"}, {DType::Int64, "LongTensor"}, {DType::Int32, "IntTensor"},
+    {DType::Int8, "CharTensor"}, {DType::UInt8, "ByteTensor"}, {DType::Bool, "BoolTensor"}};
+
+std::string legacy_type(const Tensor& t) {
+  for (auto& [d, n] : kLegacyTypes)
+    if (d == t.dtype()) return std::string(t.device().is_cpu() ? "tessera." : "tessera.cuda.") + n;
+  return "tessera.Tensor";
+}
+
+// Tensor.type(dtype or name): the tensor in that dtype (and, for 'tessera.cuda.X', on the GPU).
+Tensor to_legacy_type(const Tensor& t, nb::handle to) {
+  DType d;
+  if (nb::try_cast(to, d)) return t.to(d);
+  std::string name = tessera::py::py_str(to);
+  for (const char* prefix : {"tessera.", "torch."})
+    if (name.rfind(prefix, 0) == 0) name = name.substr(std::string(prefix).size());
+  bool cuda = name.rfind("cuda.", 0) == 0;
+  if (cuda) name = name.substr(5);
+  for (auto& [dt, n] : kLegacyTypes)
+    if (name == n) return (cuda ? t.to(Device::cuda(0)) : t.cpu()).to(dt);
+  throw nb::value_error(("type: unknown type '" + tessera::py::py_str(to) + "' (give a dtype or a name such as "
+                         "'tessera.FloatTensor')").c_str());
 }
 
 #define TS_BINOP(py, OP)                                                                                 \
@@ -249,6 +303,42 @@ void bind_tensor(nb::module_& m) {
   DocClass{nb::class_<Tensor>(m, "Tensor", "A strided view of reference-counted storage, as torch.Tensor.",
                               nb::type_slots(tensor_slots))}
       .def_prop_ro("shape", [](const Tensor& t) { return nb::tuple(nb::cast(t.shape())); })
+      // torch's legacy constructor: Tensor(2, 3) (uninitialized float32), Tensor([1, 2]) (float32
+      // data), Tensor() (empty), Tensor(t) (the same data).
+      .def("__init__",
+           [](Tensor* self, nb::args a) {
+             if (a.size() == 0) {
+               new (self) Tensor(empty({0}, {DType::Float32}));
+             } else if (a.size() == 1 && nb::isinstance<Tensor>(a[0])) {
+               new (self) Tensor(nb::cast<Tensor>(a[0]));
+             } else if (PyLong_Check(a[0].ptr()) || (a.size() == 1 && PyTuple_Check(a[0].ptr()) && PyTuple_Size(a[0].ptr()) > 0 &&
+                                                    PyLong_Check(nb::tuple(a[0])[0].ptr()))) {
+               nb::handle sizes = a.size() == 1 && PyTuple_Check(a[0].ptr()) ? a[0] : nb::handle(a);
+               Shape shape;
+               for (nb::handle h : sizes) {
+                 if (!PyLong_Check(h.ptr()))
+                   throw nb::type_error(("Tensor(*sizes): sizes must be ints, got " + tessera::py::py_type_name(h)).c_str());
+                 shape.push_back(nb::cast<int64_t>(h));
+               }
+               new (self) Tensor(empty(shape, {DType::Float32}));
+             } else if (a.size() == 1) {
+               nb::object t = nb::module_::import_("tessera").attr("tensor")(a[0], "dtype"_a = DType::Float32);
+               new (self) Tensor(nb::cast<Tensor>(t));
+             } else {
+               throw nb::type_error("Tensor(): expected sizes (ints), one sequence of data or a tensor");
+             }
+           })
+      .def_prop_rw("data", [](const Tensor& t) { return t.detach(); },
+                   [](Tensor& t, const Tensor& src) { t.set_data(src); })
+      .def("type", [](const Tensor& t, nb::handle to) -> nb::object {
+             if (to.is_none()) return nb::str(legacy_type(t).c_str());
+             return nb::cast(to_legacy_type(t, to));
+           }, nb::arg("dtype") = nb::none())
+      .def("__index__", [](const Tensor& t) {
+        if (t.numel() != 1 || t.is_floating_point() || t.dtype() == DType::Bool)
+          throw nb::type_error("only integer tensors of a single element can be converted to an index");
+        return t.item().to_int();
+      })
       .def("size", [](const Tensor& t, std::optional<int64_t> d) -> nb::object {
             if (d) return nb::cast(t.size(*d));
             return nb::tuple(nb::cast(t.shape()));
@@ -396,6 +486,9 @@ void bind_tensor(nb::module_& m) {
   m.def("_full", [=](const Shape& s, Scalar v, DType d, const std::string& dev) { return full(s, v, opts(d, dev)); });
   m.def("_rand", [=](const Shape& s, DType d, const std::string& dev) { return rand(s, opts(d, dev)); });
   m.def("_randn", [=](const Shape& s, DType d, const std::string& dev) { return randn(s, opts(d, dev)); });
+  m.def("_randperm", [=](int64_t n, DType d, const std::string& dev, std::optional<Generator*> g) {
+    return randperm(n, opts(d, dev), g && *g ? *g : nullptr);
+  }, nb::arg("n"), nb::arg("dtype"), nb::arg("device"), nb::arg("generator") = nb::none());
   m.def("_randint", [=](int64_t lo, int64_t hi, const Shape& s, DType d, const std::string& dev) {
     return randint(lo, hi, s, opts(d, dev));
   });
@@ -415,7 +508,12 @@ void bind_tensor(nb::module_& m) {
       [](const std::vector<Tensor>& outputs, const std::vector<Tensor>& inputs, std::optional<std::vector<Tensor>> gos,
          bool retain, bool create, bool unused) {
         nb::gil_scoped_release r;
-        return autograd::grad(outputs, inputs, gos.value_or(std::vector<Tensor>{}), retain, create, unused);
+        std::vector<Tensor> g = autograd::grad(outputs, inputs, gos.value_or(std::vector<Tensor>{}), retain, create,
+                                               unused);
+        nb::gil_scoped_acquire a;
+        nb::list out;  // None for an input the outputs do not use (allow_unused)
+        for (const Tensor& t : g) out.append(t.defined() ? nb::cast(t) : nb::none());
+        return out;
       },
       nb::arg("outputs"), nb::arg("inputs"), nb::arg("grad_outputs") = nb::none(), nb::arg("retain_graph") = false,
       nb::arg("create_graph") = false, nb::arg("allow_unused") = false,

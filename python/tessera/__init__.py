@@ -13,7 +13,7 @@ from ._tessera import *  # noqa: F401,F403
 del data, init, train  # noqa: F821 (the C++ submodules; tessera.data and .train are the packages below)
 from ._tessera import Tensor, dtype, from_numpy
 from . import _tessera
-from . import amp, backends, data, distributed, inference, nn, onnx, optim, train, utils  # noqa: E402,F401
+from . import amp, autograd, backends, data, distributed, inference, nn, onnx, optim, train, utils  # noqa: E402,F401
 from .amp import autocast, get_autocast_dtype, is_autocast_enabled  # noqa: E402,F401
 from ._tessera import zoo  # noqa: F401
 
@@ -138,6 +138,29 @@ def randn(*size, dtype=float32, device=None, requires_grad=False):
     return _tessera._randn(_shape(size), dtype, _dev(device)).requires_grad_(requires_grad)
 
 
+def randperm(n, *, generator=None, dtype=int64, device=None, requires_grad=False):
+    """A random permutation of 0..n-1, from generator (or the default generator)."""
+    return _tessera._randperm(n, dtype, _dev(device), generator).requires_grad_(requires_grad)
+
+
+def _legacy(dt, name):
+    def make(*args, device=None):
+        if len(args) == 1 and not isinstance(args[0], _numbers.Integral):
+            return tensor(args[0], dtype=dt, device=device)
+        return empty(*args, dtype=dt, device=device) if args else empty(0, dtype=dt, device=device)
+    make.__name__ = name
+    make.__doc__ = (f"torch.{name}'s legacy constructor: {name}(*sizes) an uninitialized {dt} tensor, "
+                    f"{name}(data) a {dt} tensor of data.")
+    return make
+
+
+FloatTensor, DoubleTensor, HalfTensor = _legacy(float32, "FloatTensor"), _legacy(float64, "DoubleTensor"), \
+    _legacy(float16, "HalfTensor")
+LongTensor, IntTensor, ByteTensor, BoolTensor = _legacy(int64, "LongTensor"), _legacy(int32, "IntTensor"), \
+    _legacy(uint8, "ByteTensor"), _legacy(bool_, "BoolTensor")
+BFloat16Tensor, CharTensor = _legacy(bfloat16, "BFloat16Tensor"), _legacy(int8, "CharTensor")
+
+
 def randint(low, high=None, size=(), dtype=int64, device=None):
     """Random integers in [low, high) of the given size."""
     if high is None:
@@ -216,6 +239,10 @@ class set_grad_enabled(_GradMode):
     def __enter__(self):
         _tessera.set_grad_enabled(self._mode)
         return self
+
+
+autograd.no_grad, autograd.enable_grad = no_grad, enable_grad
+autograd.set_grad_enabled, autograd.inference_mode = set_grad_enabled, inference_mode
 
 
 # --- devices and PyTorch's convenience functions ---------------------------------------------------

@@ -62,7 +62,12 @@ def test_cpp_datasets_and_splits():
     sub = ts.data.Subset(ds, [4, 2])
     assert [sub[i][1].item() for i in range(2)] == [4, 2]
     both = ts.data.ConcatDataset([ds, Squares(4)])
-    assert len(both) == 14 and both[12][1].item() == 2
+    assert len(both) == 14 and both[12][1] == 2  # a Python dataset's items come back as they are
+    x, y = next(iter(ts.data.DataLoader(ts.data.ConcatDataset([ds, ds]), batch_size=20)))
+    assert x.shape == (20, 1) and y.tolist() == list(range(10)) * 2
+    with pytest.raises(ValueError, match=r"Dataset\[10\]\[0\] has shape \[2\] but Dataset\[0\]\[0\] has shape \[1\]"):
+        next(iter(ts.data.DataLoader(both, batch_size=14)))
+    assert isinstance(sub, ts.data.Subset) and sub.dataset is ds and sub.indices == [4, 2]
     assert len(Squares(3) + Squares(4)) == 7
     a, b = ts.data.random_split(ds, [7, 3], seed=1)
     ids = sorted([a[i][1].item() for i in range(7)] + [b[i][1].item() for i in range(3)])
@@ -89,8 +94,11 @@ def test_dataset_errors_reach_python():
         def __getitem__(self, i):
             return np.zeros(2, np.float32)
 
-    with pytest.raises(ValueError, match=r"Dataset\[0\] must return an \(input, target\) pair"):
-        list(ts.data.DataLoader(NotAPair(), batch_size=2, num_workers=0))
+    x = next(iter(ts.data.DataLoader(NotAPair(), batch_size=2, num_workers=0)))  # any item structure batches
+    assert x.shape == (2, 2)
+    with pytest.raises(ValueError, match=r"trainer takes \(input, target\) batches"):
+        ts.train.fit(ts.nn.Linear(2, 1), ts.data.DataLoader(NotAPair(), batch_size=2), epochs=1,
+                     optimizer=ts.optim.SGD(ts.nn.Linear(2, 1).parameters(), lr=0.1))
     with pytest.raises(TypeError, match="__len__ and __getitem__"):
         ts.data.DataLoader(object())
 
@@ -336,7 +344,8 @@ def test_collate_fn_gets_the_items_as_pytorch_does():
     x, y = next(iter(ts.data.DataLoader(cpp, batch_size=3, collate_fn=lambda items: (
         ts.stack([a for a, _ in items]) * 2, ts.stack([b for _, b in items])))))
     assert x.tolist() == [[0.0], [2.0], [4.0]] and y.tolist() == [0, 1, 2]
-    with pytest.raises(ValueError, match=r"collate_fn must return \(inputs, targets\)"):
-        list(ts.data.DataLoader(Records(), batch_size=4, collate_fn=lambda items: 5, num_workers=0))
-    with pytest.raises(TypeError, match="collate_fn must return tensors or numpy arrays"):
-        list(ts.data.DataLoader(Records(), batch_size=4, collate_fn=lambda items: ([1], [2]), num_workers=0))
+    # whatever collate_fn returns comes back (tensors and arrays as tensors), as in PyTorch
+    assert next(iter(ts.data.DataLoader(Records(), batch_size=4, collate_fn=lambda items: 5, num_workers=0))) == 5
+    out = next(iter(ts.data.DataLoader(Records(), batch_size=4, num_workers=0,
+                                       collate_fn=lambda items: {"n": len(items), "x": np.zeros((len(items), 2))})))
+    assert out["n"] == 4 and isinstance(out["x"], ts.Tensor) and out["x"].shape == (4, 2)

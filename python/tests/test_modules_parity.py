@@ -338,7 +338,7 @@ def test_containers_from_ordered_dicts_and_non_persistent_buffers():
             self.register_buffer("scratch", ts.zeros(2), persistent=False)
 
     m = WithScratch()
-    assert list(m.state_dict()) == ["kept"] and len(m.buffers()) == 2
+    assert list(m.state_dict()) == ["kept"] and len(list(m.buffers())) == 2
 
 
 def test_dropout2d_zeroes_whole_channels_and_interpolate_errors():

@@ -262,6 +262,23 @@ bool Tensor::is_leaf() const { return grad_fn() == nullptr; }
 
 Tensor Tensor::detach() const { return Tensor(storage(), shape(), strides(), storage_offset(), dtype()); }
 
+void Tensor::set_data(const Tensor& src) const {
+  TS_CHECK(src.defined(), "set_data: the new data is an undefined tensor");
+  TS_CHECK(is_leaf(), "set_data: only a leaf tensor's data can be replaced (this one is the result of ", grad_fn()->name(),
+           "); replace the data of the leaf it comes from");
+  TS_CHECK_DTYPE(!requires_grad() || src.is_floating_point(), "set_data: a tensor that requires grad needs "
+                 "floating-point data, got ", src.dtype());
+  TensorImpl& m = impl();
+  m.storage = src.storage();
+  m.shape = src.shape();
+  m.strides = src.strides();
+  m.offset = src.storage_offset();
+  m.dtype = src.dtype();
+  if (m.autograd && m.autograd->grad.defined() &&
+      (m.autograd->grad.shape() != m.shape || m.autograd->grad.device() != src.device()))
+    m.autograd->grad = Tensor();  // a gradient for the old shape or device no longer applies
+}
+
 void Tensor::retain_grad() const {
   TS_CHECK(requires_grad(), "retain_grad: can't retain_grad on a tensor that has requires_grad=false");
   if (is_leaf()) return;  // leaves keep their grad anyway

@@ -1,5 +1,8 @@
 #include "tessera/core/dtype.h"
 
+#include <atomic>
+#include <iostream>
+
 #include <ostream>
 
 #include "tessera/core/error.h"
@@ -43,6 +46,15 @@ DType promote_types(DType a, DType b) {
 }
 
 std::ostream& operator<<(std::ostream& os, DType t) { return os << dtype_name(t); }
+
+namespace {
+std::atomic<WarningHandler> warning_handler{nullptr};
+}
+void warn(const std::string& message) {
+  if (WarningHandler h = warning_handler.load()) h(message);
+  else std::cerr << "tessera warning: " << message << std::endl;
+}
+WarningHandler set_warning_handler(WarningHandler h) { return warning_handler.exchange(h); }
 
 std::ostream& operator<<(std::ostream& os, const std::vector<int64_t>& shape) {
   os << '[';

@@ -23,6 +23,13 @@ class IOError : public Error { using Error::Error; };
 // Prints a shape as [2, 3, 4].
 std::ostream& operator<<(std::ostream& os, const std::vector<int64_t>& shape);
 
+// Warnings (TORCH_WARN's role): what is allowed but likely a mistake or deprecated. They go to the
+// handler: stderr by default; the Python package routes them to Python's warnings module.
+using WarningHandler = void (*)(const std::string& message);
+void warn(const std::string& message);
+// Installs a handler (nullptr: back to stderr); returns the previous one.
+WarningHandler set_warning_handler(WarningHandler h);
+
 namespace detail {
 inline void str_into(std::ostringstream&) {}
 template <class T, class... R>

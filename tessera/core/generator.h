@@ -41,5 +41,8 @@ class Generator {
 Generator& default_generator();
 // Seeds the default generator (like torch.manual_seed).
 void manual_seed(uint64_t seed);
+// A 64-bit seed drawn from g (one Philox block), for things that keep their own stream (samplers,
+// random_split, a loader's shuffle) but follow manual_seed.
+uint64_t draw_seed(Generator& g);
 
 }  // namespace tessera

@@ -121,6 +121,10 @@ class Tensor {
   Tensor contiguous() const;  // this tensor when already contiguous
   Tensor contiguous(MemoryFormat f) const;  // in that layout (a copy when it is not)
   Tensor clone() const;
+  // Points this tensor at src's data (storage, shape, strides, dtype), keeping its autograd
+  // identity (requires_grad, grad, hooks), as torch's `param.data = t`. Outside autograd: a
+  // tensor that is not a leaf, or src on another device than a grad already held, is refused.
+  void set_data(const Tensor& src) const;
   Tensor& copy_(const Tensor& src);  // broadcasts src into this tensor, converting the dtype
   Tensor& fill_(Scalar v);
   Tensor& zero_() { return fill_(0); }

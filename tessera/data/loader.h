@@ -31,6 +31,11 @@ struct LoaderOptions {
   // around to a multiple of num_replicas so all replicas run the same number of batches.
   int64_t num_replicas = 1;
   int64_t rank = 0;
+  // torch's sampler= and batch_sampler=: the epoch's index order (instead of shuffle/seed, then
+  // cut into batch_size pieces and sharded as above), or its batches themselves (instead of all of
+  // batch_size, shuffle, sampler, drop_last and sharding, which must keep their defaults).
+  std::shared_ptr<const Sampler> sampler{};
+  std::shared_ptr<const BatchSampler> batch_sampler{};
 };
 
 // The index order of an epoch (a Philox-driven Fisher-Yates shuffle).
@@ -44,7 +49,8 @@ class DataLoader {
   DataLoader& operator=(const DataLoader&) = delete;
 
   int64_t num_batches() const;
-  // Examples this loader hands out per epoch (its shard, with num_replicas > 1).
+  // Examples this loader hands out per epoch (its shard, with num_replicas > 1; -1 with a
+  // batch_sampler, whose batches are known only when an epoch starts).
   int64_t examples() const;
   int64_t size() const { return num_batches(); }
   const Dataset& dataset() const { return *dataset_; }
@@ -76,7 +82,7 @@ class DataLoader {
 
   std::shared_ptr<const Dataset> dataset_;
   LoaderOptions o_;
-  std::vector<int64_t> order_;
+  std::vector<std::vector<int64_t>> batches_;  // the epoch's
   uint64_t epochs_started_ = 0;
   int64_t next_to_hand_ = 0, next_to_build_ = 0, total_ = 0;
   std::vector<std::thread> workers_;

@@ -212,6 +212,21 @@ Tensor Dropout::forward(const Tensor& x) {
 }
 std::string Dropout::extra_repr() const { return with_inplace("p=" + detail::str(p), inplace); }
 
+ChannelDropout::ChannelDropout(int nd, double prob, bool inp)
+    : Module("Dropout" + std::to_string(nd) + "d"), p(prob), inplace(inp), spatial_dims(nd) {
+  TS_CHECK_VALUE(nd >= 1 && nd <= 3, "ChannelDropout: spatial_dims must be 1, 2 or 3, got ", nd);
+  TS_CHECK_VALUE(p >= 0 && p <= 1, type_name(), ": probability has to be between 0 and 1, but got ", p);
+}
+Tensor ChannelDropout::forward(const Tensor& x) {
+  if (!is_training() || p == 0) return x;
+  double prob = p;
+  int nd = spatial_dims;
+  return maybe_in_place(inplace, x, "dropout_", [prob, nd](const Tensor& v) {
+    return nd == 1 ? ops::dropout1d(v, prob, true) : nd == 2 ? ops::dropout2d(v, prob, true) : ops::dropout3d(v, prob, true);
+  });
+}
+std::string ChannelDropout::extra_repr() const { return with_inplace("p=" + detail::str(p), inplace); }
+
 Embedding::Embedding(int64_t num, int64_t dim, std::optional<int64_t> pad) : Module("Embedding"), padding_idx(pad) {
   TS_CHECK_VALUE(num > 0 && dim > 0, "Embedding: sizes must be positive, got ", num, " x ", dim);
   if (pad) {

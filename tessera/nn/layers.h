@@ -165,6 +165,27 @@ class Dropout : public Module {
   bool inplace;
 };
 
+// Dropout1d/2d/3d: channel dropout (ops::dropout1d/2d/3d) while training: whole channels of
+// [N, C, spatial...] (or unbatched [C, spatial...]) zeroed with probability p, the rest scaled.
+class ChannelDropout : public Module {
+ public:
+  ChannelDropout(int spatial_dims, double p = 0.5, bool inplace = false);
+  Tensor forward(const Tensor& x) override;
+  std::string extra_repr() const override;
+  double p;
+  bool inplace;
+  int spatial_dims;
+};
+struct Dropout1d : ChannelDropout {
+  explicit Dropout1d(double p = 0.5, bool inplace = false) : ChannelDropout(1, p, inplace) {}
+};
+struct Dropout2d : ChannelDropout {
+  explicit Dropout2d(double p = 0.5, bool inplace = false) : ChannelDropout(2, p, inplace) {}
+};
+struct Dropout3d : ChannelDropout {
+  explicit Dropout3d(double p = 0.5, bool inplace = false) : ChannelDropout(3, p, inplace) {}
+};
+
 // Rows of a [num_embeddings, embedding_dim] table; the padding_idx row starts at zero and gets
 // no gradient.
 class Embedding : public Module {

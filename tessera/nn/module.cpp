@@ -102,22 +102,16 @@ void Module::train(bool on) {
   for (auto& [n, c] : children_) c->train(on);
 }
 
-void set_data(Tensor& t, const Tensor& src) {
-  TensorImpl& d = t.impl();
-  const TensorImpl& s = src.impl();
-  d.storage = s.storage;
-  d.shape = s.shape;
-  d.strides = s.strides;
-  d.offset = s.offset;
-  d.dtype = s.dtype;
-}
-
 Module& Module::to(Device dev) {
   autograd::NoGradGuard ng;
   apply([&](Module& m) {
     for (auto* list : {&m.params_, &m.buffers_})
       for (auto& [n, t] : *list)
-        if (t.defined() && t.device() != dev) set_data(t, t.to(dev));
+        if (t.defined() && t.device() != dev) {
+          Tensor g = t.grad();
+          t.set_data(t.to(dev));
+          if (g.defined()) t.set_grad(g.to(dev));
+        }
   });
   return *this;
 }
@@ -130,7 +124,7 @@ Module& Module::to(DType dt) {
       for (auto& [n, t] : *list)
         if (t.defined() && t.is_floating_point() && t.dtype() != dt) {
           Tensor g = t.grad();
-          set_data(t, t.to(dt));
+          t.set_data(t.to(dt));
           if (g.defined()) t.set_grad(g.to(dt));
         }
   });

@@ -102,8 +102,5 @@ class EvalModeGuard {
   bool was_training_;
 };
 
-// Replaces t's data (storage, shape, dtype) with src's, keeping t's identity and autograd flag
-// (what `param.data = src` does in PyTorch).
-void set_data(Tensor& t, const Tensor& src);
 
 }  // namespace tessera::nn

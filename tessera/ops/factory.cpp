@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "tessera/backend/backend.h"
+#include "tessera/backend/math/random.h"
 #include "tessera/ops/trace.h"
 
 namespace tessera {
@@ -84,6 +85,24 @@ Tensor randint(int64_t low, int64_t high, const Shape& shape, TensorOptions opt,
   Tensor t = empty(shape, opt);
   backend_for(opt.device).randint(t, low, high, gen_or_default(gen));
   return t;
+}
+Tensor randperm(int64_t n, TensorOptions opt, Generator* gen) {
+  TS_CHECK_VALUE(n >= 0, "randperm: n must be non-negative, got ", n);
+  TS_CHECK_DTYPE(opt.dtype != DType::Bool, "randperm: dtype bool cannot hold a permutation");
+  TS_CHECK_VALUE(opt.dtype == DType::Int64 || opt.dtype == DType::Float64 || n <= (int64_t(1) << 24) ||
+                     (opt.dtype == DType::Int32 && n <= INT32_MAX),
+                 "randperm: n = ", n, " does not fit in ", opt.dtype);
+  // Fisher-Yates on the host, one Philox block per swap, so a seed gives the same order everywhere.
+  Tensor p = empty({n}, {DType::Int64});
+  int64_t* v = p.data_ptr<int64_t>();
+  for (int64_t i = 0; i < n; ++i) v[i] = i;
+  Generator& g = gen_or_default(gen);
+  const uint64_t seed = g.seed(), base = g.reserve(uint64_t(n));
+  for (int64_t i = n - 1; i > 0; --i) {
+    Philox4x32 r = philox4x32(seed, base + uint64_t(i));
+    std::swap(v[i], v[math::randint_value<int64_t>(r, 0, uint64_t(i + 1))]);
+  }
+  return opt.dtype == DType::Int64 && opt.device.is_cpu() ? p : p.to(opt.device).to(opt.dtype);
 }
 Tensor bernoulli(const Tensor& p, Generator* gen) {
   TS_CHECK_DTYPE(p.is_floating_point(), "bernoulli: expected a floating-point probability tensor, got ",

@@ -30,6 +30,8 @@ Tensor randn(const Shape& shape, TensorOptions opt = {}, Generator* gen = nullpt
 Tensor randint(int64_t low, int64_t high, const Shape& shape, TensorOptions opt = {.dtype = DType::Int64},
                Generator* gen = nullptr);
 // Each element is 1 with probability p (elementwise), else 0; dtype of p.
+// A random permutation of 0..n-1 (torch.randperm), int64 unless opt says otherwise.
+Tensor randperm(int64_t n, TensorOptions opt = {.dtype = DType::Int64}, Generator* gen = nullptr);
 Tensor bernoulli(const Tensor& p, Generator* gen = nullptr);
 Tensor bernoulli(const Shape& shape, double p, TensorOptions opt = {}, Generator* gen = nullptr);
 Tensor empty_like(const Tensor& t);  // t's shape, dtype, device and memory format

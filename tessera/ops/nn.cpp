@@ -593,12 +593,69 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator* gen) {
   return x * keep * (1.0 / (1 - p));
 }
 
+Tensor feature_dropout(const Tensor& x, double p, bool training, Generator* gen) {
+  TS_CHECK_VALUE(p >= 0 && p <= 1, "feature_dropout: probability has to be between 0 and 1, but got ", p);
+  if (!training || p == 0) return x;
+  check_float("feature_dropout", x, "input");
+  TS_CHECK_SHAPE(x.dim() >= 2, "feature_dropout: expected [N, C, ...] input, got shape ", x.shape());
+  Shape ms(size_t(x.dim()), 1);
+  ms[0] = x.size(0);
+  ms[1] = x.size(1);
+  Tensor keep = bernoulli(ms, 1 - p, {x.dtype(), x.device()}, gen);
+  return x * (p == 1 ? keep : keep * (1.0 / (1 - p)));
+}
+
+// Channel dropout with `spatial` spatial dims: batched inputs have spatial + 2 dims, unbatched
+// spatial + 1 (a batch of one is added and removed). lenient: PyTorch's dropout2d/3d, which warn
+// on other ranks and then treat the input as unbatched.
+static Tensor channel_dropout(const char* op, int64_t spatial, bool lenient, const Tensor& x, double p, bool training,
+                              Generator* gen) {
+  const int64_t d = x.dim();
+  if (d != spatial + 1 && d != spatial + 2) {
+    TS_CHECK_SHAPE(lenient, op, ": expected ", spatial + 1, "-D or ", spatial + 2, "-D input, got shape ", x.shape());
+    warn(detail::str(op, ": Received a ", d, "-D input to ", op, ", which is deprecated and will result in an error "
+                     "in a future release. To retain the behavior and silence this warning, please use dropout "
+                     "instead. Note that ", op, " exists to provide channel-wise dropout on inputs with ", spatial,
+                     " spatial dimensions, a channel dimension, and an optional batch dimension (i.e. ", spatial + 1,
+                     "D or ", spatial + 2, "D inputs)."));
+  }
+  if (d == spatial + 2) return feature_dropout(x, p, training, gen);
+  return feature_dropout(x.unsqueeze(0), p, training, gen).squeeze(0);
+}
+Tensor dropout1d(const Tensor& x, double p, bool training, Generator* gen) {
+  return channel_dropout("dropout1d", 1, false, x, p, training, gen);
+}
+Tensor dropout2d(const Tensor& x, double p, bool training, Generator* gen) {
+  return channel_dropout("dropout2d", 2, true, x, p, training, gen);
+}
+Tensor dropout3d(const Tensor& x, double p, bool training, Generator* gen) {
+  return channel_dropout("dropout3d", 3, true, x, p, training, gen);
+}
+
 static Tensor embedding_untraced(const Tensor& indices, const Tensor& weight) {
   TS_CHECK_SHAPE(weight.dim() == 2, "embedding: weight must be 2-D [num_embeddings, dim], got ", weight.shape());
   TS_CHECK_DTYPE(is_integral(indices.dtype()), "embedding: expected integer indices, got ", indices.dtype());
   Shape s = indices.shape();
   s.push_back(weight.size(1));
-  return index_select(weight, 0, indices.reshape({-1}).to(DType::Int64)).view(s);
+  Tensor flat = indices.reshape({-1}).to(DType::Int64);
+  // Negative indices are errors here (PyTorch's rule), not counted from the end as index_select does.
+  if (flat.numel() > 0) {
+    const int64_t n = weight.size(0);
+    int64_t lo, hi;
+    if (flat.device().is_cpu()) {
+      Tensor c = flat.contiguous();
+      const int64_t* v = c.data_ptr<int64_t>();
+      lo = hi = v[0];
+      for (int64_t i = 1; i < c.numel(); ++i) lo = std::min(lo, v[i]), hi = std::max(hi, v[i]);
+    } else {
+      lo = amin(flat).item<int64_t>();
+      hi = amax(flat).item<int64_t>();
+    }
+    const int64_t bad = lo < 0 ? lo : hi;
+    TS_CHECK_INDEX(lo >= 0 && hi < n, "embedding: index ", bad, " is out of range for ", n,
+                   " embeddings (valid indices are 0..", n - 1, ")");
+  }
+  return index_select(weight, 0, flat).view(s);
 }
 
 Tensor one_hot(const Tensor& labels, int64_t num_classes) {

@@ -205,6 +205,15 @@ Tensor group_norm(const Tensor& x, int64_t num_groups, const Tensor& weight = {}
                   double eps = 1e-5);
 // Zeroes elements with probability p and scales the rest by 1/(1-p) when training.
 Tensor dropout(const Tensor& x, double p = 0.5, bool training = true, Generator* gen = nullptr);
+// Channel dropout (torch's feature_dropout): zeroes whole x[n, c] slices of [N, C, ...] with
+// probability p, scaling the rest by 1 / (1 - p).
+Tensor feature_dropout(const Tensor& x, double p = 0.5, bool training = true, Generator* gen = nullptr);
+// dropout1d/2d/3d: channel dropout of batched or unbatched inputs with 1, 2 or 3 spatial dims
+// ([N, C, L] or [C, L]; [N, C, H, W] or [C, H, W]; ...). dropout2d and dropout3d take other
+// ranks as PyTorch does, with its deprecation warning (a 2-D input to dropout2d loses whole rows).
+Tensor dropout1d(const Tensor& x, double p = 0.5, bool training = true, Generator* gen = nullptr);
+Tensor dropout2d(const Tensor& x, double p = 0.5, bool training = true, Generator* gen = nullptr);
+Tensor dropout3d(const Tensor& x, double p = 0.5, bool training = true, Generator* gen = nullptr);
 // Rows of weight [num, dim] picked by integer indices of any shape.
 Tensor embedding(const Tensor& indices, const Tensor& weight);
 // int64 one-hot of integer labels; num_classes -1 infers max + 1.

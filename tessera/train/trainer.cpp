@@ -80,6 +80,9 @@ Device model_device(const nn::Module& model) {
 }
 
 data::Batch to_device(const data::Batch& b, Device device) {
+  TS_CHECK_VALUE(b.input.defined(), "the trainer takes (input, target) batches, but the loader's examples have ",
+                 b.fields.size(), " fields", b.structure ? " in another structure (a tuple or dict)" : "",
+                 "; write the training loop yourself, or give the dataset (input, target) examples");
   auto move = [&](const Tensor& t) { return t.defined() ? t.to(device, t.is_pinned()) : t; };
   return {move(b.input), move(b.target)};
 }

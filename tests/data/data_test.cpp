@@ -193,3 +193,63 @@ TEST(Datasets, SubsetConcatSplitAndTransforms) {
   EXPECT_EQ(c.shape(), img.shape());
   EXPECT_THROW(data::normalize(img, {1}, {1}), ShapeError);
 }
+
+TEST(Samplers, OrdersAndBatches) {
+  data::SequentialSampler seq;
+  EXPECT_EQ(seq.indices(4, 0), (std::vector<int64_t>{0, 1, 2, 3}));
+  data::RandomSampler r(7);
+  auto e0 = r.indices(10, 0), e1 = r.indices(10, 1);
+  EXPECT_NE(e0, e1);
+  EXPECT_EQ(e0, r.indices(10, 0));  // an epoch's order is a function of (seed, epoch)
+  std::vector<int64_t> s = e0;
+  std::sort(s.begin(), s.end());
+  EXPECT_EQ(s, seq.indices(10, 0));
+  data::RandomSampler more(7, false, 25);
+  EXPECT_EQ(more.indices(10, 0).size(), 25u);
+  data::WeightedRandomSampler w({0, 1, 0, 3}, 200, true, 3);
+  for (int64_t i : w.indices(4, 0)) EXPECT_TRUE(i == 1 || i == 3);
+  data::WeightedRandomSampler once({1, 1, 1, 0}, 3, false, 3);
+  auto o = once.indices(4, 0);
+  std::sort(o.begin(), o.end());
+  EXPECT_EQ(o, (std::vector<int64_t>{0, 1, 2}));
+  EXPECT_THROW(data::WeightedRandomSampler({1, 0}, 2, false), ValueError);
+  data::BatchSampler bs(std::make_shared<data::SequentialSampler>(), 3, true);
+  EXPECT_EQ(bs.size(7), 2);
+  EXPECT_EQ(bs.batches(7, 0), (std::vector<std::vector<int64_t>>{{0, 1, 2}, {3, 4, 5}}));
+  EXPECT_EQ(data::split_lengths({0.5, 0.5}, 5), (std::vector<int64_t>{3, 2}));
+  EXPECT_THROW(data::split_lengths({0.5, 0.6}, 5), ValueError);
+}
+
+TEST(Samplers, LoaderUsesThemAndTensorDatasetOfThreeTensors) {
+  auto ds = std::make_shared<data::TensorDataset>(
+      std::vector<Tensor>{arange(0, 6, 1), arange(0, 6, 1) * 10, arange(0, 12, 1).reshape({6, 2})});
+  EXPECT_THROW(ds->get(0), ValueError);  // three fields are not an (input, target) pair
+  data::LoaderOptions o{.batch_size = 2, .num_workers = 0};
+  o.sampler = std::make_shared<data::SubsetRandomSampler>(std::vector<int64_t>{5, 1, 3}, 1);
+  data::DataLoader l(ds, o);
+  EXPECT_EQ(l.num_batches(), 2);
+  std::vector<int64_t> seen;
+  for (data::Batch& b : l) {
+    ASSERT_EQ(b.fields.size(), 3u);
+    EXPECT_FALSE(b.input.defined());
+    for (int64_t v : b.fields[0].tolist<int64_t>()) seen.push_back(v);
+    EXPECT_EQ(b.fields[1].tolist<int64_t>()[0], b.fields[0].tolist<int64_t>()[0] * 10);
+  }
+  std::sort(seen.begin(), seen.end());
+  EXPECT_EQ(seen, (std::vector<int64_t>{1, 3, 5}));
+  data::LoaderOptions bo{.num_workers = 1};
+  bo.batch_sampler = std::make_shared<data::BatchSampler>(std::make_shared<data::SequentialSampler>(), 4, false);
+  data::DataLoader bl(ds, bo);
+  EXPECT_EQ(bl.num_batches(), 2);
+  data::LoaderOptions bad{.batch_size = 3};
+  bad.batch_sampler = bo.batch_sampler;
+  EXPECT_THROW(data::DataLoader(ds, bad), ValueError);
+  struct OutOfRange : data::Sampler {
+    int64_t size(int64_t) const override { return 1; }
+    std::vector<int64_t> indices(int64_t, uint64_t) const override { return {9}; }
+  };
+  data::LoaderOptions oo{.num_workers = 0};
+  oo.sampler = std::make_shared<OutOfRange>();
+  data::DataLoader ol(ds, oo);
+  EXPECT_THROW(ol.start_epoch(0), IndexError);
+}

@@ -264,3 +264,47 @@ TEST(Coverage, RemainingOpsHaveValueChecks) {
   EXPECT_EQ(Scalar(NAN).to_int(), 0);
   EXPECT_THROW(arange(0, 1e300, 1e-300), ValueError);
 }
+
+TEST(PortingOps, RandpermSetDataChannelDropoutAndEmbeddingRange) {
+  Generator g1(5), g2(5);
+  Tensor p = randperm(50, {DType::Int64}, &g1);
+  EXPECT_EQ(p.tolist<int64_t>(), randperm(50, {DType::Int64}, &g2).tolist<int64_t>());
+  std::vector<int64_t> v = p.tolist<int64_t>();
+  std::sort(v.begin(), v.end());
+  for (int64_t i = 0; i < 50; ++i) EXPECT_EQ(v[size_t(i)], i);
+  EXPECT_THROW(randperm(-1), ValueError);
+  EXPECT_EQ(randperm(3, {DType::Float32}).dtype(), DType::Float32);
+
+  Tensor w = ones({2, 2}).requires_grad_();
+  w.set_grad(ones({2, 2}));
+  w.set_data(zeros({3}));
+  EXPECT_EQ(w.shape(), (Shape{3}));
+  EXPECT_TRUE(w.requires_grad());
+  EXPECT_FALSE(w.grad().defined());  // a gradient of the old shape no longer applies
+  Tensor nonleaf = w * 2;
+  EXPECT_THROW(nonleaf.set_data(ones({3})), Error);
+
+  static std::vector<std::string> warnings;
+  WarningHandler prev = set_warning_handler([](const std::string& m) { warnings.push_back(m); });
+  Tensor rows = ops::dropout2d(ones({64, 8}), 0.5);
+  set_warning_handler(prev);
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_NE(warnings[0].find("dropout2d: Received a 2-D input"), std::string::npos);
+  for (int64_t r = 0; r < 64; ++r) {
+    double s = rows.select(0, r).sum().item<double>();
+    EXPECT_TRUE(s == 0.0 || s == 16.0);  // whole rows kept (scaled by 2) or dropped
+  }
+  Tensor ch = ops::dropout2d(ones({2, 8, 3, 3}), 0.5);
+  for (int64_t n = 0; n < 2; ++n)
+    for (int64_t c = 0; c < 8; ++c) {
+      double s = ch.select(0, n).select(0, c).sum().item<double>();
+      EXPECT_TRUE(s == 0.0 || s == 18.0);
+    }
+  EXPECT_THROW(ops::dropout1d(ones({2, 3, 4, 5})), ShapeError);
+  EXPECT_TRUE(ops::equal(ops::dropout3d(ones({2, 2, 2, 2}), 0.5, false), ones({2, 2, 2, 2})));
+
+  Tensor table = ones({5, 2});
+  EXPECT_THROW(ops::embedding(from_vector(std::vector<int64_t>{0, -1}), table), IndexError);
+  EXPECT_THROW(ops::embedding(from_vector(std::vector<int64_t>{5}), table), IndexError);
+  EXPECT_EQ(ops::embedding(from_vector(std::vector<int64_t>{4, 0}), table).shape(), (Shape{2, 2}));
+}

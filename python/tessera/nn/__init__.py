@@ -11,7 +11,7 @@ from . import utils  # noqa: F401
 
 # The layers implemented in C++ (tessera::nn), usable alone or inside Python modules.
 from .._tessera import (AdaptiveAvgPool2d, AvgPool2d, BatchNorm1d, BatchNorm2d, Bilinear, Conv1d,  # noqa: F401
-                        Conv2d, ConvTranspose2d, Dropout, ELU, Embedding, Flatten, GELU, GroupNorm, Identity,
+                        Conv2d, ConvTranspose2d, Dropout, Dropout1d, Dropout2d, Dropout3d, ELU, Embedding, Flatten, GELU, GroupNorm, Identity,
                         LayerNorm, LeakyReLU, Linear, LogSoftmax, MaxPool2d, MultiheadAttention, ReLU, Sigmoid,
                         SiLU, Softmax, Tanh, RNN, LSTM, GRU)
 
@@ -58,6 +58,56 @@ def _cpp_call(self, *args, **kwargs):
 
 
 _C._Module.__call__ = _cpp_call
+
+
+# PyTorch's factory keywords on the layers that hold parameters: Linear(4, 2, device="cuda",
+# dtype=tessera.float64) builds the layer, then moves it (the C++ layers take Module::to).
+def _with_factory_kwargs(cls):
+    init = cls.__init__
+
+    def __init__(self, *args, device=None, dtype=None, **kwargs):
+        init(self, *args, **kwargs)
+        if dtype is not None:
+            self.to(dtype)
+        if device is not None:
+            self.to(str(device))
+    __init__.__doc__ = init.__doc__
+    cls.__init__ = __init__
+
+
+for _cls in (Linear, Bilinear, Conv1d, Conv2d, ConvTranspose2d, BatchNorm1d, BatchNorm2d, LayerNorm, GroupNorm,
+             Embedding, RNN, LSTM, GRU, MultiheadAttention):
+    _with_factory_kwargs(_cls)
+del _cls
+
+
+# Iterators, as PyTorch's generators (the C++ binding returns lists).
+def _iterating(f):
+    def method(self, *args, **kwargs):
+        return iter(f(self, *args, **kwargs))
+    method.__name__, method.__doc__ = f.__name__, f.__doc__
+    return method
+
+
+for _name in ("parameters", "buffers", "named_parameters", "named_buffers", "named_children"):
+    setattr(_C._Module, _name, _iterating(getattr(_C._Module, _name)))
+del _name
+
+
+def _cpp_getattr(self, name):
+    # The parameters, buffers and children a C++ layer registered, by name (lstm.weight_ih_l0).
+    if not name.startswith("__"):
+        for table in ("named_parameters", "named_buffers"):
+            for n, t in getattr(_C._Module, table)(self, False):
+                if n == name:
+                    return t
+        for n, m in _C._Module.named_children(self):
+            if n == name:
+                return m
+    raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+
+
+_C._Module.__getattr__ = _cpp_getattr
 _C._Module.register_forward_hook = lambda self, hook: _add_hook(self, "_forward_hooks", hook)
 _C._Module.register_forward_pre_hook = lambda self, hook: _add_hook(self, "_forward_pre_hooks", hook)
 
@@ -141,9 +191,11 @@ class Module:
                     yield name, p
 
     def parameters(self, recurse=True):
+        """An iterator over the parameters (a generator, as in PyTorch: next(model.parameters())
+        works; wrap it in list() to index or count)."""
         if not recurse:
-            return list(self._parameters.values())
-        return [p for _, p in self.named_parameters()]
+            return iter(list(self._parameters.values()))
+        return (p for _, p in self.named_parameters())
 
     def named_buffers(self, prefix=""):
         for name, b in self._buffers.items():
@@ -156,10 +208,10 @@ class Module:
                 yield from m.named_buffers(prefix + mname + ".")
 
     def buffers(self):
-        return [b for _, b in self.named_buffers()]
+        return (b for _, b in self.named_buffers())
 
     def children(self):
-        return list(self._modules.values())
+        return iter(list(self._modules.values()))
 
     def named_children(self):
         return iter(self._modules.items())
@@ -175,7 +227,7 @@ class Module:
                 yield full, m
 
     def modules(self):
-        return [m for _, m in self.named_modules()]
+        return (m for _, m in self.named_modules())
 
     def apply(self, fn):
         """Calls fn on every submodule, then on this module (torch's order); returns self."""
@@ -201,7 +253,10 @@ class Module:
         for t in list(self._parameters.values()) + list(self._buffers.values()):
             if isinstance(dtype_or_device, str) or t.dtype in (_C.dtype.float16, _C.dtype.bfloat16,
                                                                 _C.dtype.float32, _C.dtype.float64):
-                _C._set_data(t, t.detach().to(dtype_or_device))
+                g = t.grad
+                t.data = t.detach().to(dtype_or_device)
+                if g is not None:
+                    t.grad = g.to(dtype_or_device)
         return self
 
     def float(self):
@@ -531,17 +586,6 @@ class Unflatten(Module):
         return x.unflatten(self.dim, self.sizes)
 
 
-class Dropout2d(Module):
-    """Zeroes whole channels of [N, C, H, W] with probability p when training (scaling the rest)."""
-
-    def __init__(self, p=0.5):
-        super().__init__()
-        self.p = p
-
-    def forward(self, x):
-        return F.dropout2d(x, self.p, self.training)
-
-
 class Upsample(Module):
     """Nearest-neighbour upsampling of [N, C, H, W] by an integer scale factor."""
 
@@ -593,7 +637,7 @@ def _embedding_from_pretrained(cls, embeddings, freeze=True, padding_idx=None):
     if embeddings.dim() != 2:
         raise ValueError(f"Embedding.from_pretrained: expected a 2-D tensor, got shape {tuple(embeddings.shape)}")
     e = cls(embeddings.shape[0], embeddings.shape[1], padding_idx)
-    _C._set_data(e.weight, embeddings.detach().clone().to(e.weight.dtype))
+    e.weight.data = embeddings.detach().clone().to(e.weight.dtype)
     e.weight.requires_grad_(not freeze)
     return e
 

@@ -78,15 +78,20 @@ def prelu(input, weight):
     return where(input > 0, input, input * weight)
 
 
-def dropout2d(input, p=0.5, training=True):
-    """Zeroes whole channels of [N, C, ...] with probability p when training, scaling the rest."""
-    if not training or p == 0:
-        return input
-    if input.dim() < 3:
-        raise ValueError(f"dropout2d: expected [N, C, ...] input, got shape {tuple(input.shape)}")
-    keep = _C.dropout(_C._ones(list(input.shape[:2]) + [1] * (input.dim() - 2), input.dtype, str(input.device)), p,
-                      True)
-    return input * keep
+def dropout1d(input, p=0.5, training=True, inplace=False):
+    """Zeroes whole channels of [N, C, L] (or [C, L]) with probability p when training, scaling the rest."""
+    return _apply(input, lambda x: _C.dropout1d(x, p, training), inplace)
+
+
+def dropout2d(input, p=0.5, training=True, inplace=False):
+    """Zeroes whole channels of [N, C, H, W] (or [C, H, W]) with probability p when training, scaling the
+    rest; other ranks warn and proceed as in PyTorch."""
+    return _apply(input, lambda x: _C.dropout2d(x, p, training), inplace)
+
+
+def dropout3d(input, p=0.5, training=True, inplace=False):
+    """Zeroes whole channels of [N, C, D, H, W] (or [C, D, H, W]) with probability p when training."""
+    return _apply(input, lambda x: _C.dropout3d(x, p, training), inplace)
 
 
 def interpolate(input, size=None, scale_factor=None, mode="nearest"):

@@ -1,2 +1,2 @@
-"""tessera.utils: torch.utils' counterparts (tessera.utils.tensorboard)."""
-from . import tensorboard  # noqa: F401
+"""tessera.utils: torch.utils' counterparts (tessera.utils.data, tessera.utils.tensorboard)."""
+from . import data, tensorboard  # noqa: F401

@@ -1,0 +1,89 @@
+"""Whole programs in PyTorch's idioms, run with `torch` and with `tessera` bound to the same name
+(only the import differs), from the same weights: their losses must agree step by step."""
+import numpy as np
+import pytest
+import tessera
+
+torch_lib = pytest.importorskip("torch")
+
+
+def mnist_style(torch, images, labels, init):
+    """The shape of PyTorch's examples/mnist/main.py: a Net module, a Dataset subclass returning
+    dicts, DataLoader with a sampler, Adadelta with StepLR, nll_loss on log_softmax, an evaluation
+    loop under no_grad, a hand-set learning rate through param_groups."""
+    nn = torch.nn
+    F = torch.nn.functional
+    data = torch.utils.data
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1 = nn.Conv2d(1, 4, 3, 1)
+            self.conv2 = nn.Conv2d(4, 8, 3, 1)
+            self.dropout1 = nn.Dropout(0.0)
+            self.fc1 = nn.Linear(8 * 5 * 5, 32)
+            self.fc2 = nn.Linear(32, 10)
+
+        def forward(self, x):
+            x = F.relu(self.conv1(x))
+            x = F.max_pool2d(F.relu(self.conv2(x)), 2)
+            x = self.dropout1(x)
+            x = torch.flatten(x, 1)
+            x = F.relu(self.fc1(x))
+            return F.log_softmax(self.fc2(x), dim=1)
+
+    class Digits(data.Dataset):
+        def __len__(self):
+            return len(labels)
+
+        def __getitem__(self, i):
+            return {"image": images[i], "label": int(labels[i]), "index": i}
+
+    model = Net()
+    with torch.no_grad():
+        for (name, p), w in zip(model.named_parameters(), init):
+            p.data.copy_(torch.tensor(w))
+    first = next(model.parameters())
+    assert tuple(first.shape) == (4, 1, 3, 3)
+    loader = data.DataLoader(Digits(), batch_size=16, sampler=data.SequentialSampler(range(len(labels))))
+    optimizer = torch.optim.Adadelta(model.parameters(), lr=1.0)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.7)
+    losses = []
+    for epoch in range(2):
+        model.train()
+        for batch in loader:
+            optimizer.zero_grad()
+            output = model(batch["image"])
+            loss = F.nll_loss(output, batch["label"])
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+        scheduler.step()
+    for group in optimizer.param_groups:
+        group["lr"] = 0.05
+    optimizer.zero_grad()
+    F.nll_loss(model(torch.tensor(images[:16])), torch.tensor(labels[:16]).long()).backward()
+    optimizer.step()
+    model.eval()
+    correct, test_loss = 0, 0.0
+    with torch.no_grad():
+        for batch in data.DataLoader(Digits(), batch_size=32):
+            output = model(batch["image"])
+            test_loss += F.nll_loss(output, batch["label"], reduction="sum").item()
+            pred = output.argmax(dim=1, keepdim=True)
+            correct += pred.eq(batch["label"].view_as(pred)).sum().item()
+    return losses, test_loss, correct
+
+
+def test_mnist_style_program_matches_pytorch():
+    rng = np.random.default_rng(0)
+    images = rng.random((64, 1, 14, 14), dtype=np.float32)
+    labels = (images[:, 0, :7].mean(axis=(1, 2)) * 20).astype(np.int64) % 10
+    shapes = [(4, 1, 3, 3), (4,), (8, 4, 3, 3), (8,), (32, 200), (32,), (10, 32), (10,)]
+    init = [(rng.standard_normal(s) * (0.3 if len(s) > 1 else 0.05)).astype(np.float32) for s in shapes]
+    ours = mnist_style(tessera, images, labels, init)
+    theirs = mnist_style(torch_lib, images, labels, init)
+    np.testing.assert_allclose(ours[0], theirs[0], rtol=2e-4, atol=1e-5)
+    np.testing.assert_allclose(ours[1], theirs[1], rtol=2e-4)
+    assert ours[2] == theirs[2]
+    assert ours[0][-1] < ours[0][0]
