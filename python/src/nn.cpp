@@ -434,6 +434,41 @@ void bind_nn(nb::module_& m) {
       }, nb::arg("input_size"), nb::arg("hidden_size"), nb::arg("num_layers") = 1, nb::arg("bias") = true,
          nb::arg("batch_first") = false, nb::arg("dropout") = 0.0, nb::arg("bidirectional") = false);
 
+  // Recurrent cells: forward(input, hx=None) -> h' (or (h', c') for LSTMCell, hx = (h, c)).
+  nb::class_<nn::RNNCellBase, nn::Module>(m, "_RNNCellBase")
+      .def("forward", [](nn::RNNCellBase& r, const Tensor& x, nb::handle hx) -> nb::object {
+        Tensor h, c;
+        if (!hx.is_none()) {
+          if (r.cell == nn::RNNCellBase::Cell::LSTM) {
+            auto hc = nb::cast<std::pair<Tensor, Tensor>>(hx);
+            h = hc.first, c = hc.second;
+          } else {
+            h = nb::cast<Tensor>(hx);
+          }
+        }
+        std::pair<Tensor, Tensor> res;
+        {
+          nb::gil_scoped_release rel;
+          res = r.forward_with_state(x, h, c);
+        }
+        if (r.cell == nn::RNNCellBase::Cell::LSTM) return nb::make_tuple(res.first, res.second);
+        return nb::cast(res.first);
+      }, nb::arg("input"), nb::arg("hx") = nb::none(),
+         "The next hidden state ((h', c') for LSTMCell), as torch.nn.RNNCell/LSTMCell/GRUCell.")
+      .def_ro("input_size", &nn::RNNCellBase::input_size)
+      .def_ro("hidden_size", &nn::RNNCellBase::hidden_size)
+      .def_rw("weight_ih", &nn::RNNCellBase::weight_ih)
+      .def_rw("weight_hh", &nn::RNNCellBase::weight_hh)
+      .def_rw("bias_ih", &nn::RNNCellBase::bias_ih)
+      .def_rw("bias_hh", &nn::RNNCellBase::bias_hh);
+  nb::class_<nn::RNNCell, nn::RNNCellBase>(m, "RNNCell", "One step of an Elman RNN, tanh or relu (torch.nn.RNNCell).")
+      .def(nb::init<int64_t, int64_t, bool, const std::string&>(), nb::arg("input_size"), nb::arg("hidden_size"),
+           nb::arg("bias") = true, nb::arg("nonlinearity") = "tanh");
+  nb::class_<nn::LSTMCell, nn::RNNCellBase>(m, "LSTMCell", "One step of an LSTM (torch.nn.LSTMCell; gates i, f, g, o).")
+      .def(nb::init<int64_t, int64_t, bool>(), nb::arg("input_size"), nb::arg("hidden_size"), nb::arg("bias") = true);
+  nb::class_<nn::GRUCell, nn::RNNCellBase>(m, "GRUCell", "One step of a GRU (torch.nn.GRUCell; gates r, z, n).")
+      .def(nb::init<int64_t, int64_t, bool>(), nb::arg("input_size"), nb::arg("hidden_size"), nb::arg("bias") = true);
+
   // --- tessera.nn.init ---------------------------------------------------------------------------
   nb::module_ init = m.def_submodule("init", "Parameter initialization in place (torch.nn.init).");
   init.def("calculate_gain", &nn::init::calculate_gain, nb::arg("nonlinearity"), nb::arg("param") = 0.01,
@@ -637,6 +672,29 @@ void bind_nn(nb::module_& m) {
         new (self) optim::Adadelta(param_groups(params), {lr, rho, eps, weight_decay});
       }, nb::arg("params"), nb::arg("lr") = 1.0, nb::arg("rho") = 0.9, nb::arg("eps") = 1e-6,
          nb::arg("weight_decay") = 0.0);
+  nb::class_<optim::LBFGS, optim::Optimizer>(m, "LBFGS",
+                                             "L-BFGS (torch.optim.LBFGS): step(closure) re-evaluates the loss as "
+                                             "often as it needs; line_search_fn=None or 'strong_wolfe'.")
+      .def("__init__", [](optim::LBFGS* self, nb::handle params, double lr, int64_t max_iter,
+                          std::optional<int64_t> max_eval, double tolerance_grad, double tolerance_change,
+                          int64_t history_size, std::optional<std::string> line_search_fn) {
+        auto groups = param_groups(params);
+        if (groups.size() != 1) throw ValueError("LBFGS doesn't support per-parameter options (parameter groups)");
+        new (self) optim::LBFGS(groups[0].params, {lr, max_iter, max_eval, tolerance_grad, tolerance_change,
+                                                  history_size, line_search_fn.value_or("")});
+      }, nb::arg("params"), nb::arg("lr") = 1.0, nb::arg("max_iter") = 20, nb::arg("max_eval") = nb::none(),
+         nb::arg("tolerance_grad") = 1e-7, nb::arg("tolerance_change") = 1e-9, nb::arg("history_size") = 100,
+         nb::arg("line_search_fn") = nb::none())
+      .def("step", [](optim::LBFGS& o, nb::handle closure) {
+        if (closure.is_none())
+          throw ValueError("LBFGS: step() needs a closure that re-evaluates the model and returns the loss");
+        return o.step([closure] {
+          nb::object r = closure();
+          if (!nb::isinstance<Tensor>(r))
+            throw DTypeError("LBFGS: the closure must return the loss tensor, got a " + tessera::py::py_type_name(r));
+          return nb::cast<Tensor>(r);
+        });
+      }, nb::arg("closure") = nb::none(), "One L-BFGS step; returns the closure's first loss.");
   m.def(
       "clip_grad_norm_",
       [](nb::handle p, double max_norm, double norm_type) {

@@ -87,3 +87,69 @@ def test_mnist_style_program_matches_pytorch():
     np.testing.assert_allclose(ours[1], theirs[1], rtol=2e-4)
     assert ours[2] == theirs[2]
     assert ours[0][-1] < ours[0][0]
+
+
+def sine_wave_lstm(torch, data, init):
+    """The shape of PyTorch's examples/time_sequence_prediction: two LSTMCells stepped by hand over
+    a sequence, a Linear head, float64, LBFGS with a closure, predictions of future steps."""
+    nn = torch.nn
+
+    class Sequence(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lstm1 = nn.LSTMCell(1, 8)
+            self.lstm2 = nn.LSTMCell(8, 8)
+            self.linear = nn.Linear(8, 1)
+
+        def forward(self, input, future=0):
+            outputs = []
+            h_t = torch.zeros(input.size(0), 8, dtype=torch.double)
+            c_t = torch.zeros(input.size(0), 8, dtype=torch.double)
+            h_t2 = torch.zeros(input.size(0), 8, dtype=torch.double)
+            c_t2 = torch.zeros(input.size(0), 8, dtype=torch.double)
+            for input_t in input.split(1, dim=1):
+                h_t, c_t = self.lstm1(input_t, (h_t, c_t))
+                h_t2, c_t2 = self.lstm2(h_t, (h_t2, c_t2))
+                output = self.linear(h_t2)
+                outputs += [output]
+            for i in range(future):
+                h_t, c_t = self.lstm1(output, (h_t, c_t))
+                h_t2, c_t2 = self.lstm2(h_t, (h_t2, c_t2))
+                output = self.linear(h_t2)
+                outputs += [output]
+            return torch.cat(outputs, dim=1)
+
+    input = torch.from_numpy(data[:, :-1])
+    target = torch.from_numpy(data[:, 1:])
+    seq = Sequence()
+    seq.double()
+    with torch.no_grad():
+        for p, w in zip(seq.parameters(), init):
+            p.copy_(torch.from_numpy(w))
+    criterion = nn.MSELoss()
+    optimizer = torch.optim.LBFGS(seq.parameters(), lr=0.8)
+    losses = []
+    for i in range(2):
+        def closure():
+            optimizer.zero_grad()
+            out = seq(input)
+            loss = criterion(out, target)
+            loss.backward()
+            return loss
+        losses.append(optimizer.step(closure).item())
+    with torch.no_grad():
+        pred = seq(input[:1], future=5)
+    return losses, pred.detach().numpy()
+
+
+def test_sine_wave_lstm_with_lbfgs_matches_pytorch():
+    rng = np.random.default_rng(3)
+    x = np.arange(21) + rng.integers(-8, 8, (3, 1))
+    data = np.sin(x / 3.0).astype(np.float64)
+    shapes = [(32, 1), (32, 8), (32,), (32,), (32, 8), (32, 8), (32,), (32,), (1, 8), (1,)]
+    init = [rng.uniform(-0.35, 0.35, s) for s in shapes]
+    ours = sine_wave_lstm(tessera, data, init)
+    theirs = sine_wave_lstm(torch_lib, data, init)
+    np.testing.assert_allclose(ours[0], theirs[0], rtol=1e-8)
+    np.testing.assert_allclose(ours[1], theirs[1], rtol=1e-6, atol=1e-9)
+    assert ours[0][1] < ours[0][0]

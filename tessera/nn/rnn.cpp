@@ -82,7 +82,7 @@ std::tuple<Tensor, Tensor, Tensor> RNNBase::forward_with_state(const Tensor& inp
 std::string RNNBase::extra_repr() const {
   std::string s = std::to_string(input_size) + ", " + std::to_string(hidden_size);
   if (options.num_layers != 1) s += ", num_layers=" + std::to_string(options.num_layers);
-  if (cell == Cell::Relu) s += ", nonlinearity='relu'";
+  if (cell == Cell::Relu) s += ", nonlinearity=relu";  // (PyTorch prints it unquoted)
   if (!options.bias) s += ", bias=False";
   if (options.batch_first) s += ", batch_first=True";
   if (options.dropout > 0) s += ", dropout=" + detail::str(options.dropout);
@@ -94,6 +94,60 @@ RNN::RNN(int64_t in, int64_t hidden, RNNOptions o, const std::string& nonlineari
     : RNNBase("RNN", nonlinearity == "relu" ? Cell::Relu : Cell::Tanh, in, hidden, o) {
   TS_CHECK_VALUE(nonlinearity == "tanh" || nonlinearity == "relu", "RNN: nonlinearity must be 'tanh' or 'relu', got '",
                  nonlinearity, "'");
+}
+
+RNNCellBase::RNNCellBase(const char* type_name, Cell c, int64_t in, int64_t hidden, bool b)
+    : Module(type_name), cell(c), input_size(in), hidden_size(hidden), bias(b) {
+  TS_CHECK_VALUE(in > 0 && hidden > 0, type_name, ": input_size and hidden_size must be positive, got ", in, " and ",
+                 hidden);
+  const int64_t G = c == Cell::LSTM ? 4 : c == Cell::GRU ? 3 : 1;
+  const double bound = 1.0 / std::sqrt(double(hidden));
+  weight_ih = register_parameter("weight_ih", empty({G * hidden, in}));
+  weight_hh = register_parameter("weight_hh", empty({G * hidden, hidden}));
+  if (b) {
+    bias_ih = register_parameter("bias_ih", empty({G * hidden}));
+    bias_hh = register_parameter("bias_hh", empty({G * hidden}));
+  }
+  for (Tensor* t : {&weight_ih, &weight_hh, &bias_ih, &bias_hh})
+    if (t->defined()) init::uniform_(*t, -bound, bound);
+}
+
+std::pair<Tensor, Tensor> RNNCellBase::forward_with_state(const Tensor& input, const Tensor& h, const Tensor& c) {
+  const char* name = type_name().c_str();
+  TS_CHECK_DTYPE(input.is_floating_point(), name, ": expected a floating-point input, got ", input.dtype());
+  TS_CHECK_SHAPE((input.dim() == 1 || input.dim() == 2) && input.size(-1) == input_size, name, ": expected input [N, ",
+                 input_size, "] (or [", input_size, "] unbatched), got ", input.shape());
+  TS_CHECK_VALUE(cell == Cell::LSTM || !c.defined(), name, ": only LSTMCell takes a cell state");
+  const bool unbatched = input.dim() == 1;
+  Tensor x = unbatched ? input.unsqueeze(0) : input;
+  const Shape want{x.size(0), hidden_size};
+  auto state = [&](const Tensor& s, const char* what) {
+    if (!s.defined()) return zeros(want, {x.dtype(), x.device()});
+    Tensor b = unbatched && s.dim() == 1 ? s.unsqueeze(0) : s;
+    TS_CHECK_SHAPE(b.shape() == want, name, ": expected ", what, " of shape ",
+                   unbatched ? Shape{hidden_size} : want, ", got ", s.shape());
+    return b.to(x.dtype());
+  };
+  Tensor h0 = state(h, "hx"), c0 = cell == Cell::LSTM ? state(c, "cx") : Tensor();
+  auto [y, hn, cn] = ops::rnn_layer(cell, x.unsqueeze(0), h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, false);
+  if (unbatched) {
+    hn = hn.squeeze(0);
+    if (cn.defined()) cn = cn.squeeze(0);
+  }
+  return {hn, cn};
+}
+
+std::string RNNCellBase::extra_repr() const {
+  std::string s = std::to_string(input_size) + ", " + std::to_string(hidden_size);
+  if (!bias) s += ", bias=False";
+  if (cell == Cell::Relu) s += ", nonlinearity=relu";  // (PyTorch prints it unquoted)
+  return s;
+}
+
+RNNCell::RNNCell(int64_t in, int64_t hidden, bool bias, const std::string& nonlinearity)
+    : RNNCellBase("RNNCell", nonlinearity == "relu" ? Cell::Relu : Cell::Tanh, in, hidden, bias) {
+  TS_CHECK_VALUE(nonlinearity == "tanh" || nonlinearity == "relu",
+                 "RNNCell: nonlinearity must be 'tanh' or 'relu', got '", nonlinearity, "'");
 }
 
 }  // namespace tessera::nn

@@ -56,4 +56,37 @@ class GRU : public RNNBase {
   GRU(int64_t input_size, int64_t hidden_size, RNNOptions o = {}) : RNNBase("GRU", Cell::GRU, input_size, hidden_size, o) {}
 };
 
+// One step of a recurrent cell (torch.nn.RNNCell/LSTMCell/GRUCell): input [N, I] (or unbatched
+// [I]) and state [N, H] (zeros by default) to the next state; parameters weight_ih [G*H, I],
+// weight_hh [G*H, H], bias_ih, bias_hh as in PyTorch.
+class RNNCellBase : public Module {
+ public:
+  using Cell = RnnCell;
+  RNNCellBase(const char* type_name, Cell cell, int64_t input_size, int64_t hidden_size, bool bias);
+  // (h', c'): c' only for LSTMCell.
+  std::pair<Tensor, Tensor> forward_with_state(const Tensor& input, const Tensor& h = {}, const Tensor& c = {});
+  Tensor forward(const Tensor& input) override { return forward_with_state(input).first; }
+  std::string extra_repr() const override;
+
+  Cell cell;
+  int64_t input_size, hidden_size;
+  bool bias;
+  Tensor weight_ih, weight_hh, bias_ih, bias_hh;
+};
+
+class RNNCell : public RNNCellBase {
+ public:
+  RNNCell(int64_t input_size, int64_t hidden_size, bool bias = true, const std::string& nonlinearity = "tanh");
+};
+class LSTMCell : public RNNCellBase {
+ public:
+  LSTMCell(int64_t input_size, int64_t hidden_size, bool bias = true)
+      : RNNCellBase("LSTMCell", Cell::LSTM, input_size, hidden_size, bias) {}
+};
+class GRUCell : public RNNCellBase {
+ public:
+  GRUCell(int64_t input_size, int64_t hidden_size, bool bias = true)
+      : RNNCellBase("GRUCell", Cell::GRU, input_size, hidden_size, bias) {}
+};
+
 }  // namespace tessera::nn

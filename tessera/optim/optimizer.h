@@ -2,7 +2,9 @@
 // Optimizers with parameter groups and per-group options, as torch.optim:
 //   optim::SGD opt(model.parameters(), {.lr = 0.01, .momentum = 0.9});
 //   optim::Adam opt({{encoder.parameters(), {{"lr", 1e-4}}}, {head.parameters(), {}}}, {.lr = 1e-3});
+#include <functional>
 #include <map>
+#include <optional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -129,6 +131,41 @@ class Adadelta : public Optimizer {
 
  protected:
   void update(Tensor& p, const Tensor& g, ParamState& st, const std::map<std::string, double>& o) override;
+};
+
+struct LBFGSOptions {
+  double lr = 1;
+  int64_t max_iter = 20;
+  std::optional<int64_t> max_eval{};  // max_iter * 5 / 4 by default
+  double tolerance_grad = 1e-7, tolerance_change = 1e-9;
+  int64_t history_size = 100;
+  std::string line_search_fn{};  // "" (fixed step lr) or "strong_wolfe"
+};
+// L-BFGS, PyTorch's algorithm (torch.optim.LBFGS) step for step: step(closure) re-evaluates the
+// loss as often as it needs (the closure zeroes the gradients, computes the loss, calls backward
+// and returns the loss). One parameter group; the plain step() is refused.
+class LBFGS : public Optimizer {
+ public:
+  using Closure = std::function<Tensor()>;
+  LBFGS(std::vector<Tensor> params, LBFGSOptions o = {});
+  // Returns the closure's first loss of this step.
+  Tensor step(const Closure& closure);
+  using Optimizer::step;  // (refused: L-BFGS needs the closure)
+
+ protected:
+  void update(Tensor& p, const Tensor& g, ParamState& st, const std::map<std::string, double>& o) override;
+
+ private:
+  Tensor flat_grad() const;
+  void add_to_params(double step, const Tensor& direction);
+  std::pair<double, Tensor> evaluate_at(const Closure& closure, const std::vector<Tensor>& x, double t, const Tensor& d);
+  LBFGSOptions o_;
+  // The state PyTorch keeps on the first parameter, carried from step to step.
+  Tensor d_, prev_flat_grad_;
+  double t_ = 0, prev_loss_ = 0, h_diag_ = 1;
+  std::vector<Tensor> old_dirs_, old_stps_;
+  std::vector<double> ro_, al_;
+  int64_t func_evals_ = 0, n_iter_ = 0;
 };
 
 // Scales all gradients so that their joint p-norm is at most max_norm; returns the norm before.

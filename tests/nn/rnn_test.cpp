@@ -188,3 +188,40 @@ TEST(Recurrent, FusedInferenceAndSecondOrder) {
   EXPECT_TRUE(ops::allclose(g1, g2, 1e-3, 1e-5));
   EXPECT_TRUE(ops::allclose(gg1, gg2, 1e-3, 1e-5));
 }
+
+TEST(RNNCells, OneStepEqualsTheLayerAndGradchecks) {
+  for (auto cell : {RnnCell::Tanh, RnnCell::LSTM, RnnCell::GRU}) {
+    Generator g(11);
+    std::unique_ptr<nn::RNNCellBase> c;
+    std::unique_ptr<nn::RNNBase> layer;
+    if (cell == RnnCell::LSTM) c = std::make_unique<nn::LSTMCell>(3, 4), layer = std::make_unique<nn::LSTM>(3, 4);
+    else if (cell == RnnCell::GRU) c = std::make_unique<nn::GRUCell>(3, 4), layer = std::make_unique<nn::GRU>(3, 4);
+    else c = std::make_unique<nn::RNNCell>(3, 4), layer = std::make_unique<nn::RNN>(3, 4);
+    c->to(DType::Float64);
+    layer->to(DType::Float64);
+    auto lp = layer->parameters(), cp = c->parameters();
+    ASSERT_EQ(lp.size(), cp.size());
+    {
+      autograd::NoGradGuard ng;
+      for (size_t i = 0; i < lp.size(); ++i) lp[i].copy_(cp[i]);
+    }
+    Tensor x = randn({2, 3}, {DType::Float64}, &g), h = randn({2, 4}, {DType::Float64}, &g);
+    Tensor cc = cell == RnnCell::LSTM ? randn({2, 4}, {DType::Float64}, &g) : Tensor();
+    auto [h1, c1] = c->forward_with_state(x, h, cc);
+    auto [out, hn, cn] = layer->forward_with_state(x.unsqueeze(0), h.unsqueeze(0), cc.defined() ? cc.unsqueeze(0) : Tensor());
+    EXPECT_TRUE(ops::allclose(h1, hn.squeeze(0))) << c->type_name();
+    if (cell == RnnCell::LSTM) {
+      EXPECT_TRUE(ops::allclose(c1, cn.squeeze(0)));
+    }
+    EXPECT_EQ(c->forward(x.select(0, 0)).shape(), (Shape{4}));  // unbatched
+    auto* cp_raw = c.get();
+    EXPECT_TRUE(autograd::gradcheck(
+        [cp_raw, cc](const std::vector<Tensor>& in) {
+          auto [a, b] = cp_raw->forward_with_state(in[0], in[1], cc);
+          return std::vector<Tensor>{a};
+        },
+        {x.requires_grad_(), h.requires_grad_()}));
+    EXPECT_THROW(c->forward(ones({2, 5}, {DType::Float64})), ShapeError);
+  }
+  EXPECT_THROW(nn::RNNCell(3, 4, true, "sigmoid"), ValueError);
+}

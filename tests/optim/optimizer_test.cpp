@@ -311,3 +311,26 @@ TEST(GradScaler, ScalesUnscalesSkipsAndAdaptsTheScale) {
   off.update();
   EXPECT_EQ(off.get_scale(), 1.0);
 }
+
+TEST(LBFGS, MinimizesRosenbrockWithAndWithoutLineSearch) {
+  for (const char* ls : {"", "strong_wolfe"}) {
+    Tensor w = from_vector(std::vector<double>{-1.5, 2.0}).requires_grad_();
+    optim::LBFGS opt({w}, {.lr = *ls ? 1.0 : 0.1, .max_iter = 20, .line_search_fn = ls});
+    auto rosenbrock = [&] {
+      opt.zero_grad();
+      Tensor a = w.select(0, 0), b = w.select(0, 1);
+      Tensor loss = ops::square(1.0 - a) + 100.0 * ops::square(b - a * a);
+      loss.backward();
+      return loss;
+    };
+    double first = opt.step(rosenbrock).item<double>(), last = first;
+    for (int i = 0; i < 20; ++i) last = opt.step(rosenbrock).item<double>();
+    EXPECT_LT(last, first * 1e-2) << ls;
+    if (*ls) {
+      EXPECT_LT(last, 1e-6);
+    }
+    EXPECT_THROW(opt.step(), ValueError);  // the plain step needs a closure
+  }
+  Tensor w = ones({1}).requires_grad_();
+  EXPECT_THROW(optim::LBFGS({w}, {.line_search_fn = "backtracking"}), ValueError);
+}

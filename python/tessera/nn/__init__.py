@@ -13,7 +13,7 @@ from . import utils  # noqa: F401
 from .._tessera import (AdaptiveAvgPool2d, AvgPool2d, BatchNorm1d, BatchNorm2d, Bilinear, Conv1d,  # noqa: F401
                         Conv2d, ConvTranspose2d, Dropout, Dropout1d, Dropout2d, Dropout3d, ELU, Embedding, Flatten, GELU, GroupNorm, Identity,
                         LayerNorm, LeakyReLU, Linear, LogSoftmax, MaxPool2d, MultiheadAttention, ReLU, Sigmoid,
-                        SiLU, Softmax, Tanh, RNN, LSTM, GRU)
+                        SiLU, Softmax, Tanh, RNN, LSTM, GRU, RNNCell, LSTMCell, GRUCell)
 
 
 class RemovableHandle:
@@ -76,7 +76,7 @@ def _with_factory_kwargs(cls):
 
 
 for _cls in (Linear, Bilinear, Conv1d, Conv2d, ConvTranspose2d, BatchNorm1d, BatchNorm2d, LayerNorm, GroupNorm,
-             Embedding, RNN, LSTM, GRU, MultiheadAttention):
+             Embedding, RNN, LSTM, GRU, RNNCell, LSTMCell, GRUCell, MultiheadAttention):
     _with_factory_kwargs(_cls)
 del _cls
 
