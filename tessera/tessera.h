@@ -15,6 +15,7 @@
 #include "tessera/nn/loss.h"
 #include "tessera/nn/module.h"
 #include "tessera/nn/rnn.h"
+#include "tessera/nn/transformer.h"
 #include "tessera/ops/autocast.h"
 #include "tessera/ops/ops.h"
 #include "tessera/optim/optimizer.h"

@@ -132,6 +132,9 @@ const char* doc_for(const std::string& name) {
       {"dropout", "Zeroes elements with probability p and scales the rest by 1/(1-p) when training."},
       {"feature_dropout", "Zeroes whole channels x[n, c] of [N, C, ...] with probability p when training, scaling "
                           "the rest by 1/(1-p)."},
+      {"scaled_dot_product_attention", "softmax(q k^T * scale + mask) v over the last two dims; a bool attn_mask says "
+                                       "which positions may attend (True), a float one is added; is_causal masks the "
+                                       "future."},
       {"dropout1d", "Channel dropout of [N, C, L] or [C, L] when training."},
       {"dropout2d", "Channel dropout of [N, C, H, W] or [C, H, W] when training (other ranks warn, as in PyTorch)."},
       {"dropout3d", "Channel dropout of [N, C, D, H, W] or [C, D, H, W] when training (other ranks warn)."},

@@ -35,6 +35,7 @@ std::string pythonize(std::string m) {
       {"allow_unused=true", "allow_unused=True"}, {"requires_grad=false", "requires_grad=False"},
       {"wrap the update in a NoGradGuard", "wrap the update in `with tessera.no_grad():`"},
       {"NoGradGuard", "tessera.no_grad()"}, {"EnableGradGuard", "tessera.enable_grad()"},
+      {"autograd::DetectAnomalyGuard", "tessera.autograd.detect_anomaly()"},
       {"DetectAnomalyGuard", "tessera.autograd.detect_anomaly()"}, {"AutocastGuard", "tessera.autocast"}};
   for (auto [from, to] : words)
     for (size_t at = m.find(from); at != std::string::npos; at = m.find(from, at + std::strlen(to)))
@@ -185,6 +186,9 @@ NB_MODULE(_tessera, m) {
   b.def("cudnn_allow_tf32", &cuda::cudnn_allow_tf32, "Whether float32 convolutions may use TF32 (default True).");
   b.def("set_cudnn_benchmark", &cuda::set_cudnn_benchmark, nb::arg("on"), "cuDNN times algorithms once per shape.");
   b.def("cudnn_benchmark", &cuda::cudnn_benchmark, "Whether cuDNN times algorithms per shape (default True).");
+  b.def("set_cudnn_deterministic", &cuda::set_cudnn_deterministic, nb::arg("on"),
+        "Convolutions use only algorithms cuDNN reports deterministic.");
+  b.def("cudnn_deterministic", &cuda::cudnn_deterministic, "Whether convolutions use deterministic algorithms only.");
   b.def("set_fused_kernels_enabled", &set_fused_kernels_enabled, nb::arg("on"),
         "Whether ops use the backends' fused kernels (recurrent layers on the CPU).");
   b.def("fused_kernels_enabled", &fused_kernels_enabled, "Whether ops use the backends' fused kernels (default True).");

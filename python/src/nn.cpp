@@ -469,6 +469,109 @@ void bind_nn(nb::module_& m) {
   nb::class_<nn::GRUCell, nn::RNNCellBase>(m, "GRUCell", "One step of a GRU (torch.nn.GRUCell; gates r, z, n).")
       .def(nb::init<int64_t, int64_t, bool>(), nb::arg("input_size"), nb::arg("hidden_size"), nb::arg("bias") = true);
 
+  // Transformer layers: masks and key-padding masks are optional tensors (None).
+  auto opt_t = [](nb::handle h) { return h.is_none() ? Tensor() : nb::cast<Tensor>(h); };
+  auto tf_opts = [](int64_t dff, double dropout, nb::handle activation, double eps, bool bf, bool nf) {
+    std::string act;
+    if (nb::isinstance<nb::str>(activation)) act = nb::cast<std::string>(activation);
+    else if (nb::hasattr(activation, "__name__")) act = nb::cast<std::string>(activation.attr("__name__"));
+    if (act != "relu" && act != "gelu")
+      throw ValueError("Transformer: activation must be 'relu' or 'gelu' (or F.relu / F.gelu), got " +
+                       tessera::py::py_str(activation));
+    return nn::TransformerOptions{dff, dropout, act, eps, bf, nf};
+  };
+  nb::class_<nn::TransformerEncoderLayer, nn::Module>(
+      m, "TransformerEncoderLayer", "Self-attention and a feed-forward block, post- or pre-norm (torch.nn.TransformerEncoderLayer).")
+      .def("__init__", [tf_opts](nn::TransformerEncoderLayer* self, int64_t d, int64_t h, int64_t dff, double dropout,
+                                 nb::handle act, double eps, bool bf, bool nf) {
+        new (self) nn::TransformerEncoderLayer(d, h, tf_opts(dff, dropout, act, eps, bf, nf));
+      }, nb::arg("d_model"), nb::arg("nhead"), nb::arg("dim_feedforward") = 2048, nb::arg("dropout") = 0.1,
+         nb::arg("activation") = "relu", nb::arg("layer_norm_eps") = 1e-5, nb::arg("batch_first") = false,
+         nb::arg("norm_first") = false)
+      .def("forward", [opt_t](nn::TransformerEncoderLayer& l, const Tensor& src, nb::handle mask, nb::handle kpm,
+                              bool causal) {
+        Tensor mk = opt_t(mask), kp = opt_t(kpm);
+        nb::gil_scoped_release r;
+        return l.forward(src, mk, kp, causal);
+      }, nb::arg("src"), nb::arg("src_mask") = nb::none(), nb::arg("src_key_padding_mask") = nb::none(),
+         nb::arg("is_causal") = false)
+      .def_ro("self_attn", &nn::TransformerEncoderLayer::self_attn)
+      .def_ro("linear1", &nn::TransformerEncoderLayer::linear1)
+      .def_ro("linear2", &nn::TransformerEncoderLayer::linear2)
+      .def_ro("norm1", &nn::TransformerEncoderLayer::norm1)
+      .def_ro("norm2", &nn::TransformerEncoderLayer::norm2)
+      .def_prop_ro("norm_first", [](const nn::TransformerEncoderLayer& l) { return l.options.norm_first; });
+  nb::class_<nn::TransformerDecoderLayer, nn::Module>(
+      m, "TransformerDecoderLayer",
+      "Self-attention, attention over the encoder's memory and a feed-forward block (torch.nn.TransformerDecoderLayer).")
+      .def("__init__", [tf_opts](nn::TransformerDecoderLayer* self, int64_t d, int64_t h, int64_t dff, double dropout,
+                                 nb::handle act, double eps, bool bf, bool nf) {
+        new (self) nn::TransformerDecoderLayer(d, h, tf_opts(dff, dropout, act, eps, bf, nf));
+      }, nb::arg("d_model"), nb::arg("nhead"), nb::arg("dim_feedforward") = 2048, nb::arg("dropout") = 0.1,
+         nb::arg("activation") = "relu", nb::arg("layer_norm_eps") = 1e-5, nb::arg("batch_first") = false,
+         nb::arg("norm_first") = false)
+      .def("forward", [opt_t](nn::TransformerDecoderLayer& l, const Tensor& tgt, const Tensor& memory, nb::handle tm,
+                              nb::handle mm, nb::handle tk, nb::handle mk, bool causal) {
+        Tensor a = opt_t(tm), b = opt_t(mm), c = opt_t(tk), d = opt_t(mk);
+        nb::gil_scoped_release r;
+        return l.forward(tgt, memory, a, b, c, d, causal);
+      }, nb::arg("tgt"), nb::arg("memory"), nb::arg("tgt_mask") = nb::none(), nb::arg("memory_mask") = nb::none(),
+         nb::arg("tgt_key_padding_mask") = nb::none(), nb::arg("memory_key_padding_mask") = nb::none(),
+         nb::arg("tgt_is_causal") = false)
+      .def_ro("self_attn", &nn::TransformerDecoderLayer::self_attn)
+      .def_ro("multihead_attn", &nn::TransformerDecoderLayer::multihead_attn);
+  nb::class_<nn::TransformerEncoder, nn::Module>(m, "TransformerEncoder",
+                                                 "num_layers copies of an encoder layer, then an optional norm.")
+      .def("__init__", [](nn::TransformerEncoder* self, const nn::TransformerEncoderLayer& layer, int64_t n,
+                          std::shared_ptr<nn::LayerNorm> norm, bool) { new (self) nn::TransformerEncoder(layer, n, norm); },
+           nb::arg("encoder_layer"), nb::arg("num_layers"), nb::arg("norm") = nb::none(),
+           nb::arg("enable_nested_tensor") = true)
+      .def("forward", [opt_t](nn::TransformerEncoder& e, const Tensor& src, nb::handle mask, nb::handle kpm, bool causal) {
+        Tensor mk = opt_t(mask), kp = opt_t(kpm);
+        nb::gil_scoped_release r;
+        return e.forward(src, mk, kp, causal);
+      }, nb::arg("src"), nb::arg("mask") = nb::none(), nb::arg("src_key_padding_mask") = nb::none(),
+         nb::arg("is_causal") = false);
+  nb::class_<nn::TransformerDecoder, nn::Module>(m, "TransformerDecoder",
+                                                 "num_layers copies of a decoder layer, then an optional norm.")
+      .def("__init__", [](nn::TransformerDecoder* self, const nn::TransformerDecoderLayer& layer, int64_t n,
+                          std::shared_ptr<nn::LayerNorm> norm) { new (self) nn::TransformerDecoder(layer, n, norm); },
+           nb::arg("decoder_layer"), nb::arg("num_layers"), nb::arg("norm") = nb::none())
+      .def("forward", [opt_t](nn::TransformerDecoder& dcd, const Tensor& tgt, const Tensor& memory, nb::handle tm,
+                              nb::handle mm, nb::handle tk, nb::handle mk, bool causal) {
+        Tensor a = opt_t(tm), b = opt_t(mm), c = opt_t(tk), d = opt_t(mk);
+        nb::gil_scoped_release r;
+        return dcd.forward(tgt, memory, a, b, c, d, causal);
+      }, nb::arg("tgt"), nb::arg("memory"), nb::arg("tgt_mask") = nb::none(), nb::arg("memory_mask") = nb::none(),
+         nb::arg("tgt_key_padding_mask") = nb::none(), nb::arg("memory_key_padding_mask") = nb::none(),
+         nb::arg("tgt_is_causal") = false);
+  nb::class_<nn::Transformer, nn::Module>(m, "Transformer", "Encoder-decoder Transformer (torch.nn.Transformer).")
+      .def("__init__", [tf_opts](nn::Transformer* self, int64_t d, int64_t h, int64_t ne, int64_t nd, int64_t dff,
+                                 double dropout, nb::handle act, nb::handle ce, nb::handle cd, double eps, bool bf,
+                                 bool nf) {
+        if (!ce.is_none() || !cd.is_none())
+          throw ValueError("Transformer: custom_encoder/custom_decoder are not supported; build TransformerEncoder and "
+                           "TransformerDecoder and call them in your own module");
+        new (self) nn::Transformer(d, h, ne, nd, tf_opts(dff, dropout, act, eps, bf, nf));
+      }, nb::arg("d_model") = 512, nb::arg("nhead") = 8, nb::arg("num_encoder_layers") = 6,
+         nb::arg("num_decoder_layers") = 6, nb::arg("dim_feedforward") = 2048, nb::arg("dropout") = 0.1,
+         nb::arg("activation") = "relu", nb::arg("custom_encoder") = nb::none(), nb::arg("custom_decoder") = nb::none(),
+         nb::arg("layer_norm_eps") = 1e-5, nb::arg("batch_first") = false, nb::arg("norm_first") = false)
+      .def("forward", [opt_t](nn::Transformer& t, const Tensor& src, const Tensor& tgt, nb::handle sm, nb::handle tm,
+                              nb::handle mm, nb::handle sk, nb::handle tk, nb::handle mk) {
+        Tensor a = opt_t(sm), b = opt_t(tm), c = opt_t(mm), d = opt_t(sk), e = opt_t(tk), f = opt_t(mk);
+        nb::gil_scoped_release r;
+        return t.forward(src, tgt, a, b, c, d, e, f);
+      }, nb::arg("src"), nb::arg("tgt"), nb::arg("src_mask") = nb::none(), nb::arg("tgt_mask") = nb::none(),
+         nb::arg("memory_mask") = nb::none(), nb::arg("src_key_padding_mask") = nb::none(),
+         nb::arg("tgt_key_padding_mask") = nb::none(), nb::arg("memory_key_padding_mask") = nb::none())
+      .def_ro("encoder", &nn::Transformer::encoder)
+      .def_ro("decoder", &nn::Transformer::decoder)
+      .def_static("generate_square_subsequent_mask", [](int64_t sz, DType d, const std::string& dev) {
+        return nn::Transformer::generate_square_subsequent_mask(sz, {d, Device::parse(dev)});
+      }, nb::arg("sz"), nb::arg("dtype") = DType::Float32, nb::arg("device") = "cpu",
+         "[sz, sz]: 0 on and below the diagonal, -inf above (a causal mask).");
+
   // --- tessera.nn.init ---------------------------------------------------------------------------
   nb::module_ init = m.def_submodule("init", "Parameter initialization in place (torch.nn.init).");
   init.def("calculate_gain", &nn::init::calculate_gain, nb::arg("nonlinearity"), nb::arg("param") = 0.01,

@@ -386,6 +386,14 @@ void bind_ops(nb::module_& m) {
       "dropout3d", [](const Tensor& x, double p, bool training) { return ops::dropout3d(x, p, training); },
       nb::arg("input"), nb::arg("p") = 0.5, nb::arg("training") = true);
   b.fn("embedding", &ops::embedding, nb::arg("input"), nb::arg("weight"));
+  b.fn(
+      "scaled_dot_product_attention",
+      [](const Tensor& q, const Tensor& k, const Tensor& v, std::optional<Tensor> mask, double p, bool causal,
+         std::optional<double> scale) {
+        return ops::scaled_dot_product_attention(q, k, v, mask.value_or(Tensor()), p, causal, scale);
+      },
+      nb::arg("query"), nb::arg("key"), nb::arg("value"), nb::arg("attn_mask") = nb::none(), nb::arg("dropout_p") = 0.0,
+      nb::arg("is_causal") = false, nb::kw_only(), nb::arg("scale") = nb::none());
   b.fn("one_hot", &ops::one_hot, nb::arg("input"), nb::arg("num_classes") = -1);
 
   // --- losses ------------------------------------------------------------------------------------

@@ -90,6 +90,7 @@ std::vector<std::shared_ptr<train::Callback>> callbacks_of(const std::optional<n
 
 train::LossFn loss_of(const std::optional<nb::object>& f) {
   if (!f) return {};
+  if (nb::isinstance<nb::str>(*f)) return train::loss_by_name(nb::cast<std::string>(*f));
   PyRef fn(*f);
   return [fn](const Tensor& out, const Tensor& target) {
     nb::gil_scoped_acquire g;
@@ -112,13 +113,24 @@ void bind_train(nb::module_& m) {
 
   t.def(
       "fit",
-      [](nb::handle model, nb::handle train_loader, int64_t epochs, optim::Optimizer* opt,
+      [](nb::handle model, nb::handle train_loader, int64_t epochs, nb::handle optimizer,
          std::optional<nb::object> loss, std::vector<std::string> metrics, nb::handle validation,
          std::optional<nb::list> callbacks, int64_t initial_epoch, std::optional<std::string> device,
          std::optional<DType> mixed_precision) {
         std::shared_ptr<nn::Module> keep;
         nn::Module& mod = as_module(model, keep);
-        if (!opt) throw ValueError("fit: an optimizer is required");
+        if (optimizer.is_none()) throw ValueError("fit: an optimizer is required");
+        optim::Optimizer* opt = nullptr;
+        std::unique_ptr<optim::Optimizer> named;  // optimizer="adam": made here, for this run
+        if (nb::isinstance<nb::str>(optimizer)) {
+          std::vector<Tensor> params;
+          for (nb::handle p : nb::iter(model.attr("parameters")())) params.push_back(nb::cast<Tensor>(p));
+          named = optim::make_optimizer(nb::cast<std::string>(optimizer), std::move(params));
+          opt = named.get();
+        } else if (!nb::try_cast(optimizer, opt) || !opt) {
+          throw nb::type_error(("fit: optimizer must be a tessera optimizer or a name such as 'adam', got a " +
+                                tessera::py::py_type_name(optimizer)).c_str());
+        }
         train::FitOptions o{.epochs = epochs,
                             .optimizer = opt,
                             .loss = loss_of(loss),

@@ -3,6 +3,7 @@
     tessera.backends.cuda.matmul.allow_tf32 = True   # float32 matmuls may use TF32 (default False)
     tessera.backends.cudnn.allow_tf32 = False        # float32 convolutions: full precision (default True)
     tessera.backends.cudnn.benchmark = False         # cuDNN's heuristic instead of timing (default True)
+    tessera.backends.cudnn.deterministic = True      # deterministic convolution algorithms only (default False)
     tessera.backends.fused.enabled = False           # ops as the primitive ops they are made of (default True)
 """
 from . import _tessera
@@ -28,6 +29,10 @@ class _Cuda:
         return _tessera.cuda.is_built()
 
 
+def _refuse_cudnn_off():
+    raise ValueError("tessera.backends.cudnn.enabled = False: tessera has no convolutions on CUDA without cuDNN")
+
+
 class _Cudnn:
     """torch.backends.cudnn."""
 
@@ -36,6 +41,13 @@ class _Cudnn:
     benchmark = property(lambda self: _b.cudnn_benchmark(), lambda self, on: _b.set_cudnn_benchmark(bool(on)),
                          doc="Whether cuDNN times its algorithms once per shape and keeps the fastest (default "
                              "True); False takes cuDNN's heuristic choice.")
+
+    deterministic = property(lambda self: _b.cudnn_deterministic(),
+                             lambda self, on: _b.set_cudnn_deterministic(bool(on)),
+                             doc="Whether convolutions on CUDA use only the algorithms cuDNN reports deterministic "
+                                 "(default False). (The CPU's kernels are deterministic for a given thread count.)")
+    enabled = property(lambda self: True, lambda self, on: None if on else _refuse_cudnn_off(),
+                       doc="True: cuDNN is how tessera runs convolutions on CUDA (it cannot be switched off).")
 
     @staticmethod
     def is_available():

@@ -62,3 +62,148 @@ def test_lbfgs_matches_pytorch_step_for_step(line_search):
         ts.optim.LBFGS([w]).step()
     with pytest.raises(ValueError, match="strong_wolfe"):
         ts.optim.LBFGS([w], line_search_fn="backtracking")
+
+
+def copy_by_name(src, dst):
+    theirs = dict(src.named_parameters())
+    ours = dict(dst.named_parameters())
+    assert list(ours) == list(theirs)
+    for n, p in ours.items():
+        with ts.no_grad():
+            p.copy_(ts.tensor(theirs[n].detach().numpy()))
+
+
+def run_both(make, call, inputs):
+    theirs = make(torch).double()
+    ours = make(ts).to(ts.float64)
+    copy_by_name(theirs, ours)
+    results = []
+    for L, m in ((ts, ours), (torch, theirs)):
+        xs = [L.tensor(a, requires_grad=a.dtype == np.float64) if isinstance(a, np.ndarray) else a for a in inputs]
+        out = call(L, m, xs)
+        (out * out).sum().backward()
+        results.append([out.detach().numpy()] + [x.grad.numpy() for x in xs if hasattr(x, "grad") and x.grad is not None]
+                       + [p.grad.numpy() for _, p in sorted(m.named_parameters())])
+    for a, b in zip(*results):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-10)
+
+
+@pytest.mark.parametrize("norm_first,activation,batch_first", [(False, "relu", False), (True, "gelu", True)])
+def test_transformer_layers_match_pytorch(norm_first, activation, batch_first):
+    rng = np.random.default_rng(5)
+    src = rng.standard_normal((5, 2, 8) if not batch_first else (2, 5, 8))
+    tgt = rng.standard_normal((4, 2, 8) if not batch_first else (2, 4, 8))
+    kw = dict(dim_feedforward=16, dropout=0.0, activation=activation, batch_first=batch_first, norm_first=norm_first)
+    pad = np.array([[False, False, False, True, True], [False] * 5])
+    run_both(lambda L: L.nn.TransformerEncoderLayer(8, 2, **kw),
+             lambda L, m, xs: m(xs[0], src_key_padding_mask=L.tensor(pad)), [src])
+    causal = np.triu(np.full((4, 4), -np.inf), 1)
+    run_both(lambda L: L.nn.TransformerDecoderLayer(8, 2, **kw),
+             lambda L, m, xs: m(xs[0], xs[1], tgt_mask=L.tensor(causal), memory_key_padding_mask=L.tensor(pad)),
+             [tgt, src])
+    run_both(lambda L: L.nn.TransformerEncoder(L.nn.TransformerEncoderLayer(8, 2, **kw), 2, norm=L.nn.LayerNorm(8)),
+             lambda L, m, xs: m(xs[0], mask=L.tensor(np.triu(np.ones((5, 5), bool), 1))), [src])
+
+
+def test_whole_transformer_matches_pytorch():
+    rng = np.random.default_rng(6)
+    src, tgt = rng.standard_normal((6, 3, 8)), rng.standard_normal((5, 3, 8))
+    mask = ts.nn.Transformer.generate_square_subsequent_mask(5).numpy()
+    np.testing.assert_array_equal(mask, torch.nn.Transformer.generate_square_subsequent_mask(5).numpy())
+    run_both(lambda L: L.nn.Transformer(d_model=8, nhead=2, num_encoder_layers=2, num_decoder_layers=1,
+                                        dim_feedforward=12, dropout=0.0),
+             lambda L, m, xs: m(xs[0], xs[1], tgt_mask=L.tensor(mask)), [src, tgt])
+    m = ts.nn.Transformer(d_model=8, nhead=2, num_encoder_layers=2, num_decoder_layers=1)
+    names = [n for n, _ in m.named_parameters()]
+    assert "encoder.layers.1.self_attn.in_proj_weight" in names and "decoder.norm.bias" in names
+    enc = ts.nn.TransformerEncoder(ts.nn.TransformerEncoderLayer(8, 2), 3)
+    w = [p for n, p in enc.named_parameters() if n.endswith("linear1.weight")]
+    assert len(w) == 3 and all(ts.equal(w[0], x) for x in w)  # copies of one layer, as PyTorch's deepcopy
+    with pytest.raises(ValueError, match="d_model"):
+        ts.nn.TransformerEncoderLayer(10, 3)
+    with pytest.raises(ValueError, match="activation"):
+        ts.nn.TransformerEncoderLayer(8, 2, activation="tanh")
+
+
+def test_scaled_dot_product_attention_against_its_formula():
+    rng = np.random.default_rng(7)
+    q, k, v = rng.standard_normal((2, 3, 4, 5)), rng.standard_normal((2, 3, 6, 5)), rng.standard_normal((2, 3, 6, 2))
+
+    def reference(mask_add):
+        s = q @ np.swapaxes(k, -1, -2) / np.sqrt(5) + mask_add
+        w = np.exp(s - s.max(-1, keepdims=True))
+        return (w / w.sum(-1, keepdims=True)) @ v
+
+    F = ts.nn.functional
+    out = F.scaled_dot_product_attention(ts.tensor(q), ts.tensor(k), ts.tensor(v))
+    np.testing.assert_allclose(out.numpy(), reference(0.0), rtol=1e-10)
+    allowed = rng.random((4, 6)) > 0.3
+    allowed[:, 0] = True
+    out = F.scaled_dot_product_attention(ts.tensor(q), ts.tensor(k), ts.tensor(v), attn_mask=ts.tensor(allowed))
+    np.testing.assert_allclose(out.numpy(), reference(np.where(allowed, 0.0, -np.inf)), rtol=1e-10)
+    causal = F.scaled_dot_product_attention(ts.tensor(q), ts.tensor(k[:, :, :4]), ts.tensor(v[:, :, :4]),
+                                            is_causal=True)
+    k4, v4 = k[:, :, :4], v[:, :, :4]
+    s = q @ np.swapaxes(k4, -1, -2) / np.sqrt(5) + np.triu(np.full((4, 4), -np.inf), 1)
+    w = np.exp(s - s.max(-1, keepdims=True))
+    np.testing.assert_allclose(causal.numpy(), (w / w.sum(-1, keepdims=True)) @ v4, rtol=1e-10)
+    x = ts.tensor(q, requires_grad=True)
+    assert ts.autograd.gradcheck(lambda a: F.scaled_dot_product_attention(a, ts.tensor(k), ts.tensor(v), scale=0.3),
+                                 (x,))
+    with pytest.raises(ValueError, match="do not match"):
+        F.scaled_dot_product_attention(ts.tensor(q), ts.tensor(k[..., :3]), ts.tensor(v))
+
+
+def test_trainer_takes_names_and_says_which_call_failed(tmp_path):
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((64, 4)).astype(np.float32)
+    ds = ts.data.TensorDataset(ts.tensor(x), ts.tensor((x[:, 0] > 0).astype(np.int64)))
+    model = ts.nn.Linear(4, 2)
+    h = ts.train.fit(model, ts.data.DataLoader(ds, batch_size=16), epochs=3, optimizer="adam", loss="cross_entropy")
+    assert h["epochs"][-1]["loss"] < h["epochs"][0]["loss"]
+    reg = ts.data.TensorDataset(ts.tensor(x), ts.tensor(x[:, :1] * 2))
+    ts.train.fit(ts.nn.Linear(4, 1), ts.data.DataLoader(reg, batch_size=16), optimizer="SGD", loss="mse", metrics=[])
+    with pytest.raises(ValueError, match="unknown loss 'hinge'"):
+        ts.train.fit(model, ts.data.DataLoader(ds, batch_size=16), optimizer="adam", loss="hinge")
+    with pytest.raises(ValueError, match="unknown optimizer 'lion'"):
+        ts.train.fit(model, ts.data.DataLoader(ds, batch_size=16), optimizer="lion")
+    with pytest.raises(ValueError, match="^evaluate: unknown metric 'f1'"):
+        ts.train.evaluate(model, ts.data.DataLoader(ds, batch_size=16), metrics=["f1"])
+    with pytest.raises(ValueError, match="^fit: unknown metric 'f1'"):
+        ts.train.fit(model, ts.data.DataLoader(ds, batch_size=16), optimizer="adam", metrics=["f1"])
+    with pytest.raises(ValueError, match="checkpoint: no metric 'val_accuracy'.*they have: accuracy, loss"):
+        ts.train.fit(model, ts.data.DataLoader(ds, batch_size=16), optimizer="adam",
+                     callbacks=[ts.train.checkpoint(str(tmp_path / "ck"), monitor="val_accuracy")])
+    # the CSV lr column is the rate each epoch trained with, whatever order the callbacks run in
+    for order in (0, 1):
+        opt = ts.optim.SGD(model.parameters(), lr=0.1)
+        sched = ts.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
+        csv = tmp_path / f"log{order}.csv"
+        cbs = [ts.train.lr_scheduler(sched), ts.train.csv_logger(str(csv))]
+        ts.train.fit(model, ts.data.DataLoader(ds, batch_size=16), epochs=3, optimizer=opt,
+                     callbacks=cbs if order == 0 else cbs[::-1])
+        rows = csv.read_text().splitlines()
+        assert rows[0].startswith("epoch,step,lr")
+        assert [float(r.split(",")[2]) for r in rows[1:]] == [0.1, 0.05, 0.025]
+
+
+def test_load_names_other_formats_and_parallel_shims(tmp_path):
+    import zipfile
+    p = tmp_path / "model.pt"
+    with zipfile.ZipFile(p, "w") as z:
+        z.writestr("archive/data.pkl", b"\x80\x02" + b"x" * 200)
+    with pytest.raises(OSError, match="not a safetensors file: it is a ZIP archive"):
+        ts.load(str(p))
+    q = tmp_path / "legacy.pt"
+    q.write_bytes(b"\x80\x02" + b"\x00" * 64)
+    with pytest.raises(OSError, match="a Python pickle"):
+        ts.load(str(q))
+    dp = ts.nn.DataParallel(ts.nn.Linear(2, 3))
+    assert list(dp.state_dict()) == ["module.weight", "module.bias"] and dp(ts.ones(2)).shape == (3,)
+    assert ts.nn.parallel.DataParallel is ts.nn.DataParallel
+    assert ts.nn.parallel.DistributedDataParallel is ts.distributed.DistributedDataParallel
+    ts.backends.cudnn.deterministic = True
+    assert ts.backends.cudnn.deterministic and ts.backends.cudnn.enabled
+    ts.backends.cudnn.deterministic = False
+    with pytest.raises(ValueError, match="without cuDNN"):
+        ts.backends.cudnn.enabled = False

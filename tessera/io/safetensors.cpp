@@ -88,6 +88,23 @@ void save_safetensors(const std::string& path, const NamedTensors& tensors,
   write_file_atomic(path, bytes);
 }
 
+namespace {
+// What a file that is not safetensors looks like, from its first bytes (for the error message).
+std::string known_format(const unsigned char* b, size_t n) {
+  auto starts = [&](const char* magic, size_t len) { return n >= len && std::memcmp(b, magic, len) == 0; };
+  if (starts("PK\x03\x04", 4))
+    return "a ZIP archive (PyTorch's torch.save format: load it with torch and save its state_dict with "
+           "safetensors, or export the model to ONNX)";
+  if (n >= 2 && b[0] == 0x80 && b[1] >= 2 && b[1] <= 5)
+    return "a Python pickle (a legacy torch.save or pickle.dump file), which tessera does not execute";
+  if (starts("\x89HDF\r\n\x1a\n", 8)) return "an HDF5 file (Keras's .h5 format)";
+  if (starts("\x93NUMPY", 6)) return "a numpy .npy file (read it with numpy.load)";
+  if (starts("\x1f\x8b", 2)) return "a gzip file (decompress it first)";
+  if (starts("\x08", 1) && n >= 2) return "perhaps an ONNX or other protobuf file (tessera.onnx.load reads ONNX)";
+  return "";
+}
+}  // namespace
+
 NamedTensors load_safetensors(const std::string& path, std::map<std::string, std::string>* metadata) {
   TS_CHECK_T(IOError, std::filesystem::exists(path), path, ": no such file");
   std::ifstream in(path, std::ios::binary);
@@ -98,8 +115,12 @@ NamedTensors load_safetensors(const std::string& path, std::map<std::string, std
   in.read(reinterpret_cast<char*>(lb), 8);
   uint64_t hl = 0;
   for (int i = 0; i < 8; ++i) hl |= uint64_t(lb[i]) << (8 * i);
-  TS_CHECK_T(IOError, hl <= file_size - 8 && hl <= (uint64_t(100) << 20), path, ": header length ", hl,
-             " does not fit in a file of ", file_size, " bytes");
+  if (!(hl <= file_size - 8 && hl <= (uint64_t(100) << 20))) {
+    std::string what = known_format(lb, 8);
+    if (!what.empty()) throw IOError(path + ": not a safetensors file: it is " + what);
+    throw IOError(detail::str(path, ": not a safetensors file (its first 8 bytes, the header length, say ", hl,
+                              ", which does not fit in a file of ", file_size, " bytes)"));
+  }
   std::string h(size_t(hl), '\0');
   in.read(h.data(), std::streamsize(hl));
   TS_CHECK_T(IOError, in.good(), path, ": truncated header");

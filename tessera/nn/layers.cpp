@@ -311,23 +311,29 @@ std::pair<Tensor, Tensor> MultiheadAttention::forward(const Tensor& q_in, const 
   auto heads = [&](const Tensor& x, int i, int64_t len) {  // [N, len, E] -> [N, H, len, D]
     return ops::linear(x, w[size_t(i)], b[size_t(i)]).view({N, len, H, D}).transpose(1, 2);
   };
-  Tensor qh = heads(q, 0, L) * (1.0 / std::sqrt(double(D))), kh = heads(k, 1, S), vh = heads(v, 2, S);
-  Tensor scores = ops::matmul(qh, kh.transpose(-1, -2));  // [N, H, L, S]
+  Tensor qh = heads(q, 0, L), kh = heads(k, 1, S), vh = heads(v, 2, S);
+  // The masks as one additive mask broadcasting to [N, H, L, S] (bool: true = masked).
+  auto additive = [&](const Tensor& m) {
+    return m.dtype() == DType::Bool ? zeros(m.shape(), {q.dtype(), q.device()}).masked_fill(m, -INFINITY)
+                                    : m.to(q.dtype());
+  };
+  Tensor mask;
   if (attn_mask.defined()) {
-    TS_CHECK_SHAPE(attn_mask.dim() == 2 && attn_mask.size(0) == L && attn_mask.size(1) == S,
-                   "MultiheadAttention: attn_mask must be [", L, ", ", S, "], got ", attn_mask.shape());
-    scores = attn_mask.dtype() == DType::Bool ? scores.masked_fill(attn_mask, -INFINITY) : scores + attn_mask;
+    TS_CHECK_SHAPE((attn_mask.dim() == 2 && attn_mask.size(0) == L && attn_mask.size(1) == S) ||
+                       (attn_mask.dim() == 3 && attn_mask.size(0) == N * H && attn_mask.size(1) == L &&
+                        attn_mask.size(2) == S),
+                   "MultiheadAttention: attn_mask must be [", L, ", ", S, "] or [", N * H, ", ", L, ", ", S, "], got ",
+                   attn_mask.shape());
+    mask = additive(attn_mask.dim() == 3 ? attn_mask.view({N, H, L, S}) : attn_mask);
   }
   if (key_padding_mask.defined()) {
     TS_CHECK_SHAPE(key_padding_mask.dim() == 2 && key_padding_mask.size(0) == N && key_padding_mask.size(1) == S,
                    "MultiheadAttention: key_padding_mask must be [", N, ", ", S, "], got ", key_padding_mask.shape());
-    TS_CHECK_DTYPE(key_padding_mask.dtype() == DType::Bool, "MultiheadAttention: key_padding_mask must be bool, got ",
-                   key_padding_mask.dtype());
-    scores = scores.masked_fill(key_padding_mask.view({N, 1, 1, S}), -INFINITY);
+    Tensor kp = additive(key_padding_mask).view({N, 1, 1, S});
+    mask = mask.defined() ? mask + kp : kp;
   }
-  Tensor attn = ops::softmax(scores, -1);
-  Tensor attn_d = ops::dropout(attn, dropout, is_training());
-  Tensor out = ops::matmul(attn_d, vh).transpose(1, 2).reshape({N, L, embed_dim});
+  auto [o, attn] = ops::attention_with_weights(qh, kh, vh, mask, is_training() ? dropout : 0.0);
+  Tensor out = o.transpose(1, 2).reshape({N, L, embed_dim});
   out = out_proj->forward(out);
   if (!batch_first) out = out.transpose(0, 1);
   return {out, need_weights ? attn.mean({1}) : Tensor()};

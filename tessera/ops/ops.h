@@ -170,6 +170,16 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = {});
 std::tuple<Tensor, Tensor, Tensor> rnn_layer(RnnCell cell, const Tensor& x, const Tensor& h0, const Tensor& c0,
                                              const Tensor& w_ih, const Tensor& w_hh, const Tensor& b_ih,
                                              const Tensor& b_hh, bool reverse);
+// softmax(q k^T * scale + mask) v (torch.nn.functional.scaled_dot_product_attention): q [..., L, E],
+// k [..., S, E], v [..., S, Ev]. attn_mask broadcasts to [..., L, S]: bool (true = may attend)
+// or float (added); is_causal masks j > i; scale defaults to 1/sqrt(E); dropout on the weights.
+Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& attn_mask = {},
+                                    double dropout_p = 0, bool is_causal = false,
+                                    std::optional<double> scale = std::nullopt);
+// The same, also returning the attention weights [..., L, S] (before dropout).
+std::pair<Tensor, Tensor> attention_with_weights(const Tensor& q, const Tensor& k, const Tensor& v,
+                                                 const Tensor& attn_mask = {}, double dropout_p = 0,
+                                                 bool is_causal = false, std::optional<double> scale = std::nullopt);
 Tensor conv1d(const Tensor& x, const Tensor& w, const Tensor& bias = {}, int64_t stride = 1, int64_t padding = 0,
               int64_t dilation = 1, int64_t groups = 1);
 Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias = {}, const Conv2dParams& p = {});

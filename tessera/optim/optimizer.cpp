@@ -1,5 +1,7 @@
 #include "tessera/optim/optimizer.h"
 
+#include <cctype>
+
 #include <cmath>
 
 #include "tessera/autograd/autograd.h"
@@ -277,6 +279,38 @@ void clip_grad_value_(const std::vector<Tensor>& params, double clip) {
       Tensor g = p.grad();
       g.clamp_(-clip, clip);
     }
+}
+
+std::unique_ptr<Optimizer> make_optimizer(const std::string& name, std::vector<Tensor> params, std::optional<double> lr) {
+  std::string n;
+  for (char c : name) n += char(std::tolower(static_cast<unsigned char>(c)));
+  if (n == "sgd") {
+    SGDOptions o;
+    if (lr) o.lr = *lr;
+    return std::make_unique<SGD>(std::move(params), o);
+  }
+  if (n == "adam" || n == "adamw") {
+    AdamOptions o = n == "adamw" ? AdamOptions{.weight_decay = 1e-2} : AdamOptions{};
+    if (lr) o.lr = *lr;
+    if (n == "adamw") return std::make_unique<AdamW>(std::move(params), o);
+    return std::make_unique<Adam>(std::move(params), o);
+  }
+  if (n == "rmsprop") {
+    RMSpropOptions o;
+    if (lr) o.lr = *lr;
+    return std::make_unique<RMSprop>(std::move(params), o);
+  }
+  if (n == "adagrad") {
+    AdagradOptions o;
+    if (lr) o.lr = *lr;
+    return std::make_unique<Adagrad>(std::move(params), o);
+  }
+  if (n == "adadelta") {
+    AdadeltaOptions o;
+    if (lr) o.lr = *lr;
+    return std::make_unique<Adadelta>(std::move(params), o);
+  }
+  throw ValueError("unknown optimizer '" + name + "' (known: sgd, adam, adamw, rmsprop, adagrad, adadelta)");
 }
 
 }  // namespace tessera::optim

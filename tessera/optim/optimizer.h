@@ -168,6 +168,11 @@ class LBFGS : public Optimizer {
   int64_t func_evals_ = 0, n_iter_ = 0;
 };
 
+// An optimizer by name, as Keras's compile(optimizer="adam") takes it: sgd, adam, adamw, rmsprop,
+// adagrad, adadelta (case-insensitive), with PyTorch's defaults unless lr is given.
+std::unique_ptr<Optimizer> make_optimizer(const std::string& name, std::vector<Tensor> params,
+                                          std::optional<double> lr = std::nullopt);
+
 // Scales all gradients so that their joint p-norm is at most max_norm; returns the norm before.
 double clip_grad_norm_(const std::vector<Tensor>& params, double max_norm, double norm_type = 2.0);
 // Clamps every gradient element into [-clip, clip].

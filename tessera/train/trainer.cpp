@@ -46,6 +46,7 @@ LossFn default_loss(const LossFn& l) {
 // Running sums of the metrics over batches (weighted by batch size).
 struct Meter {
   std::vector<std::string> metrics;
+  const char* op;
   double loss = 0;
   std::map<std::string, double> sums;
   int64_t n = 0;
@@ -61,7 +62,7 @@ struct Meter {
         Tensor top = ops::topk(out, std::min<int64_t>(k, out.size(1)), 1).second;
         sums[m] += ops::any(top == target.unsqueeze(1), {1}).sum().item<double>();
       } else {
-        throw ValueError(detail::str("fit: unknown metric '", m, "' (known: accuracy, topK_accuracy)"));
+        throw ValueError(detail::str(op, ": unknown metric '", m, "' (known: accuracy, topK_accuracy)"));
       }
     }
   }
@@ -91,6 +92,7 @@ Trainer::Trainer(nn::Module& model, FitOptions o) : model_(model), o_(std::move(
   TS_CHECK_VALUE(o_.optimizer != nullptr, "fit: an optimizer is required");
   TS_CHECK_VALUE(o_.epochs >= 0 && o_.initial_epoch >= 0, "fit: epochs must be non-negative");
   o_.loss = default_loss(o_.loss);
+  check_metrics(o_.metrics, "fit");
   TS_CHECK_DTYPE(!o_.mixed_precision || *o_.mixed_precision == DType::BFloat16 ||
                      *o_.mixed_precision == DType::Float16,
                  "fit: mixed_precision must be bfloat16 or float16, got ", *o_.mixed_precision);
@@ -107,8 +109,9 @@ History Trainer::fit(data::DataLoader& train) {
   Logs last;
   for (epoch_ = o_.initial_epoch; epoch_ < o_.epochs && !stop_; ++epoch_) {
     for (auto& c : o_.callbacks) c->on_epoch_begin(*this, epoch_);
+    epoch_lr_ = o_.optimizer->lr();
     model_.train();
-    Meter meter{o_.metrics, 0, {}, 0};
+    Meter meter{o_.metrics, "fit", 0, {}, 0};
     train.start_epoch(uint64_t(epoch_));
     data::Batch batch;
     int64_t b = 0;
@@ -163,13 +166,41 @@ History Trainer::fit(data::DataLoader& train) {
   return h;
 }
 
+void check_metrics(const std::vector<std::string>& metrics, const char* op) {
+  for (const std::string& m : metrics) {
+    bool topk = m.size() > 12 && m.rfind("top", 0) == 0 && m.substr(m.size() - 9) == "_accuracy" &&
+                m.find_first_not_of("0123456789", 3) == m.size() - 9;
+    TS_CHECK_VALUE(m == "accuracy" || topk, op, ": unknown metric '", m, "' (known: accuracy, topK_accuracy)");
+  }
+}
+
+LossFn loss_by_name(const std::string& name) {
+  namespace F = nn::functional;
+  if (name == "cross_entropy" || name == "sparse_categorical_crossentropy")
+    return [](const Tensor& o, const Tensor& t) { return F::cross_entropy(o, t); };
+  if (name == "nll_loss") return [](const Tensor& o, const Tensor& t) { return F::nll_loss(o, t); };
+  if (name == "mse_loss" || name == "mse" || name == "mean_squared_error")
+    return [](const Tensor& o, const Tensor& t) { return F::mse_loss(o, t); };
+  if (name == "l1_loss" || name == "mae" || name == "mean_absolute_error")
+    return [](const Tensor& o, const Tensor& t) { return F::l1_loss(o, t); };
+  if (name == "smooth_l1_loss") return [](const Tensor& o, const Tensor& t) { return F::smooth_l1_loss(o, t); };
+  if (name == "binary_cross_entropy" || name == "binary_crossentropy")
+    return [](const Tensor& o, const Tensor& t) { return F::binary_cross_entropy(o, t); };
+  if (name == "binary_cross_entropy_with_logits")
+    return [](const Tensor& o, const Tensor& t) { return F::binary_cross_entropy_with_logits(o, t); };
+  throw ValueError("fit: unknown loss '" + name + "' (known: cross_entropy, nll_loss, mse_loss, l1_loss, "
+                   "smooth_l1_loss, binary_cross_entropy, binary_cross_entropy_with_logits, and Keras's names "
+                   "sparse_categorical_crossentropy, mse, mae, binary_crossentropy)");
+}
+
 History fit(nn::Module& model, data::DataLoader& train, FitOptions o) { return Trainer(model, std::move(o)).fit(train); }
 
 Logs evaluate(nn::Module& model, data::DataLoader& loader, const LossFn& loss, const std::vector<std::string>& metrics) {
   nn::EvalModeGuard eval(model);
   autograd::NoGradGuard ng;
   LossFn l = default_loss(loss);
-  Meter meter{metrics, 0, {}, 0};
+  check_metrics(metrics, "evaluate");
+  Meter meter{metrics, "evaluate", 0, {}, 0};
   Device device = model_device(model);
   loader.start_epoch(0);
   data::Batch batch;
@@ -239,6 +270,12 @@ class ProgressBar : public Callback {
   bool tty_ = false;
 };
 
+std::string names_of(const Logs& l) {
+  std::string out;
+  for (auto& [k, v] : l) out += (out.empty() ? "" : ", ") + k;
+  return out;
+}
+
 class CheckpointCallback : public Callback {
  public:
   CheckpointCallback(std::string dir, std::string monitor, optim::LRScheduler* s)
@@ -248,7 +285,8 @@ class CheckpointCallback : public Callback {
     CheckpointInfo info{e + 1, t.global_step(), {}};
     save_checkpoint(dir_ + "/last.ckpt", t.model(), t.optimizer(), sched_, info);
     auto it = l.find(monitor_);
-    if (it == l.end()) it = l.find("loss");
+    TS_CHECK_VALUE(it != l.end(), "checkpoint: no metric '", monitor_, "' in the logs (is validation set?); they have: ",
+                   names_of(l));
     bool lower_better = it->first.find("acc") == std::string::npos;
     double v = it->second;
     if (best_e_ < 0 || (lower_better ? v < best_ : v > best_)) {
@@ -275,7 +313,8 @@ class EarlyStopping : public Callback {
   EarlyStopping(std::string m, int64_t p, double d) : monitor_(std::move(m)), patience_(p), delta_(d) {}
   void on_epoch_end(Trainer& t, int64_t, const Logs& l) override {
     auto it = l.find(monitor_);
-    TS_CHECK_VALUE(it != l.end(), "early_stopping: no metric '", monitor_, "' in the logs (is validation set?)");
+    TS_CHECK_VALUE(it != l.end(), "early_stopping: no metric '", monitor_, "' in the logs (is validation set?); they "
+                   "have: ", names_of(l));
     bool lower = monitor_.find("acc") == std::string::npos;
     double v = it->second;
     bool better = !seen_ || (lower ? v < best_ - delta_ : v > best_ + delta_);
@@ -323,7 +362,7 @@ class CsvLogger : public Callback {
       for (auto& [k, v] : l) out << "," << k;
       out << "\n";
     }
-    out << e + 1 << "," << t.global_step() << "," << (t.optimizer() ? t.optimizer()->lr() : 0.0);
+    out << e + 1 << "," << t.global_step() << "," << t.epoch_lr();
     for (auto& [k, v] : l) out << "," << v;
     out << "\n";
   }
@@ -351,7 +390,7 @@ class TensorBoardCallback : public Callback {
       if (val && !val_) val_ = std::make_unique<log::SummaryWriter>(dir_ + "/validation");
       (val ? *val_ : *train_).add_scalar("epoch_" + (val ? k.substr(4) : k), v, e);
     }
-    if (t.optimizer()) train_->add_scalar("epoch_learning_rate", t.optimizer()->lr(), e);
+    if (t.optimizer()) train_->add_scalar("epoch_learning_rate", t.epoch_lr(), e);
     if (o_.histogram_freq > 0 && (e + 1) % o_.histogram_freq == 0)
       for (auto& [name, p] : t.model().named_parameters()) train_->add_histogram(name, p, e);
     train_->flush();

@@ -72,6 +72,9 @@ class Trainer {
   int64_t epoch() const { return epoch_; }        // the current epoch (0-based)
   int64_t global_step() const { return step_; }   // optimizer steps taken
   int64_t num_batches() const { return batches_; }  // batches per training epoch
+  // The learning rate (of the first group) this epoch trained with: read before its first step,
+  // so epoch-end callbacks see it whatever schedulers ran before them.
+  double epoch_lr() const { return epoch_lr_; }
   void set_global_step(int64_t s) { step_ = s; }
   void stop() { stop_ = true; }                   // callbacks: stop after this epoch
   bool stopping() const { return stop_; }
@@ -80,10 +83,17 @@ class Trainer {
   nn::Module& model_;
   FitOptions o_;
   int64_t epoch_ = 0, step_ = 0, batches_ = 0;
+  double epoch_lr_ = 0;
   bool stop_ = false;
 };
 
 History fit(nn::Module& model, data::DataLoader& train, FitOptions o);
+// A loss by name, PyTorch's or Keras's: cross_entropy (sparse_categorical_crossentropy), nll_loss,
+// mse_loss (mse, mean_squared_error), l1_loss (mae, mean_absolute_error), smooth_l1_loss,
+// binary_cross_entropy (binary_crossentropy), binary_cross_entropy_with_logits.
+LossFn loss_by_name(const std::string& name);
+// The metric names fit and evaluate know (accuracy, topK_accuracy); a ValueError naming op otherwise.
+void check_metrics(const std::vector<std::string>& metrics, const char* op);
 // The device of the model's first parameter (the CPU for a model without parameters).
 Device model_device(const nn::Module& model);
 // The batch on device (asynchronously from pinned memory).

@@ -219,3 +219,30 @@ TEST(Trainer, MixedPrecisionTrains) {
   optim::SGD opt(net->parameters(), {.lr = 0.1});
   EXPECT_THROW(train::Trainer(*net, {.optimizer = &opt, .mixed_precision = DType::Int8}), DTypeError);
 }
+
+TEST(TrainerNames, LossesOptimizersMetricsAndMonitors) {
+  Tensor out = from_vector(std::vector<float>{0.5f, -0.5f, 2.0f, 1.0f}).reshape({2, 2});
+  Tensor target = from_vector(std::vector<int64_t>{0, 1});
+  EXPECT_NEAR(train::loss_by_name("sparse_categorical_crossentropy")(out, target).item<double>(),
+              nn::functional::cross_entropy(out, target).item<double>(), 1e-7);
+  EXPECT_NEAR(train::loss_by_name("mse")(out, out * 2.0f).item<double>(), ops::mean(out * out).item<double>(), 1e-6);
+  EXPECT_THROW(train::loss_by_name("hinge"), ValueError);
+  nn::Linear lin(2, 2);
+  auto adam = optim::make_optimizer("Adam", lin.parameters());
+  EXPECT_EQ(adam->name(), "Adam");
+  EXPECT_DOUBLE_EQ(adam->lr(), 1e-3);
+  EXPECT_DOUBLE_EQ(optim::make_optimizer("sgd", lin.parameters(), 0.5)->lr(), 0.5);
+  EXPECT_THROW(optim::make_optimizer("lion", lin.parameters()), ValueError);
+  try {
+    train::check_metrics({"accuracy", "top5_accuracy", "f1"}, "evaluate");
+    FAIL() << "expected an error";
+  } catch (const ValueError& e) {
+    EXPECT_NE(std::string(e.what()).find("evaluate: unknown metric 'f1'"), std::string::npos);
+  }
+  auto ds = std::make_shared<data::TensorDataset>(randn({8, 2}), from_vector(std::vector<int64_t>{0, 1, 0, 1, 0, 1, 0, 1}));
+  data::DataLoader loader(ds, {.batch_size = 4, .num_workers = 0});
+  optim::SGD sgd(lin.parameters(), {.lr = 0.1});
+  EXPECT_THROW(train::fit(lin, loader, {.optimizer = &sgd,
+                                        .callbacks = {train::checkpoint(::testing::TempDir() + "/tessera_ck", "val_loss")}}),
+               ValueError);  // no validation: val_loss is not in the logs
+}

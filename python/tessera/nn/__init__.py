@@ -13,7 +13,8 @@ from . import utils  # noqa: F401
 from .._tessera import (AdaptiveAvgPool2d, AvgPool2d, BatchNorm1d, BatchNorm2d, Bilinear, Conv1d,  # noqa: F401
                         Conv2d, ConvTranspose2d, Dropout, Dropout1d, Dropout2d, Dropout3d, ELU, Embedding, Flatten, GELU, GroupNorm, Identity,
                         LayerNorm, LeakyReLU, Linear, LogSoftmax, MaxPool2d, MultiheadAttention, ReLU, Sigmoid,
-                        SiLU, Softmax, Tanh, RNN, LSTM, GRU, RNNCell, LSTMCell, GRUCell)
+                        SiLU, Softmax, Tanh, RNN, LSTM, GRU, RNNCell, LSTMCell, GRUCell, Transformer,
+                        TransformerDecoder, TransformerDecoderLayer, TransformerEncoder, TransformerEncoderLayer)
 
 
 class RemovableHandle:
@@ -76,7 +77,8 @@ def _with_factory_kwargs(cls):
 
 
 for _cls in (Linear, Bilinear, Conv1d, Conv2d, ConvTranspose2d, BatchNorm1d, BatchNorm2d, LayerNorm, GroupNorm,
-             Embedding, RNN, LSTM, GRU, RNNCell, LSTMCell, GRUCell, MultiheadAttention):
+             Embedding, RNN, LSTM, GRU, RNNCell, LSTMCell, GRUCell, MultiheadAttention, Transformer,
+             TransformerEncoderLayer, TransformerDecoderLayer):
     _with_factory_kwargs(_cls)
 del _cls
 
@@ -643,3 +645,7 @@ def _embedding_from_pretrained(cls, embeddings, freeze=True, padding_idx=None):
 
 
 Embedding.from_pretrained = classmethod(_embedding_from_pretrained)
+
+
+from . import parallel  # noqa: E402,F401
+from .parallel import DataParallel  # noqa: E402,F401

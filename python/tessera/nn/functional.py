@@ -3,7 +3,8 @@ from .. import _tessera as _C
 from .._tessera import (adaptive_avg_pool2d, avg_pool2d, batch_norm, binary_cross_entropy,  # noqa: F401
                         binary_cross_entropy_with_logits, conv1d, conv2d, conv_transpose2d, cross_entropy,
                         embedding, gelu, group_norm, kl_div, l1_loss, layer_norm, linear, log_softmax, max_pool2d,
-                        mse_loss, nll_loss, one_hot, pad, sigmoid, smooth_l1_loss, softmax, softplus, tanh, where)
+                        mse_loss, nll_loss, one_hot, pad, scaled_dot_product_attention, sigmoid, smooth_l1_loss, softmax,
+                        softplus, tanh, where)
 
 
 def _apply(input, fn, inplace):

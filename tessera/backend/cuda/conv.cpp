@@ -105,11 +105,13 @@ Tensor search_workspace(const Tensor& like, size_t& bytes) {
 
 // Picks the first result that succeeded (results come fastest first).
 template <class Perf>
-Choice first_success(const Perf* perf, int n, const Call& c) {
+Choice first_success(const Perf* perf, int n, const Call& c, bool deterministic) {
   for (int i = 0; i < n; ++i)
-    if (perf[i].status == CUDNN_STATUS_SUCCESS) return {int(perf[i].algo), perf[i].mathType, perf[i].memory};
-  throw DeviceError(detail::str(c.op, ": cuDNN has no algorithm for input ", describe(c.x), " and weight ",
-                                describe(c.w)));
+    if (perf[i].status == CUDNN_STATUS_SUCCESS && (!deterministic || perf[i].determinism == CUDNN_DETERMINISTIC))
+      return {int(perf[i].algo), perf[i].mathType, perf[i].memory};
+  throw DeviceError(detail::str(c.op, ": cuDNN has no ", deterministic ? "deterministic " : "", "algorithm for input ",
+                                describe(c.x), " and weight ", describe(c.w),
+                                deterministic ? " (tessera.backends.cudnn.deterministic is on)" : ""));
 }
 
 struct Scalars {
@@ -213,7 +215,8 @@ void convolve(const Call& c, const ConvPlan& plan, const Tensor& on, bool accumu
     Descriptors d(pc, c);
     Scalars s(pc);
     Buffers b = buffers(n0);
-    Choice ch = cache.get(pc.key + (cudnn_benchmark() ? "|find" : "|heur"), [&] {
+    const bool det = cudnn_deterministic();
+    Choice ch = cache.get(pc.key + (cudnn_benchmark() ? "|find" : "|heur") + (det ? "|det" : ""), [&] {
       constexpr int kMax = 16;
       typename P::Perf perf[kMax];
       int found = 0;
@@ -226,7 +229,7 @@ void convolve(const Call& c, const ConvPlan& plan, const Tensor& on, bool accumu
       } else {
         check_dnn(P::heuristic(h, d, kMax, &found, perf), "the algorithm heuristic", c);
       }
-      return first_success(perf, found, c);
+      return first_success(perf, found, c, det);
     });
     d.math(ch.math, c);
     auto algo = typename P::Algo(ch.algo);

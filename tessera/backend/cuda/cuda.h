@@ -103,5 +103,9 @@ void set_cudnn_allow_tf32(bool on);
 bool cudnn_allow_tf32();
 void set_cudnn_benchmark(bool on);
 bool cudnn_benchmark();
+// torch.backends.cudnn.deterministic (false here): only algorithms cuDNN reports deterministic
+// are chosen for convolutions.
+void set_cudnn_deterministic(bool on);
+bool cudnn_deterministic();
 
 }  // namespace tessera::cuda

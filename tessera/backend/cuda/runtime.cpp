@@ -347,8 +347,10 @@ void empty_cache() {
 void reset_peak_memory_stats(int device) { device_allocator(resolve(device)).reset_peak_stats(); }
 
 namespace {
-std::atomic<bool> g_matmul_tf32{false}, g_cudnn_tf32{true}, g_cudnn_benchmark{true};
+std::atomic<bool> g_matmul_tf32{false}, g_cudnn_tf32{true}, g_cudnn_benchmark{true}, g_cudnn_deterministic{false};
 }
+void set_cudnn_deterministic(bool on) { g_cudnn_deterministic = on; }
+bool cudnn_deterministic() { return g_cudnn_deterministic; }
 void set_matmul_allow_tf32(bool on) { g_matmul_tf32 = on; }
 bool matmul_allow_tf32() { return g_matmul_tf32; }
 void set_cudnn_allow_tf32(bool on) { g_cudnn_tf32 = on; }

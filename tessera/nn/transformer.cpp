@@ -1,0 +1,217 @@
+#include "tessera/nn/transformer.h"
+
+#include <cmath>
+
+#include "tessera/autograd/autograd.h"
+#include "tessera/nn/container.h"
+#include "tessera/nn/init.h"
+#include "tessera/ops/ops.h"
+
+namespace tessera::nn {
+
+namespace {
+void check_options(const char* name, int64_t d_model, int64_t nhead, const TransformerOptions& o) {
+  TS_CHECK_VALUE(d_model > 0 && nhead > 0 && d_model % nhead == 0, name, ": d_model (", d_model,
+                 ") must be a positive multiple of nhead (", nhead, ")");
+  TS_CHECK_VALUE(o.dim_feedforward > 0, name, ": dim_feedforward must be positive, got ", o.dim_feedforward);
+  TS_CHECK_VALUE(o.activation == "relu" || o.activation == "gelu", name, ": activation must be 'relu' or 'gelu', got '",
+                 o.activation, "'");
+}
+
+Tensor activate(const std::string& a, const Tensor& x) { return a == "gelu" ? ops::gelu(x) : ops::relu(x); }
+
+// The causal mask a sequence of n steps needs when is_causal is given without a mask.
+Tensor causal_or(const Tensor& mask, bool is_causal, int64_t n, const Tensor& like) {
+  if (mask.defined() || !is_causal) return mask;
+  return Transformer::generate_square_subsequent_mask(n, {like.dtype(), like.device()});
+}
+
+// Copies every parameter and buffer of src into dst (modules of the same structure).
+void copy_state(const Module& src, Module& dst) {
+  autograd::NoGradGuard ng;
+  auto a = src.state_dict();
+  dst.load_state_dict(a, true);
+}
+}  // namespace
+
+TransformerEncoderLayer::TransformerEncoderLayer(int64_t d, int64_t h, TransformerOptions o)
+    : Module("TransformerEncoderLayer"), d_model(d), nhead(h), options(o) {
+  check_options("TransformerEncoderLayer", d, h, o);
+  self_attn = register_module("self_attn", std::make_shared<MultiheadAttention>(d, h, o.dropout, true, o.batch_first));
+  linear1 = register_module("linear1", std::make_shared<Linear>(d, o.dim_feedforward));
+  dropout = register_module("dropout", std::make_shared<Dropout>(o.dropout));
+  linear2 = register_module("linear2", std::make_shared<Linear>(o.dim_feedforward, d));
+  norm1 = register_module("norm1", std::make_shared<LayerNorm>(Shape{d}, o.layer_norm_eps));
+  norm2 = register_module("norm2", std::make_shared<LayerNorm>(Shape{d}, o.layer_norm_eps));
+  dropout1 = register_module("dropout1", std::make_shared<Dropout>(o.dropout));
+  dropout2 = register_module("dropout2", std::make_shared<Dropout>(o.dropout));
+}
+
+Tensor TransformerEncoderLayer::forward(const Tensor& src, const Tensor& src_mask, const Tensor& src_key_padding_mask,
+                                        bool is_causal) {
+  TS_CHECK_SHAPE((src.dim() == 3 || src.dim() == 2) && src.size(-1) == d_model, "TransformerEncoderLayer: expected src [",
+                 options.batch_first ? "N, S, " : "S, N, ", d_model, "], got ", src.shape());
+  const bool unbatched = src.dim() == 2;
+  Tensor x = unbatched ? src.unsqueeze(options.batch_first ? 0 : 1) : src;
+  Tensor kpm = unbatched && src_key_padding_mask.defined() ? src_key_padding_mask.unsqueeze(0) : src_key_padding_mask;
+  Tensor mask = causal_or(src_mask, is_causal, x.size(options.batch_first ? 1 : 0), x);
+  auto sa = [&](const Tensor& t) { return dropout1->forward(self_attn->forward(t, t, t, kpm, false, mask).first); };
+  auto ff = [&](const Tensor& t) {
+    return dropout2->forward(linear2->forward(dropout->forward(activate(options.activation, linear1->forward(t)))));
+  };
+  if (options.norm_first) {
+    x = x + sa(norm1->forward(x));
+    x = x + ff(norm2->forward(x));
+  } else {
+    x = norm1->forward(x + sa(x));
+    x = norm2->forward(x + ff(x));
+  }
+  return unbatched ? x.squeeze(options.batch_first ? 0 : 1) : x;
+}
+
+std::shared_ptr<TransformerEncoderLayer> TransformerEncoderLayer::clone_layer() const {
+  auto c = std::make_shared<TransformerEncoderLayer>(d_model, nhead, options);
+  copy_state(*this, *c);
+  c->train(is_training());
+  return c;
+}
+
+TransformerDecoderLayer::TransformerDecoderLayer(int64_t d, int64_t h, TransformerOptions o)
+    : Module("TransformerDecoderLayer"), d_model(d), nhead(h), options(o) {
+  check_options("TransformerDecoderLayer", d, h, o);
+  self_attn = register_module("self_attn", std::make_shared<MultiheadAttention>(d, h, o.dropout, true, o.batch_first));
+  multihead_attn =
+      register_module("multihead_attn", std::make_shared<MultiheadAttention>(d, h, o.dropout, true, o.batch_first));
+  linear1 = register_module("linear1", std::make_shared<Linear>(d, o.dim_feedforward));
+  dropout = register_module("dropout", std::make_shared<Dropout>(o.dropout));
+  linear2 = register_module("linear2", std::make_shared<Linear>(o.dim_feedforward, d));
+  norm1 = register_module("norm1", std::make_shared<LayerNorm>(Shape{d}, o.layer_norm_eps));
+  norm2 = register_module("norm2", std::make_shared<LayerNorm>(Shape{d}, o.layer_norm_eps));
+  norm3 = register_module("norm3", std::make_shared<LayerNorm>(Shape{d}, o.layer_norm_eps));
+  dropout1 = register_module("dropout1", std::make_shared<Dropout>(o.dropout));
+  dropout2 = register_module("dropout2", std::make_shared<Dropout>(o.dropout));
+  dropout3 = register_module("dropout3", std::make_shared<Dropout>(o.dropout));
+}
+
+Tensor TransformerDecoderLayer::forward(const Tensor&) {
+  throw ValueError("TransformerDecoderLayer: forward needs the target and the encoder's memory: forward(tgt, memory)");
+}
+
+Tensor TransformerDecoderLayer::forward(const Tensor& tgt, const Tensor& memory, const Tensor& tgt_mask,
+                                        const Tensor& memory_mask, const Tensor& tgt_key_padding_mask,
+                                        const Tensor& memory_key_padding_mask, bool tgt_is_causal) {
+  TS_CHECK_SHAPE((tgt.dim() == 3 || tgt.dim() == 2) && tgt.size(-1) == d_model && memory.dim() == tgt.dim() &&
+                     memory.size(-1) == d_model,
+                 "TransformerDecoderLayer: expected tgt and memory [", options.batch_first ? "N, T, " : "T, N, ",
+                 d_model, "], got ", tgt.shape(), " and ", memory.shape());
+  const bool unbatched = tgt.dim() == 2;
+  const int64_t bd = options.batch_first ? 0 : 1;
+  Tensor x = unbatched ? tgt.unsqueeze(bd) : tgt, mem = unbatched ? memory.unsqueeze(bd) : memory;
+  auto batch = [&](const Tensor& m) { return unbatched && m.defined() ? m.unsqueeze(0) : m; };
+  Tensor tkpm = batch(tgt_key_padding_mask), mkpm = batch(memory_key_padding_mask);
+  Tensor tmask = causal_or(tgt_mask, tgt_is_causal, x.size(options.batch_first ? 1 : 0), x);
+  auto sa = [&](const Tensor& t) { return dropout1->forward(self_attn->forward(t, t, t, tkpm, false, tmask).first); };
+  auto mha = [&](const Tensor& t) {
+    return dropout2->forward(multihead_attn->forward(t, mem, mem, mkpm, false, memory_mask).first);
+  };
+  auto ff = [&](const Tensor& t) {
+    return dropout3->forward(linear2->forward(dropout->forward(activate(options.activation, linear1->forward(t)))));
+  };
+  if (options.norm_first) {
+    x = x + sa(norm1->forward(x));
+    x = x + mha(norm2->forward(x));
+    x = x + ff(norm3->forward(x));
+  } else {
+    x = norm1->forward(x + sa(x));
+    x = norm2->forward(x + mha(x));
+    x = norm3->forward(x + ff(x));
+  }
+  return unbatched ? x.squeeze(bd) : x;
+}
+
+std::shared_ptr<TransformerDecoderLayer> TransformerDecoderLayer::clone_layer() const {
+  auto c = std::make_shared<TransformerDecoderLayer>(d_model, nhead, options);
+  copy_state(*this, *c);
+  c->train(is_training());
+  return c;
+}
+
+TransformerEncoder::TransformerEncoder(const TransformerEncoderLayer& layer, int64_t num_layers,
+                                       std::shared_ptr<LayerNorm> n)
+    : Module("TransformerEncoder"), norm(std::move(n)) {
+  TS_CHECK_VALUE(num_layers > 0, "TransformerEncoder: num_layers must be positive, got ", num_layers);
+  auto list = register_module("layers", std::make_shared<ModuleList>());
+  for (int64_t i = 0; i < num_layers; ++i) {
+    layers.push_back(layer.clone_layer());
+    list->push_back(layers.back());
+  }
+  if (norm) register_module("norm", norm);
+}
+
+Tensor TransformerEncoder::forward(const Tensor& src, const Tensor& mask, const Tensor& src_key_padding_mask,
+                                   bool is_causal) {
+  Tensor x = src;
+  for (auto& l : layers) x = l->forward(x, mask, src_key_padding_mask, is_causal);
+  return norm ? norm->forward(x) : x;
+}
+
+TransformerDecoder::TransformerDecoder(const TransformerDecoderLayer& layer, int64_t num_layers,
+                                       std::shared_ptr<LayerNorm> n)
+    : Module("TransformerDecoder"), norm(std::move(n)) {
+  TS_CHECK_VALUE(num_layers > 0, "TransformerDecoder: num_layers must be positive, got ", num_layers);
+  auto list = register_module("layers", std::make_shared<ModuleList>());
+  for (int64_t i = 0; i < num_layers; ++i) {
+    layers.push_back(layer.clone_layer());
+    list->push_back(layers.back());
+  }
+  if (norm) register_module("norm", norm);
+}
+
+Tensor TransformerDecoder::forward(const Tensor&) {
+  throw ValueError("TransformerDecoder: forward needs the target and the encoder's memory: forward(tgt, memory)");
+}
+
+Tensor TransformerDecoder::forward(const Tensor& tgt, const Tensor& memory, const Tensor& tgt_mask,
+                                   const Tensor& memory_mask, const Tensor& tgt_key_padding_mask,
+                                   const Tensor& memory_key_padding_mask, bool tgt_is_causal) {
+  Tensor x = tgt;
+  for (auto& l : layers)
+    x = l->forward(x, memory, tgt_mask, memory_mask, tgt_key_padding_mask, memory_key_padding_mask, tgt_is_causal);
+  return norm ? norm->forward(x) : x;
+}
+
+Transformer::Transformer(int64_t d, int64_t h, int64_t ne, int64_t nd, TransformerOptions o)
+    : Module("Transformer"), d_model(d), nhead(h), batch_first(o.batch_first) {
+  encoder = register_module(
+      "encoder", std::make_shared<TransformerEncoder>(TransformerEncoderLayer(d, h, o), ne,
+                                                      std::make_shared<LayerNorm>(Shape{d}, o.layer_norm_eps)));
+  decoder = register_module(
+      "decoder", std::make_shared<TransformerDecoder>(TransformerDecoderLayer(d, h, o), nd,
+                                                      std::make_shared<LayerNorm>(Shape{d}, o.layer_norm_eps)));
+  for (Tensor& p : parameters())  // PyTorch's _reset_parameters
+    if (p.dim() > 1) init::xavier_uniform_(p);
+}
+
+Tensor Transformer::forward(const Tensor&) {
+  throw ValueError("Transformer: forward needs the source and the target: forward(src, tgt)");
+}
+
+Tensor Transformer::forward(const Tensor& src, const Tensor& tgt, const Tensor& src_mask, const Tensor& tgt_mask,
+                            const Tensor& memory_mask, const Tensor& src_key_padding_mask,
+                            const Tensor& tgt_key_padding_mask, const Tensor& memory_key_padding_mask) {
+  const int64_t bd = batch_first ? 0 : 1;
+  TS_CHECK_SHAPE(src.dim() == tgt.dim() && (src.dim() == 2 || src.size(bd) == tgt.size(bd)),
+                 "Transformer: the batch sizes of src ", src.shape(), " and tgt ", tgt.shape(), " differ");
+  TS_CHECK_SHAPE(src.size(-1) == d_model && tgt.size(-1) == d_model, "Transformer: the feature size of src ",
+                 src.shape(), " and tgt ", tgt.shape(), " must be d_model = ", d_model);
+  Tensor memory = encoder->forward(src, src_mask, src_key_padding_mask);
+  return decoder->forward(tgt, memory, tgt_mask, memory_mask, tgt_key_padding_mask, memory_key_padding_mask);
+}
+
+Tensor Transformer::generate_square_subsequent_mask(int64_t sz, TensorOptions opt) {
+  TS_CHECK_VALUE(sz >= 0, "generate_square_subsequent_mask: size must be non-negative, got ", sz);
+  Tensor m = zeros({sz, sz}, opt);
+  return m.masked_fill(ops::logical_not(ops::tril(ones({sz, sz}, {DType::Bool, opt.device}))), -INFINITY);
+}
+
+}  // namespace tessera::nn
