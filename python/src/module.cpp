@@ -207,6 +207,22 @@ NB_MODULE(_tessera, m) {
         return std::make_pair(t, md);
       },
       nb::arg("path"), "(list of (name, tensor), metadata) from a safetensors file; validates it first.");
+  m.def(
+      "safetensors_bytes",
+      [](const std::vector<std::pair<std::string, Tensor>>& tensors, const std::map<std::string, std::string>& md) {
+        std::string b = io::safetensors_bytes(tensors, md);
+        return nb::bytes(b.data(), b.size());
+      },
+      nb::arg("tensors"), nb::arg("metadata") = std::map<std::string, std::string>{},
+      "The bytes of a safetensors file holding (name, tensor) pairs.");
+  m.def(
+      "load_safetensors_bytes",
+      [](nb::bytes data, const std::string& name) {
+        std::map<std::string, std::string> md;
+        auto t = io::load_safetensors_bytes(std::string(data.c_str(), data.size()), name, &md);
+        return std::make_pair(t, md);
+      },
+      nb::arg("data"), nb::arg("name") = "<bytes>", "(list of (name, tensor), metadata) from safetensors bytes.");
   m.def("manual_seed", &manual_seed, nb::arg("seed"), "Seeds the default random generator.");
   m.def("initial_seed", [] { return default_generator().seed(); }, "The default generator's seed.");
   m.def("seed", [] {

@@ -1,6 +1,8 @@
 // The Tensor class and the functional API for Python.
 #include <nanobind/ndarray.h>
 
+#include <cstring>
+
 #include "common.h"
 #include "python.h"
 
@@ -328,6 +330,29 @@ void bind_tensor(nb::module_& m) {
                throw nb::type_error("Tensor(): expected sizes (ints), one sequence of data or a tensor");
              }
            })
+      // pickle / copy.deepcopy: the values (a contiguous host copy), shape, dtype, device and, for a
+      // leaf, requires_grad; not the graph or .grad (as PyTorch).
+      .def("__getstate__", [](const Tensor& t) {
+        Tensor c = t.detach().cpu().contiguous();
+        nb::bytes data(static_cast<const char*>(c.data_ptr()), size_t(c.numel()) * c.element_size());
+        return nb::make_tuple(data, nb::tuple(nb::cast(t.shape())), std::string(dtype_name(t.dtype())),
+                              t.device().str(), t.is_leaf() && t.requires_grad());
+      })
+      .def("__setstate__", [](Tensor& self, nb::tuple st) {
+        if (st.size() != 5) throw ValueError("Tensor.__setstate__: expected a 5-tuple from Tensor.__getstate__");
+        nb::bytes data = nb::cast<nb::bytes>(st[0]);
+        Shape shape = nb::cast<Shape>(st[1]);
+        DType dt = dtype_from_name(nb::cast<std::string>(st[2]));
+        Tensor t = empty(shape, {dt});
+        if (size_t(data.size()) != size_t(t.numel()) * t.element_size())
+          throw ValueError("Tensor.__setstate__: " + std::to_string(data.size()) + " bytes for a " +
+                           std::string(dtype_name(dt)) + " tensor of " + std::to_string(t.numel()) + " elements");
+        std::memcpy(t.data_ptr(), data.c_str(), data.size());
+        Device dev = Device::parse(nb::cast<std::string>(st[3]));
+        if (!dev.is_cpu()) t = t.to(dev);
+        if (nb::cast<bool>(st[4])) t.requires_grad_(true);
+        new (&self) Tensor(std::move(t));
+      })
       .def_prop_rw("data", [](const Tensor& t) { return t.detach(); },
                    [](Tensor& t, const Tensor& src) { t.set_data(src); })
       .def("type", [](const Tensor& t, nb::handle to) -> nb::object {

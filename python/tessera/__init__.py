@@ -17,6 +17,24 @@ from . import amp, autograd, backends, data, distributed, inference, nn, onnx, o
 from .amp import autocast, get_autocast_dtype, is_autocast_enabled  # noqa: E402,F401
 from ._tessera import zoo  # noqa: F401
 
+
+def _zoo_builder(fn):
+    # Zoo models remember how they were built, so they pickle and deepcopy (see tessera.nn).
+    def build(*args, **kwargs):
+        m = fn(*args, **kwargs)
+        if isinstance(m, _tessera._Module):
+            m.__dict__["_ctor"] = (build, args, kwargs)
+        return m
+    build.__name__, build.__qualname__, build.__doc__ = fn.__name__, fn.__name__, fn.__doc__
+    build.__module__ = "tessera.zoo"
+    return build
+
+
+for _name in dir(zoo):
+    if not _name.startswith("_") and callable(getattr(zoo, _name)) and not isinstance(getattr(zoo, _name), type):
+        setattr(zoo, _name, _zoo_builder(getattr(zoo, _name)))
+del _name
+
 __version__ = _tessera.__version__
 
 bool_ = dtype.bool
@@ -442,54 +460,89 @@ def empty_like(t, dtype=None, device=None):
 _TREE_KEY = "__tessera_tree__"
 
 
-def save(obj, path, metadata=None):
-    """Saves tensors as a safetensors file, written to a temporary name and renamed.
+def _open_target(f, mode):
+    """(path or None, file object or None) of what save/load were given."""
+    if isinstance(f, (str, bytes)) or hasattr(f, "__fspath__"):
+        return __import__("os").fsdecode(f), None
+    if hasattr(f, "write" if mode == "w" else "read"):
+        return None, f
+    raise TypeError(f"{'save' if mode == 'w' else 'load'}: expected a path or a binary file object, got "
+                    f"{type(f).__name__}")
+
+
+def save(obj, f, metadata=None, pickle_protocol=4):
+    """Saves obj to f (a path, written to a temporary name and renamed, or a binary file object such as
+    io.BytesIO) as a safetensors file.
 
     A state_dict (a flat dict of name -> tensor) is stored as it is, readable by any safetensors
-    reader. Any other nest of dicts, lists and tuples holding tensors and plain values (numbers,
-    strings, bools, None), such as a checkpoint {"model": ..., "optimizer": opt.state_dict(),
-    "epoch": 3} saved with torch.save, also works: the tensors are stored by their path and the
-    structure with the plain values goes into the file's metadata; load() rebuilds it."""
+    reader. Any other object works as with torch.save: nests of dicts, lists and tuples holding
+    tensors, numpy arrays and plain values (numbers, strings, bools, None) are stored as tensors plus
+    their structure in the file's metadata; anything else (a whole module, an optimizer, your own
+    objects) is pickled into the metadata, and load() then needs weights_only=False."""
+    path, fobj = _open_target(f, "w")
     if isinstance(obj, dict) and obj and _builtins.all(isinstance(k, str) and isinstance(v, Tensor)
                                                        for k, v in obj.items()):
-        _tessera.save_safetensors(str(path), list(obj.items()), metadata or {})
-        return
-    tensors, used = [], set()
+        tensors, md = list(obj.items()), dict(metadata or {})
+    else:
+        tensors, used = [], set()
 
-    def encode(x, where):
-        if isinstance(x, Tensor):
+        def key_for(where):
             key = "/".join(where) or "tensor"
             while key in used:
                 key += "'"
             used.add(key)
-            tensors.append((key, x))
-            return {"__tensor__": key}
-        if isinstance(x, dict):
-            items = []
-            for k, v in x.items():
-                if not isinstance(k, (str, _builtins.int)) or isinstance(k, _builtins.bool):
-                    raise TypeError(f"save: dict keys must be str or int, got {type(k).__name__} at "
-                                    f"'{'/'.join(where) or '<root>'}'")
-                items.append([k, encode(v, where + [str(k)])])
-            return {"__dict__": items}
-        if isinstance(x, (list, tuple)):
-            return {"__tuple__" if isinstance(x, tuple) else "__list__":
-                    [encode(v, where + [str(i)]) for i, v in enumerate(x)]}
-        if x is None or isinstance(x, (str, _builtins.bool, _numbers.Number)):
-            return x if not isinstance(x, _np.generic) else x.item()
-        raise TypeError(f"save: cannot store a {type(x).__name__} (at '{'/'.join(where) or '<root>'}'); tensors, "
-                        "numbers, strings, bools, None, and dicts/lists/tuples of them can be saved")
+            return key
 
-    tree = encode(obj, [])
-    md = dict(metadata or {})
-    md[_TREE_KEY] = __import__("json").dumps(tree)
-    _tessera.save_safetensors(str(path), tensors, md)
+        def encode(x, where):
+            if isinstance(x, Tensor):
+                key = key_for(where)
+                tensors.append((key, x))
+                return {"__tensor__": key}
+            if isinstance(x, _np.ndarray) and x.dtype.kind in "biuf":
+                key = key_for(where)
+                tensors.append((key, from_numpy(_widen(_np.ascontiguousarray(x))).clone()))
+                return {"__ndarray__": key, "dtype": x.dtype.str}
+            if isinstance(x, dict) and _builtins.all(isinstance(k, (str, _builtins.int)) and
+                                                      not isinstance(k, _builtins.bool) for k in x):
+                return {"__dict__": [[k, encode(v, where + [str(k)])] for k, v in x.items()]}
+            if type(x) in (list, tuple):
+                return {"__tuple__" if isinstance(x, tuple) else "__list__":
+                        [encode(v, where + [str(i)]) for i, v in enumerate(x)]}
+            if x is None or isinstance(x, (str, _builtins.bool, _builtins.int, _builtins.float)):
+                return x
+            if isinstance(x, _np.generic):
+                return x.item()
+            import base64
+            import pickle
+            try:
+                data = pickle.dumps(x, protocol=pickle_protocol)
+            except Exception as e:
+                raise TypeError(f"save: cannot store the {type(x).__name__} at '{'/'.join(where) or '<root>'}': "
+                                f"it is not a tensor, array, plain value or container, and pickling it failed ({e})")
+            return {"__pickle__": base64.b64encode(data).decode("ascii")}
+
+        tree = encode(obj, [])
+        md = dict(metadata or {})
+        md[_TREE_KEY] = __import__("json").dumps(tree)
+    if path is not None:
+        _tessera.save_safetensors(path, tensors, md)
+    else:
+        fobj.write(_tessera.safetensors_bytes(tensors, md))
 
 
-def load(path, map_location=None):
-    """What save() stored: the dict of tensors of a safetensors file, or the nest it was saved from.
-    map_location (a device) places the tensors there, as in torch.load."""
-    tensors, md = _tessera.load_safetensors(str(path))
+def load(f, map_location=None, weights_only=True):
+    """What save() stored, from a path or a binary file object: the dict of tensors of a safetensors
+    file, or the object it was saved from. map_location (a device) places the tensors there, as in
+    torch.load. As in PyTorch 2.6+, only tensors, arrays, containers and plain values load by
+    default; objects that were pickled (whole modules, optimizers) need weights_only=False, since
+    unpickling runs code from the file."""
+    path, fobj = _open_target(f, "r")
+    if path is not None:
+        tensors, md = _tessera.load_safetensors(path)
+        name = path
+    else:
+        name = getattr(fobj, "name", "<file object>")
+        tensors, md = _tessera.load_safetensors_bytes(fobj.read(), str(name))
     by_name = {k: (v if map_location is None else v.to(str(map_location))) for k, v in tensors}
     if _TREE_KEY not in md:
         return by_name
@@ -498,16 +551,27 @@ def load(path, map_location=None):
         if isinstance(x, dict):
             if "__tensor__" in x:
                 return by_name[x["__tensor__"]]
+            if "__ndarray__" in x:
+                return by_name[x["__ndarray__"]].cpu().numpy().astype(_np.dtype(x["dtype"]))
             if "__dict__" in x:
                 return {k: decode(v) for k, v in x["__dict__"]}
             if "__list__" in x:
                 return [decode(v) for v in x["__list__"]]
             if "__tuple__" in x:
                 return tuple(decode(v) for v in x["__tuple__"])
-            raise ValueError(f"load: {path}: malformed structure in its metadata")
+            if "__pickle__" in x:
+                import base64
+                import pickle
+                if weights_only:
+                    raise pickle.UnpicklingError(
+                        f"load: {name} holds pickled Python objects (a whole module or optimizer, say); loading "
+                        "them runs code from the file, so it needs weights_only=False (only for files you trust). "
+                        "Saving state_dict() instead keeps files loadable with the default.")
+                return pickle.loads(base64.b64decode(x["__pickle__"]))
+            raise ValueError(f"load: {name}: malformed structure in its metadata")
         return x
 
     try:
         return decode(__import__("json").loads(md[_TREE_KEY]))
     except (KeyError, TypeError, ValueError) as e:
-        raise ValueError(f"load: {path}: the structure in its metadata does not match its tensors ({e})") from None
+        raise ValueError(f"load: {name}: the structure in its metadata does not match its tensors ({e})") from None

@@ -207,3 +207,50 @@ def test_load_names_other_formats_and_parallel_shims(tmp_path):
     ts.backends.cudnn.deterministic = False
     with pytest.raises(ValueError, match="without cuDNN"):
         ts.backends.cudnn.enabled = False
+
+
+class PicklableNet(ts.nn.Module):  # (module level: pickle finds classes by name, as in PyTorch)
+    def __init__(self):
+        super().__init__()
+        self.conv = ts.nn.Conv2d(1, 2, 3, padding=1)
+        self.lstm = ts.nn.LSTM(2, 3, batch_first=True, dtype=ts.float64)
+        self.head = ts.nn.Sequential(ts.nn.Flatten(), ts.nn.Linear(2 * 4 * 4, 3))
+        self.scale = ts.nn.Parameter(ts.ones(1))
+        self.note = "kept"
+
+    def forward(self, x):
+        return self.head(self.conv(x)) * self.scale
+
+
+def test_pickle_deepcopy_and_whole_model_save():
+    import copy
+    import io
+    import pickle
+    t = ts.randn(3, requires_grad=True)
+    u = pickle.loads(pickle.dumps(t))
+    assert u.requires_grad and u.is_leaf and ts.equal(u, t) and not (t * 2).is_leaf
+    assert not pickle.loads(pickle.dumps(t * 2)).requires_grad  # data only, as PyTorch: no graph
+    assert copy.deepcopy(ts.ones(2).to(ts.bfloat16)).dtype == ts.bfloat16
+
+    net = PicklableNet().eval()
+    twin = copy.deepcopy(net)
+    assert not twin.training and not twin.conv.training and twin.note == "kept"
+    x = ts.randn(2, 1, 4, 4)
+    assert ts.equal(twin(x), net(x))
+    with ts.no_grad():
+        twin.conv.weight.add_(1)  # a copy, not shared storage
+    assert not ts.equal(twin(x), net(x))
+    assert [n for n, _ in twin.named_parameters()] == [n for n, _ in net.named_parameters()]
+    ema = copy.deepcopy(ts.zoo.lenet5())
+    assert sum(p.numel() for p in ema.parameters()) == sum(p.numel() for p in ts.zoo.lenet5().parameters())
+    buf = io.BytesIO()
+    ts.save({"model": net, "epoch": 7}, buf)
+    buf.seek(0)
+    loaded = ts.load(buf, weights_only=False)
+    assert loaded["epoch"] == 7 and ts.equal(loaded["model"](x), net(x))
+
+    class MyLinear(ts.nn.Linear):
+        pass
+
+    with pytest.raises(TypeError, match=r"Python subclass of the C\+\+ layer Linear"):
+        pickle.dumps(MyLinear(2, 2))

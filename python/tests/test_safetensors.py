@@ -75,11 +75,26 @@ def test_torch_style_checkpoints_round_trip_and_resume_exactly(tmp_path):
     assert "optimizer/state/0/exp_avg" in st.load_file(str(tmp_path / "ck.safetensors"))
 
 
-def test_save_refuses_what_it_cannot_store(tmp_path):
-    with pytest.raises(TypeError, match="cannot store a set"):
-        ts.save({"a": {1, 2}}, tmp_path / "x.safetensors")
-    with pytest.raises(TypeError, match="dict keys must be str or int"):
-        ts.save({"a": {(1, 2): ts.ones(1)}}, tmp_path / "x.safetensors")
+def test_save_pickles_the_rest_and_load_is_safe_by_default(tmp_path):
+    import io
+    import pickle
+    obj = {"a": {1, 2}, "b": {(1, 2): ts.ones(1)}, "t": ts.arange(3), "arr": np.arange(6, dtype=np.uint16).reshape(2, 3)}
+    ts.save(obj, tmp_path / "x.safetensors")
+    with pytest.raises(pickle.UnpicklingError, match="weights_only=False"):
+        ts.load(tmp_path / "x.safetensors")
+    back = ts.load(tmp_path / "x.safetensors", weights_only=False)
+    assert back["a"] == {1, 2} and back["b"][(1, 2)].tolist() == [1.0] and back["t"].tolist() == [0, 1, 2]
+    assert back["arr"].dtype == np.uint16 and back["arr"].tolist() == [[0, 1, 2], [3, 4, 5]]
+    safe = {"w": ts.ones(2), "meta": {"epoch": 3, "arr": np.ones(2, np.float32), "names": ("a", None)}}
+    buf = io.BytesIO()
+    ts.save(safe, buf)
+    buf.seek(0)
+    got = ts.load(buf)  # tensors, arrays, containers and plain values load by default
+    assert got["meta"]["epoch"] == 3 and got["meta"]["names"] == ("a", None) and got["w"].tolist() == [1.0, 1.0]
+    with pytest.raises(TypeError, match="cannot store the generator"):
+        ts.save({"g": (i for i in range(3))}, tmp_path / "y.safetensors")
+    with pytest.raises(TypeError, match="expected a path or a binary file object"):
+        ts.save(safe, 3)
     opt = ts.optim.SGD([ts.zeros(2, requires_grad=True)], lr=0.1)
     with pytest.raises(ValueError, match="state"):
         opt.load_state_dict({"param_groups": []})

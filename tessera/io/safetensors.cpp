@@ -6,6 +6,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <nlohmann/json.hpp>
 
 #include "tessera/ops/factory.h"
@@ -61,6 +62,10 @@ void write_file_atomic(const std::string& path, const std::string& bytes) {
 
 void save_safetensors(const std::string& path, const NamedTensors& tensors,
                       const std::map<std::string, std::string>& metadata) {
+  write_file_atomic(path, safetensors_bytes(tensors, metadata));
+}
+
+std::string safetensors_bytes(const NamedTensors& tensors, const std::map<std::string, std::string>& metadata) {
   nlohmann::ordered_json header = nlohmann::ordered_json::object();
   if (!metadata.empty()) header["__metadata__"] = metadata;
   // Sorted by name, as the reference writer does.
@@ -85,7 +90,7 @@ void save_safetensors(const std::string& path, const NamedTensors& tensors,
   for (int i = 0; i < 8; ++i) bytes[size_t(i)] = char((hl >> (8 * i)) & 0xff);
   bytes += h;
   for (const Tensor& c : data) bytes.append(static_cast<const char*>(c.data_ptr()), size_t(c.numel()) * c.element_size());
-  write_file_atomic(path, bytes);
+  return bytes;
 }
 
 namespace {
@@ -109,7 +114,17 @@ NamedTensors load_safetensors(const std::string& path, std::map<std::string, std
   TS_CHECK_T(IOError, std::filesystem::exists(path), path, ": no such file");
   std::ifstream in(path, std::ios::binary);
   TS_CHECK_T(IOError, in.good(), path, ": cannot open");
-  uint64_t file_size = std::filesystem::file_size(path);
+  return read_safetensors(in, std::filesystem::file_size(path), path, metadata);
+}
+
+NamedTensors load_safetensors_bytes(const std::string& bytes, const std::string& name,
+                                    std::map<std::string, std::string>* metadata) {
+  std::istringstream in(bytes, std::ios::binary);
+  return read_safetensors(in, bytes.size(), name, metadata);
+}
+
+NamedTensors read_safetensors(std::istream& in, uint64_t file_size, const std::string& path,
+                              std::map<std::string, std::string>* metadata) {
   TS_CHECK_T(IOError, file_size >= 8, path, ": ", file_size, " bytes is too short for a safetensors file");
   unsigned char lb[8];
   in.read(reinterpret_cast<char*>(lb), 8);

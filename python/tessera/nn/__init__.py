@@ -53,7 +53,8 @@ def _call_with_hooks(module, forward, args, kwargs):
 
 # Calling a C++ layer from Python: its forward, through the same hooks as Python modules.
 def _cpp_call(self, *args, **kwargs):
-    if not self.__dict__:
+    d = self.__dict__
+    if "_forward_hooks" not in d and "_forward_pre_hooks" not in d:
         return type(self).forward(self, *args, **kwargs)
     return _call_with_hooks(self, lambda *a, **k: type(self).forward(self, *a, **k), args, kwargs)
 
@@ -110,6 +111,50 @@ def _cpp_getattr(self, name):
 
 
 _C._Module.__getattr__ = _cpp_getattr
+
+
+# pickle and copy.deepcopy of the C++ layers: a layer built from Python remembers how (its class
+# and arguments, or the zoo function), and comes back as a new layer of that build with its state
+# dict, mode and Python attributes. (Layers built inside C++, as an ONNX file's, cannot: pickle
+# their state_dict instead.)
+def _record_construction(cls):
+    init = cls.__init__
+
+    def __init__(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        if "_ctor" not in self.__dict__:  # (the most derived C++ class's arguments)
+            self.__dict__["_ctor"] = (cls, args, kwargs)
+    __init__.__doc__ = init.__doc__
+    cls.__init__ = __init__
+
+
+def _rebuild_cpp_module(ctor, state, training, extra):
+    make, args, kwargs = ctor
+    m = make(*args, **kwargs)
+    m.load_state_dict(state)
+    m.train(training)
+    m.__dict__.update(extra)
+    return m
+
+
+def _cpp_reduce(self, protocol=2):
+    ctor = self.__dict__.get("_ctor")
+    if ctor is None:
+        raise TypeError(f"cannot pickle this {type(self).__name__}: it was built inside C++ (by an ONNX import or "
+                        "another layer), so there is no recipe to rebuild it; pickle its state_dict() instead")
+    if isinstance(ctor[0], type) and type(self) is not ctor[0]:
+        raise TypeError(f"cannot pickle {type(self).__name__}, a Python subclass of the C++ layer "
+                        f"{ctor[0].__name__}: subclass tessera.nn.Module and hold the layer as an attribute instead")
+    extra = {k: v for k, v in self.__dict__.items() if k != "_ctor"}
+    state = {k: v.detach().clone() for k, v in self.state_dict().items()}
+    return (_rebuild_cpp_module, (ctor, state, self.training, extra))
+
+
+_C._Module.__reduce_ex__ = _cpp_reduce
+for _cls in list(vars(_C).values()):
+    if isinstance(_cls, type) and issubclass(_cls, _C._Module) and not _cls.__name__.startswith("_"):
+        _record_construction(_cls)
+del _cls
 _C._Module.register_forward_hook = lambda self, hook: _add_hook(self, "_forward_hooks", hook)
 _C._Module.register_forward_pre_hook = lambda self, hook: _add_hook(self, "_forward_pre_hooks", hook)
 
