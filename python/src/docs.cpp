@@ -132,6 +132,28 @@ const char* doc_for(const std::string& name) {
       {"dropout", "Zeroes elements with probability p and scales the rest by 1/(1-p) when training."},
       {"feature_dropout", "Zeroes whole channels x[n, c] of [N, C, ...] with probability p when training, scaling "
                           "the rest by 1/(1-p)."},
+      {"tan", "Tangent elementwise."},
+      {"atan", "Arctangent elementwise."},
+      {"arctan", "Arctangent elementwise."},
+      {"asin", "Arcsine elementwise (NaN outside [-1, 1])."},
+      {"arcsin", "Arcsine elementwise (NaN outside [-1, 1])."},
+      {"acos", "Arccosine elementwise (NaN outside [-1, 1])."},
+      {"arccos", "Arccosine elementwise (NaN outside [-1, 1])."},
+      {"sinh", "Hyperbolic sine elementwise."},
+      {"cosh", "Hyperbolic cosine elementwise."},
+      {"log2", "Base-2 logarithm elementwise."},
+      {"log10", "Base-10 logarithm elementwise."},
+      {"exp2", "2 ** x elementwise."},
+      {"remainder", "Python's %: the remainder with the sign of the divisor (torch.remainder)."},
+      {"floor_divide", "Python's //: the quotient rounded down (torch.floor_divide)."},
+      {"lerp", "input + weight * (end - input)."},
+      {"outer", "The outer product of two 1-D tensors."},
+      {"diag", "A 1-D tensor placed on a diagonal of a square matrix (above the main one for diagonal > 0), or a 2-D "
+               "tensor's diagonal as a 1-D tensor."},
+      {"trace", "The sum of a 2-D tensor's main diagonal."},
+      {"meshgrid", "Coordinate grids from 1-D tensors; indexing 'ij' (matrix) or 'xy' (Cartesian)."},
+      {"einsum", "Einstein summation: 'ij,jk->ik', batch dims, '...', implicit outputs, diagonals ('ii->i'), any "
+                 "number of operands (contracted left to right as batched matmuls)."},
       {"scaled_dot_product_attention", "softmax(q k^T * scale + mask) v over the last two dims; a bool attn_mask says "
                                        "which positions may attend (True), a float one is added; is_causal masks the "
                                        "future."},

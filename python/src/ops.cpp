@@ -109,6 +109,59 @@ void bind_ops(nb::module_& m) {
          throw DTypeError("result_type: expected at least one tessera.Tensor, got two numbers");
        }, nb::arg("tensor1"), nb::arg("tensor2"));
   b.method("unflatten", &Tensor::unflatten, nb::arg("dim"), nb::arg("sizes"));
+
+  // --- composites (tessera/ops/composite.cpp) -----------------------------------------------------
+  const std::pair<const char*, Tensor (*)(const Tensor&)> composite_unary[] = {
+      {"tan", &ops::tan},     {"atan", &ops::atan},   {"asin", &ops::asin},  {"acos", &ops::acos},
+      {"arctan", &ops::atan}, {"arcsin", &ops::asin}, {"arccos", &ops::acos}, {"sinh", &ops::sinh},
+      {"cosh", &ops::cosh},   {"log2", &ops::log2},   {"log10", &ops::log10}, {"exp2", &ops::exp2}};
+  for (auto& [name, f] : composite_unary) b.def(name, f);
+  // Python's % and //, with a number on either side.
+  auto both_tensors = [](const Operand& a, const Operand& x, const char* op) {
+    const Tensor& t = tessera::py::tensor_of(a, x, op);
+    return std::make_pair(operand(a, t), operand(x, t));
+  };
+  b.fn("remainder", [both_tensors](const Operand& a, const Operand& x) {
+         auto [p, q] = both_tensors(a, x, "remainder");
+         return ops::remainder(p, q);
+       }, nb::arg("input"), nb::arg("other"));
+  b.fn("floor_divide", [both_tensors](const Operand& a, const Operand& x) {
+         auto [p, q] = both_tensors(a, x, "floor_divide");
+         return ops::floor_divide(p, q);
+       }, nb::arg("input"), nb::arg("other"));
+  for (const char* name : {"remainder", "__mod__"})
+    b.method(name, [](const Tensor& a, const Operand& x) { return ops::remainder(a, operand(x, a)); },
+             nb::arg("other"), nb::is_operator());
+  for (const char* name : {"floor_divide", "__floordiv__"})
+    b.method(name, [](const Tensor& a, const Operand& x) { return ops::floor_divide(a, operand(x, a)); },
+             nb::arg("other"), nb::is_operator());
+  b.method("__rmod__", [](const Tensor& a, const Operand& x) { return ops::remainder(operand(x, a), a); },
+           nb::arg("other"), nb::is_operator());
+  b.method("__rfloordiv__", [](const Tensor& a, const Operand& x) { return ops::floor_divide(operand(x, a), a); },
+           nb::arg("other"), nb::is_operator());
+  b.def("lerp", [](const Tensor& a, const Tensor& end, const Operand& w) { return ops::lerp(a, end, operand(w, a)); },
+        nb::arg("end"), nb::arg("weight"));
+  b.def("outer", &ops::outer, nb::arg("vec2"));
+  b.def("diag", &ops::diag, nb::arg("diagonal") = 0);
+  b.def("trace", &ops::matrix_trace);
+  m.def("meshgrid", [](nb::args ts, const std::string& indexing) {
+         std::vector<Tensor> v;
+         if (ts.size() == 1 && !nb::isinstance<Tensor>(ts[0])) v = nb::cast<std::vector<Tensor>>(ts[0]);
+         else v = nb::cast<std::vector<Tensor>>(ts);
+         std::vector<Tensor> grids;
+         {
+           nb::gil_scoped_release r;
+           grids = ops::meshgrid(v, indexing);
+         }
+         return nb::tuple(nb::cast(grids));
+       }, nb::arg("tensors"), nb::kw_only(), nb::arg("indexing") = "ij", doc_for("meshgrid"));
+  m.def("einsum", [](const std::string& eq, nb::args ts) {
+         std::vector<Tensor> v;
+         if (ts.size() == 1 && !nb::isinstance<Tensor>(ts[0])) v = nb::cast<std::vector<Tensor>>(ts[0]);
+         else v = nb::cast<std::vector<Tensor>>(ts);
+         nb::gil_scoped_release r;
+         return ops::einsum(eq, v);
+       }, nb::arg("equation"), nb::arg("operands"), doc_for("einsum"));
   // In-place forms (under autograd they rewrite the history of the tensor, or of a view's base).
   using RI = nb::rv_policy;
   b.method("add_", [](Tensor& a, const Operand& x, Scalar alpha) -> Tensor& {

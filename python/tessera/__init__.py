@@ -333,20 +333,6 @@ def _normal_(self, mean=0.0, std=1.0):
     return nn.init.normal_(self, mean, std)
 
 
-from ._composite import (acos, asin, atan, cosh, diag, einsum, exp2, floor_divide, lerp, log2, log10,  # noqa: E402
-                         meshgrid, outer, remainder, sinh, tan, trace)
-
-for _name in ("tan", "atan", "asin", "acos", "sinh", "cosh", "log2", "log10", "exp2", "lerp", "outer", "diag",
-              "trace"):
-    setattr(Tensor, _name, globals()[_name])
-del _name
-Tensor.arctan, Tensor.arcsin, Tensor.arccos = atan, asin, acos
-arctan, arcsin, arccos = atan, asin, acos
-
-Tensor.remainder, Tensor.floor_divide = remainder, floor_divide
-Tensor.__mod__, Tensor.__floordiv__ = remainder, floor_divide
-Tensor.__rmod__ = lambda self, other: remainder(other, self)
-Tensor.__rfloordiv__ = lambda self, other: floor_divide(other, self)
 Tensor.cuda, Tensor.__format__ = _cuda, _format
 
 

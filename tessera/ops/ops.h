@@ -46,6 +46,17 @@ Tensor reciprocal(const Tensor& x);
 Tensor square(const Tensor& x);
 Tensor clamp(const Tensor& x, std::optional<Scalar> min, std::optional<Scalar> max);
 Tensor logical_not(const Tensor& x);
+// Composed of the ops above (autograd flows through them): tan, atan, asin, acos (NaN outside
+// [-1, 1]), sinh, cosh, log2, log10, exp2.
+Tensor tan(const Tensor& x);
+Tensor atan(const Tensor& x);
+Tensor asin(const Tensor& x);
+Tensor acos(const Tensor& x);
+Tensor sinh(const Tensor& x);
+Tensor cosh(const Tensor& x);
+Tensor log2(const Tensor& x);
+Tensor log10(const Tensor& x);
+Tensor exp2(const Tensor& x);
 // Runs a unary op by enum (the in-place form writes into x).
 Tensor unary(UnaryOp op, const Tensor& x);
 Tensor& unary_(UnaryOp op, Tensor& x);
@@ -69,6 +80,12 @@ Tensor maximum(const Tensor& a, const Tensor& b);
 Tensor minimum(const Tensor& a, const Tensor& b);
 Tensor atan2(const Tensor& a, const Tensor& b);
 Tensor fmod(const Tensor& a, const Tensor& b);
+// Python's % and // (torch.remainder, torch.floor_divide): the remainder takes the divisor's sign,
+// the quotient rounds down.
+Tensor remainder(const Tensor& a, const Tensor& b);
+Tensor floor_divide(const Tensor& a, const Tensor& b);
+// x + weight * (end - x).
+Tensor lerp(const Tensor& x, const Tensor& end, const Tensor& weight);
 Tensor eq(const Tensor& a, const Tensor& b);
 Tensor ne(const Tensor& a, const Tensor& b);
 Tensor lt(const Tensor& a, const Tensor& b);
@@ -160,6 +177,17 @@ Tensor masked_select(const Tensor& x, const Tensor& mask);
 Tensor nonzero(const Tensor& x);
 
 // --- linear algebra and neural-network ops -------------------------------------------------------
+// The outer product of two 1-D tensors.
+Tensor outer(const Tensor& a, const Tensor& b);
+// A 1-D tensor placed on diagonal d of a square matrix, or a 2-D tensor's diagonal d (torch.diag).
+Tensor diag(const Tensor& x, int64_t diagonal = 0);
+// The sum of a 2-D tensor's main diagonal (torch.trace; ops::trace names graph tracing).
+Tensor matrix_trace(const Tensor& x);
+// Coordinate grids from 1-D tensors; indexing "ij" (matrix) or "xy" (Cartesian).
+std::vector<Tensor> meshgrid(const std::vector<Tensor>& tensors, const std::string& indexing = "ij");
+// Einstein summation (torch.einsum): "ij,jk->ik", batch dims, "...", implicit outputs, diagonals
+// ("ii->i"), any number of operands (contracted left to right as batched matmuls).
+Tensor einsum(const std::string& equation, const std::vector<Tensor>& operands);
 // matmul with NumPy semantics: 1-D operands are promoted, batch dims broadcast.
 Tensor matmul(const Tensor& a, const Tensor& b);
 // x [..., in] @ weight[out, in]^T + bias[out].

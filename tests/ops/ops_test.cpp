@@ -308,3 +308,31 @@ TEST(PortingOps, RandpermSetDataChannelDropoutAndEmbeddingRange) {
   EXPECT_THROW(ops::embedding(from_vector(std::vector<int64_t>{5}), table), IndexError);
   EXPECT_EQ(ops::embedding(from_vector(std::vector<int64_t>{4, 0}), table).shape(), (Shape{2, 2}));
 }
+
+TEST(CompositeOps, EinsumDiagTraceRemainderAndGradients) {
+  Generator g(3);
+  Tensor a = randn({2, 3, 4}, {DType::Float64}, &g), b = randn({2, 4, 5}, {DType::Float64}, &g);
+  EXPECT_TRUE(ops::allclose(ops::einsum("bij,bjk->bik", {a, b}), ops::matmul(a, b)));
+  EXPECT_TRUE(ops::allclose(ops::einsum("...ij,...jk", {a, b}), ops::matmul(a, b)));  // implicit output
+  Tensor sq = randn({3, 3}, {DType::Float64}, &g);
+  EXPECT_NEAR(ops::einsum("ii", {sq}).item<double>(), ops::matrix_trace(sq).item<double>(), 1e-12);
+  EXPECT_TRUE(ops::allclose(ops::diag(ops::diag(sq)), sq * eye(3, std::nullopt, {DType::Float64})));
+  EXPECT_EQ(ops::diag(from_vector(std::vector<double>{1, 2}), -1).shape(), (Shape{3, 3}));
+  EXPECT_THROW(ops::einsum("ij,jk->ik", {a}), ValueError);
+  EXPECT_THROW(ops::einsum("ij->ii", {sq}), ValueError);
+  Tensor n = from_vector(std::vector<int64_t>{-7, 7, -7, 7}), d = from_vector(std::vector<int64_t>{3, 3, -3, -3});
+  EXPECT_EQ(ops::remainder(n, d).tolist<int64_t>(), (std::vector<int64_t>{2, 1, -1, -2}));        // Python's %
+  EXPECT_EQ(ops::floor_divide(n, d).tolist<int64_t>(), (std::vector<int64_t>{-3, 2, 2, -3}));     // Python's //
+  auto grids = ops::meshgrid({arange(0, 2, 1), arange(0, 3, 1)}, "xy");
+  EXPECT_EQ(grids[0].shape(), (Shape{3, 2}));
+  using V = std::vector<Tensor>;
+  EXPECT_TRUE(autograd::gradcheck([](const V& in) { return V{ops::einsum("ij,jk,k->i", {in[0], in[1], in[2]})}; },
+                                  {randn({2, 3}, {DType::Float64}, &g).requires_grad_(),
+                                   randn({3, 4}, {DType::Float64}, &g).requires_grad_(),
+                                   randn({4}, {DType::Float64}, &g).requires_grad_()}));
+  Tensor x = (rand({5}, {DType::Float64}, &g) * 1.6 - 0.8).requires_grad_();
+  for (auto f : {&ops::tan, &ops::atan, &ops::asin, &ops::acos, &ops::sinh, &ops::cosh, &ops::exp2})
+    EXPECT_TRUE(autograd::gradcheck([f](const V& in) { return V{f(in[0])}; }, {x}));
+  EXPECT_NEAR(ops::asin(from_vector(std::vector<double>{0.5})).item<double>(), std::asin(0.5), 1e-12);
+  EXPECT_NEAR(ops::log10(from_vector(std::vector<double>{1000})).item<double>(), 3.0, 1e-12);
+}
