@@ -138,6 +138,18 @@ class PyDataset : public data::Dataset {
     return b;
   }
 
+  // default_collate: a list of items as one batch of their structure (items named by position).
+  static nb::object collate_list(nb::handle items) {
+    std::vector<nb::handle> h;
+    for (nb::handle it : items) h.push_back(it);
+    if (h.empty()) throw ValueError("default_collate: the batch is empty");
+    std::vector<int64_t> idx(h.size());
+    for (size_t k = 0; k < idx.size(); ++k) idx[k] = int64_t(k);
+    std::vector<Tensor> fields;
+    nb::object spec = collate(h, idx, fields);
+    return rebuild(spec, fields);
+  }
+
  private:
   static bool is_leaf(nb::handle h) {
     return nb::isinstance<Tensor>(h) || nb::hasattr(h, "__array_interface__") || is_py_number(h);
@@ -496,6 +508,9 @@ void bind_data(nb::module_& m) {
             new (self) data::ConcatDataset(std::move(v));
           },
           nb::arg("datasets"), nb::keep_alive<1, 2>());
+  d.def("default_collate", &PyDataset::collate_list, nb::arg("batch"),
+        "A list of items as one batch: every leaf (tensor, numpy array, number) stacked along a new first dim, "
+        "strings kept as lists, the tuple/list/dict/named-tuple structure kept (torch's default_collate).");
   d.def(
       "random_split_indices",
       [](int64_t n, nb::sequence lengths, std::optional<Generator*> generator, std::optional<uint64_t> seed_arg) {

@@ -176,3 +176,31 @@ def test_default_collate_and_shuffle_follow_manual_seed():
     ts.manual_seed(11)
     again = [y.tolist() for _, y in tdata.DataLoader(ds, batch_size=20, shuffle=True)]
     assert first == again and first[0] != list(range(20))
+
+
+def stream_class(L):
+    class Stream(L.utils.data.IterableDataset):
+        def __init__(self, n):
+            self.n = n
+
+        def __iter__(self):
+            for i in range(self.n):
+                yield {"x": np.full(2, i, np.float32), "y": i}
+
+        def __len__(self):
+            return self.n
+    return Stream
+
+
+@pytest.mark.parametrize("batch_size,drop_last", [(3, False), (3, True), (None, False)])
+def test_iterable_datasets_batch_as_pytorch(batch_size, drop_last):
+    ours = tdata.DataLoader(stream_class(ts)(7), batch_size=batch_size, drop_last=drop_last)
+    theirs = pdata.DataLoader(stream_class(torch)(7), batch_size=batch_size, drop_last=drop_last)
+    assert len(ours) == len(theirs)
+    for o, t in zip(ours, theirs):
+        assert flatten(o, ts) == flatten(t, torch)
+    chained = list(tdata.DataLoader(stream_class(ts)(2) + stream_class(ts)(3), batch_size=5))
+    assert chained[0]["y"].tolist() == [0, 1, 0, 1, 2]
+    with pytest.raises(ValueError, match="expected unspecified shuffle option"):
+        tdata.DataLoader(stream_class(ts)(7), shuffle=True)
+    assert tdata.get_worker_info() is None

@@ -9,10 +9,11 @@ and keeps strings as lists, as PyTorch's default_collate does. Batches are built
 threads; iterating over the loader runs one epoch. Only (input, target) batches go to the trainer.
 """
 from .._tessera import Generator as _Generator  # noqa: F401
-from .._tessera.data import (CppDataset, DataLoader, TensorDataset,  # noqa: F401
+from .._tessera.data import (CppDataset, TensorDataset, default_collate,  # noqa: F401
                               load_mnist, normalize, random_crop, random_horizontal_flip, read_cifar,
                               read_csv, read_idx, to_float)
 from .._tessera import data as _C
+from .._tessera.data import DataLoader as _CppDataLoader
 
 
 class Dataset:
@@ -174,21 +175,105 @@ class BatchSampler(Sampler):
         return self._sampler.size(self._n())
 
 
-def default_collate(batch):
-    """What the DataLoader does to a list of items without a collate_fn: every leaf stacked along a
-    new first dim (tensors, numpy arrays, numbers), strings kept as lists, structure kept."""
-    return next(iter(DataLoader(_Items(batch), batch_size=len(batch), num_workers=0)))
+class IterableDataset(Dataset):
+    """Base class of iterable-style datasets (streams): define __iter__. A DataLoader batches what it
+    yields in order on the iterating thread (shuffle and samplers do not apply; num_workers is
+    accepted and ignored, so get_worker_info() is None and nothing is duplicated across workers)."""
+
+    def __iter__(self):
+        raise NotImplementedError(f"{type(self).__name__} must define __iter__")
+
+    def __getitem__(self, index):
+        raise TypeError(f"{type(self).__name__} is an iterable-style dataset: iterate over it")
+
+    def __add__(self, other):
+        return ChainDataset([self, other])
 
 
-class _Items(Dataset):
-    def __init__(self, items):
-        self.items = items
+class ChainDataset(IterableDataset):
+    """Iterable datasets one after another."""
+
+    def __init__(self, datasets):
+        self.datasets = list(datasets)
+
+    def __iter__(self):
+        for d in self.datasets:
+            yield from d
 
     def __len__(self):
-        return len(self.items)
+        return sum(len(d) for d in self.datasets)
 
-    def __getitem__(self, i):
-        return self.items[i]
+
+def _default_convert(item):
+    """An unbatched item as PyTorch's default_convert gives it: numpy arrays become tensors, in any
+    structure; everything else stays."""
+    import numpy as np
+    if isinstance(item, np.ndarray) and item.dtype.kind in "biuf":
+        from .. import tensor
+        return tensor(item)
+    if isinstance(item, dict):
+        return {k: _default_convert(v) for k, v in item.items()}
+    if isinstance(item, tuple) and hasattr(item, "_fields"):
+        return type(item)(*(_default_convert(v) for v in item))
+    if isinstance(item, (list, tuple)):
+        return type(item)(_default_convert(v) for v in item)
+    return item
+
+
+def get_worker_info():
+    """None: tessera's loader workers are threads of this process, and iterable datasets are read on
+    the iterating thread."""
+    return None
+
+
+class _IterableLoader:
+    """What DataLoader is for an iterable-style dataset: batch_size items at a time, collated."""
+
+    def __init__(self, dataset, batch_size=1, shuffle=None, sampler=None, batch_sampler=None, num_workers=0,
+                 collate_fn=None, pin_memory=False, drop_last=False, timeout=0, worker_init_fn=None,
+                 multiprocessing_context=None, generator=None, *, prefetch_factor=None, persistent_workers=False,
+                 **tessera_options):
+        for name, value in (("shuffle", shuffle), ("sampler", sampler), ("batch_sampler", batch_sampler)):
+            if value not in (None, False):
+                raise ValueError(f"DataLoader with IterableDataset: expected unspecified {name} option, but got "
+                                 f"{name}={value!r}")
+        if tessera_options:
+            raise TypeError(f"DataLoader with IterableDataset: unexpected options {sorted(tessera_options)}")
+        if batch_size is not None and (not isinstance(batch_size, int) or batch_size <= 0):
+            raise ValueError(f"DataLoader: batch_size must be a positive int or None, got {batch_size!r}")
+        self.dataset, self.batch_size, self.drop_last = dataset, batch_size, drop_last
+        self.collate_fn = collate_fn or (default_collate if batch_size is not None else _default_convert)
+        self.num_workers, self.pin_memory = num_workers, pin_memory
+
+    def __iter__(self):
+        if self.batch_size is None:
+            for item in self.dataset:
+                yield self.collate_fn(item)
+            return
+        batch = []
+        for item in self.dataset:
+            batch.append(item)
+            if len(batch) == self.batch_size:
+                yield self.collate_fn(batch)
+                batch = []
+        if batch and not self.drop_last:
+            yield self.collate_fn(batch)
+
+    def __len__(self):
+        n = len(self.dataset)  # a TypeError, as in PyTorch, when the stream has no length
+        if self.batch_size is None:
+            return n
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+
+class DataLoader(_CppDataLoader):
+    __doc__ = _CppDataLoader.__doc__
+
+    def __new__(cls, dataset=None, *args, **kwargs):
+        if isinstance(dataset, IterableDataset) or (
+                hasattr(dataset, "__iter__") and not hasattr(dataset, "__getitem__")):
+            return _IterableLoader(dataset, *args, **kwargs)
+        return super().__new__(cls)
 
 
 def load_fashion_mnist(root="/usr/share/datasets/fashion-mnist", train=True):

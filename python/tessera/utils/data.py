@@ -1,5 +1,6 @@
 """torch.utils.data's path to tessera.data (datasets, samplers, DataLoader)."""
 from ..data import *  # noqa: F401,F403
-from ..data import (BatchSampler, ConcatDataset, DataLoader, Dataset, RandomSampler, Sampler,  # noqa: F401
+from ..data import (BatchSampler, ChainDataset, ConcatDataset, DataLoader, Dataset, IterableDataset,  # noqa: F401
+                    RandomSampler, Sampler, get_worker_info,
                     SequentialSampler, Subset, SubsetRandomSampler, TensorDataset, WeightedRandomSampler,
                     default_collate, random_split)
