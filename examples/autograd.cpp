@@ -26,14 +26,14 @@ int main() {
   std::cout << "fitted w = " << w.item<float>() << "\n";
 
   // Second derivatives: create_graph keeps the backward pass differentiable.
-  Tensor a = tensor({0.5}, {.dtype = dtype::float64}).requires_grad_();
+  Tensor a = tensor({0.5}, {dtype::float64}).requires_grad_();
   Tensor da = autograd::grad({ops::sin(a).sum()}, {a}, {}, false, /*create_graph=*/true)[0];
   Tensor dda = autograd::grad({da.sum()}, {a})[0];
   std::cout << "d2/da2 sin(a) = " << dda.item<double>() << " (= -sin(0.5))\n";
 
   // Check a function's gradients against finite differences (float64 inputs).
   bool ok = autograd::gradcheck([](const std::vector<Tensor>& in) { return std::vector<Tensor>{ops::softmax(in[0], 1)}; },
-                                {randn({2, 3}, {.dtype = dtype::float64}).requires_grad_()});
+                                {randn({2, 3}, {dtype::float64}).requires_grad_()});
   std::cout << "gradcheck(softmax): " << (ok ? "ok" : "mismatch") << "\n";
 
   // Anomaly mode names the op whose backward produced NaN/Inf, and where it was called.

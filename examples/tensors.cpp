@@ -7,7 +7,7 @@ using namespace tessera;
 
 int main() {
   manual_seed(0);
-  Tensor x = arange(0, 6, 1, {.dtype = dtype::float32}).view({2, 3});
+  Tensor x = arange(0, 6, 1, {dtype::float32}).view({2, 3});
   Tensor b = tensor({10., 20., 30.});
   std::cout << "x + b =\n" << x + b << "\n";                      // broadcasting
   std::cout << "x.t() =\n" << x.t() << "\n";                      // a view, no copy

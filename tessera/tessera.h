@@ -18,6 +18,7 @@
 #include "tessera/nn/transformer.h"
 #include "tessera/ops/autocast.h"
 #include "tessera/ops/ops.h"
+#include "tessera/ops/aliases.h"
 #include "tessera/optim/optimizer.h"
 #include "tessera/optim/grad_scaler.h"
 #include "tessera/optim/scheduler.h"

@@ -17,6 +17,12 @@ inline constexpr DType bool_ = DType::Bool, uint8 = DType::UInt8, int8 = DType::
                        int32 = DType::Int32, int64 = DType::Int64, float16 = DType::Float16,
                        bfloat16 = DType::BFloat16, float32 = DType::Float32, float64 = DType::Float64;
 }
+// LibTorch's spellings: kFloat32 (kFloat), kFloat64 (kDouble), kInt64 (kLong), ...
+inline constexpr DType kBool = DType::Bool, kUInt8 = DType::UInt8, kByte = DType::UInt8, kInt8 = DType::Int8,
+                       kChar = DType::Int8, kInt32 = DType::Int32, kInt = DType::Int32, kInt64 = DType::Int64,
+                       kLong = DType::Int64, kFloat16 = DType::Float16, kHalf = DType::Float16,
+                       kBFloat16 = DType::BFloat16, kFloat32 = DType::Float32, kFloat = DType::Float32,
+                       kFloat64 = DType::Float64, kDouble = DType::Float64;
 
 size_t dtype_size(DType t);
 // "float32", "int64", ... as PyTorch names them (without the torch. prefix).

@@ -211,7 +211,7 @@ Tensor Transformer::forward(const Tensor& src, const Tensor& tgt, const Tensor& 
 Tensor Transformer::generate_square_subsequent_mask(int64_t sz, TensorOptions opt) {
   TS_CHECK_VALUE(sz >= 0, "generate_square_subsequent_mask: size must be non-negative, got ", sz);
   Tensor m = zeros({sz, sz}, opt);
-  return m.masked_fill(ops::logical_not(ops::tril(ones({sz, sz}, {DType::Bool, opt.device}))), -INFINITY);
+  return m.masked_fill(ops::logical_not(ops::tril(ones({sz, sz}, {DType::Bool, opt.device()}))), -INFINITY);
 }
 
 }  // namespace tessera::nn

@@ -8,27 +8,36 @@
 
 namespace tessera {
 
+namespace {
+// TensorOptions::requires_grad applied to a factory's result (its inner steps run without it).
+Tensor finish(Tensor t, const TensorOptions& o) {
+  if (o.requires_grad()) t.requires_grad_(true);
+  return t;
+}
+TensorOptions plain(const TensorOptions& o) { return o.requires_grad(false); }
+}  // namespace
+
 Tensor empty(const Shape& shape, TensorOptions opt) {
   check_shape(shape, "empty");
-  Backend& b = backend_for(opt.device);
-  Storage st = b.allocate(size_t(numel_of(shape)) * dtype_size(opt.dtype), opt.device);
-  return Tensor(std::move(st), shape, contiguous_strides(shape), 0, opt.dtype);
+  Backend& b = backend_for(opt.device());
+  Storage st = b.allocate(size_t(numel_of(shape)) * dtype_size(opt.dtype()), opt.device());
+  return finish(Tensor(std::move(st), shape, contiguous_strides(shape), 0, opt.dtype()), opt);
 }
 Tensor empty(const Shape& shape, TensorOptions opt, MemoryFormat format) {
-  if (format != MemoryFormat::ChannelsLast) return empty(shape, opt);
+  if (format != MemoryFormat::ChannelsLast) return empty(shape, opt);  // (applies requires_grad)
   check_shape(shape, "empty");
   Shape strides = channels_last_strides(shape);
-  Storage st = backend_for(opt.device).allocate(size_t(numel_of(shape)) * dtype_size(opt.dtype), opt.device);
-  return Tensor(std::move(st), shape, strides, 0, opt.dtype);
+  Storage st = backend_for(opt.device()).allocate(size_t(numel_of(shape)) * dtype_size(opt.dtype()), opt.device());
+  return finish(Tensor(std::move(st), shape, strides, 0, opt.dtype()), opt);
 }
 // Tensors made from numbers inside a traced function are constants of the trace (their values
 // cannot depend on its inputs).
 Tensor full(const Shape& shape, Scalar value, TensorOptions opt) {
   ops::trace::Scope ts;
-  Tensor t = empty(shape, opt);
-  backend_for(opt.device).fill(t, value);
+  Tensor t = empty(shape, plain(opt));
+  backend_for(opt.device()).fill(t, value);
   if (ts.recording()) ts.record("constant", {}, {t});
-  return t;
+  return finish(t, opt);
 }
 Tensor zeros(const Shape& shape, TensorOptions opt) { return full(shape, 0, opt); }
 Tensor ones(const Shape& shape, TensorOptions opt) { return full(shape, 1, opt); }
@@ -44,54 +53,54 @@ Tensor arange(double start, double end, double step, TensorOptions opt) {
   TS_CHECK_VALUE(count < 4.6e18, "arange: the range ", start, " -> ", end, " with step ", step,
                  " has too many elements");
   int64_t n = int64_t(count);
-  Tensor t = empty({n}, opt);
-  backend_for(opt.device).arange(t, start, step);
+  Tensor t = empty({n}, plain(opt));
+  backend_for(opt.device()).arange(t, start, step);
   if (ts.recording()) ts.record("constant", {}, {t});
-  return t;
+  return finish(t, opt);
 }
 Tensor linspace(double start, double end, int64_t steps, TensorOptions opt) {
   TS_CHECK_VALUE(steps >= 0, "linspace: number of steps must be non-negative, got ", steps);
-  Tensor t = empty({steps}, opt);
-  if (steps == 1) backend_for(opt.device).fill(t, start);
-  else if (steps > 1) backend_for(opt.device).arange(t, start, (end - start) / double(steps - 1));
-  return t;
+  Tensor t = empty({steps}, plain(opt));
+  if (steps == 1) backend_for(opt.device()).fill(t, start);
+  else if (steps > 1) backend_for(opt.device()).arange(t, start, (end - start) / double(steps - 1));
+  return finish(t, opt);
 }
 Tensor eye(int64_t n, std::optional<int64_t> m, TensorOptions opt) {
   int64_t cols = m.value_or(n);
   TS_CHECK_VALUE(n >= 0 && cols >= 0, "eye: n and m must be non-negative, got ", n, " and ", cols);
-  Tensor t = zeros({n, cols}, opt);
+  Tensor t = zeros({n, cols}, plain(opt));
   int64_t d = std::min(n, cols);
-  Tensor diag(t.storage(), {d}, {cols + 1}, 0, opt.dtype);
-  backend_for(opt.device).fill(diag, 1);
-  return t;
+  Tensor diag(t.storage(), {d}, {cols + 1}, 0, opt.dtype());
+  backend_for(opt.device()).fill(diag, 1);
+  return finish(t, opt);
 }
 
 static Generator& gen_or_default(Generator* g) { return g ? *g : default_generator(); }
 
 Tensor rand(const Shape& shape, TensorOptions opt, Generator* gen) {
-  TS_CHECK_DTYPE(is_floating(opt.dtype), "rand: expected a floating-point dtype, got ", opt.dtype);
-  Tensor t = empty(shape, opt);
-  backend_for(opt.device).uniform(t, 0, 1, gen_or_default(gen));
-  return t;
+  TS_CHECK_DTYPE(is_floating(opt.dtype()), "rand: expected a floating-point dtype, got ", opt.dtype());
+  Tensor t = empty(shape, plain(opt));
+  backend_for(opt.device()).uniform(t, 0, 1, gen_or_default(gen));
+  return finish(t, opt);
 }
 Tensor randn(const Shape& shape, TensorOptions opt, Generator* gen) {
-  TS_CHECK_DTYPE(is_floating(opt.dtype), "randn: expected a floating-point dtype, got ", opt.dtype);
-  Tensor t = empty(shape, opt);
-  backend_for(opt.device).normal(t, 0, 1, gen_or_default(gen));
-  return t;
+  TS_CHECK_DTYPE(is_floating(opt.dtype()), "randn: expected a floating-point dtype, got ", opt.dtype());
+  Tensor t = empty(shape, plain(opt));
+  backend_for(opt.device()).normal(t, 0, 1, gen_or_default(gen));
+  return finish(t, opt);
 }
 Tensor randint(int64_t low, int64_t high, const Shape& shape, TensorOptions opt, Generator* gen) {
   TS_CHECK_VALUE(high > low, "randint: expected low < high, got low=", low, " high=", high);
-  Tensor t = empty(shape, opt);
-  backend_for(opt.device).randint(t, low, high, gen_or_default(gen));
-  return t;
+  Tensor t = empty(shape, plain(opt));
+  backend_for(opt.device()).randint(t, low, high, gen_or_default(gen));
+  return finish(t, opt);
 }
 Tensor randperm(int64_t n, TensorOptions opt, Generator* gen) {
   TS_CHECK_VALUE(n >= 0, "randperm: n must be non-negative, got ", n);
-  TS_CHECK_DTYPE(opt.dtype != DType::Bool, "randperm: dtype bool cannot hold a permutation");
-  TS_CHECK_VALUE(opt.dtype == DType::Int64 || opt.dtype == DType::Float64 || n <= (int64_t(1) << 24) ||
-                     (opt.dtype == DType::Int32 && n <= INT32_MAX),
-                 "randperm: n = ", n, " does not fit in ", opt.dtype);
+  TS_CHECK_DTYPE(opt.dtype() != DType::Bool, "randperm: dtype bool cannot hold a permutation");
+  TS_CHECK_VALUE(opt.dtype() == DType::Int64 || opt.dtype() == DType::Float64 || n <= (int64_t(1) << 24) ||
+                     (opt.dtype() == DType::Int32 && n <= INT32_MAX),
+                 "randperm: n = ", n, " does not fit in ", opt.dtype());
   // Fisher-Yates on the host, one Philox block per swap, so a seed gives the same order everywhere.
   Tensor p = empty({n}, {DType::Int64});
   int64_t* v = p.data_ptr<int64_t>();
@@ -102,7 +111,7 @@ Tensor randperm(int64_t n, TensorOptions opt, Generator* gen) {
     Philox4x32 r = philox4x32(seed, base + uint64_t(i));
     std::swap(v[i], v[math::randint_value<int64_t>(r, 0, uint64_t(i + 1))]);
   }
-  return opt.dtype == DType::Int64 && opt.device.is_cpu() ? p : p.to(opt.device).to(opt.dtype);
+  return finish(opt.dtype() == DType::Int64 && opt.device().is_cpu() ? p : p.to(opt.device()).to(opt.dtype()), opt);
 }
 Tensor bernoulli(const Tensor& p, Generator* gen) {
   TS_CHECK_DTYPE(p.is_floating_point(), "bernoulli: expected a floating-point probability tensor, got ",
@@ -116,10 +125,10 @@ Tensor bernoulli(const Tensor& p, Generator* gen) {
 }
 Tensor bernoulli(const Shape& shape, double p, TensorOptions opt, Generator* gen) {
   TS_CHECK_VALUE(p >= 0 && p <= 1, "bernoulli: expected 0 <= p <= 1, got ", p);
-  Tensor t = empty(shape, opt);
+  Tensor t = empty(shape, plain(opt));
   // One probability for every element: a 0-d tensor expanded (stride 0), not a full-size copy.
-  backend_for(opt.device).bernoulli(t, full({}, p, {DType::Float64, opt.device}).expand(shape), gen_or_default(gen));
-  return t;
+  backend_for(opt.device()).bernoulli(t, full({}, p, {DType::Float64, opt.device()}).expand(shape), gen_or_default(gen));
+  return finish(t, opt);
 }
 
 MemoryFormat result_format(const Shape& shape, std::initializer_list<const Tensor*> operands) {
@@ -164,7 +173,7 @@ Tensor scalar_tensor(Scalar v, std::optional<DType> dtype, Device device) {
 }
 
 Tensor tensor(std::initializer_list<double> values, TensorOptions opt) {
-  return from_vector(std::vector<double>(values)).to(opt.dtype).to(opt.device);
+  return finish(from_vector(std::vector<double>(values)).to(opt.dtype()).to(opt.device()), opt);
 }
 Tensor tensor(std::initializer_list<std::initializer_list<double>> rows, TensorOptions opt) {
   std::vector<double> v;
@@ -173,7 +182,7 @@ Tensor tensor(std::initializer_list<std::initializer_list<double>> rows, TensorO
     TS_CHECK_SHAPE(int64_t(r.size()) == cols, "tensor: rows have different lengths (", cols, " and ", r.size(), ")");
     v.insert(v.end(), r.begin(), r.end());
   }
-  return from_vector(v, Shape{int64_t(rows.size()), cols}).to(opt.dtype).to(opt.device);
+  return finish(from_vector(v, Shape{int64_t(rows.size()), cols}).to(opt.dtype()).to(opt.device()), opt);
 }
 Tensor tensor_int64(const std::vector<int64_t>& values, DType dtype) { return from_vector(values).to(dtype); }
 

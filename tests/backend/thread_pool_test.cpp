@@ -82,7 +82,7 @@ TEST(ThreadPool, AnErrorInAChunkReachesTheCallerAndThePoolStaysUsable) {
   cpu::parallel_chunks(100, [&](int64_t c) { sum += c; });
   EXPECT_EQ(sum.load(), 4950);
   // Ops go on working after a kernel raised.
-  Tensor a = arange(0, 100000, 1, {.dtype = DType::Float64});
+  Tensor a = arange(0, 100000, 1, {DType::Float64});
   EXPECT_DOUBLE_EQ(ops::sum(a).item<double>(), 4999950000.0);
 }
 

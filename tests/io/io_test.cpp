@@ -27,7 +27,7 @@ std::string with_header(const std::string& json, const std::string& data) {
 
 TEST(Safetensors, WritesTheSpecifiedLayout) {
   std::string p = tmp("layout.safetensors");
-  io::save_safetensors(p, {{"b", tensor({1., 2.})}, {"a", tensor({7, 8}, {.dtype = DType::Int32})}}, {{"k", "v"}});
+  io::save_safetensors(p, {{"b", tensor({1., 2.})}, {"a", tensor({7, 8}, {DType::Int32})}}, {{"k", "v"}});
   std::string s = slurp(p);
   uint64_t hl = 0;
   for (int i = 0; i < 8; ++i) hl |= uint64_t(uint8_t(s[size_t(i)])) << (8 * i);

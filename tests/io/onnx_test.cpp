@@ -265,7 +265,7 @@ TEST(Onnx, LoadErrorsNameTheFile) {
   auto m = io::load_onnx(good);
   e = error_of([&] { m->forward(randn({2, 5})); });
   EXPECT_NE(e.find("must have shape [2, 4]"), std::string::npos) << e;
-  e = error_of([&] { m->forward(randn({2, 4}, {.dtype = DType::Float64})); });
+  e = error_of([&] { m->forward(randn({2, 4}, {DType::Float64})); });
   EXPECT_NE(e.find("must be float32"), std::string::npos) << e;
 
   // An op tessera does not run, in a file ONNX's checker accepts.

@@ -1,0 +1,44 @@
+// A program in LibTorch's idioms, built against the installed package: torch:: spelled tessera::.
+// (What tessera has of them so far: dtype/device constants, TensorOptions from a dtype or a
+// device and its chain, ops at namespace scope, NoGradGuard, custom autograd functions.)
+#include <tessera/tessera.h>
+
+#include <cstdio>
+
+struct Square : tessera::autograd::Function<Square> {
+  static tessera::Tensor forward(tessera::autograd::AutogradContext* ctx, const tessera::Tensor& x) {
+    ctx->save_for_backward({x});
+    return x * x;
+  }
+  static std::vector<tessera::Tensor> backward(tessera::autograd::AutogradContext* ctx,
+                                               std::vector<tessera::Tensor> grad) {
+    return {2.0 * ctx->get_saved_variables()[0] * grad[0]};
+  }
+};
+
+int main() {
+  tessera::manual_seed(0);
+  tessera::Tensor x = tessera::randn({64, 3}, tessera::kFloat64);
+  tessera::Tensor true_w = tessera::tensor({{1.0, -2.0, 0.5}}, tessera::kFloat64).t();
+  tessera::Tensor y = tessera::matmul(x, true_w);
+  auto opts = tessera::TensorOptions().dtype(tessera::kFloat64).device(tessera::kCPU).requires_grad(true);
+  tessera::Tensor w = tessera::zeros({3, 1}, opts);
+  double first = 0, last = 0;
+  for (int step = 0; step < 100; ++step) {
+    tessera::Tensor loss = tessera::mean(Square::apply(tessera::matmul(x, w) - y));
+    if (step == 0) first = loss.item<double>();
+    last = loss.item<double>();
+    loss.backward();
+    {
+      tessera::NoGradGuard no_grad;
+      w.sub_(w.grad() * 0.1);
+      w.grad().zero_();
+    }
+  }
+  tessera::Tensor idx = tessera::arange(0, 4, 1, tessera::kInt64);
+  tessera::Tensor joined = tessera::cat({tessera::relu(tessera::ones({2}, tessera::kFloat32)), tessera::zeros({2})}, 0);
+  std::printf("loss %.6f -> %.6f, w = [%.3f, %.3f, %.3f], %s, %lld\n", first, last, w.select(0, 0).item<double>(),
+              w.select(0, 1).item<double>(), w.select(0, 2).item<double>(), joined.str().c_str(),
+              static_cast<long long>(idx.sum().item<int64_t>()));
+  return last < 1e-4 && first > 1 && w.requires_grad() ? 0 : 1;
+}
