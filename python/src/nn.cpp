@@ -130,6 +130,13 @@ nb::list groups_view(nb::handle self) {
 }
 }  // namespace
 
+// A recurrent layer's or cell's hx argument: None, h, or (h, c) for LSTM.
+static std::pair<Tensor, Tensor> hidden_state(nb::handle hx, bool lstm) {
+  if (hx.is_none()) return {};
+  if (lstm) return nb::cast<std::pair<Tensor, Tensor>>(hx);
+  return {nb::cast<Tensor>(hx), Tensor()};
+}
+
 // A tensor or any iterable of tensors (torch's `parameters` arguments: lists, generators).
 static std::vector<Tensor> tensors_of(nb::handle h, const char* op) {
   if (nb::isinstance<Tensor>(h)) return {nb::cast<Tensor>(h)};
@@ -390,15 +397,7 @@ void bind_nn(nb::module_& m) {
   // Recurrent layers: forward(input, hx=None) -> (output, h_n), or (output, (h_n, c_n)) for LSTM.
   nb::class_<nn::RNNBase, nn::Module>(m, "_RNNBase")
       .def("forward", [](nn::RNNBase& r, const Tensor& x, nb::handle hx) -> nb::object {
-        Tensor h0, c0;
-        if (!hx.is_none()) {
-          if (r.cell == nn::RNNBase::Cell::LSTM) {
-            auto hc = nb::cast<std::pair<Tensor, Tensor>>(hx);
-            h0 = hc.first, c0 = hc.second;
-          } else {
-            h0 = nb::cast<Tensor>(hx);
-          }
-        }
+        auto [h0, c0] = hidden_state(hx, r.cell == nn::RNNBase::Cell::LSTM);
         std::tuple<Tensor, Tensor, Tensor> res;
         {
           nb::gil_scoped_release rel;
@@ -437,15 +436,7 @@ void bind_nn(nb::module_& m) {
   // Recurrent cells: forward(input, hx=None) -> h' (or (h', c') for LSTMCell, hx = (h, c)).
   nb::class_<nn::RNNCellBase, nn::Module>(m, "_RNNCellBase")
       .def("forward", [](nn::RNNCellBase& r, const Tensor& x, nb::handle hx) -> nb::object {
-        Tensor h, c;
-        if (!hx.is_none()) {
-          if (r.cell == nn::RNNCellBase::Cell::LSTM) {
-            auto hc = nb::cast<std::pair<Tensor, Tensor>>(hx);
-            h = hc.first, c = hc.second;
-          } else {
-            h = nb::cast<Tensor>(hx);
-          }
-        }
+        auto [h, c] = hidden_state(hx, r.cell == nn::RNNCellBase::Cell::LSTM);
         std::pair<Tensor, Tensor> res;
         {
           nb::gil_scoped_release rel;

@@ -144,10 +144,13 @@ void bind_ops(nb::module_& m) {
   b.def("outer", &ops::outer, nb::arg("vec2"));
   b.def("diag", &ops::diag, nb::arg("diagonal") = 0);
   b.def("trace", &ops::matrix_trace);
-  m.def("meshgrid", [](nb::args ts, const std::string& indexing) {
-         std::vector<Tensor> v;
-         if (ts.size() == 1 && !nb::isinstance<Tensor>(ts[0])) v = nb::cast<std::vector<Tensor>>(ts[0]);
-         else v = nb::cast<std::vector<Tensor>>(ts);
+  // f(t1, t2, ...) or f([t1, t2, ...]), as torch's meshgrid and einsum take their tensors.
+  auto tensors_arg = [](nb::args ts) {
+    if (ts.size() == 1 && !nb::isinstance<Tensor>(ts[0])) return nb::cast<std::vector<Tensor>>(ts[0]);
+    return nb::cast<std::vector<Tensor>>(ts);
+  };
+  m.def("meshgrid", [tensors_arg](nb::args ts, const std::string& indexing) {
+         std::vector<Tensor> v = tensors_arg(ts);
          std::vector<Tensor> grids;
          {
            nb::gil_scoped_release r;
@@ -155,10 +158,8 @@ void bind_ops(nb::module_& m) {
          }
          return nb::tuple(nb::cast(grids));
        }, nb::arg("tensors"), nb::kw_only(), nb::arg("indexing") = "ij", doc_for("meshgrid"));
-  m.def("einsum", [](const std::string& eq, nb::args ts) {
-         std::vector<Tensor> v;
-         if (ts.size() == 1 && !nb::isinstance<Tensor>(ts[0])) v = nb::cast<std::vector<Tensor>>(ts[0]);
-         else v = nb::cast<std::vector<Tensor>>(ts);
+  m.def("einsum", [tensors_arg](const std::string& eq, nb::args ts) {
+         std::vector<Tensor> v = tensors_arg(ts);
          nb::gil_scoped_release r;
          return ops::einsum(eq, v);
        }, nb::arg("equation"), nb::arg("operands"), doc_for("einsum"));

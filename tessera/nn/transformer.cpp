@@ -26,6 +26,21 @@ Tensor causal_or(const Tensor& mask, bool is_causal, int64_t n, const Tensor& li
   return Transformer::generate_square_subsequent_mask(n, {like.dtype(), like.device()});
 }
 
+// num_layers copies of layer registered in owner as "layers" (a ModuleList), then "norm" if given.
+template <class L>
+std::vector<std::shared_ptr<L>> stack_copies(Module& owner, const L& layer, int64_t num_layers,
+                                             const std::shared_ptr<LayerNorm>& norm) {
+  TS_CHECK_VALUE(num_layers > 0, owner.type_name(), ": num_layers must be positive, got ", num_layers);
+  std::vector<std::shared_ptr<L>> out;
+  auto list = owner.register_module("layers", std::make_shared<ModuleList>());
+  for (int64_t i = 0; i < num_layers; ++i) {
+    out.push_back(layer.clone_layer());
+    list->push_back(out.back());
+  }
+  if (norm) owner.register_module("norm", norm);
+  return out;
+}
+
 // Copies every parameter and buffer of src into dst (modules of the same structure).
 void copy_state(const Module& src, Module& dst) {
   autograd::NoGradGuard ng;
@@ -139,13 +154,7 @@ std::shared_ptr<TransformerDecoderLayer> TransformerDecoderLayer::clone_layer() 
 TransformerEncoder::TransformerEncoder(const TransformerEncoderLayer& layer, int64_t num_layers,
                                        std::shared_ptr<LayerNorm> n)
     : Module("TransformerEncoder"), norm(std::move(n)) {
-  TS_CHECK_VALUE(num_layers > 0, "TransformerEncoder: num_layers must be positive, got ", num_layers);
-  auto list = register_module("layers", std::make_shared<ModuleList>());
-  for (int64_t i = 0; i < num_layers; ++i) {
-    layers.push_back(layer.clone_layer());
-    list->push_back(layers.back());
-  }
-  if (norm) register_module("norm", norm);
+  layers = stack_copies(*this, layer, num_layers, norm);
 }
 
 Tensor TransformerEncoder::forward(const Tensor& src, const Tensor& mask, const Tensor& src_key_padding_mask,
@@ -158,13 +167,7 @@ Tensor TransformerEncoder::forward(const Tensor& src, const Tensor& mask, const 
 TransformerDecoder::TransformerDecoder(const TransformerDecoderLayer& layer, int64_t num_layers,
                                        std::shared_ptr<LayerNorm> n)
     : Module("TransformerDecoder"), norm(std::move(n)) {
-  TS_CHECK_VALUE(num_layers > 0, "TransformerDecoder: num_layers must be positive, got ", num_layers);
-  auto list = register_module("layers", std::make_shared<ModuleList>());
-  for (int64_t i = 0; i < num_layers; ++i) {
-    layers.push_back(layer.clone_layer());
-    list->push_back(layers.back());
-  }
-  if (norm) register_module("norm", norm);
+  layers = stack_copies(*this, layer, num_layers, norm);
 }
 
 Tensor TransformerDecoder::forward(const Tensor&) {
