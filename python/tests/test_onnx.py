@@ -466,3 +466,55 @@ def test_export_at_newer_opsets_runs_in_onnxruntime(tmp_path, opset):
     got = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"input": x.numpy()})[0]
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(ts.onnx.load(path)(x).numpy(), want, rtol=1e-4, atol=1e-5)
+
+
+def test_opsets_22_and_23_read_as_21(tmp_path):
+    """Opsets 22 and 23 changed no signature of an op tessera runs: the same graph gives the same
+    outputs at 21, 22 and 23 (and onnxruntime's at 21); 23's RMSNormalization follows its formula."""
+    from onnx import TensorProto, helper, numpy_helper
+    rng = np.random.default_rng(9)
+    w = numpy_helper.from_array(rng.standard_normal((4, 3, 3, 3)).astype(np.float32), "w")
+    shape = numpy_helper.from_array(np.array([2, -1], np.int64), "shape")
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
+             helper.make_node("HardSigmoid", ["c"], ["h"], alpha=0.3),
+             helper.make_node("MaxPool", ["h"], ["p"], kernel_shape=[2, 2], strides=[2, 2]),
+             helper.make_node("Reshape", ["p", "shape"], ["r"]),
+             helper.make_node("Softplus", ["r"], ["y"])]
+    f = TensorProto.FLOAT
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", f, [2, 3, 6, 6])],
+                              [helper.make_tensor_value_info("y", f, [2, 36])], initializer=[w, shape])
+    x = rng.standard_normal((2, 3, 6, 6)).astype(np.float32)
+    outs = {}
+    for opset in (21, 22, 23):
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+        model.ir_version = 10
+        path = tmp_path / f"g{opset}.onnx"
+        onnx.save(model, str(path))
+        outs[opset] = ts.onnx.load(path).run([ts.tensor(x)])[0].numpy()
+    np.testing.assert_allclose(outs[21], run_ort(tmp_path / "g21.onnx", {"x": x})[0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(outs[22], outs[21])
+    np.testing.assert_array_equal(outs[23], outs[21])
+
+    scale = numpy_helper.from_array(rng.standard_normal(5).astype(np.float32), "scale")
+    rms = helper.make_graph([helper.make_node("RMSNormalization", ["x", "scale"], ["y"], epsilon=1e-3)], "rms",
+                            [helper.make_tensor_value_info("x", f, [2, 3, 5])],
+                            [helper.make_tensor_value_info("y", f, [2, 3, 5])], initializer=[scale])
+    model = helper.make_model(rms, opset_imports=[helper.make_opsetid("", 23)])
+    model.ir_version = 11
+    onnx.save(model, str(tmp_path / "rms.onnx"))
+    xr = rng.standard_normal((2, 3, 5)).astype(np.float32)
+    want = xr / np.sqrt((xr * xr).mean(-1, keepdims=True) + 1e-3) * numpy_helper.to_array(scale)
+    np.testing.assert_allclose(ts.onnx.load(tmp_path / "rms.onnx").run([ts.tensor(xr)])[0].numpy(), want, rtol=1e-5)
+    attn = helper.make_graph([helper.make_node("RotaryEmbedding", ["x", "x", "x"], ["y"])], "rope",
+                             [helper.make_tensor_value_info("x", f, [1, 2, 4])],
+                             [helper.make_tensor_value_info("y", f, [1, 2, 4])])
+    model = helper.make_model(attn, opset_imports=[helper.make_opsetid("", 23)])
+    model.ir_version = 11
+    onnx.save(model, str(tmp_path / "rope.onnx"))
+    with pytest.raises(ValueError, match=r"op RotaryEmbedding \(opset 23\) is not supported"):
+        ts.onnx.load(tmp_path / "rope.onnx")
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 24)])
+    model.ir_version = 11
+    onnx.save(model, str(tmp_path / "g24.onnx"))
+    with pytest.raises(ValueError, match="opsets 7 to 23"):
+        ts.onnx.load(tmp_path / "g24.onnx")

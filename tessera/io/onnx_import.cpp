@@ -420,6 +420,15 @@ const std::unordered_map<std::string, OpFn>& op_table() {
       Shape ns(x.shape().begin() + axis, x.shape().end());
       return one(ops::layer_norm(x, ns, n.at(1), n.has(2) ? n.in[2] : Tensor(), n.f("epsilon", 1e-5)));
     };
+    m["RMSNormalization"] = [](const Node& n) {  // opset 23: x / sqrt(mean(x^2 over axis..) + eps) * scale
+      const Tensor& x = n.at(0);
+      int64_t axis = wrap(n.i("axis", -1), x.dim());
+      Shape dims;
+      for (int64_t d = axis; d < x.dim(); ++d) dims.push_back(d);
+      Tensor xf = x.to(x.dtype() == DType::Float64 ? DType::Float64 : DType::Float32);  // stash_type: float32
+      Tensor r = ops::rsqrt(ops::mean(xf * xf, dims, true) + n.f("epsilon", 1e-5));
+      return one((xf * r).to(x.dtype()) * n.at(1));
+    };
     m["Flatten"] = [](const Node& n) {
       const Tensor& x = n.at(0);
       int64_t axis = wrap(n.i("axis", 1), x.dim());

@@ -24,7 +24,9 @@ int64_t default_opset(const onnx::ModelProto& model) {
 }  // namespace internal
 
 namespace {
-constexpr int64_t kMaxIrVersion = 11, kMaxOpset = 21;
+// Opsets 22 and 23 changed no signature of an op tessera runs (22: bfloat16 in the type
+// constraints; 23: 4-bit types, and the new Attention, RMSNormalization, RotaryEmbedding).
+constexpr int64_t kMaxIrVersion = 11, kMaxOpset = 23;
 
 // Weights stored beside the model (PyTorch 2.x's exporter writes `model.onnx.data`) are read into
 // the initializers. Locations must stay inside the model's folder.
