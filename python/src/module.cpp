@@ -10,6 +10,7 @@
 #include <nanobind/stl/vector.h>
 
 #include "common.h"
+#include "tessera/io/onnx.h"
 #include "tessera/io/safetensors.h"
 #include "tessera/tessera.h"
 
@@ -57,9 +58,15 @@ NB_MODULE(_tessera, m) {
   set_warning_handler(&python_warning);
 
   // C++ errors become the Python exceptions users expect, with the C++ message.
+  static PyObject* onnx_error = PyErr_NewExceptionWithDoc(
+      "tessera.onnx.OnnxError", "Any problem reading an ONNX file: it names the file and what is wrong.",
+      PyExc_ValueError, nullptr);
+  m.attr("_OnnxError") = nb::handle(onnx_error);
   nb::register_exception_translator([](const std::exception_ptr& p, void*) {
     try {
       std::rethrow_exception(p);
+    } catch (const io::OnnxError& e) {
+      PyErr_SetString(onnx_error, pythonize(e.what()).c_str());
     } catch (const IndexError& e) {
       PyErr_SetString(PyExc_IndexError, pythonize(e.what()).c_str());
     } catch (const DTypeError& e) {

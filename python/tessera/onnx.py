@@ -91,7 +91,12 @@ def _traced(model, args, what, run):
             model.train(was_training)
 
 
+OnnxError = _tessera._OnnxError  # every problem reading an ONNX file; a ValueError
+
+
 def load(f):
     """Reads the ONNX file f into an OnnxModel: call it like a module (one input) or use
-    .run([inputs]) for several; its parameters train like any others."""
+    .run([inputs]) for several; its parameters train like any others. Any problem with the file
+    raises OnnxError (a ValueError) naming the file and, for an unsupported op, the node, the op and
+    the opset."""
     return _tessera._onnx.load(_os.fspath(f))

@@ -303,8 +303,15 @@ def test_errors_name_the_op_and_file(tmp_path):
     with pytest.raises(ValueError, match=r"topk.onnx: node .*\(TopK\): op TopK \(opset 17\) is not supported"):
         ts.onnx.load(path)  # refused at load, not at the first run
     (tmp_path / "junk.onnx").write_bytes(b"\x08\x07garbage")
-    with pytest.raises(OSError, match="junk.onnx"):
+    with pytest.raises(ts.onnx.OnnxError, match="junk.onnx"):
         ts.onnx.load(tmp_path / "junk.onnx")
+    # one error type for every problem with the file, a ValueError
+    assert issubclass(ts.onnx.OnnxError, ValueError)
+    for bad in (path, tmp_path / "missing.onnx", tmp_path / "junk.onnx"):
+        with pytest.raises(ts.onnx.OnnxError, match=bad.name):
+            ts.onnx.load(bad)
+    with pytest.raises(ts.onnx.OnnxError, match="missing.onnx"):
+        ts.inference.InferenceSession(tmp_path / "missing.onnx")
 
 
 def test_inference_session_matches_the_model_and_torch(tmp_path):
@@ -430,7 +437,7 @@ def test_external_data_outside_the_folder_is_refused(tmp_path):
     model.ir_version = 8
     path = tmp_path / "m.onnx"
     path.write_bytes(model.SerializeToString())
-    with pytest.raises(OSError, match=r"outside the model's folder"):
+    with pytest.raises(ts.onnx.OnnxError, match=r"outside the model's folder"):
         ts.onnx.load(path)
 
 

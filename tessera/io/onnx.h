@@ -69,8 +69,15 @@ class OnnxModel : public nn::Module {
   std::shared_ptr<Impl> impl_;
 };
 
-// Reads and checks an ONNX file. Errors name the file and what is wrong (bad protobuf, missing
-// values, an op or attribute tessera does not run).
+// Every problem reading an ONNX file (missing or unreadable, not ONNX, an IR version or opset
+// outside what tessera reads, a structure or checker failure, an op, attribute or domain it does
+// not run) is this one type; Python raises tessera.onnx.OnnxError, a ValueError.
+class OnnxError : public ValueError {
+  using ValueError::ValueError;
+};
+
+// Reads and checks an ONNX file. Errors (OnnxError) name the file and what is wrong (bad protobuf,
+// missing values, an op or attribute tessera does not run).
 std::shared_ptr<OnnxModel> load_onnx(const std::string& path);
 
 }  // namespace tessera::io

@@ -747,7 +747,19 @@ std::vector<Tensor> OnnxModel::run(const std::vector<Tensor>& inputs) {
   return r;
 }
 
+static std::shared_ptr<OnnxModel> load_checked(const std::string& path);
+
 std::shared_ptr<OnnxModel> load_onnx(const std::string& path) {
+  try {
+    return load_checked(path);
+  } catch (const OnnxError&) {
+    throw;
+  } catch (const Error& e) {
+    throw OnnxError(e.what());
+  }
+}
+
+static std::shared_ptr<OnnxModel> load_checked(const std::string& path) {
   onnx::ModelProto model = internal::read_model(path);
   auto impl = std::make_shared<OnnxModel::Impl>();
   impl->path = path;

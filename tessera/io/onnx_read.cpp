@@ -92,7 +92,19 @@ void check_structure(const onnx::ModelProto& model, const std::string& what) {
     TS_CHECK_T(::tessera::IOError, known.count(o.name()), what, ": graph output '", o.name(),
                "' is never computed");
 }
+static onnx::ModelProto read_model_checked(const std::string& path);
+
 onnx::ModelProto read_model(const std::string& path) {
+  try {
+    return read_model_checked(path);
+  } catch (const OnnxError&) {
+    throw;
+  } catch (const Error& e) {  // one error type for every reading problem
+    throw OnnxError(e.what());
+  }
+}
+
+static onnx::ModelProto read_model_checked(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
   TS_CHECK_T(::tessera::IOError, f.good(), "load_onnx: cannot open ", path);
   std::stringstream ss;

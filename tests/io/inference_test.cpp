@@ -132,5 +132,5 @@ TEST(InferenceSession, OnnxFilesAndErrors) {
     EXPECT_NE(what.find("InferenceSession: " + path), std::string::npos) << what;
     EXPECT_NE(what.find("Conv"), std::string::npos) << what;
   }
-  EXPECT_THROW(io::InferenceSession("/nonexistent/model.onnx"), IOError);
+  EXPECT_THROW(io::InferenceSession("/nonexistent/model.onnx"), io::OnnxError);  // (a ValueError)
 }

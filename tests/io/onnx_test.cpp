@@ -324,3 +324,19 @@ TEST(Onnx, RecurrentLayersRoundTrip) {
     for (size_t i = 0; i < got.size(); ++i) expect_close(got[i], want[i], 1e-5);
   }
 }
+
+TEST(Onnx, EveryReadingProblemIsAnOnnxError) {
+  auto dir = tessera::testing::fresh_dir("onnx_errors");
+  std::string junk = (dir / "junk.onnx").string(), missing = (dir / "missing.onnx").string();
+  std::ofstream(junk) << "not a protobuf at all";
+  for (const std::string& p : {junk, missing}) {
+    try {
+      io::load_onnx(p);
+      FAIL() << "expected an error for " << p;
+    } catch (const io::OnnxError& e) {
+      EXPECT_NE(std::string(e.what()).find(p), std::string::npos) << e.what();
+    }
+  }
+  static_assert(std::is_base_of_v<ValueError, io::OnnxError>);
+  std::filesystem::remove_all(dir);
+}
