@@ -525,3 +525,33 @@ def test_opsets_22_and_23_read_as_21(tmp_path):
     onnx.save(model, str(tmp_path / "g24.onnx"))
     with pytest.raises(ValueError, match="opsets 7 to 23"):
         ts.onnx.load(tmp_path / "g24.onnx")
+
+
+@pytest.mark.parametrize("op,attrs", [
+    ("Conv", dict(auto_pad="SAME_UPPER", strides=[2, 2])), ("Conv", dict(auto_pad="SAME_LOWER", strides=[2, 1])),
+    ("Conv", dict(pads=[0, 1, 2, 0])), ("Conv", dict(auto_pad="VALID")),
+    ("MaxPool", dict(kernel_shape=[2, 3], auto_pad="SAME_LOWER", strides=[2, 2])),
+    ("MaxPool", dict(kernel_shape=[3, 3], pads=[0, 1, 1, 0], strides=[2, 2], ceil_mode=1)),
+    ("AveragePool", dict(kernel_shape=[3, 3], pads=[1, 0, 0, 1], count_include_pad=0)),
+    ("AveragePool", dict(kernel_shape=[3, 3], pads=[1, 0, 0, 1], count_include_pad=1)),
+    ("AveragePool", dict(kernel_shape=[3, 2], auto_pad="SAME_UPPER", strides=[2, 2]))])
+def test_auto_pad_and_asymmetric_pads_match_onnxruntime(tmp_path, op, attrs):
+    from onnx import TensorProto, helper, numpy_helper
+    rng = np.random.default_rng(10)
+    w = numpy_helper.from_array(rng.standard_normal((2, 3, 3, 3)).astype(np.float32), "w")
+    x = rng.standard_normal((1, 3, 7, 6)).astype(np.float32)
+    inputs = ["x", "w"] if op == "Conv" else ["x"]
+    graph = helper.make_graph([helper.make_node(op, inputs, ["y"], **attrs)], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(x.shape))],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                              initializer=[w] if op == "Conv" else [])
+    model = onnx.shape_inference.infer_shapes(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]))
+    model.ir_version = 8
+    path = tmp_path / "pad.onnx"
+    onnx.save(model, str(path))
+    want = run_ort(path, {"x": x})[0]
+    xt = ts.tensor(x, requires_grad=True)
+    got = ts.onnx.load(path).run([xt])[0]
+    np.testing.assert_allclose(got.detach().numpy(), want, rtol=1e-5, atol=1e-5)
+    got.sum().backward()  # and it trains: gradients flow through the padding
+    assert xt.grad.shape == x.shape

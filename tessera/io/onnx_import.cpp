@@ -79,15 +79,44 @@ Tensor reduce(const Node& n, const std::function<Tensor(const Tensor&, const Sha
   return f(x, *axes, keep);
 }
 
-// Pads as ONNX lists them ([x1_begin, x2_begin, ..., x1_end, x2_end]) for the last two dims.
-Shape spatial_pads(const Node& n, int64_t spatial) {
-  TS_CHECK_VALUE(n.s("auto_pad", "NOTSET") == "NOTSET" || n.s("auto_pad", "NOTSET") == "VALID",
-                 "auto_pad '", n.s("auto_pad", ""), "' is not supported (export with explicit pads)");
+// Pads as ONNX lists them ([x1_begin, x2_begin, ..., x1_end, x2_end]) for the spatial dims of x:
+// the pads attribute, or what auto_pad SAME_UPPER / SAME_LOWER make (output ceil(in / stride); the
+// odd pixel at the end for SAME_UPPER, at the beginning for SAME_LOWER), or none for VALID.
+Shape onnx_pads(const Node& n, const Tensor& x, const Shape& kernel, const Shape& strides, const Shape& dilations) {
+  const int64_t spatial = x.dim() - 2;
+  const std::string auto_pad = n.s("auto_pad", "NOTSET");
+  if (auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") {
+    Shape p(size_t(2 * spatial), 0);
+    for (int64_t d = 0; d < spatial; ++d) {
+      int64_t in = x.size(2 + d), s = strides[size_t(d)], out = (in + s - 1) / s;
+      int64_t total = std::max<int64_t>(0, (out - 1) * s + (kernel[size_t(d)] - 1) * dilations[size_t(d)] + 1 - in);
+      int64_t small = total / 2, large = total - small;
+      p[size_t(d)] = auto_pad == "SAME_UPPER" ? small : large;
+      p[size_t(d + spatial)] = auto_pad == "SAME_UPPER" ? large : small;
+    }
+    return p;
+  }
+  TS_CHECK_VALUE(auto_pad == "NOTSET" || auto_pad == "VALID", "auto_pad '", auto_pad, "' is not an ONNX value");
+  if (auto_pad == "VALID") return Shape(size_t(2 * spatial), 0);
   Shape p = n.ints("pads").value_or(Shape(size_t(2 * spatial), 0));
   TS_CHECK_VALUE(int64_t(p.size()) == 2 * spatial, "pads must have ", 2 * spatial, " values, got ", p);
-  for (int64_t d = 0; d < spatial; ++d)
-    TS_CHECK_VALUE(p[size_t(d)] == p[size_t(d + spatial)], "asymmetric pads ", p, " are not supported");
-  return Shape(p.begin(), p.begin() + spatial);
+  return p;
+}
+
+// Symmetric pads as the per-dim padding of the 2-D ops; asymmetric ones are applied to x first
+// (with value fill) and the op then pads nothing.
+Shape apply_pads(Tensor& x, const Shape& p, double fill) {
+  const int64_t spatial = x.dim() - 2;
+  bool symmetric = true;
+  for (int64_t d = 0; d < spatial; ++d) symmetric = symmetric && p[size_t(d)] == p[size_t(d + spatial)];
+  if (symmetric) return Shape(p.begin(), p.begin() + spatial);
+  Shape torch_pad;  // (before, after) pairs from the last dim
+  for (int64_t d = spatial - 1; d >= 0; --d) {
+    torch_pad.push_back(p[size_t(d)]);
+    torch_pad.push_back(p[size_t(d + spatial)]);
+  }
+  x = ops::pad(x, torch_pad, "constant", fill);
+  return Shape(size_t(spatial), 0);
 }
 
 // A 1-D op's per-dim list (kernel, strides, pads, dilations) for its 2-D form on [N, C, 1, L]:
@@ -98,9 +127,23 @@ Tensor conv(const Node& n, bool transpose) {
   Tensor x = n.at(0), w = n.at(1);
   int64_t spatial = x.dim() - 2;
   TS_CHECK_SHAPE(spatial == 1 || spatial == 2, "only 1-D and 2-D convolutions are supported, input shape ", x.shape());
-  Shape pads = two(spatial_pads(n, spatial), 0);
-  Shape strides = two(n.ints("strides").value_or(Shape(size_t(spatial), 1)), 1);
-  Shape dil = two(n.ints("dilations").value_or(Shape(size_t(spatial), 1)), 1);
+  Shape strides1 = n.ints("strides").value_or(Shape(size_t(spatial), 1));
+  Shape dil1 = n.ints("dilations").value_or(Shape(size_t(spatial), 1));
+  Shape kernel(w.shape().begin() + 2, w.shape().end());
+  Shape pads;
+  if (transpose) {
+    TS_CHECK_VALUE(n.s("auto_pad", "NOTSET") == "NOTSET" || n.s("auto_pad", "NOTSET") == "VALID",
+                   "ConvTranspose with auto_pad '", n.s("auto_pad", ""), "' is not supported (export with explicit pads)");
+    Shape p = onnx_pads(n, x, kernel, strides1, dil1);
+    for (int64_t d = 0; d < spatial; ++d)
+      TS_CHECK_VALUE(p[size_t(d)] == p[size_t(d + spatial)], "ConvTranspose with asymmetric pads ", p,
+                     " is not supported");
+    pads = two(Shape(p.begin(), p.begin() + spatial), 0);
+  } else {
+    pads = two(apply_pads(x, onnx_pads(n, x, kernel, strides1, dil1), 0.0), 0);
+  }
+  Shape strides = two(strides1, 1);
+  Shape dil = two(dil1, 1);
   if (spatial == 1) {
     x = x.unsqueeze(2);
     w = w.unsqueeze(2);
@@ -122,16 +165,29 @@ Tensor pool(const Node& n, bool max) {
   int64_t spatial = x.dim() - 2;
   TS_CHECK_SHAPE(spatial == 1 || spatial == 2, "only 1-D and 2-D pooling is supported, input shape ", x.shape());
   TS_CHECK_VALUE(n.proto.output_size() == 1, "the Indices output of MaxPool is not supported");
+  TS_CHECK_VALUE(n.ints("kernel_shape").has_value(), "kernel_shape is required");
   ops::PoolOptions o;
-  o.kernel_size = two(*n.ints("kernel_shape"), 1);
-  o.stride = two(n.ints("strides").value_or(Shape(size_t(spatial), 1)), 1);
-  o.padding = two(spatial_pads(n, spatial), 0);
-  o.dilation = two(n.ints("dilations").value_or(Shape(size_t(spatial), 1)), 1);
+  Shape kernel = *n.ints("kernel_shape"), strides = n.ints("strides").value_or(Shape(size_t(spatial), 1));
+  Shape dil = n.ints("dilations").value_or(Shape(size_t(spatial), 1));
+  Shape p = onnx_pads(n, x, kernel, strides, dil);
+  o.kernel_size = two(kernel, 1);
+  o.stride = two(strides, 1);
+  o.dilation = two(dil, 1);
   o.ceil_mode = n.i("ceil_mode", 0) != 0;
   o.count_include_pad = n.i("count_include_pad", 0) != 0;
-  if (spatial == 1) x = x.unsqueeze(2);
-  Tensor y = max ? ops::max_pool2d(x, o) : ops::avg_pool2d(x, o);
-  return spatial == 1 ? y.squeeze(2) : y;
+  Tensor padded = x;
+  o.padding = two(apply_pads(padded, p, max ? -INFINITY : 0.0), 0);
+  const bool pre_padded = !padded.is_same(x);
+  auto run = [&](Tensor t) {
+    if (spatial == 1) t = t.unsqueeze(2);
+    Tensor y = max ? ops::max_pool2d(t, o) : ops::avg_pool2d(t, o);
+    return spatial == 1 ? y.squeeze(2) : y;
+  };
+  if (max || !pre_padded || o.count_include_pad) return run(padded);
+  // An average that leaves the (asymmetric) padding out: window sums over window counts.
+  Tensor ones = ones_like(x);
+  apply_pads(ones, p, 0.0);
+  return run(padded) / run(ones);
 }
 
 // ONNX Reshape: 0 copies the input's dim (unless allowzero), -1 is inferred.
