@@ -13,6 +13,7 @@
 namespace nb = nanobind;
 using namespace tessera;
 using tessera::py::PyRef;
+using tessera::py::tensors_of;
 
 namespace {
 
@@ -112,17 +113,6 @@ nb::object function_apply(nb::handle cls, nb::tuple args) {
   return nb::tuple(l);
 }
 
-std::vector<Tensor> tensors_of(nb::handle h, const char* op, const char* what) {
-  std::vector<Tensor> v;
-  if (h.is_none()) return v;
-  for (nb::handle e : nb::isinstance<Tensor>(h) ? nb::make_tuple(h) : nb::tuple(nb::borrow(h))) {
-    if (!nb::isinstance<Tensor>(e))
-      throw DTypeError(std::string(op) + ": " + what + " must be tensors, got a " + tessera::py::py_type_name(e));
-    v.push_back(nb::cast<Tensor>(e));
-  }
-  return v;
-}
-
 // A Python function of tensors as a TensorFunction (called with the GIL held: these APIs run
 // on the caller's thread).
 autograd::TensorFunction as_function(nb::handle f, const char* op) {
@@ -168,37 +158,24 @@ void bind_autograd(nb::module_& m) {
   a.def("function_apply", &function_apply, nb::arg("cls"), nb::arg("args"),
         "cls.forward(ctx, *args) without recording; cls.backward as the outputs' grad_fn.");
 
+  // The functional API: func(*inputs) with the inputs (and v) as a tensor or a sequence of them.
   using O = autograd::functional::Options;
-  a.def("vjp", [](nb::handle f, nb::handle in, nb::handle v, bool cg, bool strict) {
-          return autograd::functional::vjp(as_function(f, "vjp"), tensors_of(in, "vjp", "inputs"),
-                                           tensors_of(v, "vjp", "v"), O{cg, strict});
-        }, nb::arg("func"), nb::arg("inputs"), nb::arg("v"), nb::arg("create_graph"), nb::arg("strict"),
-        "(outputs, v^T J).");
-  a.def("jvp", [](nb::handle f, nb::handle in, nb::handle v, bool cg, bool strict) {
-          return autograd::functional::jvp(as_function(f, "jvp"), tensors_of(in, "jvp", "inputs"),
-                                           tensors_of(v, "jvp", "v"), O{cg, strict});
-        }, nb::arg("func"), nb::arg("inputs"), nb::arg("v"), nb::arg("create_graph"), nb::arg("strict"),
-        "(outputs, J v).");
-  a.def("jacobian", [](nb::handle f, nb::handle in, bool cg, bool strict) {
-          return autograd::functional::jacobian(as_function(f, "jacobian"), tensors_of(in, "jacobian", "inputs"),
-                                                O{cg, strict});
-        }, nb::arg("func"), nb::arg("inputs"), nb::arg("create_graph"), nb::arg("strict"),
-        "J[i][j] = d outputs[i] / d inputs[j].");
-  a.def("hessian", [](nb::handle f, nb::handle in, bool cg, bool strict) {
-          return autograd::functional::hessian(as_function(f, "hessian"), tensors_of(in, "hessian", "inputs"),
-                                               O{cg, strict});
-        }, nb::arg("func"), nb::arg("inputs"), nb::arg("create_graph"), nb::arg("strict"),
-        "H[i][j] = d^2 f / d inputs[i] d inputs[j].");
-  a.def("vhp", [](nb::handle f, nb::handle in, nb::handle v, bool cg, bool strict) {
-          return autograd::functional::vhp(as_function(f, "vhp"), tensors_of(in, "vhp", "inputs"),
-                                           tensors_of(v, "vhp", "v"), O{cg, strict});
-        }, nb::arg("func"), nb::arg("inputs"), nb::arg("v"), nb::arg("create_graph"), nb::arg("strict"),
-        "(output, v^T H).");
-  a.def("hvp", [](nb::handle f, nb::handle in, nb::handle v, bool cg, bool strict) {
-          return autograd::functional::hvp(as_function(f, "hvp"), tensors_of(in, "hvp", "inputs"),
-                                           tensors_of(v, "hvp", "v"), O{cg, strict});
-        }, nb::arg("func"), nb::arg("inputs"), nb::arg("v"), nb::arg("create_graph"), nb::arg("strict"),
-        "(output, H v).");
+  auto with_v = [&a](const char* name, auto fn, const char* doc) {
+    a.def(name, [name, fn](nb::handle f, nb::handle in, nb::handle v, bool cg, bool strict) {
+          return fn(as_function(f, name), tensors_of(in, name, "inputs"), tensors_of(v, name, "v"), O{cg, strict});
+        }, nb::arg("func"), nb::arg("inputs"), nb::arg("v"), nb::arg("create_graph"), nb::arg("strict"), doc);
+  };
+  auto without_v = [&a](const char* name, auto fn, const char* doc) {
+    a.def(name, [name, fn](nb::handle f, nb::handle in, bool cg, bool strict) {
+          return fn(as_function(f, name), tensors_of(in, name, "inputs"), O{cg, strict});
+        }, nb::arg("func"), nb::arg("inputs"), nb::arg("create_graph"), nb::arg("strict"), doc);
+  };
+  with_v("vjp", &autograd::functional::vjp, "(outputs, v^T J).");
+  with_v("jvp", &autograd::functional::jvp, "(outputs, J v).");
+  with_v("vhp", &autograd::functional::vhp, "(output, v^T H).");
+  with_v("hvp", &autograd::functional::hvp, "(output, H v).");
+  without_v("jacobian", &autograd::functional::jacobian, "J[i][j] = d outputs[i] / d inputs[j].");
+  without_v("hessian", &autograd::functional::hessian, "H[i][j] = d^2 f / d inputs[i] d inputs[j].");
   a.def("gradcheck", [](nb::handle f, nb::handle in, double eps, double atol, double rtol, bool raise, bool second) {
           autograd::GradcheckOptions o{eps, atol, rtol, raise};
           auto fn = as_function(f, second ? "gradgradcheck" : "gradcheck");

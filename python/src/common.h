@@ -42,6 +42,20 @@ inline std::string py_str(nanobind::handle h) {
 }
 inline std::string py_type_name(nanobind::handle h) { return py_str(nanobind::handle((PyObject*)Py_TYPE(h.ptr())).attr("__name__")); }
 
+// None (no tensors), a tensor, or any iterable of tensors (a list, tuple or generator), as
+// PyTorch's `parameters` and tensor-sequence arguments; a TypeError naming op and what otherwise.
+inline std::vector<Tensor> tensors_of(nanobind::handle h, const char* op, const char* what = "parameters") {
+  std::vector<Tensor> v;
+  if (h.is_none()) return v;
+  if (nanobind::isinstance<Tensor>(h)) return {nanobind::cast<Tensor>(h)};
+  for (nanobind::handle e : nanobind::iter(h)) {
+    if (!nanobind::isinstance<Tensor>(e))
+      throw DTypeError(std::string(op) + ": " + what + " must be tensors, got a " + py_type_name(e));
+    v.push_back(nanobind::cast<Tensor>(e));
+  }
+  return v;
+}
+
 inline Tensor operand(const Operand& v, const Tensor& like) {
   if (auto* t = std::get_if<Tensor>(&v)) return *t;
   const Scalar& s = std::get<Scalar>(v);

@@ -28,6 +28,7 @@ void bind_onnx(nb::module_& m);         // onnx.cpp
 void bind_dist(nb::module_& m);         // dist.cpp
 void bind_amp(nb::module_& m);          // amp.cpp
 void bind_autograd(nb::module_& m);     // autograd.cpp
+void bind_optim(nb::module_& m);        // optim.cpp
 
 // A C++ message in the words of Python: C++ spellings of the same things become the Python ones.
 std::string pythonize(std::string m) {
@@ -105,6 +106,7 @@ NB_MODULE(_tessera, m) {
   bind_tensor(m);
   bind_ops(m);
   bind_nn(m);
+  bind_optim(m);
   bind_autograd(m);
   bind_dlpack(m);
   bind_data(m);

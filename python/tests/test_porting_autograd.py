@@ -210,6 +210,14 @@ def test_anomaly_mode_names_the_op_in_python_words():
     ts.autograd.set_detect_anomaly(True)
     assert ts.autograd.is_anomaly_enabled()
     ts.autograd.set_detect_anomaly(False)
+    with ts.autograd.set_detect_anomaly(True):
+        assert ts.autograd.is_anomaly_enabled()
+    assert not ts.autograd.is_anomaly_enabled()
+
+    @ts.autograd.detect_anomaly()
+    def inside():
+        return ts.autograd.is_anomaly_enabled()
+    assert inside() and inside() and not ts.autograd.is_anomaly_enabled()
     y = (ts.ones(2, requires_grad=True) * 2).sum()
     y.backward()
     with pytest.raises(RuntimeError) as e:

@@ -33,7 +33,10 @@ def test_recurrent_cells_match_pytorch(name, kw):
         unbatched = cell(L.tensor(x[0]))
         results.append([o.detach().numpy() for o in outs] + [xt.grad.numpy(), cell.weight_hh.grad.numpy(),
                        (unbatched[0] if isinstance(unbatched, tuple) else unbatched).detach().numpy()])
-        assert cell(L.tensor(x)) is not None  # hx defaults to zeros
+        default, zero = cell(L.tensor(x)), cell(L.tensor(x), (L.zeros(2, 4, dtype=L.float64),) * 2
+                                                if name == "LSTMCell" else L.zeros(2, 4, dtype=L.float64))
+        for a, b in zip(default if isinstance(default, tuple) else (default,), zero if isinstance(zero, tuple) else (zero,)):
+            assert L.equal(a, b)  # hx defaults to zeros
     for a, b in zip(*results):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
     with pytest.raises(ValueError, match=f"{name}: expected input"):

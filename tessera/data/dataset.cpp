@@ -212,20 +212,35 @@ WeightedRandomSampler::WeightedRandomSampler(std::vector<double> weights, int64_
                  " samples without replacement but only ", positive, " weights are positive");
 }
 std::vector<int64_t> WeightedRandomSampler::indices(int64_t, uint64_t epoch) const {
-  std::vector<double> w = weights_;
+  const size_t n = weights_.size();
   std::vector<int64_t> out;
   out.reserve(size_t(num_samples_));
-  std::vector<double> cum(w.size());
-  for (int64_t i = 0; i < num_samples_; ++i) {
-    std::partial_sum(w.begin(), w.end(), cum.begin());
-    Philox4x32 r = philox4x32(seed_, uint64_t(i), 1000 + epoch);
-    double u = math::unit_double(r.v[0], r.v[1]) * cum.back();
-    size_t k = size_t(std::upper_bound(cum.begin(), cum.end(), u) - cum.begin());
-    // cum[k] > u >= cum[k-1], so w[k] > 0; u rounding up to the total picks the last positive weight.
-    if (k >= w.size()) k = size_t(std::find_if(w.rbegin(), w.rend(), [](double x) { return x > 0; }).base() - w.begin()) - 1;
-    out.push_back(int64_t(k));
-    if (!replacement_) w[k] = 0;
+  if (replacement_) {  // one cumulative sum, then a binary search per draw
+    std::vector<double> cum(n);
+    std::partial_sum(weights_.begin(), weights_.end(), cum.begin());
+    const size_t last = size_t(std::find_if(weights_.rbegin(), weights_.rend(), [](double x) { return x > 0; }).base() -
+                               weights_.begin()) - 1;
+    for (int64_t i = 0; i < num_samples_; ++i) {
+      Philox4x32 r = philox4x32(seed_, uint64_t(i), 1000 + epoch);
+      double u = math::unit_double(r.v[0], r.v[1]) * cum.back();
+      // cum[k] > u >= cum[k-1], so weight k > 0; u rounding up to the total picks the last positive weight.
+      size_t k = std::min(size_t(std::upper_bound(cum.begin(), cum.end(), u) - cum.begin()), last);
+      out.push_back(int64_t(k));
+    }
+    return out;
   }
+  // Without replacement (Efraimidis-Spirakis): the num_samples largest keys log(u) / w, which
+  // orders the indices as drawing one at a time with the remaining weights would.
+  std::vector<std::pair<double, int64_t>> keys;
+  for (size_t k = 0; k < n; ++k) {
+    if (weights_[k] <= 0) continue;
+    Philox4x32 r = philox4x32(seed_, uint64_t(k), 1000 + epoch);
+    double u = std::max(math::unit_double(r.v[0], r.v[1]), 1e-300);
+    keys.emplace_back(std::log(u) / weights_[k], int64_t(k));
+  }
+  std::partial_sort(keys.begin(), keys.begin() + num_samples_, keys.end(),
+                    [](const auto& a, const auto& b) { return a.first > b.first; });
+  for (int64_t i = 0; i < num_samples_; ++i) out.push_back(keys[size_t(i)].second);
   return out;
 }
 

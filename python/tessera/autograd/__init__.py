@@ -1,5 +1,6 @@
 """tessera.autograd (torch.autograd's names): grad and backward, custom Functions, gradcheck,
 anomaly mode, grad-mode switches, and tessera.autograd.functional."""
+import contextlib as _contextlib
 import functools as _functools
 
 from .. import _tessera as _C
@@ -107,7 +108,7 @@ def gradgradcheck(func, inputs, grad_outputs=None, *, eps=1e-6, atol=1e-5, rtol=
     return _A.gradcheck(func, inputs, eps, atol, rtol, raise_exception, True)
 
 
-class detect_anomaly:
+class detect_anomaly(_contextlib.ContextDecorator):
     """Anomaly mode in its block (or a decorated function): nodes remember where they were created,
     and a backward that produces NaN or Inf raises naming the op and that place."""
 
@@ -123,23 +124,16 @@ class detect_anomaly:
         _A.set_detect_anomaly(self._prev)
         return False
 
-    def __call__(self, fn):
-        @_functools.wraps(fn)
-        def wrapped(*args, **kwargs):
-            with self.__class__(self.check_nan):
-                return fn(*args, **kwargs)
-        return wrapped
-
 
 class set_detect_anomaly(detect_anomaly):
     """Turns anomaly mode on or off at once, and back when used as a context manager exits."""
 
     def __init__(self, mode, check_nan=True):
-        super().__init__(mode)
+        super().__init__(bool(mode))
         self._prev = _A.is_anomaly_enabled()
         _A.set_detect_anomaly(bool(mode))
 
-    def __enter__(self):
+    def __enter__(self):  # (already on or off since __init__; __exit__ restores the mode before)
         return self
 
 

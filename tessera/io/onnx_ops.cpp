@@ -1,0 +1,680 @@
+// The ONNX operators as tessera ops: one function per op type (with the file's opset for the ops
+// whose meaning changed), run node by node by the OnnxModel of onnx_import.cpp.
+#include <cmath>
+#include <functional>
+#include <limits>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "tessera/io/onnx.h"
+#include "tessera/io/onnx_internal.h"
+#include "tessera/io/onnx_proto.h"
+#include "tessera/ops/ops.h"
+
+namespace tessera::io {
+
+namespace {
+
+using Values = std::vector<Tensor>;
+
+// One node being run: its inputs (undefined where the name is empty) and attribute readers.
+struct Node {
+  const onnx::NodeProto& proto;
+  Values in;
+  int64_t opset = kOnnxOpset;  // the model's default-domain opset: some ops changed meaning
+
+  const onnx::AttributeProto* find(const std::string& name) const {
+    for (auto& a : proto.attribute())
+      if (a.name() == name) return &a;
+    return nullptr;
+  }
+  int64_t i(const std::string& name, int64_t dflt) const {
+    auto* a = find(name);
+    return a ? a->i() : dflt;
+  }
+  double f(const std::string& name, double dflt) const {
+    auto* a = find(name);
+    return a ? double(a->f()) : dflt;
+  }
+  std::string s(const std::string& name, const std::string& dflt) const {
+    auto* a = find(name);
+    return a ? a->s() : dflt;
+  }
+  std::optional<Shape> ints(const std::string& name) const {
+    auto* a = find(name);
+    if (!a) return std::nullopt;
+    return Shape(a->ints().begin(), a->ints().end());
+  }
+  bool has(size_t k) const { return k < in.size() && in[k].defined(); }
+  const Tensor& at(size_t k) const {
+    TS_CHECK_VALUE(has(k), "input ", k, " is required");
+    return in[k];
+  }
+  // An input that holds a list of integers (a shape, axes, pads): read on the host.
+  Shape host_ints(size_t k) const {
+    Tensor t = at(k);
+    TS_CHECK_DTYPE(t.dtype() == DType::Int64 || t.dtype() == DType::Int32, "input ", k,
+                   " must be an integer tensor, got ", t.dtype());
+    return t.to(Device::cpu()).to(DType::Int64).tolist<int64_t>();
+  }
+  // Axes given as an input (newer opsets) or an attribute (older ones).
+  std::optional<Shape> axes(size_t k) const {
+    if (has(k)) return host_ints(k);
+    return ints("axes");
+  }
+};
+
+int64_t wrap(int64_t d, int64_t rank) { return d < 0 ? d + rank : d; }
+
+Tensor reduce(const Node& n, const std::function<Tensor(const Tensor&, const Shape&, bool)>& f, bool axes_input) {
+  const Tensor& x = n.at(0);
+  std::optional<Shape> axes = axes_input ? n.axes(1) : n.ints("axes");
+  bool keep = n.i("keepdims", 1) != 0;
+  if (!axes || axes->empty()) {
+    if (n.i("noop_with_empty_axes", 0)) return x;
+    Shape all(size_t(x.dim()));
+    for (int64_t d = 0; d < x.dim(); ++d) all[size_t(d)] = d;
+    axes = all;
+  }
+  return f(x, *axes, keep);
+}
+
+// Pads as ONNX lists them ([x1_begin, x2_begin, ..., x1_end, x2_end]) for the spatial dims of x:
+// the pads attribute, or what auto_pad SAME_UPPER / SAME_LOWER make (output ceil(in / stride); the
+// odd pixel at the end for SAME_UPPER, at the beginning for SAME_LOWER), or none for VALID.
+Shape onnx_pads(const Node& n, const Tensor& x, const Shape& kernel, const Shape& strides, const Shape& dilations) {
+  const int64_t spatial = x.dim() - 2;
+  const std::string auto_pad = n.s("auto_pad", "NOTSET");
+  if (auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") {
+    Shape p(size_t(2 * spatial), 0);
+    for (int64_t d = 0; d < spatial; ++d) {
+      int64_t in = x.size(2 + d), s = strides[size_t(d)], out = (in + s - 1) / s;
+      int64_t total = std::max<int64_t>(0, (out - 1) * s + (kernel[size_t(d)] - 1) * dilations[size_t(d)] + 1 - in);
+      int64_t small = total / 2, large = total - small;
+      p[size_t(d)] = auto_pad == "SAME_UPPER" ? small : large;
+      p[size_t(d + spatial)] = auto_pad == "SAME_UPPER" ? large : small;
+    }
+    return p;
+  }
+  TS_CHECK_VALUE(auto_pad == "NOTSET" || auto_pad == "VALID", "auto_pad '", auto_pad, "' is not an ONNX value");
+  if (auto_pad == "VALID") return Shape(size_t(2 * spatial), 0);
+  Shape p = n.ints("pads").value_or(Shape(size_t(2 * spatial), 0));
+  TS_CHECK_VALUE(int64_t(p.size()) == 2 * spatial, "pads must have ", 2 * spatial, " values, got ", p);
+  return p;
+}
+
+// Symmetric pads as the per-dim padding of the 2-D ops; asymmetric ones are applied to x first
+// (with value fill) and the op then pads nothing.
+Shape apply_pads(Tensor& x, const Shape& p, double fill) {
+  const int64_t spatial = x.dim() - 2;
+  bool symmetric = true;
+  for (int64_t d = 0; d < spatial; ++d) symmetric = symmetric && p[size_t(d)] == p[size_t(d + spatial)];
+  if (symmetric) return Shape(p.begin(), p.begin() + spatial);
+  Shape torch_pad;  // (before, after) pairs from the last dim
+  for (int64_t d = spatial - 1; d >= 0; --d) {
+    torch_pad.push_back(p[size_t(d)]);
+    torch_pad.push_back(p[size_t(d + spatial)]);
+  }
+  x = ops::pad(x, torch_pad, "constant", fill);
+  return Shape(size_t(spatial), 0);
+}
+
+// A 1-D op's per-dim list (kernel, strides, pads, dilations) for its 2-D form on [N, C, 1, L]:
+// fill is the extra height dim's value.
+Shape two(const Shape& s, int64_t fill) { return s.size() == 1 ? Shape{fill, s[0]} : s; }
+
+Tensor conv(const Node& n, bool transpose) {
+  Tensor x = n.at(0), w = n.at(1);
+  int64_t spatial = x.dim() - 2;
+  TS_CHECK_SHAPE(spatial == 1 || spatial == 2, "only 1-D and 2-D convolutions are supported, input shape ", x.shape());
+  Shape strides1 = n.ints("strides").value_or(Shape(size_t(spatial), 1));
+  Shape dil1 = n.ints("dilations").value_or(Shape(size_t(spatial), 1));
+  Shape kernel(w.shape().begin() + 2, w.shape().end());
+  Shape pads;
+  if (transpose) {
+    TS_CHECK_VALUE(n.s("auto_pad", "NOTSET") == "NOTSET" || n.s("auto_pad", "NOTSET") == "VALID",
+                   "ConvTranspose with auto_pad '", n.s("auto_pad", ""), "' is not supported (export with explicit pads)");
+    Shape p = onnx_pads(n, x, kernel, strides1, dil1);
+    for (int64_t d = 0; d < spatial; ++d)
+      TS_CHECK_VALUE(p[size_t(d)] == p[size_t(d + spatial)], "ConvTranspose with asymmetric pads ", p,
+                     " is not supported");
+    pads = two(Shape(p.begin(), p.begin() + spatial), 0);
+  } else {
+    pads = two(apply_pads(x, onnx_pads(n, x, kernel, strides1, dil1), 0.0), 0);
+  }
+  Shape strides = two(strides1, 1);
+  Shape dil = two(dil1, 1);
+  if (spatial == 1) {
+    x = x.unsqueeze(2);
+    w = w.unsqueeze(2);
+  }
+  Conv2dParams p{{strides[0], strides[1]}, {pads[0], pads[1]}, {dil[0], dil[1]}, n.i("group", 1)};
+  Tensor b = n.has(2) ? n.in[2] : Tensor();
+  Tensor y;
+  if (transpose) {
+    TS_CHECK_VALUE(!n.find("output_shape"), "ConvTranspose with output_shape is not supported (use output_padding)");
+    y = ops::conv_transpose2d(x, w, b, p, two(n.ints("output_padding").value_or(Shape(size_t(spatial), 0)), 0));
+  } else {
+    y = ops::conv2d(x, w, b, p);
+  }
+  return spatial == 1 ? y.squeeze(2) : y;
+}
+
+Tensor pool(const Node& n, bool max) {
+  Tensor x = n.at(0);
+  int64_t spatial = x.dim() - 2;
+  TS_CHECK_SHAPE(spatial == 1 || spatial == 2, "only 1-D and 2-D pooling is supported, input shape ", x.shape());
+  TS_CHECK_VALUE(n.proto.output_size() == 1, "the Indices output of MaxPool is not supported");
+  TS_CHECK_VALUE(n.ints("kernel_shape").has_value(), "kernel_shape is required");
+  ops::PoolOptions o;
+  Shape kernel = *n.ints("kernel_shape"), strides = n.ints("strides").value_or(Shape(size_t(spatial), 1));
+  Shape dil = n.ints("dilations").value_or(Shape(size_t(spatial), 1));
+  Shape p = onnx_pads(n, x, kernel, strides, dil);
+  o.kernel_size = two(kernel, 1);
+  o.stride = two(strides, 1);
+  o.dilation = two(dil, 1);
+  o.ceil_mode = n.i("ceil_mode", 0) != 0;
+  o.count_include_pad = n.i("count_include_pad", 0) != 0;
+  Tensor padded = x;
+  o.padding = two(apply_pads(padded, p, max ? -INFINITY : 0.0), 0);
+  const bool pre_padded = !padded.is_same(x);
+  auto run = [&](Tensor t) {
+    if (spatial == 1) t = t.unsqueeze(2);
+    Tensor y = max ? ops::max_pool2d(t, o) : ops::avg_pool2d(t, o);
+    return spatial == 1 ? y.squeeze(2) : y;
+  };
+  if (max || !pre_padded || o.count_include_pad) return run(padded);
+  // An average that leaves the (asymmetric) padding out: window sums over window counts.
+  Tensor ones = ones_like(x);
+  apply_pads(ones, p, 0.0);
+  return run(padded) / run(ones);
+}
+
+// ONNX Reshape: 0 copies the input's dim (unless allowzero), -1 is inferred.
+Tensor reshape(const Node& n) {
+  Tensor x = n.at(0);
+  Shape s = n.host_ints(1);
+  if (!n.i("allowzero", 0))
+    for (size_t i = 0; i < s.size(); ++i)
+      if (s[i] == 0) {
+        TS_CHECK_SHAPE(int64_t(i) < x.dim(), "shape ", s, " copies dim ", i, " of an input of shape ", x.shape());
+        s[i] = x.size(int64_t(i));
+      }
+  return x.reshape(s);
+}
+
+Tensor slice(const Node& n) {
+  Tensor x = n.at(0);
+  Shape starts = n.has(1) ? n.host_ints(1) : *n.ints("starts"), ends = n.has(2) ? n.host_ints(2) : *n.ints("ends");
+  Shape axes = n.has(3) ? n.host_ints(3) : n.ints("axes").value_or(Shape{});
+  Shape steps = n.has(4) ? n.host_ints(4) : Shape{};
+  TS_CHECK_VALUE(starts.size() == ends.size(), "starts ", starts, " and ends ", ends, " differ in length");
+  if (axes.empty())
+    for (size_t i = 0; i < starts.size(); ++i) axes.push_back(int64_t(i));
+  for (size_t i = 0; i < axes.size(); ++i) {
+    int64_t d = wrap(axes[i], x.dim()), step = steps.empty() ? 1 : steps[i], size = x.size(d);
+    TS_CHECK_VALUE(step != 0, "slice step must not be 0");
+    auto clampi = [&](int64_t v, int64_t lo, int64_t hi) { return std::max(lo, std::min(hi, v)); };
+    int64_t b = starts[i] < 0 ? starts[i] + size : starts[i], e = ends[i] < 0 ? ends[i] + size : ends[i];
+    if (step > 0) {
+      x = x.slice(d, clampi(b, 0, size), clampi(e, 0, size), step);
+    } else {  // a negative step walks backwards: flip, then slice forwards
+      b = clampi(b, -1, size - 1);
+      e = clampi(e, -1, size - 1);
+      Tensor f = ops::flip(x, {d});
+      x = f.slice(d, size - 1 - b, size - 1 - e, -step);
+    }
+  }
+  return x;
+}
+
+Tensor gemm(const Node& n) {
+  Tensor a = n.at(0), b = n.at(1);
+  if (n.i("transA", 0)) a = a.t();
+  if (n.i("transB", 0)) b = b.t();
+  Tensor y = ops::matmul(a, b);
+  double alpha = n.f("alpha", 1), beta = n.f("beta", 1);
+  if (alpha != 1) y = y * alpha;
+  if (n.has(2)) y = beta == 1 ? y + n.in[2] : y + n.in[2] * beta;
+  return y;
+}
+
+
+// ONNX's RNN, LSTM and GRU (gate orders i o f c and z r h; layout 0 is [L, N, features], 1 is
+// [N, L, features]), run step by step on the ops so autograd flows through them.
+Values recurrent(const Node& n, const std::string& type) {
+  bool lstm = type == "LSTM", gru = type == "GRU";
+  int64_t G = lstm ? 4 : gru ? 3 : 1;
+  TS_CHECK_VALUE(!n.has(4), "sequence_lens is not supported (pad the sequences to one length)");
+  TS_CHECK_VALUE(!n.has(7), "LSTM peepholes are not supported");
+  TS_CHECK_VALUE(!n.find("clip"), "clip is not supported");
+  TS_CHECK_VALUE(!n.i("input_forget", 0), "input_forget is not supported");
+  std::string act = "Tanh";
+  if (auto* a = n.find("activations")) {
+    std::vector<std::string> want = lstm ? std::vector<std::string>{"Sigmoid", "Tanh", "Tanh"}
+                                         : gru ? std::vector<std::string>{"Sigmoid", "Tanh"} : std::vector<std::string>{"Tanh"};
+    std::vector<std::string> got(a->strings().begin(), a->strings().end());
+    bool relu_rnn = !lstm && !gru && got.size() == 1 && got[0] == "Relu";
+    bool same = got.size() % want.size() == 0;
+    for (size_t i = 0; same && i < got.size(); ++i) same = got[i] == want[i % want.size()];
+    TS_CHECK_VALUE(same || relu_rnn, "activations other than the defaults (and Relu for RNN) are not supported");
+    if (relu_rnn) act = "Relu";
+  }
+  bool batch_major = n.i("layout", 0) == 1;
+  Tensor X = batch_major ? n.at(0).transpose(0, 1) : n.at(0);
+  const Tensor &W = n.at(1), &R = n.at(2);
+  TS_CHECK_SHAPE(X.dim() == 3 && W.dim() == 3 && R.dim() == 3 && W.size(1) % G == 0, "X ", n.at(0).shape(),
+                 ", W ", W.shape(), " and R ", R.shape(), " do not fit together");
+  int64_t H = n.i("hidden_size", W.size(1) / G), N = X.size(1), L = X.size(0);
+  std::string dir = n.s("direction", "forward");
+  int64_t D = dir == "bidirectional" ? 2 : 1;
+  TS_CHECK_VALUE(dir == "forward" || dir == "reverse" || dir == "bidirectional", "unknown direction '", dir, "'");
+  TS_CHECK_SHAPE(W.size(0) == D && W.size(1) == G * H && R.size(0) == D && R.size(2) == H, "W ", W.shape(), " and R ",
+                 R.shape(), " do not fit hidden_size ", H, " and direction ", dir);
+  auto initial = [&](size_t k) {
+    if (!n.has(k)) return zeros({D, N, H}, {X.dtype(), X.device()});
+    Tensor s = batch_major ? n.in[k].transpose(0, 1) : n.in[k];
+    TS_CHECK_SHAPE(s.shape() == (Shape{D, N, H}), "initial state ", n.in[k].shape(), " must be ", Shape{D, N, H});
+    return s;
+  };
+  Tensor h0 = initial(5), c0 = lstm ? initial(6) : Tensor();
+  std::vector<Tensor> ys, hs, cs;
+  for (int64_t d = 0; d < D; ++d) {
+    bool reverse = dir == "reverse" || d == 1;
+    Tensor w = W.select(0, d), r = R.select(0, d), wb, rb;
+    if (n.has(3)) {
+      wb = n.in[3].select(0, d).narrow(0, 0, G * H);
+      rb = n.in[3].select(0, d).narrow(0, G * H, G * H);
+    }
+    // PyTorch's cells (all but GRU without linear_before_reset): ops::rnn_layer, the fused
+    // kernel where the backend has one, with ONNX's gates reordered into PyTorch's.
+    if (!gru || n.i("linear_before_reset", 0)) {
+      std::vector<int64_t> order = lstm ? std::vector<int64_t>{0, 2, 3, 1}   // ONNX i o f c -> i f c o
+                                   : gru ? std::vector<int64_t>{1, 0, 2}     // ONNX z r h -> r z h
+                                         : std::vector<int64_t>{0};
+      auto torch_gates = [&](const Tensor& t) {
+        if (!t.defined()) return t;
+        std::vector<Tensor> parts;
+        for (int64_t k : order) parts.push_back(t.narrow(0, k * H, H));
+        return ops::cat(parts, 0);
+      };
+      RnnCell cell = lstm ? RnnCell::LSTM : gru ? RnnCell::GRU : act == "Relu" ? RnnCell::Relu : RnnCell::Tanh;
+      auto [y, hn, cn] = ops::rnn_layer(cell, X, h0.select(0, d), lstm ? c0.select(0, d) : Tensor(), torch_gates(w),
+                                        torch_gates(r), torch_gates(wb), torch_gates(rb), reverse);
+      ys.push_back(y);
+      hs.push_back(hn);
+      if (lstm) cs.push_back(cn);
+      continue;
+    }
+    std::vector<Tensor> xi = ops::unbind(ops::linear(X, w, wb), 0);
+    std::vector<Tensor> out(static_cast<size_t>(L));
+    Tensor h = h0.select(0, d), c = lstm ? c0.select(0, d) : Tensor();
+    for (int64_t s = 0; s < L; ++s) {
+      int64_t t = reverse ? L - 1 - s : s;
+      const Tensor& gx = xi[size_t(t)];
+      if (gru) {
+        Tensor zr = ops::sigmoid(gx.narrow(1, 0, 2 * H) + ops::linear(h, r.narrow(0, 0, 2 * H),
+                                                                      rb.defined() ? rb.narrow(0, 0, 2 * H) : Tensor()));
+        Tensor z = zr.narrow(1, 0, H), rr = zr.narrow(1, H, H);
+        Tensor rh = r.narrow(0, 2 * H, H), rbh = rb.defined() ? rb.narrow(0, 2 * H, H) : Tensor();
+        Tensor hn = n.i("linear_before_reset", 0) ? rr * ops::linear(h, rh, rbh) : ops::linear(rr * h, rh, rbh);
+        Tensor cand = ops::tanh(gx.narrow(1, 2 * H, H) + hn);
+        h = cand + z * (h - cand);  // (1 - z) * cand + z * h
+      } else {
+        Tensor g = gx + ops::linear(h, r, rb);
+        if (lstm) {
+          Tensor io = ops::sigmoid(g.narrow(1, 0, 2 * H)), f = ops::sigmoid(g.narrow(1, 2 * H, H));
+          c = f * c + io.narrow(1, 0, H) * ops::tanh(g.narrow(1, 3 * H, H));
+          h = io.narrow(1, H, H) * ops::tanh(c);
+        } else {
+          h = act == "Relu" ? ops::relu(g) : ops::tanh(g);
+        }
+      }
+      out[size_t(t)] = h;
+    }
+    ys.push_back(ops::stack(out, 0));
+    hs.push_back(h);
+    if (lstm) cs.push_back(c);
+  }
+  Tensor Y = ops::stack(ys, 1), Yh = ops::stack(hs, 0);  // [L, D, N, H], [D, N, H]
+  Tensor Yc = lstm ? ops::stack(cs, 0) : Tensor();
+  if (batch_major) {
+    Y = Y.permute({2, 0, 1, 3});
+    Yh = Yh.transpose(0, 1);
+    if (lstm) Yc = Yc.transpose(0, 1);
+  }
+  return lstm ? Values{Y, Yh, Yc} : Values{Y, Yh};
+}
+
+using OpFn = std::function<Values(const Node&)>;
+
+Values one(Tensor t) { return {std::move(t)}; }
+
+const std::unordered_map<std::string, OpFn>& op_table() {
+  static const std::unordered_map<std::string, OpFn> t = [] {
+    std::unordered_map<std::string, OpFn> m;
+    auto unary = [&m](const char* name, Tensor (*f)(const Tensor&)) {
+      m[name] = [f](const Node& n) { return one(f(n.at(0))); };
+    };
+    unary("Relu", ops::relu);
+    unary("Sigmoid", ops::sigmoid);
+    unary("Tanh", ops::tanh);
+    unary("Exp", ops::exp);
+    unary("Log", ops::log);
+    unary("Sqrt", ops::sqrt);
+    unary("Abs", ops::abs);
+    unary("Neg", ops::neg);
+    unary("Erf", ops::erf);
+    unary("Floor", ops::floor);
+    unary("Ceil", ops::ceil);
+    unary("Round", ops::round);
+    unary("Sign", ops::sign);
+    unary("Reciprocal", ops::reciprocal);
+    unary("Not", ops::logical_not);
+    unary("Sin", ops::sin);
+    unary("Cos", ops::cos);
+    m["Identity"] = [](const Node& n) { return one(n.at(0)); };
+    m["Dropout"] = [](const Node& n) {  // inference: the identity (and an all-true mask)
+      Values r{n.at(0)};
+      if (n.proto.output_size() > 1) r.push_back(ones(n.at(0).shape(), {DType::Bool, n.at(0).device()}));
+      return r;
+    };
+    m["Softplus"] = [](const Node& n) { return one(ops::softplus(n.at(0))); };
+    m["LeakyRelu"] = [](const Node& n) {
+      const Tensor& x = n.at(0);
+      return one(ops::where(x > 0.0, x, x * n.f("alpha", 0.01)));
+    };
+    m["Elu"] = [](const Node& n) {
+      const Tensor& x = n.at(0);
+      return one(ops::where(x > 0.0, x, ops::expm1(x) * n.f("alpha", 1.0)));
+    };
+    m["HardSigmoid"] = [](const Node& n) {
+      return one(ops::clamp(n.at(0) * n.f("alpha", 0.2) + n.f("beta", 0.5), Scalar(0.0), Scalar(1.0)));
+    };
+    auto binary = [&m](const char* name, Tensor (*f)(const Tensor&, const Tensor&)) {
+      m[name] = [f](const Node& n) { return one(f(n.at(0), n.at(1))); };
+    };
+    binary("Pow", ops::pow);
+    binary("Equal", ops::eq);
+    binary("Less", ops::lt);
+    binary("LessOrEqual", ops::le);
+    binary("Greater", ops::gt);
+    binary("GreaterOrEqual", ops::ge);
+    binary("And", ops::logical_and);
+    binary("Or", ops::logical_or);
+    binary("Xor", ops::logical_xor);
+    binary("MatMul", ops::matmul);
+    m["Add"] = [](const Node& n) { return one(n.at(0) + n.at(1)); };
+    m["Sub"] = [](const Node& n) { return one(n.at(0) - n.at(1)); };
+    m["Mul"] = [](const Node& n) { return one(n.at(0) * n.at(1)); };
+    m["Div"] = [](const Node& n) {
+      const Tensor &a = n.at(0), &b = n.at(1);
+      if (a.is_floating_point()) return one(a / b);
+      Tensor q = a.to(DType::Float64) / b.to(DType::Float64);  // integer Div truncates toward zero
+      return one((ops::sign(q) * ops::floor(ops::abs(q))).to(a.dtype()));
+    };
+    m["Mod"] = [](const Node& n) {
+      const Tensor &a = n.at(0), &b = n.at(1);
+      if (n.i("fmod", 0)) return one(ops::fmod(a, b));
+      Tensor r = ops::fmod(a, b);  // Python-style: the result takes the divisor's sign
+      return one(ops::where((r != 0.0) && ((r < 0.0) != (b < 0.0)), r + b, r));
+    };
+    auto variadic = [&m](const char* name, Tensor (*f)(const Tensor&, const Tensor&)) {
+      m[name] = [f](const Node& n) {
+        Tensor r = n.at(0);
+        for (size_t k = 1; k < n.in.size(); ++k) r = f(r, n.at(k));
+        return one(r);
+      };
+    };
+    variadic("Max", ops::maximum);
+    variadic("Min", ops::minimum);
+    m["Sum"] = [](const Node& n) {
+      Tensor r = n.at(0);
+      for (size_t k = 1; k < n.in.size(); ++k) r = r + n.at(k);
+      return one(r);
+    };
+    m["Where"] = [](const Node& n) { return one(ops::where(n.at(0), n.at(1), n.at(2))); };
+    m["Clip"] = [](const Node& n) {
+      const Tensor& x = n.at(0);
+      std::optional<Scalar> lo, hi;
+      if (n.has(1)) lo = n.in[1].item();
+      else if (n.find("min")) lo = Scalar(n.f("min", 0));
+      if (n.has(2)) hi = n.in[2].item();
+      else if (n.find("max")) hi = Scalar(n.f("max", 0));
+      if (!lo && !hi) return one(x);
+      return one(ops::clamp(x, lo, hi).to(x.dtype()));
+    };
+    m["Cast"] = [](const Node& n) {
+      return one(n.at(0).to(onnx_proto::dtype_of(int32_t(n.i("to", 0)), "Cast")));
+    };
+    m["Gemm"] = [](const Node& n) { return one(gemm(n)); };
+    m["Conv"] = [](const Node& n) { return one(conv(n, false)); };
+    m["ConvTranspose"] = [](const Node& n) { return one(conv(n, true)); };
+    m["MaxPool"] = [](const Node& n) { return one(pool(n, true)); };
+    m["AveragePool"] = [](const Node& n) { return one(pool(n, false)); };
+    m["GlobalAveragePool"] = [](const Node& n) {
+      const Tensor& x = n.at(0);
+      Shape dims;
+      for (int64_t d = 2; d < x.dim(); ++d) dims.push_back(d);
+      return one(ops::mean(x, dims, true));
+    };
+    m["GlobalMaxPool"] = [](const Node& n) {
+      const Tensor& x = n.at(0);
+      Shape dims;
+      for (int64_t d = 2; d < x.dim(); ++d) dims.push_back(d);
+      return one(ops::amax(x, dims, true));
+    };
+    m["BatchNormalization"] = [](const Node& n) {
+      TS_CHECK_VALUE(!n.i("training_mode", 0) && n.proto.output_size() == 1,
+                     "training-mode BatchNormalization is not supported");
+      return one(ops::batch_norm(n.at(0), n.at(3), n.at(4), n.at(1), n.at(2), false, 0.1, n.f("epsilon", 1e-5)));
+    };
+    m["LayerNormalization"] = [](const Node& n) {
+      const Tensor& x = n.at(0);
+      TS_CHECK_VALUE(n.proto.output_size() == 1, "the Mean and InvStdDev outputs are not supported");
+      int64_t axis = wrap(n.i("axis", -1), x.dim());
+      Shape ns(x.shape().begin() + axis, x.shape().end());
+      return one(ops::layer_norm(x, ns, n.at(1), n.has(2) ? n.in[2] : Tensor(), n.f("epsilon", 1e-5)));
+    };
+    m["RMSNormalization"] = [](const Node& n) {  // opset 23: x / sqrt(mean(x^2 over axis..) + eps) * scale
+      const Tensor& x = n.at(0);
+      int64_t axis = wrap(n.i("axis", -1), x.dim());
+      Shape dims;
+      for (int64_t d = axis; d < x.dim(); ++d) dims.push_back(d);
+      Tensor xf = x.to(x.dtype() == DType::Float64 ? DType::Float64 : DType::Float32);  // stash_type: float32
+      Tensor r = ops::rsqrt(ops::mean(xf * xf, dims, true) + n.f("epsilon", 1e-5));
+      return one((xf * r).to(x.dtype()) * n.at(1));
+    };
+    m["Flatten"] = [](const Node& n) {
+      const Tensor& x = n.at(0);
+      int64_t axis = wrap(n.i("axis", 1), x.dim());
+      int64_t outer = 1;
+      for (int64_t d = 0; d < axis; ++d) outer *= x.size(d);
+      return one(x.reshape({outer, -1}));
+    };
+    m["Reshape"] = [](const Node& n) { return one(reshape(n)); };
+    for (const char* type : {"RNN", "LSTM", "GRU"})
+      m[type] = [type = std::string(type)](const Node& n) { return recurrent(n, type); };
+    m["Transpose"] = [](const Node& n) {
+      const Tensor& x = n.at(0);
+      Shape perm = n.ints("perm").value_or(Shape{});
+      if (perm.empty())
+        for (int64_t d = x.dim() - 1; d >= 0; --d) perm.push_back(d);
+      return one(x.permute(perm));
+    };
+    m["Squeeze"] = [](const Node& n) {
+      Tensor x = n.at(0);
+      std::optional<Shape> axes = n.axes(1);
+      if (!axes) return one(x.squeeze());
+      Shape a = *axes;
+      for (auto& d : a) d = wrap(d, x.dim());
+      std::sort(a.rbegin(), a.rend());
+      for (int64_t d : a) {
+        TS_CHECK_SHAPE(x.size(d) == 1, "cannot squeeze dim ", d, " of size ", x.size(d));
+        x = x.squeeze(d);
+      }
+      return one(x);
+    };
+    m["Unsqueeze"] = [](const Node& n) {
+      Tensor x = n.at(0);
+      Shape a = *n.axes(1);
+      int64_t rank = x.dim() + int64_t(a.size());
+      for (auto& d : a) d = wrap(d, rank);
+      std::sort(a.begin(), a.end());
+      for (int64_t d : a) x = x.unsqueeze(d);
+      return one(x);
+    };
+    m["Concat"] = [](const Node& n) {
+      Values parts;
+      for (size_t k = 0; k < n.in.size(); ++k) parts.push_back(n.at(k));
+      return one(ops::cat(parts, n.i("axis", 0)));
+    };
+    m["Split"] = [](const Node& n) {
+      const Tensor& x = n.at(0);
+      int64_t d = wrap(n.i("axis", 0), x.dim());
+      Shape sizes = n.has(1) ? n.host_ints(1) : n.ints("split").value_or(Shape{});
+      if (sizes.empty()) {
+        int64_t parts = n.proto.output_size(), size = x.size(d);
+        int64_t each = (size + parts - 1) / parts;
+        for (int64_t o = 0; o < size; o += each) sizes.push_back(std::min(each, size - o));
+      }
+      return ops::split(x, sizes, d);
+    };
+    m["Slice"] = [](const Node& n) { return one(slice(n)); };
+    m["Gather"] = [](const Node& n) {
+      const Tensor& x = n.at(0);
+      int64_t d = wrap(n.i("axis", 0), x.dim());
+      Tensor idx = n.at(1).to(DType::Int64);
+      idx = ops::where(idx < int64_t(0), idx + x.size(d), idx);  // negative indices count from the end
+      Tensor flat = ops::index_select(x, d, idx.reshape({-1}));
+      Shape s(x.shape().begin(), x.shape().begin() + d);
+      s.insert(s.end(), idx.shape().begin(), idx.shape().end());
+      s.insert(s.end(), x.shape().begin() + d + 1, x.shape().end());
+      return one(flat.reshape(s));
+    };
+    m["GatherElements"] = [](const Node& n) {
+      const Tensor& x = n.at(0);
+      int64_t d = wrap(n.i("axis", 0), x.dim());
+      Tensor idx = n.at(1).to(DType::Int64);
+      return one(ops::gather(x, d, ops::where(idx < int64_t(0), idx + x.size(d), idx)));
+    };
+    m["Shape"] = [](const Node& n) {
+      const Shape& s = n.at(0).shape();
+      int64_t r = int64_t(s.size()), b = wrap(n.i("start", 0), r), e = n.find("end") ? wrap(n.i("end", r), r) : r;
+      b = std::clamp<int64_t>(b, 0, r);
+      e = std::clamp<int64_t>(e, b, r);
+      return one(from_vector(std::vector<int64_t>(s.begin() + b, s.begin() + e)).to(n.at(0).device()));
+    };
+    m["Size"] = [](const Node& n) { return one(scalar_tensor(n.at(0).numel(), DType::Int64, n.at(0).device())); };
+    m["Expand"] = [](const Node& n) {
+      const Tensor& x = n.at(0);
+      Shape want = n.host_ints(1);
+      Shape s = broadcast_shapes(x.shape(), want, "Expand");
+      return one(x.expand(s).contiguous());
+    };
+    m["Tile"] = [](const Node& n) { return one(ops::repeat(n.at(0), n.host_ints(1))); };
+    m["ConstantOfShape"] = [](const Node& n) {
+      Shape s = n.host_ints(0);
+      auto* v = n.find("value");
+      Tensor value = v ? onnx_proto::from_proto(v->t(), "ConstantOfShape") : zeros({1}, {DType::Float32});
+      return one(value.reshape({}).expand(s).contiguous().to(n.at(0).device()));
+    };
+    m["Range"] = [](const Node& n) {
+      Tensor s = n.at(0);
+      double a = s.item().to_double(), b = n.at(1).item().to_double(), d = n.at(2).item().to_double();
+      return one(arange(a, b, d, {s.dtype(), s.device()}));
+    };
+    m["ReduceSum"] = [](const Node& n) {
+      bool axes_input = n.proto.input_size() > 1 || !n.find("axes");
+      return one(reduce(n, [](const Tensor& x, const Shape& a, bool k) { return ops::sum(x, a, k).to(x.dtype()); },
+                        axes_input));
+    };
+    auto attr_reduce = [&m](const char* name, Tensor (*f)(const Tensor&, const Shape&, bool)) {
+      m[name] = [f](const Node& n) {
+        // axes: an attribute before opset 18, an input from 18 on.
+        return one(reduce(n, [f](const Tensor& x, const Shape& a, bool k) { return f(x, a, k); }, n.opset >= 18));
+      };
+    };
+    attr_reduce("ReduceMean", ops::mean);
+    attr_reduce("ReduceMax", ops::amax);
+    attr_reduce("ReduceMin", ops::amin);
+    attr_reduce("ReduceProd", ops::prod);
+    auto arg = [&m](const char* name, bool is_max) {
+      m[name] = [is_max](const Node& n) {
+        TS_CHECK_VALUE(!n.i("select_last_index", 0), "select_last_index is not supported");
+        const Tensor& x = n.at(0);
+        int64_t d = n.i("axis", 0);
+        bool keep = n.i("keepdims", 1) != 0;
+        return one(is_max ? ops::argmax(x, d, keep) : ops::argmin(x, d, keep));
+      };
+    };
+    arg("ArgMax", true);
+    arg("ArgMin", false);
+    // Before opset 13 the softmax family works on the input flattened to 2-D at `axis` (default 1):
+    // a [1, 1000, 1, 1] classifier output normalizes over all 1000 values, not over the last dim.
+    auto softmax_family = [](const Node& n, const std::function<Tensor(const Tensor&, int64_t)>& f) {
+      const Tensor& x = n.at(0);
+      if (n.opset >= 13) return one(f(x, n.i("axis", -1)));
+      int64_t axis = wrap(n.i("axis", 1), x.dim());
+      TS_CHECK_VALUE(axis >= 0 && axis <= x.dim(), "axis ", n.i("axis", 1), " is out of range for a ", x.dim(),
+                     "-D input");
+      int64_t rows = 1;
+      for (int64_t d = 0; d < axis; ++d) rows *= x.size(d);
+      return one(f(x.reshape({rows, -1}), 1).reshape(x.shape()));
+    };
+    m["Gelu"] = [](const Node& n) {  // opset 20
+      std::string approx = n.s("approximate", "none");
+      TS_CHECK_VALUE(approx == "none" || approx == "tanh", "approximate '", approx, "' is not 'none' or 'tanh'");
+      return one(ops::gelu(n.at(0), approx));
+    };
+    m["Softmax"] = [softmax_family](const Node& n) { return softmax_family(n, ops::softmax); };
+    m["LogSoftmax"] = [softmax_family](const Node& n) { return softmax_family(n, ops::log_softmax); };
+    // 1 at the first maximum along the axis, 0 elsewhere.
+    m["Hardmax"] = [softmax_family](const Node& n) {
+      return softmax_family(n, [](const Tensor& x, int64_t axis) {
+        int64_t d = axis < 0 ? axis + x.dim() : axis;
+        Tensor idx = ops::argmax(x, d, /*keepdim=*/true);
+        return ops::scatter(zeros_like(x), d, idx, ones_like(idx).to(x.dtype()));
+      });
+    };
+    m["Pad"] = [](const Node& n) {
+      const Tensor& x = n.at(0);
+      Shape p = n.has(1) ? n.host_ints(1) : n.ints("pads").value_or(Shape{});
+      TS_CHECK_VALUE(int64_t(p.size()) == 2 * x.dim(), "pads must have ", 2 * x.dim(), " values, got ", p);
+      TS_CHECK_VALUE(!n.has(3), "Pad with axes is not supported");
+      std::string mode = n.s("mode", "constant");
+      TS_CHECK_VALUE(mode == "constant" || mode == "reflect" || mode == "edge", "Pad mode '", mode,
+                     "' is not supported");
+      double value = n.has(2) ? n.in[2].item().to_double() : n.f("value", 0.0);
+      Shape tp;  // tessera's order: (before, after) from the last dim
+      for (int64_t d = x.dim() - 1; d >= 0; --d) {
+        tp.push_back(p[size_t(d)]);
+        tp.push_back(p[size_t(d + x.dim())]);
+      }
+      return one(ops::pad(x, tp, mode == "edge" ? "replicate" : mode, value));
+    };
+    return m;
+  }();
+  return t;
+}
+
+}  // namespace
+
+namespace internal {
+bool runs(const onnx::NodeProto& p) { return p.op_type() == "Constant" || op_table().count(p.op_type()); }
+
+Values run_node(const onnx::NodeProto& p, const Values& in, Device dev, int64_t opset) {
+  if (p.op_type() == "Constant") {
+    auto* a = p.attribute_size() ? &p.attribute(0) : nullptr;
+    TS_CHECK_VALUE(a && a->name() == "value" && a->has_t(), "needs a tensor 'value' attribute (others are not supported)");
+    return {onnx_proto::from_proto(a->t(), "Constant").to(dev)};
+  }
+  const auto& table = op_table();
+  auto op = table.find(p.op_type());
+  TS_CHECK_VALUE(op != table.end(), "op ", p.op_type(), " is not supported by tessera's importer");
+  Node n{p, in, opset};
+  return op->second(n);
+}
+}  // namespace internal
+
+}  // namespace tessera::io
