@@ -17,6 +17,8 @@ void bind_onnx(nb::module_& m) {
   nb::module_ o = m.def_submodule("_onnx", "ONNX export and import (the C++ side).");
   o.attr("opset") = io::kOnnxOpset;
   o.attr("max_opset") = io::kOnnxMaxExportOpset;
+  o.attr("max_import_opset") = io::kOnnxMaxImportOpset;
+  o.attr("max_ir_version") = io::kOnnxMaxIrVersion;
   // The GIL stays held: fn is Python code, and the ops it calls trace on this thread.
   o.def(
       "export",
@@ -62,4 +64,12 @@ void bind_onnx(nb::module_& m) {
       .def("steps", &io::InferenceSession::steps, "What runs, one entry per step (e.g. 'Conv+BatchNormalization+Relu').");
   o.def("load", &io::load_onnx, nb::arg("path"), nb::call_guard<nb::gil_scoped_release>(),
         "Reads and checks an ONNX file into an OnnxModel.");
+  o.def(
+      "load_bytes",
+      [](nb::bytes data, const std::string& name) {
+        std::string bytes(data.c_str(), data.size());
+        nb::gil_scoped_release unlocked;
+        return io::load_onnx_bytes(bytes, name);
+      },
+      nb::arg("data"), nb::arg("name"), "Reads and checks a serialized ONNX model into an OnnxModel.");
 }

@@ -125,7 +125,13 @@ Tensor tessera::py::from_numpy(nb::handle obj) {
                            " (supported: bool, uint8, int8, int32, int64, float16, float32, float64)")
                               .c_str());
   };
-  if (!nb::try_cast(obj, a)) {
+  nb::object copy;  // a read-only array (a view of bytes, say) is copied: tensors are writable
+  if (!nb::try_cast(obj, a) && nb::hasattr(obj, "flags") && !nb::cast<bool>(obj.attr("flags").attr("writeable"))) {
+    PyErr_Clear();
+    copy = obj.attr("copy")();
+    obj = copy;
+  }
+  if (!a.is_valid() && !nb::try_cast(obj, a)) {
     PyErr_Clear();  // the failed import may leave an error set
     if (nb::hasattr(obj, "dtype") && nb::hasattr(obj, "shape")) throw unsupported();
     throw nb::type_error(("from_numpy: expected a numpy array, got " +

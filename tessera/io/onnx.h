@@ -36,6 +36,12 @@ struct OnnxExportOptions {
 // The ONNX opset export writes by default, and the newest it writes on request.
 inline constexpr int64_t kOnnxOpset = 17;
 inline constexpr int64_t kOnnxMaxExportOpset = 21;
+// What import reads: IR versions 3 to 14 (onnx 1.23 writes 14 by default; 12 to 14 added only
+// element types, refused by name where tessera has no such dtype), default-domain opsets 7 to
+// 23. (Opsets 22 and 23 changed no signature of an op tessera runs: 22 added bfloat16 to type
+// constraints; 23 4-bit types and the new Attention, RMSNormalization and RotaryEmbedding.)
+inline constexpr int64_t kOnnxMaxIrVersion = 14;
+inline constexpr int64_t kOnnxMaxImportOpset = 23;
 
 // Runs model on inputs (eval mode, restored afterwards; no autograd) and writes the traced graph
 // to path (a temporary file renamed into place). Errors name the op that ONNX cannot express.
@@ -79,5 +85,8 @@ class OnnxError : public ValueError {
 // Reads and checks an ONNX file. Errors (OnnxError) name the file and what is wrong (bad protobuf,
 // missing values, an op or attribute tessera does not run).
 std::shared_ptr<OnnxModel> load_onnx(const std::string& path);
+// The same for a serialized ModelProto in memory (weights in external files cannot be read this
+// way); name stands for the file in errors.
+std::shared_ptr<OnnxModel> load_onnx_bytes(const std::string& bytes, const std::string& name = "<bytes>");
 
 }  // namespace tessera::io

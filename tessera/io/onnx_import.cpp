@@ -142,20 +142,17 @@ std::vector<Tensor> OnnxModel::run(const std::vector<Tensor>& inputs) {
   return r;
 }
 
-static std::shared_ptr<OnnxModel> load_checked(const std::string& path);
+static std::shared_ptr<OnnxModel> load_checked(const onnx::ModelProto& model, const std::string& path);
 
 std::shared_ptr<OnnxModel> load_onnx(const std::string& path) {
-  try {
-    return load_checked(path);
-  } catch (const OnnxError&) {
-    throw;
-  } catch (const Error& e) {
-    throw OnnxError(e.what());
-  }
+  return internal::as_onnx_error([&] { return load_checked(internal::read_model(path), path); });
 }
 
-static std::shared_ptr<OnnxModel> load_checked(const std::string& path) {
-  onnx::ModelProto model = internal::read_model(path);
+std::shared_ptr<OnnxModel> load_onnx_bytes(const std::string& bytes, const std::string& name) {
+  return internal::as_onnx_error([&] { return load_checked(internal::read_model_bytes(bytes, name), name); });
+}
+
+static std::shared_ptr<OnnxModel> load_checked(const onnx::ModelProto& model, const std::string& path) {
   auto impl = std::make_shared<OnnxModel::Impl>();
   impl->path = path;
   impl->opset = internal::default_opset(model);

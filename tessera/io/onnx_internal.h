@@ -20,8 +20,22 @@ int64_t checker_opset();
 // What ONNX's checker would refuse that tessera relies on (for files newer than that checker):
 // every value read is defined earlier, once; errors start with `what`.
 void check_structure(const onnx::ModelProto& model, const std::string& what);
+// Runs read() with every tessera error it raises turned into OnnxError (one type for every
+// problem reading a file).
+template <class F>
+auto as_onnx_error(F&& read) -> decltype(read()) {
+  try {
+    return read();
+  } catch (const OnnxError&) {
+    throw;
+  } catch (const Error& e) {
+    throw OnnxError(e.what());
+  }
+}
 // Reads an ONNX file and checks it as load_onnx does (errors name the file).
 onnx::ModelProto read_model(const std::string& path);
+// The same for a serialized model in memory; name stands for the file in errors.
+onnx::ModelProto read_model_bytes(const std::string& bytes, const std::string& name);
 // Whether run_node knows node p's op.
 bool runs(const onnx::NodeProto& p);
 // Runs node p on its inputs (undefined where the graph names none) with tessera ops; Constant

@@ -24,16 +24,17 @@ int64_t default_opset(const onnx::ModelProto& model) {
 }  // namespace internal
 
 namespace {
-// Opsets 22 and 23 changed no signature of an op tessera runs (22: bfloat16 in the type
-// constraints; 23: 4-bit types, and the new Attention, RMSNormalization, RotaryEmbedding).
-constexpr int64_t kMaxIrVersion = 11, kMaxOpset = 23;
+constexpr int64_t kMaxIrVersion = kOnnxMaxIrVersion, kMaxOpset = kOnnxMaxImportOpset;
 
 // Weights stored beside the model (PyTorch 2.x's exporter writes `model.onnx.data`) are read into
 // the initializers. Locations must stay inside the model's folder.
-void inline_external_data(onnx::ModelProto& model, const std::string& path) {
-  std::filesystem::path dir = std::filesystem::path(path).parent_path();
+// dir: the model's folder; empty for a model given as bytes, which cannot name external data.
+void inline_external_data(onnx::ModelProto& model, const std::string& path, const std::string& folder) {
+  std::filesystem::path dir(folder);
   for (auto& t : *model.mutable_graph()->mutable_initializer()) {
     if (t.data_location() != onnx::TensorProto::EXTERNAL) continue;
+    TS_CHECK_T(::tessera::IOError, !folder.empty(), "load_onnx: ", path, ": initializer '", t.name(),
+               "' keeps its data in an external file; load the model from its file path instead of bytes");
     std::string location;
     int64_t offset = 0, length = -1;
     for (auto& kv : t.external_data()) {
@@ -92,24 +93,26 @@ void check_structure(const onnx::ModelProto& model, const std::string& what) {
     TS_CHECK_T(::tessera::IOError, known.count(o.name()), what, ": graph output '", o.name(),
                "' is never computed");
 }
-static onnx::ModelProto read_model_checked(const std::string& path);
+static onnx::ModelProto read_model_checked(const std::string& bytes, const std::string& path,
+                                           const std::string& folder);
 
 onnx::ModelProto read_model(const std::string& path) {
-  try {
-    return read_model_checked(path);
-  } catch (const OnnxError&) {
-    throw;
-  } catch (const Error& e) {  // one error type for every reading problem
-    throw OnnxError(e.what());
-  }
+  return as_onnx_error([&] {
+    std::ifstream f(path, std::ios::binary);
+    TS_CHECK_T(::tessera::IOError, f.good(), "load_onnx: cannot open ", path);
+    std::stringstream ss;
+    ss << f.rdbuf();
+    std::string folder = std::filesystem::path(path).parent_path().string();
+    return read_model_checked(ss.str(), path, folder.empty() ? "." : folder);
+  });
 }
 
-static onnx::ModelProto read_model_checked(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  TS_CHECK_T(::tessera::IOError, f.good(), "load_onnx: cannot open ", path);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  std::string bytes = ss.str();
+onnx::ModelProto read_model_bytes(const std::string& bytes, const std::string& name) {
+  return as_onnx_error([&] { return read_model_checked(bytes, name, ""); });
+}
+
+static onnx::ModelProto read_model_checked(const std::string& bytes, const std::string& path,
+                                           const std::string& folder) {
   onnx::ModelProto model;
   TS_CHECK_T(::tessera::IOError, !bytes.empty() && model.ParseFromString(bytes), "load_onnx: ", path, " is not an ONNX model (",
               bytes.size(), " bytes that do not parse as an ONNX ModelProto)");
@@ -119,7 +122,7 @@ static onnx::ModelProto read_model_checked(const std::string& path) {
   int64_t opset = default_opset(model);
   TS_CHECK_VALUE(opset >= 7 && opset <= kMaxOpset, "load_onnx: ", path, " uses opset ", opset,
                  " of the default domain; tessera reads opsets 7 to ", kMaxOpset);
-  inline_external_data(model, path);
+  inline_external_data(model, path, folder);
   // The ONNX library here (Debian's) knows IR versions and opsets up to its own release.
   if (model.ir_version() <= onnx::IR_VERSION && opset <= checker_opset()) {
     try {

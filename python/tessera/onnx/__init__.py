@@ -12,14 +12,14 @@ initializers named by their state_dict keys. onnxruntime and other frameworks re
 """
 import os as _os
 
-from . import _tessera
-from ._tessera import Tensor as _Tensor
+from .. import _tessera
+from .._tessera import Tensor as _Tensor
 
 OnnxModel = _tessera._onnx.OnnxModel
 OPSET = _tessera._onnx.opset  # the default
 MAX_OPSET = _tessera._onnx.max_opset  # the newest opset_version export writes
 
-__all__ = ["export", "load", "OnnxModel", "OPSET"]
+__all__ = ["export", "load", "OnnxModel", "OnnxError", "OPSET"]
 
 
 def _flatten(out):
@@ -95,8 +95,18 @@ OnnxError = _tessera._OnnxError  # every problem reading an ONNX file; a ValueEr
 
 
 def load(f):
-    """Reads the ONNX file f into an OnnxModel: call it like a module (one input) or use
-    .run([inputs]) for several; its parameters train like any others. Any problem with the file
-    raises OnnxError (a ValueError) naming the file and, for an unsupported op, the node, the op and
-    the opset."""
+    """Reads an ONNX model into an OnnxModel: call it like a module (one input) or use
+    .run([inputs]) for several; its parameters train like any others. f is a path, an open binary
+    file, the serialized bytes, or an onnx.ModelProto (as onnx.load accepts). Any problem with the
+    model raises OnnxError (a ValueError) naming the file and, for an unsupported op, the node, the
+    op and the opset."""
+    if isinstance(f, (bytes, bytearray, memoryview)):
+        return _tessera._onnx.load_bytes(bytes(f), "<bytes>")
+    if hasattr(f, "SerializeToString"):  # an onnx.ModelProto
+        return _tessera._onnx.load_bytes(f.SerializeToString(), f"<ModelProto {f.graph.name or 'graph'}>")
+    if hasattr(f, "read"):
+        data = f.read()
+        if not isinstance(data, (bytes, bytearray)):
+            raise TypeError(f"load: {f!r} was opened in text mode; open ONNX files with 'rb'")
+        return _tessera._onnx.load_bytes(bytes(data), str(getattr(f, "name", "<file>")))
     return _tessera._onnx.load(_os.fspath(f))

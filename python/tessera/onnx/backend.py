@@ -1,0 +1,120 @@
+"""tessera as an ONNX backend: the `onnx.backend.base.Backend` interface that ONNX's own
+conformance runner (`onnx.backend.test`) and other tools drive, as `onnxruntime.backend` does.
+
+    import onnx
+    import tessera.onnx.backend as backend
+
+    rep = backend.prepare(onnx.load("model.onnx"), device="CPU")
+    outputs = rep.run([images])          # numpy arrays in, numpy arrays out (a named tuple)
+
+The model runs on tessera.onnx.load's OnnxModel, without autograd. Needs the `onnx` package.
+"""
+import numpy as _np
+import onnx as _onnx
+from onnx.backend.base import Backend as _Backend
+from onnx.backend.base import BackendRep as _BackendRep
+from onnx.backend.base import namedtupledict as _namedtupledict
+
+from .. import _tessera
+from .. import no_grad as _no_grad
+from . import load as _load
+
+__all__ = ["TesseraBackend", "TesseraRep", "prepare", "run_model", "run_node", "supports_device"]
+
+
+def _tessera_device(device):
+    kind, _, index = str(device).upper().partition(":")
+    if kind == "CPU":
+        return "cpu"
+    if kind == "CUDA":
+        return f"cuda:{index or 0}"
+    raise ValueError(f"tessera.onnx.backend: unknown device {device!r}; expected 'CPU' or 'CUDA[:index]'")
+
+
+class TesseraRep(_BackendRep):
+    """A prepared model: run(inputs) takes numpy arrays (a list in the graph's input order, a dict
+    by input name, or one array) and returns the outputs as numpy arrays in a named tuple."""
+
+    def __init__(self, model, device="CPU"):
+        self.model = model
+        self.device = _tessera_device(device)
+
+    def run(self, inputs, **kwargs):
+        names = self.model.input_names
+        if isinstance(inputs, dict):
+            missing = [n for n in names if n not in inputs]
+            if missing:
+                raise ValueError(f"run: inputs {missing} of the model are not given (got {sorted(inputs)})")
+            inputs = [inputs[n] for n in names]
+        elif not isinstance(inputs, (list, tuple)):
+            inputs = [inputs]
+        xs = []
+        for name, x in zip(names, inputs):
+            if isinstance(x, _tessera.Tensor):
+                xs.append(x.to(self.device))
+                continue
+            a = _np.asarray(x)
+            if a.dtype == object:
+                raise TypeError(f"run: input '{name}' holds Python objects (dtype object); tessera runs numeric "
+                                "and bool tensors")
+            xs.append(_tessera.from_numpy(_np.require(a, requirements="C")).clone().to(self.device))
+        if len(inputs) != len(names):
+            raise ValueError(f"run: the model takes {len(names)} inputs ({names}), got {len(inputs)}")
+        with _no_grad():
+            outs = self.model.run(xs)
+        return _namedtupledict("Outputs", self.model.output_names)(*[o.to("cpu").numpy()
+                                                                      for o in outs])
+
+
+class TesseraBackend(_Backend):
+    """onnx.backend.base.Backend for tessera."""
+
+    @classmethod
+    def is_compatible(cls, model, device="CPU", **kwargs):
+        return cls.supports_device(device)
+
+    @classmethod
+    def prepare(cls, model, device="CPU", **kwargs):
+        """model: an onnx.ModelProto, serialized bytes or a path. tessera checks the model itself
+        (load raises tessera.onnx.OnnxError, a ValueError, for anything it does not run)."""
+        return TesseraRep(_load(model), device)
+
+    @classmethod
+    def run_model(cls, model, inputs, device="CPU", **kwargs):
+        return cls.prepare(model, device, **kwargs).run(inputs)
+
+    @classmethod
+    def run_node(cls, node, inputs, device="CPU", outputs_info=None, opset_version=None, **kwargs):
+        """Runs one NodeProto on numpy inputs (in the order of node.input, '' entries skipped):
+        builds a one-node model of the newest opset tessera reads (or opset_version)."""
+        present = [n for n in node.input if n]
+        if len(present) != len(inputs):
+            raise ValueError(f"run_node: node {node.op_type} names {len(present)} inputs, got {len(inputs)} arrays")
+        arrays = [_np.asarray(x) for x in inputs]
+        graph_inputs = [_onnx.helper.make_tensor_value_info(n, _onnx.helper.np_dtype_to_tensor_dtype(a.dtype), a.shape)
+                        for n, a in zip(present, arrays)]
+        graph_outputs = [_onnx.helper.make_empty_tensor_value_info(n) for n in node.output if n]
+        if outputs_info:
+            graph_outputs = [_onnx.helper.make_tensor_value_info(n, _onnx.helper.np_dtype_to_tensor_dtype(_np.dtype(t)),
+                                                                 s) for n, (t, s) in zip(node.output, outputs_info)]
+        graph = _onnx.helper.make_graph([node], f"run_node_{node.op_type}", graph_inputs, graph_outputs)
+        opset = opset_version or _tessera._onnx.max_import_opset
+        model = _onnx.helper.make_model(graph, opset_imports=[_onnx.helper.make_opsetid("", opset)])
+        model.ir_version = min(model.ir_version, _tessera._onnx.max_ir_version)
+        return cls.prepare(model, device).run(arrays)
+
+    @classmethod
+    def supports_device(cls, device):
+        kind = str(device).upper().partition(":")[0]
+        if kind == "CPU":
+            return True
+        if kind == "CUDA":
+            return bool(_tessera.cuda.is_available())
+        return False
+
+
+prepare = TesseraBackend.prepare
+run_model = TesseraBackend.run_model
+run_node = TesseraBackend.run_node
+supports_device = TesseraBackend.supports_device
+is_compatible = TesseraBackend.is_compatible

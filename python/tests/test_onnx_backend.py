@@ -1,0 +1,69 @@
+"""tessera.onnx.backend (onnx.backend.base's interface) and tessera.onnx.load's other sources."""
+import io
+
+import numpy as np
+import onnx
+import pytest
+import tessera as ts
+import tessera.onnx.backend as backend
+from onnx import TensorProto, helper
+
+
+def _gemm_model(opset=17):
+    node = helper.make_node("Gemm", ["a", "b", "c"], ["y"], transB=1, alpha=2.0)
+    graph = helper.make_graph(
+        [node], "gemm",
+        [helper.make_tensor_value_info("a", TensorProto.FLOAT, [2, 3]),
+         helper.make_tensor_value_info("b", TensorProto.FLOAT, [4, 3]),
+         helper.make_tensor_value_info("c", TensorProto.FLOAT, [])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 4])])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+
+
+def test_prepare_and_run_take_lists_dicts_and_read_only_arrays():
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((2, 3), dtype=np.float32), rng.standard_normal((4, 3), dtype=np.float32)
+    c = np.array(0.5, dtype=np.float32)  # a 0-d input stays 0-d
+    a.setflags(write=False)  # as numpy_helper.to_array returns them
+    want = 2 * a @ b.T + 0.5
+    rep = backend.prepare(_gemm_model(), "CPU")
+    np.testing.assert_allclose(rep.run([a, b, c])[0], want, rtol=1e-6)
+    out = rep.run({"a": a, "b": b, "c": c})
+    np.testing.assert_allclose(out["y"], want, rtol=1e-6)
+    np.testing.assert_allclose(backend.run_model(_gemm_model(), [a, b, c]).y, want, rtol=1e-6)
+    with pytest.raises(ValueError, match="inputs \\['c'\\]"):
+        rep.run({"a": a, "b": b})
+    with pytest.raises(ValueError, match="takes 3 inputs"):
+        rep.run([a, b])
+
+
+def test_run_node_and_devices():
+    node = helper.make_node("LeakyRelu", ["x"], ["y"], alpha=0.5)
+    x = np.array([-2.0, 3.0], dtype=np.float32)
+    np.testing.assert_allclose(backend.run_node(node, [x]).y, [-1.0, 3.0])
+    assert backend.supports_device("CPU")
+    assert backend.supports_device("CUDA") == ts.cuda.is_available()
+    assert not backend.supports_device("TPU")
+
+
+def test_load_takes_bytes_files_and_model_protos(tmp_path):
+    model = _gemm_model()
+    data = model.SerializeToString()
+    path = tmp_path / "m.onnx"
+    path.write_bytes(data)
+    for source in (data, io.BytesIO(data), model, open(path, "rb"), path, str(path)):
+        net = ts.onnx.load(source)
+        assert net.input_names == ["a", "b", "c"]
+    with pytest.raises(ts.onnx.OnnxError, match="<bytes>.*not an ONNX model"):
+        ts.onnx.load(b"not a model")
+    with open(path, "r", encoding="latin-1") as text:
+        with pytest.raises(TypeError, match="text mode"):
+            ts.onnx.load(text)
+
+
+def test_unsupported_op_is_refused_at_prepare():
+    node = helper.make_node("NoSuchOp", ["x"], ["y"])
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])
+    with pytest.raises(ts.onnx.OnnxError, match="NoSuchOp"):
+        backend.prepare(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]))
