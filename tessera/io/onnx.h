@@ -37,10 +37,13 @@ struct OnnxExportOptions {
 inline constexpr int64_t kOnnxOpset = 17;
 inline constexpr int64_t kOnnxMaxExportOpset = 21;
 // What import reads: IR versions 3 to 14 (onnx 1.23 writes 14 by default; 12 to 14 added only
-// element types, refused by name where tessera has no such dtype), default-domain opsets 7 to
-// 23. (Opsets 22 and 23 changed no signature of an op tessera runs: 22 added bfloat16 to type
-// constraints; 23 4-bit types and the new Attention, RMSNormalization and RotaryEmbedding.)
+// element types, refused by name where tessera has no such dtype), default-domain opsets 6 to
+// 23. (Opset 6 is what PyTorch's oldest exporter wrote: its arithmetic ops broadcast only with
+// broadcast=1, along `axis`. Opsets 22 and 23 changed no signature of an op tessera runs: 22
+// added bfloat16 to type constraints; 23 4-bit types and the new Attention, RMSNormalization and
+// RotaryEmbedding.)
 inline constexpr int64_t kOnnxMaxIrVersion = 14;
+inline constexpr int64_t kOnnxMinImportOpset = 6;
 inline constexpr int64_t kOnnxMaxImportOpset = 23;
 
 // Runs model on inputs (eval mode, restored afterwards; no autograd) and writes the traced graph

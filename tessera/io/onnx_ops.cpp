@@ -8,76 +8,15 @@
 
 #include "tessera/io/onnx.h"
 #include "tessera/io/onnx_internal.h"
+#include "tessera/io/onnx_node.h"
 #include "tessera/io/onnx_proto.h"
 #include "tessera/ops/ops.h"
 
-namespace tessera::io {
+namespace tessera::io::internal {
 
 namespace {
 
-using Values = std::vector<Tensor>;
 
-// One node being run: its inputs (undefined where the name is empty) and attribute readers.
-struct Node {
-  const onnx::NodeProto& proto;
-  Values in;
-  int64_t opset = kOnnxOpset;  // the model's default-domain opset: some ops changed meaning
-
-  const onnx::AttributeProto* find(const std::string& name) const {
-    for (auto& a : proto.attribute())
-      if (a.name() == name) return &a;
-    return nullptr;
-  }
-  int64_t i(const std::string& name, int64_t dflt) const {
-    auto* a = find(name);
-    return a ? a->i() : dflt;
-  }
-  double f(const std::string& name, double dflt) const {
-    auto* a = find(name);
-    return a ? double(a->f()) : dflt;
-  }
-  std::string s(const std::string& name, const std::string& dflt) const {
-    auto* a = find(name);
-    return a ? a->s() : dflt;
-  }
-  std::optional<Shape> ints(const std::string& name) const {
-    auto* a = find(name);
-    if (!a) return std::nullopt;
-    return Shape(a->ints().begin(), a->ints().end());
-  }
-  bool has(size_t k) const { return k < in.size() && in[k].defined(); }
-  const Tensor& at(size_t k) const {
-    TS_CHECK_VALUE(has(k), "input ", k, " is required");
-    return in[k];
-  }
-  // An input that holds a list of integers (a shape, axes, pads): read on the host.
-  Shape host_ints(size_t k) const {
-    Tensor t = at(k);
-    TS_CHECK_DTYPE(t.dtype() == DType::Int64 || t.dtype() == DType::Int32, "input ", k,
-                   " must be an integer tensor, got ", t.dtype());
-    return t.to(Device::cpu()).to(DType::Int64).tolist<int64_t>();
-  }
-  // Axes given as an input (newer opsets) or an attribute (older ones).
-  std::optional<Shape> axes(size_t k) const {
-    if (has(k)) return host_ints(k);
-    return ints("axes");
-  }
-};
-
-int64_t wrap(int64_t d, int64_t rank) { return d < 0 ? d + rank : d; }
-
-Tensor reduce(const Node& n, const std::function<Tensor(const Tensor&, const Shape&, bool)>& f, bool axes_input) {
-  const Tensor& x = n.at(0);
-  std::optional<Shape> axes = axes_input ? n.axes(1) : n.ints("axes");
-  bool keep = n.i("keepdims", 1) != 0;
-  if (!axes || axes->empty()) {
-    if (n.i("noop_with_empty_axes", 0)) return x;
-    Shape all(size_t(x.dim()));
-    for (int64_t d = 0; d < x.dim(); ++d) all[size_t(d)] = d;
-    axes = all;
-  }
-  return f(x, *axes, keep);
-}
 
 // Pads as ONNX lists them ([x1_begin, x2_begin, ..., x1_end, x2_end]) for the spatial dims of x:
 // the pads attribute, or what auto_pad SAME_UPPER / SAME_LOWER make (output ceil(in / stride); the
@@ -346,107 +285,11 @@ Values recurrent(const Node& n, const std::string& type) {
   return lstm ? Values{Y, Yh, Yc} : Values{Y, Yh};
 }
 
-using OpFn = std::function<Values(const Node&)>;
-
-Values one(Tensor t) { return {std::move(t)}; }
-
-const std::unordered_map<std::string, OpFn>& op_table() {
-  static const std::unordered_map<std::string, OpFn> t = [] {
-    std::unordered_map<std::string, OpFn> m;
-    auto unary = [&m](const char* name, Tensor (*f)(const Tensor&)) {
-      m[name] = [f](const Node& n) { return one(f(n.at(0))); };
-    };
-    unary("Relu", ops::relu);
-    unary("Sigmoid", ops::sigmoid);
-    unary("Tanh", ops::tanh);
-    unary("Exp", ops::exp);
-    unary("Log", ops::log);
-    unary("Sqrt", ops::sqrt);
-    unary("Abs", ops::abs);
-    unary("Neg", ops::neg);
-    unary("Erf", ops::erf);
-    unary("Floor", ops::floor);
-    unary("Ceil", ops::ceil);
-    unary("Round", ops::round);
-    unary("Sign", ops::sign);
-    unary("Reciprocal", ops::reciprocal);
-    unary("Not", ops::logical_not);
-    unary("Sin", ops::sin);
-    unary("Cos", ops::cos);
-    m["Identity"] = [](const Node& n) { return one(n.at(0)); };
-    m["Dropout"] = [](const Node& n) {  // inference: the identity (and an all-true mask)
-      Values r{n.at(0)};
-      if (n.proto.output_size() > 1) r.push_back(ones(n.at(0).shape(), {DType::Bool, n.at(0).device()}));
-      return r;
-    };
-    m["Softplus"] = [](const Node& n) { return one(ops::softplus(n.at(0))); };
-    m["LeakyRelu"] = [](const Node& n) {
-      const Tensor& x = n.at(0);
-      return one(ops::where(x > 0.0, x, x * n.f("alpha", 0.01)));
-    };
-    m["Elu"] = [](const Node& n) {
-      const Tensor& x = n.at(0);
-      return one(ops::where(x > 0.0, x, ops::expm1(x) * n.f("alpha", 1.0)));
-    };
-    m["HardSigmoid"] = [](const Node& n) {
-      return one(ops::clamp(n.at(0) * n.f("alpha", 0.2) + n.f("beta", 0.5), Scalar(0.0), Scalar(1.0)));
-    };
-    auto binary = [&m](const char* name, Tensor (*f)(const Tensor&, const Tensor&)) {
-      m[name] = [f](const Node& n) { return one(f(n.at(0), n.at(1))); };
-    };
-    binary("Pow", ops::pow);
-    binary("Equal", ops::eq);
-    binary("Less", ops::lt);
-    binary("LessOrEqual", ops::le);
-    binary("Greater", ops::gt);
-    binary("GreaterOrEqual", ops::ge);
-    binary("And", ops::logical_and);
-    binary("Or", ops::logical_or);
-    binary("Xor", ops::logical_xor);
-    binary("MatMul", ops::matmul);
-    m["Add"] = [](const Node& n) { return one(n.at(0) + n.at(1)); };
-    m["Sub"] = [](const Node& n) { return one(n.at(0) - n.at(1)); };
-    m["Mul"] = [](const Node& n) { return one(n.at(0) * n.at(1)); };
-    m["Div"] = [](const Node& n) {
-      const Tensor &a = n.at(0), &b = n.at(1);
-      if (a.is_floating_point()) return one(a / b);
-      Tensor q = a.to(DType::Float64) / b.to(DType::Float64);  // integer Div truncates toward zero
-      return one((ops::sign(q) * ops::floor(ops::abs(q))).to(a.dtype()));
-    };
-    m["Mod"] = [](const Node& n) {
-      const Tensor &a = n.at(0), &b = n.at(1);
-      if (n.i("fmod", 0)) return one(ops::fmod(a, b));
-      Tensor r = ops::fmod(a, b);  // Python-style: the result takes the divisor's sign
-      return one(ops::where((r != 0.0) && ((r < 0.0) != (b < 0.0)), r + b, r));
-    };
-    auto variadic = [&m](const char* name, Tensor (*f)(const Tensor&, const Tensor&)) {
-      m[name] = [f](const Node& n) {
-        Tensor r = n.at(0);
-        for (size_t k = 1; k < n.in.size(); ++k) r = f(r, n.at(k));
-        return one(r);
-      };
-    };
-    variadic("Max", ops::maximum);
-    variadic("Min", ops::minimum);
-    m["Sum"] = [](const Node& n) {
-      Tensor r = n.at(0);
-      for (size_t k = 1; k < n.in.size(); ++k) r = r + n.at(k);
-      return one(r);
-    };
-    m["Where"] = [](const Node& n) { return one(ops::where(n.at(0), n.at(1), n.at(2))); };
-    m["Clip"] = [](const Node& n) {
-      const Tensor& x = n.at(0);
-      std::optional<Scalar> lo, hi;
-      if (n.has(1)) lo = n.in[1].item();
-      else if (n.find("min")) lo = Scalar(n.f("min", 0));
-      if (n.has(2)) hi = n.in[2].item();
-      else if (n.find("max")) hi = Scalar(n.f("max", 0));
-      if (!lo && !hi) return one(x);
-      return one(ops::clamp(x, lo, hi).to(x.dtype()));
-    };
-    m["Cast"] = [](const Node& n) {
-      return one(n.at(0).to(onnx_proto::dtype_of(int32_t(n.i("to", 0)), "Cast")));
-    };
+const OpTable& op_table() {
+  static const OpTable t = [] {
+    OpTable m;
+    add_math_ops(m);
+    add_nn_ops(m);
     m["Gemm"] = [](const Node& n) { return one(gemm(n)); };
     m["Conv"] = [](const Node& n) { return one(conv(n, false)); };
     m["ConvTranspose"] = [](const Node& n) { return one(conv(n, true)); };
@@ -463,27 +306,6 @@ const std::unordered_map<std::string, OpFn>& op_table() {
       Shape dims;
       for (int64_t d = 2; d < x.dim(); ++d) dims.push_back(d);
       return one(ops::amax(x, dims, true));
-    };
-    m["BatchNormalization"] = [](const Node& n) {
-      TS_CHECK_VALUE(!n.i("training_mode", 0) && n.proto.output_size() == 1,
-                     "training-mode BatchNormalization is not supported");
-      return one(ops::batch_norm(n.at(0), n.at(3), n.at(4), n.at(1), n.at(2), false, 0.1, n.f("epsilon", 1e-5)));
-    };
-    m["LayerNormalization"] = [](const Node& n) {
-      const Tensor& x = n.at(0);
-      TS_CHECK_VALUE(n.proto.output_size() == 1, "the Mean and InvStdDev outputs are not supported");
-      int64_t axis = wrap(n.i("axis", -1), x.dim());
-      Shape ns(x.shape().begin() + axis, x.shape().end());
-      return one(ops::layer_norm(x, ns, n.at(1), n.has(2) ? n.in[2] : Tensor(), n.f("epsilon", 1e-5)));
-    };
-    m["RMSNormalization"] = [](const Node& n) {  // opset 23: x / sqrt(mean(x^2 over axis..) + eps) * scale
-      const Tensor& x = n.at(0);
-      int64_t axis = wrap(n.i("axis", -1), x.dim());
-      Shape dims;
-      for (int64_t d = axis; d < x.dim(); ++d) dims.push_back(d);
-      Tensor xf = x.to(x.dtype() == DType::Float64 ? DType::Float64 : DType::Float32);  // stash_type: float32
-      Tensor r = ops::rsqrt(ops::mean(xf * xf, dims, true) + n.f("epsilon", 1e-5));
-      return one((xf * r).to(x.dtype()) * n.at(1));
     };
     m["Flatten"] = [](const Node& n) {
       const Tensor& x = n.at(0);
@@ -584,59 +406,6 @@ const std::unordered_map<std::string, OpFn>& op_table() {
       double a = s.item().to_double(), b = n.at(1).item().to_double(), d = n.at(2).item().to_double();
       return one(arange(a, b, d, {s.dtype(), s.device()}));
     };
-    m["ReduceSum"] = [](const Node& n) {
-      bool axes_input = n.proto.input_size() > 1 || !n.find("axes");
-      return one(reduce(n, [](const Tensor& x, const Shape& a, bool k) { return ops::sum(x, a, k).to(x.dtype()); },
-                        axes_input));
-    };
-    auto attr_reduce = [&m](const char* name, Tensor (*f)(const Tensor&, const Shape&, bool)) {
-      m[name] = [f](const Node& n) {
-        // axes: an attribute before opset 18, an input from 18 on.
-        return one(reduce(n, [f](const Tensor& x, const Shape& a, bool k) { return f(x, a, k); }, n.opset >= 18));
-      };
-    };
-    attr_reduce("ReduceMean", ops::mean);
-    attr_reduce("ReduceMax", ops::amax);
-    attr_reduce("ReduceMin", ops::amin);
-    attr_reduce("ReduceProd", ops::prod);
-    auto arg = [&m](const char* name, bool is_max) {
-      m[name] = [is_max](const Node& n) {
-        TS_CHECK_VALUE(!n.i("select_last_index", 0), "select_last_index is not supported");
-        const Tensor& x = n.at(0);
-        int64_t d = n.i("axis", 0);
-        bool keep = n.i("keepdims", 1) != 0;
-        return one(is_max ? ops::argmax(x, d, keep) : ops::argmin(x, d, keep));
-      };
-    };
-    arg("ArgMax", true);
-    arg("ArgMin", false);
-    // Before opset 13 the softmax family works on the input flattened to 2-D at `axis` (default 1):
-    // a [1, 1000, 1, 1] classifier output normalizes over all 1000 values, not over the last dim.
-    auto softmax_family = [](const Node& n, const std::function<Tensor(const Tensor&, int64_t)>& f) {
-      const Tensor& x = n.at(0);
-      if (n.opset >= 13) return one(f(x, n.i("axis", -1)));
-      int64_t axis = wrap(n.i("axis", 1), x.dim());
-      TS_CHECK_VALUE(axis >= 0 && axis <= x.dim(), "axis ", n.i("axis", 1), " is out of range for a ", x.dim(),
-                     "-D input");
-      int64_t rows = 1;
-      for (int64_t d = 0; d < axis; ++d) rows *= x.size(d);
-      return one(f(x.reshape({rows, -1}), 1).reshape(x.shape()));
-    };
-    m["Gelu"] = [](const Node& n) {  // opset 20
-      std::string approx = n.s("approximate", "none");
-      TS_CHECK_VALUE(approx == "none" || approx == "tanh", "approximate '", approx, "' is not 'none' or 'tanh'");
-      return one(ops::gelu(n.at(0), approx));
-    };
-    m["Softmax"] = [softmax_family](const Node& n) { return softmax_family(n, ops::softmax); };
-    m["LogSoftmax"] = [softmax_family](const Node& n) { return softmax_family(n, ops::log_softmax); };
-    // 1 at the first maximum along the axis, 0 elsewhere.
-    m["Hardmax"] = [softmax_family](const Node& n) {
-      return softmax_family(n, [](const Tensor& x, int64_t axis) {
-        int64_t d = axis < 0 ? axis + x.dim() : axis;
-        Tensor idx = ops::argmax(x, d, /*keepdim=*/true);
-        return ops::scatter(zeros_like(x), d, idx, ones_like(idx).to(x.dtype()));
-      });
-    };
     m["Pad"] = [](const Node& n) {
       const Tensor& x = n.at(0);
       Shape p = n.has(1) ? n.host_ints(1) : n.ints("pads").value_or(Shape{});
@@ -660,14 +429,21 @@ const std::unordered_map<std::string, OpFn>& op_table() {
 
 }  // namespace
 
-namespace internal {
 bool runs(const onnx::NodeProto& p) { return p.op_type() == "Constant" || op_table().count(p.op_type()); }
 
 Values run_node(const onnx::NodeProto& p, const Values& in, Device dev, int64_t opset) {
-  if (p.op_type() == "Constant") {
-    auto* a = p.attribute_size() ? &p.attribute(0) : nullptr;
-    TS_CHECK_VALUE(a && a->name() == "value" && a->has_t(), "needs a tensor 'value' attribute (others are not supported)");
-    return {onnx_proto::from_proto(a->t(), "Constant").to(dev)};
+  if (p.op_type() == "Constant") {  // one of value (a tensor), value_float(s), value_int(s)
+    TS_CHECK_VALUE(p.attribute_size() == 1, "Constant needs exactly one value attribute, it has ", p.attribute_size());
+    const auto& a = p.attribute(0);
+    if (a.name() == "value" && a.has_t()) return {onnx_proto::from_proto(a.t(), "Constant").to(dev)};
+    if (a.name() == "value_float") return {scalar_tensor(double(a.f()), DType::Float32, dev)};
+    if (a.name() == "value_int") return {scalar_tensor(a.i(), DType::Int64, dev)};
+    if (a.name() == "value_floats")
+      return {from_vector(std::vector<float>(a.floats().begin(), a.floats().end())).to(dev)};
+    if (a.name() == "value_ints")
+      return {from_vector(std::vector<int64_t>(a.ints().begin(), a.ints().end())).to(dev)};
+    throw ValueError(::tessera::detail::str("Constant with attribute '", a.name(),
+                                            "' is not supported (value, value_float(s) and value_int(s) are)"));
   }
   const auto& table = op_table();
   auto op = table.find(p.op_type());
@@ -675,6 +451,4 @@ Values run_node(const onnx::NodeProto& p, const Values& in, Device dev, int64_t 
   Node n{p, in, opset};
   return op->second(n);
 }
-}  // namespace internal
-
-}  // namespace tessera::io
+}  // namespace tessera::io::internal

@@ -120,8 +120,8 @@ static onnx::ModelProto read_model_checked(const std::string& bytes, const std::
   TS_CHECK_T(::tessera::IOError, model.ir_version() >= 3 && model.ir_version() <= kMaxIrVersion, "load_onnx: ", path,
              " has IR version ", model.ir_version(), "; tessera reads IR versions 3 to ", kMaxIrVersion);
   int64_t opset = default_opset(model);
-  TS_CHECK_VALUE(opset >= 7 && opset <= kMaxOpset, "load_onnx: ", path, " uses opset ", opset,
-                 " of the default domain; tessera reads opsets 7 to ", kMaxOpset);
+  TS_CHECK_VALUE(opset >= kOnnxMinImportOpset && opset <= kMaxOpset, "load_onnx: ", path, " uses opset ", opset,
+                 " of the default domain; tessera reads opsets ", kOnnxMinImportOpset, " to ", kMaxOpset);
   inline_external_data(model, path, folder);
   // The ONNX library here (Debian's) knows IR versions and opsets up to its own release.
   if (model.ir_version() <= onnx::IR_VERSION && opset <= checker_opset()) {

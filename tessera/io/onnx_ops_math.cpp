@@ -1,0 +1,383 @@
+// ONNX operators, part 2: elementwise math, comparisons, casts, reductions, arg-reductions and the
+// softmax family (the table is in onnx_ops.cpp).
+#include <cmath>
+#include <limits>
+
+#include "tessera/io/onnx_node.h"
+#include "tessera/io/onnx_proto.h"
+
+namespace tessera::io::internal {
+
+namespace {
+Tensor reduce(const Node& n, const std::function<Tensor(const Tensor&, const Shape&, bool)>& f, bool axes_input) {
+  const Tensor& x = n.at(0);
+  std::optional<Shape> axes = axes_input ? n.axes(1) : n.ints("axes");
+  bool keep = n.i("keepdims", 1) != 0;
+  if (!axes || axes->empty()) {
+    if (n.i("noop_with_empty_axes", 0)) return x;
+    Shape all(size_t(x.dim()));
+    for (int64_t d = 0; d < x.dim(); ++d) all[size_t(d)] = d;
+    axes = all;
+  }
+  return f(x, *axes, keep);
+}
+
+// Floating-point math on any input: integers go through float64 and come back (ONNX keeps the
+// input's type: Pow(int32, float) is int32).
+Tensor in_float(const Tensor& x, const std::function<Tensor(const Tensor&)>& f) {
+  if (x.is_floating_point()) return f(x);
+  return f(x.to(DType::Float64)).to(x.dtype());
+}
+
+// ArgMax/ArgMin; select_last_index picks the last of equal extremes (searched on the flipped axis).
+Tensor arg_reduce(const Node& n, bool is_max) {
+  const Tensor& x = n.at(0);
+  int64_t d = wrap(n.i("axis", 0), x.dim());
+  bool keep = n.i("keepdims", 1) != 0;
+  if (!n.i("select_last_index", 0)) return is_max ? ops::argmax(x, d, keep) : ops::argmin(x, d, keep);
+  Tensor f = ops::flip(x, {d});
+  Tensor i = is_max ? ops::argmax(f, d, keep) : ops::argmin(f, d, keep);
+  return (x.size(d) - 1) - i;
+}
+
+// The flat position of each index tuple (the last dim of idx, k long) in the first k dims of
+// shape, negative entries counted from the end; for GatherND and ScatterND.
+Tensor flat_positions(const Tensor& idx, const Shape& shape, const char* op) {
+  int64_t k = idx.size(-1);
+  TS_CHECK_SHAPE(k <= int64_t(shape.size()), op, ": index tuples of length ", k, " for data of shape ", shape);
+  Tensor pos = zeros(Shape(idx.shape().begin(), idx.shape().end() - 1), {DType::Int64, idx.device()});
+  for (int64_t j = 0; j < k; ++j) {
+    Tensor ij = idx.select(-1, j).to(DType::Int64);
+    ij = ops::where(ij < int64_t(0), ij + shape[size_t(j)], ij);
+    pos = pos * shape[size_t(j)] + ij;
+  }
+  return pos;
+}
+
+Tensor gather_nd(const Node& n) {
+  const Tensor& data = n.at(0);
+  const Tensor& idx = n.at(1);
+  int64_t b = n.i("batch_dims", 0), k = idx.size(-1);
+  TS_CHECK_SHAPE(b >= 0 && b < idx.dim() && b + k <= data.dim(), "GatherND: batch_dims ", b, " with data ",
+                 data.shape(), " and indices ", idx.shape());
+  int64_t batch = 1;
+  for (int64_t d = 0; d < b; ++d) batch *= data.size(d);
+  Shape rest(data.shape().begin() + b, data.shape().end());
+  int64_t block = 1;
+  for (int64_t d = 0; d < k; ++d) block *= rest[size_t(d)];
+  Tensor pos = flat_positions(idx.reshape({batch, -1, k}), rest, "GatherND");  // [batch, M]
+  pos = pos + arange(0, double(batch), 1, {DType::Int64, idx.device()}).reshape({batch, 1}) * block;
+  Shape slice(rest.begin() + k, rest.end());
+  Shape flat{batch * block};
+  flat.insert(flat.end(), slice.begin(), slice.end());
+  Tensor y = ops::index_select(data.reshape(flat), 0, pos.reshape({-1}));
+  Shape out(idx.shape().begin(), idx.shape().end() - 1);
+  out.insert(out.end(), slice.begin(), slice.end());
+  return y.reshape(out);
+}
+
+Tensor scatter_nd(const Node& n) {
+  const Tensor& data = n.at(0);
+  const Tensor& idx = n.at(1);
+  const Tensor& upd = n.at(2);
+  std::string reduction = n.s("reduction", "none");
+  TS_CHECK_VALUE(reduction == "none" || reduction == "add", "ScatterND with reduction '", reduction,
+                 "' is not supported (none and add are)");
+  int64_t k = idx.size(-1), block = 1;
+  for (int64_t d = 0; d < k; ++d) block *= data.size(d);
+  Shape flat{block};
+  flat.insert(flat.end(), data.shape().begin() + k, data.shape().end());
+  Tensor pos = flat_positions(idx, data.shape(), "ScatterND").reshape({-1});
+  Shape src{pos.size(0)};
+  src.insert(src.end(), data.shape().begin() + k, data.shape().end());
+  Tensor d = data.reshape(flat), u = upd.reshape(src);
+  Tensor y = reduction == "add" ? ops::index_add(d, 0, pos, u) : ops::index_copy(d, 0, pos, u);
+  return y.reshape(data.shape());
+}
+
+Tensor scatter_elements(const Node& n) {
+  const Tensor& x = n.at(0);
+  int64_t d = wrap(n.i("axis", 0), x.dim());
+  Tensor idx = n.at(1).to(DType::Int64);
+  idx = ops::where(idx < int64_t(0), idx + x.size(d), idx);
+  std::string reduction = n.s("reduction", "none");
+  TS_CHECK_VALUE(reduction == "none" || reduction == "add", "ScatterElements with reduction '", reduction,
+                 "' is not supported (none and add are)");
+  return reduction == "add" ? ops::scatter_add(x, d, idx, n.at(2)) : ops::scatter(x, d, idx, n.at(2));
+}
+
+// The right operand of Add, Sub, Mul and Div. Before opset 7 shapes had to match unless
+// broadcast=1, which aligned B's dims with A's from `axis` (default: the trailing dims).
+Tensor legacy_rhs(const Node& n) {
+  const Tensor &a = n.at(0), &b = n.at(1);
+  if (n.opset >= 7) return b;
+  if (!n.i("broadcast", 0)) {
+    TS_CHECK_SHAPE(a.shape() == b.shape(), n.proto.op_type(), " (opset ", n.opset, ") without broadcast=1 needs ",
+                   "equal shapes, got ", a.shape(), " and ", b.shape());
+    return b;
+  }
+  if (!n.find("axis")) return b;
+  int64_t axis = wrap(n.i("axis", 0), a.dim());
+  TS_CHECK_SHAPE(axis >= 0 && axis + b.dim() <= a.dim(), n.proto.op_type(), ": axis ", n.i("axis", 0), " does not fit ",
+                 b.shape(), " into ", a.shape());
+  Shape s = b.shape();
+  for (int64_t d = axis + b.dim(); d < a.dim(); ++d) s.push_back(1);
+  return b.reshape(s);
+}
+
+}  // namespace
+
+void add_math_ops(OpTable& m) {
+  auto unary = [&m](const char* name, Tensor (*f)(const Tensor&)) {
+    m[name] = [f](const Node& n) { return one(f(n.at(0))); };
+  };
+  unary("Relu", ops::relu);
+  unary("Sigmoid", ops::sigmoid);
+  unary("Tanh", ops::tanh);
+  unary("Exp", ops::exp);
+  unary("Log", ops::log);
+  unary("Sqrt", ops::sqrt);
+  unary("Abs", ops::abs);
+  unary("Neg", ops::neg);
+  unary("Erf", ops::erf);
+  unary("Floor", ops::floor);
+  unary("Ceil", ops::ceil);
+  unary("Round", ops::round);
+  unary("Sign", ops::sign);
+  unary("Reciprocal", ops::reciprocal);
+  unary("Not", ops::logical_not);
+  unary("Sin", ops::sin);
+  unary("Cos", ops::cos);
+  m["Identity"] = [](const Node& n) { return one(n.at(0)); };
+  m["Dropout"] = [](const Node& n) {  // inference: the identity (and an all-true mask)
+    Values r{n.at(0)};
+    if (n.proto.output_size() > 1) r.push_back(ones(n.at(0).shape(), {DType::Bool, n.at(0).device()}));
+    return r;
+  };
+  m["Softplus"] = [](const Node& n) { return one(ops::softplus(n.at(0))); };
+  m["LeakyRelu"] = [](const Node& n) {
+    const Tensor& x = n.at(0);
+    return one(ops::where(x > 0.0, x, x * n.f("alpha", 0.01)));
+  };
+  m["Elu"] = [](const Node& n) {
+    const Tensor& x = n.at(0);
+    return one(ops::where(x > 0.0, x, ops::expm1(x) * n.f("alpha", 1.0)));
+  };
+  m["HardSigmoid"] = [](const Node& n) {
+    return one(ops::clamp(n.at(0) * n.f("alpha", 0.2) + n.f("beta", 0.5), Scalar(0.0), Scalar(1.0)));
+  };
+  auto binary = [&m](const char* name, Tensor (*f)(const Tensor&, const Tensor&)) {
+    m[name] = [f](const Node& n) { return one(f(n.at(0), n.at(1))); };
+  };
+  m["Pow"] = [](const Node& n) {  // the result has the base's type
+    const Tensor &a = n.at(0), &b = n.at(1);
+    if (a.is_floating_point()) return one(ops::pow(a, b.to(a.dtype())));
+    return one(ops::round(ops::pow(a.to(DType::Float64), b.to(DType::Float64))).to(a.dtype()));
+  };
+  binary("Equal", ops::eq);
+  binary("Less", ops::lt);
+  binary("LessOrEqual", ops::le);
+  binary("Greater", ops::gt);
+  binary("GreaterOrEqual", ops::ge);
+  binary("And", ops::logical_and);
+  binary("Or", ops::logical_or);
+  binary("Xor", ops::logical_xor);
+  binary("MatMul", ops::matmul);
+  m["Add"] = [](const Node& n) { return one(n.at(0) + legacy_rhs(n)); };
+  m["Sub"] = [](const Node& n) { return one(n.at(0) - legacy_rhs(n)); };
+  m["Mul"] = [](const Node& n) { return one(n.at(0) * legacy_rhs(n)); };
+  m["Div"] = [](const Node& n) {
+    const Tensor &a = n.at(0), b = legacy_rhs(n);
+    if (a.is_floating_point()) return one(a / b);
+    Tensor q = a.to(DType::Float64) / b.to(DType::Float64);  // integer Div truncates toward zero
+    return one((ops::sign(q) * ops::floor(ops::abs(q))).to(a.dtype()));
+  };
+  m["Mod"] = [](const Node& n) {
+    const Tensor &a = n.at(0), &b = n.at(1);
+    if (n.i("fmod", 0)) return one(ops::fmod(a, b));
+    Tensor r = ops::fmod(a, b);  // Python-style: the result takes the divisor's sign
+    return one(ops::where((r != 0.0) && ((r < 0.0) != (b < 0.0)), r + b, r));
+  };
+  auto variadic = [&m](const char* name, Tensor (*f)(const Tensor&, const Tensor&)) {
+    m[name] = [f](const Node& n) {
+      Tensor r = n.at(0);
+      for (size_t k = 1; k < n.in.size(); ++k) r = f(r, n.at(k));
+      return one(r);
+    };
+  };
+  variadic("Max", ops::maximum);
+  variadic("Min", ops::minimum);
+  m["Sum"] = [](const Node& n) {
+    Tensor r = n.at(0);
+    for (size_t k = 1; k < n.in.size(); ++k) r = r + n.at(k);
+    return one(r);
+  };
+  m["Where"] = [](const Node& n) { return one(ops::where(n.at(0), n.at(1), n.at(2))); };
+  m["Clip"] = [](const Node& n) {
+    const Tensor& x = n.at(0);
+    std::optional<Scalar> lo, hi;
+    if (n.has(1)) lo = n.in[1].item();
+    else if (n.find("min")) lo = Scalar(n.f("min", 0));
+    if (n.has(2)) hi = n.in[2].item();
+    else if (n.find("max")) hi = Scalar(n.f("max", 0));
+    if (!lo && !hi) return one(x);
+    return one(ops::clamp(x, lo, hi).to(x.dtype()));
+  };
+  m["Cast"] = [](const Node& n) {
+    return one(n.at(0).to(onnx_proto::dtype_of(int32_t(n.i("to", 0)), "Cast")));
+  };
+  m["ReduceSum"] = [](const Node& n) {
+    bool axes_input = n.proto.input_size() > 1 || !n.find("axes");
+    return one(reduce(n, [](const Tensor& x, const Shape& a, bool k) { return ops::sum(x, a, k).to(x.dtype()); },
+                      axes_input));
+  };
+  auto attr_reduce = [&m](const char* name, Tensor (*f)(const Tensor&, const Shape&, bool)) {
+    m[name] = [f](const Node& n) {
+      // axes: an attribute before opset 18, an input from 18 on.
+      return one(reduce(n, [f](const Tensor& x, const Shape& a, bool k) { return f(x, a, k).to(x.dtype()); }, n.opset >= 18));
+    };
+  };
+  attr_reduce("ReduceMean", ops::mean);
+  attr_reduce("ReduceMax", ops::amax);
+  attr_reduce("ReduceMin", ops::amin);
+  attr_reduce("ReduceProd", ops::prod);
+  m["ArgMax"] = [](const Node& n) { return one(arg_reduce(n, true)); };
+  m["ArgMin"] = [](const Node& n) { return one(arg_reduce(n, false)); };
+  // Before opset 13 the softmax family works on the input flattened to 2-D at `axis` (default 1):
+  // a [1, 1000, 1, 1] classifier output normalizes over all 1000 values, not over the last dim.
+  auto softmax_family = [](const Node& n, const std::function<Tensor(const Tensor&, int64_t)>& f) {
+    const Tensor& x = n.at(0);
+    if (n.opset >= 13) return one(f(x, n.i("axis", -1)));
+    int64_t axis = wrap(n.i("axis", 1), x.dim());
+    TS_CHECK_VALUE(axis >= 0 && axis <= x.dim(), "axis ", n.i("axis", 1), " is out of range for a ", x.dim(),
+                   "-D input");
+    int64_t rows = 1;
+    for (int64_t d = 0; d < axis; ++d) rows *= x.size(d);
+    return one(f(x.reshape({rows, -1}), 1).reshape(x.shape()));
+  };
+  m["Gelu"] = [](const Node& n) {  // opset 20
+    std::string approx = n.s("approximate", "none");
+    TS_CHECK_VALUE(approx == "none" || approx == "tanh", "approximate '", approx, "' is not 'none' or 'tanh'");
+    return one(ops::gelu(n.at(0), approx));
+  };
+  m["Softmax"] = [softmax_family](const Node& n) { return softmax_family(n, ops::softmax); };
+  m["LogSoftmax"] = [softmax_family](const Node& n) { return softmax_family(n, ops::log_softmax); };
+  // 1 at the first maximum along the axis, 0 elsewhere.
+  m["Hardmax"] = [softmax_family](const Node& n) {
+    return softmax_family(n, [](const Tensor& x, int64_t axis) {
+      int64_t d = axis < 0 ? axis + x.dim() : axis;
+      Tensor idx = ops::argmax(x, d, /*keepdim=*/true);
+      return ops::scatter(zeros_like(x), d, idx, ones_like(idx).to(x.dtype()));
+    });
+  };
+  // Trigonometric and hyperbolic functions (float inputs).
+  unary("Tan", ops::tan);
+  unary("Asin", ops::asin);
+  unary("Acos", ops::acos);
+  unary("Atan", ops::atan);
+  unary("Sinh", ops::sinh);
+  unary("Cosh", ops::cosh);
+  m["Asinh"] = [](const Node& n) {
+    const Tensor& x = n.at(0);
+    return one(ops::sign(x) * ops::log(ops::abs(x) + ops::sqrt(x * x + 1.0)));
+  };
+  m["Acosh"] = [](const Node& n) {
+    const Tensor& x = n.at(0);
+    return one(ops::log(x + ops::sqrt(x * x - 1.0)));
+  };
+  m["Atanh"] = [](const Node& n) {
+    const Tensor& x = n.at(0);
+    return one(ops::log((x + 1.0) / (1.0 - x)) * 0.5);
+  };
+  // Activations.
+  m["Selu"] = [](const Node& n) {
+    const Tensor& x = n.at(0);
+    double alpha = n.f("alpha", 1.67326319217681884765625), gamma = n.f("gamma", 1.05070102214813232421875);
+    return one(ops::where(x > 0.0, x, ops::expm1(x) * alpha) * gamma);
+  };
+  m["Softsign"] = [](const Node& n) { return one(n.at(0) / (ops::abs(n.at(0)) + 1.0)); };
+  m["ThresholdedRelu"] = [](const Node& n) {
+    const Tensor& x = n.at(0);
+    return one(ops::where(x > n.f("alpha", 1.0), x, zeros_like(x)));
+  };
+  m["HardSwish"] = [](const Node& n) {
+    const Tensor& x = n.at(0);
+    return one(x * ops::clamp(x * (1.0 / 6) + 0.5, Scalar(0.0), Scalar(1.0)));
+  };
+  m["Mish"] = [](const Node& n) { return one(n.at(0) * ops::tanh(ops::softplus(n.at(0)))); };
+  m["Shrink"] = [](const Node& n) {
+    const Tensor& x = n.at(0);
+    double lambd = n.f("lambd", 0.5), bias = n.f("bias", 0.0);
+    return one(in_float(x, [&](const Tensor& v) {
+      return ops::where(v < -lambd, v + bias, ops::where(v > lambd, v - bias, zeros_like(v)));
+    }));
+  };
+  m["PRelu"] = [](const Node& n) {
+    const Tensor& x = n.at(0);
+    Tensor slope = n.at(1);
+    // Before opset 7 a per-channel slope [C] applied to dim 1 of [N, C, ...].
+    if (n.opset < 7 && slope.dim() == 1 && x.dim() > 2 && slope.size(0) == x.size(1)) {
+      Shape s{slope.size(0)};
+      for (int64_t d = 2; d < x.dim(); ++d) s.push_back(1);
+      slope = slope.reshape(s);
+    }
+    return one(ops::where(x < 0.0, x * slope, x));
+  };
+  m["IsNaN"] = [](const Node& n) { return one(ops::isnan(n.at(0))); };
+  m["IsInf"] = [](const Node& n) {
+    const Tensor& x = n.at(0);
+    Tensor inf = ops::isinf(x);
+    if (!n.i("detect_positive", 1)) inf = inf && (x < 0.0);
+    if (!n.i("detect_negative", 1)) inf = inf && (x > 0.0);
+    return one(inf);
+  };
+  m["Mean"] = [](const Node& n) {
+    Tensor r = n.at(0);
+    for (size_t k = 1; k < n.in.size(); ++k) r = r + n.at(k);
+    return one(r / double(n.in.size()));
+  };
+  m["CastLike"] = [](const Node& n) { return one(n.at(0).to(n.at(1).dtype())); };
+  m["CumSum"] = [](const Node& n) {
+    const Tensor& x = n.at(0);
+    int64_t d = wrap(n.host_ints(1).at(0), x.dim());
+    Tensor y = n.i("reverse", 0) ? ops::flip(x, {d}) : x;
+    Tensor c = ops::cumsum(y, d, x.dtype());
+    if (n.i("exclusive", 0)) c = c - y;
+    return one(n.i("reverse", 0) ? ops::flip(c, {d}) : c);
+  };
+  m["Trilu"] = [](const Node& n) {
+    int64_t k = n.has(1) ? n.in[1].item().to_int() : 0;
+    return one(n.i("upper", 1) ? ops::triu(n.at(0), k) : ops::tril(n.at(0), k));
+  };
+  m["EyeLike"] = [](const Node& n) {
+    const Tensor& x = n.at(0);
+    TS_CHECK_SHAPE(x.dim() == 2, "EyeLike needs a 2-D input, got shape ", x.shape());
+    DType dt = n.find("dtype") ? onnx_proto::dtype_of(int32_t(n.i("dtype", 0)), "EyeLike") : x.dtype();
+    Tensor rows = arange(0, double(x.size(0)), 1, {DType::Int64, x.device()}).reshape({-1, 1});
+    Tensor cols = arange(0, double(x.size(1)), 1, {DType::Int64, x.device()}).reshape({1, -1});
+    return one((cols - rows == n.i("k", 0)).to(dt));
+  };
+  m["NonZero"] = [](const Node& n) { return one(ops::nonzero(n.at(0)).t().contiguous()); };
+  m["LpNormalization"] = [](const Node& n) {
+    const Tensor& x = n.at(0);
+    int64_t p = n.i("p", 2);
+    TS_CHECK_VALUE(p == 1 || p == 2, "LpNormalization with p = ", p, " (ONNX allows 1 and 2)");
+    return one(x / ops::norm(x, double(p), {wrap(n.i("axis", -1), x.dim())}, true));
+  };
+  m["GatherND"] = [](const Node& n) { return one(gather_nd(n)); };
+  m["ScatterND"] = [](const Node& n) { return one(scatter_nd(n)); };
+  m["ScatterElements"] = [](const Node& n) { return one(scatter_elements(n)); };
+  m["Scatter"] = m["ScatterElements"];  // opsets 9-10
+  // More reductions (axes: an attribute before opset 18, an input from 18 on).
+  attr_reduce("ReduceL1", [](const Tensor& x, const Shape& a, bool k) { return ops::sum(ops::abs(x), a, k); });
+  attr_reduce("ReduceL2", [](const Tensor& x, const Shape& a, bool k) {
+    return in_float(x, [&](const Tensor& v) { return ops::sqrt(ops::sum(v * v, a, k)); });
+  });
+  attr_reduce("ReduceSumSquare", [](const Tensor& x, const Shape& a, bool k) { return ops::sum(x * x, a, k); });
+  attr_reduce("ReduceLogSum", [](const Tensor& x, const Shape& a, bool k) { return ops::log(ops::sum(x, a, k)); });
+  attr_reduce("ReduceLogSumExp", [](const Tensor& x, const Shape& a, bool k) {
+    return in_float(x, [&](const Tensor& v) { return ops::logsumexp(v, a, k); });
+  });
+}
+
+}  // namespace tessera::io::internal
