@@ -10,6 +10,61 @@ namespace tessera::io::internal {
 
 namespace {
 
+Shape dims_from(int64_t first, int64_t rank) {
+  Shape d;
+  for (int64_t k = first; k < rank; ++k) d.push_back(k);
+  return d;
+}
+
+// LayerNormalization: Y, and when asked Mean and InvStdDev (computed in float32 or wider,
+// stash_type), over the dims from axis on.
+Values layer_norm(const Node& n) {
+  const Tensor& x = n.at(0);
+  int64_t axis = wrap(n.i("axis", -1), x.dim());
+  TS_CHECK_VALUE(axis >= 0 && axis < x.dim(), "axis ", n.i("axis", -1), " is out of range for a ", x.dim(), "-D input");
+  double eps = n.f("epsilon", 1e-5);
+  Shape ns(x.shape().begin() + axis, x.shape().end());
+  const Tensor& scale = n.at(1);
+  Tensor bias = n.has(2) ? n.in[2] : Tensor();
+  if (n.proto.output_size() == 1 && scale.shape() == ns && (!bias.defined() || bias.shape() == ns))
+    return {ops::layer_norm(x, ns, scale, bias, eps)};
+  Tensor xf = x.to(x.dtype() == DType::Float64 ? DType::Float64 : DType::Float32);
+  Shape dims = dims_from(axis, x.dim());
+  Tensor mean = ops::mean(xf, dims, true);
+  Tensor centered = xf - mean;
+  Tensor inv_std = ops::rsqrt(ops::mean(centered * centered, dims, true) + eps);
+  Tensor y = (centered * inv_std).to(x.dtype()) * scale;
+  if (bias.defined()) y = y + bias;
+  return {y, mean, inv_std};
+}
+
+// NegativeLogLikelihoodLoss on log-probabilities x [N, C, d...] and targets [N, d...]: -x[n, t]
+// weighted by weight[t] (1 without weights), 0 where t is ignore_index; mean divides by the
+// weights' sum over the counted elements.
+Tensor nll_loss(const Tensor& x, const Tensor& target, const Tensor& weight, const std::string& reduction,
+                std::optional<int64_t> ignore) {
+  TS_CHECK_SHAPE(x.dim() >= 2 && target.dim() == x.dim() - 1, "input ", x.shape(), " and target ", target.shape(),
+                 " do not fit ([N, C, d...] and [N, d...])");
+  TS_CHECK_VALUE(reduction == "mean" || reduction == "sum" || reduction == "none", "reduction '", reduction,
+                 "' is not mean, sum or none");
+  Tensor t = target.to(DType::Int64);
+  Tensor keep = ignore ? (t != *ignore) : ones_like(t).to(DType::Bool);
+  Tensor safe = ops::where(keep, t, zeros_like(t));
+  Tensor picked = ops::gather(x, 1, safe.unsqueeze(1)).squeeze(1);
+  Tensor w = weight.defined() ? ops::index_select(weight, 0, safe.reshape({-1})).reshape(t.shape())
+                              : ones_like(picked);
+  w = ops::where(keep, w, zeros_like(w));
+  Tensor loss = -picked * w;
+  if (reduction == "none") return loss;
+  if (reduction == "sum") return ops::sum(loss);
+  return ops::sum(loss) / ops::sum(w);
+}
+
+std::optional<int64_t> ignore_index(const Node& n) {
+  if (!n.find("ignore_index")) return std::nullopt;
+  return n.i("ignore_index", 0);
+}
+
 }  // namespace
 
 void add_nn_ops(OpTable& m) {
@@ -22,13 +77,6 @@ void add_nn_ops(OpTable& m) {
                    "supported");
     return one(ops::batch_norm(n.at(0), n.at(3), n.at(4), n.at(1), n.at(2), false, 0.1, n.f("epsilon", 1e-5)));
   };
-  m["LayerNormalization"] = [](const Node& n) {
-    const Tensor& x = n.at(0);
-    TS_CHECK_VALUE(n.proto.output_size() == 1, "the Mean and InvStdDev outputs are not supported");
-    int64_t axis = wrap(n.i("axis", -1), x.dim());
-    Shape ns(x.shape().begin() + axis, x.shape().end());
-    return one(ops::layer_norm(x, ns, n.at(1), n.has(2) ? n.in[2] : Tensor(), n.f("epsilon", 1e-5)));
-  };
   m["RMSNormalization"] = [](const Node& n) {  // opset 23: x / sqrt(mean(x^2 over axis..) + eps) * scale
     const Tensor& x = n.at(0);
     int64_t axis = wrap(n.i("axis", -1), x.dim());
@@ -37,6 +85,52 @@ void add_nn_ops(OpTable& m) {
     Tensor xf = x.to(x.dtype() == DType::Float64 ? DType::Float64 : DType::Float32);  // stash_type: float32
     Tensor r = ops::rsqrt(ops::mean(xf * xf, dims, true) + n.f("epsilon", 1e-5));
     return one((xf * r).to(x.dtype()) * n.at(1));
+  };
+  m["LayerNormalization"] = [](const Node& n) { return layer_norm(n); };
+  m["InstanceNormalization"] = [](const Node& n) {
+    const Tensor& x = n.at(0);
+    return one(ops::group_norm(x, x.size(1), n.at(1), n.at(2), n.f("epsilon", 1e-5)));
+  };
+  m["GroupNormalization"] = [](const Node& n) {
+    const Tensor& x = n.at(0);
+    int64_t groups = n.i("num_groups", 0), channels = x.size(1);
+    TS_CHECK_VALUE(groups > 0 && channels % groups == 0, "num_groups ", groups, " does not divide the ", channels,
+                   " channels");
+    Tensor scale = n.at(1), bias = n.at(2);
+    if (scale.numel() == groups && groups != channels) {  // opset 18: one scale and bias per group
+      scale = ops::repeat(scale.reshape({groups, 1}), {1, channels / groups}).reshape({channels});
+      bias = ops::repeat(bias.reshape({groups, 1}), {1, channels / groups}).reshape({channels});
+    }
+    return one(ops::group_norm(x, groups, scale, bias, n.f("epsilon", 1e-5)));
+  };
+  m["MeanVarianceNormalization"] = [](const Node& n) {
+    const Tensor& x = n.at(0);
+    Shape axes = n.ints("axes").value_or(Shape{0, 2, 3});
+    for (auto& d : axes) d = wrap(d, x.dim());
+    Tensor centered = x - ops::mean(x, axes, true);
+    return one(centered / ops::sqrt(ops::mean(centered * centered, axes, true) + 1e-9));
+  };
+  m["LRN"] = [](const Node& n) {  // x / (bias + alpha / size * sum of squares over a window of channels)^beta
+    const Tensor& x = n.at(0);
+    int64_t size = n.i("size", 0);
+    TS_CHECK_VALUE(size > 0, "LRN needs a positive size, got ", size);
+    int64_t before = (size - 1) / 2, after = size - 1 - before;
+    Shape pad(size_t(2 * (x.dim() - 2)), 0);  // (before, after) from the last dim: channels come last
+    pad.push_back(before);
+    pad.push_back(after);
+    Tensor sq = ops::pad(x * x, pad, "constant", 0.0), sum = zeros_like(x);
+    for (int64_t k = 0; k < size; ++k) sum = sum + sq.narrow(1, k, x.size(1));
+    return one(x / ops::pow(sum * (n.f("alpha", 1e-4) / double(size)) + n.f("bias", 1.0), Scalar(n.f("beta", 0.75))));
+  };
+  m["NegativeLogLikelihoodLoss"] = [](const Node& n) {
+    return one(nll_loss(n.at(0), n.at(1), n.has(2) ? n.in[2] : Tensor(), n.s("reduction", "mean"), ignore_index(n)));
+  };
+  m["SoftmaxCrossEntropyLoss"] = [](const Node& n) {
+    const Tensor& x = n.at(0);
+    TS_CHECK_SHAPE(x.dim() >= 2, "scores must be [N, C, d...], got ", x.shape());
+    Tensor log_prob = ops::log_softmax(x, 1);
+    Tensor loss = nll_loss(log_prob, n.at(1), n.has(2) ? n.in[2] : Tensor(), n.s("reduction", "mean"), ignore_index(n));
+    return n.proto.output_size() > 1 ? Values{loss, log_prob} : Values{loss};
   };
 }
 
