@@ -65,6 +65,88 @@ std::optional<int64_t> ignore_index(const Node& n) {
   return n.i("ignore_index", 0);
 }
 
+// Attention (opset 23), as ONNX's reference computes it: Q, K, V as [B, heads, seq, head] or
+// [B, seq, hidden] (split by q_num_heads / kv_num_heads), an optional cache (past_key and
+// past_value, prepended along seq), a bool (true: attend) or additive mask padded to the keys,
+// is_causal aligned to the cache's end, softcap before the mask, grouped-query heads repeated,
+// rows with no key attendable giving 0. Outputs: Y, present_key, present_value and the scores
+// qk_matmul_output_mode picks (0 and 1: after softcap, 2: with the mask, 3: after softmax).
+Values attention(const Node& n) {
+  Tensor q = n.at(0), k = n.at(1), v = n.at(2);
+  TS_CHECK_SHAPE((q.dim() == 3 || q.dim() == 4) && k.dim() == q.dim() && v.dim() == q.dim(), "Q ", q.shape(), ", K ",
+                 k.shape(), " and V ", v.shape(), " must all be 3-D or all 4-D");
+  const bool packed = q.dim() == 3;
+  const int64_t batch = q.size(0);
+  if (packed) {
+    int64_t qh = n.i("q_num_heads", 0), kvh = n.i("kv_num_heads", 0);
+    TS_CHECK_VALUE(qh > 0 && kvh > 0, "3-D inputs need q_num_heads and kv_num_heads");
+    auto split_heads = [&](const Tensor& t, int64_t h, const char* what) {
+      TS_CHECK_SHAPE(t.size(2) % h == 0, what, " hidden size ", t.size(2), " is not a multiple of ", h, " heads");
+      return t.reshape({batch, t.size(1), h, t.size(2) / h}).transpose(1, 2);
+    };
+    q = split_heads(q, qh, "Q");
+    k = split_heads(k, kvh, "K");
+    v = split_heads(v, kvh, "V");
+  }
+  TS_CHECK_VALUE(n.has(4) == n.has(5), "past_key and past_value must be given together");
+  if (n.has(4)) {
+    k = ops::cat({n.in[4], k}, 2);
+    v = ops::cat({n.in[5], v}, 2);
+  }
+  const Tensor present_k = k, present_v = v;
+  const DType dt = q.dtype();
+  const int64_t L = q.size(2), S = k.size(2);
+  const TensorOptions opt{dt, q.device()};
+  const double inf = std::numeric_limits<double>::infinity();
+  Tensor bias = zeros({L, S}, opt);
+  if (n.has(3)) {
+    Tensor mask = n.in[3];
+    mask = mask.dtype() == DType::Bool ? ops::where(mask, zeros_like(mask).to(dt), full_like(mask.to(dt), -inf))
+                                       : mask.to(dt);
+    if (mask.size(-1) < S) {
+      Shape pad(size_t(2 * mask.dim()), 0);
+      pad[1] = S - mask.size(-1);
+      mask = ops::pad(mask, pad, "constant", -inf);
+    }
+    bias = bias + mask;
+  }
+  if (n.i("is_causal", 0)) {
+    int64_t offset = n.has(4) ? n.in[4].size(2) : 0;
+    Tensor i = arange(0, double(L), 1, {DType::Int64, q.device()}).reshape({L, 1});
+    Tensor j = arange(0, double(S), 1, {DType::Int64, q.device()}).reshape({1, S});
+    bias = bias + ops::where(j <= i + offset, zeros({L, S}, opt), full({L, S}, -inf, opt));
+  }
+  if (q.size(1) != k.size(1)) {  // grouped-query attention: each key/value head serves several query heads
+    int64_t qh = q.size(1), kh = k.size(1);
+    TS_CHECK_SHAPE(qh % kh == 0, q.size(1), " query heads are not a multiple of ", kh, " key/value heads");
+    auto repeat = [&](const Tensor& t) {
+      return t.unsqueeze(2).expand({batch, kh, qh / kh, t.size(2), t.size(3)}).reshape({batch, qh, t.size(2), t.size(3)});
+    };
+    k = repeat(k);
+    v = repeat(v);
+  }
+  double scale = n.find("scale") ? n.f("scale", 1.0) : 1.0 / std::sqrt(double(q.size(3)));
+  Tensor root = scalar_tensor(std::sqrt(scale), dt, q.device());  // on both sides, as the reference does
+  Tensor scores = ops::matmul(q * root, k.transpose(2, 3) * root);
+  double softcap = n.f("softcap", 0.0);
+  if (softcap > 0) scores = ops::tanh(scores / softcap) * softcap;
+  int64_t mode = n.i("qk_matmul_output_mode", 0);
+  TS_CHECK_VALUE(mode >= 0 && mode <= 3, "qk_matmul_output_mode ", mode, " is not 0, 1, 2 or 3");
+  Tensor qk_out = scores;
+  Tensor with_bias = scores + bias;
+  if (mode == 2) qk_out = with_bias;
+  if (n.find("softmax_precision"))
+    with_bias = with_bias.to(onnx_proto::dtype_of(int32_t(n.i("softmax_precision", 1)), "softmax_precision"));
+  Tensor probs = ops::softmax(with_bias, -1);
+  Tensor best = ops::amax(bias, {-1}, true);
+  Tensor none_attendable = ops::isinf(best) && (best < 0.0);
+  probs = ops::where(none_attendable, zeros_like(probs), probs);
+  if (mode == 3) qk_out = probs;
+  Tensor y = ops::matmul(probs.to(dt), v);
+  if (packed) y = y.transpose(1, 2).reshape({batch, L, -1});
+  return {y, present_k, present_v, qk_out.to(dt)};
+}
+
 }  // namespace
 
 void add_nn_ops(OpTable& m) {
@@ -132,6 +214,7 @@ void add_nn_ops(OpTable& m) {
     Tensor loss = nll_loss(log_prob, n.at(1), n.has(2) ? n.in[2] : Tensor(), n.s("reduction", "mean"), ignore_index(n));
     return n.proto.output_size() > 1 ? Values{loss, log_prob} : Values{loss};
   };
+  m["Attention"] = [](const Node& n) { return attention(n); };
 }
 
 }  // namespace tessera::io::internal

@@ -54,6 +54,9 @@ class TesseraRep(_BackendRep):
                 xs.append(x.to(self.device))
                 continue
             a = _np.asarray(x)
+            if a.dtype.name == "bfloat16":  # ml_dtypes' bfloat16 (numpy has none): exact through float32
+                xs.append(_tessera.from_numpy(a.astype(_np.float32)).to(_tessera.dtype.bfloat16).to(self.device))
+                continue
             if a.dtype == object:
                 raise TypeError(f"run: input '{name}' holds Python objects (dtype object); tessera runs numeric "
                                 "and bool tensors")
@@ -62,8 +65,16 @@ class TesseraRep(_BackendRep):
             raise ValueError(f"run: the model takes {len(names)} inputs ({names}), got {len(inputs)}")
         with _no_grad():
             outs = self.model.run(xs)
-        return _namedtupledict("Outputs", self.model.output_names)(*[o.to("cpu").numpy()
-                                                                      for o in outs])
+        return _namedtupledict("Outputs", self.model.output_names)(*[_to_numpy(o) for o in outs])
+
+
+def _to_numpy(t):
+    t = t.to("cpu")
+    if t.dtype == _tessera.dtype.bfloat16:
+        import ml_dtypes  # onnx's dependency
+
+        return t.to(_tessera.dtype.float32).numpy().astype(ml_dtypes.bfloat16)
+    return t.numpy()
 
 
 class TesseraBackend(_Backend):
