@@ -1,7 +1,8 @@
 #pragma once
 // One ONNX node being run, and the table of operators (not installed): onnx_ops.cpp holds the
 // table and the shape, convolution and recurrent operators, onnx_ops_math.cpp the elementwise
-// ones, reductions and casts, onnx_ops_nn.cpp normalizations, losses, attention and resizing.
+// ones, reductions and casts, onnx_ops_nn.cpp normalizations, losses and attention,
+// onnx_ops_image.cpp resampling (Resize, Upsample, GridSample).
 #include <functional>
 #include <optional>
 #include <string>
@@ -71,5 +72,6 @@ inline Values one(Tensor t) { return {std::move(t)}; }
 
 void add_math_ops(OpTable& m);
 void add_nn_ops(OpTable& m);
+void add_image_ops(OpTable& m);
 
 }  // namespace tessera::io::internal

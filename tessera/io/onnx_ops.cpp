@@ -290,6 +290,7 @@ const OpTable& op_table() {
     OpTable m;
     add_math_ops(m);
     add_nn_ops(m);
+    add_image_ops(m);
     m["Gemm"] = [](const Node& n) { return one(gemm(n)); };
     m["Conv"] = [](const Node& n) { return one(conv(n, false)); };
     m["ConvTranspose"] = [](const Node& n) { return one(conv(n, true)); };

@@ -1,5 +1,4 @@
-// ONNX operators, part 3: normalizations, losses, attention and resizing (the table is in
-// onnx_ops.cpp).
+// ONNX operators, part 3: normalizations, losses and attention (the table is in onnx_ops.cpp).
 #include <cmath>
 #include <limits>
 

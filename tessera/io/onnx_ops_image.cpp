@@ -1,0 +1,271 @@
+// ONNX operators, part 4: resampling images (Resize, Upsample, GridSample) (the table is in
+// onnx_ops.cpp).
+//
+// Resize is separable: each resized axis is planned on the host (for every output position, the
+// input positions it reads and their weights, from the coordinate transformation, the mode's
+// kernel and exclude_outside, exactly as ONNX's reference computes them), then applied with
+// index_select and a weighted sum, so gradients reach the input.
+#include <cmath>
+#include <limits>
+
+#include "tessera/io/onnx_node.h"
+#include "tessera/io/onnx_proto.h"
+
+namespace tessera::io::internal {
+
+namespace {
+
+struct ResizeOptions {
+  std::string mode = "nearest", transform = "half_pixel", nearest = "round_prefer_floor";
+  double cubic_a = -0.75, extrapolation = 0.0;
+  bool exclude_outside = false, antialias = false;
+};
+
+// One axis: out positions, each reading taps inputs at idx[o * taps + k] with weight w[...];
+// extrapolated[o]: the position lies outside the input (tf_crop_and_resize), its value is fixed.
+struct AxisPlan {
+  int64_t out = 0, taps = 0;
+  std::vector<int64_t> idx;
+  std::vector<double> w;
+  std::vector<bool> extrapolated;
+};
+
+std::vector<double> kernel_weights(const ResizeOptions& o, double ratio, double scale) {
+  if (o.mode == "nearest") {
+    if (ratio == std::floor(ratio)) return {0, 1};
+    if (o.nearest == "round_prefer_floor") return {double(ratio <= 0.5), double(ratio > 0.5)};
+    if (o.nearest == "round_prefer_ceil") return {double(ratio < 0.5), double(ratio >= 0.5)};
+    if (o.nearest == "floor") return {1, 0};
+    return {0, 1};  // ceil
+  }
+  if (o.mode == "linear") {
+    if (!o.antialias) return {1 - ratio, ratio};
+    double s = std::min(scale, 1.0);
+    int64_t start = int64_t(std::floor(-1 / s) + 1), footprint = 2 - 2 * start;
+    std::vector<double> c;
+    double sum = 0;
+    for (int64_t i = start; i < start + footprint; ++i) {
+      c.push_back(std::clamp(1 - std::abs((double(i) - ratio) * s), 0.0, 1.0));
+      sum += c.back();
+    }
+    for (double& v : c) v /= sum;
+    return c;
+  }
+  const double A = o.cubic_a;  // cubic
+  if (!o.antialias) {
+    double r = ratio, q = 1 - ratio;
+    return {((A * (r + 1) - 5 * A) * (r + 1) + 8 * A) * (r + 1) - 4 * A, ((A + 2) * r - (A + 3)) * r * r + 1,
+            ((A + 2) * q - (A + 3)) * q * q + 1, ((A * (q + 1) - 5 * A) * (q + 1) + 8 * A) * (q + 1) - 4 * A};
+  }
+  double s = std::min(scale, 1.0);
+  auto coeff = [A](double x) {
+    x = std::abs(x);
+    if (x <= 1) return (A + 2) * x * x * x - (A + 3) * x * x + 1;
+    if (x < 2) return A * x * x * x - 5 * A * x * x + 8 * A * x - 4 * A;
+    return 0.0;
+  };
+  int64_t start = int64_t(std::floor(-2 / s) + 1), end = 2 - start;
+  std::vector<double> c;
+  double sum = 0;
+  for (int64_t i = start; i < end; ++i) {
+    c.push_back(coeff(s * (double(i) - ratio)));
+    sum += c.back();
+  }
+  for (double& v : c) v /= sum;
+  return c;
+}
+
+AxisPlan plan_axis(const ResizeOptions& o, int64_t in, int64_t out, double scale, double roi_start, double roi_end) {
+  AxisPlan p;
+  p.out = out;
+  const double out_width = scale * double(in);
+  for (int64_t y = 0; y < out; ++y) {
+    double x = 0;
+    bool extrapolated = false;
+    const std::string& t = o.transform;
+    if (t == "align_corners") {
+      x = out_width == 1 ? 0.0 : double(y) * double(in - 1) / (out_width - 1);
+    } else if (t == "asymmetric") {
+      x = double(y) / scale;
+    } else if (t == "tf_crop_and_resize") {
+      x = out_width == 1 ? (roi_end - roi_start) * double(in - 1) / 2
+                         : double(y) * (roi_end - roi_start) * double(in - 1) / (out_width - 1);
+      x += roi_start * double(in - 1);
+      extrapolated = x < 0 || x > double(in - 1);
+    } else if (t == "pytorch_half_pixel") {
+      x = out_width == 1 ? -0.5 : (double(y) + 0.5) / scale - 0.5;
+    } else if (t == "half_pixel") {
+      x = (double(y) + 0.5) / scale - 0.5;
+    } else if (t == "half_pixel_symmetric") {
+      double adjustment = double(out) / out_width, center = double(in) / 2;
+      x = center * (1 - adjustment) + (double(y) + 0.5) / scale - 0.5;
+    } else {
+      throw ValueError(::tessera::detail::str("coordinate_transformation_mode '", t, "' is not an ONNX value"));
+    }
+    double ratio = x == std::floor(x) ? 1.0 : x - std::floor(x);
+    std::vector<double> c = kernel_weights(o, ratio, scale);
+    int64_t n = int64_t(c.size());
+    if (p.taps == 0) p.taps = n;
+    TS_CHECK_VALUE(n == p.taps, "Resize: kernel sizes differ along one axis");
+    // The n inputs nearest x (ties to the smaller index), as the reference picks them.
+    int64_t pad = (n + 1) / 2;
+    double xp = x + double(pad), fl = std::floor(xp), frac = xp - fl;
+    int64_t offset = n % 2 == 0 ? (frac == 0 ? -(n / 2) : -(n / 2) + 1)
+                                : (frac <= 0.5 ? -((n - 1) / 2) : -((n - 1) / 2) + 1);
+    int64_t start = int64_t(fl) + offset - pad;
+    if (o.exclude_outside) {
+      double sum = 0;
+      for (int64_t k = 0; k < n; ++k) {
+        if (start + k < 0 || start + k >= in) c[size_t(k)] = 0;
+        sum += c[size_t(k)];
+      }
+      for (double& v : c) v /= sum == 0 ? 1.0 : sum;
+    }
+    for (int64_t k = 0; k < n; ++k) {
+      p.idx.push_back(std::clamp<int64_t>(start + k, 0, in - 1));
+      p.w.push_back(c[size_t(k)]);
+    }
+    p.extrapolated.push_back(extrapolated);
+  }
+  return p;
+}
+
+// x resized along dim d by plan p (computed in x's floating dtype).
+Tensor apply_plan(const Tensor& x, int64_t d, const AxisPlan& p, double extrapolation) {
+  const Device dev = x.device();
+  Tensor idx = from_vector(p.idx).to(dev);
+  Tensor picked = ops::index_select(x, d, idx);  // [..., out * taps, ...]
+  Shape s = x.shape();
+  s[size_t(d)] = p.out;
+  s.insert(s.begin() + d + 1, p.taps);
+  picked = picked.reshape(s);
+  Shape ws(size_t(x.dim() + 1), 1);
+  ws[size_t(d)] = p.out;
+  ws[size_t(d + 1)] = p.taps;
+  Tensor w = from_vector(p.w).to(x.dtype()).reshape(ws).to(dev);
+  Tensor y = ops::sum(picked * w, {d + 1});
+  bool any = false;
+  for (bool e : p.extrapolated) any = any || e;
+  if (any) {
+    Shape ms(size_t(x.dim()), 1);
+    ms[size_t(d)] = p.out;
+    std::vector<uint8_t> m(p.extrapolated.begin(), p.extrapolated.end());
+    Tensor mask = from_vector(m).to(DType::Bool).reshape(ms).to(dev);
+    y = ops::where(mask, full_like(y, extrapolation), y);
+  }
+  return y;
+}
+
+// Resize (opsets 10 to 19) and Upsample: output sizes from `scales` (floor(in * scale)) or
+// `sizes` (with keep_aspect_ratio_policy), over all dims or `axes`.
+Tensor resize(const Node& n, const ResizeOptions& o, std::vector<double> scales, Shape sizes, std::vector<double> roi) {
+  const Tensor& x = n.at(0);
+  const int64_t r = x.dim();
+  Shape axes = n.ints("axes").value_or(Shape{});
+  for (auto& a : axes) a = wrap(a, r);
+  if (axes.empty())
+    for (int64_t d = 0; d < r; ++d) axes.push_back(d);
+  const size_t na = axes.size();
+  TS_CHECK_VALUE(scales.empty() != sizes.empty(), "Resize needs exactly one of scales and sizes");
+  TS_CHECK_VALUE(scales.empty() || scales.size() == na, "scales has ", scales.size(), " values for ", na, " axes");
+  TS_CHECK_VALUE(sizes.empty() || sizes.size() == na, "sizes has ", sizes.size(), " values for ", na, " axes");
+  TS_CHECK_VALUE(roi.empty() || roi.size() == 2 * na, "roi has ", roi.size(), " values for ", na, " axes");
+  std::vector<double> scale(na);
+  Shape out(na);
+  for (size_t i = 0; i < na; ++i) {
+    int64_t in = x.size(axes[i]);
+    if (!scales.empty()) {
+      TS_CHECK_VALUE(scales[i] > 0, "scales must be positive, got ", scales[i]);
+      scale[i] = scales[i];
+      out[i] = int64_t(scales[i] * double(in));
+    } else {
+      scale[i] = double(sizes[i]) / double(in);
+      out[i] = sizes[i];
+    }
+  }
+  std::string policy = n.s("keep_aspect_ratio_policy", "stretch");
+  if (!sizes.empty() && policy != "stretch") {
+    TS_CHECK_VALUE(policy == "not_larger" || policy == "not_smaller", "keep_aspect_ratio_policy '", policy,
+                   "' is not stretch, not_larger or not_smaller");
+    double s = policy == "not_larger" ? *std::min_element(scale.begin(), scale.end())
+                                      : *std::max_element(scale.begin(), scale.end());
+    for (size_t i = 0; i < na; ++i) {
+      scale[i] = s;
+      out[i] = int64_t(s * double(x.size(axes[i])) + 0.5);
+    }
+  }
+  const DType work = x.is_floating_point() ? x.dtype() : DType::Float64;
+  Tensor y = x.to(work);
+  for (size_t i = 0; i < na; ++i) {
+    double rs = roi.empty() ? 0.0 : roi[i], re = roi.empty() ? 1.0 : roi[i + na];
+    bool identity = std::abs(scale[i] - 1.0) < 1e-9 && out[i] == x.size(axes[i]) &&
+                    (o.transform != "tf_crop_and_resize" || (rs == 0.0 && re == 1.0));
+    if (identity) continue;
+    y = apply_plan(y, axes[i], plan_axis(o, x.size(axes[i]), out[i], scale[i], rs, re), o.extrapolation);
+  }
+  if (x.is_floating_point()) return y;
+  double lo = x.dtype() == DType::UInt8 ? 0 : x.dtype() == DType::Int8 ? -128 : -9.2e18;
+  double hi = x.dtype() == DType::UInt8 ? 255 : x.dtype() == DType::Int8 ? 127 : 9.2e18;
+  return ops::clamp(ops::round(y), Scalar(lo), Scalar(hi)).to(x.dtype());
+}
+
+std::vector<double> host_doubles(const Tensor& t) {
+  return t.to(Device::cpu()).to(DType::Float64).reshape({-1}).tolist<double>();
+}
+
+Tensor resize_op(const Node& n) {
+  ResizeOptions o;
+  o.mode = n.s("mode", "nearest");
+  TS_CHECK_VALUE(o.mode == "nearest" || o.mode == "linear" || o.mode == "cubic", "mode '", o.mode,
+                 "' is not nearest, linear or cubic");
+  if (n.opset < 11) {  // opset 10: Resize(X, scales), asymmetric coordinates
+    o.transform = "asymmetric";
+    o.nearest = "floor";
+    return resize(n, o, host_doubles(n.at(1)), {}, {});
+  }
+  o.transform = n.s("coordinate_transformation_mode", "half_pixel");
+  o.nearest = n.s("nearest_mode", "round_prefer_floor");
+  TS_CHECK_VALUE(o.nearest == "round_prefer_floor" || o.nearest == "round_prefer_ceil" || o.nearest == "floor" ||
+                     o.nearest == "ceil", "nearest_mode '", o.nearest, "' is not an ONNX value");
+  o.cubic_a = n.f("cubic_coeff_a", -0.75);
+  o.exclude_outside = n.i("exclude_outside", 0) != 0;
+  o.extrapolation = n.f("extrapolation_value", 0.0);
+  o.antialias = n.i("antialias", 0) != 0;
+  TS_CHECK_VALUE(!(o.antialias && o.mode == "nearest"), "antialias is not defined for mode nearest");
+  std::vector<double> roi, scales;
+  Shape sizes;
+  if (n.has(1) && n.in[1].numel() > 0) roi = host_doubles(n.in[1]);
+  if (n.has(2) && n.in[2].numel() > 0) scales = host_doubles(n.in[2]);
+  if (n.has(3) && n.in[3].numel() > 0) sizes = n.host_ints(3);
+  if (o.transform != "tf_crop_and_resize") roi.clear();
+  return resize(n, o, scales, sizes, roi);
+}
+
+// Upsample (opsets 7 to 9; Resize's forerunner): asymmetric coordinates, nearest rounds down.
+Tensor upsample(const Node& n) {
+  ResizeOptions o;
+  o.mode = n.s("mode", "nearest");
+  TS_CHECK_VALUE(o.mode == "nearest" || o.mode == "linear" || o.mode == "bilinear", "mode '", o.mode,
+                 "' is not nearest or linear");
+  if (o.mode == "bilinear") o.mode = "linear";
+  o.transform = "asymmetric";
+  o.nearest = "floor";
+  std::vector<double> scales;
+  if (n.has(1)) {
+    scales = host_doubles(n.in[1]);
+  } else {
+    auto* a = n.find("scales");
+    TS_CHECK_VALUE(a, "Upsample needs scales");
+    scales.assign(a->floats().begin(), a->floats().end());
+  }
+  return resize(n, o, scales, {}, {});
+}
+
+}  // namespace
+
+void add_image_ops(OpTable& m) {
+  m["Resize"] = [](const Node& n) { return one(resize_op(n)); };
+  m["Upsample"] = [](const Node& n) { return one(upsample(n)); };
+}
+
+}  // namespace tessera::io::internal
