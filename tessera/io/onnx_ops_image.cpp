@@ -261,11 +261,114 @@ Tensor upsample(const Node& n) {
   return resize(n, o, scales, {}, {});
 }
 
+// Reflects v into [lo, hi] by the nearer border until it lies inside (GridSample's reflection).
+Tensor reflect(const Tensor& v, double lo, double hi) {
+  double range = hi - lo;
+  auto fold = [&](const Tensor& dx, double near, double far, bool below) {
+    Tensor k = ops::floor(dx / range);
+    Tensor r = dx - k * range;
+    Tensor even = (k - ops::floor(k / 2.0) * 2.0) == 0.0;
+    Tensor from_near = below ? r + near : near - r, from_far = below ? far - r : r + far;
+    return ops::where(even, from_near, from_far);
+  };
+  Tensor low = fold(lo - v, lo, hi, true), high = fold(v - hi, hi, lo, false);
+  return ops::where(v < lo, low, ops::where(v > hi, high, v));
+}
+
+// GridSample (opsets 16, 20, 22): X [N, C, D...] sampled at grid [N, out..., D] (normalized
+// coordinates, the last spatial dim first), nearest/linear/cubic, zeros/border/reflection padding.
+Tensor grid_sample(const Node& n) {
+  const Tensor& x = n.at(0);
+  Tensor grid = n.at(1);
+  const int64_t dims = x.dim() - 2;
+  TS_CHECK_SHAPE(dims >= 1 && grid.dim() == x.dim() && grid.size(0) == x.size(0) && grid.size(-1) == dims, "X ",
+                 x.shape(), " and grid ", grid.shape(), " do not fit ([N, C, D...] and [N, out..., D])");
+  std::string mode = n.s("mode", n.opset >= 20 ? "linear" : "bilinear");
+  if (mode == "bilinear") mode = "linear";
+  if (mode == "bicubic") mode = "cubic";
+  TS_CHECK_VALUE(mode == "nearest" || mode == "linear" || mode == "cubic", "mode '", mode, "' is not an ONNX value");
+  const std::string padding = n.s("padding_mode", "zeros");
+  TS_CHECK_VALUE(padding == "zeros" || padding == "border" || padding == "reflection", "padding_mode '", padding,
+                 "' is not zeros, border or reflection");
+  const bool align = n.i("align_corners", 0) != 0;
+  const int64_t N = x.size(0), C = x.size(1);
+  Shape out(grid.shape().begin() + 1, grid.shape().end() - 1);
+  int64_t points = 1, pixels = 1;
+  for (int64_t o : out) points *= o;
+  for (int64_t d = 0; d < dims; ++d) pixels *= x.size(2 + d);
+  grid = grid.to(x.dtype()).reshape({N, points, dims});
+  // Per spatial dim d (0 = the first after C): continuous coordinates, then the taps' indices and weights.
+  using Taps = std::vector<std::vector<Tensor>>;
+  Taps tap_index = Taps(size_t(dims)), tap_weight = Taps(size_t(dims)), tap_valid = Taps(size_t(dims));
+  for (int64_t d = 0; d < dims; ++d) {
+    const double size = double(x.size(2 + d));
+    Tensor g = grid.select(2, dims - 1 - d);  // [N, points]
+    Tensor c = align ? (g + 1.0) * 0.5 * (size - 1) : ((g + 1.0) * size - 1.0) * 0.5;
+    if (mode == "nearest") c = ops::round(c);
+    const double lo = align ? 0.0 : -0.5, hi = align ? size - 1 : size - 0.5;
+    if (padding == "border")  // only points outside [lo, hi] move (to [0, size - 1])
+      c = ops::where((c < lo) || (c > hi), ops::clamp(c, Scalar(0.0), Scalar(size - 1)), c);
+    if (padding == "reflection") c = reflect(c, lo, hi);
+    Tensor base = mode == "nearest" ? c : ops::floor(c);
+    Tensor f = c - base;
+    std::vector<std::pair<int64_t, Tensor>> taps;  // offset from base, weight
+    if (mode == "nearest") {
+      taps = {{0, ones_like(c)}};
+    } else if (mode == "linear") {
+      taps = {{0, 1.0 - f}, {1, f}};
+    } else {
+      const double A = -0.75;
+      Tensor f1 = f + 1.0, q = 1.0 - f, q1 = q + 1.0;
+      taps = {{-1, ((f1 * A - 5 * A) * f1 + 8 * A) * f1 - 4 * A},
+              {0, (f * (A + 2) - (A + 3)) * f * f + 1.0},
+              {1, (q * (A + 2) - (A + 3)) * q * q + 1.0},
+              {2, ((q1 * A - 5 * A) * q1 + 8 * A) * q1 - 4 * A}};
+    }
+    for (auto& [offset, w] : taps) {
+      Tensor i = base + double(offset);
+      Tensor valid = (i >= 0.0) && (i <= size - 1);
+      if (padding == "border") i = ops::clamp(i, Scalar(0.0), Scalar(size - 1));
+      if (padding == "reflection") {
+        i = reflect(i, lo, hi);
+        i = ops::sign(i) * ops::floor(ops::abs(i));  // truncated toward zero, as the reference does
+        valid = ones_like(valid);
+      }
+      if (padding == "border") valid = ones_like(valid);
+      tap_index[size_t(d)].push_back(ops::clamp(i, Scalar(0.0), Scalar(size - 1)).to(DType::Int64));
+      tap_weight[size_t(d)].push_back(w);
+      tap_valid[size_t(d)].push_back(valid);
+    }
+  }
+  Tensor flat = x.reshape({N, C, pixels});
+  Tensor y = zeros({N, C, points}, {x.dtype(), x.device()});
+  std::vector<size_t> pick(size_t(dims), 0);
+  while (true) {  // every combination of one tap per dim
+    Tensor index = zeros({N, points}, {DType::Int64, x.device()});
+    Tensor weight = ones({N, points}, {x.dtype(), x.device()});
+    Tensor valid = ones({N, points}, {DType::Bool, x.device()});
+    for (int64_t d = 0; d < dims; ++d) {
+      index = index * x.size(2 + d) + tap_index[size_t(d)][pick[size_t(d)]];
+      weight = weight * tap_weight[size_t(d)][pick[size_t(d)]];
+      valid = valid && tap_valid[size_t(d)][pick[size_t(d)]];
+    }
+    weight = ops::where(valid, weight, zeros_like(weight));
+    Tensor values = ops::gather(flat, 2, index.unsqueeze(1).expand({N, C, points}).contiguous());
+    y = y + values * weight.unsqueeze(1);
+    int64_t d = dims - 1;
+    while (d >= 0 && ++pick[size_t(d)] == tap_index[size_t(d)].size()) pick[size_t(d--)] = 0;
+    if (d < 0) break;
+  }
+  Shape ys{N, C};
+  ys.insert(ys.end(), out.begin(), out.end());
+  return y.reshape(ys);
+}
+
 }  // namespace
 
 void add_image_ops(OpTable& m) {
   m["Resize"] = [](const Node& n) { return one(resize_op(n)); };
   m["Upsample"] = [](const Node& n) { return one(upsample(n)); };
+  m["GridSample"] = [](const Node& n) { return one(grid_sample(n)); };
 }
 
 }  // namespace tessera::io::internal
