@@ -105,3 +105,41 @@ def test_grid_sample_matches_pytorch_with_gradients(tmp_path, mode, padding, ali
     np.testing.assert_allclose(got.detach().numpy(), want.detach().numpy(), rtol=1e-10, atol=1e-12)
     got.sum().backward()
     np.testing.assert_allclose(xt.grad.numpy(), x.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+class Volumes(torch.nn.Module):
+    """3-D convolutions and pooling, MaxPool's indices, a transposed convolution."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv3d(4, 6, (3, 2, 3), stride=(2, 1, 1), padding=(1, 0, 2), dilation=(1, 2, 1), groups=2)
+        self.pool = torch.nn.MaxPool3d(2, stride=(1, 2, 2), padding=1)
+        self.avg = torch.nn.AvgPool3d(3, stride=2, padding=1, ceil_mode=True, count_include_pad=False)
+        self.pool2 = torch.nn.MaxPool2d(2, return_indices=True)
+        self.up = torch.nn.ConvTranspose2d(6, 3, 3, stride=2, padding=1, output_padding=1)
+
+    def forward(self, x):
+        v = self.avg(self.pool(torch.relu(self.conv(x))))
+        plane = v.sum(2)
+        y, idx = self.pool2(plane)
+        return v, self.up(y), idx
+
+
+def test_volumes_pooling_indices_and_transposed_conv_match_pytorch_with_gradients(tmp_path):
+    torch.manual_seed(int(RNG.integers(1 << 30)))
+    tnet = Volumes().double()
+    x = torch.randn(2, 4, 7, 8, 9, dtype=torch.float64)
+    path = tmp_path / "volumes.onnx"
+    torch.onnx.export(tnet, (x,), str(path), opset_version=13)
+    net = ts.onnx.load(path)
+    assert {"Conv", "MaxPool", "AveragePool", "ConvTranspose"} <= set(net.op_types)
+    want = tnet(x)
+    (want[0].sum() + (want[1] ** 2).sum()).backward()
+    got = net.run([ts.tensor(x.numpy())])
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g.detach().numpy(), w.detach().numpy(), rtol=1e-10, atol=1e-12)
+    assert got[2].dtype == ts.int64
+    (got[0].sum() + (got[1] ** 2).sum()).backward()
+    params = dict(net.named_parameters())
+    for name, p in tnet.named_parameters():
+        np.testing.assert_allclose(params[name].grad.numpy(), p.grad.numpy(), rtol=1e-8, atol=1e-10, err_msg=name)

@@ -62,21 +62,116 @@ Shape apply_pads(Tensor& x, const Shape& p, double fill) {
 // fill is the extra height dim's value.
 Shape two(const Shape& s, int64_t fill) { return s.size() == 1 ? Shape{fill, s[0]} : s; }
 
+// The pads attribute of a ConvTranspose (VALID: none).
+Shape onnx_pads_transposed(const Node& n, int64_t spatial) {
+  if (n.s("auto_pad", "NOTSET") == "VALID") return Shape(size_t(2 * spatial), 0);
+  Shape p = n.ints("pads").value_or(Shape(size_t(2 * spatial), 0));
+  TS_CHECK_VALUE(int64_t(p.size()) == 2 * spatial, "pads must have ", 2 * spatial, " values, got ", p);
+  return p;
+}
+
+// x [N, C, D, H, W] with the height and width pads of ONNX's 3-D pads list applied.
+Tensor apply_pads_2d_of_3d(const Tensor& x, const Shape& pads) {
+  return ops::pad(x, {pads[2], pads[5], pads[1], pads[4]}, "constant", 0.0);
+}
+
+// 3-D convolution as a sum of 2-D ones over the kernel's depth: output depth slice o reads input
+// depth o * stride + k * dilation for each kernel depth k (x already padded in depth).
+Tensor conv3d_by_slices(const Tensor& x, const Tensor& w, const Tensor& b, const Shape& strides, const Shape& pads,
+                        const Shape& dil, int64_t groups) {
+  int64_t D = x.size(2), K = w.size(2);
+  int64_t out = (D + pads[0] + pads[3] - dil[0] * (K - 1) - 1) / strides[0] + 1;
+  TS_CHECK_SHAPE(out > 0, "input ", x.shape(), " is too small for kernel ", w.shape());
+  Tensor xp = ops::pad(x, {0, 0, 0, 0, pads[0], pads[3]}, "constant", 0.0);
+  Tensor hw = apply_pads_2d_of_3d(xp, pads);
+  Conv2dParams p{{strides[1], strides[2]}, {0, 0}, {dil[1], dil[2]}, groups};
+  std::vector<Tensor> slices;
+  for (int64_t o = 0; o < out; ++o) {
+    Tensor acc;
+    for (int64_t k = 0; k < K; ++k) {
+      Tensor y = ops::conv2d(hw.select(2, o * strides[0] + k * dil[0]), w.select(2, k), Tensor(), p);
+      acc = acc.defined() ? acc + y : y;
+    }
+    slices.push_back(acc);
+  }
+  Tensor y = ops::stack(slices, 2);
+  if (b.defined()) y = y + b.reshape({-1, 1, 1, 1});
+  return y;
+}
+
+// A transposed convolution with pads cropped from its full output afterwards: what asymmetric
+// pads, auto_pad SAME_* and output_shape need.
+Tensor conv_transpose_cropped(const Node& n, Tensor x, Tensor w, const Tensor& b, const Shape& strides,
+                              const Shape& dil) {
+  const int64_t S = x.dim() - 2;
+  Shape op = n.ints("output_padding").value_or(Shape(size_t(S), 0)), pads(size_t(2 * S), 0);
+  std::optional<Shape> want = n.ints("output_shape");
+  if (want && int64_t(want->size()) == S + 2) want = Shape(want->begin() + 2, want->end());
+  const std::string auto_pad = n.s("auto_pad", "NOTSET");
+  for (int64_t d = 0; d < S; ++d) {
+    int64_t in = x.size(2 + d), full = (in - 1) * strides[size_t(d)] + dil[size_t(d)] * (w.size(2 + d) - 1) + 1;
+    if (want || auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") {
+      int64_t target = want ? (*want)[size_t(d)] : in * strides[size_t(d)];
+      int64_t total = full + op[size_t(d)] - target;  // negative: the output grows by zeros
+      int64_t half = total >= 0 ? total / 2 : -((-total + 1) / 2);  // rounded down, as ONNX's reference does
+      bool upper = auto_pad == "SAME_UPPER";  // otherwise (SAME_LOWER, or output_shape alone) the larger part first
+      pads[size_t(d)] = upper ? half : total - half;
+      pads[size_t(d + S)] = upper ? total - half : half;
+    } else if (auto_pad != "VALID") {
+      Shape p = n.ints("pads").value_or(Shape(size_t(2 * S), 0));
+      TS_CHECK_VALUE(int64_t(p.size()) == 2 * S, "pads must have ", 2 * S, " values, got ", p);
+      pads = p;
+    }
+  }
+  if (S == 1) {
+    x = x.unsqueeze(2);
+    w = w.unsqueeze(2);
+  }
+  Shape st = two(strides, 1), dl = two(dil, 1);
+  Tensor y = ops::conv_transpose2d(x, w, Tensor(), {{st[0], st[1]}, {0, 0}, {dl[0], dl[1]}, n.i("group", 1)}, {0, 0});
+  if (S == 1) y = y.squeeze(2);
+  for (int64_t d = 0; d < S; ++d) {
+    int64_t dim = 2 + d, extra = op[size_t(d)];
+    if (extra > 0) {  // output_padding: rows at the end that only the bias reaches
+      Shape sh = y.shape();
+      sh[size_t(dim)] = extra;
+      y = ops::cat({y, zeros(sh, {y.dtype(), y.device()})}, dim);
+    }
+    Shape grow(size_t(2 * y.dim()), 0);  // negative pads add zeros: (before, after) from the last dim
+    grow[size_t(2 * (y.dim() - 1 - dim))] = std::max<int64_t>(0, -pads[size_t(d)]);
+    grow[size_t(2 * (y.dim() - 1 - dim) + 1)] = std::max<int64_t>(0, -pads[size_t(d + S)]);
+    y = ops::pad(y, grow, "constant", 0.0);
+    int64_t begin = std::max<int64_t>(0, pads[size_t(d)]), end = y.size(dim) - std::max<int64_t>(0, pads[size_t(d + S)]);
+    TS_CHECK_SHAPE(end > begin, "pads ", pads, " leave no output of ", y.shape());
+    y = y.slice(dim, begin, end);
+  }
+  if (b.defined()) {
+    Shape bs{-1};
+    for (int64_t d = 0; d < S; ++d) bs.push_back(1);
+    y = y + b.reshape(bs);
+  }
+  return y;
+}
+
 Tensor conv(const Node& n, bool transpose) {
   Tensor x = n.at(0), w = n.at(1);
   int64_t spatial = x.dim() - 2;
-  TS_CHECK_SHAPE(spatial == 1 || spatial == 2, "only 1-D and 2-D convolutions are supported, input shape ", x.shape());
+  TS_CHECK_SHAPE(spatial >= 1 && spatial <= 3 && w.dim() == x.dim(), "convolution input ", x.shape(), " and weight ",
+                 w.shape(), ": 1-D, 2-D and 3-D convolutions are supported");
   Shape strides1 = n.ints("strides").value_or(Shape(size_t(spatial), 1));
   Shape dil1 = n.ints("dilations").value_or(Shape(size_t(spatial), 1));
   Shape kernel(w.shape().begin() + 2, w.shape().end());
+  Tensor b = n.has(2) ? n.in[2] : Tensor();
+  if (spatial == 3) {
+    TS_CHECK_VALUE(!transpose, "3-D ConvTranspose is not supported");
+    return conv3d_by_slices(x, w, b, strides1, onnx_pads(n, x, kernel, strides1, dil1), dil1, n.i("group", 1));
+  }
   Shape pads;
   if (transpose) {
-    TS_CHECK_VALUE(n.s("auto_pad", "NOTSET") == "NOTSET" || n.s("auto_pad", "NOTSET") == "VALID",
-                   "ConvTranspose with auto_pad '", n.s("auto_pad", ""), "' is not supported (export with explicit pads)");
-    Shape p = onnx_pads(n, x, kernel, strides1, dil1);
-    for (int64_t d = 0; d < spatial; ++d)
-      TS_CHECK_VALUE(p[size_t(d)] == p[size_t(d + spatial)], "ConvTranspose with asymmetric pads ", p,
-                     " is not supported");
+    Shape p = onnx_pads_transposed(n, spatial);
+    bool plain = !n.find("output_shape") && (n.s("auto_pad", "NOTSET") == "NOTSET" || n.s("auto_pad", "") == "VALID");
+    for (int64_t d = 0; d < spatial; ++d) plain = plain && p[size_t(d)] == p[size_t(d + spatial)];
+    if (!plain) return conv_transpose_cropped(n, x, w, b, strides1, dil1);
     pads = two(Shape(p.begin(), p.begin() + spatial), 0);
   } else {
     pads = two(apply_pads(x, onnx_pads(n, x, kernel, strides1, dil1), 0.0), 0);
@@ -88,10 +183,8 @@ Tensor conv(const Node& n, bool transpose) {
     w = w.unsqueeze(2);
   }
   Conv2dParams p{{strides[0], strides[1]}, {pads[0], pads[1]}, {dil[0], dil[1]}, n.i("group", 1)};
-  Tensor b = n.has(2) ? n.in[2] : Tensor();
   Tensor y;
   if (transpose) {
-    TS_CHECK_VALUE(!n.find("output_shape"), "ConvTranspose with output_shape is not supported (use output_padding)");
     y = ops::conv_transpose2d(x, w, b, p, two(n.ints("output_padding").value_or(Shape(size_t(spatial), 0)), 0));
   } else {
     y = ops::conv2d(x, w, b, p);
@@ -99,21 +192,126 @@ Tensor conv(const Node& n, bool transpose) {
   return spatial == 1 ? y.squeeze(2) : y;
 }
 
-Tensor pool(const Node& n, bool max) {
+enum class PoolKind { Max, Average, Lp };
+
+// Pooling over any number of spatial dims as a max or sum of the kernel's shifted, strided views
+// of the padded input: what the 2-D kernels do not cover (3-D, dilated averages, pads beyond half
+// the kernel, MaxPool's Indices, LpPool). pads: ONNX's [begins..., ends...].
+Values pool_by_views(const Tensor& x, PoolKind kind, const Shape& kernel, const Shape& strides, const Shape& dil,
+                     const Shape& pads, bool ceil_mode, bool count_include_pad, double p_norm, bool want_indices,
+                     bool column_major) {
+  const int64_t S = x.dim() - 2;
+  Shape out = Shape(size_t(S)), torch_pad, extra = Shape(size_t(S));
+  for (int64_t d = 0; d < S; ++d) {
+    int64_t in = x.size(2 + d), pb = pads[size_t(d)], pe = pads[size_t(d + S)], k = kernel[size_t(d)];
+    int64_t s = strides[size_t(d)], span = in + pb + pe - dil[size_t(d)] * (k - 1) - 1;
+    TS_CHECK_SHAPE(span >= 0, "input ", x.shape(), " is too small for kernel ", kernel, " with dilations ", dil);
+    int64_t n = (ceil_mode ? (span + s - 1) / s : span / s) + 1;
+    if (ceil_mode && (n - 1) * s >= in + pb) --n;  // the last window starts inside the input or its left pad
+    out[size_t(d)] = n;
+    extra[size_t(d)] = std::max<int64_t>(0, (n - 1) * s + dil[size_t(d)] * (k - 1) + 1 - (in + pb + pe));
+  }
+  for (int64_t d = S - 1; d >= 0; --d) {  // (before, after) pairs from the last dim
+    torch_pad.push_back(pads[size_t(d)]);
+    torch_pad.push_back(pads[size_t(d + S)] + extra[size_t(d)]);
+  }
+  const double fill = kind == PoolKind::Max ? -INFINITY : 0.0;
+  Tensor src = kind == PoolKind::Lp ? ops::pow(ops::abs(x), Scalar(p_norm)) : x;
+  Tensor padded = ops::pad(src, torch_pad, "constant", fill);
+  // For averages: how many positions each window counts (the pads when count_include_pad, never
+  // the extra end that ceil_mode reads).
+  Tensor counted;
+  if (kind == PoolKind::Average) {
+    Shape ones_shape{1, 1};
+    ones_shape.insert(ones_shape.end(), x.shape().begin() + 2, x.shape().end());
+    counted = ops::pad(ones(ones_shape, {x.dtype(), x.device()}), torch_pad, "constant", 0.0);
+    if (count_include_pad) {
+      Shape inner;
+      for (int64_t d = S - 1; d >= 0; --d) {
+        inner.push_back(pads[size_t(d)]);
+        inner.push_back(pads[size_t(d + S)]);
+      }
+      Tensor with_pads = ops::pad(ones(ones_shape, {x.dtype(), x.device()}), inner, "constant", 1.0);
+      Shape rest;
+      for (int64_t d = S - 1; d >= 0; --d) {
+        rest.push_back(0);
+        rest.push_back(extra[size_t(d)]);
+      }
+      counted = ops::pad(with_pads, rest, "constant", 0.0);
+    }
+  }
+  Tensor acc, count, best_index;
+  Shape offset(size_t(S), 0);
+  int64_t plane = 1;
+  for (int64_t d = 0; d < S; ++d) plane *= x.size(2 + d);
+  while (true) {
+    auto view = [&](Tensor t) {
+      for (int64_t d = 0; d < S; ++d) {
+        int64_t b = offset[size_t(d)] * dil[size_t(d)], s = strides[size_t(d)];
+        t = t.slice(2 + d, b, b + (out[size_t(d)] - 1) * s + 1, s);
+      }
+      return t;
+    };
+    Tensor v = view(padded);
+    if (kind == PoolKind::Max) {
+      if (want_indices) {  // this window position's place in the unpadded input, flattened
+        Tensor where_from = zeros(out, {DType::Int64, x.device()});
+        for (int64_t d0 = 0; d0 < S; ++d0) {
+          int64_t d = column_major ? S - 1 - d0 : d0;
+          Shape s1(size_t(S), 1);
+          s1[size_t(d)] = out[size_t(d)];
+          Tensor pos = arange(0, double(out[size_t(d)]), 1, {DType::Int64, x.device()}) * strides[size_t(d)] +
+                       (offset[size_t(d)] * dil[size_t(d)] - pads[size_t(d)]);
+          where_from = where_from * x.size(2 + d) + pos.reshape(s1);
+        }
+        best_index = acc.defined() ? ops::where(v > acc, where_from.expand(v.shape()), best_index)
+                                   : where_from.expand(v.shape()).contiguous();
+      }
+      acc = acc.defined() ? ops::maximum(acc, v) : v;
+    } else {
+      acc = acc.defined() ? acc + v : v;
+      if (counted.defined()) count = count.defined() ? count + view(counted) : view(counted);
+    }
+    int64_t d = S - 1;
+    while (d >= 0 && ++offset[size_t(d)] == kernel[size_t(d)]) offset[size_t(d--)] = 0;
+    if (d < 0) break;
+  }
+  if (kind == PoolKind::Average) return {acc / count};
+  if (kind == PoolKind::Lp) return {ops::pow(acc, Scalar(1.0 / p_norm))};
+  if (!want_indices) return {acc};
+  Tensor planes = arange(0, double(x.size(0) * x.size(1)), 1, {DType::Int64, x.device()}) * plane;
+  Shape ps{x.size(0), x.size(1)};
+  for (int64_t d = 0; d < S; ++d) ps.push_back(1);
+  return {acc, best_index + planes.reshape(ps)};
+}
+
+Values pool(const Node& n, PoolKind kind) {
   Tensor x = n.at(0);
   int64_t spatial = x.dim() - 2;
-  TS_CHECK_SHAPE(spatial == 1 || spatial == 2, "only 1-D and 2-D pooling is supported, input shape ", x.shape());
-  TS_CHECK_VALUE(n.proto.output_size() == 1, "the Indices output of MaxPool is not supported");
+  TS_CHECK_SHAPE(spatial >= 1, "pooling needs an input [N, C, D...], got shape ", x.shape());
   TS_CHECK_VALUE(n.ints("kernel_shape").has_value(), "kernel_shape is required");
-  ops::PoolOptions o;
   Shape kernel = *n.ints("kernel_shape"), strides = n.ints("strides").value_or(Shape(size_t(spatial), 1));
   Shape dil = n.ints("dilations").value_or(Shape(size_t(spatial), 1));
+  TS_CHECK_VALUE(int64_t(kernel.size()) == spatial && int64_t(strides.size()) == spatial &&
+                     int64_t(dil.size()) == spatial, "kernel_shape ", kernel, ", strides ", strides, " and dilations ",
+                 dil, " must each have one value per spatial dim of the input ", x.shape());
   Shape p = onnx_pads(n, x, kernel, strides, dil);
+  const bool max = kind == PoolKind::Max, indices = max && n.proto.output_size() > 1;
+  const bool ceil_mode = n.i("ceil_mode", 0) != 0, include_pad = n.i("count_include_pad", 0) != 0;
+  bool native = kind != PoolKind::Lp && spatial <= 2 && !indices;
+  for (int64_t d = 0; d < spatial; ++d) {
+    native = native && 2 * std::max(p[size_t(d)], p[size_t(d + spatial)]) <= kernel[size_t(d)];
+    native = native && (max || dil[size_t(d)] == 1);
+  }
+  if (!native)
+    return pool_by_views(x, kind, kernel, strides, dil, p, ceil_mode, include_pad, double(n.i("p", 2)), indices,
+                         n.i("storage_order", 0) != 0);
+  ops::PoolOptions o;
   o.kernel_size = two(kernel, 1);
   o.stride = two(strides, 1);
   o.dilation = two(dil, 1);
-  o.ceil_mode = n.i("ceil_mode", 0) != 0;
-  o.count_include_pad = n.i("count_include_pad", 0) != 0;
+  o.ceil_mode = ceil_mode;
+  o.count_include_pad = include_pad;
   Tensor padded = x;
   o.padding = two(apply_pads(padded, p, max ? -INFINITY : 0.0), 0);
   const bool pre_padded = !padded.is_same(x);
@@ -122,11 +320,11 @@ Tensor pool(const Node& n, bool max) {
     Tensor y = max ? ops::max_pool2d(t, o) : ops::avg_pool2d(t, o);
     return spatial == 1 ? y.squeeze(2) : y;
   };
-  if (max || !pre_padded || o.count_include_pad) return run(padded);
+  if (max || !pre_padded || o.count_include_pad) return {run(padded)};
   // An average that leaves the (asymmetric) padding out: window sums over window counts.
   Tensor ones = ones_like(x);
   apply_pads(ones, p, 0.0);
-  return run(padded) / run(ones);
+  return {run(padded) / run(ones)};
 }
 
 // ONNX Reshape: 0 copies the input's dim (unless allowzero), -1 is inferred.
@@ -294,8 +492,29 @@ const OpTable& op_table() {
     m["Gemm"] = [](const Node& n) { return one(gemm(n)); };
     m["Conv"] = [](const Node& n) { return one(conv(n, false)); };
     m["ConvTranspose"] = [](const Node& n) { return one(conv(n, true)); };
-    m["MaxPool"] = [](const Node& n) { return one(pool(n, true)); };
-    m["AveragePool"] = [](const Node& n) { return one(pool(n, false)); };
+    m["MaxPool"] = [](const Node& n) { return pool(n, PoolKind::Max); };
+    m["AveragePool"] = [](const Node& n) { return pool(n, PoolKind::Average); };
+    m["LpPool"] = [](const Node& n) { return pool(n, PoolKind::Lp); };
+    m["MaxUnpool"] = [](const Node& n) {  // X's values at MaxPool's flattened indices, zeros elsewhere
+      const Tensor& x = n.at(0);
+      const int64_t S = x.dim() - 2;
+      Shape out;
+      if (n.has(2)) {
+        out = n.host_ints(2);
+      } else {
+        Shape k = n.ints("kernel_shape").value_or(Shape{}), st = n.ints("strides").value_or(Shape(size_t(S), 1));
+        Shape p = n.ints("pads").value_or(Shape(size_t(2 * S), 0));
+        TS_CHECK_VALUE(int64_t(k.size()) == S && int64_t(st.size()) == S && int64_t(p.size()) == 2 * S,
+                       "kernel_shape ", k, ", strides ", st, " and pads ", p, " do not fit the input ", x.shape());
+        out = {x.size(0), x.size(1)};
+        for (int64_t d = 0; d < S; ++d)
+          out.push_back((x.size(2 + d) - 1) * st[size_t(d)] + k[size_t(d)] - p[size_t(d)] - p[size_t(d + S)]);
+      }
+      int64_t total = 1;
+      for (int64_t v : out) total *= v;
+      Tensor flat = zeros({total}, {x.dtype(), x.device()});
+      return one(ops::index_copy(flat, 0, n.at(1).to(DType::Int64).reshape({-1}), x.reshape({-1})).reshape(out));
+    };
     m["GlobalAveragePool"] = [](const Node& n) {
       const Tensor& x = n.at(0);
       Shape dims;
