@@ -67,3 +67,31 @@ def test_unsupported_op_is_refused_at_prepare():
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])
     with pytest.raises(ts.onnx.OnnxError, match="NoSuchOp"):
         backend.prepare(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]))
+
+
+def _if_model(then_op):
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])
+    then_g = helper.make_graph([helper.make_node(then_op, ["x"], ["t"])], "then", [],
+                               [helper.make_tensor_value_info("t", TensorProto.FLOAT, [2])])
+    else_g = helper.make_graph([helper.make_node("Neg", ["x"], ["e"])], "else", [],
+                               [helper.make_tensor_value_info("e", TensorProto.FLOAT, [2])])
+    graph = helper.make_graph(
+        [helper.make_node("ReduceSum", ["x"], ["s"], keepdims=0),
+         helper.make_node("Constant", [], ["zero"], value_float=0.0),
+         helper.make_node("Greater", ["s", "zero"], ["c"]),
+         helper.make_node("If", ["c"], ["y"], then_branch=then_g, else_branch=else_g)], "g", [x], [y])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+
+
+def test_if_branches_read_outer_values_and_are_checked_at_load(tmp_path):
+    rep = backend.prepare(_if_model("Relu"))
+    np.testing.assert_allclose(rep.run([np.array([1.0, -0.5], np.float32)]).y, [1.0, 0.0])
+    np.testing.assert_allclose(rep.run([np.array([-1.0, 0.5], np.float32)]).y, [1.0, -0.5])
+    # An op tessera does not run, inside a branch, is refused when the file is read.
+    with pytest.raises(ts.onnx.OnnxError, match=r"'t' \(NoSuchOp\)"):
+        backend.prepare(_if_model("NoSuchOp"))
+    path = tmp_path / "if.onnx"
+    onnx.save(_if_model("Relu"), str(path))
+    with pytest.raises(ts.onnx.OnnxError, match="If, Loop or Scan"):
+        ts.inference.InferenceSession(str(path))

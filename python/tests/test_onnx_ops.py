@@ -143,3 +143,50 @@ def test_volumes_pooling_indices_and_transposed_conv_match_pytorch_with_gradient
     params = dict(net.named_parameters())
     for name, p in tnet.named_parameters():
         np.testing.assert_allclose(params[name].grad.numpy(), p.grad.numpy(), rtol=1e-8, atol=1e-10, err_msg=name)
+
+
+class Steps(torch.nn.Module):
+    """A loop that reads outer-scope weights, then a branch on the data."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = torch.nn.Linear(4, 4)
+        self.out = torch.nn.Linear(4, 2)
+
+    def forward(self, x, n: int):
+        h = x
+        for _ in range(n):
+            h = torch.tanh(self.fc(h)) + h
+        if bool(h.sum() > 0):
+            y = self.out(h)
+        else:
+            y = self.out(-h) * 2.0
+        return y
+
+
+def test_loop_and_if_from_a_scripted_pytorch_model_run_and_train(tmp_path):
+    torch.manual_seed(int(RNG.integers(1 << 30)))
+    tnet = Steps().double()
+    path = tmp_path / "steps.onnx"
+    torch.onnx.export(torch.jit.script(tnet), (torch.randn(3, 4, dtype=torch.float64), 3), str(path),
+                      opset_version=13, input_names=["x", "n"])
+    net = ts.onnx.load(path)
+    assert {"Loop", "If"} <= set(net.op_types)
+    params = dict(net.named_parameters())
+    for trips, sign in ((3, 1.0), (0, 1.0), (5, -1.0)):  # both branches, and a loop that never runs
+        x = sign * (torch.rand(3, 4, dtype=torch.float64) + 0.5)
+        tnet.zero_grad()
+        for p in params.values():
+            p.grad = None
+        want = tnet(x, trips)
+        (want ** 2).sum().backward()
+        got = net.run([ts.tensor(x.numpy()), ts.tensor(np.array(trips, dtype=np.int64))])[0]
+        np.testing.assert_allclose(got.detach().numpy(), want.detach().numpy(), rtol=1e-12)
+        (got ** 2).sum().backward()
+        for name, p in tnet.named_parameters():
+            mine = params[name].grad
+            if mine is None:  # the loop did not run: fc took no part (torch's zero_grad left zeros)
+                assert trips == 0 and name.startswith("fc") and not p.grad.numpy().any(), name
+                continue
+            np.testing.assert_allclose(mine.numpy(), p.grad.numpy(), rtol=1e-10, atol=1e-12,
+                                       err_msg=f"{name} after {trips} iterations")

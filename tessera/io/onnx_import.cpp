@@ -94,7 +94,8 @@ std::vector<Tensor> OnnxModel::run(const std::vector<Tensor>& inputs) {
   const Impl& m = *impl_;
   TS_CHECK_VALUE(inputs.size() == m.inputs.size(), "OnnxModel: ", m.path, " takes ", m.inputs.size(),
                  " inputs, got ", inputs.size());
-  std::unordered_map<std::string, Tensor> values;
+  internal::Scope scope;
+  auto& values = scope.values;
   for (auto& [name, owner, local] : m.weights) values[name] = (*owner)[local];
   for (size_t i = 0; i < inputs.size(); ++i) {
     const Tensor& x = inputs[i];
@@ -107,32 +108,7 @@ std::vector<Tensor> OnnxModel::run(const std::vector<Tensor>& inputs) {
                    " (-1: any size), got ", x.shape());
     values[m.inputs[i]] = x;
   }
-  for (const onnx::NodeProto& p : m.graph.node()) {
-    std::string label = "'" + (p.name().empty() ? p.output(0) : p.name()) + "' (" + p.op_type() + ")";
-    Values in;
-    for (const std::string& name : p.input()) {
-      if (name.empty()) {
-        in.emplace_back();
-        continue;
-      }
-      auto v = values.find(name);
-      TS_CHECK_VALUE(v != values.end(), "OnnxModel: ", m.path, ": node ", label, " reads '", name,
-                     "', which no earlier node makes");
-      in.push_back(v->second);
-    }
-    TS_CHECK_VALUE(internal::runs(p), "OnnxModel: ", m.path, ": node ", label, ": op ", p.op_type(),
-                   " is not supported by tessera's importer");
-    Values out;
-    try {
-      out = internal::run_node(p, in, inputs.empty() ? Device::cpu() : inputs[0].device(), m.opset);
-    } catch (const Error& e) {
-      throw Error(::tessera::detail::str("OnnxModel: ", m.path, ": node ", label, ": ", e.what()));
-    }
-    TS_CHECK_VALUE(out.size() >= size_t(p.output_size()), "OnnxModel: ", m.path, ": node ", label, " makes ",
-                   out.size(), " outputs, the graph names ", p.output_size());
-    for (int k = 0; k < p.output_size(); ++k)
-      if (!p.output(k).empty()) values[p.output(k)] = out[size_t(k)];
-  }
+  internal::run_graph(m.graph, scope, inputs.empty() ? Device::cpu() : inputs[0].device(), m.opset, m.path);
   std::vector<Tensor> r;
   for (auto& name : m.outputs) {
     auto v = values.find(name);

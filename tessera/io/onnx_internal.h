@@ -2,6 +2,7 @@
 // Shared by ONNX export, import and the inference session (not installed): a traced graph as a
 // ModelProto in memory, a checked file read into one, and one node run with tessera ops.
 #include <functional>
+#include <unordered_map>
 #include <string>
 #include <vector>
 
@@ -42,6 +43,17 @@ bool runs(const onnx::NodeProto& p);
 // nodes are made on dev. Errors are the op's own (the caller adds the node's name).
 // opset: the model's default-domain opset (ops whose meaning changed follow it).
 std::vector<Tensor> run_node(const onnx::NodeProto& p, const std::vector<Tensor>& in, Device dev, int64_t opset);
+// Values by name while a graph runs; a body graph's scope reads through to the graphs around it.
+struct Scope {
+  std::unordered_map<std::string, Tensor> values;
+  const Scope* outer = nullptr;
+  const Tensor* find(const std::string& name) const;
+};
+// Runs g's nodes in order with tessera ops (If, Loop and Scan included), reading and adding values
+// in scope; where names the model in errors.
+void run_graph(const onnx::GraphProto& g, Scope& scope, Device dev, int64_t opset, const std::string& where);
+// If, Loop and Scan: run by run_graph (they need the scope), not by run_node.
+bool is_control_flow(const onnx::NodeProto& p);
 // The model's default-domain opset (ai.onnx).
 int64_t default_opset(const onnx::ModelProto& model);
 

@@ -649,7 +649,9 @@ const OpTable& op_table() {
 
 }  // namespace
 
-bool runs(const onnx::NodeProto& p) { return p.op_type() == "Constant" || op_table().count(p.op_type()); }
+bool runs(const onnx::NodeProto& p) {
+  return p.op_type() == "Constant" || is_control_flow(p) || op_table().count(p.op_type());
+}
 
 Values run_node(const onnx::NodeProto& p, const Values& in, Device dev, int64_t opset) {
   if (p.op_type() == "Constant") {  // one of value (a tensor), value_float(s), value_int(s)
@@ -665,6 +667,7 @@ Values run_node(const onnx::NodeProto& p, const Values& in, Device dev, int64_t 
     throw ValueError(::tessera::detail::str("Constant with attribute '", a.name(),
                                             "' is not supported (value, value_float(s) and value_int(s) are)"));
   }
+  TS_CHECK_VALUE(!is_control_flow(p), p.op_type(), " runs with the graph around it (an OnnxModel), not on its own");
   const auto& table = op_table();
   auto op = table.find(p.op_type());
   TS_CHECK_VALUE(op != table.end(), "op ", p.op_type(), " is not supported by tessera's importer");

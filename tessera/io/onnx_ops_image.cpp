@@ -1,5 +1,5 @@
-// ONNX operators, part 4: resampling images (Resize, Upsample, GridSample) (the table is in
-// onnx_ops.cpp).
+// ONNX operators, part 4: resampling images (Resize, Upsample, GridSample, AffineGrid) (the table
+// is in onnx_ops.cpp).
 //
 // Resize is separable: each resized axis is planned on the host (for every output position, the
 // input positions it reads and their weights, from the coordinate transformation, the mode's
@@ -363,12 +363,49 @@ Tensor grid_sample(const Node& n) {
   return y.reshape(ys);
 }
 
+// AffineGrid (opset 20): theta [N, 2, 3] or [N, 3, 4] applied to the normalized coordinates of
+// an output of size [N, C, H, W] or [N, C, D, H, W]; the grid's last dim is x, y(, z).
+Tensor affine_grid(const Node& n) {
+  const Tensor& theta = n.at(0);
+  Shape size = n.host_ints(1);
+  const int64_t S = int64_t(size.size()) - 2;
+  TS_CHECK_SHAPE((S == 2 || S == 3) && theta.dim() == 3 && theta.size(1) == S && theta.size(2) == S + 1, "theta ",
+                 theta.shape(), " and size ", size, " do not fit ([N, 2, 3] with 4 sizes, or [N, 3, 4] with 5)");
+  const bool align = n.i("align_corners", 0) != 0;
+  const TensorOptions opt{theta.dtype(), theta.device()};
+  // Normalized positions along each spatial dim, last dim (x) first.
+  std::vector<Tensor> axes;
+  for (int64_t d = S - 1; d >= 0; --d) {
+    int64_t len = size[size_t(2 + d)];
+    Tensor i = arange(0, double(len), 1, opt);
+    axes.push_back(align ? (len > 1 ? i * (2.0 / double(len - 1)) - 1.0 : zeros_like(i)) : (i * 2.0 + 1.0) / double(len) - 1.0);
+  }
+  Shape out(size.begin() + 2, size.end());
+  int64_t points = 1;
+  for (int64_t o : out) points *= o;
+  std::vector<Tensor> coords;  // x, y(, z), each [points], then 1
+  for (int64_t c = 0; c < S; ++c) {
+    int64_t d = S - 1 - c;  // spatial dim this coordinate runs along
+    Shape s(size_t(S), 1);
+    s[size_t(d)] = out[size_t(d)];
+    coords.push_back(axes[size_t(c)].reshape(s).expand(out).reshape({points}));
+  }
+  coords.push_back(ones({points}, opt));
+  Tensor base = ops::stack(coords, 1);                                  // [points, S + 1]
+  Tensor grid = ops::matmul(base.unsqueeze(0), theta.transpose(1, 2));  // [N, points, S]
+  Shape gs{theta.size(0)};
+  gs.insert(gs.end(), out.begin(), out.end());
+  gs.push_back(S);
+  return grid.reshape(gs);
+}
+
 }  // namespace
 
 void add_image_ops(OpTable& m) {
   m["Resize"] = [](const Node& n) { return one(resize_op(n)); };
   m["Upsample"] = [](const Node& n) { return one(upsample(n)); };
   m["GridSample"] = [](const Node& n) { return one(grid_sample(n)); };
+  m["AffineGrid"] = [](const Node& n) { return one(affine_grid(n)); };
 }
 
 }  // namespace tessera::io::internal

@@ -5,6 +5,7 @@
 #include <onnx/defs/schema.h>
 
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -133,13 +134,20 @@ static onnx::ModelProto read_model_checked(const std::string& bytes, const std::
   } else {  // newer than that: its checker refuses them, so check the structure ourselves
     check_structure(model, "load_onnx: " + path);
   }
-  for (auto& n : model.graph().node()) {
-    TS_CHECK_VALUE(n.domain().empty() || n.domain() == "ai.onnx", "load_onnx: ", path, ": node '", n.name(),
-                   "' uses the operator domain '", n.domain(), "', which tessera does not run");
-    // Refused here, not at the first run.
-    TS_CHECK_VALUE(runs(n), "load_onnx: ", path, ": node '", n.name().empty() ? n.output(0) : n.name(), "' (",
-                   n.op_type(), "): op ", n.op_type(), " (opset ", opset, ") is not supported by tessera's importer");
-  }
+  // Every node, in body graphs too, is checked here, not at the first run.
+  std::function<void(const onnx::GraphProto&)> check_nodes = [&](const onnx::GraphProto& g) {
+    for (auto& n : g.node()) {
+      TS_CHECK_VALUE(n.domain().empty() || n.domain() == "ai.onnx", "load_onnx: ", path, ": node '", n.name(),
+                     "' uses the operator domain '", n.domain(), "', which tessera does not run");
+      TS_CHECK_VALUE(runs(n), "load_onnx: ", path, ": node '", n.name().empty() ? n.output(0) : n.name(), "' (",
+                     n.op_type(), "): op ", n.op_type(), " (opset ", opset, ") is not supported by tessera's importer");
+      for (auto& a : n.attribute()) {
+        if (a.has_g()) check_nodes(a.g());
+        for (auto& sub : a.graphs()) check_nodes(sub);
+      }
+    }
+  };
+  check_nodes(model.graph());
   return model;
 }
 }  // namespace internal

@@ -1,0 +1,227 @@
+// Running ONNX graphs node by node, and the control-flow operators whose bodies are graphs of
+// their own (If, Loop, Scan). A body reads its inputs, its initializers and any value of the
+// graphs around it (outer scope); autograd records the ops it runs, so gradients flow through the
+// branch taken and through every iteration.
+#include "tessera/io/onnx_internal.h"
+#include "tessera/io/onnx_proto.h"
+#include "tessera/ops/ops.h"
+
+namespace tessera::io::internal {
+
+namespace {
+
+using Values = std::vector<Tensor>;
+
+const onnx::GraphProto& body(const onnx::NodeProto& p, const std::string& name) {
+  for (auto& a : p.attribute())
+    if (a.name() == name && a.has_g()) return a.g();
+  throw ValueError(::tessera::detail::str(p.op_type(), " needs the graph attribute '", name, "'"));
+}
+
+int64_t attr_i(const onnx::NodeProto& p, const std::string& name, int64_t dflt) {
+  for (auto& a : p.attribute())
+    if (a.name() == name) return a.i();
+  return dflt;
+}
+
+Shape attr_ints(const onnx::NodeProto& p, const std::string& name, size_t n, int64_t dflt) {
+  for (auto& a : p.attribute())
+    if (a.name() == name) {
+      TS_CHECK_VALUE(size_t(a.ints_size()) == n, name, " has ", a.ints_size(), " values, expected ", n);
+      return Shape(a.ints().begin(), a.ints().end());
+    }
+  return Shape(n, dflt);
+}
+
+bool truth(const Tensor& t, const char* what) {
+  TS_CHECK_SHAPE(t.numel() == 1, what, " must hold one value, got shape ", t.shape());
+  return t.to(Device::cpu()).to(DType::Float64).item().to_double() != 0;
+}
+
+// g's outputs for inputs bound to its inputs in order, outer values visible.
+Values run_body(const onnx::GraphProto& g, const Values& inputs, const Scope& outer, Device dev, int64_t opset,
+                const std::string& where) {
+  TS_CHECK_VALUE(size_t(g.input_size()) == inputs.size(), "the body graph '", g.name(), "' takes ", g.input_size(),
+                 " inputs, given ", inputs.size());
+  Scope s;
+  s.outer = &outer;
+  for (auto& init : g.initializer()) s.values[init.name()] = onnx_proto::from_proto(init, where).to(dev);
+  for (int i = 0; i < g.input_size(); ++i) s.values[g.input(i).name()] = inputs[size_t(i)];
+  run_graph(g, s, dev, opset, where);
+  Values out;
+  for (auto& o : g.output()) {
+    const Tensor* v = s.find(o.name());
+    TS_CHECK_VALUE(v, "the body graph '", g.name(), "' never computes its output '", o.name(), "'");
+    out.push_back(*v);
+  }
+  return out;
+}
+
+Values run_if(const onnx::NodeProto& p, const Values& in, const Scope& scope, Device dev, int64_t opset,
+              const std::string& where) {
+  TS_CHECK_VALUE(!in.empty() && in[0].defined(), "If needs its condition input");
+  return run_body(body(p, truth(in[0], "If's condition") ? "then_branch" : "else_branch"), {}, scope, dev, opset,
+                  where);
+}
+
+Values run_loop(const onnx::NodeProto& p, const Values& in, const Scope& scope, Device dev, int64_t opset,
+                const std::string& where) {
+  const onnx::GraphProto& g = body(p, "body");
+  int64_t trips = in.size() > 0 && in[0].defined() ? in[0].to(Device::cpu()).to(DType::Int64).item().to_int()
+                                                   : std::numeric_limits<int64_t>::max();
+  bool cond = in.size() > 1 && in[1].defined() ? truth(in[1], "Loop's condition") : true;
+  TS_CHECK_VALUE((in.size() > 0 && in[0].defined()) || (in.size() > 1 && in[1].defined()),
+                 "Loop with neither a trip count nor a condition never ends");
+  Values carried(in.begin() + std::min<size_t>(2, in.size()), in.end());
+  const size_t n = carried.size();
+  TS_CHECK_VALUE(size_t(g.output_size()) >= 1 + n, "Loop's body makes ", g.output_size(), " outputs for ", n,
+                 " loop-carried values");
+  const size_t scans = size_t(g.output_size()) - 1 - n;
+  std::vector<Values> scanned(scans);
+  for (int64_t i = 0; i < trips && cond; ++i) {
+    Values step{scalar_tensor(i, DType::Int64, dev), scalar_tensor(cond, DType::Bool, dev)};
+    step.insert(step.end(), carried.begin(), carried.end());
+    Values out = run_body(g, step, scope, dev, opset, where);
+    cond = truth(out[0], "Loop's body condition");
+    for (size_t k = 0; k < n; ++k) carried[k] = out[1 + k];
+    for (size_t k = 0; k < scans; ++k) scanned[k].push_back(out[1 + n + k]);
+  }
+  Values r = carried;
+  for (auto& s : scanned) {
+    TS_CHECK_VALUE(!s.empty(), "Loop ran no iteration, so its scan outputs have no shape");
+    r.push_back(ops::stack(s, 0));
+  }
+  return r;
+}
+
+// Scan from opset 9: states, then scan inputs sliced along their axes.
+Values scan(const onnx::NodeProto& p, const Values& in, const Scope& scope, Device dev, int64_t opset,
+            const std::string& where) {
+  const onnx::GraphProto& g = body(p, "body");
+  const size_t m = size_t(attr_i(p, "num_scan_inputs", 0));
+  TS_CHECK_VALUE(m >= 1 && m <= in.size(), "Scan: num_scan_inputs ", m, " with ", in.size(), " inputs");
+  const size_t n = in.size() - m, k = size_t(g.output_size()) - n;
+  TS_CHECK_VALUE(size_t(g.output_size()) >= n, "Scan's body makes ", g.output_size(), " outputs for ", n, " states");
+  Shape in_axes = attr_ints(p, "scan_input_axes", m, 0), in_dirs = attr_ints(p, "scan_input_directions", m, 0);
+  Shape out_axes = attr_ints(p, "scan_output_axes", k, 0), out_dirs = attr_ints(p, "scan_output_directions", k, 0);
+  int64_t T = -1;
+  for (size_t j = 0; j < m; ++j) {
+    const Tensor& x = in[n + j];
+    int64_t axis = in_axes[j] < 0 ? in_axes[j] + x.dim() : in_axes[j];
+    in_axes[j] = axis;
+    TS_CHECK_SHAPE(T < 0 || x.size(axis) == T, "Scan inputs differ in length along their scan axes");
+    T = x.size(axis);
+  }
+  Values states(in.begin(), in.begin() + long(n));
+  std::vector<Values> outs(k);
+  for (int64_t t = 0; t < T; ++t) {
+    Values step = states;
+    for (size_t j = 0; j < m; ++j) step.push_back(in[n + j].select(in_axes[j], in_dirs[j] ? T - 1 - t : t));
+    Values out = run_body(g, step, scope, dev, opset, where);
+    for (size_t s = 0; s < n; ++s) states[s] = out[s];
+    for (size_t s = 0; s < k; ++s) outs[s].push_back(out[n + s]);
+  }
+  Values r = states;
+  for (size_t s = 0; s < k; ++s) {
+    TS_CHECK_VALUE(!outs[s].empty(), "Scan over length 0 has no scan outputs to shape");
+    if (out_dirs[s]) std::reverse(outs[s].begin(), outs[s].end());
+    int64_t rank = outs[s][0].dim() + 1, axis = out_axes[s] < 0 ? out_axes[s] + rank : out_axes[s];
+    r.push_back(ops::stack(outs[s], axis));
+  }
+  return r;
+}
+
+// Scan in opset 8: a batch dim in front of everything, the scan axis 1, an optional
+// sequence_lens first input (per batch entry; shorter ones leave their outputs zero-padded).
+Values scan8(const onnx::NodeProto& p, const Values& in, const Scope& scope, Device dev, int64_t opset,
+             const std::string& where) {
+  const onnx::GraphProto& g = body(p, "body");
+  const size_t m = size_t(attr_i(p, "num_scan_inputs", 0));
+  TS_CHECK_VALUE(m >= 1 && m + 1 <= in.size(), "Scan: num_scan_inputs ", m, " with ", in.size(), " inputs");
+  const size_t n = in.size() - 1 - m, k = size_t(g.output_size()) - n;
+  Shape dirs = attr_ints(p, "directions", m, 0);
+  const int64_t batch = in[1].size(0), T = in[1 + n].size(1);
+  Shape lens(size_t(batch), T);
+  if (in[0].defined()) lens = in[0].to(Device::cpu()).to(DType::Int64).reshape({-1}).tolist<int64_t>();
+  std::vector<Values> states(n), outs(k);
+  for (int64_t b = 0; b < batch; ++b) {
+    Values st;
+    for (size_t s = 0; s < n; ++s) st.push_back(in[1 + s].select(0, b));
+    std::vector<Values> seq(k);
+    int64_t L = lens[size_t(b)];
+    TS_CHECK_VALUE(L >= 0 && L <= T, "Scan: sequence length ", L, " outside [0, ", T, "]");
+    for (int64_t t = 0; t < L; ++t) {
+      Values step = st;
+      for (size_t j = 0; j < m; ++j) step.push_back(in[1 + n + j].select(0, b).select(0, dirs[j] ? L - 1 - t : t));
+      Values out = run_body(g, step, scope, dev, opset, where);
+      for (size_t s = 0; s < n; ++s) st[s] = out[s];
+      for (size_t s = 0; s < k; ++s) seq[s].push_back(out[n + s]);
+    }
+    for (size_t s = 0; s < n; ++s) states[s].push_back(st[s]);
+    for (size_t s = 0; s < k; ++s) {
+      TS_CHECK_VALUE(!seq[s].empty(), "Scan over length 0 has no scan outputs to shape");
+      Tensor y = ops::stack(seq[s], 0);
+      if (L < T) {
+        Shape pad(size_t(2 * y.dim()), 0);
+        pad.back() = T - L;
+        y = ops::pad(y, pad, "constant", 0.0);
+      }
+      outs[s].push_back(y);
+    }
+  }
+  Values r;
+  for (auto& s : states) r.push_back(ops::stack(s, 0));
+  for (auto& s : outs) r.push_back(ops::stack(s, 0));
+  return r;
+}
+
+}  // namespace
+
+bool is_control_flow(const onnx::NodeProto& p) {
+  return p.op_type() == "If" || p.op_type() == "Loop" || p.op_type() == "Scan";
+}
+
+const Tensor* Scope::find(const std::string& name) const {
+  for (const Scope* s = this; s; s = s->outer) {
+    auto it = s->values.find(name);
+    if (it != s->values.end()) return &it->second;
+  }
+  return nullptr;
+}
+
+void run_graph(const onnx::GraphProto& g, Scope& scope, Device dev, int64_t opset, const std::string& where) {
+  for (const onnx::NodeProto& p : g.node()) {
+    std::string label = "'" + (p.name().empty() ? (p.output_size() ? p.output(0) : p.op_type()) : p.name()) + "' (" +
+                        p.op_type() + ")";
+    Values in;
+    for (const std::string& name : p.input()) {
+      if (name.empty()) {
+        in.emplace_back();
+        continue;
+      }
+      const Tensor* v = scope.find(name);
+      TS_CHECK_VALUE(v, "OnnxModel: ", where, ": node ", label, " reads '", name, "', which no earlier node makes");
+      in.push_back(*v);
+    }
+    TS_CHECK_VALUE(runs(p), "OnnxModel: ", where, ": node ", label, ": op ", p.op_type(),
+                   " is not supported by tessera's importer");
+    Values out;
+    try {
+      if (p.op_type() == "If") out = run_if(p, in, scope, dev, opset, where);
+      else if (p.op_type() == "Loop") out = run_loop(p, in, scope, dev, opset, where);
+      else if (p.op_type() == "Scan") out = opset < 9 ? scan8(p, in, scope, dev, opset, where)
+                                                      : scan(p, in, scope, dev, opset, where);
+      else out = run_node(p, in, dev, opset);
+    } catch (const Error& e) {
+      std::string msg = e.what();
+      if (msg.rfind("OnnxModel: ", 0) == 0) throw;  // from a body: already names its node
+      throw Error(::tessera::detail::str("OnnxModel: ", where, ": node ", label, ": ", msg));
+    }
+    TS_CHECK_VALUE(out.size() >= size_t(p.output_size()), "OnnxModel: ", where, ": node ", label, " makes ",
+                   out.size(), " outputs, the graph names ", p.output_size());
+    for (int k = 0; k < p.output_size(); ++k)
+      if (!p.output(k).empty()) scope.values[p.output(k)] = out[size_t(k)];
+  }
+}
+
+}  // namespace tessera::io::internal
