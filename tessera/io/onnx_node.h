@@ -2,7 +2,8 @@
 // One ONNX node being run, and the table of operators (not installed): onnx_ops.cpp holds the
 // table and the shape, convolution and recurrent operators, onnx_ops_math.cpp the elementwise
 // ones, reductions and casts, onnx_ops_nn.cpp normalizations, losses and attention,
-// onnx_ops_image.cpp resampling (Resize, Upsample, GridSample).
+// onnx_ops_image.cpp resampling (Resize, Upsample, GridSample), onnx_ops_quant.cpp the
+// quantized operators.
 #include <functional>
 #include <optional>
 #include <string>
@@ -73,5 +74,9 @@ inline Values one(Tensor t) { return {std::move(t)}; }
 void add_math_ops(OpTable& m);
 void add_nn_ops(OpTable& m);
 void add_image_ops(OpTable& m);
+void add_quant_ops(OpTable& m);
+
+// Conv on n's inputs and attributes (1-D to 3-D), for the quantized convolutions.
+Tensor run_conv(const Node& n);
 
 }  // namespace tessera::io::internal
