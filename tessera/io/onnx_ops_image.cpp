@@ -1,12 +1,14 @@
-// ONNX operators, part 4: resampling images (Resize, Upsample, GridSample, AffineGrid) (the table
-// is in onnx_ops.cpp).
+// ONNX operators, part 4: images (Resize, Upsample, GridSample, AffineGrid, NonMaxSuppression)
+// (the table is in onnx_ops.cpp).
 //
 // Resize is separable: each resized axis is planned on the host (for every output position, the
 // input positions it reads and their weights, from the coordinate transformation, the mode's
 // kernel and exclude_outside, exactly as ONNX's reference computes them), then applied with
 // index_select and a weighted sum, so gradients reach the input.
+#include <array>
 #include <cmath>
 #include <limits>
+#include <optional>
 
 #include "tessera/io/onnx_node.h"
 #include "tessera/io/onnx_proto.h"
@@ -399,6 +401,57 @@ Tensor affine_grid(const Node& n) {
   return grid.reshape(gs);
 }
 
+// NonMaxSuppression, on the host: per batch and class, boxes above score_threshold from the
+// highest score down (ties: the lower index), each kept unless its IoU with a kept box exceeds
+// iou_threshold, at most max_output_boxes_per_class. Output [selected, 3]: batch, class, box.
+Tensor non_max_suppression(const Node& n) {
+  const Tensor& boxes_t = n.at(0);
+  const Tensor& scores_t = n.at(1);
+  TS_CHECK_SHAPE(boxes_t.dim() == 3 && boxes_t.size(2) == 4 && scores_t.dim() == 3 &&
+                     scores_t.size(0) == boxes_t.size(0) && scores_t.size(2) == boxes_t.size(1),
+                 "boxes ", boxes_t.shape(), " and scores ", scores_t.shape(), " do not fit ([B, N, 4] and [B, C, N])");
+  const int64_t B = boxes_t.size(0), N = boxes_t.size(1), C = scores_t.size(1);
+  int64_t max_out = n.has(2) && n.in[2].numel() ? std::max<int64_t>(0, n.in[2].to(Device::cpu()).to(DType::Int64).reshape({-1}).tolist<int64_t>()[0]) : 0;
+  double iou_threshold = n.has(3) && n.in[3].numel() ? host_doubles(n.in[3])[0] : 0.0;
+  std::optional<double> score_threshold;
+  if (n.has(4) && n.in[4].numel()) score_threshold = host_doubles(n.in[4])[0];
+  const bool center = n.i("center_point_box", 0) != 0;
+  std::vector<double> boxes = host_doubles(boxes_t), scores = host_doubles(scores_t);
+  auto extent = [&](int64_t b, int64_t i) {  // x_min, x_max, y_min, y_max
+    const double* v = &boxes[size_t((b * N + i) * 4)];
+    if (center) return std::array<double, 4>{v[0] - v[2] / 2, v[0] + v[2] / 2, v[1] - v[3] / 2, v[1] + v[3] / 2};
+    return std::array<double, 4>{std::min(v[1], v[3]), std::max(v[1], v[3]), std::min(v[0], v[2]), std::max(v[0], v[2])};
+  };
+  auto suppresses = [&](int64_t b, int64_t i, int64_t j) {
+    auto a = extent(b, i), c = extent(b, j);
+    double ix = std::min(a[1], c[1]) - std::max(a[0], c[0]), iy = std::min(a[3], c[3]) - std::max(a[2], c[2]);
+    if (ix <= 0 || iy <= 0) return false;
+    double inter = ix * iy, area_a = (a[1] - a[0]) * (a[3] - a[2]), area_c = (c[1] - c[0]) * (c[3] - c[2]);
+    double uni = area_a + area_c - inter;
+    if (area_a <= 0 || area_c <= 0 || uni <= 0) return false;
+    return inter / uni > iou_threshold;
+  };
+  std::vector<int64_t> picked;
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t c = 0; c < C; ++c) {
+      const double* sc = &scores[size_t((b * C + c) * N)];
+      std::vector<int64_t> order;
+      for (int64_t i = 0; i < N; ++i)
+        if (!score_threshold || sc[i] > *score_threshold) order.push_back(i);
+      std::stable_sort(order.begin(), order.end(), [&](int64_t x, int64_t y) { return sc[x] > sc[y]; });
+      std::vector<int64_t> kept;
+      for (int64_t i : order) {
+        if (int64_t(kept.size()) >= max_out) break;
+        bool keep = true;
+        for (int64_t k : kept) keep = keep && !suppresses(b, i, k);
+        if (!keep) continue;
+        kept.push_back(i);
+        picked.insert(picked.end(), {b, c, i});
+      }
+    }
+  return from_vector(picked).reshape({int64_t(picked.size() / 3), 3}).to(boxes_t.device());
+}
+
 }  // namespace
 
 void add_image_ops(OpTable& m) {
@@ -406,6 +459,7 @@ void add_image_ops(OpTable& m) {
   m["Upsample"] = [](const Node& n) { return one(upsample(n)); };
   m["GridSample"] = [](const Node& n) { return one(grid_sample(n)); };
   m["AffineGrid"] = [](const Node& n) { return one(affine_grid(n)); };
+  m["NonMaxSuppression"] = [](const Node& n) { return one(non_max_suppression(n)); };
 }
 
 }  // namespace tessera::io::internal

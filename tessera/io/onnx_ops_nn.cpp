@@ -146,6 +146,44 @@ Values attention(const Node& n) {
   return {y, present_k, present_v, qk_out.to(dt)};
 }
 
+// RotaryEmbedding (opset 23): x [B, heads, S, D] or [B, S, heads * D] (num_heads), the first
+// rotary_embedding_dim features of each head rotated by the cos/sin caches ([S, R/2] or, with
+// position_ids [B, S], rows picked per position), halves or interleaved pairs.
+Tensor rotary_embedding(const Node& n) {
+  Tensor x = n.at(0);
+  const bool four = x.dim() == 4;
+  TS_CHECK_SHAPE(x.dim() == 3 || four, "RotaryEmbedding input must be 3-D or 4-D, got ", x.shape());
+  if (four) {
+    x = x.transpose(1, 2);  // [B, S, heads, D]
+  } else {
+    int64_t heads = n.i("num_heads", 0);
+    TS_CHECK_VALUE(heads > 0 && x.size(2) % heads == 0, "a 3-D input ", x.shape(), " needs num_heads dividing its ",
+                   "hidden size, got ", heads);
+    x = x.reshape({x.size(0), x.size(1), heads, x.size(2) / heads});
+  }
+  int64_t D = x.size(3), R = n.i("rotary_embedding_dim", 0);
+  if (R == 0) R = D;
+  TS_CHECK_VALUE(R > 0 && R <= D && R % 2 == 0, "rotary_embedding_dim ", R, " must be even and at most ", D);
+  Tensor cos = n.at(1), sin = n.at(2);
+  if (n.has(3)) {
+    Tensor pos = n.in[3].to(DType::Int64);
+    cos = ops::index_select(cos, 0, pos.reshape({-1})).reshape({pos.size(0), pos.size(1), -1});
+    sin = ops::index_select(sin, 0, pos.reshape({-1})).reshape({pos.size(0), pos.size(1), -1});
+  }
+  TS_CHECK_SHAPE(cos.size(-1) == R / 2 && sin.size(-1) == R / 2, "the cos and sin caches' last dim must be ", R / 2,
+                 ", got ", cos.shape(), " and ", sin.shape());
+  cos = cos.unsqueeze(-2);
+  sin = sin.unsqueeze(-2);
+  Tensor rot = x.narrow(3, 0, R), rest = x.narrow(3, R, D - R);
+  const bool interleaved = n.i("interleaved", 0) != 0;
+  Tensor x1 = interleaved ? rot.slice(3, 0, R, 2) : rot.narrow(3, 0, R / 2);
+  Tensor x2 = interleaved ? rot.slice(3, 1, R, 2) : rot.narrow(3, R / 2, R / 2);
+  Tensor real = cos * x1 - sin * x2, imag = sin * x1 + cos * x2;
+  Tensor rotated = interleaved ? ops::stack({real, imag}, -1).reshape(rot.shape()) : ops::cat({real, imag}, -1);
+  Tensor y = ops::cat({rotated, rest}, -1);
+  return four ? y.transpose(1, 2) : y.reshape(n.at(0).shape());
+}
+
 }  // namespace
 
 void add_nn_ops(OpTable& m) {
@@ -214,6 +252,7 @@ void add_nn_ops(OpTable& m) {
     return n.proto.output_size() > 1 ? Values{loss, log_prob} : Values{loss};
   };
   m["Attention"] = [](const Node& n) { return attention(n); };
+  m["RotaryEmbedding"] = [](const Node& n) { return one(rotary_embedding(n)); };
 }
 
 }  // namespace tessera::io::internal
