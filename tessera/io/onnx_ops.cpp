@@ -192,6 +192,55 @@ Tensor conv(const Node& n, bool transpose) {
   return spatial == 1 ? y.squeeze(2) : y;
 }
 
+// Pad (opsets 2 to 23): pads as an attribute or input, for every dim or only `axes` (opset 18);
+// negative pads crop; modes constant, reflect, edge and wrap (opset 19).
+Tensor onnx_pad(const Node& n) {
+  Tensor x = n.at(0);
+  const int64_t r = x.dim();
+  Shape given = n.has(1) ? n.host_ints(1) : n.ints("pads").value_or(Shape{});
+  Shape axes;
+  if (n.has(3)) {
+    axes = n.host_ints(3);
+  } else {
+    for (int64_t d = 0; d < r; ++d) axes.push_back(d);
+  }
+  TS_CHECK_VALUE(given.size() == 2 * axes.size(), "pads must have ", 2 * axes.size(), " values, got ", given);
+  Shape p(size_t(2 * r), 0);  // ONNX's layout: begins, then ends
+  for (size_t i = 0; i < axes.size(); ++i) {
+    int64_t d = wrap(axes[i], r);
+    p[size_t(d)] = given[i];
+    p[size_t(d + r)] = given[i + axes.size()];
+  }
+  for (int64_t d = 0; d < r; ++d) {  // negative pads crop first
+    int64_t b = std::min<int64_t>(0, p[size_t(d)]), e = std::min<int64_t>(0, p[size_t(d + r)]);
+    if (b || e) x = x.narrow(d, -b, x.size(d) + b + e);
+    p[size_t(d)] = std::max<int64_t>(0, p[size_t(d)]);
+    p[size_t(d + r)] = std::max<int64_t>(0, p[size_t(d + r)]);
+  }
+  std::string mode = n.s("mode", "constant");
+  TS_CHECK_VALUE(mode == "constant" || mode == "reflect" || mode == "edge" || mode == "wrap", "Pad mode '", mode,
+                 "' is not constant, reflect, edge or wrap");
+  if (mode == "wrap") {  // the other end's values, repeated as often as needed
+    for (int64_t d = 0; d < r; ++d) {
+      int64_t b = p[size_t(d)], e = p[size_t(d + r)], len = x.size(d);
+      if (!b && !e) continue;
+      TS_CHECK_SHAPE(len > 0, "wrap padding of an empty dim ", d);
+      int64_t copies = (b + e) / len + 2;
+      Tensor tiled = ops::cat(std::vector<Tensor>(size_t(copies + 1), x), d);
+      int64_t start = len * ((b + len - 1) / len) - b;
+      x = tiled.narrow(d, start, len + b + e);
+    }
+    return x;
+  }
+  double value = n.has(2) ? n.in[2].item().to_double() : n.f("value", 0.0);
+  Shape tp;  // tessera's order: (before, after) from the last dim
+  for (int64_t d = r - 1; d >= 0; --d) {
+    tp.push_back(p[size_t(d)]);
+    tp.push_back(p[size_t(d + r)]);
+  }
+  return ops::pad(x, tp, mode == "edge" ? "replicate" : mode, value);
+}
+
 enum class PoolKind { Max, Average, Lp };
 
 // Pooling over any number of spatial dims as a max or sum of the kernel's shifted, strided views
@@ -627,21 +676,25 @@ const OpTable& op_table() {
       double a = s.item().to_double(), b = n.at(1).item().to_double(), d = n.at(2).item().to_double();
       return one(arange(a, b, d, {s.dtype(), s.device()}));
     };
-    m["Pad"] = [](const Node& n) {
-      const Tensor& x = n.at(0);
-      Shape p = n.has(1) ? n.host_ints(1) : n.ints("pads").value_or(Shape{});
-      TS_CHECK_VALUE(int64_t(p.size()) == 2 * x.dim(), "pads must have ", 2 * x.dim(), " values, got ", p);
-      TS_CHECK_VALUE(!n.has(3), "Pad with axes is not supported");
-      std::string mode = n.s("mode", "constant");
-      TS_CHECK_VALUE(mode == "constant" || mode == "reflect" || mode == "edge", "Pad mode '", mode,
-                     "' is not supported");
-      double value = n.has(2) ? n.in[2].item().to_double() : n.f("value", 0.0);
-      Shape tp;  // tessera's order: (before, after) from the last dim
-      for (int64_t d = x.dim() - 1; d >= 0; --d) {
-        tp.push_back(p[size_t(d)]);
-        tp.push_back(p[size_t(d + x.dim())]);
+    m["Pad"] = [](const Node& n) { return one(onnx_pad(n)); };
+    m["CenterCropPad"] = [](const Node& n) {  // crop or pad each of axes to shape, centered
+      Tensor x = n.at(0);
+      Shape shape = n.host_ints(1), axes = n.ints("axes").value_or(Shape{});
+      if (axes.empty())
+        for (int64_t d = 0; d < x.dim(); ++d) axes.push_back(d);
+      TS_CHECK_VALUE(shape.size() == axes.size(), "shape ", shape, " has one size per axis of ", axes);
+      for (size_t i = 0; i < axes.size(); ++i) {
+        int64_t d = wrap(axes[i], x.dim()), have = x.size(d), want = shape[i];
+        if (want < have) {
+          x = x.narrow(d, (have - want) / 2, want);
+        } else if (want > have) {
+          Shape p(size_t(2 * x.dim()), 0);
+          p[size_t(2 * (x.dim() - 1 - d))] = (want - have) / 2;
+          p[size_t(2 * (x.dim() - 1 - d) + 1)] = want - have - (want - have) / 2;
+          x = ops::pad(x, p, "constant", 0.0);
+        }
       }
-      return one(ops::pad(x, tp, mode == "edge" ? "replicate" : mode, value));
+      return one(x);
     };
     return m;
   }();

@@ -76,13 +76,26 @@ Tensor gather_nd(const Node& n) {
   return y.reshape(out);
 }
 
+// data with updates combined into it at flat positions `at` (one per update value) by mul, max
+// or min, on the host in float64: the reductions scatter and index_add do not have.
+Tensor scatter_reduce_host(const Tensor& data, const std::vector<int64_t>& at, const Tensor& updates,
+                           const std::string& reduction) {
+  TS_CHECK_VALUE(reduction == "mul" || reduction == "max" || reduction == "min", "reduction '", reduction,
+                 "' is not none, add, mul, max or min");
+  std::vector<double> out = data.to(Device::cpu()).to(DType::Float64).reshape({-1}).tolist<double>();
+  std::vector<double> upd = updates.to(Device::cpu()).to(DType::Float64).reshape({-1}).tolist<double>();
+  for (size_t i = 0; i < upd.size(); ++i) {
+    double& o = out[size_t(at[i])];
+    o = reduction == "mul" ? o * upd[i] : reduction == "max" ? std::max(o, upd[i]) : std::min(o, upd[i]);
+  }
+  return from_vector(out).reshape(data.shape()).to(data.dtype()).to(data.device());
+}
+
 Tensor scatter_nd(const Node& n) {
   const Tensor& data = n.at(0);
   const Tensor& idx = n.at(1);
   const Tensor& upd = n.at(2);
   std::string reduction = n.s("reduction", "none");
-  TS_CHECK_VALUE(reduction == "none" || reduction == "add", "ScatterND with reduction '", reduction,
-                 "' is not supported (none and add are)");
   int64_t k = idx.size(-1), block = 1;
   for (int64_t d = 0; d < k; ++d) block *= data.size(d);
   Shape flat{block};
@@ -91,8 +104,15 @@ Tensor scatter_nd(const Node& n) {
   Shape src{pos.size(0)};
   src.insert(src.end(), data.shape().begin() + k, data.shape().end());
   Tensor d = data.reshape(flat), u = upd.reshape(src);
-  Tensor y = reduction == "add" ? ops::index_add(d, 0, pos, u) : ops::index_copy(d, 0, pos, u);
-  return y.reshape(data.shape());
+  if (reduction == "none" || reduction == "add") {
+    Tensor y = reduction == "add" ? ops::index_add(d, 0, pos, u) : ops::index_copy(d, 0, pos, u);
+    return y.reshape(data.shape());
+  }
+  int64_t slice = block ? data.numel() / block : 0;
+  std::vector<int64_t> rows = pos.to(Device::cpu()).tolist<int64_t>(), at;
+  for (int64_t r : rows)
+    for (int64_t j = 0; j < slice; ++j) at.push_back(r * slice + j);
+  return scatter_reduce_host(data, at, upd, reduction);
 }
 
 Tensor scatter_elements(const Node& n) {
@@ -101,9 +121,22 @@ Tensor scatter_elements(const Node& n) {
   Tensor idx = n.at(1).to(DType::Int64);
   idx = ops::where(idx < int64_t(0), idx + x.size(d), idx);
   std::string reduction = n.s("reduction", "none");
-  TS_CHECK_VALUE(reduction == "none" || reduction == "add", "ScatterElements with reduction '", reduction,
-                 "' is not supported (none and add are)");
-  return reduction == "add" ? ops::scatter_add(x, d, idx, n.at(2)) : ops::scatter(x, d, idx, n.at(2));
+  if (reduction == "none") return ops::scatter(x, d, idx, n.at(2));
+  if (reduction == "add") return ops::scatter_add(x, d, idx, n.at(2));
+  // The flat position in x of each index: its own position with dim d replaced by the index.
+  std::vector<int64_t> target = idx.to(Device::cpu()).reshape({-1}).tolist<int64_t>(), at;
+  const Shape& is = idx.shape();
+  for (size_t i = 0; i < target.size(); ++i) {
+    int64_t rest = int64_t(i), flat = 0, stride = 1;
+    for (int64_t k = x.dim() - 1; k >= 0; --k) {
+      int64_t c = rest % is[size_t(k)];
+      rest /= is[size_t(k)];
+      flat += (k == d ? target[i] : c) * stride;
+      stride *= x.size(k);
+    }
+    at.push_back(flat);
+  }
+  return scatter_reduce_host(x, at, n.at(2), reduction);
 }
 
 // The right operand of Add, Sub, Mul and Div. Before opset 7 shapes had to match unless
@@ -123,6 +156,39 @@ Tensor legacy_rhs(const Node& n) {
   Shape s = b.shape();
   for (int64_t d = axis + b.dim(); d < a.dim(); ++d) s.push_back(1);
   return b.reshape(s);
+}
+
+// Det: the determinant of each [.., M, M] matrix, by Gaussian elimination with partial pivoting on
+// the host in float64 (no gradient flows through it).
+Tensor determinant(const Tensor& x) {
+  TS_CHECK_SHAPE(x.dim() >= 2 && x.size(-1) == x.size(-2), "Det needs square matrices [.., M, M], got ", x.shape());
+  TS_CHECK_DTYPE(x.is_floating_point(), "Det needs a floating-point input, got ", x.dtype());
+  const int64_t M = x.size(-1), count = M ? x.numel() / (M * M) : 0;
+  std::vector<double> a = x.to(Device::cpu()).to(DType::Float64).reshape({-1}).tolist<double>(), det;
+  for (int64_t b = 0; b < count; ++b) {
+    double* m = &a[size_t(b * M * M)];
+    double d = 1;
+    for (int64_t c = 0; c < M && d != 0; ++c) {
+      int64_t p = c;
+      for (int64_t r = c + 1; r < M; ++r)
+        if (std::abs(m[r * M + c]) > std::abs(m[p * M + c])) p = r;
+      if (m[p * M + c] == 0) {
+        d = 0;
+        break;
+      }
+      if (p != c) {
+        for (int64_t k = 0; k < M; ++k) std::swap(m[p * M + k], m[c * M + k]);
+        d = -d;
+      }
+      d *= m[c * M + c];
+      for (int64_t r = c + 1; r < M; ++r) {
+        double f = m[r * M + c] / m[c * M + c];
+        for (int64_t k = c; k < M; ++k) m[r * M + k] -= f * m[c * M + k];
+      }
+    }
+    det.push_back(d);
+  }
+  return from_vector(det).reshape(Shape(x.shape().begin(), x.shape().end() - 2)).to(x.dtype()).to(x.device());
 }
 
 }  // namespace
@@ -378,6 +444,24 @@ void add_math_ops(OpTable& m) {
   attr_reduce("ReduceLogSumExp", [](const Tensor& x, const Shape& a, bool k) {
     return in_float(x, [&](const Tensor& v) { return ops::logsumexp(v, a, k); });
   });
+  // Windows (opset 17): size values of a periodic (or, periodic=0, symmetric) window.
+  auto window = [&m](const char* name, std::vector<double> cosines) {
+    m[name] = [cosines](const Node& n) {
+      int64_t size = n.host_ints(0).at(0);
+      TS_CHECK_VALUE(size >= 0, "window size must not be negative, got ", size);
+      DType dt = onnx_proto::dtype_of(int32_t(n.i("output_datatype", 1)), "output_datatype");
+      double N = double(n.i("periodic", 1) ? size : size - 1);
+      Tensor k = arange(0, double(size), 1, {DType::Float64, n.at(0).device()});
+      Tensor w = zeros_like(k);
+      for (size_t j = 0; j < cosines.size(); ++j)
+        w = w + (j == 0 ? ones_like(k) : ops::cos(k * (2.0 * M_PI * double(j) / N))) * cosines[j];
+      return one(w.to(dt));
+    };
+  };
+  window("HannWindow", {0.5, -0.5});
+  window("HammingWindow", {25.0 / 46.0, -21.0 / 46.0});
+  window("BlackmanWindow", {0.42, -0.5, 0.08});
+  m["Det"] = [](const Node& n) { return one(determinant(n.at(0))); };
 }
 
 }  // namespace tessera::io::internal

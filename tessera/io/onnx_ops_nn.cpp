@@ -188,13 +188,26 @@ Tensor rotary_embedding(const Node& n) {
 
 void add_nn_ops(OpTable& m) {
   m["BatchNormalization"] = [](const Node& n) {
-    TS_CHECK_VALUE(!n.i("training_mode", 0) && n.proto.output_size() == 1,
-                   "training-mode BatchNormalization is not supported");
     TS_CHECK_VALUE(n.i("spatial", 1) == 1, "BatchNormalization with spatial=0 (opsets 7-8: statistics per ",
                    "activation) is not supported");
     TS_CHECK_VALUE(n.i("is_test", 1) == 1, "BatchNormalization with is_test=0 (opsets 6 and older: training) is not ",
                    "supported");
-    return one(ops::batch_norm(n.at(0), n.at(3), n.at(4), n.at(1), n.at(2), false, 0.1, n.f("epsilon", 1e-5)));
+    const Tensor& x = n.at(0);
+    double eps = n.f("epsilon", 1e-5), momentum = n.f("momentum", 0.9);
+    if (!n.i("training_mode", 0) && n.proto.output_size() == 1)
+      return one(ops::batch_norm(x, n.at(3), n.at(4), n.at(1), n.at(2), false, 0.1, eps));
+    // Training mode (opset 14): batch statistics (the population variance), and the running
+    // statistics moved towards them: running * momentum + batch * (1 - momentum).
+    TS_CHECK_VALUE(n.proto.output_size() == 3 || n.proto.output_size() == 1, "BatchNormalization in training mode ",
+                   "with ", n.proto.output_size(), " outputs is not supported (1 or 3 are)");
+    Shape dims{0};
+    for (int64_t d = 2; d < x.dim(); ++d) dims.push_back(d);
+    Tensor mean = ops::mean(x, dims), var = ops::var(x, dims, 0);
+    Shape per_channel(size_t(x.dim()), 1);
+    per_channel[1] = -1;
+    Tensor y = (x - mean.reshape(per_channel)) * ops::rsqrt(var.reshape(per_channel) + eps) *
+                   n.at(1).reshape(per_channel) + n.at(2).reshape(per_channel);
+    return Values{y, n.at(3) * momentum + mean * (1 - momentum), n.at(4) * momentum + var * (1 - momentum)};
   };
   m["RMSNormalization"] = [](const Node& n) {  // opset 23: x / sqrt(mean(x^2 over axis..) + eps) * scale
     const Tensor& x = n.at(0);
