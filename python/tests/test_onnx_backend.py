@@ -126,3 +126,34 @@ def test_quantized_models_match_onnxruntime():
         # onnxruntime may round a product that lands on .5 the other way: at most one step apart
         np.testing.assert_allclose(g.astype(np.float64), w_.astype(np.float64), atol=1.0001, rtol=1e-6)
     assert (got[1] == want[1]).mean() > 0.98
+
+
+@pytest.mark.parametrize("kind", ["LSTM", "GRU", "RNN"])
+@pytest.mark.parametrize("direction", ["forward", "reverse", "bidirectional"])
+def test_recurrent_sequence_lens_and_peepholes_match_onnxruntime(kind, direction):
+    import onnxruntime
+    rng = np.random.default_rng(7)
+    L, N, I, H = 5, 3, 4, 6
+    D = 2 if direction == "bidirectional" else 1
+    G = {"LSTM": 4, "GRU": 3, "RNN": 1}[kind]
+    arrays = {"W": rng.standard_normal((D, G * H, I)), "R": rng.standard_normal((D, G * H, H)) * 0.5,
+              "B": rng.standard_normal((D, 2 * G * H)) * 0.1, "lens": np.array([5, 2, 4], np.int32),
+              "h0": rng.standard_normal((D, N, H))}
+    inputs = ["x", "W", "R", "B", "lens", "h0"]
+    if kind == "LSTM":
+        arrays["c0"] = rng.standard_normal((D, N, H))
+        arrays["P"] = rng.standard_normal((D, 3 * H))
+        inputs += ["c0", "P"]
+    init = [onnx.numpy_helper.from_array(a if a.dtype == np.int32 else a.astype(np.float32), k)
+            for k, a in arrays.items()]
+    outs = ["Y", "Yh"] + (["Yc"] if kind == "LSTM" else [])
+    node = helper.make_node(kind, inputs, outs, hidden_size=H, direction=direction)
+    graph = helper.make_graph([node], "rnn", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [L, N, I])],
+                              [helper.make_tensor_value_info(o, TensorProto.FLOAT, None) for o in outs],
+                              initializer=init)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)])
+    x = rng.standard_normal((L, N, I)).astype(np.float32)
+    want = onnxruntime.InferenceSession(model.SerializeToString()).run(None, {"x": x})
+    got = backend.prepare(model).run([x])
+    for g, w_, name in zip(got, want, outs):
+        np.testing.assert_allclose(g, w_, rtol=1e-4, atol=1e-5, err_msg=name)

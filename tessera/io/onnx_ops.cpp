@@ -431,8 +431,7 @@ Tensor gemm(const Node& n) {
 Values recurrent(const Node& n, const std::string& type) {
   bool lstm = type == "LSTM", gru = type == "GRU";
   int64_t G = lstm ? 4 : gru ? 3 : 1;
-  TS_CHECK_VALUE(!n.has(4), "sequence_lens is not supported (pad the sequences to one length)");
-  TS_CHECK_VALUE(!n.has(7), "LSTM peepholes are not supported");
+  TS_CHECK_VALUE(!n.has(7) || lstm, "peepholes belong to LSTM");
   TS_CHECK_VALUE(!n.find("clip"), "clip is not supported");
   TS_CHECK_VALUE(!n.i("input_forget", 0), "input_forget is not supported");
   std::string act = "Tanh";
@@ -474,7 +473,7 @@ Values recurrent(const Node& n, const std::string& type) {
     }
     // PyTorch's cells (all but GRU without linear_before_reset): ops::rnn_layer, the fused
     // kernel where the backend has one, with ONNX's gates reordered into PyTorch's.
-    if (!gru || n.i("linear_before_reset", 0)) {
+    if ((!gru || n.i("linear_before_reset", 0)) && !n.has(4) && !n.has(7)) {
       std::vector<int64_t> order = lstm ? std::vector<int64_t>{0, 2, 3, 1}   // ONNX i o f c -> i f c o
                                    : gru ? std::vector<int64_t>{1, 0, 2}     // ONNX z r h -> r z h
                                          : std::vector<int64_t>{0};
@@ -492,12 +491,30 @@ Values recurrent(const Node& n, const std::string& type) {
       if (lstm) cs.push_back(cn);
       continue;
     }
-    std::vector<Tensor> xi = ops::unbind(ops::linear(X, w, wb), 0);
+    // sequence_lens: entry b has lens[b] steps; its later outputs are 0 and its final state is
+    // its last real step's. Reverse runs each entry from its own last step: the steps are
+    // gathered in that order, run forwards, and the outputs put back.
+    Tensor Xd = X, order;
+    std::vector<Tensor> live;  // [N, 1] per step: whether the step is inside the entry's length
+    if (n.has(4)) {
+      Tensor lens = n.in[4].to(DType::Int64).reshape({1, N});
+      Tensor t = arange(0, double(L), 1, {DType::Int64, X.device()}).reshape({L, 1});
+      Tensor inside = t < lens;
+      if (reverse) {
+        order = ops::where(inside, lens - 1 - t, t);  // [L, N]
+        Xd = ops::gather(X, 0, order.unsqueeze(2).expand(X.shape()).contiguous());
+      }
+      live = ops::unbind(inside.unsqueeze(2), 0);
+    }
+    const bool step_back = reverse && !n.has(4);
+    Tensor P = n.has(7) ? n.in[7].select(0, d) : Tensor();  // LSTM peepholes: i, o, f
+    std::vector<Tensor> xi = ops::unbind(ops::linear(Xd, w, wb), 0);
     std::vector<Tensor> out(static_cast<size_t>(L));
     Tensor h = h0.select(0, d), c = lstm ? c0.select(0, d) : Tensor();
     for (int64_t s = 0; s < L; ++s) {
-      int64_t t = reverse ? L - 1 - s : s;
+      int64_t t = step_back ? L - 1 - s : s;
       const Tensor& gx = xi[size_t(t)];
+      Tensor h_prev = h, c_prev = c;
       if (gru) {
         Tensor zr = ops::sigmoid(gx.narrow(1, 0, 2 * H) + ops::linear(h, r.narrow(0, 0, 2 * H),
                                                                       rb.defined() ? rb.narrow(0, 0, 2 * H) : Tensor()));
@@ -509,16 +526,30 @@ Values recurrent(const Node& n, const std::string& type) {
       } else {
         Tensor g = gx + ops::linear(h, r, rb);
         if (lstm) {
-          Tensor io = ops::sigmoid(g.narrow(1, 0, 2 * H)), f = ops::sigmoid(g.narrow(1, 2 * H, H));
-          c = f * c + io.narrow(1, 0, H) * ops::tanh(g.narrow(1, 3 * H, H));
-          h = io.narrow(1, H, H) * ops::tanh(c);
+          Tensor gi = g.narrow(1, 0, H), go = g.narrow(1, H, H), gf = g.narrow(1, 2 * H, H);
+          if (P.defined()) {
+            gi = gi + P.narrow(0, 0, H) * c;
+            gf = gf + P.narrow(0, 2 * H, H) * c;
+          }
+          c = ops::sigmoid(gf) * c + ops::sigmoid(gi) * ops::tanh(g.narrow(1, 3 * H, H));
+          if (P.defined()) go = go + P.narrow(0, H, H) * c;
+          h = ops::sigmoid(go) * ops::tanh(c);
         } else {
           h = act == "Relu" ? ops::relu(g) : ops::tanh(g);
         }
       }
-      out[size_t(t)] = h;
+      if (!live.empty()) {  // past an entry's length: its state stays, its output is 0
+        const Tensor& in_len = live[size_t(t)];
+        h = ops::where(in_len, h, h_prev);
+        if (lstm) c = ops::where(in_len, c, c_prev);
+        out[size_t(t)] = ops::where(in_len, h, zeros_like(h));
+      } else {
+        out[size_t(t)] = h;
+      }
     }
-    ys.push_back(ops::stack(out, 0));
+    Tensor y = ops::stack(out, 0);
+    if (order.defined()) y = ops::gather(y, 0, order.unsqueeze(2).expand(y.shape()).contiguous());
+    ys.push_back(y);
     hs.push_back(h);
     if (lstm) cs.push_back(c);
   }

@@ -428,7 +428,8 @@ void add_math_ops(OpTable& m) {
     const Tensor& x = n.at(0);
     int64_t p = n.i("p", 2);
     TS_CHECK_VALUE(p == 1 || p == 2, "LpNormalization with p = ", p, " (ONNX allows 1 and 2)");
-    return one(x / ops::norm(x, double(p), {wrap(n.i("axis", -1), x.dim())}, true));
+    Tensor norm = ops::norm(x, double(p), {wrap(n.i("axis", -1), x.dim())}, true);
+    return one(ops::where(norm == 0.0, zeros_like(x), x / norm));  // a zero vector stays zero
   };
   m["GatherND"] = [](const Node& n) { return one(gather_nd(n)); };
   m["ScatterND"] = [](const Node& n) { return one(scatter_nd(n)); };
