@@ -157,3 +157,20 @@ def test_recurrent_sequence_lens_and_peepholes_match_onnxruntime(kind, direction
     got = backend.prepare(model).run([x])
     for g, w_, name in zip(got, want, outs):
         np.testing.assert_allclose(g, w_, rtol=1e-4, atol=1e-5, err_msg=name)
+
+
+def test_attributes_tessera_does_not_implement_are_refused_at_load():
+    def model(node, opset=17):
+        graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 4, 4])],
+                                  [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+        return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+
+    with pytest.raises(ts.onnx.OnnxError, match=r"node 'r' \(Resize\): attribute mode=area of op Resize \(opset 17\)"):
+        backend.prepare(model(helper.make_node("Resize", ["x", "", "x"], ["y"], name="r", mode="area")))
+    with pytest.raises(ts.onnx.OnnxError, match=r"attribute 'frobnicate' of op Relu \(opset 17\) is not supported"):
+        backend.prepare(model(helper.make_node("Relu", ["x"], ["y"], frobnicate=1)))
+    with pytest.raises(ts.onnx.OnnxError, match=r"attribute 'clip' of op LSTM"):
+        backend.prepare(model(helper.make_node("LSTM", ["x", "x", "x"], ["y"], hidden_size=2, clip=3.0)))
+    with pytest.raises(ts.onnx.OnnxError, match=r"activations \[Sigmoid, Relu\] of op GRU"):
+        backend.prepare(model(helper.make_node("GRU", ["x", "x", "x"], ["y"], hidden_size=2,
+                                               activations=["Sigmoid", "Relu"])))

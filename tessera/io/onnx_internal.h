@@ -52,6 +52,12 @@ struct Scope {
 // Runs g's nodes in order with tessera ops (If, Loop and Scan included), reading and adding values
 // in scope; where names the model in errors.
 void run_graph(const onnx::GraphProto& g, Scope& scope, Device dev, int64_t opset, const std::string& where);
+// Refuses (OnnxError) an attribute of p that tessera does not honour, or a value it does not
+// implement; where names the file.
+void check_attributes(const onnx::NodeProto& p, int64_t opset, const std::string& where);
+// Every op type the importer runs, and those of them the attribute check has no rules for (none).
+std::vector<std::string> operator_names();
+std::vector<std::string> ops_without_attribute_rules();
 // If, Loop and Scan: run by run_graph (they need the scope), not by run_node.
 bool is_control_flow(const onnx::NodeProto& p);
 // The model's default-domain opset (ai.onnx).

@@ -736,6 +736,13 @@ const OpTable& op_table() {
 
 Tensor run_conv(const Node& n) { return conv(n, false); }
 
+std::vector<std::string> operator_names() {
+  std::vector<std::string> r{"Constant", "If", "Loop", "Scan"};
+  for (const auto& [name, fn] : op_table()) r.push_back(name);
+  std::sort(r.begin(), r.end());
+  return r;
+}
+
 bool runs(const onnx::NodeProto& p) {
   return p.op_type() == "Constant" || is_control_flow(p) || op_table().count(p.op_type());
 }

@@ -233,10 +233,10 @@ void add_math_ops(OpTable& m) {
     return one(ops::clamp(n.at(0) * n.f("alpha", 0.2) + n.f("beta", 0.5), Scalar(0.0), Scalar(1.0)));
   };
   auto binary = [&m](const char* name, Tensor (*f)(const Tensor&, const Tensor&)) {
-    m[name] = [f](const Node& n) { return one(f(n.at(0), n.at(1))); };
+    m[name] = [f](const Node& n) { return one(f(n.at(0), legacy_rhs(n))); };
   };
   m["Pow"] = [](const Node& n) {  // the result has the base's type
-    const Tensor &a = n.at(0), &b = n.at(1);
+    const Tensor &a = n.at(0), b = legacy_rhs(n);
     if (a.is_floating_point()) return one(ops::pow(a, b.to(a.dtype())));
     return one(ops::round(ops::pow(a.to(DType::Float64), b.to(DType::Float64))).to(a.dtype()));
   };
@@ -248,7 +248,7 @@ void add_math_ops(OpTable& m) {
   binary("And", ops::logical_and);
   binary("Or", ops::logical_or);
   binary("Xor", ops::logical_xor);
-  binary("MatMul", ops::matmul);
+  m["MatMul"] = [](const Node& n) { return one(ops::matmul(n.at(0), n.at(1))); };
   m["Add"] = [](const Node& n) { return one(n.at(0) + legacy_rhs(n)); };
   m["Sub"] = [](const Node& n) { return one(n.at(0) - legacy_rhs(n)); };
   m["Mul"] = [](const Node& n) { return one(n.at(0) * legacy_rhs(n)); };

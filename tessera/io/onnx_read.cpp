@@ -141,6 +141,7 @@ static onnx::ModelProto read_model_checked(const std::string& bytes, const std::
                      "' uses the operator domain '", n.domain(), "', which tessera does not run");
       TS_CHECK_VALUE(runs(n), "load_onnx: ", path, ": node '", n.name().empty() ? n.output(0) : n.name(), "' (",
                      n.op_type(), "): op ", n.op_type(), " (opset ", opset, ") is not supported by tessera's importer");
+      check_attributes(n, opset, "load_onnx: " + path);
       for (auto& a : n.attribute()) {
         if (a.has_g()) check_nodes(a.g());
         for (auto& sub : a.graphs()) check_nodes(sub);

@@ -9,6 +9,7 @@
 #include "../temp_dir.h"
 #include "tessera/io/inference.h"
 #include "tessera/io/onnx.h"
+#include "tessera/io/onnx_internal.h"
 #include "tessera/tessera.h"
 #include "tessera/zoo/zoo.h"
 
@@ -339,4 +340,10 @@ TEST(Onnx, EveryReadingProblemIsAnOnnxError) {
   }
   static_assert(std::is_base_of_v<ValueError, io::OnnxError>);
   std::filesystem::remove_all(dir);
+}
+
+// Every op the importer runs has its attributes checked at load (tessera/io/onnx_attributes.cpp).
+TEST(Onnx, EveryOperatorHasAttributeRules) {
+  EXPECT_GE(io::internal::operator_names().size(), 150u);
+  EXPECT_EQ(io::internal::ops_without_attribute_rules(), std::vector<std::string>{});
 }
