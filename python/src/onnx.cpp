@@ -4,6 +4,7 @@
 #include <nanobind/stl/pair.h>
 #include <nanobind/stl/shared_ptr.h>
 #include <nanobind/stl/string.h>
+#include <nanobind/stl/variant.h>
 #include <nanobind/stl/vector.h>
 
 #include "tessera/io/inference.h"
@@ -37,6 +38,8 @@ void bind_onnx(nb::module_& m) {
   nb::class_<io::OnnxModel, nn::Module>(o, "OnnxModel", "A model read from an ONNX file (a C++ module).")
       .def("run", &io::OnnxModel::run, nb::arg("inputs"), nb::call_guard<nb::gil_scoped_release>(),
            "The graph's outputs for its inputs, in the file's order.")
+      .def("run_values", &io::OnnxModel::run_values, nb::arg("inputs"), nb::call_guard<nb::gil_scoped_release>(),
+           "run for graphs with sequence inputs or outputs: each value is a tensor or a list of tensors.")
       .def_prop_ro("input_names", &io::OnnxModel::input_names, "The graph's input names.")
       .def_prop_ro("output_names", &io::OnnxModel::output_names, "The graph's output names.")
       .def_prop_ro("input_shapes", &io::OnnxModel::input_shapes, "The file's input shapes (-1: any size).")

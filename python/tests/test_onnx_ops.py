@@ -1,6 +1,8 @@
 """ONNX operators added for ONNX's conformance suite, checked on PyTorch's own exports: outputs,
 and parameter gradients in float64, against PyTorch (the conformance cases check the forward
 values against ONNX's reference; tests/onnx_conformance)."""
+from typing import List
+
 import numpy as np
 import pytest
 import tessera as ts
@@ -190,3 +192,39 @@ def test_loop_and_if_from_a_scripted_pytorch_model_run_and_train(tmp_path):
                 continue
             np.testing.assert_allclose(mine.numpy(), p.grad.numpy(), rtol=1e-10, atol=1e-12,
                                        err_msg=f"{name} after {trips} iterations")
+
+
+class Collect(torch.nn.Module):
+    """A loop that appends to a list: ONNX sequences (SequenceEmpty, SequenceInsert, ConcatFromSequence)."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = torch.nn.Linear(3, 3)
+
+    def forward(self, x, n: int):
+        outs: List[torch.Tensor] = []
+        h = x
+        for _ in range(n):
+            h = torch.tanh(self.fc(h))
+            outs.append(h)
+        return torch.stack(outs, 0), torch.cat(outs, 1)
+
+
+def test_lists_built_in_a_scripted_loop_run_as_sequences_and_train(tmp_path):
+    torch.manual_seed(int(RNG.integers(1 << 30)))
+    tnet = Collect().double()
+    path = tmp_path / "collect.onnx"
+    torch.onnx.export(torch.jit.script(tnet), (torch.randn(2, 3, dtype=torch.float64), 4), str(path),
+                      opset_version=13, input_names=["x", "n"])
+    net = ts.onnx.load(path)
+    assert {"SequenceEmpty", "Loop", "ConcatFromSequence"} <= set(net.op_types)
+    x = torch.randn(2, 3, dtype=torch.float64)
+    want = tnet(x, 4)
+    (want[0].sum() + (want[1] ** 2).sum()).backward()
+    got = net.run([ts.tensor(x.numpy()), ts.tensor(np.array(4))])
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g.detach().numpy(), w.detach().numpy(), rtol=1e-12)
+    (got[0].sum() + (got[1] ** 2).sum()).backward()
+    params = dict(net.named_parameters())
+    for name, p in tnet.named_parameters():
+        np.testing.assert_allclose(params[name].grad.numpy(), p.grad.numpy(), rtol=1e-10, err_msg=name)

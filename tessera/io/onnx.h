@@ -15,6 +15,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "tessera/nn/module.h"
@@ -65,6 +66,10 @@ class OnnxModel : public nn::Module {
   ~OnnxModel() override;
   // The graph's outputs for its inputs, in the file's order.
   std::vector<Tensor> run(const std::vector<Tensor>& inputs);
+  // The same for graphs whose inputs or outputs include sequences of tensors (ONNX's sequence
+  // type): each value is a tensor or a sequence.
+  using Value = std::variant<Tensor, std::vector<Tensor>>;
+  std::vector<Value> run_values(const std::vector<Value>& inputs);
   // For single-input graphs: the first output.
   Tensor forward(const Tensor& x) override;
   const std::vector<std::string>& input_names() const;

@@ -121,6 +121,15 @@ const std::unordered_map<std::string, Rules>& rules() {
                  {"output_sequence"}};
     t["Constant"] = {{"value"}, {"value_float"}, {"value_floats"}, {"value_int"}, {"value_ints"}};
     t["If"] = {{"then_branch"}, {"else_branch"}};
+    for (const char* op : {"SequenceConstruct", "SequenceInsert", "SequenceErase", "SequenceAt", "SequenceLength"})
+      t[op] = none;
+    t["SequenceEmpty"] = {{"dtype"}};
+    t["ConcatFromSequence"] = {{"axis"}, {"new_axis"}};
+    t["SplitToSequence"] = {{"axis"}, {"keepdims"}};
+    t["SequenceMap"] = {{"body"}};
+    t["Optional"] = {{"type"}};
+    t["OptionalHasElement"] = none;
+    t["OptionalGetElement"] = none;
     t["Loop"] = {{"body"}};
     t["Scan"] = {{"body"}, {"num_scan_inputs"}, {"directions"}, {"scan_input_axes"}, {"scan_input_directions"},
                  {"scan_output_axes"}, {"scan_output_directions"}};

@@ -39,7 +39,8 @@ struct OnnxModel::Impl {
   onnx::GraphProto graph;
   std::vector<std::string> inputs, outputs;
   std::vector<Shape> input_shapes;
-  std::vector<DType> input_dtypes;
+  std::vector<DType> input_dtypes;  // of the elements, for a sequence input
+  std::vector<bool> input_is_sequence;
   // Each initializer: the module that holds it and its name there.
   std::vector<std::tuple<std::string, nn::Module*, std::string>> weights;
 };
@@ -91,14 +92,39 @@ Tensor OnnxModel::forward(const Tensor& x) {
 }
 
 std::vector<Tensor> OnnxModel::run(const std::vector<Tensor>& inputs) {
+  std::vector<Value> out = run_values(std::vector<Value>(inputs.begin(), inputs.end()));
+  std::vector<Tensor> r;
+  for (size_t k = 0; k < out.size(); ++k) {
+    TS_CHECK_VALUE(std::holds_alternative<Tensor>(out[k]), "OnnxModel: ", impl_->path, ": output '",
+                   impl_->outputs[k], "' is a sequence; use run_values");
+    r.push_back(std::get<Tensor>(out[k]));
+  }
+  return r;
+}
+
+std::vector<OnnxModel::Value> OnnxModel::run_values(const std::vector<Value>& inputs) {
   const Impl& m = *impl_;
   TS_CHECK_VALUE(inputs.size() == m.inputs.size(), "OnnxModel: ", m.path, " takes ", m.inputs.size(),
                  " inputs, got ", inputs.size());
   internal::Scope scope;
   auto& values = scope.values;
-  for (auto& [name, owner, local] : m.weights) values[name] = (*owner)[local];
+  for (auto& [name, owner, local] : m.weights) values[name] = internal::Value((*owner)[local]);
+  Device dev = Device::cpu();
   for (size_t i = 0; i < inputs.size(); ++i) {
-    const Tensor& x = inputs[i];
+    if (m.input_is_sequence[i]) {
+      TS_CHECK_VALUE(std::holds_alternative<std::vector<Tensor>>(inputs[i]), "OnnxModel: input '", m.inputs[i],
+                     "' of ", m.path, " is a sequence of tensors, got a tensor");
+      const auto& items = std::get<std::vector<Tensor>>(inputs[i]);
+      for (const Tensor& x : items)
+        TS_CHECK_DTYPE(x.dtype() == m.input_dtypes[i], "OnnxModel: the elements of input '", m.inputs[i], "' of ",
+                       m.path, " must be ", m.input_dtypes[i], ", got ", x.dtype());
+      if (!items.empty()) dev = items[0].device();
+      values[m.inputs[i]] = internal::Value::of_sequence(items);
+      continue;
+    }
+    TS_CHECK_VALUE(std::holds_alternative<Tensor>(inputs[i]), "OnnxModel: input '", m.inputs[i], "' of ", m.path,
+                   " is a tensor, got a sequence");
+    const Tensor& x = std::get<Tensor>(inputs[i]);
     const Shape& want = m.input_shapes[i];
     TS_CHECK_DTYPE(x.dtype() == m.input_dtypes[i], "OnnxModel: input '", m.inputs[i], "' of ", m.path, " must be ",
                    m.input_dtypes[i], ", got ", x.dtype());
@@ -106,14 +132,16 @@ std::vector<Tensor> OnnxModel::run(const std::vector<Tensor>& inputs) {
     for (size_t d = 0; ok && d < want.size(); ++d) ok = want[d] < 0 || want[d] == x.size(int64_t(d));
     TS_CHECK_SHAPE(ok, "OnnxModel: input '", m.inputs[i], "' of ", m.path, " must have shape ", want,
                    " (-1: any size), got ", x.shape());
-    values[m.inputs[i]] = x;
+    if (i == 0 || dev.is_cpu()) dev = x.device();
+    values[m.inputs[i]] = internal::Value(x);
   }
-  internal::run_graph(m.graph, scope, inputs.empty() ? Device::cpu() : inputs[0].device(), m.opset, m.path);
-  std::vector<Tensor> r;
+  internal::run_graph(m.graph, scope, dev, m.opset, m.path);
+  std::vector<Value> r;
   for (auto& name : m.outputs) {
     auto v = values.find(name);
     TS_CHECK_VALUE(v != values.end(), "OnnxModel: ", m.path, ": output '", name, "' is never computed");
-    r.push_back(v->second);
+    if (v->second.is_sequence()) r.emplace_back(*v->second.sequence);
+    else r.emplace_back(v->second.tensor);
   }
   return r;
 }
@@ -137,8 +165,11 @@ static std::shared_ptr<OnnxModel> load_checked(const onnx::ModelProto& model, co
   for (auto& i : impl->graph.initializer()) inits.insert(i.name());
   for (auto& in : impl->graph.input()) {
     if (inits.count(in.name())) continue;  // older files list initializers as inputs too
-    TS_CHECK_VALUE(in.type().has_tensor_type(), "load_onnx: ", path, ": input '", in.name(), "' is not a tensor");
-    const auto& tt = in.type().tensor_type();
+    const bool sequence = in.type().has_sequence_type() && in.type().sequence_type().elem_type().has_tensor_type();
+    TS_CHECK_VALUE(in.type().has_tensor_type() || sequence, "load_onnx: ", path, ": input '", in.name(),
+                   "' is neither a tensor nor a sequence of tensors");
+    impl->input_is_sequence.push_back(sequence);
+    const auto& tt = sequence ? in.type().sequence_type().elem_type().tensor_type() : in.type().tensor_type();
     impl->inputs.push_back(in.name());
     impl->input_dtypes.push_back(onnx_proto::dtype_of(tt.elem_type(), "load_onnx: " + path + ": input '" + in.name() + "'"));
     Shape s;

@@ -2,6 +2,7 @@
 // Shared by ONNX export, import and the inference session (not installed): a traced graph as a
 // ModelProto in memory, a checked file read into one, and one node run with tessera ops.
 #include <functional>
+#include <memory>
 #include <unordered_map>
 #include <string>
 #include <vector>
@@ -43,15 +44,32 @@ bool runs(const onnx::NodeProto& p);
 // nodes are made on dev. Errors are the op's own (the caller adds the node's name).
 // opset: the model's default-domain opset (ops whose meaning changed follow it).
 std::vector<Tensor> run_node(const onnx::NodeProto& p, const std::vector<Tensor>& in, Device dev, int64_t opset);
+// A value while a graph runs: a tensor, or a sequence of tensors (ONNX's sequence type).
+struct Value {
+  Tensor tensor;
+  std::shared_ptr<const std::vector<Tensor>> sequence;  // set for a sequence
+  Value() = default;
+  Value(Tensor t) : tensor(std::move(t)) {}  // NOLINT: a tensor is a value
+  static Value of_sequence(std::vector<Tensor> s) {
+    Value v;
+    v.sequence = std::make_shared<const std::vector<Tensor>>(std::move(s));
+    return v;
+  }
+  bool is_sequence() const { return sequence != nullptr; }
+};
 // Values by name while a graph runs; a body graph's scope reads through to the graphs around it.
 struct Scope {
-  std::unordered_map<std::string, Tensor> values;
+  std::unordered_map<std::string, Value> values;
   const Scope* outer = nullptr;
-  const Tensor* find(const std::string& name) const;
+  const Value* find(const std::string& name) const;
 };
-// Runs g's nodes in order with tessera ops (If, Loop and Scan included), reading and adding values
-// in scope; where names the model in errors.
+// Runs g's nodes in order with tessera ops (If, Loop, Scan and the sequence ops included),
+// reading and adding values in scope; where names the model in errors.
 void run_graph(const onnx::GraphProto& g, Scope& scope, Device dev, int64_t opset, const std::string& where);
+// If, Loop and Scan: run by run_graph (they need the scope), not by run_node.
+bool is_control_flow(const onnx::NodeProto& p);
+// The ops that take or make sequences: run by run_graph too.
+bool is_sequence_op(const onnx::NodeProto& p);
 // Refuses (OnnxError) an attribute of p that tessera does not honour, or a value it does not
 // implement; where names the file.
 void check_attributes(const onnx::NodeProto& p, int64_t opset, const std::string& where);

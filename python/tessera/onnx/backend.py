@@ -33,7 +33,8 @@ def _tessera_device(device):
 
 class TesseraRep(_BackendRep):
     """A prepared model: run(inputs) takes numpy arrays (a list in the graph's input order, a dict
-    by input name, or one array) and returns the outputs as numpy arrays in a named tuple."""
+    by input name, or one array; a list of arrays for an input of ONNX's sequence type) and returns
+    the outputs as numpy arrays (lists of them for sequences) in a named tuple."""
 
     def __init__(self, model, device="CPU"):
         self.model = model
@@ -48,24 +49,26 @@ class TesseraRep(_BackendRep):
             inputs = [inputs[n] for n in names]
         elif not isinstance(inputs, (list, tuple)):
             inputs = [inputs]
-        xs = []
-        for name, x in zip(names, inputs):
-            if isinstance(x, _tessera.Tensor):
-                xs.append(x.to(self.device))
-                continue
-            a = _np.asarray(x)
-            if a.dtype.name == "bfloat16":  # ml_dtypes' bfloat16 (numpy has none): exact through float32
-                xs.append(_tessera.from_numpy(a.astype(_np.float32)).to(_tessera.dtype.bfloat16).to(self.device))
-                continue
-            if a.dtype == object:
-                raise TypeError(f"run: input '{name}' holds Python objects (dtype object); tessera runs numeric "
-                                "and bool tensors")
-            xs.append(_tessera.from_numpy(_np.require(a, requirements="C")).clone().to(self.device))
         if len(inputs) != len(names):
             raise ValueError(f"run: the model takes {len(names)} inputs ({names}), got {len(inputs)}")
+        xs = [[self._tensor(name, a) for a in x] if isinstance(x, list) else self._tensor(name, x)
+              for name, x in zip(names, inputs)]
         with _no_grad():
-            outs = self.model.run(xs)
-        return _namedtupledict("Outputs", self.model.output_names)(*[_to_numpy(o) for o in outs])
+            outs = self.model.run_values(xs)
+        return _namedtupledict("Outputs", self.model.output_names)(
+            *[[_to_numpy(t) for t in o] if isinstance(o, list) else _to_numpy(o) for o in outs])
+
+    def _tensor(self, name, x):
+        """x (a numpy array, number or tensor) as a tessera tensor on the model's device."""
+        if isinstance(x, _tessera.Tensor):
+            return x.to(self.device)
+        a = _np.asarray(x)
+        if a.dtype.name == "bfloat16":  # ml_dtypes' bfloat16 (numpy has none): exact through float32
+            return _tessera.from_numpy(a.astype(_np.float32)).to(_tessera.dtype.bfloat16).to(self.device)
+        if a.dtype == object:
+            raise TypeError(f"run: input '{name}' holds Python objects (dtype object); tessera runs numeric "
+                            "and bool tensors")
+        return _tessera.from_numpy(_np.require(a, requirements="C")).clone().to(self.device)
 
 
 def _to_numpy(t):
