@@ -93,7 +93,7 @@ def test_if_branches_read_outer_values_and_are_checked_at_load(tmp_path):
         backend.prepare(_if_model("NoSuchOp"))
     path = tmp_path / "if.onnx"
     onnx.save(_if_model("Relu"), str(path))
-    with pytest.raises(ts.onnx.OnnxError, match="If, Loop or Scan"):
+    with pytest.raises(ts.onnx.OnnxError, match="If, Loop, Scan or sequences"):
         ts.inference.InferenceSession(str(path))
 
 
