@@ -109,6 +109,8 @@ const std::unordered_map<std::string, Rules>& rules() {
     t["GridSample"] = {{"align_corners"}, {"mode", {"bilinear", "nearest", "bicubic", "linear", "cubic"}},
                        {"padding_mode", {"zeros", "border", "reflection"}}};
     t["AffineGrid"] = {{"align_corners"}};
+    t["Col2Im"] = {{"dilations"}, {"pads"}, {"strides"}};
+    t["DeformConv"] = {{"dilations"}, {"group"}, {"kernel_shape"}, {"offset_group"}, {"pads"}, {"strides"}};
     t["NonMaxSuppression"] = {{"center_point_box", {"0", "1"}}};
     t["QuantizeLinear"] = {{"axis"}, {"block_size"}, {"output_dtype"}, {"saturate"}};
     t["DequantizeLinear"] = {{"axis"}, {"block_size"}, {"output_dtype"}};

@@ -1,5 +1,5 @@
-// ONNX operators, part 4: images (Resize, Upsample, GridSample, AffineGrid, NonMaxSuppression)
-// (the table is in onnx_ops.cpp).
+// ONNX operators, part 4: images (Resize, Upsample, GridSample, AffineGrid, NonMaxSuppression,
+// Col2Im, DeformConv) (the table is in onnx_ops.cpp).
 //
 // Resize is separable: each resized axis is planned on the host (for every output position, the
 // input positions it reads and their weights, from the coordinate transformation, the mode's
@@ -452,6 +452,103 @@ Tensor non_max_suppression(const Node& n) {
   return from_vector(picked).reshape({int64_t(picked.size() / 3), 3}).to(boxes_t.device());
 }
 
+// Col2Im (opset 18): sums the blocks of input [N, C * prod(block), L] back into an image [N, C,
+// image...]: block l at position (l's place in the grid of blocks) * strides - pads, its element k
+// at k * dilations from there.
+Tensor col2im(const Node& n) {
+  const Tensor& x = n.at(0);
+  Shape image = n.host_ints(1), block = n.host_ints(2);
+  const int64_t S = int64_t(image.size());
+  TS_CHECK_SHAPE(S >= 1 && int64_t(block.size()) == S && x.dim() == 3, "input ", x.shape(), ", image_shape ", image,
+                 " and block_shape ", block, " do not fit");
+  Shape dil = n.ints("dilations").value_or(Shape(size_t(S), 1)), st = n.ints("strides").value_or(Shape(size_t(S), 1));
+  Shape pads = n.ints("pads").value_or(Shape(size_t(2 * S), 0));
+  int64_t K = 1, L = 1, P = 1;
+  Shape grid = Shape(size_t(S)), padded = Shape(size_t(S));
+  for (int64_t d = 0; d < S; ++d) {
+    K *= block[size_t(d)];
+    padded[size_t(d)] = image[size_t(d)] + pads[size_t(d)] + pads[size_t(d + S)];
+    grid[size_t(d)] = (padded[size_t(d)] - dil[size_t(d)] * (block[size_t(d)] - 1) - 1) / st[size_t(d)] + 1;
+    L *= grid[size_t(d)];
+    P *= padded[size_t(d)];
+  }
+  TS_CHECK_SHAPE(x.size(1) % K == 0 && x.size(2) == L, "input ", x.shape(), " must be [N, C * ", K, ", ", L, "]");
+  std::vector<int64_t> at;  // the flat padded-image position of (k, l), k major
+  for (int64_t k = 0; k < K; ++k)
+    for (int64_t l = 0; l < L; ++l) {
+      int64_t kr = k, lr = l, flat = 0;
+      Shape kk = Shape(size_t(S)), ll = Shape(size_t(S));
+      for (int64_t d = S - 1; d >= 0; --d) {
+        kk[size_t(d)] = kr % block[size_t(d)];
+        kr /= block[size_t(d)];
+        ll[size_t(d)] = lr % grid[size_t(d)];
+        lr /= grid[size_t(d)];
+      }
+      for (int64_t d = 0; d < S; ++d)
+        flat = flat * padded[size_t(d)] + ll[size_t(d)] * st[size_t(d)] + kk[size_t(d)] * dil[size_t(d)];
+      at.push_back(flat);
+    }
+  const int64_t N = x.size(0), C = x.size(1) / K;
+  Tensor out = zeros({N, C, P}, {x.dtype(), x.device()});
+  out = ops::index_add(out, 2, from_vector(at).to(x.device()), x.reshape({N, C, K * L}));
+  Shape full{N, C};
+  full.insert(full.end(), padded.begin(), padded.end());
+  Tensor y = out.reshape(full);
+  for (int64_t d = 0; d < S; ++d) y = y.narrow(2 + d, pads[size_t(d)], image[size_t(d)]);
+  return y;
+}
+
+// DeformConv (opset 19): a 2-D convolution whose kernel taps sample X bilinearly at offsets
+// learned per output position (offset [N, offset_group * kH * kW * 2, oH, oW], (y, x) pairs), each
+// tap scaled by an optional mask; samples outside X read 0.
+Tensor deform_conv(const Node& n) {
+  const Tensor& x = n.at(0);
+  const Tensor& w = n.at(1);
+  const Tensor& offset = n.at(2);
+  TS_CHECK_SHAPE(x.dim() == 4 && w.dim() == 4, "DeformConv supports 2-D inputs [N, C, H, W], got ", x.shape());
+  const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3), oC = w.size(0);
+  const int64_t kH = w.size(2), kW = w.size(3), K = kH * kW;
+  const int64_t group = n.i("group", 1), og = n.i("offset_group", 1);
+  Shape st = n.ints("strides").value_or(Shape{1, 1}), dil = n.ints("dilations").value_or(Shape{1, 1});
+  Shape pads = n.ints("pads").value_or(Shape{0, 0, 0, 0});
+  const int64_t oH = (H + pads[0] + pads[2] - dil[0] * (kH - 1) - 1) / st[0] + 1;
+  const int64_t oW = (W + pads[1] + pads[3] - dil[1] * (kW - 1) - 1) / st[1] + 1, P = oH * oW;
+  TS_CHECK_SHAPE(C % og == 0 && C % group == 0 && w.size(1) * group == C && offset.dim() == 4 &&
+                     offset.size(1) == og * K * 2 && offset.size(2) == oH && offset.size(3) == oW,
+                 "DeformConv: X ", x.shape(), ", W ", w.shape(), " and offset ", offset.shape(), " do not fit (group ",
+                 group, ", offset_group ", og, ")");
+  const TensorOptions opt{x.dtype(), x.device()};
+  Tensor xf = x.reshape({N, og, C / og, H * W});
+  Tensor off = offset.reshape({N, og, K, 2, oH, oW});
+  Tensor mask = n.has(4) ? n.in[4].reshape({N, og, K, oH, oW}) : Tensor();
+  std::vector<Tensor> cols;
+  for (int64_t k = 0; k < K; ++k) {
+    int64_t i = k / kW, j = k % kW;
+    Tensor by = (arange(0, double(oH), 1, opt) * double(st[0]) + double(i * dil[0] - pads[0])).reshape({1, 1, oH, 1});
+    Tensor bx = (arange(0, double(oW), 1, opt) * double(st[1]) + double(j * dil[1] - pads[1])).reshape({1, 1, 1, oW});
+    Tensor py = by + off.select(2, k).select(2, 0), px = bx + off.select(2, k).select(2, 1);  // [N, og, oH, oW]
+    Tensor y0 = ops::floor(py), x0 = ops::floor(px), fy = py - y0, fx = px - x0;
+    Tensor acc = zeros({N, og, C / og, P}, opt);
+    for (int64_t dy = 0; dy < 2; ++dy)
+      for (int64_t dx = 0; dx < 2; ++dx) {
+        Tensor yy = y0 + double(dy), xx = x0 + double(dx);
+        Tensor weight = (dy ? fy : 1.0 - fy) * (dx ? fx : 1.0 - fx);
+        Tensor valid = (yy >= 0.0) && (yy <= double(H - 1)) && (xx >= 0.0) && (xx <= double(W - 1));
+        weight = ops::where(valid, weight, zeros_like(weight));
+        if (mask.defined()) weight = weight * mask.select(2, k);
+        Tensor idx = (ops::clamp(yy, Scalar(0.0), Scalar(double(H - 1))) * double(W) +
+                      ops::clamp(xx, Scalar(0.0), Scalar(double(W - 1)))).to(DType::Int64).reshape({N, og, 1, P});
+        Tensor vals = ops::gather(xf, 3, idx.expand({N, og, C / og, P}).contiguous());
+        acc = acc + vals * weight.reshape({N, og, 1, P});
+      }
+    cols.push_back(acc.reshape({N, C, P}));
+  }
+  Tensor columns = ops::stack(cols, 2).reshape({N, group, (C / group) * K, P});
+  Tensor y = ops::matmul(w.reshape({group, oC / group, (C / group) * K}), columns).reshape({N, oC, oH, oW});
+  if (n.has(3)) y = y + n.in[3].reshape({1, oC, 1, 1});
+  return y;
+}
+
 }  // namespace
 
 void add_image_ops(OpTable& m) {
@@ -460,6 +557,8 @@ void add_image_ops(OpTable& m) {
   m["GridSample"] = [](const Node& n) { return one(grid_sample(n)); };
   m["AffineGrid"] = [](const Node& n) { return one(affine_grid(n)); };
   m["NonMaxSuppression"] = [](const Node& n) { return one(non_max_suppression(n)); };
+  m["Col2Im"] = [](const Node& n) { return one(col2im(n)); };
+  m["DeformConv"] = [](const Node& n) { return one(deform_conv(n)); };
 }
 
 }  // namespace tessera::io::internal
