@@ -88,7 +88,10 @@ void bind_ops(nb::module_& m) {
                                                      {"ge", BinaryOp::Ge},
                                                      {"logical_and", BinaryOp::LogicalAnd},
                                                      {"logical_or", BinaryOp::LogicalOr},
-                                                     {"logical_xor", BinaryOp::LogicalXor}};
+                                                     {"logical_xor", BinaryOp::LogicalXor},
+                                                     {"bitwise_and", BinaryOp::BitwiseAnd},
+                                                     {"bitwise_or", BinaryOp::BitwiseOr},
+                                                     {"bitwise_xor", BinaryOp::BitwiseXor}};
   for (auto& [name, op] : binary) {
     BinaryOp o = op;
     b.def(
@@ -199,6 +202,7 @@ void bind_ops(nb::module_& m) {
   b.def("isclose", &ops::isclose, nb::arg("other"), nb::arg("rtol") = 1e-5, nb::arg("atol") = 1e-8,
         nb::arg("equal_nan") = false);
   b.def("isnan", &ops::isnan).def("isinf", &ops::isinf).def("isfinite", &ops::isfinite).def("logical_not", &ops::logical_not);
+  b.def("bitwise_not", &ops::bitwise_not);
 
   // --- unary ------------------------------------------------------------------------------------
   const std::pair<const char*, UnaryOp> unary[] = {{"abs", UnaryOp::Abs},      {"neg", UnaryOp::Neg},

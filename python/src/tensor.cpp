@@ -467,7 +467,7 @@ void bind_tensor(nb::module_& m) {
       TS_BINOP("__mul__", Mul) TS_RBINOP("__rmul__", Mul) TS_BINOP("__truediv__", Div) TS_RBINOP("__rtruediv__", Div)
       TS_BINOP("__pow__", Pow) TS_RBINOP("__rpow__", Pow) TS_BINOP("__eq__", Eq) TS_BINOP("__ne__", Ne)
       TS_BINOP("__lt__", Lt) TS_BINOP("__le__", Le) TS_BINOP("__gt__", Gt) TS_BINOP("__ge__", Ge)
-      TS_BINOP("__and__", LogicalAnd) TS_BINOP("__or__", LogicalOr) TS_BINOP("__xor__", LogicalXor)
+      TS_BINOP("__and__", BitwiseAnd) TS_BINOP("__or__", BitwiseOr) TS_BINOP("__xor__", BitwiseXor)
       .def("__iadd__", [](Tensor& a, const Operand& b) -> Tensor& { return ops::binary_(BinaryOp::Add, a, operand(b, a)); }, nb::is_operator(), nb::rv_policy::reference_internal)
       .def("__isub__", [](Tensor& a, const Operand& b) -> Tensor& { return ops::binary_(BinaryOp::Sub, a, operand(b, a)); }, nb::is_operator(), nb::rv_policy::reference_internal)
       .def("__imul__", [](Tensor& a, const Operand& b) -> Tensor& { return ops::binary_(BinaryOp::Mul, a, operand(b, a)); }, nb::is_operator(), nb::rv_policy::reference_internal)
@@ -478,7 +478,7 @@ void bind_tensor(nb::module_& m) {
       }, nb::is_operator())
       .def("__neg__", [](const Tensor& a) { return ops::neg(a); })
       .def("__abs__", [](const Tensor& a) { return ops::abs(a); })
-      .def("__invert__", [](const Tensor& a) { return ops::logical_not(a); })
+      .def("__invert__", [](const Tensor& a) { return ops::bitwise_not(a); })
       .def("__hash__", [](const Tensor& t) { return reinterpret_cast<intptr_t>(t.impl_ptr().get()); })
       .def("__bool__", [](const Tensor& t) {
         if (t.numel() != 1)

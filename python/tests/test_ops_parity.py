@@ -163,6 +163,22 @@ def test_comparisons_and_logic(op):
     run(lambda L, x: (L.isnan(x / x), L.isinf(1 / x)), [a], 0, grad=False)
 
 
+@pytest.mark.parametrize("dt", [np.int8, np.uint8, np.int32, np.int64, np.bool_])
+def test_bitwise_ops_and_operators_match_pytorch(dt):
+    lo, hi = (0, 2) if dt == np.bool_ else (0, 200) if dt == np.uint8 else (-100, 100)
+    a = RNG.integers(lo, hi, (3, 4)).astype(dt)
+    b = RNG.integers(lo, hi, (4,)).astype(dt)
+    for op in ("bitwise_and", "bitwise_or", "bitwise_xor"):
+        np.testing.assert_array_equal(getattr(ts, op)(ts.tensor(a), ts.tensor(b)).numpy(),
+                                      getattr(torch, op)(torch.tensor(a), torch.tensor(b)).numpy(), err_msg=op)
+    x, y, tx, ty = ts.tensor(a), ts.tensor(b), torch.tensor(a), torch.tensor(b)
+    for got, want in [(x & y, tx & ty), (x | y, tx | ty), (x ^ y, tx ^ ty), (~x, ~tx), (ts.bitwise_not(x), ~tx)]:
+        assert str(got.dtype).replace("tessera.", "") == str(want.dtype).replace("torch.", "")
+        np.testing.assert_array_equal(got.numpy(), want.numpy())
+    with pytest.raises(TypeError, match="bitwise_and"):
+        ts.bitwise_and(ts.tensor([1.0]), ts.tensor([2.0]))
+
+
 def test_fma_and_closeness():
     a, b, c = randn(3, 4), randn(4), randn(3, 1)
     x, y, z = (ts.tensor(v) for v in (a, b, c))

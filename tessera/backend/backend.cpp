@@ -57,13 +57,14 @@ const char* op_name(UnaryOp op) {
   static const char* names[] = {"abs",  "neg",  "exp",     "expm1",      "log",   "log1p", "sqrt",
                                 "rsqrt", "sin", "cos",     "tanh",       "sigmoid", "relu", "gelu",
                                 "gelu_tanh", "silu", "erf", "floor", "ceil", "round", "sign",
-                                "reciprocal", "square", "logical_not"};
+                                "reciprocal", "square", "logical_not", "bitwise_not"};
   static_assert(std::size(names) == kNumUnaryOps, "op_name: a UnaryOp has no name");
   return names[int(op)];
 }
 const char* op_name(BinaryOp op) {
-  static const char* names[] = {"add", "sub", "mul", "div", "pow", "maximum", "minimum", "atan2", "fmod", "eq",
-                                "ne",  "lt",  "le",  "gt",  "ge",  "logical_and", "logical_or", "logical_xor"};
+  static const char* names[] = {"add", "sub", "mul", "div", "pow", "maximum", "minimum", "atan2", "fmod",
+                                "bitwise_and", "bitwise_or", "bitwise_xor", "eq", "ne", "lt", "le", "gt", "ge",
+                                "logical_and", "logical_or", "logical_xor"};
   static_assert(std::size(names) == kNumBinaryOps, "op_name: a BinaryOp has no name");
   return names[int(op)];
 }

@@ -30,7 +30,7 @@ const std::unordered_map<std::string, Rules>& rules() {
                            "GlobalAveragePool", "GlobalMaxPool", "GreaterOrEqual", "HardSwish", "Identity", "IsNaN",
                            "LessOrEqual", "MatMul", "MatMulInteger", "Mish", "NonZero", "Not", "QLinearMatMul",
                            "Range", "Round", "Sign", "Sin", "Sinh", "Size", "Softplus", "Softsign", "Tan", "Tile",
-                           "Where", "DynamicQuantizeLinear"})
+                           "Where", "DynamicQuantizeLinear", "BitwiseAnd", "BitwiseOr", "BitwiseXor", "BitwiseNot"})
       t[op] = none;
     for (const char* op : {"Abs", "Ceil", "Exp", "Floor", "Log", "Max", "Mean", "Min", "Neg", "PRelu", "Reciprocal",
                            "Relu", "Sigmoid", "Sqrt", "Sum", "Tanh"})

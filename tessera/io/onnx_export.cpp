@@ -240,6 +240,13 @@ class Exporter : public ops::trace::Tracer {
         {"logical_and", "And"}, {"logical_or", "Or"}, {"logical_xor", "Xor"}};
     if (auto l = logic.find(op); l != logic.end())
       return emit(l->second, {in_as(in, 0, DType::Bool), in_as(in, 1, DType::Bool)});
+    static const std::unordered_map<std::string, std::string> bitwise = {
+        {"bitwise_and", "BitwiseAnd"}, {"bitwise_or", "BitwiseOr"}, {"bitwise_xor", "BitwiseXor"}};
+    if (auto k = bitwise.find(op); k != bitwise.end()) {
+      if (out == DType::Bool) return emit(logic.at("logical" + op.substr(7)), {in[0], in[1]});  // and, or, xor
+      if (opset_ < 18) fail("needs opset_version 18 or later (ONNX's Bitwise ops)");
+      return emit(k->second, {in_as(in, 0, out), in_as(in, 1, out)});
+    }
     static const std::unordered_map<std::string, std::string> compare = {
         {"eq", "Equal"}, {"ne", "Equal"}, {"lt", "Less"}, {"le", "LessOrEqual"}, {"gt", "Greater"}, {"ge", "GreaterOrEqual"}};
     if (auto k = compare.find(op); k != compare.end()) {
@@ -296,6 +303,11 @@ class Exporter : public ops::trace::Tracer {
   std::vector<std::string> translate(const Call& c, const std::vector<std::string>& in) {
     const std::string& op = c.op;
     DType out = c.outputs.empty() ? DType::Float32 : c.outputs[0].dtype();
+    if (op == "bitwise_not") {
+      if (out == DType::Bool) return {emit("Not", {in[0]})};
+      if (opset_ < 18) fail("needs opset_version 18 or later (ONNX's BitwiseNot)");
+      return {emit("BitwiseNot", {in[0]})};
+    }
     if (names_an(op, UnaryOp::LogicalNot)) {
       if (op == "abs") return {unary(op, in[0], c.inputs[0].dtype())};
       if (op == "logical_not") return {emit("Not", {in_as(in, 0, DType::Bool)})};

@@ -402,6 +402,10 @@ void add_math_ops(OpTable& m) {
     for (size_t k = 1; k < n.in.size(); ++k) r = r + n.at(k);
     return one(r / double(n.in.size()));
   };
+  m["BitwiseAnd"] = [](const Node& n) { return one(ops::bitwise_and(n.at(0), n.at(1))); };
+  m["BitwiseOr"] = [](const Node& n) { return one(ops::bitwise_or(n.at(0), n.at(1))); };
+  m["BitwiseXor"] = [](const Node& n) { return one(ops::bitwise_xor(n.at(0), n.at(1))); };
+  m["BitwiseNot"] = [](const Node& n) { return one(ops::bitwise_not(n.at(0))); };
   m["CastLike"] = [](const Node& n) { return one(n.at(0).to(n.at(1).dtype())); };
   m["CumSum"] = [](const Node& n) {
     const Tensor& x = n.at(0);

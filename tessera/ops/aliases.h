@@ -22,6 +22,7 @@ using ops::group_norm; using ops::gt; using ops::index_add; using ops::index_add
 using ops::index_copy_; using ops::index_select; using ops::isclose; using ops::isfinite; using ops::isinf;
 using ops::isnan; using ops::layer_norm; using ops::le; using ops::lerp; using ops::linear;
 using ops::log10; using ops::log1p; using ops::log2; using ops::log_softmax; using ops::logical_and;
+using ops::bitwise_and; using ops::bitwise_not; using ops::bitwise_or; using ops::bitwise_xor;
 using ops::logical_not; using ops::logical_or; using ops::logical_xor; using ops::logsumexp; using ops::lt;
 using ops::masked_fill; using ops::masked_select; using ops::matmul; using ops::matrix_trace; using ops::max;
 using ops::max_pool2d; using ops::max_pool2d_backward; using ops::max_pool2d_with_indices; using ops::maximum;

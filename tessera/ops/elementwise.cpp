@@ -33,6 +33,7 @@ bool is_float_op(UnaryOp op) {
   switch (op) {
     case UnaryOp::Abs: case UnaryOp::Neg: case UnaryOp::Relu: case UnaryOp::Sign: case UnaryOp::Square:
     case UnaryOp::Floor: case UnaryOp::Ceil: case UnaryOp::Round: case UnaryOp::LogicalNot:
+    case UnaryOp::BitwiseNot:
       return false;
     default:
       return true;
@@ -103,6 +104,7 @@ void record_unary(UnaryOp op, const Tensor& x, const Tensor& out) {
     case UnaryOp::Round:
     case UnaryOp::Sign: return zero();
     case UnaryOp::LogicalNot:
+    case UnaryOp::BitwiseNot:
     case UnaryOp::Count: return;
   }
 }
@@ -180,8 +182,11 @@ Tensor& rebind_inplace(Tensor& t, const char* op, const std::function<Tensor(con
 
 Tensor unary(UnaryOp op, const Tensor& x) {
   trace::Scope ts;
-  TS_CHECK_DTYPE(x.dtype() != DType::Bool || op == UnaryOp::LogicalNot || op == UnaryOp::Abs,
+  TS_CHECK_DTYPE(x.dtype() != DType::Bool || op == UnaryOp::LogicalNot || op == UnaryOp::Abs ||
+                     op == UnaryOp::BitwiseNot,
                  op_name(op), ": not defined for bool tensors");
+  TS_CHECK_DTYPE(op != UnaryOp::BitwiseNot || !x.is_floating_point(), "bitwise_not: defined for integer and bool ",
+                 "tensors, got ", x.dtype());
   Tensor in = is_float_op(op) && !x.is_floating_point() ? x.to(DType::Float32) : x;
   Tensor out = empty(x.shape(), {op == UnaryOp::LogicalNot ? DType::Bool : in.dtype(), x.device()},
                      x.suggest_memory_format());
@@ -225,6 +230,7 @@ TS_UNARY_FP32(log1p, Log1p) TS_UNARY(sqrt, Sqrt) TS_UNARY_FP32(rsqrt, Rsqrt) TS_
 TS_UNARY(tanh, Tanh) TS_UNARY(sigmoid, Sigmoid) TS_UNARY(relu, Relu) TS_UNARY(silu, Silu) TS_UNARY(erf, Erf)
 TS_UNARY(floor, Floor) TS_UNARY(ceil, Ceil) TS_UNARY(round, Round) TS_UNARY(sign, Sign)
 TS_UNARY_FP32(reciprocal, Reciprocal) TS_UNARY(square, Square) TS_UNARY(logical_not, LogicalNot)
+TS_UNARY(bitwise_not, BitwiseNot)
 #undef TS_UNARY
 #undef TS_UNARY_FP32
 
@@ -422,6 +428,15 @@ TS_BINARY(atan2, Atan2) TS_BINARY(fmod, Fmod) TS_BINARY(eq, Eq) TS_BINARY(ne, Ne
 TS_BINARY(gt, Gt) TS_BINARY(ge, Ge) TS_BINARY(logical_and, LogicalAnd) TS_BINARY(logical_or, LogicalOr)
 TS_BINARY(logical_xor, LogicalXor)
 #undef TS_BINARY
+// Integer and bool operands only (the kernels refuse floating types, naming the op).
+#define TS_BITWISE(name, OP)                                                                                     \
+  Tensor name(const Tensor& a, const Tensor& b) {                                                                \
+    TS_CHECK_DTYPE(!a.is_floating_point() && !b.is_floating_point(), #name,                                     \
+                   ": defined for integer and bool tensors, got ", a.dtype(), " and ", b.dtype());              \
+    return binary(BinaryOp::OP, a, b);                                                                           \
+  }
+TS_BITWISE(bitwise_and, BitwiseAnd) TS_BITWISE(bitwise_or, BitwiseOr) TS_BITWISE(bitwise_xor, BitwiseXor)
+#undef TS_BITWISE
 Tensor pow(const Tensor& a_, const Tensor& b_) {
   autocast::Operands ac("pow", {&a_, &b_});
   return binary(BinaryOp::Pow, ac[0], ac[1]);

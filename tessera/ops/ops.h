@@ -46,6 +46,8 @@ Tensor reciprocal(const Tensor& x);
 Tensor square(const Tensor& x);
 Tensor clamp(const Tensor& x, std::optional<Scalar> min, std::optional<Scalar> max);
 Tensor logical_not(const Tensor& x);
+// ~x on integer tensors, not x on bool ones (torch.bitwise_not).
+Tensor bitwise_not(const Tensor& x);
 // Composed of the ops above (autograd flows through them): tan, atan, asin, acos (NaN outside
 // [-1, 1]), sinh, cosh, log2, log10, exp2.
 Tensor tan(const Tensor& x);
@@ -95,6 +97,10 @@ Tensor ge(const Tensor& a, const Tensor& b);
 Tensor logical_and(const Tensor& a, const Tensor& b);
 Tensor logical_or(const Tensor& a, const Tensor& b);
 Tensor logical_xor(const Tensor& a, const Tensor& b);
+// &, | and ^ of integer or bool tensors, broadcasting (torch.bitwise_and/or/xor).
+Tensor bitwise_and(const Tensor& a, const Tensor& b);
+Tensor bitwise_or(const Tensor& a, const Tensor& b);
+Tensor bitwise_xor(const Tensor& a, const Tensor& b);
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);
 // a * b + c in one pass (broadcasting, promotion to a floating dtype).
 Tensor fma(const Tensor& a, const Tensor& b, const Tensor& c);

@@ -148,7 +148,7 @@ TEST_P(Conformance, ExpIsAccurateAtTheEdgesOfFloatRange) {
 
 TEST_P(Conformance, UnaryIntegerOps) {
   SCOPED_TRACE(trace());
-  for (UnaryOp op : {UnaryOp::Abs, UnaryOp::Neg, UnaryOp::Square, UnaryOp::Sign, UnaryOp::Relu})
+  for (UnaryOp op : {UnaryOp::Abs, UnaryOp::Neg, UnaryOp::Square, UnaryOp::Sign, UnaryOp::Relu, UnaryOp::BitwiseNot})
     for (DType dt : {DType::Int8, DType::Int32, DType::Int64}) {
       Tensor x = ints({4, 6}, dt, -9, 10);
       R::Array want = R::of(x);
@@ -191,7 +191,8 @@ TEST_P(Conformance, BinaryOpsWithBroadcastingAndStrides) {
     }
   const BinaryOp int_ops[] = {BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul, BinaryOp::Div, BinaryOp::Maximum,
                               BinaryOp::Minimum, BinaryOp::Fmod, BinaryOp::Pow, BinaryOp::Eq, BinaryOp::Lt,
-                              BinaryOp::Ge, BinaryOp::LogicalAnd};
+                              BinaryOp::Ge, BinaryOp::LogicalAnd, BinaryOp::BitwiseAnd, BinaryOp::BitwiseOr,
+                              BinaryOp::BitwiseXor};
   for (BinaryOp op : int_ops)
     for (DType dt : {DType::UInt8, DType::Int32, DType::Int64}) {
       bool pow = op == BinaryOp::Pow;

@@ -51,6 +51,7 @@ double unary(UnaryOp op, double x) {
     case UnaryOp::Reciprocal: return 1 / x;
     case UnaryOp::Square: return x * x;
     case UnaryOp::LogicalNot: return x == 0;
+    case UnaryOp::BitwiseNot: return double(~int64_t(x));
     case UnaryOp::Count: break;
   }
   return 0;
@@ -67,6 +68,9 @@ double binary(BinaryOp op, double a, double b, bool integral) {
     case BinaryOp::Minimum: return std::isnan(a) || std::isnan(b) ? NAN : std::min(a, b);
     case BinaryOp::Atan2: return std::atan2(a, b);
     case BinaryOp::Fmod: return std::fmod(a, b);
+    case BinaryOp::BitwiseAnd: return double(int64_t(a) & int64_t(b));
+    case BinaryOp::BitwiseOr: return double(int64_t(a) | int64_t(b));
+    case BinaryOp::BitwiseXor: return double(int64_t(a) ^ int64_t(b));
     case BinaryOp::Eq: return a == b;
     case BinaryOp::Ne: return a != b;
     case BinaryOp::Lt: return a < b;

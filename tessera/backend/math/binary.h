@@ -85,13 +85,30 @@ TS_ARITH(Atan2Fn, false, std::atan2(x, y), 0, false)
 TS_ARITH(FmodFn, false, std::fmod(x, y), (y == 0 || y == T(-1) ? T(0) : T(x % y)), false)
 #undef TS_ARITH
 
+// Bitwise ops: integers and bool only (PyTorch's bitwise_and, |, ^).
+#define TS_BITWISE(Name, op)                                                 \
+  struct Name {                                                              \
+    template <class T>                                                       \
+    static constexpr bool supports = is_int_v<T> || std::is_same_v<T, bool>; \
+    template <class T>                                                       \
+    TS_INLINE T operator()(T a, T b) const {                                 \
+      if constexpr (std::is_same_v<T, bool>) return bool(int(a) op int(b)); \
+      else if constexpr (is_int_v<T>) return T(a op b);                     \
+      else return a;                                                         \
+    }                                                                        \
+  };
+TS_BITWISE(BitwiseAndFn, &)
+TS_BITWISE(BitwiseOrFn, |)
+TS_BITWISE(BitwiseXorFn, ^)
+#undef TS_BITWISE
+
 // Atan2 is defined for floating types only (the ops layer promotes integers to float).
 template <class Fn, class T>
 inline constexpr bool binary_supports = Fn::template supports<T> && (!std::is_same_v<Fn, Atan2Fn> || !is_int_v<T>);
 
 template <class F>
 decltype(auto) dispatch_binary(BinaryOp op, F&& f) {
-  static_assert(kNumBinaryOps == 18, "dispatch_binary: a BinaryOp has no functor");
+  static_assert(kNumBinaryOps == 21, "dispatch_binary: a BinaryOp has no functor");
   switch (op) {
     case BinaryOp::Add: return f(AddFn{});
     case BinaryOp::Sub: return f(SubFn{});
@@ -102,6 +119,9 @@ decltype(auto) dispatch_binary(BinaryOp op, F&& f) {
     case BinaryOp::Minimum: return f(MinimumFn{});
     case BinaryOp::Atan2: return f(Atan2Fn{});
     case BinaryOp::Fmod: return f(FmodFn{});
+    case BinaryOp::BitwiseAnd: return f(BitwiseAndFn{});
+    case BinaryOp::BitwiseOr: return f(BitwiseOrFn{});
+    case BinaryOp::BitwiseXor: return f(BitwiseXorFn{});
     case BinaryOp::Eq: return f(EqFn{});
     case BinaryOp::Ne: return f(NeFn{});
     case BinaryOp::Lt: return f(LtFn{});

@@ -7,11 +7,11 @@ namespace tessera {
 
 enum class UnaryOp : uint8_t {
   Abs, Neg, Exp, Expm1, Log, Log1p, Sqrt, Rsqrt, Sin, Cos, Tanh, Sigmoid, Relu, GeluErf, GeluTanh,
-  Silu, Erf, Floor, Ceil, Round, Sign, Reciprocal, Square, LogicalNot, Count
+  Silu, Erf, Floor, Ceil, Round, Sign, Reciprocal, Square, LogicalNot, BitwiseNot, Count
 };
 enum class BinaryOp : uint8_t {
-  Add, Sub, Mul, Div, Pow, Maximum, Minimum, Atan2, Fmod, Eq, Ne, Lt, Le, Gt, Ge, LogicalAnd, LogicalOr,
-  LogicalXor, Count
+  Add, Sub, Mul, Div, Pow, Maximum, Minimum, Atan2, Fmod, BitwiseAnd, BitwiseOr, BitwiseXor, Eq, Ne, Lt, Le,
+  Gt, Ge, LogicalAnd, LogicalOr, LogicalXor, Count
 };
 enum class ReduceOp : uint8_t { Sum, Prod, Max, Min, Any, All, Count };
 

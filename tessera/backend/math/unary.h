@@ -132,10 +132,22 @@ struct LogicalNotFn {
   TS_INLINE bool operator()(T x) const { return !convert<bool>(x); }
 };
 
+// ~x for integers, !x for bool (PyTorch's bitwise_not).
+struct BitwiseNotFn {
+  template <class T>
+  static constexpr bool supports = is_int_v<T> || std::is_same_v<T, bool>;
+  template <class T>
+  TS_INLINE T operator()(T x) const {
+    if constexpr (std::is_same_v<T, bool>) return !x;
+    else if constexpr (is_int_v<T>) return T(~x);
+    else return x;
+  }
+};
+
 // Calls f(Functor{}) for a runtime op.
 template <class F>
 decltype(auto) dispatch_unary(UnaryOp op, F&& f) {
-  static_assert(kNumUnaryOps == 24, "dispatch_unary: a UnaryOp has no functor");
+  static_assert(kNumUnaryOps == 25, "dispatch_unary: a UnaryOp has no functor");
   switch (op) {
     case UnaryOp::Abs: return f(AbsFn{});
     case UnaryOp::Neg: return f(NegFn{});
@@ -160,6 +172,7 @@ decltype(auto) dispatch_unary(UnaryOp op, F&& f) {
     case UnaryOp::Sign: return f(SignFn{});
     case UnaryOp::Reciprocal: return f(ReciprocalFn{});
     case UnaryOp::Square: return f(SquareFn{});
+    case UnaryOp::BitwiseNot: return f(BitwiseNotFn{});
     case UnaryOp::LogicalNot:
     case UnaryOp::Count: break;
   }
