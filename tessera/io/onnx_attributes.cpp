@@ -109,6 +109,9 @@ const std::unordered_map<std::string, Rules>& rules() {
     t["GridSample"] = {{"align_corners"}, {"mode", {"bilinear", "nearest", "bicubic", "linear", "cubic"}},
                        {"padding_mode", {"zeros", "border", "reflection"}}};
     t["AffineGrid"] = {{"align_corners"}};
+    t["TfIdfVectorizer"] = {{"max_gram_length"}, {"max_skip_count"}, {"min_gram_length"},
+                            {"mode", {"TF", "IDF", "TFIDF"}}, {"ngram_counts"}, {"ngram_indexes"}, {"pool_int64s"},
+                            {"weights"}};
     t["Col2Im"] = {{"dilations"}, {"pads"}, {"strides"}};
     t["DeformConv"] = {{"dilations"}, {"group"}, {"kernel_shape"}, {"offset_group"}, {"pads"}, {"strides"}};
     t["NonMaxSuppression"] = {{"center_point_box", {"0", "1"}}};

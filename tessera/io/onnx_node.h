@@ -1,7 +1,7 @@
 #pragma once
 // One ONNX node being run, and the table of operators (not installed): onnx_ops.cpp holds the
-// table and the shape, convolution and recurrent operators, onnx_ops_math.cpp the elementwise
-// ones, reductions and casts, onnx_ops_nn.cpp normalizations, losses and attention,
+// table and the shape, convolution and pooling operators, onnx_ops_math.cpp the elementwise
+// ones, reductions and casts, onnx_ops_nn.cpp normalizations, losses, attention and recurrent layers,
 // onnx_ops_image.cpp resampling (Resize, Upsample, GridSample), onnx_ops_quant.cpp the
 // quantized operators.
 #include <functional>

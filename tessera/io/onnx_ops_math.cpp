@@ -2,6 +2,8 @@
 // softmax family (the table is in onnx_ops.cpp).
 #include <cmath>
 #include <limits>
+#include <map>
+#include <set>
 
 #include "tessera/io/onnx_node.h"
 #include "tessera/io/onnx_proto.h"
@@ -189,6 +191,71 @@ Tensor determinant(const Tensor& x) {
     det.push_back(d);
   }
   return from_vector(det).reshape(Shape(x.shape().begin(), x.shape().end() - 2)).to(x.dtype()).to(x.device());
+}
+
+// TfIdfVectorizer on integer tokens (pool_int64s; string pools are refused: tessera has no string
+// tensors): counts the pool's n-grams in each row, n from min_gram_length to max_gram_length, with
+// up to max_skip_count tokens skipped between an n-gram's items, as ONNX's reference walks them.
+Tensor tfidf(const Node& n) {
+  TS_CHECK_VALUE(!n.find("pool_strings"), "TfIdfVectorizer with pool_strings: tessera has no string tensors");
+  auto* pool_a = n.find("pool_int64s");
+  TS_CHECK_VALUE(pool_a, "TfIdfVectorizer needs pool_int64s");
+  const Tensor& x = n.at(0);
+  TS_CHECK_DTYPE(!x.is_floating_point() && x.dtype() != DType::Bool, "TfIdfVectorizer needs integer tokens, got ",
+                 x.dtype());
+  TS_CHECK_SHAPE(x.dim() == 1 || x.dim() == 2, "TfIdfVectorizer input must be [N] or [B, N], got ", x.shape());
+  const int64_t min_n = n.i("min_gram_length", 1), max_n = n.i("max_gram_length", 1), skips = n.i("max_skip_count", 0);
+  Shape pool(pool_a->ints().begin(), pool_a->ints().end());
+  Shape counts = n.ints("ngram_counts").value_or(Shape{}), indexes = n.ints("ngram_indexes").value_or(Shape{});
+  std::vector<double> weights;
+  if (auto* w = n.find("weights")) weights.assign(w->floats().begin(), w->floats().end());
+  const std::string mode = n.s("mode", "TF");
+  TS_CHECK_VALUE(mode == "TF" || mode == "IDF" || mode == "TFIDF", "mode '", mode, "' is not TF, IDF or TFIDF");
+  // Every pool n-gram -> its output index; and every prefix of one (the walk stops elsewhere).
+  std::map<std::vector<int64_t>, int64_t> grams;
+  std::set<std::vector<int64_t>> prefixes;
+  size_t next = 0;
+  for (size_t g = 0; g < counts.size(); ++g) {
+    size_t begin = size_t(counts[g]), end = g + 1 < counts.size() ? size_t(counts[g + 1]) : pool.size();
+    size_t len = g + 1;
+    TS_CHECK_VALUE(begin <= end && end <= pool.size() && (end - begin) % len == 0, "ngram_counts ", counts,
+                   " do not fit a pool of ", pool.size());
+    for (size_t i = begin; i < end; i += len) {
+      std::vector<int64_t> gram(pool.begin() + long(i), pool.begin() + long(i + len));
+      TS_CHECK_VALUE(next < indexes.size(), "ngram_indexes has fewer entries than the pool has n-grams");
+      grams[gram] = indexes[next++];
+      for (size_t k = 1; k <= len; ++k) prefixes.insert(std::vector<int64_t>(gram.begin(), gram.begin() + long(k)));
+    }
+  }
+  int64_t width = 0;
+  for (int64_t i : indexes) width = std::max(width, i + 1);
+  const int64_t rows = x.dim() == 2 ? x.size(0) : 1, len = x.size(-1);
+  std::vector<int64_t> tokens = x.to(Device::cpu()).to(DType::Int64).reshape({-1}).tolist<int64_t>();
+  std::vector<double> out(size_t(rows * width), 0.0);
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t* t = &tokens[size_t(r * len)];
+    int64_t start_size = min_n;
+    for (int64_t d = 1; d <= skips + 1; ++d) {
+      for (int64_t s = 0; s < len && s + d * (start_size - 1) < len; ++s) {
+        std::vector<int64_t> gram;
+        for (int64_t i = s; i < len && int64_t(gram.size()) < max_n; i += d) {
+          gram.push_back(t[i]);
+          if (!prefixes.count(gram)) break;
+          auto hit = grams.find(gram);
+          if (int64_t(gram.size()) >= start_size && hit != grams.end()) out[size_t(r * width + hit->second)] += 1;
+        }
+      }
+      if (start_size == 1 && ++start_size > max_n) break;  // unigrams are counted once, not per skip
+    }
+  }
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t i = 0; i < width; ++i) {
+      double& v = out[size_t(r * width + i)];
+      double w = weights.empty() ? 1.0 : weights[size_t(i)];
+      v = mode == "TF" ? v : mode == "IDF" ? (v > 0 ? w : 0.0) : v * w;
+    }
+  Shape shape = x.dim() == 2 ? Shape{rows, width} : Shape{width};
+  return from_vector(out).to(DType::Float32).reshape(shape).to(x.device());
 }
 
 }  // namespace
@@ -467,6 +534,7 @@ void add_math_ops(OpTable& m) {
   window("HammingWindow", {25.0 / 46.0, -21.0 / 46.0});
   window("BlackmanWindow", {0.42, -0.5, 0.08});
   m["Det"] = [](const Node& n) { return one(determinant(n.at(0))); };
+  m["TfIdfVectorizer"] = [](const Node& n) { return one(tfidf(n)); };
 }
 
 }  // namespace tessera::io::internal

@@ -1,4 +1,5 @@
-// ONNX operators, part 3: normalizations, losses and attention (the table is in onnx_ops.cpp).
+// ONNX operators, part 3: normalizations, losses, attention and the recurrent layers (the table is
+// in onnx_ops.cpp).
 #include <cmath>
 #include <limits>
 
@@ -184,9 +185,148 @@ Tensor rotary_embedding(const Node& n) {
   return four ? y.transpose(1, 2) : y.reshape(n.at(0).shape());
 }
 
+// ONNX's RNN, LSTM and GRU (gate orders i o f c and z r h; layout 0 is [L, N, features], 1 is
+// [N, L, features]), run step by step on the ops so autograd flows through them.
+Values recurrent(const Node& n, const std::string& type) {
+  bool lstm = type == "LSTM", gru = type == "GRU";
+  int64_t G = lstm ? 4 : gru ? 3 : 1;
+  TS_CHECK_VALUE(!n.has(7) || lstm, "peepholes belong to LSTM");
+  TS_CHECK_VALUE(!n.find("clip"), "clip is not supported");
+  TS_CHECK_VALUE(!n.i("input_forget", 0), "input_forget is not supported");
+  std::string act = "Tanh";
+  if (auto* a = n.find("activations")) {
+    std::vector<std::string> want = lstm ? std::vector<std::string>{"Sigmoid", "Tanh", "Tanh"}
+                                         : gru ? std::vector<std::string>{"Sigmoid", "Tanh"} : std::vector<std::string>{"Tanh"};
+    std::vector<std::string> got(a->strings().begin(), a->strings().end());
+    bool relu_rnn = !lstm && !gru && got.size() == 1 && got[0] == "Relu";
+    bool same = got.size() % want.size() == 0;
+    for (size_t i = 0; same && i < got.size(); ++i) same = got[i] == want[i % want.size()];
+    TS_CHECK_VALUE(same || relu_rnn, "activations other than the defaults (and Relu for RNN) are not supported");
+    if (relu_rnn) act = "Relu";
+  }
+  bool batch_major = n.i("layout", 0) == 1;
+  Tensor X = batch_major ? n.at(0).transpose(0, 1) : n.at(0);
+  const Tensor &W = n.at(1), &R = n.at(2);
+  TS_CHECK_SHAPE(X.dim() == 3 && W.dim() == 3 && R.dim() == 3 && W.size(1) % G == 0, "X ", n.at(0).shape(),
+                 ", W ", W.shape(), " and R ", R.shape(), " do not fit together");
+  int64_t H = n.i("hidden_size", W.size(1) / G), N = X.size(1), L = X.size(0);
+  std::string dir = n.s("direction", "forward");
+  int64_t D = dir == "bidirectional" ? 2 : 1;
+  TS_CHECK_VALUE(dir == "forward" || dir == "reverse" || dir == "bidirectional", "unknown direction '", dir, "'");
+  TS_CHECK_SHAPE(W.size(0) == D && W.size(1) == G * H && R.size(0) == D && R.size(2) == H, "W ", W.shape(), " and R ",
+                 R.shape(), " do not fit hidden_size ", H, " and direction ", dir);
+  auto initial = [&](size_t k) {
+    if (!n.has(k)) return zeros({D, N, H}, {X.dtype(), X.device()});
+    Tensor s = batch_major ? n.in[k].transpose(0, 1) : n.in[k];
+    TS_CHECK_SHAPE(s.shape() == (Shape{D, N, H}), "initial state ", n.in[k].shape(), " must be ", Shape{D, N, H});
+    return s;
+  };
+  Tensor h0 = initial(5), c0 = lstm ? initial(6) : Tensor();
+  std::vector<Tensor> ys, hs, cs;
+  for (int64_t d = 0; d < D; ++d) {
+    bool reverse = dir == "reverse" || d == 1;
+    Tensor w = W.select(0, d), r = R.select(0, d), wb, rb;
+    if (n.has(3)) {
+      wb = n.in[3].select(0, d).narrow(0, 0, G * H);
+      rb = n.in[3].select(0, d).narrow(0, G * H, G * H);
+    }
+    // PyTorch's cells (all but GRU without linear_before_reset): ops::rnn_layer, the fused
+    // kernel where the backend has one, with ONNX's gates reordered into PyTorch's.
+    if ((!gru || n.i("linear_before_reset", 0)) && !n.has(4) && !n.has(7)) {
+      std::vector<int64_t> order = lstm ? std::vector<int64_t>{0, 2, 3, 1}   // ONNX i o f c -> i f c o
+                                   : gru ? std::vector<int64_t>{1, 0, 2}     // ONNX z r h -> r z h
+                                         : std::vector<int64_t>{0};
+      auto torch_gates = [&](const Tensor& t) {
+        if (!t.defined()) return t;
+        std::vector<Tensor> parts;
+        for (int64_t k : order) parts.push_back(t.narrow(0, k * H, H));
+        return ops::cat(parts, 0);
+      };
+      RnnCell cell = lstm ? RnnCell::LSTM : gru ? RnnCell::GRU : act == "Relu" ? RnnCell::Relu : RnnCell::Tanh;
+      auto [y, hn, cn] = ops::rnn_layer(cell, X, h0.select(0, d), lstm ? c0.select(0, d) : Tensor(), torch_gates(w),
+                                        torch_gates(r), torch_gates(wb), torch_gates(rb), reverse);
+      ys.push_back(y);
+      hs.push_back(hn);
+      if (lstm) cs.push_back(cn);
+      continue;
+    }
+    // sequence_lens: entry b has lens[b] steps; its later outputs are 0 and its final state is
+    // its last real step's. Reverse runs each entry from its own last step: the steps are
+    // gathered in that order, run forwards, and the outputs put back.
+    Tensor Xd = X, order;
+    std::vector<Tensor> live;  // [N, 1] per step: whether the step is inside the entry's length
+    if (n.has(4)) {
+      Tensor lens = n.in[4].to(DType::Int64).reshape({1, N});
+      Tensor t = arange(0, double(L), 1, {DType::Int64, X.device()}).reshape({L, 1});
+      Tensor inside = t < lens;
+      if (reverse) {
+        order = ops::where(inside, lens - 1 - t, t);  // [L, N]
+        Xd = ops::gather(X, 0, order.unsqueeze(2).expand(X.shape()).contiguous());
+      }
+      live = ops::unbind(inside.unsqueeze(2), 0);
+    }
+    const bool step_back = reverse && !n.has(4);
+    Tensor P = n.has(7) ? n.in[7].select(0, d) : Tensor();  // LSTM peepholes: i, o, f
+    std::vector<Tensor> xi = ops::unbind(ops::linear(Xd, w, wb), 0);
+    std::vector<Tensor> out(static_cast<size_t>(L));
+    Tensor h = h0.select(0, d), c = lstm ? c0.select(0, d) : Tensor();
+    for (int64_t s = 0; s < L; ++s) {
+      int64_t t = step_back ? L - 1 - s : s;
+      const Tensor& gx = xi[size_t(t)];
+      Tensor h_prev = h, c_prev = c;
+      if (gru) {
+        Tensor zr = ops::sigmoid(gx.narrow(1, 0, 2 * H) + ops::linear(h, r.narrow(0, 0, 2 * H),
+                                                                      rb.defined() ? rb.narrow(0, 0, 2 * H) : Tensor()));
+        Tensor z = zr.narrow(1, 0, H), rr = zr.narrow(1, H, H);
+        Tensor rh = r.narrow(0, 2 * H, H), rbh = rb.defined() ? rb.narrow(0, 2 * H, H) : Tensor();
+        Tensor hn = n.i("linear_before_reset", 0) ? rr * ops::linear(h, rh, rbh) : ops::linear(rr * h, rh, rbh);
+        Tensor cand = ops::tanh(gx.narrow(1, 2 * H, H) + hn);
+        h = cand + z * (h - cand);  // (1 - z) * cand + z * h
+      } else {
+        Tensor g = gx + ops::linear(h, r, rb);
+        if (lstm) {
+          Tensor gi = g.narrow(1, 0, H), go = g.narrow(1, H, H), gf = g.narrow(1, 2 * H, H);
+          if (P.defined()) {
+            gi = gi + P.narrow(0, 0, H) * c;
+            gf = gf + P.narrow(0, 2 * H, H) * c;
+          }
+          c = ops::sigmoid(gf) * c + ops::sigmoid(gi) * ops::tanh(g.narrow(1, 3 * H, H));
+          if (P.defined()) go = go + P.narrow(0, H, H) * c;
+          h = ops::sigmoid(go) * ops::tanh(c);
+        } else {
+          h = act == "Relu" ? ops::relu(g) : ops::tanh(g);
+        }
+      }
+      if (!live.empty()) {  // past an entry's length: its state stays, its output is 0
+        const Tensor& in_len = live[size_t(t)];
+        h = ops::where(in_len, h, h_prev);
+        if (lstm) c = ops::where(in_len, c, c_prev);
+        out[size_t(t)] = ops::where(in_len, h, zeros_like(h));
+      } else {
+        out[size_t(t)] = h;
+      }
+    }
+    Tensor y = ops::stack(out, 0);
+    if (order.defined()) y = ops::gather(y, 0, order.unsqueeze(2).expand(y.shape()).contiguous());
+    ys.push_back(y);
+    hs.push_back(h);
+    if (lstm) cs.push_back(c);
+  }
+  Tensor Y = ops::stack(ys, 1), Yh = ops::stack(hs, 0);  // [L, D, N, H], [D, N, H]
+  Tensor Yc = lstm ? ops::stack(cs, 0) : Tensor();
+  if (batch_major) {
+    Y = Y.permute({2, 0, 1, 3});
+    Yh = Yh.transpose(0, 1);
+    if (lstm) Yc = Yc.transpose(0, 1);
+  }
+  return lstm ? Values{Y, Yh, Yc} : Values{Y, Yh};
+}
+
 }  // namespace
 
 void add_nn_ops(OpTable& m) {
+  for (const char* type : {"RNN", "LSTM", "GRU"})
+    m[type] = [type = std::string(type)](const Node& n) { return recurrent(n, type); };
   m["BatchNormalization"] = [](const Node& n) {
     TS_CHECK_VALUE(n.i("spatial", 1) == 1, "BatchNormalization with spatial=0 (opsets 7-8: statistics per ",
                    "activation) is not supported");
