@@ -35,6 +35,10 @@ void bind_onnx(nb::module_& m) {
       nb::arg("fn"), nb::arg("inputs"), nb::arg("params"), nb::arg("path"), nb::arg("input_names"),
       nb::arg("output_names"), nb::arg("dynamic_batch"), nb::arg("doc_string"), nb::arg("opset") = io::kOnnxOpset,
       "Runs fn(inputs) -> list of tensors with the tracer on and writes the graph to path.");
+  nb::class_<io::StringTensor>(o, "StringTensor", "An ONNX tensor of strings: a shape and row-major values.")
+      .def(nb::init<Shape, std::vector<std::string>>(), nb::arg("shape"), nb::arg("values"))
+      .def_rw("shape", &io::StringTensor::shape)
+      .def_rw("values", &io::StringTensor::values);
   nb::class_<io::OnnxModel, nn::Module>(o, "OnnxModel", "A model read from an ONNX file (a C++ module).")
       .def("run", &io::OnnxModel::run, nb::arg("inputs"), nb::call_guard<nb::gil_scoped_release>(),
            "The graph's outputs for its inputs, in the file's order.")

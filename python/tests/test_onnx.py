@@ -512,14 +512,14 @@ def test_opsets_22_and_23_read_as_21(tmp_path):
     xr = rng.standard_normal((2, 3, 5)).astype(np.float32)
     want = xr / np.sqrt((xr * xr).mean(-1, keepdims=True) + 1e-3) * numpy_helper.to_array(scale)
     np.testing.assert_allclose(ts.onnx.load(tmp_path / "rms.onnx").run([ts.tensor(xr)])[0].numpy(), want, rtol=1e-5)
-    attn = helper.make_graph([helper.make_node("StringNormalizer", ["x"], ["y"])], "strings",
+    attn = helper.make_graph([helper.make_node("ImageDecoder", ["x"], ["y"])], "decoder",
                              [helper.make_tensor_value_info("x", f, [1, 2, 4])],
                              [helper.make_tensor_value_info("y", f, [1, 2, 4])])
     model = helper.make_model(attn, opset_imports=[helper.make_opsetid("", 23)])
     model.ir_version = 11
-    onnx.save(model, str(tmp_path / "rope.onnx"))
-    with pytest.raises(ValueError, match=r"op StringNormalizer \(opset 23\) is not supported"):
-        ts.onnx.load(tmp_path / "rope.onnx")
+    onnx.save(model, str(tmp_path / "decoder.onnx"))
+    with pytest.raises(ValueError, match=r"op ImageDecoder \(opset 23\) is not supported"):
+        ts.onnx.load(tmp_path / "decoder.onnx")
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 24)])
     model.ir_version = 11
     onnx.save(model, str(tmp_path / "g24.onnx"))

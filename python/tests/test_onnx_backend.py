@@ -174,3 +174,32 @@ def test_attributes_tessera_does_not_implement_are_refused_at_load():
     with pytest.raises(ts.onnx.OnnxError, match=r"activations \[Sigmoid, Relu\] of op GRU"):
         backend.prepare(model(helper.make_node("GRU", ["x", "x", "x"], ["y"], hidden_size=2,
                                                activations=["Sigmoid", "Relu"])))
+
+
+def test_string_tensors_match_onnxruntime():
+    import onnxruntime
+    S = TensorProto.STRING
+    nodes = [helper.make_node("StringNormalizer", ["words"], ["norm"], case_change_action="LOWER",
+                              stopwords=["the"], is_case_sensitive=0, locale="C"),
+             helper.make_node("StringConcat", ["norm", "suffix"], ["joined"]),
+             helper.make_node("StringSplit", ["lines"], ["parts", "counts"], delimiter=","),
+             helper.make_node("Equal", ["parts", "key"], ["found"]),
+             helper.make_node("RegexFullMatch", ["norm"], ["is_word"], pattern=r"[a-z]+")]
+    graph = helper.make_graph(nodes, "text", [
+        helper.make_tensor_value_info("words", S, [4]), helper.make_tensor_value_info("suffix", S, [1]),
+        helper.make_tensor_value_info("lines", S, [2]), helper.make_tensor_value_info("key", S, [])],
+        [helper.make_tensor_value_info(n, t, None) for n, t in [
+            ("joined", S), ("parts", S), ("counts", TensorProto.INT64), ("found", TensorProto.BOOL),
+            ("is_word", TensorProto.BOOL)]])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 20)])
+    feeds = {"words": np.array(["The", "Quick", "fox", "JUMPS"], dtype=object),
+             "suffix": np.array(["!"], dtype=object), "lines": np.array(["a,b,,c", "b"], dtype=object),
+             "key": np.array("b", dtype=object)}
+    want = onnxruntime.InferenceSession(model.SerializeToString()).run(None, feeds)
+    got = backend.prepare(model).run(feeds)
+    for g, w_ in zip(got, want):
+        assert g.shape == w_.shape
+        np.testing.assert_array_equal(g, w_)
+    assert list(got[0]) == ["quick!", "fox!", "jumps!"]
+    with pytest.raises(TypeError, match="object arrays must hold strings"):
+        backend.prepare(model).run({**feeds, "key": np.array(3, dtype=object)})

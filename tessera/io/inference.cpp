@@ -166,6 +166,7 @@ void InferenceSession::Impl::build(bool fuse) {
   for (int i = 0; fuse && i < n; ++i) {
     const onnx::NodeProto& p = g.node(i);
     bool constant = internal::runs(p) && !internal::is_control_flow(p) && !internal::is_sequence_op(p) &&
+                    !internal::is_string_op(p) &&
                     p.output_size() >= 1;
     for (auto& name : p.input()) constant = constant && (name.empty() || inits.count(name));
     for (auto& out : outputs)
@@ -186,7 +187,8 @@ void InferenceSession::Impl::build(bool fuse) {
   for (int i = 0; i < n; ++i) {
     if (merged[size_t(i)]) continue;
     const onnx::NodeProto& p = g.node(i);
-    TS_CHECK_T(OnnxError, !internal::is_control_flow(p) && !internal::is_sequence_op(p), "InferenceSession: node '",
+    TS_CHECK_T(OnnxError, !internal::is_control_flow(p) && !internal::is_sequence_op(p) && !internal::is_string_op(p),
+               "InferenceSession: node '",
                p.name().empty() ? p.output(0) : p.name(), "' (", p.op_type(), "): graphs with If, Loop, Scan or ",
                "sequences run in the module tessera.onnx.load / io::load_onnx makes, not in an InferenceSession");
     Step s;

@@ -56,6 +56,13 @@ void export_onnx(const std::function<std::vector<Tensor>(const std::vector<Tenso
                  const std::vector<Tensor>& inputs, const nn::StateDict& params, const std::string& path,
                  const OnnxExportOptions& options = {});
 
+// An ONNX tensor of strings (element type STRING), which tessera's tensors do not hold: row-major
+// values and a shape. Graphs take and make them through OnnxModel::run_values.
+struct StringTensor {
+  Shape shape;
+  std::vector<std::string> values;
+};
+
 // A model read from an ONNX file. Its floating-point initializers are parameters (requires_grad)
 // and the others buffers, with the file's names (dots make child modules, as in a state_dict; other
 // characters outside [A-Za-z0-9_] become '_').
@@ -67,8 +74,8 @@ class OnnxModel : public nn::Module {
   // The graph's outputs for its inputs, in the file's order.
   std::vector<Tensor> run(const std::vector<Tensor>& inputs);
   // The same for graphs whose inputs or outputs include sequences of tensors (ONNX's sequence
-  // type): each value is a tensor or a sequence.
-  using Value = std::variant<Tensor, std::vector<Tensor>>;
+  // type) or string tensors: each value is a tensor, a sequence or a StringTensor.
+  using Value = std::variant<Tensor, std::vector<Tensor>, StringTensor>;
   std::vector<Value> run_values(const std::vector<Value>& inputs);
   // For single-input graphs: the first output.
   Tensor forward(const Tensor& x) override;

@@ -133,6 +133,11 @@ const std::unordered_map<std::string, Rules>& rules() {
     t["SplitToSequence"] = {{"axis"}, {"keepdims"}};
     t["SequenceMap"] = {{"body"}};
     t["Optional"] = {{"type"}};
+    t["StringConcat"] = none;
+    t["StringSplit"] = {{"delimiter"}, {"maxsplit"}};
+    t["StringNormalizer"] = {{"case_change_action", {"NONE", "LOWER", "UPPER"}}, {"is_case_sensitive"}, {"locale"},
+                             {"stopwords"}};
+    t["RegexFullMatch"] = {{"pattern"}};
     t["OptionalHasElement"] = none;
     t["OptionalGetElement"] = none;
     t["Loop"] = {{"body"}};

@@ -2,6 +2,7 @@
 // own (If, Loop, Scan), and the operators on sequences of tensors. A body reads its inputs, its
 // initializers and any value of the graphs around it (outer scope); autograd records the ops it
 // runs, so gradients flow through the branch taken and through every iteration.
+#include <algorithm>
 #include <unordered_set>
 
 #include "tessera/io/onnx_internal.h"
@@ -103,7 +104,7 @@ Values run_loop(const onnx::NodeProto& p, const Values& in, const Scope& scope, 
 Tensors tensors_of(const Values& v, const std::string& what) {
   Tensors r;
   for (const Value& x : v) {
-    TS_CHECK_VALUE(!x.is_sequence(), what, " takes and makes tensors, not sequences");
+    TS_CHECK_VALUE(!x.is_sequence() && !x.is_strings(), what, " takes and makes numeric tensors, not sequences or strings");
     r.push_back(x.tensor);
   }
   return r;
@@ -354,6 +355,10 @@ void run_graph(const onnx::GraphProto& g, Scope& scope, Device dev, int64_t opse
       } else if (p.op_type() == "Scan") {
         Tensors t = tensors_of(in, "Scan");
         out = opset < 9 ? scan8(p, t, scope, dev, opset, where) : scan(p, t, scope, dev, opset, where);
+      } else if (is_string_op(p) || std::any_of(in.begin(), in.end(), [](const Value& v) { return v.is_strings(); })) {
+        TS_CHECK_VALUE(is_string_op(p) || p.op_type() == "Identity" || p.op_type() == "Equal", p.op_type(),
+                       " does not take tensors of strings");
+        out = run_string_op(p, in, dev);
       } else if (is_sequence_op(p)) {
         out = sequence_op(p, in, scope, dev, opset, where);
       } else if (p.op_type() == "Identity" && !in.empty() && (in[0].is_sequence() || !in[0].tensor.defined())) {

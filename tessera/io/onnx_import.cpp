@@ -41,6 +41,7 @@ struct OnnxModel::Impl {
   std::vector<Shape> input_shapes;
   std::vector<DType> input_dtypes;  // of the elements, for a sequence input
   std::vector<bool> input_is_sequence;
+  std::vector<bool> input_is_strings;
   // Each initializer: the module that holds it and its name there.
   std::vector<std::tuple<std::string, nn::Module*, std::string>> weights;
 };
@@ -111,6 +112,12 @@ std::vector<OnnxModel::Value> OnnxModel::run_values(const std::vector<Value>& in
   for (auto& [name, owner, local] : m.weights) values[name] = internal::Value((*owner)[local]);
   Device dev = Device::cpu();
   for (size_t i = 0; i < inputs.size(); ++i) {
+    if (m.input_is_strings[i]) {
+      TS_CHECK_VALUE(std::holds_alternative<StringTensor>(inputs[i]), "OnnxModel: input '", m.inputs[i], "' of ",
+                     m.path, " is a tensor of strings");
+      values[m.inputs[i]] = internal::Value::of_strings(std::get<StringTensor>(inputs[i]));
+      continue;
+    }
     if (m.input_is_sequence[i]) {
       TS_CHECK_VALUE(std::holds_alternative<std::vector<Tensor>>(inputs[i]), "OnnxModel: input '", m.inputs[i],
                      "' of ", m.path, " is a sequence of tensors, got a tensor");
@@ -140,7 +147,8 @@ std::vector<OnnxModel::Value> OnnxModel::run_values(const std::vector<Value>& in
   for (auto& name : m.outputs) {
     auto v = values.find(name);
     TS_CHECK_VALUE(v != values.end(), "OnnxModel: ", m.path, ": output '", name, "' is never computed");
-    if (v->second.is_sequence()) r.emplace_back(*v->second.sequence);
+    if (v->second.is_strings()) r.emplace_back(*v->second.strings);
+    else if (v->second.is_sequence()) r.emplace_back(*v->second.sequence);
     else r.emplace_back(v->second.tensor);
   }
   return r;
@@ -170,6 +178,14 @@ static std::shared_ptr<OnnxModel> load_checked(const onnx::ModelProto& model, co
                    "' is neither a tensor nor a sequence of tensors");
     impl->input_is_sequence.push_back(sequence);
     const auto& tt = sequence ? in.type().sequence_type().elem_type().tensor_type() : in.type().tensor_type();
+    const bool strings = !sequence && tt.elem_type() == onnx::TensorProto::STRING;
+    impl->input_is_strings.push_back(strings);
+    if (strings) {
+      impl->inputs.push_back(in.name());
+      impl->input_dtypes.push_back(DType::UInt8);  // (unused: the values are strings)
+      impl->input_shapes.push_back({});
+      continue;
+    }
     impl->inputs.push_back(in.name());
     impl->input_dtypes.push_back(onnx_proto::dtype_of(tt.elem_type(), "load_onnx: " + path + ": input '" + in.name() + "'"));
     Shape s;

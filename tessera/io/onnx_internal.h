@@ -48,6 +48,7 @@ std::vector<Tensor> run_node(const onnx::NodeProto& p, const std::vector<Tensor>
 struct Value {
   Tensor tensor;
   std::shared_ptr<const std::vector<Tensor>> sequence;  // set for a sequence
+  std::shared_ptr<const StringTensor> strings;          // set for a tensor of strings
   Value() = default;
   Value(Tensor t) : tensor(std::move(t)) {}  // NOLINT: a tensor is a value
   static Value of_sequence(std::vector<Tensor> s) {
@@ -55,7 +56,13 @@ struct Value {
     v.sequence = std::make_shared<const std::vector<Tensor>>(std::move(s));
     return v;
   }
+  static Value of_strings(StringTensor s) {
+    Value v;
+    v.strings = std::make_shared<const StringTensor>(std::move(s));
+    return v;
+  }
   bool is_sequence() const { return sequence != nullptr; }
+  bool is_strings() const { return strings != nullptr; }
 };
 // Values by name while a graph runs; a body graph's scope reads through to the graphs around it.
 struct Scope {
@@ -70,6 +77,10 @@ void run_graph(const onnx::GraphProto& g, Scope& scope, Device dev, int64_t opse
 bool is_control_flow(const onnx::NodeProto& p);
 // The ops that take or make sequences: run by run_graph too.
 bool is_sequence_op(const onnx::NodeProto& p);
+// The ops on string tensors (StringConcat, StringSplit, StringNormalizer, RegexFullMatch, and
+// Equal and Identity given strings): run by run_graph (onnx_strings.cpp).
+bool is_string_op(const onnx::NodeProto& p);
+std::vector<Value> run_string_op(const onnx::NodeProto& p, const std::vector<Value>& in, Device dev);
 // Refuses (OnnxError) an attribute of p that tessera does not honour, or a value it does not
 // implement; where names the file.
 void check_attributes(const onnx::NodeProto& p, int64_t opset, const std::string& where);

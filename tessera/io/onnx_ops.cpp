@@ -601,14 +601,16 @@ std::vector<std::string> operator_names() {
   std::vector<std::string> r{"Constant", "If", "Loop", "Scan", "SequenceEmpty", "SequenceConstruct",
                              "SequenceInsert", "SequenceErase", "SequenceAt", "SequenceLength",
                              "ConcatFromSequence", "SplitToSequence", "SequenceMap", "Optional",
-                             "OptionalHasElement", "OptionalGetElement"};
+                             "OptionalHasElement", "OptionalGetElement", "StringConcat", "StringSplit",
+                             "StringNormalizer", "RegexFullMatch"};
   for (const auto& [name, fn] : op_table()) r.push_back(name);
   std::sort(r.begin(), r.end());
   return r;
 }
 
 bool runs(const onnx::NodeProto& p) {
-  return p.op_type() == "Constant" || is_control_flow(p) || is_sequence_op(p) || op_table().count(p.op_type());
+  return p.op_type() == "Constant" || is_control_flow(p) || is_sequence_op(p) || is_string_op(p) ||
+         op_table().count(p.op_type());
 }
 
 Values run_node(const onnx::NodeProto& p, const Values& in, Device dev, int64_t opset) {
@@ -625,7 +627,7 @@ Values run_node(const onnx::NodeProto& p, const Values& in, Device dev, int64_t 
     throw ValueError(::tessera::detail::str("Constant with attribute '", a.name(),
                                             "' is not supported (value, value_float(s) and value_int(s) are)"));
   }
-  TS_CHECK_VALUE(!is_control_flow(p) && !is_sequence_op(p), p.op_type(),
+  TS_CHECK_VALUE(!is_control_flow(p) && !is_sequence_op(p) && !is_string_op(p), p.op_type(),
                  " runs with the graph around it (an OnnxModel), not on its own");
   const auto& table = op_table();
   auto op = table.find(p.op_type());

@@ -58,20 +58,32 @@ class TesseraRep(_BackendRep):
         return _namedtupledict("Outputs", self.model.output_names)(
             *[[_to_numpy(t) for t in o] if isinstance(o, list) else _to_numpy(o) for o in outs])
 
+    @staticmethod
+    def _strings(name, a):
+        """A numpy array of str or bytes (or objects that are) as an ONNX tensor of strings."""
+        values = a.reshape(-1).tolist()
+        for v in values:
+            if not isinstance(v, (str, bytes)):
+                raise TypeError(f"run: input '{name}' holds a {type(v).__name__}; object arrays must hold strings "
+                                "(tessera runs numeric, bool and string tensors)")
+        values = [v.decode("utf-8") if isinstance(v, bytes) else v for v in values]
+        return _tessera._onnx.StringTensor(list(a.shape), values)
+
     def _tensor(self, name, x):
         """x (a numpy array, number or tensor) as a tessera tensor on the model's device."""
         if isinstance(x, _tessera.Tensor):
             return x.to(self.device)
         a = _np.asarray(x)
+        if a.dtype.kind in "USO":  # strings (numpy's str, bytes and object arrays of them)
+            return self._strings(name, a)
         if a.dtype.name == "bfloat16":  # ml_dtypes' bfloat16 (numpy has none): exact through float32
             return _tessera.from_numpy(a.astype(_np.float32)).to(_tessera.dtype.bfloat16).to(self.device)
-        if a.dtype == object:
-            raise TypeError(f"run: input '{name}' holds Python objects (dtype object); tessera runs numeric "
-                            "and bool tensors")
         return _tessera.from_numpy(_np.require(a, requirements="C")).clone().to(self.device)
 
 
 def _to_numpy(t):
+    if isinstance(t, _tessera._onnx.StringTensor):
+        return _np.array(t.values, dtype=object).reshape(t.shape)
     t = t.to("cpu")
     if t.dtype == _tessera.dtype.bfloat16:
         import ml_dtypes  # onnx's dependency
