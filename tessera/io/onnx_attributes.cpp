@@ -112,6 +112,9 @@ const std::unordered_map<std::string, Rules>& rules() {
     t["TfIdfVectorizer"] = {{"max_gram_length"}, {"max_skip_count"}, {"min_gram_length"},
                             {"mode", {"TF", "IDF", "TFIDF"}}, {"ngram_counts"}, {"ngram_indexes"}, {"pool_int64s"},
                             {"weights"}};
+    for (const char* op : {"RandomUniformLike", "RandomUniform"}) t[op] = {{"dtype"}, {"high"}, {"low"}, {"seed"}, {"shape"}};
+    for (const char* op : {"RandomNormalLike", "RandomNormal"}) t[op] = {{"dtype"}, {"mean"}, {"scale"}, {"seed"}, {"shape"}};
+    t["Bernoulli"] = {{"dtype"}, {"seed"}};
     t["Col2Im"] = {{"dilations"}, {"pads"}, {"strides"}};
     t["DeformConv"] = {{"dilations"}, {"group"}, {"kernel_shape"}, {"offset_group"}, {"pads"}, {"strides"}};
     t["NonMaxSuppression"] = {{"center_point_box", {"0", "1"}}};

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <limits>
 #include <map>
+#include <optional>
 #include <set>
 
 #include "tessera/io/onnx_node.h"
@@ -282,10 +283,51 @@ void add_math_ops(OpTable& m) {
   unary("Sin", ops::sin);
   unary("Cos", ops::cos);
   m["Identity"] = [](const Node& n) { return one(n.at(0)); };
-  m["Dropout"] = [](const Node& n) {  // inference: the identity (and an all-true mask)
-    Values r{n.at(0)};
-    if (n.proto.output_size() > 1) r.push_back(ones(n.at(0).shape(), {DType::Bool, n.at(0).device()}));
+  // Dropout: the identity (and an all-true mask) unless training_mode (opset 12: an input) is
+  // true, when a random mask keeps each value with probability 1 - ratio and scales it by 1 / (1 - ratio).
+  m["Dropout"] = [](const Node& n) {
+    const Tensor& x = n.at(0);
+    bool training = n.has(2) && n.in[2].to(Device::cpu()).to(DType::Float64).item().to_double() != 0;
+    double ratio = n.has(1) ? n.in[1].to(Device::cpu()).to(DType::Float64).item().to_double() : n.f("ratio", 0.5);
+    TS_CHECK_VALUE(ratio >= 0 && ratio < 1, "Dropout ratio must be in [0, 1), got ", ratio);
+    Values r;
+    Tensor keep = ones(x.shape(), {DType::Bool, x.device()});
+    if (training && ratio > 0) {
+      keep = rand(x.shape(), {DType::Float32, x.device()}) >= ratio;
+      r.push_back(ops::where(keep, x / (1 - ratio), zeros_like(x)));
+    } else {
+      r.push_back(x);
+    }
+    if (n.proto.output_size() > 1) r.push_back(keep);
     return r;
+  };
+  // Random ops: a `seed` attribute gives a generator of its own (the same draws on every run);
+  // without one, tessera's default generator (tessera.manual_seed).
+  auto random = [&m](const char* name, bool normal, bool like) {
+    m[name] = [normal, like](const Node& n) {
+      std::optional<Generator> own;
+      if (n.find("seed")) own.emplace(uint64_t(int64_t(n.f("seed", 0))));
+      Generator* gen = own ? &*own : nullptr;
+      DType dt = n.find("dtype") ? onnx_proto::dtype_of(int32_t(n.i("dtype", 1)), "dtype")
+                                 : like ? n.at(0).dtype() : DType::Float32;
+      Shape shape = like ? n.at(0).shape() : n.ints("shape").value_or(Shape{});
+      Device dev = like ? n.at(0).device() : Device::cpu();
+      TS_CHECK_DTYPE(is_floating(dt), n.proto.op_type(), " makes floating-point tensors, not ", dt);
+      if (normal) return one((randn(shape, {DType::Float64, dev}, gen) * n.f("scale", 1.0) + n.f("mean", 0.0)).to(dt));
+      double lo = n.f("low", 0.0), hi = n.f("high", 1.0);
+      return one((rand(shape, {DType::Float64, dev}, gen) * (hi - lo) + lo).to(dt));
+    };
+  };
+  random("RandomUniform", false, false);
+  random("RandomNormal", true, false);
+  random("RandomUniformLike", false, true);
+  random("RandomNormalLike", true, true);
+  m["Bernoulli"] = [](const Node& n) {  // 1 with the input's probability, else 0
+    std::optional<Generator> own;
+    if (n.find("seed")) own.emplace(uint64_t(int64_t(n.f("seed", 0))));
+    const Tensor& p = n.at(0);
+    DType dt = n.find("dtype") ? onnx_proto::dtype_of(int32_t(n.i("dtype", 1)), "dtype") : p.dtype();
+    return one(bernoulli(p.to(DType::Float64), own ? &*own : nullptr).to(dt));
   };
   m["Softplus"] = [](const Node& n) { return one(ops::softplus(n.at(0))); };
   m["LeakyRelu"] = [](const Node& n) {
