@@ -20,6 +20,8 @@ void bind_onnx(nb::module_& m) {
   o.attr("max_opset") = io::kOnnxMaxExportOpset;
   o.attr("max_import_opset") = io::kOnnxMaxImportOpset;
   o.attr("max_ir_version") = io::kOnnxMaxIrVersion;
+  o.attr("min_import_opset") = io::kOnnxMinImportOpset;
+  o.def("operator_names", &io::onnx_operator_names, "Every op type of the default domain the importer runs.");
   // The GIL stays held: fn is Python code, and the ops it calls trace on this thread.
   o.def(
       "export",

@@ -203,3 +203,54 @@ def test_string_tensors_match_onnxruntime():
     assert list(got[0]) == ["quick!", "fox!", "jumps!"]
     with pytest.raises(TypeError, match="object arrays must hold strings"):
         backend.prepare(model).run({**feeds, "key": np.array(3, dtype=object)})
+
+
+@pytest.mark.parametrize("opset", [17, 18])
+def test_log_sum_reductions_and_optionals_match_onnxruntime(opset):
+    import onnxruntime
+    f = TensorProto.FLOAT
+    axes = [helper.make_node("Constant", [], ["axes"], value_ints=[1])] if opset >= 18 else []
+    kw = {} if opset >= 18 else {"axes": [1]}
+    inputs = ["x", "axes"] if opset >= 18 else ["x"]
+    nodes = axes + [helper.make_node("Abs", ["x"], ["p"]),
+                    helper.make_node("ReduceLogSum", ["p"] + inputs[1:], ["ls"], keepdims=0, **kw),
+                    helper.make_node("ReduceLogSumExp", inputs, ["lse"], **kw),
+                    helper.make_node("Optional", ["x"], ["o"]),
+                    helper.make_node("OptionalHasElement", ["o"], ["has"]),
+                    helper.make_node("OptionalGetElement", ["o"], ["back"])]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", f, [2, 3])],
+                              [helper.make_tensor_value_info(n, t, None) for n, t in [
+                                  ("ls", f), ("lse", f), ("has", TensorProto.BOOL), ("back", f)]])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    x = np.random.default_rng(1).standard_normal((2, 3)).astype(np.float32)
+    want = onnxruntime.InferenceSession(model.SerializeToString()).run(None, {"x": x})
+    got = backend.prepare(model).run([x])
+    for g, w_ in zip(got, want):
+        np.testing.assert_allclose(g, w_, rtol=1e-5)
+
+
+def test_random_ops_draw_from_their_seed_or_tessera_generator():
+    f = TensorProto.FLOAT
+    nodes = [helper.make_node("RandomUniformLike", ["x"], ["u"], low=-2.0, high=3.0, seed=5.0),
+             helper.make_node("RandomNormalLike", ["x"], ["nrm"], mean=1.0, scale=0.5),
+             helper.make_node("RandomUniform", [], ["u2"], shape=[3, 4], dtype=TensorProto.DOUBLE, seed=1.0),
+             helper.make_node("RandomNormal", [], ["n2"], shape=[2], seed=2.0),
+             helper.make_node("Bernoulli", ["p"], ["b"], seed=3.0)]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", f, [200, 50]),
+                                           helper.make_tensor_value_info("p", f, [20000])],
+                              [helper.make_tensor_value_info(n, TensorProto.UNDEFINED, None)
+                               for n in ("u", "nrm", "u2", "n2", "b")])
+    rep = backend.prepare(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]))
+    x, p = np.zeros((200, 50), np.float32), np.full(20000, 0.3, np.float32)
+    first, again = rep.run([x, p]), rep.run([x, p])
+    u, nrm, u2, n2, b = first
+    assert u.shape == (200, 50) and u.dtype == np.float32 and -2 <= u.min() and u.max() < 3
+    assert abs(u.mean() - 0.5) < 0.05 and abs(nrm.mean() - 1.0) < 0.02 and abs(nrm.std() - 0.5) < 0.02
+    assert u2.shape == (3, 4) and u2.dtype == np.float64 and n2.shape == (2,)
+    assert set(np.unique(b)) <= {0.0, 1.0} and abs(b.mean() - 0.3) < 0.02
+    for name, a, c in zip(("u", "nrm", "u2", "n2", "b"), first, again):  # seeded draws repeat, unseeded ones do not
+        assert np.array_equal(a, c) == (name != "nrm"), name
+    ts.manual_seed(9)
+    one = rep.run([x, p]).nrm
+    ts.manual_seed(9)
+    np.testing.assert_array_equal(rep.run([x, p]).nrm, one)

@@ -97,6 +97,9 @@ class OnnxError : public ValueError {
   using ValueError::ValueError;
 };
 
+// Every op type of the default domain the importer runs, sorted.
+std::vector<std::string> onnx_operator_names();
+
 // Reads and checks an ONNX file. Errors (OnnxError) name the file and what is wrong (bad protobuf,
 // missing values, an op or attribute tessera does not run).
 std::shared_ptr<OnnxModel> load_onnx(const std::string& path);

@@ -597,6 +597,14 @@ const OpTable& op_table() {
 
 Tensor run_conv(const Node& n) { return conv(n, false); }
 
+}  // namespace tessera::io::internal
+
+namespace tessera::io {
+std::vector<std::string> onnx_operator_names() { return internal::operator_names(); }
+}  // namespace tessera::io
+
+namespace tessera::io::internal {
+
 std::vector<std::string> operator_names() {
   std::vector<std::string> r{"Constant", "If", "Loop", "Scan", "SequenceEmpty", "SequenceConstruct",
                              "SequenceInsert", "SequenceErase", "SequenceAt", "SequenceLength",
