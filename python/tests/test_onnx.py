@@ -10,6 +10,8 @@ import torch
 from tessera import nn
 from tessera.nn import functional as F
 
+from onnx_checks import assert_same_grads
+
 RNG = np.random.default_rng()
 
 
@@ -205,9 +207,7 @@ def test_pytorch_export_trains_with_pytorch_gradients(tmp_path):
     tl.backward()
     # (torch writes some constants of the float64 graph, such as 1/sqrt(2) in GELU, at float precision)
     np.testing.assert_allclose(tl.item(), loss.item(), rtol=1e-7)
-    params = dict(net.named_parameters())
-    for name, p in tnet.named_parameters():
-        np.testing.assert_allclose(params[name].grad.numpy(), p.grad.numpy(), rtol=1e-5, atol=1e-8, err_msg=name)
+    assert_same_grads(net, tnet, rtol=1e-5, atol=1e-8)
 
 
 @pytest.mark.parametrize("kind", ["LSTM", "GRU", "RNN"])

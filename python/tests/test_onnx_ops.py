@@ -9,7 +9,16 @@ import tessera as ts
 import torch
 from tessera.nn import functional as F
 
+from onnx_checks import assert_same_grads
+
 RNG = np.random.default_rng(14)
+
+
+def scripted_export(tmp_path, tnet, example, name):
+    """tnet scripted (loops and branches kept), exported at opset 13 with inputs x and n, loaded back."""
+    path = tmp_path / f"{name}.onnx"
+    torch.onnx.export(torch.jit.script(tnet), example, str(path), opset_version=13, input_names=["x", "n"])
+    return ts.onnx.load(path)
 
 
 class Decoder(torch.nn.Module):
@@ -48,9 +57,7 @@ def test_resize_and_normalizations_match_pytorch_with_gradients(tmp_path, mode, 
     tl = F.nll_loss(out, ts.tensor(target.numpy()))
     tl.backward()
     np.testing.assert_allclose(tl.item(), loss.item(), rtol=1e-9)
-    params = dict(net.named_parameters())
-    for name, p in tnet.named_parameters():
-        np.testing.assert_allclose(params[name].grad.numpy(), p.grad.numpy(), rtol=1e-7, atol=1e-10, err_msg=name)
+    assert_same_grads(net, tnet, rtol=1e-7, atol=1e-10)
 
 
 def test_losses_and_gathers_match_pytorch(tmp_path):
@@ -142,9 +149,7 @@ def test_volumes_pooling_indices_and_transposed_conv_match_pytorch_with_gradient
         np.testing.assert_allclose(g.detach().numpy(), w.detach().numpy(), rtol=1e-10, atol=1e-12)
     assert got[2].dtype == ts.int64
     (got[0].sum() + (got[1] ** 2).sum()).backward()
-    params = dict(net.named_parameters())
-    for name, p in tnet.named_parameters():
-        np.testing.assert_allclose(params[name].grad.numpy(), p.grad.numpy(), rtol=1e-8, atol=1e-10, err_msg=name)
+    assert_same_grads(net, tnet, rtol=1e-8, atol=1e-10)
 
 
 class Steps(torch.nn.Module):
@@ -169,10 +174,7 @@ class Steps(torch.nn.Module):
 def test_loop_and_if_from_a_scripted_pytorch_model_run_and_train(tmp_path):
     torch.manual_seed(int(RNG.integers(1 << 30)))
     tnet = Steps().double()
-    path = tmp_path / "steps.onnx"
-    torch.onnx.export(torch.jit.script(tnet), (torch.randn(3, 4, dtype=torch.float64), 3), str(path),
-                      opset_version=13, input_names=["x", "n"])
-    net = ts.onnx.load(path)
+    net = scripted_export(tmp_path, tnet, (torch.randn(3, 4, dtype=torch.float64), 3), "steps")
     assert {"Loop", "If"} <= set(net.op_types)
     params = dict(net.named_parameters())
     for trips, sign in ((3, 1.0), (0, 1.0), (5, -1.0)):  # both branches, and a loop that never runs
@@ -213,10 +215,7 @@ class Collect(torch.nn.Module):
 def test_lists_built_in_a_scripted_loop_run_as_sequences_and_train(tmp_path):
     torch.manual_seed(int(RNG.integers(1 << 30)))
     tnet = Collect().double()
-    path = tmp_path / "collect.onnx"
-    torch.onnx.export(torch.jit.script(tnet), (torch.randn(2, 3, dtype=torch.float64), 4), str(path),
-                      opset_version=13, input_names=["x", "n"])
-    net = ts.onnx.load(path)
+    net = scripted_export(tmp_path, tnet, (torch.randn(2, 3, dtype=torch.float64), 4), "collect")
     assert {"SequenceEmpty", "Loop", "ConcatFromSequence"} <= set(net.op_types)
     x = torch.randn(2, 3, dtype=torch.float64)
     want = tnet(x, 4)
@@ -225,6 +224,4 @@ def test_lists_built_in_a_scripted_loop_run_as_sequences_and_train(tmp_path):
     for g, w in zip(got, want):
         np.testing.assert_allclose(g.detach().numpy(), w.detach().numpy(), rtol=1e-12)
     (got[0].sum() + (got[1] ** 2).sum()).backward()
-    params = dict(net.named_parameters())
-    for name, p in tnet.named_parameters():
-        np.testing.assert_allclose(params[name].grad.numpy(), p.grad.numpy(), rtol=1e-10, err_msg=name)
+    assert_same_grads(net, tnet, rtol=1e-10)
