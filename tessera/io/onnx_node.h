@@ -71,6 +71,12 @@ using OpTable = std::unordered_map<std::string, OpFn>;
 
 inline Values one(Tensor t) { return {std::move(t)}; }
 
+// Refuses a kernel, stride or dilation list with a value below 1 (or a pads list with one below
+// 0 when min is 0), naming it: the window arithmetic divides by strides.
+inline void check_at_least(const Shape& v, int64_t min, const char* what) {
+  for (int64_t x : v) TS_CHECK_VALUE(x >= min, what, " must be at least ", min, ", got ", v);
+}
+
 void add_math_ops(OpTable& m);
 void add_nn_ops(OpTable& m);
 void add_image_ops(OpTable& m);

@@ -23,6 +23,12 @@ namespace {
 // odd pixel at the end for SAME_UPPER, at the beginning for SAME_LOWER), or none for VALID.
 Shape onnx_pads(const Node& n, const Tensor& x, const Shape& kernel, const Shape& strides, const Shape& dilations) {
   const int64_t spatial = x.dim() - 2;
+  check_at_least(kernel, 1, "kernel_shape");
+  check_at_least(strides, 1, "strides");
+  check_at_least(dilations, 1, "dilations");
+  TS_CHECK_VALUE(int64_t(kernel.size()) == spatial && int64_t(strides.size()) == spatial &&
+                     int64_t(dilations.size()) == spatial, "kernel ", kernel, ", strides ", strides, " and dilations ",
+                 dilations, " must each have one value per spatial dim of the input ", x.shape());
   const std::string auto_pad = n.s("auto_pad", "NOTSET");
   if (auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") {
     Shape p(size_t(2 * spatial), 0);
@@ -39,6 +45,7 @@ Shape onnx_pads(const Node& n, const Tensor& x, const Shape& kernel, const Shape
   if (auto_pad == "VALID") return Shape(size_t(2 * spatial), 0);
   Shape p = n.ints("pads").value_or(Shape(size_t(2 * spatial), 0));
   TS_CHECK_VALUE(int64_t(p.size()) == 2 * spatial, "pads must have ", 2 * spatial, " values, got ", p);
+  check_at_least(p, 0, "pads");
   return p;
 }
 

@@ -175,7 +175,9 @@ Tensor resize(const Node& n, const ResizeOptions& o, std::vector<double> scales,
   std::vector<double> scale(na);
   Shape out(na);
   for (size_t i = 0; i < na; ++i) {
+    TS_CHECK_VALUE(axes[i] >= 0 && axes[i] < r, "Resize: axis ", axes[i], " is out of range for ", x.shape());
     int64_t in = x.size(axes[i]);
+    TS_CHECK_SHAPE(in > 0, "Resize: dim ", axes[i], " of ", x.shape(), " is empty");
     if (!scales.empty()) {
       TS_CHECK_VALUE(scales[i] > 0, "scales must be positive, got ", scales[i]);
       scale[i] = scales[i];
@@ -463,6 +465,13 @@ Tensor col2im(const Node& n) {
                  " and block_shape ", block, " do not fit");
   Shape dil = n.ints("dilations").value_or(Shape(size_t(S), 1)), st = n.ints("strides").value_or(Shape(size_t(S), 1));
   Shape pads = n.ints("pads").value_or(Shape(size_t(2 * S), 0));
+  check_at_least(image, 1, "image_shape");
+  check_at_least(block, 1, "block_shape");
+  check_at_least(dil, 1, "dilations");
+  check_at_least(st, 1, "strides");
+  check_at_least(pads, 0, "pads");
+  TS_CHECK_VALUE(int64_t(dil.size()) == S && int64_t(st.size()) == S && int64_t(pads.size()) == 2 * S, "dilations ",
+                 dil, ", strides ", st, " and pads ", pads, " do not fit ", S, " spatial dims");
   int64_t K = 1, L = 1, P = 1;
   Shape grid = Shape(size_t(S)), padded = Shape(size_t(S));
   for (int64_t d = 0; d < S; ++d) {
@@ -511,6 +520,11 @@ Tensor deform_conv(const Node& n) {
   const int64_t group = n.i("group", 1), og = n.i("offset_group", 1);
   Shape st = n.ints("strides").value_or(Shape{1, 1}), dil = n.ints("dilations").value_or(Shape{1, 1});
   Shape pads = n.ints("pads").value_or(Shape{0, 0, 0, 0});
+  check_at_least(st, 1, "strides");
+  check_at_least(dil, 1, "dilations");
+  check_at_least(pads, 0, "pads");
+  TS_CHECK_VALUE(st.size() == 2 && dil.size() == 2 && pads.size() == 4 && group >= 1 && og >= 1, "DeformConv: strides ",
+                 st, ", dilations ", dil, ", pads ", pads, ", group ", group, " and offset_group ", og, " do not fit 2-D");
   const int64_t oH = (H + pads[0] + pads[2] - dil[0] * (kH - 1) - 1) / st[0] + 1;
   const int64_t oW = (W + pads[1] + pads[3] - dil[1] * (kW - 1) - 1) / st[1] + 1, P = oH * oW;
   TS_CHECK_SHAPE(C % og == 0 && C % group == 0 && w.size(1) * group == C && offset.dim() == 4 &&

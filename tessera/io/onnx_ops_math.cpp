@@ -87,7 +87,10 @@ Tensor scatter_reduce_host(const Tensor& data, const std::vector<int64_t>& at, c
                  "' is not none, add, mul, max or min");
   std::vector<double> out = data.to(Device::cpu()).to(DType::Float64).reshape({-1}).tolist<double>();
   std::vector<double> upd = updates.to(Device::cpu()).to(DType::Float64).reshape({-1}).tolist<double>();
+  TS_CHECK_SHAPE(at.size() == upd.size(), "scatter: ", upd.size(), " updates for ", at.size(), " positions");
   for (size_t i = 0; i < upd.size(); ++i) {
+    TS_CHECK_INDEX(at[i] >= 0 && at[i] < int64_t(out.size()), "scatter: an index points outside data of shape ",
+                   data.shape());
     double& o = out[size_t(at[i])];
     o = reduction == "mul" ? o * upd[i] : reduction == "max" ? std::max(o, upd[i]) : std::min(o, upd[i]);
   }
@@ -126,6 +129,13 @@ Tensor scatter_elements(const Node& n) {
   std::string reduction = n.s("reduction", "none");
   if (reduction == "none") return ops::scatter(x, d, idx, n.at(2));
   if (reduction == "add") return ops::scatter_add(x, d, idx, n.at(2));
+  const Tensor& upd = n.at(2);
+  bool fits = idx.dim() == x.dim() && upd.shape() == idx.shape();
+  for (int64_t k = 0; fits && k < x.dim(); ++k) fits = k == d || idx.size(k) <= x.size(k);
+  TS_CHECK_SHAPE(fits, "ScatterElements: indices ", idx.shape(), " and updates ", upd.shape(), " do not fit data ",
+                 x.shape());
+  TS_CHECK_INDEX(idx.numel() == 0 || (ops::amin(idx).item().to_int() >= 0 && ops::amax(idx).item().to_int() < x.size(d)),
+                 "ScatterElements: an index is outside [", -x.size(d), ", ", x.size(d), ") for data ", x.shape());
   // The flat position in x of each index: its own position with dim d replaced by the index.
   std::vector<int64_t> target = idx.to(Device::cpu()).reshape({-1}).tolist<int64_t>(), at;
   const Shape& is = idx.shape();
@@ -229,7 +239,12 @@ Tensor tfidf(const Node& n) {
     }
   }
   int64_t width = 0;
-  for (int64_t i : indexes) width = std::max(width, i + 1);
+  for (int64_t i : indexes) {
+    TS_CHECK_VALUE(i >= 0, "ngram_indexes must not be negative, got ", i);
+    width = std::max(width, i + 1);
+  }
+  TS_CHECK_VALUE(weights.empty() || int64_t(weights.size()) >= width, "weights has ", weights.size(),
+                 " values for ", width, " outputs");
   const int64_t rows = x.dim() == 2 ? x.size(0) : 1, len = x.size(-1);
   std::vector<int64_t> tokens = x.to(Device::cpu()).to(DType::Int64).reshape({-1}).tolist<int64_t>();
   std::vector<double> out(size_t(rows * width), 0.0);
