@@ -254,3 +254,13 @@ def test_random_ops_draw_from_their_seed_or_tessera_generator():
     one = rep.run([x, p]).nrm
     ts.manual_seed(9)
     np.testing.assert_array_equal(rep.run([x, p]).nrm, one)
+
+
+def test_a_node_without_outputs_is_refused_at_load():
+    """Found by the ONNX fuzzer (tests/fuzz/onnx_fuzz.cpp): it used to abort inside protobuf."""
+    graph = helper.make_graph([helper.make_node("Relu", ["x"], [])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])], [])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 23)])
+    model.ir_version = 10
+    with pytest.raises(ts.onnx.OnnxError, match=r"\(Relu\) has no outputs"):
+        backend.prepare(model)

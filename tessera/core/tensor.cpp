@@ -14,8 +14,15 @@ Tensor::Tensor(Storage storage, Shape shape, Shape strides, int64_t offset, DTyp
   impl_->dtype = dtype;
 }
 
-int64_t Tensor::size(int64_t d) const { return shape()[wrap_dim(d, dim(), "size")]; }
-int64_t Tensor::stride(int64_t d) const { return strides()[wrap_dim(d, dim(), "stride")]; }
+// (a 0-d tensor has no dims to ask about, as in PyTorch; wrap_dim lets reductions name dim 0 of one)
+int64_t Tensor::size(int64_t d) const {
+  TS_CHECK_INDEX(dim() > 0, "size: dimension specified as ", d, " but tensor has no dimensions");
+  return shape()[size_t(wrap_dim(d, dim(), "size"))];
+}
+int64_t Tensor::stride(int64_t d) const {
+  TS_CHECK_INDEX(dim() > 0, "stride: dimension specified as ", d, " but tensor has no dimensions");
+  return strides()[size_t(wrap_dim(d, dim(), "stride"))];
+}
 
 bool Tensor::is_contiguous() const {
   const auto& sh = shape();

@@ -198,9 +198,11 @@ void InferenceSession::Impl::build(bool fuse) {
     for (auto& name : p.input()) s.in.push_back(name);
     for (auto& name : p.output()) s.out.push_back(name);
     const Tensor* w = init(p, 1);
-    bool conv_ok = fuse && p.op_type() == "Conv" && w && w->dim() == 4 && w->dtype() == DType::Float32 &&
-                   (p.input_size() < 3 || p.input(2).empty() || init(p, 2)) &&
-                   (!attr(p, "auto_pad") || attr(p, "auto_pad")->s() == "NOTSET");
+    auto has_ints = [&](const char* name, int n) { return !attr(p, name) || attr(p, name)->ints_size() == n; };
+    bool conv_ok = fuse && p.op_type() == "Conv" && p.input_size() >= 2 && w && w->dim() == 4 &&
+                   w->dtype() == DType::Float32 && (p.input_size() < 3 || p.input(2).empty() || init(p, 2)) &&
+                   (!attr(p, "auto_pad") || attr(p, "auto_pad")->s() == "NOTSET") && has_ints("strides", 2) &&
+                   has_ints("dilations", 2) && has_ints("pads", 4);
     if (conv_ok) {
       s.kind = Step::Conv;
       ConvSpec& c = s.conv;
@@ -217,7 +219,8 @@ void InferenceSession::Impl::build(bool fuse) {
       std::string cur = p.output(0);
       s.in = {p.input(0)};
       int j = sole(cur);
-      if (j >= 0 && g.node(j).op_type() == "BatchNormalization" && g.node(j).input(0) == cur &&
+      if (j >= 0 && g.node(j).op_type() == "BatchNormalization" && g.node(j).input_size() >= 5 &&
+          g.node(j).input(0) == cur &&
           g.node(j).output_size() == 1 && init(g.node(j), 1) && init(g.node(j), 2) && init(g.node(j), 3) &&
           init(g.node(j), 4)) {
         const onnx::NodeProto& bn = g.node(j);
@@ -279,7 +282,8 @@ void InferenceSession::Impl::build(bool fuse) {
     } else if (fuse && (p.op_type() == "MaxPool" || p.op_type() == "AveragePool") && p.output_size() == 1 &&
                attr_i(p, "ceil_mode", 0) == 0 && attr_i(p, "storage_order", 0) == 0 &&
                (!attr(p, "auto_pad") || attr(p, "auto_pad")->s() == "NOTSET") && attr(p, "kernel_shape") &&
-               attr(p, "kernel_shape")->ints_size() == 2 && attr_ints(p, "dilations", {1, 1}) == std::vector<int64_t>{1, 1}) {
+               attr(p, "kernel_shape")->ints_size() == 2 && attr_ints(p, "dilations", {1, 1}) == std::vector<int64_t>{1, 1} &&
+               has_ints("strides", 2) && has_ints("pads", 4) && p.input_size() >= 1) {
       s.kind = Step::Pool;
       PoolSpec& q = s.pool;
       q.alg = p.op_type() == "MaxPool" ? dnnl::algorithm::pooling_max

@@ -137,6 +137,8 @@ static onnx::ModelProto read_model_checked(const std::string& bytes, const std::
   // Every node, in body graphs too, is checked here, not at the first run.
   std::function<void(const onnx::GraphProto&)> check_nodes = [&](const onnx::GraphProto& g) {
     for (auto& n : g.node()) {
+      TS_CHECK_VALUE(n.output_size() >= 1, "load_onnx: ", path, ": node '", n.name(), "' (", n.op_type(),
+                     ") has no outputs");
       TS_CHECK_VALUE(n.domain().empty() || n.domain() == "ai.onnx", "load_onnx: ", path, ": node '", n.name(),
                      "' uses the operator domain '", n.domain(), "', which tessera does not run");
       TS_CHECK_VALUE(runs(n), "load_onnx: ", path, ": node '", n.name().empty() ? n.output(0) : n.name(), "' (",

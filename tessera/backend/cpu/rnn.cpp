@@ -228,7 +228,11 @@ bool CpuBackend::rnn_forward(const RnnArgs& a, const Tensor& y, const Tensor& hn
   Dims d = dims_of(a);
   bool training = workspace != nullptr;
   Pieces pieces = pieces_of(d);
-  auto [prims, ws_at, ws_bytes] = piece_prims(a, d, pieces, training);
+  // (named references, not a structured binding: clang before 16 cannot capture those in lambdas)
+  PiecePrims pieces_prims = piece_prims(a, d, pieces, training);
+  const auto& prims = pieces_prims.prims;
+  const auto& ws_at = pieces_prims.ws_at;
+  const size_t ws_bytes = pieces_prims.ws_bytes;
   PackedWeights w(a, d, prims[0]->fwd_wl, prims[0]->fwd_wi);
   std::vector<float> bias = bias_of(a, d.G, d.H);
   if (training) *workspace = Tensor(allocate(std::max<size_t>(ws_bytes, 1)), {int64_t(ws_bytes)}, {1}, 0, DType::UInt8);
@@ -264,7 +268,10 @@ bool CpuBackend::rnn_backward(const RnnArgs& a, const Tensor& y, const Tensor& h
   Dims d = dims_of(a);
   Pieces pieces = pieces_of(d);
   bool lstm = a.cell == RnnCell::LSTM;
-  auto [prims, ws_at, ws_bytes] = piece_prims(a, d, pieces, true);
+  PiecePrims pieces_prims = piece_prims(a, d, pieces, true);
+  const auto& prims = pieces_prims.prims;
+  const auto& ws_at = pieces_prims.ws_at;
+  const size_t ws_bytes = pieces_prims.ws_bytes;
   TS_CHECK(size_t(workspace.numel()) >= ws_bytes, "rnn backward: the workspace does not match the forward's shapes");
   PackedWeights w(a, d, prims[0]->bwd_wl, prims[0]->bwd_wi);
   std::vector<float> bias = bias_of(a, d.G, d.H);
