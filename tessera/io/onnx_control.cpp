@@ -371,6 +371,8 @@ void run_graph(const onnx::GraphProto& g, Scope& scope, Device dev, int64_t opse
       std::string msg = e.what();
       if (msg.rfind("OnnxModel: ", 0) == 0) throw;  // from a body: already names its node
       throw Error(::tessera::detail::str("OnnxModel: ", where, ": node ", label, ": ", msg));
+    } catch (const std::exception& e) {  // (a standard library error: still one that names the node)
+      throw Error(::tessera::detail::str("OnnxModel: ", where, ": node ", label, ": ", e.what()));
     }
     TS_CHECK_VALUE(out.size() >= size_t(p.output_size()), "OnnxModel: ", where, ": node ", label, " makes ",
                    out.size(), " outputs, the graph names ", p.output_size());

@@ -114,6 +114,7 @@ Tensor conv_transpose_cropped(const Node& n, Tensor x, Tensor w, const Tensor& b
   Shape op = n.ints("output_padding").value_or(Shape(size_t(S), 0)), pads(size_t(2 * S), 0);
   std::optional<Shape> want = n.ints("output_shape");
   if (want && int64_t(want->size()) == S + 2) want = Shape(want->begin() + 2, want->end());
+  TS_CHECK_VALUE(!want || int64_t(want->size()) == S, "output_shape ", *want, " must have one value per spatial dim");
   const std::string auto_pad = n.s("auto_pad", "NOTSET");
   for (int64_t d = 0; d < S; ++d) {
     int64_t in = x.size(2 + d), full = (in - 1) * strides[size_t(d)] + dil[size_t(d)] * (w.size(2 + d) - 1) + 1;
@@ -168,6 +169,13 @@ Tensor conv(const Node& n, bool transpose) {
   Shape strides1 = n.ints("strides").value_or(Shape(size_t(spatial), 1));
   Shape dil1 = n.ints("dilations").value_or(Shape(size_t(spatial), 1));
   Shape kernel(w.shape().begin() + 2, w.shape().end());
+  check_at_least(strides1, 1, "strides");
+  check_at_least(dil1, 1, "dilations");
+  Shape out_pad = n.ints("output_padding").value_or(Shape(size_t(spatial), 0));
+  check_at_least(out_pad, 0, "output_padding");
+  TS_CHECK_VALUE(int64_t(strides1.size()) == spatial && int64_t(dil1.size()) == spatial &&
+                     int64_t(out_pad.size()) == spatial, "strides ", strides1, ", dilations ", dil1,
+                 " and output_padding ", out_pad, " must each have one value per spatial dim of the input ", x.shape());
   Tensor b = n.has(2) ? n.in[2] : Tensor();
   if (spatial == 3) {
     TS_CHECK_VALUE(!transpose, "3-D ConvTranspose is not supported");
@@ -215,6 +223,7 @@ Tensor onnx_pad(const Node& n) {
   Shape p(size_t(2 * r), 0);  // ONNX's layout: begins, then ends
   for (size_t i = 0; i < axes.size(); ++i) {
     int64_t d = wrap(axes[i], r);
+    TS_CHECK_VALUE(d >= 0 && d < r, "Pad: axis ", axes[i], " is out of range for ", x.shape());
     p[size_t(d)] = given[i];
     p[size_t(d + r)] = given[i + axes.size()];
   }
@@ -404,6 +413,8 @@ Tensor slice(const Node& n) {
   TS_CHECK_VALUE(starts.size() == ends.size(), "starts ", starts, " and ends ", ends, " differ in length");
   if (axes.empty())
     for (size_t i = 0; i < starts.size(); ++i) axes.push_back(int64_t(i));
+  TS_CHECK_VALUE(axes.size() == starts.size() && (steps.empty() || steps.size() == starts.size()), "starts ", starts,
+                 ", axes ", axes, " and steps ", steps, " differ in length");
   for (size_t i = 0; i < axes.size(); ++i) {
     int64_t d = wrap(axes[i], x.dim()), step = steps.empty() ? 1 : steps[i], size = x.size(d);
     TS_CHECK_VALUE(step != 0, "slice step must not be 0");
