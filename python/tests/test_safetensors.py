@@ -98,3 +98,27 @@ def test_save_pickles_the_rest_and_load_is_safe_by_default(tmp_path):
     opt = ts.optim.SGD([ts.zeros(2, requires_grad=True)], lr=0.1)
     with pytest.raises(ValueError, match="state"):
         opt.load_state_dict({"param_groups": []})
+
+
+def test_corrupt_checkpoint_metadata_is_an_oserror_naming_the_file(tmp_path):
+    """Found by tests/fuzz/readers_fuzz.cpp: metadata of the wrong JSON type escaped as a JSON library error."""
+    import json
+
+    import safetensors
+    import tessera.train as tr
+    from safetensors.numpy import save_file
+
+    m = ts.nn.Linear(3, 2)
+    tr.save_checkpoint(str(tmp_path / "ok.safetensors"), m)
+    with safetensors.safe_open(str(tmp_path / "ok.safetensors"), "np") as f:
+        md, tensors = f.metadata(), {k: f.get_tensor(k) for k in f.keys()}
+    meta = json.loads(md["tessera"])
+    meta["extra"] = None
+    save_file(tensors, str(tmp_path / "bad.safetensors"), metadata={**md, "tessera": json.dumps(meta)})
+    with pytest.raises(OSError, match="bad.safetensors: corrupt checkpoint metadata"):
+        tr.load_checkpoint(str(tmp_path / "bad.safetensors"), m)
+
+
+def test_size_of_a_zero_dim_tensor_is_an_index_error():
+    with pytest.raises(IndexError, match="no dimensions"):
+        ts.tensor(1.0).size(0)
