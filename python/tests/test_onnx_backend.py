@@ -264,3 +264,21 @@ def test_a_node_without_outputs_is_refused_at_load():
     model.ir_version = 10
     with pytest.raises(ts.onnx.OnnxError, match=r"\(Relu\) has no outputs"):
         backend.prepare(model)
+
+
+def test_bitwise_ops_export_and_run_in_onnxruntime(tmp_path):
+    import onnxruntime
+
+    def f(a, b):
+        return (a & b) | (a ^ ~b), (a > 0) & (b > 0)
+
+    a = ts.tensor(np.array([[5, -3, 7]], dtype=np.int32))
+    b = ts.tensor(np.array([[3, 6, -1]], dtype=np.int32))
+    path = tmp_path / "bits.onnx"
+    ts.onnx.export(f, (a, b), path, opset_version=18, input_names=["a", "b"])
+    got = onnxruntime.InferenceSession(str(path)).run(None, {"a": a.numpy(), "b": b.numpy()})
+    for g, w in zip(got, f(a, b)):
+        np.testing.assert_array_equal(g, w.numpy())
+    assert {"BitwiseAnd", "BitwiseOr", "BitwiseXor", "BitwiseNot", "And"} <= {n.op_type for n in onnx.load(str(path)).graph.node}
+    with pytest.raises(Exception, match="opset_version 18"):
+        ts.onnx.export(f, (a, b), tmp_path / "old.onnx", opset_version=17)
