@@ -34,6 +34,26 @@ nn::PoolModuleOptions pool_opts(std::optional<IntPair> s, IntPair p, IntPair d, 
           .count_include_pad = include_pad};
 }
 
+
+// A mask argument: None or a tensor.
+Tensor optional_tensor(nb::handle h) { return h.is_none() ? Tensor() : nb::cast<Tensor>(h); }
+
+// The forward of TransformerEncoderLayer and TransformerEncoder (mask names differ: torch's own).
+template <class E>
+Tensor encoder_forward(E& e, const Tensor& src, nb::handle mask, nb::handle kpm, bool causal) {
+  Tensor mk = optional_tensor(mask), kp = optional_tensor(kpm);
+  nb::gil_scoped_release r;
+  return e.forward(src, mk, kp, causal);
+}
+
+// The forward of TransformerDecoderLayer and TransformerDecoder (the same arguments as PyTorch's).
+template <class D>
+Tensor decoder_forward(D& d, const Tensor& tgt, const Tensor& memory, nb::handle tm, nb::handle mm, nb::handle tk,
+                       nb::handle mk, bool causal) {
+  Tensor a = optional_tensor(tm), b = optional_tensor(mm), c = optional_tensor(tk), e = optional_tensor(mk);
+  nb::gil_scoped_release r;
+  return d.forward(tgt, memory, a, b, c, e, causal);
+}
 }  // namespace
 
 // A recurrent layer's or cell's hx argument: None, h, or (h, c) for LSTM.
@@ -355,7 +375,7 @@ void bind_nn(nb::module_& m) {
       .def(nb::init<int64_t, int64_t, bool>(), nb::arg("input_size"), nb::arg("hidden_size"), nb::arg("bias") = true);
 
   // Transformer layers: masks and key-padding masks are optional tensors (None).
-  auto opt_t = [](nb::handle h) { return h.is_none() ? Tensor() : nb::cast<Tensor>(h); };
+  auto opt_t = [](nb::handle h) { return optional_tensor(h); };
   auto tf_opts = [](int64_t dff, double dropout, nb::handle activation, double eps, bool bf, bool nf) {
     std::string act;
     if (nb::isinstance<nb::str>(activation)) act = nb::cast<std::string>(activation);
@@ -373,12 +393,7 @@ void bind_nn(nb::module_& m) {
       }, nb::arg("d_model"), nb::arg("nhead"), nb::arg("dim_feedforward") = 2048, nb::arg("dropout") = 0.1,
          nb::arg("activation") = "relu", nb::arg("layer_norm_eps") = 1e-5, nb::arg("batch_first") = false,
          nb::arg("norm_first") = false)
-      .def("forward", [opt_t](nn::TransformerEncoderLayer& l, const Tensor& src, nb::handle mask, nb::handle kpm,
-                              bool causal) {
-        Tensor mk = opt_t(mask), kp = opt_t(kpm);
-        nb::gil_scoped_release r;
-        return l.forward(src, mk, kp, causal);
-      }, nb::arg("src"), nb::arg("src_mask") = nb::none(), nb::arg("src_key_padding_mask") = nb::none(),
+      .def("forward", &encoder_forward<nn::TransformerEncoderLayer>, nb::arg("src"), nb::arg("src_mask") = nb::none(), nb::arg("src_key_padding_mask") = nb::none(),
          nb::arg("is_causal") = false)
       .def_ro("self_attn", &nn::TransformerEncoderLayer::self_attn)
       .def_ro("linear1", &nn::TransformerEncoderLayer::linear1)
@@ -395,12 +410,7 @@ void bind_nn(nb::module_& m) {
       }, nb::arg("d_model"), nb::arg("nhead"), nb::arg("dim_feedforward") = 2048, nb::arg("dropout") = 0.1,
          nb::arg("activation") = "relu", nb::arg("layer_norm_eps") = 1e-5, nb::arg("batch_first") = false,
          nb::arg("norm_first") = false)
-      .def("forward", [opt_t](nn::TransformerDecoderLayer& l, const Tensor& tgt, const Tensor& memory, nb::handle tm,
-                              nb::handle mm, nb::handle tk, nb::handle mk, bool causal) {
-        Tensor a = opt_t(tm), b = opt_t(mm), c = opt_t(tk), d = opt_t(mk);
-        nb::gil_scoped_release r;
-        return l.forward(tgt, memory, a, b, c, d, causal);
-      }, nb::arg("tgt"), nb::arg("memory"), nb::arg("tgt_mask") = nb::none(), nb::arg("memory_mask") = nb::none(),
+      .def("forward", &decoder_forward<nn::TransformerDecoderLayer>, nb::arg("tgt"), nb::arg("memory"), nb::arg("tgt_mask") = nb::none(), nb::arg("memory_mask") = nb::none(),
          nb::arg("tgt_key_padding_mask") = nb::none(), nb::arg("memory_key_padding_mask") = nb::none(),
          nb::arg("tgt_is_causal") = false)
       .def_ro("self_attn", &nn::TransformerDecoderLayer::self_attn)
@@ -411,23 +421,14 @@ void bind_nn(nb::module_& m) {
                           std::shared_ptr<nn::LayerNorm> norm, bool) { new (self) nn::TransformerEncoder(layer, n, norm); },
            nb::arg("encoder_layer"), nb::arg("num_layers"), nb::arg("norm") = nb::none(),
            nb::arg("enable_nested_tensor") = true)
-      .def("forward", [opt_t](nn::TransformerEncoder& e, const Tensor& src, nb::handle mask, nb::handle kpm, bool causal) {
-        Tensor mk = opt_t(mask), kp = opt_t(kpm);
-        nb::gil_scoped_release r;
-        return e.forward(src, mk, kp, causal);
-      }, nb::arg("src"), nb::arg("mask") = nb::none(), nb::arg("src_key_padding_mask") = nb::none(),
+      .def("forward", &encoder_forward<nn::TransformerEncoder>, nb::arg("src"), nb::arg("mask") = nb::none(), nb::arg("src_key_padding_mask") = nb::none(),
          nb::arg("is_causal") = false);
   nb::class_<nn::TransformerDecoder, nn::Module>(m, "TransformerDecoder",
                                                  "num_layers copies of a decoder layer, then an optional norm.")
       .def("__init__", [](nn::TransformerDecoder* self, const nn::TransformerDecoderLayer& layer, int64_t n,
                           std::shared_ptr<nn::LayerNorm> norm) { new (self) nn::TransformerDecoder(layer, n, norm); },
            nb::arg("decoder_layer"), nb::arg("num_layers"), nb::arg("norm") = nb::none())
-      .def("forward", [opt_t](nn::TransformerDecoder& dcd, const Tensor& tgt, const Tensor& memory, nb::handle tm,
-                              nb::handle mm, nb::handle tk, nb::handle mk, bool causal) {
-        Tensor a = opt_t(tm), b = opt_t(mm), c = opt_t(tk), d = opt_t(mk);
-        nb::gil_scoped_release r;
-        return dcd.forward(tgt, memory, a, b, c, d, causal);
-      }, nb::arg("tgt"), nb::arg("memory"), nb::arg("tgt_mask") = nb::none(), nb::arg("memory_mask") = nb::none(),
+      .def("forward", &decoder_forward<nn::TransformerDecoder>, nb::arg("tgt"), nb::arg("memory"), nb::arg("tgt_mask") = nb::none(), nb::arg("memory_mask") = nb::none(),
          nb::arg("tgt_key_padding_mask") = nb::none(), nb::arg("memory_key_padding_mask") = nb::none(),
          nb::arg("tgt_is_causal") = false);
   nb::class_<nn::Transformer, nn::Module>(m, "Transformer", "Encoder-decoder Transformer (torch.nn.Transformer).")

@@ -108,6 +108,21 @@ nb::list groups_view(nb::handle self) {
   }
   return out;
 }
+
+// Adam's and AdamW's constructor (torch's arguments; they differ in the default weight decay).
+template <class C>
+void adam_init(C&& c, double default_weight_decay) {
+  using A = typename std::decay_t<C>::Type;
+  c.def(
+      "__init__",
+      [](A* self, nb::handle params, double lr, std::pair<double, double> betas, double eps, double weight_decay,
+         bool amsgrad) {
+        new (self) A(param_groups(params), {lr, betas.first, betas.second, eps, weight_decay, amsgrad});
+      },
+      nb::arg("params"), nb::arg("lr") = 1e-3, nb::arg("betas") = std::make_pair(0.9, 0.999), nb::arg("eps") = 1e-8,
+      nb::arg("weight_decay") = default_weight_decay, nb::arg("amsgrad") = false);
+}
+
 }  // namespace
 
 void bind_optim(nb::module_& m) {
@@ -233,24 +248,11 @@ void bind_optim(nb::module_& m) {
           },
           nb::arg("params"), nb::arg("lr") = 1e-3, nb::arg("momentum") = 0.0, nb::arg("dampening") = 0.0,
           nb::arg("weight_decay") = 0.0, nb::arg("nesterov") = false);
-  nb::class_<optim::Adam, optim::Optimizer>(m, "Adam", "Adam, with L2 weight decay and amsgrad (torch.optim.Adam).")
-      .def(
-          "__init__",
-          [](optim::Adam* self, nb::handle params, double lr, std::pair<double, double> betas, double eps,
-             double weight_decay, bool amsgrad) {
-            new (self) optim::Adam(param_groups(params), {lr, betas.first, betas.second, eps, weight_decay, amsgrad});
-          },
-          nb::arg("params"), nb::arg("lr") = 1e-3, nb::arg("betas") = std::make_pair(0.9, 0.999), nb::arg("eps") = 1e-8,
-          nb::arg("weight_decay") = 0.0, nb::arg("amsgrad") = false);
-  nb::class_<optim::AdamW, optim::Adam>(m, "AdamW", "Adam with decoupled weight decay (torch.optim.AdamW).")
-      .def(
-          "__init__",
-          [](optim::AdamW* self, nb::handle params, double lr, std::pair<double, double> betas, double eps,
-             double weight_decay, bool amsgrad) {
-            new (self) optim::AdamW(param_groups(params), {lr, betas.first, betas.second, eps, weight_decay, amsgrad});
-          },
-          nb::arg("params"), nb::arg("lr") = 1e-3, nb::arg("betas") = std::make_pair(0.9, 0.999), nb::arg("eps") = 1e-8,
-          nb::arg("weight_decay") = 1e-2, nb::arg("amsgrad") = false);
+  adam_init(nb::class_<optim::Adam, optim::Optimizer>(m, "Adam",
+                                                      "Adam, with L2 weight decay and amsgrad (torch.optim.Adam)."),
+            0.0);
+  adam_init(nb::class_<optim::AdamW, optim::Adam>(m, "AdamW", "Adam with decoupled weight decay (torch.optim.AdamW)."),
+            1e-2);
   nb::class_<optim::RMSprop, optim::Optimizer>(m, "RMSprop",
                                                "RMSprop, centered and with momentum (torch.optim.RMSprop).")
       .def(

@@ -282,3 +282,18 @@ def test_bitwise_ops_export_and_run_in_onnxruntime(tmp_path):
     assert {"BitwiseAnd", "BitwiseOr", "BitwiseXor", "BitwiseNot", "And"} <= {n.op_type for n in onnx.load(str(path)).graph.node}
     with pytest.raises(Exception, match="opset_version 18"):
         ts.onnx.export(f, (a, b), tmp_path / "old.onnx", opset_version=17)
+
+
+def test_integer_resize_saturates_to_its_dtype():
+    """Cubic overshoot near int32's limits stays inside int32 (as ONNX's reference saturates)."""
+    from onnx.reference import ReferenceEvaluator
+    node = helper.make_node("Resize", ["x", "", "s"], ["y"], mode="cubic")
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.INT32, [1, 1, 1, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.INT32, None)],
+                              initializer=[onnx.numpy_helper.from_array(np.array([1, 1, 1, 2.5], np.float32), "s")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19)])
+    x = np.array([[[[0, 2147483647, 0, 2147483647]]]], np.int32)
+    got = backend.prepare(model).run([x]).y
+    want = ReferenceEvaluator(model).run(None, {"x": x})[0]
+    assert got.dtype == np.int32 and got.max() == 2147483647  # the overshoot past it saturates
+    np.testing.assert_array_equal(got, want)

@@ -3,7 +3,6 @@
 // initializers and any value of the graphs around it (outer scope); autograd records the ops it
 // runs, so gradients flow through the branch taken and through every iteration.
 #include <algorithm>
-#include <unordered_set>
 
 #include "tessera/io/onnx_internal.h"
 #include "tessera/io/onnx_proto.h"
@@ -217,8 +216,6 @@ int64_t position(const Values& in, size_t k, int64_t n, int64_t dflt, bool end_o
   return w;
 }
 
-int64_t attr_or(const onnx::NodeProto& p, const char* name, int64_t dflt) { return attr_i(p, name, dflt); }
-
 Values sequence_op(const onnx::NodeProto& p, const Values& in, const Scope& scope, Device dev, int64_t opset,
                    const std::string& where) {
   const std::string& op = p.op_type();
@@ -259,13 +256,13 @@ Values sequence_op(const onnx::NodeProto& p, const Values& in, const Scope& scop
   if (op == "ConcatFromSequence") {
     const Tensors& items = seq_of(in, 0, "ConcatFromSequence");
     TS_CHECK_VALUE(!items.empty(), "ConcatFromSequence: the sequence is empty");
-    int64_t axis = attr_or(p, "axis", 0);
-    if (attr_or(p, "new_axis", 0)) return {Value(ops::stack(items, axis))};
+    int64_t axis = attr_i(p, "axis", 0);
+    if (attr_i(p, "new_axis", 0)) return {Value(ops::stack(items, axis))};
     return {Value(ops::cat(items, axis))};
   }
   if (op == "SplitToSequence") {
     const Tensor& x = tensor_of(in, 0, "SplitToSequence");
-    int64_t axis = attr_or(p, "axis", 0);
+    int64_t axis = attr_i(p, "axis", 0);
     axis = axis < 0 ? axis + x.dim() : axis;
     TS_CHECK_VALUE(axis >= 0 && axis < x.dim(), "SplitToSequence: axis out of range for shape ", x.shape());
     Shape sizes;
@@ -282,7 +279,7 @@ Values sequence_op(const onnx::NodeProto& p, const Values& in, const Scope& scop
     }
     Tensors parts;  // no split: every slice along axis, the axis kept unless keepdims=0
     for (int64_t i = 0; i < x.size(axis); ++i)
-      parts.push_back(attr_or(p, "keepdims", 1) ? x.narrow(axis, i, 1) : x.select(axis, i));
+      parts.push_back(attr_i(p, "keepdims", 1) ? x.narrow(axis, i, 1) : x.select(axis, i));
     return {Value::of_sequence(std::move(parts))};
   }
   // SequenceMap: the body runs once per position of the first (sequence) input; other sequence
@@ -314,12 +311,16 @@ bool is_control_flow(const onnx::NodeProto& p) {
   return p.op_type() == "If" || p.op_type() == "Loop" || p.op_type() == "Scan";
 }
 
+const std::vector<std::string>& sequence_op_names() {
+  static const std::vector<std::string> ops{"SequenceEmpty", "SequenceConstruct", "SequenceInsert", "SequenceErase",
+                                            "SequenceAt", "SequenceLength", "ConcatFromSequence", "SplitToSequence",
+                                            "SequenceMap", "Optional", "OptionalHasElement", "OptionalGetElement"};
+  return ops;
+}
+
 bool is_sequence_op(const onnx::NodeProto& p) {
-  static const std::unordered_set<std::string> ops{"SequenceEmpty", "SequenceConstruct", "SequenceInsert",
-                                                   "SequenceErase", "SequenceAt", "SequenceLength",
-                                                   "ConcatFromSequence", "SplitToSequence", "SequenceMap",
-                                                   "Optional", "OptionalHasElement", "OptionalGetElement"};
-  return ops.count(p.op_type()) > 0;
+  const auto& ops = sequence_op_names();
+  return std::find(ops.begin(), ops.end(), p.op_type()) != ops.end();
 }
 
 const Value* Scope::find(const std::string& name) const {

@@ -77,9 +77,11 @@ void run_graph(const onnx::GraphProto& g, Scope& scope, Device dev, int64_t opse
 bool is_control_flow(const onnx::NodeProto& p);
 // The ops that take or make sequences: run by run_graph too.
 bool is_sequence_op(const onnx::NodeProto& p);
+const std::vector<std::string>& sequence_op_names();
 // The ops on string tensors (StringConcat, StringSplit, StringNormalizer, RegexFullMatch, and
 // Equal and Identity given strings): run by run_graph (onnx_strings.cpp).
 bool is_string_op(const onnx::NodeProto& p);
+const std::vector<std::string>& string_op_names();
 std::vector<Value> run_string_op(const onnx::NodeProto& p, const std::vector<Value>& in, Device dev);
 // Refuses (OnnxError) an attribute of p that tessera does not honour, or a value it does not
 // implement; where names the file.

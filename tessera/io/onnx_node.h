@@ -71,6 +71,22 @@ using OpTable = std::unordered_map<std::string, OpFn>;
 
 inline Values one(Tensor t) { return {std::move(t)}; }
 
+// t's values on the host, flattened, as float64 (scales, rois, thresholds, host-side loops).
+inline std::vector<double> host_doubles(const Tensor& t) {
+  return t.to(Device::cpu()).to(DType::Float64).reshape({-1}).tolist<double>();
+}
+
+// The values an integer dtype holds (Int64's as the nearest doubles inside its range), for
+// results computed in float64 and saturated back.
+inline std::pair<double, double> integer_range(DType t) {
+  switch (t) {
+    case DType::UInt8: return {0, 255};
+    case DType::Int8: return {-128, 127};
+    case DType::Int32: return {-2147483648.0, 2147483647.0};
+    default: return {-9223372036854774784.0, 9223372036854774784.0};
+  }
+}
+
 // Refuses a kernel, stride or dilation list with a value below 1 (or a pads list with one below
 // 0 when min is 0), naming it: the window arithmetic divides by strides.
 inline void check_at_least(const Shape& v, int64_t min, const char* what) {

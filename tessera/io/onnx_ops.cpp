@@ -624,11 +624,9 @@ std::vector<std::string> onnx_operator_names() { return internal::operator_names
 namespace tessera::io::internal {
 
 std::vector<std::string> operator_names() {
-  std::vector<std::string> r{"Constant", "If", "Loop", "Scan", "SequenceEmpty", "SequenceConstruct",
-                             "SequenceInsert", "SequenceErase", "SequenceAt", "SequenceLength",
-                             "ConcatFromSequence", "SplitToSequence", "SequenceMap", "Optional",
-                             "OptionalHasElement", "OptionalGetElement", "StringConcat", "StringSplit",
-                             "StringNormalizer", "RegexFullMatch"};
+  std::vector<std::string> r{"Constant", "If", "Loop", "Scan"};  // (is_control_flow's, with Constant)
+  r.insert(r.end(), sequence_op_names().begin(), sequence_op_names().end());
+  r.insert(r.end(), string_op_names().begin(), string_op_names().end());
   for (const auto& [name, fn] : op_table()) r.push_back(name);
   std::sort(r.begin(), r.end());
   return r;

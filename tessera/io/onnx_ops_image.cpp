@@ -208,13 +208,8 @@ Tensor resize(const Node& n, const ResizeOptions& o, std::vector<double> scales,
     y = apply_plan(y, axes[i], plan_axis(o, x.size(axes[i]), out[i], scale[i], rs, re), o.extrapolation);
   }
   if (x.is_floating_point()) return y;
-  double lo = x.dtype() == DType::UInt8 ? 0 : x.dtype() == DType::Int8 ? -128 : -9.2e18;
-  double hi = x.dtype() == DType::UInt8 ? 255 : x.dtype() == DType::Int8 ? 127 : 9.2e18;
+  auto [lo, hi] = integer_range(x.dtype());
   return ops::clamp(ops::round(y), Scalar(lo), Scalar(hi)).to(x.dtype());
-}
-
-std::vector<double> host_doubles(const Tensor& t) {
-  return t.to(Device::cpu()).to(DType::Float64).reshape({-1}).tolist<double>();
 }
 
 Tensor resize_op(const Node& n) {

@@ -85,8 +85,7 @@ Tensor scatter_reduce_host(const Tensor& data, const std::vector<int64_t>& at, c
                            const std::string& reduction) {
   TS_CHECK_VALUE(reduction == "mul" || reduction == "max" || reduction == "min", "reduction '", reduction,
                  "' is not none, add, mul, max or min");
-  std::vector<double> out = data.to(Device::cpu()).to(DType::Float64).reshape({-1}).tolist<double>();
-  std::vector<double> upd = updates.to(Device::cpu()).to(DType::Float64).reshape({-1}).tolist<double>();
+  std::vector<double> out = host_doubles(data), upd = host_doubles(updates);
   TS_CHECK_SHAPE(at.size() == upd.size(), "scatter: ", upd.size(), " updates for ", at.size(), " positions");
   for (size_t i = 0; i < upd.size(); ++i) {
     TS_CHECK_INDEX(at[i] >= 0 && at[i] < int64_t(out.size()), "scatter: an index points outside data of shape ",
@@ -177,7 +176,7 @@ Tensor determinant(const Tensor& x) {
   TS_CHECK_SHAPE(x.dim() >= 2 && x.size(-1) == x.size(-2), "Det needs square matrices [.., M, M], got ", x.shape());
   TS_CHECK_DTYPE(x.is_floating_point(), "Det needs a floating-point input, got ", x.dtype());
   const int64_t M = x.size(-1), count = M ? x.numel() / (M * M) : 0;
-  std::vector<double> a = x.to(Device::cpu()).to(DType::Float64).reshape({-1}).tolist<double>(), det;
+  std::vector<double> a = host_doubles(x), det;
   for (int64_t b = 0; b < count; ++b) {
     double* m = &a[size_t(b * M * M)];
     double d = 1;

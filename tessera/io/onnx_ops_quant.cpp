@@ -11,12 +11,6 @@ namespace tessera::io::internal {
 
 namespace {
 
-std::pair<double, double> int_range(DType t, const char* what) {
-  if (t == DType::UInt8) return {0, 255};
-  if (t == DType::Int8) return {-128, 127};
-  throw DTypeError(::tessera::detail::str(what, ": quantized type ", t, " is not supported (int8 and uint8 are)"));
-}
-
 // A scale or zero point as ONNX lays it out against x: a scalar, one value per index of `axis`,
 // or (block_size > 0) one per block of block_size along axis.
 Tensor per_axis(const Tensor& v, const Tensor& x, int64_t axis, int64_t block_size) {
@@ -40,7 +34,9 @@ Tensor per_axis(const Tensor& v, const Tensor& x, int64_t axis, int64_t block_si
 
 // round-half-to-even(v) clamped to t's range, as t.
 Tensor saturate(const Tensor& v, DType t, const char* what) {
-  auto [lo, hi] = int_range(t, what);
+  TS_CHECK_DTYPE(t == DType::UInt8 || t == DType::Int8, what, ": quantized type ", t,
+                 " is not supported (int8 and uint8 are)");
+  auto [lo, hi] = integer_range(t);
   return ops::clamp(ops::round(v), Scalar(lo), Scalar(hi)).to(t);
 }
 

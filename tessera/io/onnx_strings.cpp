@@ -5,6 +5,7 @@
 #include <cctype>
 #include <regex>
 #include <unordered_set>
+#include <vector>
 
 #include "tessera/io/onnx_internal.h"
 #include "tessera/ops/ops.h"
@@ -131,9 +132,14 @@ StringTensor normalize(const onnx::NodeProto& p, const StringTensor& x) {
 
 }  // namespace
 
+const std::vector<std::string>& string_op_names() {
+  static const std::vector<std::string> ops{"StringConcat", "StringSplit", "StringNormalizer", "RegexFullMatch"};
+  return ops;
+}
+
 bool is_string_op(const onnx::NodeProto& p) {
-  const std::string& op = p.op_type();
-  return op == "StringConcat" || op == "StringSplit" || op == "StringNormalizer" || op == "RegexFullMatch";
+  const auto& ops = string_op_names();
+  return std::find(ops.begin(), ops.end(), p.op_type()) != ops.end();
 }
 
 Values run_string_op(const onnx::NodeProto& p, const Values& in, Device dev) {
