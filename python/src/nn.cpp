@@ -129,6 +129,18 @@ void bind_nn(nb::module_& m) {
           "Converts or moves every parameter and buffer in place. memory_format is accepted as in PyTorch: "
           "weights stay [O, I, kH, kW] and each layer's output takes its input's layout.")
       .def(
+          "double", [](nn::Module& mod) -> nn::Module& { return mod.to(DType::Float64); }, nb::rv_policy::reference,
+          "Converts every floating-point parameter and buffer to float64 in place.")
+      .def(
+          "float", [](nn::Module& mod) -> nn::Module& { return mod.to(DType::Float32); }, nb::rv_policy::reference,
+          "Converts every floating-point parameter and buffer to float32 in place.")
+      .def(
+          "half", [](nn::Module& mod) -> nn::Module& { return mod.to(DType::Float16); }, nb::rv_policy::reference,
+          "Converts every floating-point parameter and buffer to float16 in place.")
+      .def(
+          "bfloat16", [](nn::Module& mod) -> nn::Module& { return mod.to(DType::BFloat16); },
+          nb::rv_policy::reference, "Converts every floating-point parameter and buffer to bfloat16 in place.")
+      .def(
           "cuda", [](nn::Module& mod, std::optional<int> d) -> nn::Module& { return mod.to(Device::cuda(d.value_or(0))); },
           nb::arg("device") = nb::none(), nb::rv_policy::reference, "Moves every parameter and buffer to a GPU.")
       .def(
