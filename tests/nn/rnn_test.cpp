@@ -2,6 +2,8 @@
 // weights), shapes of every layout, and errors.
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "tessera/tessera.h"
 
 using namespace tessera;
@@ -158,6 +160,54 @@ TEST(Recurrent, FusedKernelsMatchTheSteps) {
             EXPECT_TRUE(ops::allclose(f.grads[k], s.grads[k], 1e-3, 1e-4))
                 << "gradient " << k << " max diff " << (f.grads[k] - s.grads[k]).abs().max().item<double>();
         }
+}
+
+// Inference without gradients: a few sequences take the hand-written cell (rnn.cpp's
+// small_batch_forward), more take oneDNN's primitive; both against the steps as ops, for every
+// cell, both directions, with and without biases, gate widths that are and are not multiples of
+// 16 floats, weights small enough for the per-thread packed copies (which must follow weights
+// changed in place between calls) and too large for them (H 300).
+TEST(Recurrent, InferenceKernelsMatchTheSteps) {
+  uint64_t seed = 40;
+  auto run = [](bool fused, RnnCell cell, bool reverse, bool bias, int64_t T, int64_t N, int64_t I, int64_t H,
+                uint64_t sd, double scale) {
+    set_fused_kernels_enabled(fused);
+    manual_seed(sd);
+    int64_t G = cell == RnnCell::LSTM ? 4 : cell == RnnCell::GRU ? 3 : 1;
+    auto u = [&](const Shape& s) { return (rand(s) * 2 - 1) * (scale / std::sqrt(double(H))); };  // PyTorch's init
+    Tensor x = rand({T, N, I}) * 2 - 1, h0 = rand({N, H}) - 0.5, c0 = cell == RnnCell::LSTM ? rand({N, H}) - 0.5 : Tensor();
+    Tensor w_ih = u({G * H, I}), w_hh = u({G * H, H});
+    Tensor b_ih = bias ? u({G * H}) : Tensor(), b_hh = bias ? u({G * H}) : Tensor();
+    autograd::NoGradGuard ng;
+    auto [y, hn, cn] = ops::rnn_layer(cell, x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse);
+    // The same weight storage changed in place: the next call must use the new values.
+    w_hh.mul_(-1.5);
+    auto [y2, hn2, cn2] = ops::rnn_layer(cell, x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse);
+    set_fused_kernels_enabled(true);
+    V outs{y, hn, y2, hn2};
+    if (cell == RnnCell::LSTM) outs.insert(outs.end(), {cn, cn2});
+    return outs;
+  };
+  for (RnnCell cell : {RnnCell::Tanh, RnnCell::Relu, RnnCell::LSTM, RnnCell::GRU})
+    for (bool reverse : {false, true})
+      for (bool bias : {true, false})
+        for (int64_t N : {1, 3, 4, 5})
+          for (auto [I, H] : {std::pair<int64_t, int64_t>{3, 5}, {20, 48}, {64, 64}, {40, 300}}) {
+            SCOPED_TRACE("cell " + std::to_string(int(cell)) + " reverse " + std::to_string(reverse) + " bias " +
+                         std::to_string(bias) + " N " + std::to_string(N) + " I " + std::to_string(I) + " H " +
+                         std::to_string(H));
+            ++seed;
+            V f = run(true, cell, reverse, bias, 7, N, I, H, seed, 1.0), s = run(false, cell, reverse, bias, 7, N, I, H, seed, 1.0);
+            ASSERT_EQ(f.size(), s.size());
+            for (size_t k = 0; k < f.size(); ++k)
+              EXPECT_TRUE(ops::allclose(f[k], s[k], 1e-4, 1e-5))
+                  << "output " << k << " max diff " << (f[k] - s[k]).abs().max().item<double>();
+          }
+  // Saturating gates (large weights) and the exact tanh/sigmoid limits.
+  for (RnnCell cell : {RnnCell::Tanh, RnnCell::LSTM, RnnCell::GRU}) {
+    V f = run(true, cell, false, true, 5, 2, 8, 16, 99, 30.0), s = run(false, cell, false, true, 5, 2, 8, 16, 99, 30.0);
+    for (size_t k = 0; k < f.size(); ++k) EXPECT_TRUE(ops::allclose(f[k], s[k], 1e-4, 1e-5)) << "output " << k;
+  }
 }
 
 // Inference (no gradient wanted) and double backward through the fused layer.

@@ -3,13 +3,16 @@
 // (fixed by the sizes) that run on the pool, each one primitive; the weight gradients of the
 // pieces are summed in order, so results do not depend on the thread count.
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <sstream>
 #include <vector>
 
 #include "tessera/backend/cpu/cpu_backend.h"
 #include "tessera/backend/cpu/dnnl_util.h"
 #include "tessera/backend/cpu/loops.h"
+#include "tessera/backend/math/unary.h"
 
 namespace tessera::cpu {
 
@@ -221,12 +224,193 @@ char* at(const Tensor& t, int64_t offset_elems) {
   return static_cast<char*>(t.data_ptr()) + offset_elems * int64_t(sizeof(float));
 }
 
+// --- A few sequences at inference: the cell by hand ---------------------------------------------
+// With a batch of one to four sequences every step is a matrix-vector product, and oneDNN's
+// primitive spends more on its per-step bookkeeping than on arithmetic (0.13 ms for 49 steps of
+// a 64-unit LSTM). Here the weights are used transposed ([in, G*H], rows padded to 16 floats;
+// packed once and cached, see transposed()), the input projections of all steps come first,
+// then each step is h·W_hh^T as broadcast multiply-adds on register blocks, and the gates use
+// the vectorizing exp and tanh. One thread: a step is far too short to share.
+constexpr int64_t kSmallBatch = 4;
+using v16 = float __attribute__((vector_size(64)));
+
+// M rows of out[., 16B) = init + v[M, K] · wt[K, 16B): M×B accumulators in registers.
+template <int M, int B>
+void gemm_block(float* out, int64_t ldo, const float* init, const float* v, int64_t ldv, int64_t K, const float* wt,
+                int64_t Rp) {
+  v16 acc[M][B];
+  for (int m = 0; m < M; ++m)
+    for (int b = 0; b < B; ++b) acc[m][b] = reinterpret_cast<const v16*>(init)[b];
+  for (int64_t k = 0; k < K; ++k) {
+    const v16* w = reinterpret_cast<const v16*>(wt + k * Rp);
+    for (int m = 0; m < M; ++m) {
+      float vk = v[m * ldv + k];
+      for (int b = 0; b < B; ++b) acc[m][b] += vk * w[b];
+    }
+  }
+  for (int m = 0; m < M; ++m)
+    for (int b = 0; b < B; ++b) reinterpret_cast<v16*>(out + m * ldo)[b] = acc[m][b];
+}
+
+// out[rows, Rp) (leading dim ldo) = init[Rp) + v[rows, K) (leading dim ldv) · wt[K, Rp); Rp,
+// ldo a multiple of 16, out, init and wt 64-byte aligned.
+void gemm_t(float* out, int64_t ldo, const float* init, const float* v, int64_t ldv, int64_t rows, int64_t K,
+            const float* wt, int64_t Rp) {
+  const int64_t nv = Rp / 16;
+  int64_t r = 0;
+  for (; r + 4 <= rows; r += 4) {
+    int64_t j = 0;
+    for (; j + 4 <= nv; j += 4) gemm_block<4, 4>(out + r * ldo + j * 16, ldo, init + j * 16, v + r * ldv, ldv, K, wt + j * 16, Rp);
+    for (; j < nv; ++j) gemm_block<4, 1>(out + r * ldo + j * 16, ldo, init + j * 16, v + r * ldv, ldv, K, wt + j * 16, Rp);
+  }
+  for (; r < rows; ++r) {
+    int64_t j = 0;
+    for (; j + 8 <= nv; j += 8) gemm_block<1, 8>(out + r * ldo + j * 16, ldo, init + j * 16, v + r * ldv, ldv, K, wt + j * 16, Rp);
+    for (; j < nv; ++j) gemm_block<1, 1>(out + r * ldo + j * 16, ldo, init + j * 16, v + r * ldv, ldv, K, wt + j * 16, Rp);
+  }
+}
+
+// A weight [R, in] transposed to [in, Rp] (zero columns past R). Small weights are packed once
+// per thread and reused while their values are unchanged: each use compares the weight with a
+// copy taken at packing (a sequential read, far cheaper than the strided transpose), so writes
+// through any path (optimizers, numpy views, load_state_dict) and weights rebuilt at every call
+// (an ONNX LSTM's gate reshuffle) are both handled. Larger ones are packed into `local` per call.
+struct AlignedFloats {
+  std::unique_ptr<float, decltype(&std::free)> p{nullptr, &std::free};
+  int64_t n = 0;
+  float* resize(int64_t count) {
+    if (count != n) {
+      p.reset(static_cast<float*>(std::aligned_alloc(64, size_t((count * 4 + 63) / 64 * 64))));
+      TS_CHECK(p != nullptr, "rnn: out of memory packing weights (", count, " floats)");
+      n = count;
+    }
+    return p.get();
+  }
+};
+struct PackedTranspose {
+  int64_t R = 0, in = 0;
+  std::vector<float> copy;
+  AlignedFloats packed;
+};
+
+void transpose_into(const float* src, int64_t R, int64_t in, int64_t Rp, float* out) {
+  std::fill(out, out + in * Rp, 0.0f);
+  for (int64_t r0 = 0; r0 < R; r0 += 16)  // 16×16 tiles: both sides stay in a few cache lines
+    for (int64_t k0 = 0; k0 < in; k0 += 16)
+      for (int64_t r = r0; r < std::min(R, r0 + 16); ++r)
+        for (int64_t k = k0; k < std::min(in, k0 + 16); ++k) out[k * Rp + r] = src[r * in + k];
+}
+
+const float* transposed(const Tensor& w, int64_t R, int64_t in, int64_t Rp, AlignedFloats& local) {
+  constexpr size_t kEntries = 16;
+  constexpr int64_t kLargest = int64_t(1) << 18;  // floats: 1 MiB (so at most 32 MiB per thread)
+  const float* src = static_cast<const float*>(w.data_ptr());
+  if (R * in > kLargest) {
+    float* out = local.resize(in * Rp);
+    transpose_into(src, R, in, Rp, out);
+    return out;
+  }
+  thread_local std::vector<PackedTranspose> cache(kEntries);
+  thread_local size_t next = 0;
+  const size_t bytes = size_t(R * in) * sizeof(float);
+  for (auto& e : cache)
+    if (e.R == R && e.in == in && std::memcmp(e.copy.data(), src, bytes) == 0) return e.packed.p.get();
+  PackedTranspose& e = cache[next];
+  next = (next + 1) % kEntries;
+  e.R = R;
+  e.in = in;
+  e.copy.assign(src, src + R * in);
+  float* out = e.packed.resize(in * Rp);
+  transpose_into(src, R, in, Rp, out);
+  return out;
+}
+
+inline __attribute__((always_inline)) float sigmoidf(float x) { return 1.0f / (1.0f + math::fast_expf(-x)); }
+
+// One step of one sequence: gates from the input projection xg and the recurrent part gh (both
+// with their biases, PyTorch's gate order); h and c updated in place.
+void cell_step(RnnCell cell, int64_t H, const float* __restrict xg, const float* __restrict gh, float* __restrict h,
+               float* __restrict c) {
+  switch (cell) {
+    case RnnCell::Tanh:
+      for (int64_t j = 0; j < H; ++j) h[j] = math::fast_tanhf(xg[j] + gh[j]);
+      break;
+    case RnnCell::Relu:
+      for (int64_t j = 0; j < H; ++j) h[j] = std::max(xg[j] + gh[j], 0.0f);
+      break;
+    case RnnCell::LSTM:  // i, f, g, o
+      for (int64_t j = 0; j < H; ++j) {
+        float i = sigmoidf(xg[j] + gh[j]), f = sigmoidf(xg[H + j] + gh[H + j]);
+        float g = math::fast_tanhf(xg[2 * H + j] + gh[2 * H + j]), o = sigmoidf(xg[3 * H + j] + gh[3 * H + j]);
+        float cj = f * c[j] + i * g;
+        c[j] = cj;
+        h[j] = o * math::fast_tanhf(cj);
+      }
+      break;
+    case RnnCell::GRU:  // r, z, n; gh's n part holds b_hn, scaled by r
+      for (int64_t j = 0; j < H; ++j) {
+        float r = sigmoidf(xg[j] + gh[j]), z = sigmoidf(xg[H + j] + gh[H + j]);
+        float n = math::fast_tanhf(xg[2 * H + j] + r * gh[2 * H + j]);
+        h[j] = n + z * (h[j] - n);
+      }
+      break;
+  }
+}
+
+void small_batch_forward(const RnnArgs& a, const Dims& d, const Tensor& y, const Tensor& hn, const Tensor& cn) {
+  const int64_t T = d.T, N = d.N, I = d.I, H = d.H, R = d.G * d.H, Rp = (R + 15) / 16 * 16, Hp = (H + 15) / 16 * 16;
+  const bool lstm = a.cell == RnnCell::LSTM;
+  AlignedFloats local_ih, local_hh;
+  const float* wih = transposed(a.w_ih, R, I, Rp, local_ih);
+  const float* whh = transposed(a.w_hh, R, H, Rp, local_hh);
+  // Scratch: the two biases [Rp], the input projections [T, N, Rp], the recurrent parts
+  // [N, Rp], then h and c [N, Hp].
+  int64_t o_bh = Rp, o_xg = 2 * Rp, o_gh = o_xg + T * N * Rp, o_h = o_gh + N * Rp, o_c = o_h + N * Hp,
+          total = o_c + N * Hp;
+  Storage scratch = dnnl_scratch(size_t(total) * sizeof(float));
+  float* s = static_cast<float*>(scratch->data());
+  std::fill(s, s + o_xg, 0.0f);
+  std::fill(s + o_h, s + total, 0.0f);
+  if (a.b_ih.defined()) {
+    std::copy_n(static_cast<const float*>(a.b_ih.data_ptr()), R, s);
+    std::copy_n(static_cast<const float*>(a.b_hh.data_ptr()), R, s + o_bh);
+  }
+  // The input projections: blocks of 4 rows shared out when there is enough work.
+  const float* x = static_cast<const float*>(a.x.data_ptr());
+  parallel_for((T * N + 3) / 4, std::max<int64_t>(1, (int64_t(1) << 17) / (4 * I * Rp)), [&](int64_t b0, int64_t b1) {
+    int64_t r0 = b0 * 4, r1 = std::min(T * N, b1 * 4);
+    gemm_t(s + o_xg + r0 * Rp, Rp, s, x + r0 * I, I, r1 - r0, I, wih, Rp);
+  });
+  float *h = s + o_h, *c = s + o_c, *gh = s + o_gh;
+  for (int64_t n = 0; n < N; ++n) {
+    std::copy_n(static_cast<const float*>(a.h0.data_ptr()) + n * H, H, h + n * Hp);
+    if (lstm) std::copy_n(static_cast<const float*>(a.c0.data_ptr()) + n * H, H, c + n * Hp);
+  }
+  float* out = static_cast<float*>(y.data_ptr());
+  for (int64_t step = 0; step < T; ++step) {
+    int64_t t = a.reverse ? T - 1 - step : step;
+    gemm_t(gh, Rp, s + o_bh, h, Hp, N, H, whh, Rp);
+    for (int64_t n = 0; n < N; ++n) {
+      cell_step(a.cell, H, s + o_xg + (t * N + n) * Rp, gh + n * Rp, h + n * Hp, c + n * Hp);
+      std::copy_n(h + n * Hp, H, out + (t * N + n) * H);
+    }
+  }
+  for (int64_t n = 0; n < N; ++n) {
+    std::copy_n(h + n * Hp, H, static_cast<float*>(hn.data_ptr()) + n * H);
+    if (lstm) std::copy_n(c + n * Hp, H, static_cast<float*>(cn.data_ptr()) + n * H);
+  }
+}
+
 }  // namespace
 
 bool CpuBackend::rnn_forward(const RnnArgs& a, const Tensor& y, const Tensor& hn, const Tensor& cn, Tensor* workspace) {
   if (!supported(a)) return false;
   Dims d = dims_of(a);
   bool training = workspace != nullptr;
+  if (!training && d.N <= kSmallBatch) {
+    small_batch_forward(a, d, y, hn, cn);
+    return true;
+  }
   Pieces pieces = pieces_of(d);
   // (named references, not a structured binding: clang before 16 cannot capture those in lambdas)
   PiecePrims pieces_prims = piece_prims(a, d, pieces, training);
