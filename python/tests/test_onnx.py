@@ -404,6 +404,36 @@ def test_softmax_family_follows_the_files_opset(tmp_path, opset):
             np.testing.assert_allclose(g.numpy(), w, rtol=1e-5, atol=1e-6, err_msg=f"opset {opset} output {name}")
 
 
+@pytest.mark.parametrize("kind", ["LSTM", "GRU"])
+def test_pytorch_recurrent_exports_in_an_inference_session(kind, tmp_path):
+    """PyTorch's bidirectional two-layer LSTM/GRU as ONNX (one node per layer, both directions in
+    it): OnnxModel and InferenceSession (weights put in PyTorch's gate order once) match PyTorch at
+    batch 1 and 2 (tessera's hand-written cell) and 6 (oneDNN)."""
+    torch = pytest.importorskip("torch")
+    layer = getattr(torch.nn, kind)(10, 16, num_layers=2, bidirectional=True, batch_first=True)
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.rnn = layer
+
+        def forward(self, x):
+            return self.rnn(x)[0]
+
+    net = Net().eval()
+    path = tmp_path / f"{kind}.onnx"
+    torch.onnx.export(net, torch.zeros(2, 7, 10), str(path), opset_version=14, input_names=["x"],
+                      dynamic_axes={"x": {0: "n"}})
+    model, session = ts.onnx.load(path), ts.inference.InferenceSession(path)
+    assert kind in session.steps()
+    for n in (1, 2, 6):
+        x = RNG.standard_normal((n, 7, 10)).astype(np.float32)
+        with torch.no_grad():
+            want = net(torch.tensor(x)).numpy()
+        for run in (model.run, session.run):
+            np.testing.assert_allclose(run([ts.tensor(x)])[0].numpy(), want, rtol=1e-4, atol=1e-5, err_msg=f"n={n}")
+
+
 TORCH2_FILES = ["torch2_cnn_dynamo", "torch2_cnn_script18", "torch2_mlp_dynamo"]
 
 

@@ -184,6 +184,30 @@ void InferenceSession::Impl::build(bool fuse) {
       if (!p.output(k).empty()) inits[p.output(k)] = out[size_t(k)].contiguous();
     merged[size_t(i)] = true;
   }
+  // Recurrent layers: their weights in PyTorch's gate order once, not at every run.
+  for (int i = 0; fuse && i < n; ++i) {
+    onnx::NodeProto& p = *model.mutable_graph()->mutable_node(i);
+    if (merged[size_t(i)] || !internal::takes_torch_gate_order(p) || !init(p, 1) || !init(p, 2) ||
+        (p.input_size() > 3 && !p.input(3).empty() && !init(p, 3)))
+      continue;
+    try {
+      int64_t H = init(p, 2)->dim() == 3 ? init(p, 2)->size(2) : 0;
+      std::vector<std::pair<int, Tensor>> reordered;
+      for (int k = 1; k <= 3; ++k)
+        if (init(p, k)) reordered.emplace_back(k, internal::torch_gate_order(p, *init(p, k), H).contiguous());
+      for (auto& [k, t] : reordered) {
+        std::string name = p.input(k) + "#torch_gate_order#" + std::to_string(i);
+        inits[name] = t;
+        p.set_input(k, name);
+      }
+      auto* a = p.add_attribute();
+      a->set_name(internal::kTorchGateOrder);
+      a->set_type(onnx::AttributeProto::INT);
+      a->set_i(1);
+    } catch (const Error&) {
+      // (shapes that do not fit: left to run time, where the error names the node)
+    }
+  }
   for (int i = 0; i < n; ++i) {
     if (merged[size_t(i)]) continue;
     const onnx::NodeProto& p = g.node(i);

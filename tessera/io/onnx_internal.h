@@ -44,6 +44,13 @@ bool runs(const onnx::NodeProto& p);
 // nodes are made on dev. Errors are the op's own (the caller adds the node's name).
 // opset: the model's default-domain opset (ops whose meaning changed follow it).
 std::vector<Tensor> run_node(const onnx::NodeProto& p, const std::vector<Tensor>& in, Device dev, int64_t opset);
+// A recurrent node (RNN, LSTM, GRU) whose cell PyTorch's layout can run (no sequence_lens, no
+// peepholes; GRU with linear_before_reset) reorders its W, R and B from ONNX's gate order into
+// PyTorch's at every run. An inference session does it once: it passes the weights through
+// torch_gate_order (W, R and B; H the hidden size) and marks the node with kTorchGateOrder.
+inline constexpr const char* kTorchGateOrder = "tessera.torch_gate_order";
+bool takes_torch_gate_order(const onnx::NodeProto& p);
+Tensor torch_gate_order(const onnx::NodeProto& p, const Tensor& t, int64_t H);
 // A value while a graph runs: a tensor, or a sequence of tensors (ONNX's sequence type).
 struct Value {
   Tensor tensor;

@@ -185,11 +185,25 @@ Tensor rotary_embedding(const Node& n) {
   return four ? y.transpose(1, 2) : y.reshape(n.at(0).shape());
 }
 
+int64_t gates_of(const std::string& type) { return type == "LSTM" ? 4 : type == "GRU" ? 3 : 1; }
+
+// Rows of t along dim 0 (W, R: [G*H, in]; B: [2*G*H], two sets) from ONNX's gate order into
+// PyTorch's (LSTM i o f c -> i f c o, GRU z r h -> r z h).
+Tensor reorder_gates(const std::string& type, const Tensor& t, int64_t H) {
+  if (!t.defined() || type == "RNN") return t;
+  std::vector<int64_t> order = type == "LSTM" ? std::vector<int64_t>{0, 2, 3, 1} : std::vector<int64_t>{1, 0, 2};
+  int64_t G = gates_of(type);
+  std::vector<Tensor> parts;
+  for (int64_t set = 0; set < t.size(0) / (G * H); ++set)
+    for (int64_t k : order) parts.push_back(t.narrow(0, (set * G + k) * H, H));
+  return ops::cat(parts, 0);
+}
+
 // ONNX's RNN, LSTM and GRU (gate orders i o f c and z r h; layout 0 is [L, N, features], 1 is
 // [N, L, features]), run step by step on the ops so autograd flows through them.
 Values recurrent(const Node& n, const std::string& type) {
   bool lstm = type == "LSTM", gru = type == "GRU";
-  int64_t G = lstm ? 4 : gru ? 3 : 1;
+  int64_t G = gates_of(type);
   TS_CHECK_VALUE(!n.has(7) || lstm, "peepholes belong to LSTM");
   TS_CHECK_VALUE(!n.find("clip"), "clip is not supported");
   TS_CHECK_VALUE(!n.i("input_forget", 0), "input_forget is not supported");
@@ -232,16 +246,9 @@ Values recurrent(const Node& n, const std::string& type) {
     }
     // PyTorch's cells (all but GRU without linear_before_reset): ops::rnn_layer, the fused
     // kernel where the backend has one, with ONNX's gates reordered into PyTorch's.
-    if ((!gru || n.i("linear_before_reset", 0)) && !n.has(4) && !n.has(7)) {
-      std::vector<int64_t> order = lstm ? std::vector<int64_t>{0, 2, 3, 1}   // ONNX i o f c -> i f c o
-                                   : gru ? std::vector<int64_t>{1, 0, 2}     // ONNX z r h -> r z h
-                                         : std::vector<int64_t>{0};
-      auto torch_gates = [&](const Tensor& t) {
-        if (!t.defined()) return t;
-        std::vector<Tensor> parts;
-        for (int64_t k : order) parts.push_back(t.narrow(0, k * H, H));
-        return ops::cat(parts, 0);
-      };
+    if (takes_torch_gate_order(n.proto)) {
+      bool done = n.i(kTorchGateOrder, 0);  // reordered once, by an inference session
+      auto torch_gates = [&](const Tensor& t) { return done ? t : reorder_gates(type, t, H); };
       RnnCell cell = lstm ? RnnCell::LSTM : gru ? RnnCell::GRU : act == "Relu" ? RnnCell::Relu : RnnCell::Tanh;
       auto [y, hn, cn] = ops::rnn_layer(cell, X, h0.select(0, d), lstm ? c0.select(0, d) : Tensor(), torch_gates(w),
                                         torch_gates(r), torch_gates(wb), torch_gates(rb), reverse);
@@ -323,6 +330,25 @@ Values recurrent(const Node& n, const std::string& type) {
 }
 
 }  // namespace
+
+bool takes_torch_gate_order(const onnx::NodeProto& p) {
+  const std::string& t = p.op_type();
+  if (t != "RNN" && t != "LSTM" && t != "GRU") return false;
+  auto has = [&](int k) { return p.input_size() > k && !p.input(k).empty(); };
+  bool lbr = false;
+  for (const auto& a : p.attribute())
+    if (a.name() == "linear_before_reset") lbr = a.i() != 0;
+  return (t != "GRU" || lbr) && !has(4) && !has(7);
+}
+
+Tensor torch_gate_order(const onnx::NodeProto& p, const Tensor& t, int64_t H) {
+  // W [D, G*H, I], R [D, G*H, H] or B [D, 2*G*H]: each direction's rows reordered.
+  TS_CHECK_SHAPE(t.dim() >= 2 && H > 0 && t.size(1) % (gates_of(p.op_type()) * H) == 0, p.op_type(), ": weight ",
+                 t.shape(), " does not fit hidden size ", H);
+  std::vector<Tensor> dirs;
+  for (int64_t d = 0; d < t.size(0); ++d) dirs.push_back(reorder_gates(p.op_type(), t.select(0, d), H));
+  return ops::stack(dirs, 0);
+}
 
 void add_nn_ops(OpTable& m) {
   for (const char* type : {"RNN", "LSTM", "GRU"})

@@ -87,6 +87,30 @@ TEST(InferenceSession, EveryLayerTheRewriteTouches) {
 }
 
 namespace {
+// Recurrent layers (their weights go to PyTorch's gate order once, when the session is made),
+// both directions and two layers, then a GRU over the LSTM's output.
+struct Recurrent : nn::Module {
+  Recurrent() : Module("Recurrent") {
+    lstm = register_module("lstm", std::make_shared<nn::LSTM>(8, 16, nn::RNNOptions{.num_layers = 2, .bidirectional = true}));
+    gru = register_module("gru", std::make_shared<nn::GRU>(32, 12));
+  }
+  Tensor forward(const Tensor& x) override { return gru->forward(lstm->forward(x)); }
+  std::shared_ptr<nn::LSTM> lstm;
+  std::shared_ptr<nn::GRU> gru;
+};
+}  // namespace
+
+TEST(InferenceSession, RecurrentLayersAtEveryBatchSize) {
+  manual_seed(5);
+  Recurrent net;
+  // Batch 1 and 3: the CPU's hand-written cell; 6: oneDNN's primitive.
+  for (int64_t n : {1, 3, 6}) expect_same(net, randn({7, n, 8}), 1e-5);
+  io::InferenceSession s(net, {randn({7, 2, 8})});
+  EXPECT_EQ(count(s.steps(), "LSTM"), 4u);  // one node per layer and direction
+  EXPECT_EQ(count(s.steps(), "GRU"), 1u);
+}
+
+namespace {
 // Residuals that are the convolution's own input, and one read again after the add.
 struct Residuals : nn::Module {
   Residuals() : Module("Residuals") {

@@ -127,6 +127,45 @@ void matmul_loop(const Tensor& out, const Tensor& a, const Tensor& b) {
   });
 }
 
+// float32 products of at most kSmallMacs multiply-adds: a direct loop on the calling thread.
+// oneDNN's per-call setup (memory objects, scratchpad) costs about 4 us, many times the
+// arithmetic of a batch-1 classifier head or a recurrent step.
+constexpr int64_t kSmallMacs = 32768, kSmallCols = 4096;
+void matmul_small(const Tensor& out, const Tensor& a, const Tensor& b) {
+  int64_t Bn = out.size(0), Mn = out.size(1), Kn = a.size(2), Nn = out.size(2);
+  const float* A = static_cast<const float*>(a.data_ptr());
+  const float* Bp = static_cast<const float*>(b.data_ptr());
+  float* C = static_cast<float*>(out.data_ptr());
+  int64_t as0 = a.stride(0), as1 = a.stride(1), as2 = a.stride(2), bs0 = b.stride(0), bs1 = b.stride(1),
+          bs2 = b.stride(2), cs0 = out.stride(0), cs1 = out.stride(1), cs2 = out.stride(2);
+  float row[kSmallCols];
+  for (int64_t bi = 0; bi < Bn; ++bi)
+    for (int64_t i = 0; i < Mn; ++i) {
+      const float* arow = A + bi * as0 + i * as1;
+      float* crow = C + bi * cs0 + i * cs1;
+      if (bs1 == 1 && as2 == 1) {  // B's columns are contiguous (a transposed weight): dot products
+        for (int64_t j = 0; j < Nn; ++j) {
+          const float* bcol = Bp + bi * bs0 + j * bs2;
+          float acc = 0;
+#pragma omp simd reduction(+ : acc)
+          for (int64_t k = 0; k < Kn; ++k) acc += arow[k] * bcol[k];
+          crow[j * cs2] = acc;
+        }
+        continue;
+      }
+      std::fill(row, row + Nn, 0.0f);
+      for (int64_t k = 0; k < Kn; ++k) {
+        float av = arow[k * as2];
+        const float* brow = Bp + bi * bs0 + k * bs1;
+        if (bs2 == 1)
+          for (int64_t j = 0; j < Nn; ++j) row[j] += av * brow[j];
+        else
+          for (int64_t j = 0; j < Nn; ++j) row[j] += av * brow[j * bs2];
+      }
+      for (int64_t j = 0; j < Nn; ++j) crow[j * cs2] = row[j];
+    }
+}
+
 }  // namespace
 
 void CpuBackend::matmul(const Tensor& out, const Tensor& a, const Tensor& b) {
@@ -135,6 +174,9 @@ void CpuBackend::matmul(const Tensor& out, const Tensor& a, const Tensor& b) {
     fill(out, 0);
     return;
   }
+  if (a.dtype() == DType::Float32 && out.size(0) * out.size(1) * out.size(2) * a.size(2) <= kSmallMacs &&
+      out.size(2) <= kSmallCols)
+    return matmul_small(out, a, b);
   if (matmul_dnnl(out, a, b)) return;
   dispatch_all(a.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
