@@ -184,6 +184,9 @@ const char* doc_for(const std::string& name) {
       {"cpu", "The tensor on the CPU."},
       {"pin_memory", "A copy in pinned (page-locked) host memory, for asynchronous copies to a GPU."},
       {"is_pinned", "True for a tensor in pinned host memory."},
+      {"share_memory_", "Moves the data into shared memory in place (views follow); processes forked afterwards, "
+                        "or given the tensor through tessera.multiprocessing, read and write the same values."},
+      {"is_shared", "True for a tensor in shared memory (share_memory_)."},
       {"float", "As float32."},
       {"double", "As float64."},
       {"long", "As int64."},

@@ -129,6 +129,10 @@ void bind_nn(nb::module_& m) {
           "Converts or moves every parameter and buffer in place. memory_format is accepted as in PyTorch: "
           "weights stay [O, I, kH, kW] and each layer's output takes its input's layout.")
       .def(
+          "share_memory", [](nn::Module& mod) -> nn::Module& { return mod.share_memory(); }, nb::rv_policy::reference,
+          "Moves every parameter, gradient and buffer into shared memory (Hogwild training with "
+          "tessera.multiprocessing).")
+      .def(
           "double", [](nn::Module& mod) -> nn::Module& { return mod.to(DType::Float64); }, nb::rv_policy::reference,
           "Converts every floating-point parameter and buffer to float64 in place.")
       .def(

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "common.h"
+#include "tessera/core/shared_memory.h"
 #include "python.h"
 
 namespace nb = nanobind;
@@ -438,6 +439,13 @@ void bind_tensor(nb::module_& m) {
       .def("copy_", [](Tensor& t, const Tensor& s) { return t.copy_(s); }, nb::rv_policy::reference_internal)
       .def("fill_", [](Tensor& t, Scalar v) -> Tensor& { return t.fill_(v); }, nb::arg("value"), nb::rv_policy::reference_internal)
       .def("zero_", [](Tensor& t) { return t.zero_(); }, nb::rv_policy::reference_internal)
+      .def("share_memory_", [](Tensor& t) -> Tensor& { return t.share_memory_(); }, nb::rv_policy::reference_internal)
+      .def("is_shared", &Tensor::is_shared)
+      // (tessera.multiprocessing's pickling of a shared tensor: where its bytes are)
+      .def("_shared_location", [](const Tensor& t) {
+        if (!t.is_shared()) throw ValueError("_shared_location: the tensor is not in shared memory");
+        return nb::make_tuple(t.storage()->shared_name(), t.storage()->nbytes(), t.storage_offset());
+      })
       // views
       .def("view", [](const Tensor& t, nb::args s) { return t.view(s.size() == 1 && !PyLong_Check(s[0].ptr()) ? nb::cast<Shape>(s[0]) : nb::cast<Shape>(s)); })
       .def("reshape", [](const Tensor& t, nb::args s) { return t.reshape(s.size() == 1 && !PyLong_Check(s[0].ptr()) ? nb::cast<Shape>(s[0]) : nb::cast<Shape>(s)); })
@@ -508,6 +516,18 @@ void bind_tensor(nb::module_& m) {
       .def("retain_grad", &Tensor::retain_grad);
 
   // Factories (the Python layer adds tensor() and the keyword conveniences).
+  m.def("_from_shared", [](const std::string& name, size_t nbytes, int64_t offset, const Shape& shape,
+                           const Shape& strides, DType dt) {
+    Storage st = open_shared_storage(name, nbytes);
+    int64_t last = offset;
+    for (size_t d = 0; d < shape.size(); ++d)
+      if (shape[d] > 0) last += (shape[d] - 1) * strides[d];
+    TS_CHECK_VALUE(shape.size() == strides.size() && offset >= 0 &&
+                       (size_t(last) + 1) * dtype_size(dt) <= std::max<size_t>(nbytes, dtype_size(dt)),
+                   "_from_shared: shape ", shape, ", strides ", strides, " and offset ", offset, " do not fit ",
+                   nbytes, " bytes");
+    return Tensor(st, shape, strides, offset, dt);
+  });
   m.def("from_numpy", &from_numpy, nb::arg("array"), "A tensor sharing the array's memory.");
   // Factories: the tensor is made on its device directly (no copy through the host).
   auto opts = [](DType d, const std::string& dev) { return TensorOptions{d, Device::parse(dev)}; };

@@ -13,7 +13,7 @@ from ._tessera import *  # noqa: F401,F403
 del data, init, train  # noqa: F821 (the C++ submodules; tessera.data and .train are the packages below)
 from ._tessera import Tensor, dtype, from_numpy
 from . import _tessera
-from . import amp, autograd, backends, data, distributed, inference, nn, onnx, optim, train, utils  # noqa: E402,F401
+from . import amp, autograd, backends, data, distributed, inference, multiprocessing, nn, onnx, optim, train, utils  # noqa: E402,F401
 from .amp import autocast, get_autocast_dtype, is_autocast_enabled  # noqa: E402,F401
 from ._tessera import zoo  # noqa: F401
 

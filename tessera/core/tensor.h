@@ -118,6 +118,11 @@ class Tensor {
   // A copy in pinned (page-locked) host memory, for asynchronous copies to a GPU.
   Tensor pin_memory() const;
   bool is_pinned() const;
+  // Moves the data into shared memory in place (every view follows; a no-op when already there),
+  // so that processes forked afterwards, or given the tensor through tessera.multiprocessing,
+  // read and write the same values. Host tensors only.
+  Tensor& share_memory_();
+  bool is_shared() const;
   Tensor contiguous() const;  // this tensor when already contiguous
   Tensor contiguous(MemoryFormat f) const;  // in that layout (a copy when it is not)
   Tensor clone() const;

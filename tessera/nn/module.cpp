@@ -131,6 +131,18 @@ Module& Module::to(DType dt) {
   return *this;
 }
 
+Module& Module::share_memory() {
+  apply([](Module& m) {
+    for (auto* list : {&m.params_, &m.buffers_})
+      for (auto& [n, t] : *list)
+        if (t.defined()) {
+          t.share_memory_();
+          if (Tensor g = t.grad(); g.defined()) g.share_memory_();
+        }
+  });
+  return *this;
+}
+
 void Module::zero_grad(bool set_to_none) {
   autograd::NoGradGuard ng;
   for (Tensor& p : parameters()) {

@@ -63,6 +63,9 @@ class Module {
   // Moves or converts every parameter and buffer in place (handles held elsewhere follow).
   Module& to(Device d);
   Module& to(DType t);  // floating-point parameters and buffers only, like PyTorch
+  // Every parameter, its gradient and every buffer into shared memory (Tensor::share_memory_):
+  // processes forked afterwards train the same weights (Hogwild).
+  Module& share_memory();
   void zero_grad(bool set_to_none = true);
   void apply(const std::function<void(Module&)>& fn);
   StateDict state_dict() const;

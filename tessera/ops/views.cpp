@@ -3,6 +3,7 @@
 
 #include "tessera/autograd/autograd.h"
 #include "tessera/backend/cuda/cuda.h"
+#include "tessera/core/shared_memory.h"
 #include "tessera/ops/ops.h"
 #include "tessera/ops/trace.h"
 
@@ -315,6 +316,15 @@ Tensor Tensor::pin_memory() const {
   backend_for(Device::cpu()).copy(out, *this);
   return out;
 }
+
+Tensor& Tensor::share_memory_() {
+  TS_CHECK_DEVICE(device().is_cpu(), "share_memory_: the tensor is on ", device(),
+                  "; only host tensors are shared between processes");
+  move_to_shared_memory(*storage());
+  return *this;
+}
+
+bool Tensor::is_shared() const { return defined() && !storage()->shared_name().empty(); }
 
 bool Tensor::is_pinned() const { return device().is_cpu() && cuda::is_pinned(storage()->data()); }
 

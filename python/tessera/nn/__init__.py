@@ -132,6 +132,14 @@ def _rebuild_cpp_module(ctor, state, training, extra):
     make, args, kwargs = ctor
     m = make(*args, **kwargs)
     m.load_state_dict(state)
+    # Tensors that arrive in shared memory (tessera.multiprocessing) are used, not copied: the
+    # rebuilt module trains the sender's weights (Hogwild under the spawn start method).
+    shared = {k: v for k, v in state.items() if v.is_shared()}
+    if shared:
+        own = dict(m.named_parameters())
+        own.update(m.named_buffers())
+        for k, v in shared.items():
+            own[k].data = v
     m.train(training)
     m.__dict__.update(extra)
     return m
@@ -146,7 +154,7 @@ def _cpp_reduce(self, protocol=2):
         raise TypeError(f"cannot pickle {type(self).__name__}, a Python subclass of the C++ layer "
                         f"{ctor[0].__name__}: subclass tessera.nn.Module and hold the layer as an attribute instead")
     extra = {k: v for k, v in self.__dict__.items() if k != "_ctor"}
-    state = {k: v.detach().clone() for k, v in self.state_dict().items()}
+    state = {k: v.detach() if v.is_shared() else v.detach().clone() for k, v in self.state_dict().items()}
     return (_rebuild_cpp_module, (ctor, state, self.training, extra))
 
 
@@ -311,6 +319,23 @@ class Module:
 
     def double(self):
         return self.to(_C.dtype.float64)
+
+    def half(self):
+        return self.to(_C.dtype.float16)
+
+    def bfloat16(self):
+        return self.to(_C.dtype.bfloat16)
+
+    def share_memory(self):
+        """Moves every parameter, gradient and buffer into shared memory in place (Hogwild training
+        with tessera.multiprocessing); returns self."""
+        for m in self._modules.values():
+            m.share_memory()
+        for t in list(self._parameters.values()) + list(self._buffers.values()):
+            t.share_memory_()
+            if t.grad is not None:
+                t.grad.share_memory_()
+        return self
 
     def cpu(self):
         return self.to("cpu")
