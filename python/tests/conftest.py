@@ -21,3 +21,8 @@ def on_device(device):
     ts.set_default_device(device)
     yield device
     ts.set_default_device(None)
+
+
+def pytest_report_header(config):
+    import seeds
+    return f"random inputs: TESSERA_TEST_SEED={seeds.SEED}"

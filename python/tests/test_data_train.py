@@ -7,11 +7,12 @@ import sys
 import threading
 
 import numpy as np
+import seeds
 import pytest
 import tessera as ts
 from tessera import nn
 
-RNG = np.random.default_rng()
+RNG = seeds.rng()
 
 
 class Squares(ts.data.Dataset):

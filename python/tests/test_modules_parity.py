@@ -2,11 +2,12 @@
 PyTorch's: the same initial weights (copied across), the same inputs, several steps; outputs,
 gradients and updated weights must match within float32 tolerance (float64 where noted)."""
 import numpy as np
+import seeds
 import pytest
 import tessera as ts
 
 torch = pytest.importorskip("torch")
-RNG = np.random.default_rng()
+RNG = seeds.rng()
 
 
 def T(a, lib, grad=False):

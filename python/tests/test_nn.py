@@ -1,11 +1,12 @@
 """tessera.nn and tessera.optim from Python, against PyTorch with the same weights and inputs."""
 import numpy as np
+import seeds
 import pytest
 import tessera as ts
 from tessera import nn
 
 torch = pytest.importorskip("torch")
-RNG = np.random.default_rng()
+RNG = seeds.rng()
 
 
 def copy_weights(ours, theirs):

@@ -2,6 +2,7 @@
 PyTorch's exports (torch.onnx.export) read by tessera and compared with PyTorch's outputs and
 gradients, on random inputs and weights."""
 import numpy as np
+import seeds
 import onnx
 import onnxruntime as ort
 import pytest
@@ -12,7 +13,7 @@ from tessera.nn import functional as F
 
 from onnx_checks import assert_same_grads
 
-RNG = np.random.default_rng()
+RNG = seeds.rng()
 
 
 def run_ort(path, feeds):

@@ -6,12 +6,13 @@ A case is fn(L, *tensors) written once for both libraries (L is `tessera` or `to
 names are the same, which is what this suite checks.
 """
 import numpy as np
+import seeds
 import pytest
 import tessera as ts
 
 torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.usefixtures("on_device")  # every case on each device (conftest.py)
-RNG = np.random.default_rng()
+RNG = seeds.rng()
 FLOATS = [pytest.param(np.float32, 2e-5, id="float32"), pytest.param(np.float64, 1e-10, id="float64")]
 
 

@@ -1,11 +1,12 @@
 """tessera against PyTorch (python3-torch) on random inputs: outputs and gradients."""
 import numpy as np
+import seeds
 import pytest
 import tessera as ts
 
 torch = pytest.importorskip("torch")
 
-RNG = np.random.default_rng()
+RNG = seeds.rng()
 DTYPES = [(np.float32, ts.float32, torch.float32, 1e-5), (np.float64, ts.float64, torch.float64, 1e-10)]
 
 

@@ -27,7 +27,7 @@ def test_device_objects():
 def check_inplace(apply):
     """apply(L, y) overwrites y (a non-leaf) on both sides: the values, the overwritten input and the
     gradients reaching the leaf must match PyTorch's."""
-    a = np.random.default_rng().standard_normal((3, 4))
+    a = np.random.default_rng(0).standard_normal((3, 4))
     results = []
     for L in (ts, torch):
         x = L.tensor(a, requires_grad=True)

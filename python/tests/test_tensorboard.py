@@ -4,6 +4,7 @@ calls through PyTorch's SummaryWriter."""
 import io
 
 import numpy as np
+import seeds
 import pytest
 import tessera as ts
 import torch
@@ -14,7 +15,7 @@ from tessera import nn
 from tessera.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard import SummaryWriter as TorchWriter
 
-RNG = np.random.default_rng()
+RNG = seeds.rng()
 ALL = {"scalars": 0, "histograms": 0, "images": 0, "tensors": 0}
 
 

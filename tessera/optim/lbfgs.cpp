@@ -117,7 +117,7 @@ LineSearch strong_wolfe(const Obj& obj, double t, const Tensor& d, double f, Ten
 }
 }  // namespace
 
-LBFGS::LBFGS(std::vector<Tensor> params, LBFGSOptions o)
+LBFGS::LBFGS(std::vector<Tensor> params, LBFGSConfig o)
     : Optimizer({ParamGroup{std::move(params), {}}},
                 {{"lr", o.lr}, {"tolerance_grad", o.tolerance_grad}, {"tolerance_change", o.tolerance_change}},
                 "LBFGS"),

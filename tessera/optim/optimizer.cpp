@@ -118,8 +118,8 @@ Tensor& buffer(std::map<std::string, Tensor>& b, const char* key, const Tensor& 
 }
 }  // namespace
 
-SGD::SGD(std::vector<Tensor> params, SGDOptions o) : SGD(one_group(std::move(params)), o) {}
-SGD::SGD(std::vector<ParamGroup> groups, SGDOptions o)
+SGD::SGD(std::vector<Tensor> params, SGDConfig o) : SGD(one_group(std::move(params)), o) {}
+SGD::SGD(std::vector<ParamGroup> groups, SGDConfig o)
     : Optimizer(std::move(groups),
                 {{"lr", o.lr}, {"momentum", o.momentum}, {"dampening", o.dampening},
                  {"weight_decay", o.weight_decay}, {"nesterov", o.nesterov ? 1.0 : 0.0}},
@@ -144,8 +144,8 @@ void SGD::update(Tensor& p, const Tensor& grad, ParamState& st, const std::map<s
   p.sub_(g, lr);
 }
 
-Adam::Adam(std::vector<Tensor> params, AdamOptions o) : Adam(one_group(std::move(params)), o, false) {}
-Adam::Adam(std::vector<ParamGroup> groups, AdamOptions o, bool decoupled)
+Adam::Adam(std::vector<Tensor> params, AdamConfig o) : Adam(one_group(std::move(params)), o, false) {}
+Adam::Adam(std::vector<ParamGroup> groups, AdamConfig o, bool decoupled)
     : Optimizer(std::move(groups),
                 {{"lr", o.lr}, {"beta1", o.beta1}, {"beta2", o.beta2}, {"eps", o.eps},
                  {"weight_decay", o.weight_decay}, {"amsgrad", o.amsgrad ? 1.0 : 0.0}},
@@ -155,8 +155,8 @@ Adam::Adam(std::vector<ParamGroup> groups, AdamOptions o, bool decoupled)
                  o.beta1, ", ", o.beta2, ")");
   TS_CHECK_VALUE(o.eps >= 0 && o.weight_decay >= 0, name(), ": eps and weight_decay must be non-negative");
 }
-AdamW::AdamW(std::vector<Tensor> params, AdamOptions o) : AdamW(one_group(std::move(params)), o) {}
-AdamW::AdamW(std::vector<ParamGroup> groups, AdamOptions o) : Adam(std::move(groups), o, true) {}
+AdamW::AdamW(std::vector<Tensor> params, AdamConfig o) : AdamW(one_group(std::move(params)), o) {}
+AdamW::AdamW(std::vector<ParamGroup> groups, AdamConfig o) : Adam(std::move(groups), o, true) {}
 
 void Adam::update(Tensor& p, const Tensor& grad, ParamState& st, const std::map<std::string, double>& o) {
   double lr = opt(o, "lr"), b1 = opt(o, "beta1"), b2 = opt(o, "beta2"), eps = opt(o, "eps"), wd = opt(o, "weight_decay");
@@ -180,8 +180,8 @@ void Adam::update(Tensor& p, const Tensor& grad, ParamState& st, const std::map<
   p.sub_(m / denom, lr / bc1);
 }
 
-RMSprop::RMSprop(std::vector<Tensor> params, RMSpropOptions o) : RMSprop(one_group(std::move(params)), o) {}
-RMSprop::RMSprop(std::vector<ParamGroup> groups, RMSpropOptions o)
+RMSprop::RMSprop(std::vector<Tensor> params, RMSpropConfig o) : RMSprop(one_group(std::move(params)), o) {}
+RMSprop::RMSprop(std::vector<ParamGroup> groups, RMSpropConfig o)
     : Optimizer(std::move(groups),
                 {{"lr", o.lr}, {"alpha", o.alpha}, {"eps", o.eps}, {"weight_decay", o.weight_decay},
                  {"momentum", o.momentum}, {"centered", o.centered ? 1.0 : 0.0}},
@@ -212,8 +212,8 @@ void RMSprop::update(Tensor& p, const Tensor& grad, ParamState& st, const std::m
   }
 }
 
-Adadelta::Adadelta(std::vector<Tensor> params, AdadeltaOptions o) : Adadelta(one_group(std::move(params)), o) {}
-Adadelta::Adadelta(std::vector<ParamGroup> groups, AdadeltaOptions o)
+Adadelta::Adadelta(std::vector<Tensor> params, AdadeltaConfig o) : Adadelta(one_group(std::move(params)), o) {}
+Adadelta::Adadelta(std::vector<ParamGroup> groups, AdadeltaConfig o)
     : Optimizer(std::move(groups), {{"lr", o.lr}, {"rho", o.rho}, {"eps", o.eps}, {"weight_decay", o.weight_decay}},
                 "Adadelta") {
   TS_CHECK_VALUE(o.rho >= 0 && o.rho <= 1, "Adadelta: rho must be in [0, 1], got ", o.rho);
@@ -231,8 +231,8 @@ void Adadelta::update(Tensor& p, const Tensor& grad, ParamState& st, const std::
   p.sub_(delta, lr);
 }
 
-Adagrad::Adagrad(std::vector<Tensor> params, AdagradOptions o) : Adagrad(one_group(std::move(params)), o) {}
-Adagrad::Adagrad(std::vector<ParamGroup> groups, AdagradOptions o)
+Adagrad::Adagrad(std::vector<Tensor> params, AdagradConfig o) : Adagrad(one_group(std::move(params)), o) {}
+Adagrad::Adagrad(std::vector<ParamGroup> groups, AdagradConfig o)
     : Optimizer(std::move(groups),
                 {{"lr", o.lr}, {"lr_decay", o.lr_decay}, {"weight_decay", o.weight_decay},
                  {"initial_accumulator_value", o.initial_accumulator_value}, {"eps", o.eps}},
@@ -285,28 +285,28 @@ std::unique_ptr<Optimizer> make_optimizer(const std::string& name, std::vector<T
   std::string n;
   for (char c : name) n += char(std::tolower(static_cast<unsigned char>(c)));
   if (n == "sgd") {
-    SGDOptions o;
+    SGDConfig o;
     if (lr) o.lr = *lr;
     return std::make_unique<SGD>(std::move(params), o);
   }
   if (n == "adam" || n == "adamw") {
-    AdamOptions o = n == "adamw" ? AdamOptions{.weight_decay = 1e-2} : AdamOptions{};
+    AdamConfig o = n == "adamw" ? AdamConfig{.weight_decay = 1e-2} : AdamConfig{};
     if (lr) o.lr = *lr;
     if (n == "adamw") return std::make_unique<AdamW>(std::move(params), o);
     return std::make_unique<Adam>(std::move(params), o);
   }
   if (n == "rmsprop") {
-    RMSpropOptions o;
+    RMSpropConfig o;
     if (lr) o.lr = *lr;
     return std::make_unique<RMSprop>(std::move(params), o);
   }
   if (n == "adagrad") {
-    AdagradOptions o;
+    AdagradConfig o;
     if (lr) o.lr = *lr;
     return std::make_unique<Adagrad>(std::move(params), o);
   }
   if (n == "adadelta") {
-    AdadeltaOptions o;
+    AdadeltaConfig o;
     if (lr) o.lr = *lr;
     return std::make_unique<Adadelta>(std::move(params), o);
   }

@@ -61,7 +61,7 @@ TEST_P(Optimizers, SGDWithMomentumNesterovAndWeightDecay) {
 TEST_P(Optimizers, AdamAdamWAmsgrad) {
   for (int variant = 0; variant < 3; ++variant) {  // Adam+L2, AdamW, Adam amsgrad
     Tensor p = param(p0);
-    optim::AdamOptions o{.lr = 0.05, .beta1 = 0.8, .beta2 = 0.95, .eps = 1e-6, .weight_decay = variant == 2 ? 0 : 0.1,
+    optim::AdamConfig o{.lr = 0.05, .beta1 = 0.8, .beta2 = 0.95, .eps = 1e-6, .weight_decay = variant == 2 ? 0 : 0.1,
                          .amsgrad = variant == 2};
     std::unique_ptr<optim::Optimizer> opt = variant == 1 ? std::unique_ptr<optim::Optimizer>(new optim::AdamW({p}, o))
                                                          : std::unique_ptr<optim::Optimizer>(new optim::Adam({p}, o));
@@ -333,4 +333,42 @@ TEST(LBFGS, MinimizesRosenbrockWithAndWithoutLineSearch) {
   }
   Tensor w = ones({1}).requires_grad_();
   EXPECT_THROW(optim::LBFGS({w}, {.line_search_fn = "backtracking"}), ValueError);
+}
+
+// LibTorch's option builders: the same trajectories as the designated-initializer aggregates,
+// getters that read what the setters wrote, AdamW's own default, conversions both ways.
+TEST(OptionBuilders, MatchTheAggregates) {
+  auto both = [](auto make_builder, auto make_config) {
+    Tensor p1 = from_vector(std::vector<double>{1, -2, 3}), p2 = p1.clone();
+    auto a = make_builder(std::vector<Tensor>{p1});
+    auto b = make_config(std::vector<Tensor>{p2});
+    EXPECT_EQ(run(a, p1, 5), run(b, p2, 5));
+  };
+  both([](auto p) { return optim::SGD(p, optim::SGDOptions(0.1).momentum(0.9).nesterov(true).weight_decay(0.01)); },
+       [](auto p) { return optim::SGD(p, {.lr = 0.1, .momentum = 0.9, .weight_decay = 0.01, .nesterov = true}); });
+  both([](auto p) { return optim::Adam(p, optim::AdamOptions(0.05).betas({0.8, 0.95}).eps(1e-6).amsgrad(true)); },
+       [](auto p) { return optim::Adam(p, {.lr = 0.05, .beta1 = 0.8, .beta2 = 0.95, .eps = 1e-6, .amsgrad = true}); });
+  both([](auto p) { return optim::AdamW(p, optim::AdamWOptions(0.05)); },
+       [](auto p) { return optim::AdamW(p, {.lr = 0.05, .weight_decay = 1e-2}); });
+  both([](auto p) { return optim::RMSprop(p, optim::RMSpropOptions(0.01).alpha(0.9).momentum(0.5).centered(true)); },
+       [](auto p) { return optim::RMSprop(p, {.lr = 0.01, .alpha = 0.9, .momentum = 0.5, .centered = true}); });
+  both([](auto p) { return optim::Adagrad(p, optim::AdagradOptions(0.1).lr_decay(0.01).initial_accumulator_value(0.1)); },
+       [](auto p) { return optim::Adagrad(p, {.lr = 0.1, .lr_decay = 0.01, .initial_accumulator_value = 0.1}); });
+  both([](auto p) { return optim::Adadelta(p, optim::AdadeltaOptions(0.5).rho(0.8)); },
+       [](auto p) { return optim::Adadelta(p, {.lr = 0.5, .rho = 0.8}); });
+  optim::SGDOptions o(0.01);
+  o.momentum(0.5).dampening(0.1);
+  EXPECT_EQ(o.lr(), 0.01);
+  EXPECT_EQ(o.momentum(), 0.5);
+  EXPECT_EQ(o.dampening(), 0.1);
+  EXPECT_FALSE(o.nesterov());
+  EXPECT_EQ(optim::AdamWOptions().weight_decay(), 1e-2);
+  EXPECT_EQ(optim::AdamOptions().betas(), (std::tuple<double, double>{0.9, 0.999}));
+  optim::SGDOptions from_config = optim::SGDConfig{.lr = 0.3, .momentum = 0.2};
+  EXPECT_EQ(from_config.momentum(), 0.2);
+  const optim::SGDConfig& back = o;
+  EXPECT_EQ(back.dampening, 0.1);
+  auto l = optim::LBFGSOptions(0.5).max_iter(7).max_eval(9).history_size(3).line_search_fn("strong_wolfe");
+  EXPECT_EQ(l.max_eval(), std::optional<int64_t>(9));
+  EXPECT_EQ(l.config().line_search_fn, "strong_wolfe");
 }
