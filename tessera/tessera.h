@@ -22,3 +22,4 @@
 #include "tessera/optim/optimizer.h"
 #include "tessera/optim/grad_scaler.h"
 #include "tessera/optim/scheduler.h"
+#include "tessera/train/serialize.h"

@@ -4,6 +4,7 @@
 
 #include "tessera/core/generator.h"
 #include "tessera/io/safetensors.h"
+#include "tessera/train/serialize.h"
 
 namespace tessera::train {
 
@@ -14,12 +15,7 @@ void save_checkpoint(const std::string& path, const nn::Module& model, const opt
   nlohmann::json meta = {{"format", "tessera-checkpoint-1"}, {"epoch", info.epoch}, {"step", info.step},
                          {"rng_seed", default_generator().seed()}, {"rng_offset", default_generator().offset()},
                          {"extra", info.extra}};
-  if (optimizer) {
-    optim::OptimizerState s = optimizer->state_dict();
-    meta["optimizer"] = {{"name", optimizer->name()}, {"groups", s.groups}, {"steps", s.steps}};
-    for (size_t i = 0; i < s.state.size(); ++i)
-      for (auto& [k, t] : s.state[i]) tensors.emplace_back("optimizer." + std::to_string(i) + "." + k, t);
-  }
+  if (optimizer) meta["optimizer"] = nlohmann::json::parse(internal::optimizer_to_entries(*optimizer, tensors));
   if (scheduler) meta["scheduler_epoch"] = scheduler->last_epoch();
   io::save_safetensors(path, tensors, {{"tessera", meta.dump()}});
 }
@@ -42,32 +38,12 @@ CheckpointInfo load_checkpoint(const std::string& path, nn::Module& model, optim
     TS_CHECK_T(IOError, meta.value("format", "") == "tessera-checkpoint-1", path, ": unknown checkpoint format '",
                meta.value("format", ""), "'");
     nn::StateDict sd;
-    std::map<size_t, std::map<std::string, Tensor>> opt_state;
-    for (auto& [k, t] : tensors) {
-      if (k.rfind("model.", 0) == 0) {
-        sd.emplace_back(k.substr(6), t);
-      } else if (k.rfind("optimizer.", 0) == 0) {
-        std::string rest = k.substr(10);
-        size_t dot = rest.find('.');
-        TS_CHECK_T(IOError, dot != std::string::npos, path, ": malformed optimizer entry '", k, "'");
-        opt_state[std::stoul(rest.substr(0, dot))][rest.substr(dot + 1)] = t;
-      }
-    }
+    for (auto& [k, t] : tensors)
+      if (k.rfind("model.", 0) == 0) sd.emplace_back(k.substr(6), t);
     model.load_state_dict(sd, true);
     if (optimizer) {
       TS_CHECK_T(IOError, meta.contains("optimizer"), path, ": the checkpoint holds no optimizer state");
-      auto& o = meta["optimizer"];
-      TS_CHECK_VALUE(o["name"].get<std::string>() == optimizer->name(), path, ": checkpoint optimizer is ",
-                     o["name"].get<std::string>(), " but the run uses ", optimizer->name());
-      optim::OptimizerState s;
-      s.groups = o["groups"].get<std::vector<std::map<std::string, double>>>();
-      s.steps = o["steps"].get<std::vector<int64_t>>();
-      s.state.resize(s.steps.size());
-      for (auto& [i, m] : opt_state) {
-        TS_CHECK_T(IOError, i < s.state.size(), path, ": optimizer state for parameter ", i, " of ", s.state.size());
-        s.state[i] = m;
-      }
-      optimizer->load_state_dict(s);
+      internal::optimizer_from_entries(*optimizer, meta["optimizer"].dump(), tensors, path);
     }
     if (scheduler && meta.contains("scheduler_epoch")) scheduler->set_last_epoch(meta["scheduler_epoch"].get<int64_t>());
     default_generator().set_state(meta["rng_seed"].get<uint64_t>(), meta["rng_offset"].get<uint64_t>());

@@ -1,7 +1,7 @@
 // A program in LibTorch's idioms, built against the installed package: torch:: spelled tessera::.
 // (What tessera has of them so far: dtype/device constants, TensorOptions from a dtype or a
 // device and its chain, ops at namespace scope, NoGradGuard, custom autograd functions,
-// optimizer option builders.)
+// optimizer option builders, save/load.)
 #include <tessera/tessera.h>
 
 #include <cstdio>
@@ -46,6 +46,11 @@ int main() {
     sgd.step();
   }
   double w2_error = (w2 - true_w).abs().max().item<double>();
+  tessera::save(w2, "libtorch_style_w2.safetensors");  // torch::save / torch::load
+  tessera::Tensor w2_back;
+  tessera::load(w2_back, "libtorch_style_w2.safetensors");
+  std::remove("libtorch_style_w2.safetensors");
+  w2_error += (w2_back - w2).abs().max().item<double>();
   tessera::Tensor idx = tessera::arange(0, 4, 1, tessera::kInt64);
   tessera::Tensor joined = tessera::cat({tessera::relu(tessera::ones({2}, tessera::kFloat32)), tessera::zeros({2})}, 0);
   std::printf("loss %.6f -> %.6f, w = [%.3f, %.3f, %.3f], %s, %lld\n", first, last, w.select(0, 0).item<double>(),
