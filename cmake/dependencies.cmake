@@ -17,6 +17,7 @@ endfunction()
 tessera_check_option(TESSERA_CUDA)
 tessera_check_option(TESSERA_PYTHON)
 tessera_check_option(TESSERA_MPI)
+tessera_check_option(TESSERA_GLOO)
 
 # --- MPI: the process group for data-parallel training on CPUs (mpirun launches the processes).
 set(TESSERA_WITH_MPI OFF)
@@ -27,6 +28,18 @@ if(NOT TESSERA_MPI STREQUAL "OFF")
   elseif(TESSERA_MPI STREQUAL "ON")
     message(FATAL_ERROR "TESSERA_MPI=ON: no MPI found (apt-get install libopenmpi-dev), or configure with "
                         "TESSERA_MPI=AUTO or OFF.")
+  endif()
+endif()
+
+# --- gloo: the process group over TCP (torchrun-style launches, Spark), Debian's libgloo-dev.
+set(TESSERA_WITH_GLOO OFF)
+if(NOT TESSERA_GLOO STREQUAL "OFF")
+  find_package(Gloo CONFIG QUIET)
+  if(TARGET gloo)
+    set(TESSERA_WITH_GLOO ON)
+  elseif(TESSERA_GLOO STREQUAL "ON")
+    message(FATAL_ERROR "TESSERA_GLOO=ON: no gloo found (apt-get install libgloo-dev), or configure with "
+                        "TESSERA_GLOO=AUTO or OFF.")
   endif()
 endif()
 

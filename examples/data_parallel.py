@@ -1,11 +1,14 @@
-# examples/data_parallel.py: data-parallel training from Python. Run with
-#   mpiexec -n 2 python examples/data_parallel.py
-# (as root, with OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 set).
+# examples/data_parallel.py: data-parallel training from Python. Run as torchrun would with
+#   python -m tessera.distributed.run --nproc-per-node 2 examples/data_parallel.py
+# (gloo over TCP), or with mpiexec -n 2 python examples/data_parallel.py (MPI; as root, with
+# OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 set).
+import os
+
 import tessera as ts
 import tessera.distributed as dist
 from tessera import nn
 
-dist.init_process_group("mpi")
+dist.init_process_group("gloo" if "MASTER_ADDR" in os.environ else "mpi")  # the launcher sets MASTER_ADDR
 rank, world = dist.get_rank(), dist.get_world_size()
 
 ts.manual_seed(0)  # the same data on every rank; the loader takes this rank's shard

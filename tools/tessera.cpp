@@ -12,6 +12,7 @@
 #include <iostream>
 
 #include "tessera/data/formats.h"
+#include "tessera/dist/launch.h"
 #include "tessera/data/loader.h"
 #include "tessera/data/transforms.h"
 #include "tessera/io/onnx.h"
@@ -243,6 +244,22 @@ int main(int argc, char** argv) {
 
   auto* info = app.add_subcommand("info", "version, build options, threads, libraries and devices");
 
+  dist::LaunchOptions lo;
+  auto* run = app.add_subcommand("run", "start a program as the processes of one job, as torchrun does "
+                                        "(init_process_group(\"gloo\") reads what it sets)");
+  run->add_option("--nproc-per-node", lo.nproc_per_node, "processes on this machine")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  run->add_option("--nnodes", lo.nnodes, "machines in the job")->capture_default_str()->check(CLI::PositiveNumber);
+  run->add_option("--node-rank", lo.node_rank, "this machine's index")->capture_default_str()->check(CLI::NonNegativeNumber);
+  run->add_option("--master-addr", lo.master_addr, "rank 0's machine (its rendezvous listens there)")
+      ->capture_default_str();
+  run->add_option("--master-port", lo.master_port, "the rendezvous port (0: a free one, one machine only)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 65535));
+  run->prefix_command();  // the program and everything after it are the program's
+  run->footer("usage: tessera run [options] program [args...]");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -264,6 +281,15 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (*info) return info_cmd();
+    if (*run) {
+      std::vector<std::string> argv = run->remaining();
+      if (!argv.empty() && argv[0] == "--") argv.erase(argv.begin());
+      if (argv.empty()) {
+        std::fprintf(stderr, "tessera run: no program given (tessera run [options] program [args...])\n");
+        return 2;
+      }
+      return dist::launch(argv, lo);
+    }
   } catch (const Error& e) {
     std::fprintf(stderr, "tessera: error: %s\n", e.what());
     return 1;

@@ -1,4 +1,5 @@
-// tessera._tessera._dist: the MPI process group (tessera::dist) for Python; tessera/distributed.py
+// tessera._tessera._dist: the process groups and the launcher (tessera::dist) for Python;
+// tessera/distributed/__init__.py
 // gives it torch.distributed's names.
 #include <nanobind/nanobind.h>
 #include <nanobind/stl/pair.h>
@@ -6,6 +7,7 @@
 #include <nanobind/stl/vector.h>
 
 #include "tessera/dist/ddp.h"
+#include "tessera/dist/launch.h"
 #include "tessera/dist/process_group.h"
 #include "tessera/tessera.h"
 
@@ -23,13 +25,37 @@ dist::ReduceOp reduce_op(const std::string& op) {
 }  // namespace
 
 void bind_dist(nb::module_& m) {
-  nb::module_ d = m.def_submodule("_dist", "The MPI process group (the C++ side).");
+  nb::module_ d = m.def_submodule("_dist", "The process groups (MPI, gloo) and the launcher (the C++ side).");
   using Release = nb::call_guard<nb::gil_scoped_release>;
   d.def("built_with_mpi", &dist::built_with_mpi);
+  d.def("built_with_gloo", &dist::built_with_gloo);
   d.def(
-      "init_process_group", [](const std::string& backend) { dist::init_process_group(backend); },
-      nb::arg("backend") = "mpi", Release());
+      "init_process_group",
+      [](const std::string& backend, const std::string& init_method, int world_size, int rank, double timeout_s) {
+        if (!(timeout_s > 0)) throw ValueError("init_process_group: timeout must be positive");
+        dist::init_process_group(backend, init_method, world_size, rank,
+                                 std::chrono::milliseconds(int64_t(timeout_s * 1000)));
+      },
+      nb::arg("backend") = "mpi", nb::arg("init_method") = "", nb::arg("world_size") = -1, nb::arg("rank") = -1,
+      nb::arg("timeout") = 1800.0, Release());
+  d.def("destroy_process_group", &dist::destroy_process_group, Release());
+  d.def(
+      "launch",
+      [](const std::vector<std::string>& argv, int nproc_per_node, int nnodes, int node_rank,
+         const std::string& master_addr, int master_port) {
+        dist::LaunchOptions o;
+        o.nproc_per_node = nproc_per_node;
+        o.nnodes = nnodes;
+        o.node_rank = node_rank;
+        o.master_addr = master_addr;
+        o.master_port = master_port;
+        return dist::launch(argv, o);
+      },
+      nb::arg("argv"), nb::arg("nproc_per_node") = 1, nb::arg("nnodes") = 1, nb::arg("node_rank") = 0,
+      nb::arg("master_addr") = "127.0.0.1", nb::arg("master_port") = 29500, Release(),
+      "Runs argv as the processes of one job (tessera run); returns the exit status to report.");
   d.def("is_initialized", &dist::is_initialized);
+  d.def("backend", [] { return dist::group().backend(); });
   d.def("get_rank", &dist::get_rank);
   d.def("get_world_size", &dist::get_world_size);
   d.def(

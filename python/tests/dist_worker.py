@@ -1,12 +1,14 @@
 """tessera.distributed from Python, run by ctest as `mpiexec -n 2 python dist_worker.py`: every
 rank checks the collectives, the sharded DataLoader, and that DistributedDataParallel on half
 batches takes the same steps as one process on the whole batch (float64)."""
+import os
+
 import numpy as np
 import tessera as ts
 import tessera.distributed as dist
 from tessera import nn
 
-dist.init_process_group("mpi")
+dist.init_process_group(os.environ.get("TESSERA_TEST_DIST_BACKEND", "mpi"))
 rank, world = dist.get_rank(), dist.get_world_size()
 assert world == 2, f"run under mpiexec -n 2 (world size {world})"
 

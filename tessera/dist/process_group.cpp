@@ -8,6 +8,10 @@
 #ifdef TESSERA_WITH_MPI
 #include <mpi.h>
 #endif
+#ifdef TESSERA_WITH_GLOO
+#include "tessera/dist/gloo_group.h"
+#endif
+#include <cstdlib>
 
 namespace tessera::dist {
 
@@ -112,10 +116,95 @@ bool built_with_mpi() {
 #endif
 }
 
-std::shared_ptr<ProcessGroup> init_process_group(const std::string& backend) {
-  TS_CHECK_VALUE(backend == "mpi", "init_process_group: unknown backend '", backend,
-                 "' (this build has 'mpi'; NCCL comes with the CUDA kernels)");
-  if (default_group) return default_group;
+bool built_with_gloo() {
+#ifdef TESSERA_WITH_GLOO
+  return true;
+#else
+  return false;
+#endif
+}
+
+namespace {
+#ifdef TESSERA_WITH_GLOO
+int env_int(const char* name, int given, const char* what) {
+  if (given >= 0) return given;
+  const char* v = std::getenv(name);
+  TS_CHECK_VALUE(v && *v, "init_process_group: ", what, " is not given and ", name, " is not set");
+  try {
+    size_t used = 0;
+    int n = std::stoi(v, &used);
+    TS_CHECK_VALUE(used == std::strlen(v) && n >= 0, "");
+    return n;
+  } catch (const std::exception&) {
+    throw ValueError(detail::str("init_process_group: ", name, "='", v, "' is not a non-negative integer"));
+  }
+}
+
+std::string env_str(const char* name) {
+  const char* v = std::getenv(name);
+  TS_CHECK_VALUE(v && *v, "init_process_group: init_method env:// needs ", name, " (torchrun and `tessera run` "
+                 "set it)");
+  return v;
+}
+
+std::shared_ptr<ProcessGroup> gloo_group(const std::string& init_method, int world_size, int rank,
+                                         std::chrono::milliseconds timeout) {
+  world_size = env_int("WORLD_SIZE", world_size, "world_size");
+  rank = env_int("RANK", rank, "rank");
+  TS_CHECK_VALUE(rank < world_size, "init_process_group: rank ", rank, " is not in a world of ", world_size);
+  std::shared_ptr<Store> store;
+  std::string host;
+  if (init_method.rfind("file://", 0) == 0) {
+    store = std::make_shared<FileStore>(init_method.substr(7), timeout);
+  } else {
+    int port = 0;
+    if (init_method.empty() || init_method == "env://") {
+      host = env_str("MASTER_ADDR");
+      port = env_int("MASTER_PORT", -1, "the port");
+    } else {
+      TS_CHECK_VALUE(init_method.rfind("tcp://", 0) == 0, "init_process_group: init_method '", init_method,
+                     "' is none of env://, tcp://host:port and file:///folder");
+      std::string rest = init_method.substr(6);
+      size_t colon = rest.rfind(':');
+      TS_CHECK_VALUE(colon != std::string::npos && colon > 0, "init_process_group: '", init_method,
+                     "' needs host:port");
+      host = rest.substr(0, colon);
+      try {
+        port = std::stoi(rest.substr(colon + 1));
+      } catch (const std::exception&) {
+        throw ValueError(detail::str("init_process_group: '", init_method, "' has no port number"));
+      }
+    }
+    // (rank 0 serves the rendezvous, unless the launcher already does: `tessera run --master-port 0`)
+    const char* external = std::getenv("TESSERA_DIST_STORE_EXTERNAL");
+    bool serve = rank == 0 && !(external && std::string(external) == "1");
+    store = std::make_shared<TcpStore>(host, port, serve, timeout);
+  }
+  // Connections between the processes use the rendezvous host's interface when that is the
+  // loopback (every process on this machine), else the machine's name.
+  std::string iface = host.rfind("127.", 0) == 0 || host == "localhost" ? "127.0.0.1" : "";
+  return std::make_shared<GlooGroup>(store, rank, world_size, timeout, iface);
+}
+#endif
+}  // namespace
+
+std::shared_ptr<ProcessGroup> init_process_group(const std::string& backend, const std::string& init_method,
+                                                 int world_size, int rank, std::chrono::milliseconds timeout) {
+  TS_CHECK_VALUE(backend == "mpi" || backend == "gloo", "init_process_group: unknown backend '", backend,
+                 "' (this build knows 'mpi' and 'gloo'; NCCL comes with the CUDA kernels)");
+  if (default_group) {
+    TS_CHECK_VALUE(default_group->backend() == backend, "init_process_group: the default group is already '",
+                   default_group->backend(), "' (destroy_process_group first)");
+    return default_group;
+  }
+  if (backend == "gloo") {
+#ifdef TESSERA_WITH_GLOO
+    default_group = gloo_group(init_method, world_size, rank, timeout);
+    return default_group;
+#else
+    throw Error("init_process_group: tessera was built without gloo (install libgloo-dev and reconfigure)");
+#endif
+  }
 #ifdef TESSERA_WITH_MPI
   default_group = std::make_shared<MpiGroup>();
   return default_group;
@@ -123,6 +212,8 @@ std::shared_ptr<ProcessGroup> init_process_group(const std::string& backend) {
   throw Error("init_process_group: tessera was built without MPI (install libopenmpi-dev and reconfigure)");
 #endif
 }
+
+void destroy_process_group() { default_group.reset(); }
 
 bool is_initialized() { return default_group != nullptr; }
 

@@ -1,10 +1,12 @@
 #pragma once
 // Collective communication between the processes of a job (torch.distributed's vocabulary).
-// The MPI backend runs CPU tensors over the processes `mpirun -np N program` starts; a program
-// started without mpirun is a group of one.
+// The MPI backend runs CPU tensors over the processes `mpirun -np N program` starts (a program
+// started without mpirun is a group of one); the gloo backend over TCP between processes that
+// meet at a rendezvous (torchrun's environment variables, a tcp:// address or a shared folder).
 //
 //   auto pg = dist::init_process_group("mpi");
 //   dist::all_reduce(grad, dist::ReduceOp::Avg);
+#include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
@@ -31,15 +33,27 @@ class ProcessGroup {
   virtual void barrier() = 0;
 };
 
-// Starts (once per process) and returns the default group. backend: "mpi". Throws naming what is
-// missing when tessera was built without MPI.
-std::shared_ptr<ProcessGroup> init_process_group(const std::string& backend = "mpi");
+// Starts (once per process) and returns the default group, as torch.distributed's:
+//  - "mpi": the processes mpirun started (init_method, world_size and rank are not used);
+//  - "gloo": TCP between processes that meet at init_method: "env://" (or empty: MASTER_ADDR,
+//    MASTER_PORT, RANK and WORLD_SIZE as torchrun and `tessera run` set them),
+//    "tcp://host:port" (rank 0 serves the rendezvous there) or "file:///folder" (a folder every
+//    process sees); world_size and rank (-1: from the environment) say who this process is.
+// Any process that is not there within timeout makes the others throw, naming what is missing.
+// Throws naming what is missing when tessera was built without MPI or gloo.
+std::shared_ptr<ProcessGroup> init_process_group(const std::string& backend = "mpi",
+                                                 const std::string& init_method = "", int world_size = -1,
+                                                 int rank = -1,
+                                                 std::chrono::milliseconds timeout = std::chrono::minutes(30));
+// Ends the default group (a later init_process_group starts a new one).
+void destroy_process_group();
 bool is_initialized();
 // The default group (init_process_group first).
 ProcessGroup& group();
 int get_rank();        // 0 when no group was started
 int get_world_size();  // 1 when no group was started
 bool built_with_mpi();
+bool built_with_gloo();
 
 // Shorthands on the default group.
 void all_reduce(Tensor& t, ReduceOp op = ReduceOp::Sum);

@@ -1,7 +1,10 @@
-// The MPI process group and data-parallel training, run by ctest as `mpiexec -n 2 test_dist`:
+// The process groups and data-parallel training, run by ctest as `mpiexec -n 2 test_dist` (MPI)
+// and `tessera run --nproc-per-node 2 test_dist` with TESSERA_TEST_DIST_BACKEND=gloo:
 // every rank runs every test, and each asserts what it sees (results that depend on the rank,
 // and that both replicas end equal to a one-process run on the whole batch).
 #include <gtest/gtest.h>
+
+#include <cstdlib>
 
 #include "tessera/data/loader.h"
 #include "tessera/dist/ddp.h"
@@ -15,7 +18,11 @@ using namespace tessera;
 namespace {
 class DistEnv : public ::testing::Environment {
  public:
-  void SetUp() override { dist::init_process_group("mpi"); }
+  // (the backend under test: mpi, or gloo under `tessera run`)
+  void SetUp() override {
+    const char* b = std::getenv("TESSERA_TEST_DIST_BACKEND");
+    dist::init_process_group(b ? b : "mpi");
+  }
 };
 const auto* env = ::testing::AddGlobalTestEnvironment(new DistEnv);
 
@@ -29,8 +36,9 @@ double spread(const Tensor& t) {
 }  // namespace
 
 TEST(ProcessGroup, TwoRanks) {
-  ASSERT_EQ(dist::get_world_size(), 2) << "run under mpiexec -n 2";
-  EXPECT_EQ(dist::group().backend(), "mpi");
+  ASSERT_EQ(dist::get_world_size(), 2) << "run under mpiexec -n 2 or tessera run --nproc-per-node 2";
+  const char* b = std::getenv("TESSERA_TEST_DIST_BACKEND");
+  EXPECT_EQ(dist::group().backend(), b ? b : "mpi");
 }
 
 TEST(ProcessGroup, Collectives) {
@@ -71,7 +79,8 @@ TEST(ProcessGroup, BadInputIsAnErrorOnEveryRank) {
   EXPECT_THROW(dist::all_reduce(ints, dist::ReduceOp::Avg), DTypeError);
   Tensor b = zeros({2});
   EXPECT_THROW(dist::broadcast(b, 5), IndexError);
-  EXPECT_THROW(dist::init_process_group("gloo"), ValueError);
+  EXPECT_THROW(dist::init_process_group("nccl"), ValueError);
+  EXPECT_THROW(dist::init_process_group(dist::group().backend() == "mpi" ? "gloo" : "mpi"), ValueError);
 }
 
 TEST(ShardedLoader, RanksSeeDisjointShardsOfTheSameShuffle) {

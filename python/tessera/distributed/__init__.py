@@ -1,23 +1,47 @@
-"""Data-parallel training over MPI, with torch.distributed's names:
+"""Data-parallel training across processes, with torch.distributed's names. Over gloo (TCP),
+started by ``tessera run`` / ``python -m tessera.distributed.run`` as by torchrun:
 
     import tessera.distributed as dist
-    dist.init_process_group("mpi")
+    dist.init_process_group("gloo")           # env://: MASTER_ADDR, MASTER_PORT, RANK, WORLD_SIZE
     model = dist.DistributedDataParallel(model)
     loader = tessera.data.DataLoader(data, batch_size=64, shuffle=True,
                                      num_replicas=dist.get_world_size(), rank=dist.get_rank())
 
-then `mpiexec -n 4 python train.py`. See docs/distributed.md.
+then ``python -m tessera.distributed.run --nproc-per-node 4 train.py``; or over MPI
+(``init_process_group("mpi")`` and ``mpiexec -n 4 python train.py``). See docs/distributed.md.
 """
-from . import _tessera
-from . import nn as _nn
+import datetime as _datetime
+
+from .. import _tessera
+from .. import nn as _nn
 
 _D = _tessera._dist
 built_with_mpi = _D.built_with_mpi
-init_process_group = _D.init_process_group
+built_with_gloo = _D.built_with_gloo
 is_initialized = _D.is_initialized
 get_rank = _D.get_rank
 get_world_size = _D.get_world_size
 barrier = _D.barrier
+destroy_process_group = _D.destroy_process_group
+
+
+def init_process_group(backend="mpi", init_method=None, timeout=None, world_size=-1, rank=-1, store=None):
+    """Starts the default group, as torch.distributed.init_process_group: backend "gloo" (TCP;
+    init_method "env://" (the default), "tcp://host:port" or "file:///folder") or "mpi" (the
+    processes mpiexec started). timeout (a datetime.timedelta or seconds, 30 minutes by default)
+    bounds the wait for the other processes: past it, an error says who is missing."""
+    if store is not None:
+        raise ValueError("init_process_group: store= is not supported; give init_method (env://, tcp:// or file://)")
+    if isinstance(timeout, _datetime.timedelta):
+        timeout = timeout.total_seconds()
+    _D.init_process_group(backend, init_method or "", world_size, rank, 1800.0 if timeout is None else float(timeout))
+
+
+def get_backend():
+    """The default group's backend ("gloo" or "mpi")."""
+    if not is_initialized():
+        raise RuntimeError("get_backend: no process group; call init_process_group first")
+    return _tessera._dist.backend()
 
 
 class ReduceOp:

@@ -1,0 +1,77 @@
+"""tessera.distributed over gloo from Python: the launcher (python -m tessera.distributed.run)
+and its failure paths, a rank that never joins, and bad arguments. (The collectives and
+DistributedDataParallel on two ranks run as ctest's python_dist_two_ranks_gloo.)"""
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+import tessera as ts
+import tessera.distributed as dist
+
+pytestmark = pytest.mark.skipif(not dist.built_with_gloo(), reason="built without gloo")
+
+
+def launch(tmp_path, body, nproc=2, timeout=60):
+    script = tmp_path / "job.py"
+    script.write_text(textwrap.dedent(body))
+    t0 = time.monotonic()
+    p = subprocess.run([sys.executable, "-m", "tessera.distributed.run", "--nproc-per-node", str(nproc),
+                        "--master-port", "0", str(script)], capture_output=True, text=True, timeout=timeout)
+    return p, time.monotonic() - t0
+
+
+def test_a_job_runs_and_reduces(tmp_path):
+    p, _ = launch(tmp_path, """
+        import os, tessera as ts, tessera.distributed as dist
+        dist.init_process_group("gloo")
+        assert dist.get_backend() == "gloo" and dist.get_world_size() == 3
+        assert dist.get_rank() == int(os.environ["RANK"]) == int(os.environ["LOCAL_RANK"])
+        t = ts.tensor([float(dist.get_rank())], dtype=ts.float64)
+        dist.all_reduce(t)
+        assert t.item() == 3.0
+        dist.barrier()
+        dist.destroy_process_group()
+        assert not dist.is_initialized()
+    """, nproc=3)
+    assert p.returncode == 0, p.stderr
+
+
+def test_a_failing_rank_ends_the_job_with_its_status(tmp_path):
+    p, took = launch(tmp_path, """
+        import os, sys, time
+        if os.environ["RANK"] == "1":
+            sys.exit(3)
+        time.sleep(60)
+    """)
+    assert p.returncode == 3
+    assert took < 30
+    assert "rank 1" in p.stderr and "status 3" in p.stderr
+
+
+def test_a_rank_that_never_joins_is_an_error_within_the_timeout(tmp_path):
+    p, took = launch(tmp_path, """
+        import os, time, tessera.distributed as dist
+        if os.environ["RANK"] == "1":
+            time.sleep(60)
+        dist.init_process_group("gloo", timeout=2)
+    """)
+    assert p.returncode == 1
+    assert took < 30
+    assert "not set within 2 s" in p.stderr, p.stderr
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="none of env://"):
+        dist.init_process_group("gloo", "udp://x:1", world_size=2, rank=0, timeout=1)
+    with pytest.raises(ValueError, match="timeout must be positive"):
+        dist.init_process_group("gloo", "tcp://127.0.0.1:1", world_size=2, rank=0, timeout=-1)
+    with pytest.raises(ValueError, match="unknown backend"):
+        dist.init_process_group("nccl2")
+    with pytest.raises(ValueError, match="rank 2 is not in a world of 2"):
+        dist.init_process_group("gloo", "tcp://127.0.0.1:1", world_size=2, rank=2, timeout=1)
+    assert not dist.is_initialized()
+    p = subprocess.run([sys.executable, "-m", "tessera.distributed.run", "--nproc-per-node", "0", "x.py"],
+                       capture_output=True, text=True)
+    assert p.returncode == 2 and "nproc-per-node" in p.stderr
