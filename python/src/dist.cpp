@@ -67,6 +67,18 @@ void bind_dist(nb::module_& m) {
   d.def(
       "all_gather", [](const Tensor& t) { return dist::group().all_gather(t); }, nb::arg("tensor"), Release());
   d.def("barrier", &dist::barrier, Release());
+  d.def(
+      "send", [](const Tensor& t, int dst, int tag) { dist::send(t, dst, tag); }, nb::arg("tensor"), nb::arg("dst"),
+      nb::arg("tag") = 0, Release());
+  d.def(
+      "recv", [](Tensor t, int src, int tag) { dist::recv(t, src, tag); }, nb::arg("tensor"), nb::arg("src"),
+      nb::arg("tag") = 0, Release());
+  d.def(
+      "reduce_scatter",
+      [](Tensor out, const std::vector<Tensor>& inputs, const std::string& op) {
+        dist::group().reduce_scatter(out, inputs, reduce_op(op));
+      },
+      nb::arg("output"), nb::arg("input_list"), nb::arg("op") = "sum", Release());
   // The hook DistributedDataParallel puts on each parameter: its gradient averaged over the group.
   d.def(
       "average_gradients_in_backward",

@@ -23,6 +23,14 @@ dist.broadcast(b, src=1)
 assert b.tolist() == [6.0, 6.0], b
 parts = dist.all_gather([], ts.tensor([rank]))
 assert [p.tolist() for p in parts] == [[0], [1]], parts
+msg = ts.zeros(3, dtype=ts.float64)
+if rank == 0:
+    dist.send(ts.tensor([1.0, 2.0, 3.0], dtype=ts.float64), dst=1, tag=4)
+else:
+    assert dist.recv(msg, src=0, tag=4) == 0 and msg.tolist() == [1.0, 2.0, 3.0], msg
+out = ts.zeros(2)
+dist.reduce_scatter(out, [ts.full((2,), 1.0 + rank), ts.full((2,), 10.0 * (1 + rank))])
+assert out.tolist() == ([3.0, 3.0] if rank == 0 else [30.0, 30.0]), out
 
 x = ts.arange(10).float().reshape(10, 1)
 loader = ts.data.DataLoader(ts.data.TensorDataset(x, ts.arange(10)), batch_size=2, shuffle=True, seed=3,

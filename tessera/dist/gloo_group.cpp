@@ -136,6 +136,36 @@ std::vector<Tensor> GlooGroup::all_gather(const Tensor& t) {
   return ops::unbind(out, 0);
 }
 
+namespace {
+// Point-to-point slots live apart from the collectives' (high bit set).
+uint64_t p2p_slot(int tag) { return (uint64_t(1) << 62) | uint64_t(uint32_t(tag)); }
+}  // namespace
+
+void GlooGroup::send(const Tensor& t, int dst, int tag) {
+  check_tensor(t, "send");
+  TS_CHECK_INDEX(dst >= 0 && dst < size_ && dst != rank_, "dist.send: destination ", dst,
+                 " is not another rank of a group of ", size_);
+  run("send", rank_, [&] {
+    auto buf = context_->createUnboundBuffer(const_cast<void*>(t.data_ptr()), size_t(t.numel()) * t.element_size());
+    buf->send(dst, p2p_slot(tag));
+    TS_CHECK(buf->waitSend(context_->getTimeout()), "dist.send (gloo, rank ", rank_, "): rank ", dst,
+             " did not receive within the timeout");
+  });
+}
+
+void GlooGroup::recv(Tensor& t, int src, int tag) {
+  check_tensor(t, "recv");
+  TS_CHECK_INDEX(src >= 0 && src < size_ && src != rank_, "dist.recv: source ", src,
+                 " is not another rank of a group of ", size_);
+  run("recv", rank_, [&] {
+    auto buf = context_->createUnboundBuffer(t.data_ptr(), size_t(t.numel()) * t.element_size());
+    buf->recv(src, p2p_slot(tag));
+    TS_CHECK(buf->waitRecv(context_->getTimeout()), "dist.recv (gloo, rank ", rank_, "): nothing from rank ", src,
+             " within the timeout");
+  });
+  t.bump_version();
+}
+
 void GlooGroup::barrier() {
   gloo::BarrierOptions o(context_);
   o.setTag(next_tag());

@@ -30,6 +30,8 @@ class GlooGroup : public ProcessGroup {
   void broadcast(Tensor& t, int root) override;
   std::vector<Tensor> all_gather(const Tensor& t) override;
   void barrier() override;
+  void send(const Tensor& t, int dst, int tag) override;
+  void recv(Tensor& t, int src, int tag) override;
 
  private:
   uint32_t next_tag() { return tag_++; }

@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "tessera/autograd/autograd.h"
 #include "tessera/core/error.h"
 #include "tessera/ops/ops.h"
 
@@ -100,6 +101,20 @@ class MpiGroup : public ProcessGroup {
     return ops::unbind(out, 0);
   }
   void barrier() override { check(MPI_Barrier(MPI_COMM_WORLD), "barrier"); }
+  void send(const Tensor& t, int dst, int tag) override {
+    check_tensor(t, "send");
+    TS_CHECK_INDEX(dst >= 0 && dst < size_ && dst != rank_, "dist.send: destination ", dst, " is not another rank of "
+                   "a group of ", size_);
+    check(MPI_Send(t.data_ptr(), int(t.numel()), mpi_type(t.dtype()), dst, tag, MPI_COMM_WORLD), "send");
+  }
+  void recv(Tensor& t, int src, int tag) override {
+    check_tensor(t, "recv");
+    TS_CHECK_INDEX(src >= 0 && src < size_ && src != rank_, "dist.recv: source ", src, " is not another rank of a "
+                   "group of ", size_);
+    check(MPI_Recv(t.data_ptr(), int(t.numel()), mpi_type(t.dtype()), src, tag, MPI_COMM_WORLD, MPI_STATUS_IGNORE),
+          "recv");
+    t.bump_version();
+  }
 
  private:
   int rank_ = 0, size_ = 1;
@@ -226,5 +241,22 @@ int get_world_size() { return default_group ? default_group->size() : 1; }
 void all_reduce(Tensor& t, ReduceOp op) { group().all_reduce(t, op); }
 void broadcast(Tensor& t, int root) { group().broadcast(t, root); }
 void barrier() { group().barrier(); }
+void send(const Tensor& t, int dst, int tag) { group().send(t, dst, tag); }
+void recv(Tensor& t, int src, int tag) { group().recv(t, src, tag); }
+
+// Every rank's inputs stacked and reduced, then this rank's part copied out: one all_reduce.
+void ProcessGroup::reduce_scatter(Tensor& out, const std::vector<Tensor>& inputs, ReduceOp op) {
+  TS_CHECK_VALUE(int(inputs.size()) == size(), "dist.reduce_scatter: ", inputs.size(), " inputs for a group of ",
+                 size(), " (one per rank)");
+  for (const Tensor& t : inputs)
+    TS_CHECK_SHAPE(t.shape() == out.shape() && t.dtype() == out.dtype(), "dist.reduce_scatter: an input of ",
+                   t.shape(), " ", t.dtype(), " for an output of ", out.shape(), " ", out.dtype());
+  TS_CHECK_VALUE(out.is_contiguous() && out.device().is_cpu(), "dist.reduce_scatter: the output must be a "
+                 "contiguous CPU tensor");
+  Tensor all = ops::stack(inputs, 0).contiguous();
+  all_reduce(all, op);
+  autograd::NoGradGuard ng;
+  out.copy_(all.select(0, rank()));
+}
 
 }  // namespace tessera::dist

@@ -31,6 +31,14 @@ class ProcessGroup {
   // Every rank's t, in rank order.
   virtual std::vector<Tensor> all_gather(const Tensor& t) = 0;
   virtual void barrier() = 0;
+  // Point to point: send blocks until t is sent (over gloo: until the receiver has taken it, so
+  // receive in the order of the sends; the group's timeout bounds the wait); recv fills t (the
+  // sender's shape and dtype) from rank src. tag pairs a send with its recv.
+  virtual void send(const Tensor& t, int dst, int tag = 0) = 0;
+  virtual void recv(Tensor& t, int src, int tag = 0) = 0;
+  // out becomes the reduction over ranks of their inputs[rank()] (inputs: one tensor per rank,
+  // each of out's shape and dtype), as torch.distributed.reduce_scatter.
+  virtual void reduce_scatter(Tensor& out, const std::vector<Tensor>& inputs, ReduceOp op = ReduceOp::Sum);
 };
 
 // Starts (once per process) and returns the default group, as torch.distributed's:
@@ -59,5 +67,7 @@ bool built_with_gloo();
 void all_reduce(Tensor& t, ReduceOp op = ReduceOp::Sum);
 void broadcast(Tensor& t, int root = 0);
 void barrier();
+void send(const Tensor& t, int dst, int tag = 0);
+void recv(Tensor& t, int src, int tag = 0);
 
 }  // namespace tessera::dist

@@ -21,7 +21,7 @@ class DistEnv : public ::testing::Environment {
   // (the backend under test: mpi, or gloo under `tessera run`)
   void SetUp() override {
     const char* b = std::getenv("TESSERA_TEST_DIST_BACKEND");
-    dist::init_process_group(b ? b : "mpi");
+    dist::init_process_group(b ? b : "mpi", "", -1, -1, std::chrono::seconds(60));  // (a stuck rank fails soon)
   }
 };
 const auto* env = ::testing::AddGlobalTestEnvironment(new DistEnv);
@@ -65,6 +65,36 @@ TEST(ProcessGroup, Collectives) {
   EXPECT_EQ(parts[0].tolist<int32_t>(), (std::vector<int32_t>{0, 0}));
   EXPECT_EQ(parts[1].tolist<int32_t>(), (std::vector<int32_t>{1, 1}));
   dist::barrier();
+}
+
+TEST(ProcessGroup, PointToPointAndReduceScatter) {
+  int r = dist::get_rank(), other = 1 - r;
+  // Two messages each way with their own tags. (A send returns once its receiver has taken it,
+  // as torch.distributed.send over gloo: receive in the order of the sends.)
+  Tensor a = full({3}, double(10 * r + 1)), b = arange(0, 4, 1, {DType::Int64}) + r;
+  Tensor got_a = empty({3}), got_b = empty({4}, {DType::Int64});
+  if (r == 0) {
+    dist::send(a, other, 7);
+    dist::send(b, other, 8);
+    dist::recv(got_a, other, 7);
+    dist::recv(got_b, other, 8);
+  } else {
+    dist::recv(got_a, other, 7);
+    dist::recv(got_b, other, 8);
+    dist::send(a, other, 7);
+    dist::send(b, other, 8);
+  }
+  EXPECT_EQ(got_a.tolist<float>(), std::vector<float>(3, float(10 * other + 1)));
+  EXPECT_EQ(got_b.tolist<int64_t>(), (std::vector<int64_t>{other, other + 1, other + 2, other + 3}));
+  // reduce_scatter: rank k gets the sum over ranks of their inputs[k].
+  std::vector<Tensor> inputs{full({2}, double(1 + r)), full({2}, double(10 * (1 + r)))};
+  Tensor out = empty({2}, {DType::Float32});
+  dist::group().reduce_scatter(out, inputs);
+  EXPECT_EQ(out.tolist<float>(), std::vector<float>(2, r == 0 ? 3.f : 30.f));
+  Tensor tmp = empty({2});
+  EXPECT_THROW(dist::send(tmp, r), IndexError);  // to itself
+  EXPECT_THROW(dist::recv(tmp, 5), IndexError);
+  EXPECT_THROW(dist::group().reduce_scatter(out, {inputs[0]}), ValueError);
 }
 
 TEST(ProcessGroup, BadInputIsAnErrorOnEveryRank) {

@@ -58,6 +58,24 @@ def broadcast(tensor, src=0):
     _D.broadcast(tensor, src)
 
 
+def send(tensor, dst, tag=0):
+    """Sends tensor to rank dst (blocks until it is sent), as torch.distributed.send."""
+    _D.send(tensor, dst, tag)
+
+
+def recv(tensor, src, tag=0):
+    """Fills tensor (the sender's shape and dtype) from rank src; returns src. (src is required.)"""
+    if src is None:
+        raise ValueError("recv: src is required (receiving from any rank is not supported)")
+    _D.recv(tensor, src, tag)
+    return src
+
+
+def reduce_scatter(output, input_list, op=ReduceOp.SUM):
+    """output becomes the reduction over ranks of their input_list[rank] (one tensor per rank)."""
+    _D.reduce_scatter(output, list(input_list), op)
+
+
 def all_gather(tensor_list, tensor):
     """Fills tensor_list (torch's form) with every rank's tensor, in rank order, and returns it."""
     parts = _D.all_gather(tensor)
