@@ -9,6 +9,7 @@
 #include "tessera/data/loader.h"
 #include "tessera/data/transforms.h"
 #include "tessera/tessera.h"
+#include "tests/expect_error.h"
 
 using namespace tessera;
 namespace fs = std::filesystem;
@@ -49,12 +50,7 @@ std::vector<uint8_t> idx_labels(uint32_t n) {
 }
 template <class F>
 void expect_io_error(F f, const std::string& part) {
-  try {
-    f();
-    ADD_FAILURE() << "no IOError; expected one containing: " << part;
-  } catch (const IOError& e) {
-    EXPECT_NE(std::string(e.what()).find(part), std::string::npos) << e.what();
-  }
+  tessera::testing::expect_error<IOError>(f, part);
 }
 }  // namespace
 

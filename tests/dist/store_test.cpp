@@ -9,6 +9,7 @@
 #include "tessera/dist/process_group.h"
 #include "tessera/dist/store.h"
 #include "tessera/tessera.h"
+#include "tests/expect_error.h"
 #include "tests/temp_dir.h"
 
 using namespace tessera;
@@ -26,12 +27,7 @@ double seconds(const F& f) {
 }
 
 void expect_error(const std::function<void()>& f, const std::string& part) {
-  try {
-    f();
-    ADD_FAILURE() << "no error; expected one saying: " << part;
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find(part), std::string::npos) << e.what();
-  }
+  tessera::testing::expect_error<Error>(f, part);
 }
 }  // namespace
 

@@ -2,18 +2,10 @@
 #include <gtest/gtest.h>
 
 #include "tessera/tessera.h"
+#include "tests/expect_error.h"
 
 using namespace tessera;
-
-template <class E, class F>
-static void expect_error(F f, const std::string& must_contain) {
-  try {
-    f();
-    ADD_FAILURE() << "no exception; expected one containing: " << must_contain;
-  } catch (const E& e) {
-    EXPECT_NE(std::string(e.what()).find(must_contain), std::string::npos) << e.what();
-  }
-}
+using tessera::testing::expect_error;
 
 TEST(Errors, MessagesNameTheOpAndShapes) {
   expect_error<ShapeError>([] { ops::matmul(ones({3, 4}), ones({5, 6})); },
