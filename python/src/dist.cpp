@@ -3,6 +3,7 @@
 // gives it torch.distributed's names.
 #include <nanobind/nanobind.h>
 #include <nanobind/stl/pair.h>
+#include <nanobind/stl/shared_ptr.h>
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
 
@@ -79,10 +80,15 @@ void bind_dist(nb::module_& m) {
         dist::group().reduce_scatter(out, inputs, reduce_op(op));
       },
       nb::arg("output"), nb::arg("input_list"), nb::arg("op") = "sum", Release());
-  // The hook DistributedDataParallel puts on each parameter: its gradient averaged over the group.
+  // The hook DistributedDataParallel puts on each parameter: its gradient averaged over the group;
+  // the switch it returns is off inside no_sync().
+  nb::class_<dist::GradSync>(d, "GradSync")
+      .def_prop_rw(
+          "enabled", [](const dist::GradSync& s) { return s.enabled.load(); },
+          [](dist::GradSync& s, bool on) { s.enabled = on; });
   d.def(
       "average_gradients_in_backward",
-      [](const std::vector<Tensor>& params) { dist::average_gradients_in_backward(params, dist::group()); },
+      [](const std::vector<Tensor>& params) { return dist::average_gradients_in_backward(params, dist::group()); },
       nb::arg("params"));
   d.def(
       "broadcast_state",

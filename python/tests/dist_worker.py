@@ -1,6 +1,7 @@
 """tessera.distributed from Python, run by ctest as `mpiexec -n 2 python dist_worker.py`: every
 rank checks the collectives, the sharded DataLoader, and that DistributedDataParallel on half
 batches takes the same steps as one process on the whole batch (float64)."""
+import contextlib
 import os
 
 import numpy as np
@@ -74,4 +75,15 @@ for (name, p), (_, q) in zip(net.named_parameters(), ref.named_parameters()):
     dist.all_reduce(hi, dist.ReduceOp.MAX)
     dist.all_reduce(lo, dist.ReduceOp.MIN)
     assert (hi - lo).abs().max().item() == 0, name
+# no_sync(): two micro-batches accumulated locally, the third synced = one process accumulating
+# all three whole micro-batches.
+for model in (ddp, ref):
+    model.zero_grad()
+for m in range(3):
+    xm, ym = xs * (m + 1), ys  # three different micro-batches
+    with ddp.no_sync() if m < 2 else contextlib.nullcontext():
+        nn.functional.cross_entropy(ddp(xm[4 * rank:4 * rank + 4]), ym[4 * rank:4 * rank + 4]).backward()
+    nn.functional.cross_entropy(ref(xm), ym).backward()
+for (name, p), (_, q) in zip(net.named_parameters(), ref.named_parameters()):
+    np.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), rtol=1e-10, atol=1e-12, err_msg="no_sync " + name)
 print(f"rank {rank}: ok")

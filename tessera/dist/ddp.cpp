@@ -9,7 +9,7 @@ DistributedDataParallel::DistributedDataParallel(std::shared_ptr<nn::Module> mod
   TS_CHECK(module_ != nullptr, "DistributedDataParallel: null module");
   register_module("module", module_);  // state_dict keys "module.<name>", as in PyTorch
   broadcast_state(module_->state_dict(), *pg_);
-  average_gradients_in_backward(module_->parameters(), *pg_);
+  sync_ = average_gradients_in_backward(module_->parameters(), *pg_);
 }
 
 void broadcast_state(const nn::StateDict& state, ProcessGroup& pg) {
@@ -28,15 +28,29 @@ void broadcast_state(const nn::StateDict& state, ProcessGroup& pg) {
   }
 }
 
-void average_gradients_in_backward(const std::vector<Tensor>& params, ProcessGroup& pg) {
+std::shared_ptr<GradSync> average_gradients_in_backward(const std::vector<Tensor>& params, ProcessGroup& pg) {
   ProcessGroup* g = &pg;
+  auto sync = std::make_shared<GradSync>();
   for (const Tensor& p : params)
-    if (p.requires_grad())
-      p.register_hook([g](const Tensor& grad) {
-        Tensor avg = grad.contiguous().clone();
-        g->all_reduce(avg, ReduceOp::Avg);
-        return avg;
+    if (p.requires_grad()) {
+      // The hook sees the incoming gradient (it runs before accumulation); the parameter's
+      // .grad holds what earlier backward passes accumulated under no_sync. The hook averages
+      // their sum and clears .grad, so that .grad becomes exactly that average on every rank.
+      std::weak_ptr<TensorImpl> weak = p.impl_ptr();
+      p.register_hook([g, sync, weak](const Tensor& grad) -> Tensor {
+        if (!sync->enabled) return grad;
+        Tensor acc, param;
+        if (auto impl = weak.lock()) {
+          param = Tensor(impl);
+          acc = param.grad();
+        }
+        Tensor total = acc.defined() ? (acc + grad).contiguous() : grad.contiguous().clone();
+        g->all_reduce(total, ReduceOp::Avg);
+        if (acc.defined()) param.set_grad(Tensor());
+        return total;
       });
+    }
+  return sync;
 }
 
 }  // namespace tessera::dist

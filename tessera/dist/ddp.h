@@ -7,6 +7,7 @@
 //   auto model = std::make_shared<dist::DistributedDataParallel>(zoo::lenet5(1, 10));
 //   // a DataLoader with {.num_replicas = dist::get_world_size(), .rank = dist::get_rank()}
 //   train::fit(*model, loader, {...});          // mpirun -np 4 ./train
+#include <atomic>
 #include <memory>
 
 #include "tessera/dist/process_group.h"
@@ -14,9 +15,15 @@
 
 namespace tessera::dist {
 
-// Puts on each parameter that requires grad a hook that replaces its gradient with the gradient
-// averaged over pg (what DistributedDataParallel does; Python's wrapper uses it too).
-void average_gradients_in_backward(const std::vector<Tensor>& params, ProcessGroup& pg);
+// Whether backward averages gradients now (off inside no_sync: gradient accumulation).
+struct GradSync {
+  std::atomic<bool> enabled{true};
+};
+// Puts on each parameter that requires grad a hook that makes its accumulated gradient the
+// average over pg of every rank's accumulated gradient (what DistributedDataParallel does;
+// Python's wrapper uses it too). While the returned switch is off, gradients stay local and
+// accumulate; the next backward with it on averages everything accumulated since.
+std::shared_ptr<GradSync> average_gradients_in_backward(const std::vector<Tensor>& params, ProcessGroup& pg);
 // Overwrites every rank's tensors (a state_dict's, CPU) with rank 0's, in place.
 void broadcast_state(const nn::StateDict& state, ProcessGroup& pg);
 
@@ -28,10 +35,27 @@ class DistributedDataParallel : public nn::Module {
   explicit DistributedDataParallel(std::shared_ptr<nn::Module> module, ProcessGroup* pg = nullptr);
   Tensor forward(const Tensor& x) override { return module_->forward(x); }
   nn::Module& module() { return *module_; }
+  // Gradient accumulation (PyTorch's no_sync()): while the guard lives, backward passes keep
+  // their gradients local; the first backward after it averages all that was accumulated.
+  //   { auto guard = ddp.no_sync(); loss1.backward(); }  loss2.backward();  opt.step();
+  class NoSyncGuard {
+   public:
+    explicit NoSyncGuard(std::shared_ptr<GradSync> s) : s_(std::move(s)), was_(s_->enabled.exchange(false)) {}
+    ~NoSyncGuard() { s_->enabled = was_; }
+    NoSyncGuard(const NoSyncGuard&) = delete;
+    NoSyncGuard& operator=(const NoSyncGuard&) = delete;
+
+   private:
+    std::shared_ptr<GradSync> s_;
+    bool was_;
+  };
+  [[nodiscard]] NoSyncGuard no_sync() { return NoSyncGuard(sync_); }
+  const std::shared_ptr<GradSync>& sync_switch() const { return sync_; }
 
  private:
   std::shared_ptr<nn::Module> module_;
   ProcessGroup* pg_;
+  std::shared_ptr<GradSync> sync_;
 };
 
 }  // namespace tessera::dist

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <optional>
 
 #include "tessera/data/loader.h"
 #include "tessera/dist/ddp.h"
@@ -166,6 +167,34 @@ TEST(DistributedDataParallel, MatchesOneProcessOnTheWholeBatch) {
   for (size_t i = 0; i < mine.size(); ++i) {
     EXPECT_TRUE(ops::allclose(mine[i], want[i], 1e-10, 1e-12)) << i;
     EXPECT_EQ(spread(mine[i]), 0.0) << i;
+  }
+}
+
+// no_sync(): two micro-batches accumulated locally, the third synced, equal one process
+// accumulating all three whole micro-batches (float64).
+TEST(DistributedDataParallel, NoSyncAccumulatesThenAveragesEverything) {
+  int r = dist::get_rank();
+  manual_seed(200);
+  auto net = zoo::mlp(6, {8}, 3), ref = zoo::mlp(6, {8}, 3);
+  net->to(DType::Float64);
+  ref->to(DType::Float64);
+  ref->load_state_dict(net->state_dict());
+  dist::DistributedDataParallel ddp(net);
+  manual_seed(9);
+  Tensor x = randn({3, 8, 6}, {DType::Float64}), y = randint(0, 3, {3, 8}, {DType::Int64});
+  for (int m = 0; m < 3; ++m) {
+    Tensor xm = x.select(0, m), ym = y.select(0, m);
+    {
+      std::optional<dist::DistributedDataParallel::NoSyncGuard> guard;
+      if (m < 2) guard.emplace(ddp.sync_switch());
+      nn::functional::cross_entropy(ddp(xm.narrow(0, 4 * r, 4)), ym.narrow(0, 4 * r, 4)).backward();
+    }
+    nn::functional::cross_entropy((*ref)(xm), ym).backward();
+  }
+  auto mine = net->parameters(), want = ref->parameters();
+  for (size_t i = 0; i < mine.size(); ++i) {
+    EXPECT_TRUE(ops::allclose(mine[i].grad(), want[i].grad(), 1e-10, 1e-12)) << i;
+    EXPECT_EQ(spread(mine[i].grad()), 0.0) << i;
   }
 }
 

@@ -10,6 +10,7 @@ started by ``tessera run`` / ``python -m tessera.distributed.run`` as by torchru
 then ``python -m tessera.distributed.run --nproc-per-node 4 train.py``; or over MPI
 (``init_process_group("mpi")`` and ``mpiexec -n 4 python train.py``). See docs/distributed.md.
 """
+import contextlib as _contextlib
 import datetime as _datetime
 
 from .. import _tessera
@@ -94,7 +95,18 @@ class DistributedDataParallel(_nn.Module):
             raise RuntimeError("DistributedDataParallel: call tessera.distributed.init_process_group first")
         self.module = module
         _D.broadcast_state(list(module.state_dict().items()))
-        _D.average_gradients_in_backward([p for p in module.parameters()])
+        object.__setattr__(self, "_sync", _D.average_gradients_in_backward([p for p in module.parameters()]))
+
+    @_contextlib.contextmanager
+    def no_sync(self):
+        """Gradient accumulation, as PyTorch's: backward passes inside keep their gradients local;
+        the first backward after it averages everything accumulated since over the ranks."""
+        was = self._sync.enabled
+        self._sync.enabled = False
+        try:
+            yield
+        finally:
+            self._sync.enabled = was
 
     def forward(self, *args, **kwargs):
         return self.module(*args, **kwargs)
