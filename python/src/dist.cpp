@@ -2,6 +2,7 @@
 // tessera/distributed/__init__.py
 // gives it torch.distributed's names.
 #include <nanobind/nanobind.h>
+#include <nanobind/stl/function.h>
 #include <nanobind/stl/pair.h>
 #include <nanobind/stl/shared_ptr.h>
 #include <nanobind/stl/string.h>
@@ -10,7 +11,9 @@
 #include "tessera/dist/ddp.h"
 #include "tessera/dist/launch.h"
 #include "tessera/dist/process_group.h"
+#include "tessera/dist/zero.h"
 #include "tessera/tessera.h"
+#include "python.h"
 
 namespace nb = nanobind;
 using namespace tessera;
@@ -90,6 +93,29 @@ void bind_dist(nb::module_& m) {
       "average_gradients_in_backward",
       [](const std::vector<Tensor>& params) { return dist::average_gradients_in_backward(params, dist::group()); },
       nb::arg("params"));
+  nb::class_<dist::ZeroRedundancyOptimizer>(d, "ZeroRedundancyOptimizer")
+      .def(
+          "__init__",
+          [](dist::ZeroRedundancyOptimizer* self, const std::vector<Tensor>& params, nb::callable make) {
+            // make(params) -> an optimizer built in Python; the shared_ptr keeps that object alive.
+            new (self) dist::ZeroRedundancyOptimizer(params, [&make](std::vector<Tensor> p) {
+              return nb::cast<std::shared_ptr<optim::Optimizer>>(make(p));
+            });
+          },
+          nb::arg("params"), nb::arg("make"))
+      .def("step", &dist::ZeroRedundancyOptimizer::step, Release())
+      .def("zero_grad", &dist::ZeroRedundancyOptimizer::zero_grad, nb::arg("set_to_none") = true)
+      .def("owner", &dist::ZeroRedundancyOptimizer::owner, nb::arg("index"))
+      .def_prop_ro("owned", [](const dist::ZeroRedundancyOptimizer& z) { return z.owned(); })
+      .def_prop_ro("local", [](const dist::ZeroRedundancyOptimizer& z) { return z.local(); })
+      .def("consolidate_state_dict", &dist::ZeroRedundancyOptimizer::consolidate_state_dict, Release())
+      .def("state_dict",
+           [](const dist::ZeroRedundancyOptimizer& z, size_t n) {
+             return tessera::py::optimizer_state_to_py(z.state_dict(), {n});
+           })
+      .def("load_state_dict", [](dist::ZeroRedundancyOptimizer& z, nb::dict sd) {
+        z.load_state_dict(tessera::py::optimizer_state_from_py(sd, "ZeroRedundancyOptimizer"));
+      });
   d.def(
       "broadcast_state",
       [](const std::vector<std::pair<std::string, Tensor>>& state) { dist::broadcast_state(state, dist::group()); },

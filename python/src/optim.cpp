@@ -7,6 +7,7 @@
 #include <algorithm>
 
 #include "common.h"
+#include "python.h"
 
 namespace nb = nanobind;
 using namespace tessera;
@@ -125,6 +126,68 @@ void adam_init(C&& c, double default_weight_decay) {
 
 }  // namespace
 
+namespace tessera::py {
+nb::dict optimizer_state_to_py(const optim::OptimizerState& st, const std::vector<size_t>& group_sizes) {
+  nb::dict state;
+  for (size_t i = 0; i < st.state.size(); ++i) {
+    if (st.state[i].empty() && st.steps[i] == 0) continue;
+    nb::dict e;
+    e["step"] = st.steps[i];
+    for (auto& [k, t] : st.state[i]) e[k.c_str()] = t;
+    state[nb::int_(i)] = e;
+  }
+  nb::list groups;
+  size_t first = 0;
+  for (size_t g = 0; g < st.groups.size(); ++g) {
+    nb::dict d;
+    for (auto& [k, v] : st.groups[g]) d[k.c_str()] = v;
+    nb::list idx;
+    size_t count = g < group_sizes.size() ? group_sizes[g] : 0;
+    for (size_t i = 0; i < count; ++i) idx.append(first + i);
+    first += count;
+    d["params"] = idx;
+    groups.append(d);
+  }
+  nb::dict out;
+  out["state"] = state;
+  out["param_groups"] = groups;
+  return out;
+}
+
+optim::OptimizerState optimizer_state_from_py(nb::dict sd, const std::string& who) {
+  if (!sd.contains("state") || !sd.contains("param_groups"))
+    throw ValueError(who + ".load_state_dict: expected a dict with 'state' and 'param_groups'");
+  optim::OptimizerState st;
+  size_t n = 0;
+  for (nb::handle g : nb::iter(sd["param_groups"])) {
+    std::map<std::string, double> opts;
+    for (auto [k, v] : nb::borrow<nb::dict>(g)) {
+      std::string key = nb::cast<std::string>(k);
+      if (key != "params") opts[key] = nb::cast<double>(v);
+      else n += nb::len(v);
+    }
+    st.groups.push_back(std::move(opts));
+  }
+  st.state.resize(n);
+  st.steps.resize(n, 0);
+  for (auto [k, v] : nb::borrow<nb::dict>(sd["state"])) {
+    int64_t i = nb::cast<int64_t>(k);
+    if (i < 0 || size_t(i) >= n)
+      throw ValueError(who + ".load_state_dict: state for parameter " + std::to_string(i) + " but the groups hold " +
+                       std::to_string(n));
+    for (auto [name, t] : nb::borrow<nb::dict>(v)) {
+      std::string key = nb::cast<std::string>(name);
+      if (key == "step") st.steps[size_t(i)] = nb::cast<int64_t>(nb::int_(t));
+      else st.state[size_t(i)][key] = nb::cast<Tensor>(t);
+    }
+  }
+  return st;
+}
+}  // namespace tessera::py
+
+using tessera::py::optimizer_state_from_py;
+using tessera::py::optimizer_state_to_py;
+
 void bind_optim(nb::module_& m) {
   // --- tessera.optim -----------------------------------------------------------------------------
   nb::class_<GroupView>(m, "ParamGroup", "One of optimizer.param_groups: a dict-like live view of a group's options.")
@@ -181,61 +244,12 @@ void bind_optim(nb::module_& m) {
           },
           nb::arg("param_group"))
       .def("state_dict", [](const optim::Optimizer& o) {
-        // torch's layout: {"state": {index: {"step": n, buffer: tensor}}, "param_groups": [{options, "params": [index]}]}
-        optim::OptimizerState st = o.state_dict();
-        nb::dict state;
-        for (size_t i = 0; i < st.state.size(); ++i) {
-          if (st.state[i].empty() && st.steps[i] == 0) continue;
-          nb::dict e;
-          e["step"] = st.steps[i];
-          for (auto& [k, t] : st.state[i]) e[k.c_str()] = t;
-          state[nb::int_(i)] = e;
-        }
-        nb::list groups;
-        size_t first = 0;
-        auto& pg = const_cast<optim::Optimizer&>(o).param_groups();
-        for (size_t g = 0; g < st.groups.size(); ++g) {
-          nb::dict d;
-          for (auto& [k, v] : st.groups[g]) d[k.c_str()] = v;
-          nb::list idx;
-          for (size_t i = 0; i < pg[g].params.size(); ++i) idx.append(first + i);
-          first += pg[g].params.size();
-          d["params"] = idx;
-          groups.append(d);
-        }
-        nb::dict out;
-        out["state"] = state;
-        out["param_groups"] = groups;
-        return out;
+        std::vector<size_t> sizes;
+        for (auto& g : const_cast<optim::Optimizer&>(o).param_groups()) sizes.push_back(g.params.size());
+        return optimizer_state_to_py(o.state_dict(), sizes);
       }, "The optimizer's state (buffers and step counts per parameter) and its groups' options, as torch's.")
       .def("load_state_dict", [](optim::Optimizer& o, nb::dict sd) {
-        if (!sd.contains("state") || !sd.contains("param_groups"))
-          throw ValueError(o.name() + ".load_state_dict: expected a dict with 'state' and 'param_groups'");
-        optim::OptimizerState st;
-        size_t n = 0;
-        for (nb::handle g : nb::iter(sd["param_groups"])) {
-          std::map<std::string, double> opts;
-          for (auto [k, v] : nb::borrow<nb::dict>(g)) {
-            std::string key = nb::cast<std::string>(k);
-            if (key != "params") opts[key] = nb::cast<double>(v);
-            else n += nb::len(v);
-          }
-          st.groups.push_back(std::move(opts));
-        }
-        st.state.resize(n);
-        st.steps.resize(n, 0);
-        for (auto [k, v] : nb::borrow<nb::dict>(sd["state"])) {
-          int64_t i = nb::cast<int64_t>(k);
-          if (i < 0 || size_t(i) >= n)
-            throw ValueError(o.name() + ".load_state_dict: state for parameter " + std::to_string(i) + " but the groups hold " +
-                             std::to_string(n));
-          for (auto [name, t] : nb::borrow<nb::dict>(v)) {
-            std::string key = nb::cast<std::string>(name);
-            if (key == "step") st.steps[size_t(i)] = nb::cast<int64_t>(nb::int_(t));
-            else st.state[size_t(i)][key] = nb::cast<Tensor>(t);
-          }
-        }
-        o.load_state_dict(st);
+        o.load_state_dict(optimizer_state_from_py(sd, o.name()));
       }, nb::arg("state_dict"), "Restores a state_dict() (shapes and group counts are checked).")
       .def("__repr__", [](const optim::Optimizer& o) { return o.name() + "(lr=" + std::to_string(o.lr()) + ")"; });
   nb::class_<optim::SGD, optim::Optimizer>(

@@ -41,4 +41,10 @@ Tensor from_numpy(nanobind::handle array);
 // The C++ loader inside a tessera.data.DataLoader (a TypeError for anything else).
 data::DataLoader& loader_of(nanobind::handle loader);
 
+// An optimizer state in torch's layout: {"state": {index: {"step": n, buffer: tensor}},
+// "param_groups": [{options, "params": [indices]}]} (group_sizes: parameters per group), and
+// back (who names the optimizer in errors) (optim.cpp).
+nanobind::dict optimizer_state_to_py(const optim::OptimizerState& st, const std::vector<size_t>& group_sizes);
+optim::OptimizerState optimizer_state_from_py(nanobind::dict sd, const std::string& who);
+
 }  // namespace tessera::py
