@@ -91,8 +91,10 @@ void bind_dist(nb::module_& m) {
           [](dist::GradSync& s, bool on) { s.enabled = on; });
   d.def(
       "average_gradients_in_backward",
-      [](const std::vector<Tensor>& params) { return dist::average_gradients_in_backward(params, dist::group()); },
-      nb::arg("params"));
+      [](const std::vector<Tensor>& params, double bucket_cap_mb) {
+        return dist::average_gradients_in_backward(params, dist::group(), bucket_cap_mb);
+      },
+      nb::arg("params"), nb::arg("bucket_cap_mb") = 25.0);
   nb::class_<dist::ZeroRedundancyOptimizer>(d, "ZeroRedundancyOptimizer")
       .def(
           "__init__",

@@ -23,7 +23,14 @@ struct GradSync {
 // average over pg of every rank's accumulated gradient (what DistributedDataParallel does;
 // Python's wrapper uses it too). While the returned switch is off, gradients stay local and
 // accumulate; the next backward with it on averages everything accumulated since.
-std::shared_ptr<GradSync> average_gradients_in_backward(const std::vector<Tensor>& params, ProcessGroup& pg);
+// bucket_cap_mb > 0: gradients are gathered in buckets of about that size (parameters in reverse
+// order, as backward produces them) and each full bucket is averaged on a communication thread
+// while backward goes on (PyTorch's bucket_cap_mb, default 25); the last gradient of the
+// backward waits for every bucket and writes the averages. Every parameter must then get a
+// gradient in every synced backward (an error names the problem otherwise). 0: each gradient
+// is averaged when it arrives, on the calling thread.
+std::shared_ptr<GradSync> average_gradients_in_backward(const std::vector<Tensor>& params, ProcessGroup& pg,
+                                                        double bucket_cap_mb = 0);
 // Overwrites every rank's tensors (a state_dict's, CPU) with rank 0's, in place.
 void broadcast_state(const nn::StateDict& state, ProcessGroup& pg);
 
@@ -32,7 +39,8 @@ class DistributedDataParallel : public nn::Module {
   // Copies rank 0's parameters and buffers to every rank, then averages each parameter's gradient
   // across the group as backward produces it (every rank must run the same model on a batch, so
   // the gradients arrive in the same order; every parameter must get a gradient).
-  explicit DistributedDataParallel(std::shared_ptr<nn::Module> module, ProcessGroup* pg = nullptr);
+  explicit DistributedDataParallel(std::shared_ptr<nn::Module> module, ProcessGroup* pg = nullptr,
+                                   double bucket_cap_mb = 25);
   Tensor forward(const Tensor& x) override { return module_->forward(x); }
   nn::Module& module() { return *module_; }
   // Gradient accumulation (PyTorch's no_sync()): while the guard lives, backward passes keep

@@ -174,6 +174,58 @@ TEST(DistributedDataParallel, MatchesOneProcessOnTheWholeBatch) {
   }
 }
 
+// Buckets (several tiny ones, one, none) take the same steps as one process, and a parameter
+// that gets no gradient is an error with buckets (it works without).
+TEST(DistributedDataParallel, BucketSizesTakeTheSameSteps) {
+  int r = dist::get_rank();
+  manual_seed(17);
+  Tensor x = randn({8, 6}, {DType::Float64}), y = randint(0, 3, {8}, {DType::Int64});
+  std::vector<std::vector<Tensor>> results;
+  for (double cap : {0.0, 0.0002, 25.0}) {
+    SCOPED_TRACE("bucket_cap_mb " + std::to_string(cap));
+    manual_seed(500);
+    auto net = zoo::mlp(6, {16, 16}, 3);
+    net->to(DType::Float64);
+    dist::DistributedDataParallel ddp(net, nullptr, cap);
+    optim::SGD opt(ddp.parameters(), optim::SGDOptions(0.1).momentum(0.9));
+    for (int s = 0; s < 3; ++s) {
+      opt.zero_grad();
+      nn::functional::cross_entropy(ddp(x.narrow(0, 4 * r, 4)), y.narrow(0, 4 * r, 4)).backward();
+      opt.step();
+    }
+    results.push_back(net->parameters());
+    for (const Tensor& p : net->parameters()) EXPECT_EQ(spread(p), 0.0);
+  }
+  for (size_t k = 1; k < results.size(); ++k)
+    for (size_t i = 0; i < results[0].size(); ++i)
+      EXPECT_TRUE(ops::allclose(results[k][i], results[0][i], 1e-12, 1e-14)) << k << " " << i;
+  // An unused parameter: fine without buckets, an error naming the problem with them.
+  struct Partly : nn::Module {
+    Partly() : Module("Partly") {
+      used = register_module("used", std::make_shared<nn::Linear>(6, 3));
+      unused = register_module("unused", std::make_shared<nn::Linear>(6, 3));
+    }
+    Tensor forward(const Tensor& x) override { return used->forward(x); }
+    std::shared_ptr<nn::Linear> used, unused;
+  };
+  for (double cap : {0.0, 25.0}) {
+    auto m = std::make_shared<Partly>();
+    dist::DistributedDataParallel ddp(m, nullptr, cap);
+    auto pass = [&] { ddp(x.to(DType::Float32)).sum().backward(); };
+    pass();
+    if (cap == 0) {
+      EXPECT_NO_THROW(pass());
+    } else {
+      try {
+        pass();
+        ADD_FAILURE() << "no error for an unused parameter";
+      } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("unused parameters"), std::string::npos) << e.what();
+      }
+    }
+  }
+}
+
 // no_sync(): two micro-batches accumulated locally, the third synced, equal one process
 // accumulating all three whole micro-batches (float64).
 TEST(DistributedDataParallel, NoSyncAccumulatesThenAveragesEverything) {

@@ -86,16 +86,23 @@ def all_gather(tensor_list, tensor):
 
 class DistributedDataParallel(_nn.Module):
     """Wraps module (Python or C++): copies rank 0's parameters and buffers to every rank, then
-    averages each parameter's gradient over the group as backward produces it. Every rank must
-    run the same model on its batch; state_dict keys are module.<name>, as in PyTorch."""
+    averages the gradients over the group during backward: in buckets of about bucket_cap_mb
+    (parameters in reverse order), each averaged on a communication thread while backward goes
+    on, as PyTorch's; bucket_cap_mb=0 averages each gradient when it arrives. Every rank must run
+    the same model on its batch, and with buckets every parameter must get a gradient;
+    state_dict keys are module.<name>, as in PyTorch."""
 
-    def __init__(self, module):
+    def __init__(self, module, bucket_cap_mb=25, find_unused_parameters=False):
         super().__init__()
         if not is_initialized():
             raise RuntimeError("DistributedDataParallel: call tessera.distributed.init_process_group first")
+        if find_unused_parameters:
+            raise ValueError("DistributedDataParallel: find_unused_parameters is not supported; with parameters "
+                             "that get no gradient use bucket_cap_mb=0")
         self.module = module
         _D.broadcast_state(list(module.state_dict().items()))
-        object.__setattr__(self, "_sync", _D.average_gradients_in_backward([p for p in module.parameters()]))
+        object.__setattr__(self, "_sync", _D.average_gradients_in_backward([p for p in module.parameters()],
+                                                                            float(bucket_cap_mb)))
 
     @_contextlib.contextmanager
     def no_sync(self):
