@@ -60,17 +60,23 @@ ref.load_state_dict(net.state_dict())
 rng = np.random.default_rng(7)  # the same data on both ranks
 xs = ts.tensor(rng.standard_normal((8, 6)))
 ys = ts.tensor(rng.integers(0, 3, 8))
-opt = ts.optim.SGD(ddp.parameters(), lr=0.1, momentum=0.9)
-ref_opt = ts.optim.SGD(ref.parameters(), lr=0.1, momentum=0.9)
-for _ in range(5):
-    opt.zero_grad()
-    nn.functional.cross_entropy(ddp(xs[4 * rank:4 * rank + 4]), ys[4 * rank:4 * rank + 4]).backward()
-    opt.step()
-    ref_opt.zero_grad()
-    nn.functional.cross_entropy(ref(xs), ys).backward()
-    ref_opt.step()
+
+
+def steps_match(opt, ref_opt, steps, what):
+    """steps on this rank's half batch (DDP) and on the whole batch (one process): equal weights."""
+    for _ in range(steps):
+        for o, model, xb, yb in ((opt, ddp, xs[4 * rank:4 * rank + 4], ys[4 * rank:4 * rank + 4]),
+                                 (ref_opt, ref, xs, ys)):
+            o.zero_grad()
+            nn.functional.cross_entropy(model(xb), yb).backward()
+            o.step()
+    for (name, p), (_, q) in zip(net.named_parameters(), ref.named_parameters()):
+        np.testing.assert_allclose(p.numpy(), q.numpy(), rtol=1e-10, atol=1e-12, err_msg=what + name)
+
+
+steps_match(ts.optim.SGD(ddp.parameters(), lr=0.1, momentum=0.9), ts.optim.SGD(ref.parameters(), lr=0.1, momentum=0.9),
+            5, "")
 for (name, p), (_, q) in zip(net.named_parameters(), ref.named_parameters()):
-    np.testing.assert_allclose(p.numpy(), q.numpy(), rtol=1e-10, atol=1e-12, err_msg=name)
     hi, lo = p.clone(), p.clone()
     dist.all_reduce(hi, dist.ReduceOp.MAX)
     dist.all_reduce(lo, dist.ReduceOp.MIN)
@@ -92,15 +98,7 @@ from tessera.distributed.optim import ZeroRedundancyOptimizer  # noqa: E402
 zero = ZeroRedundancyOptimizer(ddp.parameters(), ts.optim.Adam, lr=0.01)
 plain = ts.optim.Adam(ref.parameters(), lr=0.01)
 assert 0 < len([i for i in range(4) if zero.owner(i) == rank]) < 4
-for _ in range(3):
-    zero.zero_grad()
-    nn.functional.cross_entropy(ddp(xs[4 * rank:4 * rank + 4]), ys[4 * rank:4 * rank + 4]).backward()
-    zero.step()
-    plain.zero_grad()
-    nn.functional.cross_entropy(ref(xs), ys).backward()
-    plain.step()
-for (name, p), (_, q) in zip(net.named_parameters(), ref.named_parameters()):
-    np.testing.assert_allclose(p.numpy(), q.numpy(), rtol=1e-10, atol=1e-12, err_msg="ZeRO " + name)
+steps_match(zero, plain, 3, "ZeRO ")
 zero.consolidate_state_dict()
 got, want = zero.state_dict(), plain.state_dict()
 assert sorted(got["state"]) == sorted(want["state"])
