@@ -75,3 +75,27 @@ def test_bad_arguments():
     p = subprocess.run([sys.executable, "-m", "tessera.distributed.run", "--nproc-per-node", "0", "x.py"],
                        capture_output=True, text=True)
     assert p.returncode == 2 and "nproc-per-node" in p.stderr
+
+
+def test_a_rank_that_dies_or_hangs_mid_run_is_an_error_not_a_hang(tmp_path):
+    """After init: rank 1 dies (the others' next collective fails at once) or hangs (theirs fails
+    when the group's timeout passes); the launcher ends the job with rank 0's failure."""
+    for how, limit in (("dies", 20), ("hangs", 30)):
+        p, took = launch(tmp_path, f"""
+            import os, sys, time, tessera as ts, tessera.distributed as dist
+            dist.init_process_group("gloo", timeout=3)
+            t = ts.ones(1000)
+            dist.all_reduce(t)
+            if dist.get_rank() == 1:
+                if "{how}" == "dies":
+                    os._exit(0)  # gone without a word (status 0: the launcher waits for rank 0)
+                time.sleep(120)
+            try:
+                dist.all_reduce(t)
+            except RuntimeError as e:
+                print("rank 0 error:", e, file=sys.stderr)
+                sys.exit(5)
+        """)
+        assert p.returncode == 5, (how, p.returncode, p.stderr)
+        assert took < limit, (how, took)
+        assert "rank 0 error: dist.all_reduce (gloo, rank 0)" in p.stderr, p.stderr

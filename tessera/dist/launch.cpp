@@ -110,10 +110,10 @@ int launch(const std::vector<std::string>& argv, const LaunchOptions& o) {
           result = code;
           stopping = true;
           stop_at = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(o.grace_seconds));
-          std::fprintf(stderr, "tessera run: rank %d (pid %d) %s %d; ending the other %zu\n",
-                       o.node_rank * o.nproc_per_node + int(i), int(pid),
-                       WIFSIGNALED(st) ? "was killed by signal" : "exited with status",
-                       WIFSIGNALED(st) ? WTERMSIG(st) : code, left);
+          std::fprintf(stderr, "tessera run: rank %d (pid %d) %s %d%s\n", o.node_rank * o.nproc_per_node + int(i),
+                       int(pid), WIFSIGNALED(st) ? "was killed by signal" : "exited with status",
+                       WIFSIGNALED(st) ? WTERMSIG(st) : code,
+                       left == 0 ? "" : left == 1 ? "; ending the other process" : "; ending the other processes");
           signal_all(SIGTERM);
         }
       }
