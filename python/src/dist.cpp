@@ -88,13 +88,19 @@ void bind_dist(nb::module_& m) {
   nb::class_<dist::GradSync>(d, "GradSync")
       .def_prop_rw(
           "enabled", [](const dist::GradSync& s) { return s.enabled.load(); },
-          [](dist::GradSync& s, bool on) { s.enabled = on; });
+          [](dist::GradSync& s, bool on) { s.enabled = on; })
+      .def(
+          "prepare_for_backward",
+          [](dist::GradSync& s, const std::vector<Tensor>& outputs) {
+            if (s.prepare_for_backward) s.prepare_for_backward(outputs);
+          },
+          nb::arg("outputs"), "find_unused_parameters: marks what these outputs do not depend on as ready.");
   d.def(
       "average_gradients_in_backward",
-      [](const std::vector<Tensor>& params, double bucket_cap_mb) {
-        return dist::average_gradients_in_backward(params, dist::group(), bucket_cap_mb);
+      [](const std::vector<Tensor>& params, double bucket_cap_mb, bool find_unused_parameters) {
+        return dist::average_gradients_in_backward(params, dist::group(), bucket_cap_mb, find_unused_parameters);
       },
-      nb::arg("params"), nb::arg("bucket_cap_mb") = 25.0);
+      nb::arg("params"), nb::arg("bucket_cap_mb") = 25.0, nb::arg("find_unused_parameters") = false);
   nb::class_<dist::ZeroRedundancyOptimizer>(d, "ZeroRedundancyOptimizer")
       .def(
           "__init__",

@@ -107,4 +107,26 @@ for i in want["state"]:
         g = got["state"][i][k]
         assert g == v if k == "step" else np.allclose(g.numpy(), v.numpy(), rtol=1e-10, atol=1e-12), (i, k)
 zero.load_state_dict(want)
+# find_unused_parameters: a layer the forward skips keeps no gradient; the others are averaged.
+
+
+class Skips(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.used, self.skipped = nn.Linear(6, 3), nn.Linear(6, 3)
+
+    def forward(self, x):
+        return self.used(x)
+
+
+skips = dist.DistributedDataParallel(Skips(), find_unused_parameters=True)
+for _ in range(2):
+    skips.zero_grad()
+    skips(xs.float()[4 * rank:4 * rank + 4]).pow(2).sum().backward()
+    assert skips.module.skipped.weight.grad is None
+    g = skips.module.used.weight.grad.clone()
+    hi, lo = g.clone(), g.clone()
+    dist.all_reduce(hi, dist.ReduceOp.MAX)
+    dist.all_reduce(lo, dist.ReduceOp.MIN)
+    assert (hi - lo).abs().max().item() == 0
 print(f"rank {rank}: ok")

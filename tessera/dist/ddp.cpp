@@ -3,6 +3,7 @@
 #include <condition_variable>
 #include <mutex>
 #include <thread>
+#include <unordered_set>
 
 #include "tessera/autograd/autograd.h"
 #include "tessera/ops/factory.h"
@@ -10,12 +11,18 @@
 namespace tessera::dist {
 
 DistributedDataParallel::DistributedDataParallel(std::shared_ptr<nn::Module> module, ProcessGroup* pg,
-                                                 double bucket_cap_mb)
+                                                 double bucket_cap_mb, bool find_unused_parameters)
     : nn::Module("DistributedDataParallel"), module_(std::move(module)), pg_(pg ? pg : &group()) {
   TS_CHECK(module_ != nullptr, "DistributedDataParallel: null module");
   register_module("module", module_);  // state_dict keys "module.<name>", as in PyTorch
   broadcast_state(module_->state_dict(), *pg_);
-  sync_ = average_gradients_in_backward(module_->parameters(), *pg_, bucket_cap_mb);
+  sync_ = average_gradients_in_backward(module_->parameters(), *pg_, bucket_cap_mb, find_unused_parameters);
+}
+
+Tensor DistributedDataParallel::forward(const Tensor& x) {
+  Tensor y = module_->forward(x);
+  if (sync_->prepare_for_backward && sync_->enabled && autograd::is_grad_enabled()) sync_->prepare_for_backward({y});
+  return y;
 }
 
 void broadcast_state(const nn::StateDict& state, ProcessGroup& pg) {
@@ -40,8 +47,9 @@ namespace {
 // averages in bucket order (the same order on every rank) while backward goes on.
 class Reducer {
  public:
-  Reducer(const std::vector<Tensor>& params, ProcessGroup& pg, std::shared_ptr<GradSync> sync, double cap_mb)
-      : pg_(&pg), sync_(std::move(sync)) {
+  Reducer(const std::vector<Tensor>& params, ProcessGroup& pg, std::shared_ptr<GradSync> sync, double cap_mb,
+          bool find_unused)
+      : pg_(&pg), sync_(std::move(sync)), find_unused_(find_unused) {
     std::vector<Tensor> live;
     for (const Tensor& p : params)
       if (p.requires_grad()) {
@@ -88,8 +96,8 @@ class Reducer {
     {
       std::unique_lock<std::mutex> lk(m_);
       TS_CHECK(!arrived_[k], "DistributedDataParallel: a parameter got a second gradient before every parameter got "
-               "one in this backward: some parameters get no gradient (unused parameters), which bucketed DDP "
-               "does not support; use bucket_cap_mb = 0");
+               "one in this backward: some parameters get no gradient (unused parameters); pass "
+               "find_unused_parameters = true (or bucket_cap_mb = 0)");
       arrived_[k] = true;
     }
     // This parameter's total (accumulated under no_sync + incoming) into its bucket slice.
@@ -99,22 +107,28 @@ class Reducer {
       slice.copy_((acc.defined() ? acc + grad : grad).reshape({param.numel()}));
     }
     std::unique_lock<std::mutex> lk(m_);
-    if (++b.filled == int64_t(b.members.size())) {
-      ready_[bucket_of_[k]] = true;
-      cv_.notify_all();
-    }
-    if (++count_ < params_.size()) return grad;  // local for now; the last hook writes the average
+    used_[k] = true;
+    if (!filled(k)) return grad;  // local for now; the last hook writes the average
     // The last gradient of this backward: wait for every bucket, then every parameter's .grad is
     // its average (this one's returned, after clearing what it accumulated).
     cv_.wait(lk, [&] { return done_ == buckets_.size() || error_; });
     std::exception_ptr err = error_;
+    std::vector<bool> used = used_;
     reset_round();
     lk.unlock();
     if (err) std::rethrow_exception(err);
+    // With unused parameters: which ones some rank used (the others keep their .grad).
+    std::vector<bool> anyone(params_.size(), true);
+    if (find_unused_) {
+      Tensor u = zeros({int64_t(params_.size())}, {DType::Int64});
+      for (size_t j = 0; j < used.size(); ++j) static_cast<int64_t*>(u.data_ptr())[j] = used[j];
+      pg_->all_reduce(u, ReduceOp::Max);
+      for (size_t j = 0; j < used.size(); ++j) anyone[j] = static_cast<const int64_t*>(u.data_ptr())[j] != 0;
+    }
     Tensor mine;
     for (size_t j = 0; j < params_.size(); ++j) {
       auto pj = params_[j].lock();
-      if (!pj) continue;
+      if (!pj || (!anyone[j] && j != k)) continue;
       Tensor p(pj);
       const Bucket& bj = buckets_[bucket_of_[j]];
       Tensor avg = bj.flat.narrow(0, offset_of_[j], p.numel()).reshape(p.shape()).clone();
@@ -137,8 +151,56 @@ class Reducer {
     int64_t filled = 0;
   };
 
+  // Counts parameter k as arrived in its bucket (m_ held); true when it was the last of all.
+  bool filled(size_t k) {
+    Bucket& b = buckets_[bucket_of_[k]];
+    if (++b.filled == int64_t(b.members.size())) {
+      ready_[bucket_of_[k]] = true;
+      cv_.notify_all();
+    }
+    return ++count_ == params_.size();
+  }
+
+ public:
+  // find_unused_parameters: after a forward, the parameters its outputs do not reach count as
+  // arrived now, with what they accumulated (or zero) in their bucket slice.
+  void prepare_for_backward(const std::vector<Tensor>& outputs) {
+    std::unordered_set<const autograd::Node*> seen;
+    std::vector<std::shared_ptr<autograd::Node>> stack;
+    for (const Tensor& y : outputs)
+      if (y.defined() && y.grad_fn()) stack.push_back(y.grad_fn());
+    while (!stack.empty()) {
+      auto n = stack.back();
+      stack.pop_back();
+      if (!seen.insert(n.get()).second) continue;
+      for (const auto& e : n->next)
+        if (e.fn && !seen.count(e.fn.get())) stack.push_back(e.fn);
+    }
+    for (size_t k = 0; k < params_.size(); ++k) {
+      auto impl = params_[k].lock();
+      if (!impl) continue;
+      Tensor p(impl);
+      auto* meta = p.impl().autograd.get();
+      auto acc_node = meta ? meta->grad_accumulator.lock() : nullptr;
+      if (acc_node && seen.count(acc_node.get())) continue;  // reached: its hook will come
+      Tensor acc = p.grad();
+      Tensor slice = buckets_[bucket_of_[k]].flat.narrow(0, offset_of_[k], p.numel());
+      {
+        autograd::NoGradGuard ng;
+        if (acc.defined()) slice.copy_(acc.reshape({p.numel()}));
+        else slice.zero_();
+      }
+      std::lock_guard<std::mutex> g(m_);
+      if (arrived_[k]) continue;
+      arrived_[k] = true;
+      filled(k);  // (the last one is a gradient's hook: some parameter is used)
+    }
+  }
+
+ private:
   void reset_round() {  // (m_ held, or before the worker starts)
     arrived_.assign(params_.size(), false);
+    used_.assign(params_.size(), false);
     ready_.assign(buckets_.size(), false);
     for (Bucket& b : buckets_) b.filled = 0;
     count_ = 0;
@@ -174,7 +236,8 @@ class Reducer {
   std::vector<size_t> bucket_of_;
   std::vector<int64_t> offset_of_;
   std::vector<Bucket> buckets_;
-  std::vector<bool> arrived_, ready_;
+  std::vector<bool> arrived_, ready_, used_;
+  bool find_unused_;
   size_t count_ = 0, next_ = 0, done_ = 0;
   std::exception_ptr error_;
   bool stop_ = false;
@@ -186,12 +249,20 @@ class Reducer {
 }  // namespace
 
 std::shared_ptr<GradSync> average_gradients_in_backward(const std::vector<Tensor>& params, ProcessGroup& pg,
-                                                        double bucket_cap_mb) {
+                                                        double bucket_cap_mb, bool find_unused_parameters) {
   TS_CHECK_VALUE(bucket_cap_mb >= 0, "DistributedDataParallel: bucket_cap_mb must be >= 0, got ", bucket_cap_mb);
+  TS_CHECK_VALUE(!find_unused_parameters || bucket_cap_mb > 0, "DistributedDataParallel: find_unused_parameters "
+                 "needs buckets (bucket_cap_mb > 0); without them unused parameters need nothing");
   ProcessGroup* g = &pg;
   auto sync = std::make_shared<GradSync>();
   if (bucket_cap_mb > 0) {
-    auto reducer = std::make_shared<Reducer>(params, pg, sync, bucket_cap_mb);
+    auto reducer = std::make_shared<Reducer>(params, pg, sync, bucket_cap_mb, find_unused_parameters);
+    if (find_unused_parameters) {
+      std::weak_ptr<Reducer> weak = reducer;  // (the switch must not keep the reducer alive)
+      sync->prepare_for_backward = [weak](const std::vector<Tensor>& outputs) {
+        if (auto r = weak.lock()) r->prepare_for_backward(outputs);
+      };
+    }
     size_t k = 0;
     for (const Tensor& p : params)
       if (p.requires_grad()) {

@@ -220,10 +220,36 @@ TEST(DistributedDataParallel, BucketSizesTakeTheSameSteps) {
         pass();
         ADD_FAILURE() << "no error for an unused parameter";
       } catch (const Error& e) {
-        EXPECT_NE(std::string(e.what()).find("unused parameters"), std::string::npos) << e.what();
+        EXPECT_NE(std::string(e.what()).find("find_unused_parameters"), std::string::npos) << e.what();
       }
     }
   }
+  // find_unused_parameters: the unused layer keeps no gradient, the used one is averaged; a layer
+  // only rank 1 uses gets the average over both ranks (rank 0 counting zero).
+  struct Sometimes : Partly {
+    Tensor forward(const Tensor& x) override {
+      Tensor y = used->forward(x);
+      return dist::get_rank() == 1 ? y + unused->forward(x) : y;
+    }
+  };
+  for (bool rank_dependent : {false, true}) {
+    std::shared_ptr<Partly> m = rank_dependent ? std::make_shared<Sometimes>() : std::make_shared<Partly>();
+    dist::DistributedDataParallel ddp(m, nullptr, 25, /*find_unused_parameters=*/true);
+    for (int pass = 0; pass < 3; ++pass) {
+      ddp.zero_grad();
+      ddp(x.to(DType::Float32).narrow(0, 4 * r, 4)).pow(2).sum().backward();
+      EXPECT_TRUE(m->used->weight.grad().defined());
+      EXPECT_EQ(spread(m->used->weight.grad()), 0.0);
+      if (rank_dependent) {
+        ASSERT_TRUE(m->unused->weight.grad().defined());
+        EXPECT_EQ(spread(m->unused->weight.grad()), 0.0);
+        EXPECT_GT(m->unused->weight.grad().abs().sum().item<double>(), 0.0);
+      } else {
+        EXPECT_FALSE(m->unused->weight.grad().defined());
+      }
+    }
+  }
+  EXPECT_THROW(dist::DistributedDataParallel(std::make_shared<Partly>(), nullptr, 0, true), ValueError);
 }
 
 // no_sync(): two micro-batches accumulated locally, the third synced, equal one process

@@ -89,20 +89,19 @@ class DistributedDataParallel(_nn.Module):
     averages the gradients over the group during backward: in buckets of about bucket_cap_mb
     (parameters in reverse order), each averaged on a communication thread while backward goes
     on, as PyTorch's; bucket_cap_mb=0 averages each gradient when it arrives. Every rank must run
-    the same model on its batch, and with buckets every parameter must get a gradient;
-    state_dict keys are module.<name>, as in PyTorch."""
+    the same model on its batch; with buckets, parameters that get no gradient need
+    find_unused_parameters=True (those no rank used keep their .grad). state_dict keys are
+    module.<name>, as in PyTorch."""
 
     def __init__(self, module, bucket_cap_mb=25, find_unused_parameters=False):
         super().__init__()
         if not is_initialized():
             raise RuntimeError("DistributedDataParallel: call tessera.distributed.init_process_group first")
-        if find_unused_parameters:
-            raise ValueError("DistributedDataParallel: find_unused_parameters is not supported; with parameters "
-                             "that get no gradient use bucket_cap_mb=0")
         self.module = module
         _D.broadcast_state(list(module.state_dict().items()))
-        object.__setattr__(self, "_sync", _D.average_gradients_in_backward([p for p in module.parameters()],
-                                                                            float(bucket_cap_mb)))
+        object.__setattr__(self, "_sync", _D.average_gradients_in_backward(
+            [p for p in module.parameters()], float(bucket_cap_mb), bool(find_unused_parameters)))
+        object.__setattr__(self, "_find_unused", bool(find_unused_parameters))
 
     @_contextlib.contextmanager
     def no_sync(self):
@@ -116,4 +115,18 @@ class DistributedDataParallel(_nn.Module):
             self._sync.enabled = was
 
     def forward(self, *args, **kwargs):
-        return self.module(*args, **kwargs)
+        out = self.module(*args, **kwargs)
+        if self._find_unused and self._sync.enabled and _tessera.is_grad_enabled():
+            self._sync.prepare_for_backward(_tensors_in(out))
+        return out
+
+
+def _tensors_in(obj):
+    """The tensors in a forward's output (a tensor, or nested tuples, lists and dicts)."""
+    if isinstance(obj, _tessera.Tensor):
+        return [obj]
+    if isinstance(obj, (list, tuple)):
+        return [t for o in obj for t in _tensors_in(o)]
+    if isinstance(obj, dict):
+        return [t for o in obj.values() for t in _tensors_in(o)]
+    return []
