@@ -99,3 +99,29 @@ def test_a_rank_that_dies_or_hangs_mid_run_is_an_error_not_a_hang(tmp_path):
         assert p.returncode == 5, (how, p.returncode, p.stderr)
         assert took < limit, (how, took)
         assert "rank 0 error: dist.all_reduce (gloo, rank 0)" in p.stderr, p.stderr
+
+
+def test_two_launchers_as_two_nodes(tmp_path):
+    """--nnodes 2: two launchers (two "machines", here both on 127.0.0.1) make one job of four
+    ranks: RANK = node_rank * nproc_per_node + LOCAL_RANK, one rendezvous at the master."""
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    script = tmp_path / "job.py"
+    script.write_text(textwrap.dedent("""
+        import os, tessera as ts, tessera.distributed as dist
+        dist.init_process_group("gloo", timeout=60)
+        rank, world = dist.get_rank(), dist.get_world_size()
+        assert world == 4 and rank == int(os.environ["GROUP_RANK"]) * 2 + int(os.environ["LOCAL_RANK"])
+        t = ts.tensor([float(rank)], dtype=ts.float64)
+        dist.all_reduce(t)
+        assert t.item() == 6.0, t
+    """))
+    cmd = [sys.executable, "-m", "tessera.distributed.run", "--nproc-per-node", "2", "--nnodes", "2",
+           "--master-addr", "127.0.0.1", "--master-port", str(port)]
+    nodes = [subprocess.Popen(cmd + ["--node-rank", str(r), str(script)], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for r in (0, 1)]
+    outs = [n.communicate(timeout=120) for n in nodes]
+    assert [n.returncode for n in nodes] == [0, 0], outs
