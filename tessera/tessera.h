@@ -12,6 +12,7 @@
 #include "tessera/nn/container.h"
 #include "tessera/nn/init.h"
 #include "tessera/nn/layers.h"
+#include "tessera/nn/functional.h"
 #include "tessera/nn/loss.h"
 #include "tessera/nn/module.h"
 #include "tessera/nn/rnn.h"

@@ -13,6 +13,7 @@
 #include <tuple>
 #include <vector>
 
+#include "tessera/core/arg.h"
 #include "tessera/core/tensor.h"
 
 namespace tessera::optim {
@@ -176,13 +177,6 @@ class LBFGS : public Optimizer {
 // optim::SGDOptions(0.01).momentum(0.9).nesterov(true): each setter returns the builder, each
 // getter (no argument) reads; the builder converts to the aggregate the optimizers take, and an
 // aggregate converts to the builder.
-#define TESSERA_ARG(T, name)        \
-  auto& name(T v) {                 \
-    c_.name = std::move(v);         \
-    return *this;                   \
-  }                                 \
-  const T& name() const { return c_.name; }
-
 #define TESSERA_OPTIONS_COMMON(Builder, Config)      \
   Builder(const Config& c) : c_(c) {} /* NOLINT */   \
   operator const Config&() const { return c_; }     \

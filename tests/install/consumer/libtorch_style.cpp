@@ -1,7 +1,7 @@
 // A program in LibTorch's idioms, built against the installed package: torch:: spelled tessera::.
 // (What tessera has of them so far: dtype/device constants, TensorOptions from a dtype or a
 // device and its chain, ops at namespace scope, NoGradGuard, custom autograd functions,
-// optimizer option builders, save/load.)
+// optimizer option builders, save/load, nn::functional with FuncOptions.)
 #include <tessera/tessera.h>
 
 #include <cstdio>
@@ -51,6 +51,10 @@ int main() {
   tessera::load(w2_back, "libtorch_style_w2.safetensors");
   std::remove("libtorch_style_w2.safetensors");
   w2_error += (w2_back - w2).abs().max().item<double>();
+  namespace F = tessera::nn::functional;  // torch::nn::functional's spellings
+  tessera::Tensor img = tessera::ones({1, 1, 4, 4});
+  tessera::Tensor pooled = F::max_pool2d(F::relu(img), F::MaxPool2dFuncOptions(2).stride(2));
+  if (pooled.size(2) != 2 || F::log_softmax(pooled.flatten(1), 1).size(1) != 4) return 1;
   tessera::Tensor idx = tessera::arange(0, 4, 1, tessera::kInt64);
   tessera::Tensor joined = tessera::cat({tessera::relu(tessera::ones({2}, tessera::kFloat32)), tessera::zeros({2})}, 0);
   std::printf("loss %.6f -> %.6f, w = [%.3f, %.3f, %.3f], %s, %lld\n", first, last, w.select(0, 0).item<double>(),

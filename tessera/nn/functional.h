@@ -1,0 +1,142 @@
+#pragma once
+// torch::nn::functional's spellings (namespace F = tessera::nn::functional;): the activations,
+// softmax, dropout, pooling, convolution, linear and the losses, with LibTorch's option
+// builders (F::MaxPool2dFuncOptions(2).stride(2), F::DropoutFuncOptions().p(0.5).training(t)).
+// Each is the op in tessera::ops; the losses are in tessera/nn/loss.h.
+#include <string>
+
+#include "tessera/core/arg.h"
+#include "tessera/nn/loss.h"
+#include "tessera/ops/ops.h"
+
+namespace tessera::nn::functional {
+
+// A size of a 2-D window: one number for both dims, or {h, w}.
+struct Size2 {
+  Size2(int64_t v) : h(v), w(v) {}  // NOLINT: a number is both
+  Size2(int64_t a, int64_t b) : h(a), w(b) {}
+  Size2(std::initializer_list<int64_t> v);
+  Shape shape() const { return {h, w}; }
+  int64_t h, w;
+};
+
+namespace detail {
+struct Pool2d {
+  Size2 kernel_size{1}, stride{0}, padding{0}, dilation{1};
+  bool ceil_mode = false, count_include_pad = true;
+};
+struct Conv2d {
+  Tensor bias{};
+  Size2 stride{1}, padding{0}, dilation{1};
+  int64_t groups = 1;
+};
+struct Dropout {
+  double p = 0.5;
+  bool training = true;
+};
+struct Dim {
+  int64_t dim = -1;
+};
+struct Gelu {
+  std::string approximate = "none";
+};
+struct NllLoss {
+  Tensor weight{};
+  int64_t ignore_index = -100;
+  std::string reduction = "mean";
+};
+}  // namespace detail
+
+#define TESSERA_FUNC_OPTIONS(Name, Impl) \
+ private:                                 \
+  Impl c_;                                \
+                                          \
+ public:                                  \
+  const Impl& options() const { return c_; }
+
+// stride defaults to kernel_size, as in PyTorch.
+class MaxPool2dFuncOptions {
+ public:
+  MaxPool2dFuncOptions(Size2 kernel_size) { c_.kernel_size = c_.stride = kernel_size; }  // NOLINT
+  TESSERA_FUNC_OPTIONS(MaxPool2dFuncOptions, detail::Pool2d)
+  TESSERA_ARG(Size2, kernel_size)
+  TESSERA_ARG(Size2, stride)
+  TESSERA_ARG(Size2, padding)
+  TESSERA_ARG(Size2, dilation)
+  TESSERA_ARG(bool, ceil_mode)
+};
+class AvgPool2dFuncOptions {
+ public:
+  AvgPool2dFuncOptions(Size2 kernel_size) { c_.kernel_size = c_.stride = kernel_size; }  // NOLINT
+  TESSERA_FUNC_OPTIONS(AvgPool2dFuncOptions, detail::Pool2d)
+  TESSERA_ARG(Size2, kernel_size)
+  TESSERA_ARG(Size2, stride)
+  TESSERA_ARG(Size2, padding)
+  TESSERA_ARG(bool, ceil_mode)
+  TESSERA_ARG(bool, count_include_pad)
+};
+class Conv2dFuncOptions {
+ public:
+  TESSERA_FUNC_OPTIONS(Conv2dFuncOptions, detail::Conv2d)
+  TESSERA_ARG(Tensor, bias)
+  TESSERA_ARG(Size2, stride)
+  TESSERA_ARG(Size2, padding)
+  TESSERA_ARG(Size2, dilation)
+  TESSERA_ARG(int64_t, groups)
+};
+class DropoutFuncOptions {
+ public:
+  TESSERA_FUNC_OPTIONS(DropoutFuncOptions, detail::Dropout)
+  TESSERA_ARG(double, p)
+  TESSERA_ARG(bool, training)
+};
+class SoftmaxFuncOptions {
+ public:
+  SoftmaxFuncOptions(int64_t dim) { c_.dim = dim; }  // NOLINT
+  TESSERA_FUNC_OPTIONS(SoftmaxFuncOptions, detail::Dim)
+  TESSERA_ARG(int64_t, dim)
+};
+using LogSoftmaxFuncOptions = SoftmaxFuncOptions;
+class GELUFuncOptions {
+ public:
+  TESSERA_FUNC_OPTIONS(GELUFuncOptions, detail::Gelu)
+  TESSERA_ARG(std::string, approximate)
+};
+class NLLLossFuncOptions {
+ public:
+  TESSERA_FUNC_OPTIONS(NLLLossFuncOptions, detail::NllLoss)
+  TESSERA_ARG(Tensor, weight)
+  TESSERA_ARG(int64_t, ignore_index)
+  TESSERA_ARG(std::string, reduction)
+};
+// Converts to cross_entropy's CrossEntropyOptions (loss.h).
+class CrossEntropyFuncOptions {
+ public:
+  TESSERA_FUNC_OPTIONS(CrossEntropyFuncOptions, CrossEntropyOptions)
+  TESSERA_ARG(Tensor, weight)
+  TESSERA_ARG(int64_t, ignore_index)
+  TESSERA_ARG(std::string, reduction)
+  TESSERA_ARG(double, label_smoothing)
+  operator const CrossEntropyOptions&() const { return c_; }  // NOLINT
+};
+#undef TESSERA_FUNC_OPTIONS
+
+inline Tensor relu(const Tensor& x) { return ops::relu(x); }
+inline Tensor silu(const Tensor& x) { return ops::silu(x); }
+inline Tensor sigmoid(const Tensor& x) { return ops::sigmoid(x); }
+inline Tensor tanh(const Tensor& x) { return ops::tanh(x); }
+inline Tensor gelu(const Tensor& x, const GELUFuncOptions& o = {}) { return ops::gelu(x, o.approximate()); }
+inline Tensor softmax(const Tensor& x, const SoftmaxFuncOptions& o) { return ops::softmax(x, o.dim()); }
+inline Tensor log_softmax(const Tensor& x, const LogSoftmaxFuncOptions& o) { return ops::log_softmax(x, o.dim()); }
+inline Tensor dropout(const Tensor& x, const DropoutFuncOptions& o = {}) { return ops::dropout(x, o.p(), o.training()); }
+inline Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = {}) {
+  return ops::linear(x, weight, bias);
+}
+Tensor max_pool2d(const Tensor& x, const MaxPool2dFuncOptions& o);
+Tensor avg_pool2d(const Tensor& x, const AvgPool2dFuncOptions& o);
+Tensor conv2d(const Tensor& x, const Tensor& weight, const Conv2dFuncOptions& o = {});
+inline Tensor nll_loss(const Tensor& input, const Tensor& target, const NLLLossFuncOptions& o) {
+  return nll_loss(input, target, o.weight(), o.ignore_index(), o.reduction());
+}
+
+}  // namespace tessera::nn::functional
