@@ -24,3 +24,4 @@
 #include "tessera/optim/grad_scaler.h"
 #include "tessera/optim/scheduler.h"
 #include "tessera/train/serialize.h"
+#include "tessera/data/torch_api.h"

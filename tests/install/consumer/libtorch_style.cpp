@@ -1,7 +1,7 @@
 // A program in LibTorch's idioms, built against the installed package: torch:: spelled tessera::.
 // (What tessera has of them so far: dtype/device constants, TensorOptions from a dtype or a
 // device and its chain, ops at namespace scope, NoGradGuard, custom autograd functions,
-// optimizer option builders, save/load, nn::functional with FuncOptions.)
+// optimizer option builders, save/load, nn::functional with FuncOptions, torch::data.)
 #include <tessera/tessera.h>
 
 #include <cstdio>
@@ -55,6 +55,19 @@ int main() {
   tessera::Tensor img = tessera::ones({1, 1, 4, 4});
   tessera::Tensor pooled = F::max_pool2d(F::relu(img), F::MaxPool2dFuncOptions(2).stride(2));
   if (pooled.size(2) != 2 || F::log_softmax(pooled.flatten(1), 1).size(1) != 4) return 1;
+  // torch::data's spellings over an in-memory dataset.
+  auto ds = tessera::data::MappedDataset(std::make_shared<tessera::data::TensorDataset>(
+                                             tessera::ones({10, 1, 2, 2}), tessera::arange(0, 10, 1, tessera::kInt64)))
+                .map(tessera::data::transforms::Normalize<>(0.5, 0.5))
+                .map(tessera::data::transforms::Stack<>());
+  auto loader = tessera::data::make_data_loader<tessera::data::samplers::SequentialSampler>(
+      ds, tessera::data::DataLoaderOptions().batch_size(4).workers(0));
+  int64_t seen = 0;
+  for (auto& batch : *loader) {
+    if (batch.data.max().item<double>() != 1.0) return 1;  // (1 - 0.5) / 0.5
+    seen += batch.target.size(0);
+  }
+  if (seen != 10) return 1;
   tessera::Tensor idx = tessera::arange(0, 4, 1, tessera::kInt64);
   tessera::Tensor joined = tessera::cat({tessera::relu(tessera::ones({2}, tessera::kFloat32)), tessera::zeros({2})}, 0);
   std::printf("loss %.6f -> %.6f, w = [%.3f, %.3f, %.3f], %s, %lld\n", first, last, w.select(0, 0).item<double>(),
