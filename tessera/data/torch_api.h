@@ -26,7 +26,7 @@ namespace tessera::data {
 class MappedDataset {
  public:
   explicit MappedDataset(std::shared_ptr<const Dataset> base) : base_(std::move(base)) {}
-  // (x - mean) / stddev on the inputs of every batch (one value, or one per channel).
+  // This dataset with a transform added (transforms::Normalize<>, transforms::Stack<>).
   template <class T>
   MappedDataset map(const T& transform) const {
     MappedDataset d = *this;
@@ -54,6 +54,7 @@ class MNIST : public MappedDataset {
 }  // namespace datasets
 
 namespace transforms {
+// (x - mean) / stddev on the inputs of every batch (one value, or one per channel).
 template <class Target = Tensor>
 class Normalize {
  public:

@@ -28,16 +28,9 @@ Tensor DistributedDataParallel::forward(const Tensor& x) {
 void broadcast_state(const nn::StateDict& state, ProcessGroup& pg) {
   autograd::NoGradGuard ng;
   for (auto& [name, t] : state) {
-    Tensor v = t;
-    TS_CHECK_DEVICE(v.device().is_cpu(), "DistributedDataParallel: '", name, "' is on ", v.device(),
-                    "; the MPI backend trains CPU models");
-    if (v.is_contiguous()) {
-      pg.broadcast(v, 0);
-    } else {
-      Tensor c = v.contiguous();
-      pg.broadcast(c, 0);
-      v.copy_(c);
-    }
+    TS_CHECK_DEVICE(t.device().is_cpu(), "DistributedDataParallel: '", name, "' is on ", t.device(),
+                    "; the process groups train CPU models");
+    broadcast_in_place(pg, t, 0);
   }
 }
 
@@ -47,9 +40,8 @@ namespace {
 // averages in bucket order (the same order on every rank) while backward goes on.
 class Reducer {
  public:
-  Reducer(const std::vector<Tensor>& params, ProcessGroup& pg, std::shared_ptr<GradSync> sync, double cap_mb,
-          bool find_unused)
-      : pg_(&pg), sync_(std::move(sync)), find_unused_(find_unused) {
+  Reducer(const std::vector<Tensor>& params, ProcessGroup& pg, double cap_mb, bool find_unused)
+      : pg_(&pg), find_unused_(find_unused) {
     std::vector<Tensor> live;
     for (const Tensor& p : params)
       if (p.requires_grad()) {
@@ -65,11 +57,11 @@ class Reducer {
       const Tensor& p = live[k];
       int64_t bytes = p.numel() * int64_t(p.element_size());
       if (buckets_.empty() || buckets_.back().dtype != p.dtype() || buckets_.back().bytes + bytes > cap)
-        buckets_.push_back(Bucket{{}, 0, 0, p.dtype(), Tensor()});
+        buckets_.push_back(Bucket{0, 0, 0, p.dtype(), Tensor()});
       Bucket& b = buckets_.back();
       bucket_of_[k] = buckets_.size() - 1;
       offset_of_[k] = b.numel;
-      b.members.push_back(k);
+      ++b.members;
       b.numel += p.numel();
       b.bytes += bytes;
     }
@@ -144,8 +136,7 @@ class Reducer {
 
  private:
   struct Bucket {
-    std::vector<size_t> members;
-    int64_t numel = 0, bytes = 0;
+    int64_t members = 0, numel = 0, bytes = 0;  // parameters, elements and bytes in it
     DType dtype;
     Tensor flat;
     int64_t filled = 0;
@@ -154,7 +145,7 @@ class Reducer {
   // Counts parameter k as arrived in its bucket (m_ held); true when it was the last of all.
   bool filled(size_t k) {
     Bucket& b = buckets_[bucket_of_[k]];
-    if (++b.filled == int64_t(b.members.size())) {
+    if (++b.filled == b.members) {
       ready_[bucket_of_[k]] = true;
       cv_.notify_all();
     }
@@ -231,7 +222,6 @@ class Reducer {
   }
 
   ProcessGroup* pg_;
-  std::shared_ptr<GradSync> sync_;
   std::vector<std::weak_ptr<TensorImpl>> params_;  // (weak: the parameters' hooks hold the reducer)
   std::vector<size_t> bucket_of_;
   std::vector<int64_t> offset_of_;
@@ -256,7 +246,7 @@ std::shared_ptr<GradSync> average_gradients_in_backward(const std::vector<Tensor
   ProcessGroup* g = &pg;
   auto sync = std::make_shared<GradSync>();
   if (bucket_cap_mb > 0) {
-    auto reducer = std::make_shared<Reducer>(params, pg, sync, bucket_cap_mb, find_unused_parameters);
+    auto reducer = std::make_shared<Reducer>(params, pg, bucket_cap_mb, find_unused_parameters);
     if (find_unused_parameters) {
       std::weak_ptr<Reducer> weak = reducer;  // (the switch must not keep the reducer alive)
       sync->prepare_for_backward = [weak](const std::vector<Tensor>& outputs) {

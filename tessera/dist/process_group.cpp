@@ -145,14 +145,15 @@ int env_int(const char* name, int given, const char* what) {
   if (given >= 0) return given;
   const char* v = std::getenv(name);
   TS_CHECK_VALUE(v && *v, "init_process_group: ", what, " is not given and ", name, " is not set");
+  size_t used = 0;
+  int n = -1;
   try {
-    size_t used = 0;
-    int n = std::stoi(v, &used);
-    TS_CHECK_VALUE(used == std::strlen(v) && n >= 0, "");
-    return n;
-  } catch (const std::exception&) {
-    throw ValueError(detail::str("init_process_group: ", name, "='", v, "' is not a non-negative integer"));
+    n = std::stoi(v, &used);
+  } catch (const std::exception&) {  // (not a number, or out of range: n stays -1)
   }
+  TS_CHECK_VALUE(used == std::strlen(v) && n >= 0, "init_process_group: ", name, "='", v,
+                 "' is not a non-negative integer");
+  return n;
 }
 
 std::string env_str(const char* name) {
@@ -229,6 +230,18 @@ std::shared_ptr<ProcessGroup> init_process_group(const std::string& backend, con
 }
 
 void destroy_process_group() { default_group.reset(); }
+
+void broadcast_in_place(ProcessGroup& pg, const Tensor& t, int root) {
+  autograd::NoGradGuard ng;
+  Tensor v = t;
+  if (v.is_contiguous()) {
+    pg.broadcast(v, root);
+    return;
+  }
+  Tensor c = v.contiguous();
+  pg.broadcast(c, root);
+  v.copy_(c);
+}
 
 bool is_initialized() { return default_group != nullptr; }
 

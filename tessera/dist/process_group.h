@@ -63,6 +63,9 @@ int get_world_size();  // 1 when no group was started
 bool built_with_mpi();
 bool built_with_gloo();
 
+// t (any layout; its own storage, views of it follow) becomes root's t on every rank of pg.
+void broadcast_in_place(ProcessGroup& pg, const Tensor& t, int root);
+
 // Shorthands on the default group.
 void all_reduce(Tensor& t, ReduceOp op = ReduceOp::Sum);
 void broadcast(Tensor& t, int root = 0);

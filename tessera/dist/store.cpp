@@ -87,6 +87,13 @@ sockaddr_in resolve(const std::string& host, int port) {
   return a;
 }
 
+[[noreturn]] void not_set(const std::vector<std::string>& keys, std::chrono::milliseconds timeout) {
+  std::string names;
+  for (auto& k : keys) names += (names.empty() ? "'" : ", '") + k + "'";
+  throw Error(detail::str("dist store: ", names, " not set within ", timeout.count() / 1000.0,
+                          " s (a process of the job failed or never started)"));
+}
+
 bool same_token(const std::string& a, const std::string& b) {  // no early exit on the first difference
   unsigned diff = unsigned(a.size() != b.size());
   for (size_t i = 0; i < std::max(a.size(), b.size()); ++i)
@@ -104,11 +111,7 @@ void Store::wait(const std::vector<std::string>& keys) {
       if (!check(k)) missing.push_back(k);
     return missing.empty();
   });
-  if (ok) return;
-  std::string names;
-  for (auto& k : missing) names += (names.empty() ? "'" : ", '") + k + "'";
-  throw Error(detail::str("dist store: ", names, " not set within ", timeout_.count() / 1000.0,
-                          " s (a process of the job failed or never started)"));
+  if (!ok) not_set(missing, timeout_);
 }
 
 // --- TcpStore ------------------------------------------------------------------------------------
@@ -282,9 +285,7 @@ bool TcpStore::check(const std::string& key) { return client_->request(kCheck, k
 
 Bytes TcpStore::get(const std::string& key) {
   std::string v;
-  if (!poll_until(timeout_, [&] { return client_->request(kGet, key, "", &v); }))
-    throw Error(detail::str("dist store: '", key, "' not set within ", timeout_.count() / 1000.0,
-                            " s (a process of the job failed or never started)"));
+  if (!poll_until(timeout_, [&] { return client_->request(kGet, key, "", &v); })) not_set({key}, timeout_);
   return Bytes(v.begin(), v.end());
 }
 
@@ -324,7 +325,7 @@ Bytes FileStore::get(const std::string& key) {
 }
 
 int64_t FileStore::add(const std::string& key, int64_t delta) {
-  // A counter as one file per increment: atomic without locks (rename never overwrites a claim).
+  // A counter as one file per increment: atomic without locks (link never overwrites a claim).
   for (int64_t n = 1;; ++n) {
     std::string claim = path_of(key) + ".add." + std::to_string(n);
     std::string tmp = claim + ".tmp." + std::to_string(::getpid());
@@ -340,8 +341,9 @@ int64_t FileStore::add(const std::string& key, int64_t delta) {
       }
       return sum;
     }
+    int err = errno;
     ::unlink(tmp.c_str());
-    TS_CHECK_T(IOError, errno == EEXIST, "dist file store: cannot write in '", folder_, "': ", std::strerror(errno));
+    TS_CHECK_T(IOError, err == EEXIST, "dist file store: cannot write in '", folder_, "': ", std::strerror(err));
   }
 }
 

@@ -4,7 +4,6 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 
-#include "tessera/autograd/autograd.h"
 #include "tessera/io/safetensors.h"
 #include "tessera/ops/factory.h"
 
@@ -54,17 +53,7 @@ ZeroRedundancyOptimizer::ZeroRedundancyOptimizer(std::vector<Tensor> params, con
 
 void ZeroRedundancyOptimizer::step() {
   if (!mine_.empty()) local_->step();
-  autograd::NoGradGuard ng;
-  for (size_t i = 0; i < params_.size(); ++i) {
-    Tensor& p = params_[i];
-    if (p.is_contiguous()) {
-      pg_->broadcast(p, owner_[i]);
-    } else {
-      Tensor c = p.contiguous();
-      pg_->broadcast(c, owner_[i]);
-      p.copy_(c);
-    }
-  }
+  for (size_t i = 0; i < params_.size(); ++i) broadcast_in_place(*pg_, params_[i], owner_[i]);
   consolidated_.reset();
 }
 

@@ -42,7 +42,7 @@ def get_backend():
     """The default group's backend ("gloo" or "mpi")."""
     if not is_initialized():
         raise RuntimeError("get_backend: no process group; call init_process_group first")
-    return _tessera._dist.backend()
+    return _D.backend()
 
 
 class ReduceOp:

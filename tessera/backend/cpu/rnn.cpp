@@ -325,7 +325,7 @@ const float* transposed(const Tensor& w, int64_t R, int64_t in, int64_t Rp, Alig
   return out;
 }
 
-inline __attribute__((always_inline)) float sigmoidf(float x) { return 1.0f / (1.0f + math::fast_expf(-x)); }
+constexpr math::SigmoidFn sigmoidf{};
 
 // One step of one sequence: gates from the input projection xg and the recurrent part gh (both
 // with their biases, PyTorch's gate order); h and c updated in place.
