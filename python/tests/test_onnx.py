@@ -586,3 +586,38 @@ def test_auto_pad_and_asymmetric_pads_match_onnxruntime(tmp_path, op, attrs):
     np.testing.assert_allclose(got.detach().numpy(), want, rtol=1e-5, atol=1e-5)
     got.sum().backward()  # and it trains: gradients flow through the padding
     assert xt.grad.shape == x.shape
+
+
+def test_session_adds_after_a_convolution_fold_or_broadcast(tmp_path):
+    """A Conv without B followed by Add of a [1, C, 1, 1] or [C, 1, 1] constant (paddle2onnx writes
+    these) folds into the convolution's bias; a [W] constant, a broadcasting runtime input and a
+    same-shape residual stay adds: every form matches onnxruntime."""
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    w = RNG.standard_normal((4, 3, 3, 3)).astype(np.float32)
+    init = [numpy_helper.from_array(a, n) for n, a in [
+        ("w", w), ("b4", RNG.standard_normal((1, 4, 1, 1)).astype(np.float32)),
+        ("b3", RNG.standard_normal((4, 1, 1)).astype(np.float32)),
+        ("bw", RNG.standard_normal(4).astype(np.float32))]]
+    nodes = []
+    for k, other in enumerate(["b4", "b3", "bw", "r", "full"]):
+        nodes += [helper.make_node("Conv", ["x", "w"], [f"c{k}"], pads=[1, 1, 1, 1]),
+                  helper.make_node("Add", [f"c{k}", other] if k % 2 else [other, f"c{k}"], [f"a{k}"]),
+                  helper.make_node("Relu", [f"a{k}"], [f"y{k}"])]
+    f = TensorProto.FLOAT
+    graph = helper.make_graph(
+        nodes, "adds", [helper.make_tensor_value_info("x", f, [2, 3, 4, 4]),
+                        helper.make_tensor_value_info("r", f, [1, 4, 1, 1]),
+                        helper.make_tensor_value_info("full", f, [2, 4, 4, 4])],
+        [helper.make_tensor_value_info(f"y{k}", f, None) for k in range(5)], initializer=init)
+    path = tmp_path / "adds.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), str(path))
+    feeds = {"x": RNG.standard_normal((2, 3, 4, 4)).astype(np.float32),
+             "r": RNG.standard_normal((1, 4, 1, 1)).astype(np.float32),
+             "full": RNG.standard_normal((2, 4, 4, 4)).astype(np.float32)}
+    want = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, feeds)
+    for session in (ts.inference.InferenceSession(path), ts.inference.InferenceSession(path, fuse=False)):
+        got = session.run([ts.tensor(feeds[n]) for n in ("x", "r", "full")])
+        for k, (g, wt) in enumerate(zip(got, want)):
+            np.testing.assert_allclose(g.numpy(), wt, rtol=1e-5, atol=1e-5, err_msg=f"output y{k}")

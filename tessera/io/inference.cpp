@@ -258,6 +258,22 @@ void InferenceSession::Impl::build(bool fuse) {
         s.position = size_t(j);
       }
       j = sole(cur);
+      // A bias added by its own node (exporters that write Conv without B, then Add of a
+      // [1, OC, 1, 1] constant): folded into the convolution's bias.
+      if (j >= 0 && g.node(j).op_type() == "Add" && g.node(j).input_size() == 2) {
+        const onnx::NodeProto& add = g.node(j);
+        const Tensor* bias = init(add, add.input(0) == cur ? 1 : 0);
+        bool per_channel = bias && bias->dtype() == DType::Float32 && bias->numel() == OC &&
+                           ((bias->dim() == 4 && bias->size(1) == OC) || (bias->dim() == 3 && bias->size(0) == OC));
+        if (per_channel) {
+          c.b = (c.b + bias->reshape({OC})).contiguous();
+          merged[size_t(j)] = true;
+          cur = add.output(0);
+          s.label += "+Add";
+          s.position = size_t(j);
+          j = sole(cur);
+        }
+      }
       // Clip with constant bounds (ReLU6 and the like).
       auto clip_bounds = [&](const onnx::NodeProto& q, float& lo, float& hi) {
         lo = -INFINITY, hi = INFINITY;
@@ -285,7 +301,7 @@ void InferenceSession::Impl::build(bool fuse) {
         s.label += "+Clip";
         s.position = size_t(j);
       } else if (j >= 0 && g.node(j).op_type() == "Add" && g.node(j).input_size() == 2 &&
-                 g.node(j).input(0) != g.node(j).input(1)) {
+                 g.node(j).input(0) != g.node(j).input(1) && !init(g.node(j), 0) && !init(g.node(j), 1)) {
         const onnx::NodeProto& add = g.node(j);
         c.sum = true;
         s.in.push_back(add.input(0) == cur ? add.input(1) : add.input(0));
@@ -524,8 +540,8 @@ std::optional<Val> InferenceSession::Impl::run_conv(size_t si, const Step& s, Va
     Storage k2;
     memory::dims dd = plan->dst.dims(), od = other->blocked() ? other->md.dims() : memory::dims();
     Shape os = other->blocked() ? Shape(od.begin(), od.end()) : other->plain.shape();
-    TS_CHECK_SHAPE(os == Shape(dd.begin(), dd.end()), s.label, ": the residual's shape ", os,
-                   " differs from the convolution's output");
+    // A residual that broadcasts (not the output's shape): the ops path adds it.
+    if (os != Shape(dd.begin(), dd.end())) return std::nullopt;
     // The residual's own buffer when this step is its last reader and nothing else holds it
     // (no plain view of it lives on); a copy otherwise.
     auto last = last_use.find(s.in[1]);

@@ -146,6 +146,26 @@ const std::unordered_map<std::string, Rules>& rules() {
     t["Loop"] = {{"body"}};
     t["Scan"] = {{"body"}, {"num_scan_inputs"}, {"directions"}, {"scan_input_axes"}, {"scan_input_directions"},
                  {"scan_output_axes"}, {"scan_output_directions"}};
+    // ONNX Runtime's operators (com.microsoft, version 1).
+    const std::string ms = std::string(kMicrosoftDomain) + ".";
+    for (const char* op : {"QLinearAdd", "QLinearMul", "QLinearSigmoid", "DynamicQuantizeMatMul",
+                           "MatMulIntegerToFloat", "Gelu", "BiasGelu", "FastGelu"})
+      t[ms + op] = none;
+    t[ms + "QGemm"] = {{"alpha"}, {"transA"}, {"transB"}};
+    t[ms + "QLinearLeakyRelu"] = {{"alpha"}};
+    t[ms + "QLinearAveragePool"] = {auto_pad,        {"ceil_mode"}, {"channels_last"}, {"count_include_pad"},
+                                    {"kernel_shape"}, {"pads"},      {"strides"}};
+    t[ms + "QLinearGlobalAveragePool"] = {{"channels_last"}};
+    t[ms + "QLinearSoftmax"] = {{"axis"}, {"opset"}};
+    t[ms + "QLinearConcat"] = {{"axis"}};
+    const Rule activation{"activation", {"Relu", "Tanh", "Sigmoid", "LeakyRelu", "Clip", "HardSigmoid"}};
+    t[ms + "FusedConv"] = {activation, {"activation_params"}, auto_pad, {"dilations"}, {"group"}, {"kernel_shape"},
+                           {"pads"}, {"strides"}};
+    t[ms + "FusedGemm"] = {activation, {"activation_alpha"}, {"activation_beta"}, {"alpha"}, {"beta"}, {"transA"},
+                           {"transB"}};
+    t[ms + "FusedMatMul"] = {{"alpha"}, {"transA"}, {"transB"}, {"transBatchA", {"0"}}, {"transBatchB", {"0"}}};
+    t[ms + "QuickGelu"] = {{"alpha"}};
+    t[ms + "SkipLayerNormalization"] = {{"epsilon"}};
     return t;
   }();
   return table;
@@ -163,26 +183,26 @@ void check_activations(const onnx::NodeProto& p, int64_t opset, const std::strin
 
 void check_attributes(const onnx::NodeProto& p, int64_t opset, const std::string& where) {
   std::string label = p.name().empty() ? (p.output_size() ? p.output(0) : p.op_type()) : p.name();
-  auto r = rules().find(p.op_type());
-  TS_CHECK_T(OnnxError, r != rules().end(), where, ": node '", label, "' (", p.op_type(),
-             "): tessera has no attribute rules for op ", p.op_type());
+  const std::string op = op_key(p);
+  auto r = rules().find(op);
+  TS_CHECK_T(OnnxError, r != rules().end(), where, ": node '", label, "' (", op,
+             "): tessera has no attribute rules for op ", op);
   for (const auto& a : p.attribute()) {
     const Rule* rule = nullptr;
     for (const Rule& x : r->second)
       if (a.name() == x.name) rule = &x;
-    TS_CHECK_T(OnnxError, rule, where, ": node '", label, "' (", p.op_type(), "): attribute '", a.name(),
-               "' of op ", p.op_type(), " (opset ", opset, ") is not supported by tessera's importer");
+    TS_CHECK_T(OnnxError, rule, where, ": node '", label, "' (", op, "): attribute '", a.name(), "' of op ", op,
+               " (opset ", opset, ") is not supported by tessera's importer");
     if (rule->values.empty()) continue;
     std::string v = value_text(a);
     bool ok = false;
     for (const auto& allowed : rule->values) ok = ok || v == allowed;
     std::string list;
     for (const auto& allowed : rule->values) list += (list.empty() ? "" : ", ") + allowed;
-    TS_CHECK_T(OnnxError, ok, where, ": node '", label, "' (", p.op_type(), "): attribute ", a.name(), "=", v,
-               " of op ", p.op_type(), " (opset ", opset, ") is not supported by tessera's importer (it runs ", list,
-               ")");
+    TS_CHECK_T(OnnxError, ok, where, ": node '", label, "' (", op, "): attribute ", a.name(), "=", v, " of op ", op,
+               " (opset ", opset, ") is not supported by tessera's importer (it runs ", list, ")");
   }
-  if (p.op_type() == "RNN" || p.op_type() == "GRU" || p.op_type() == "LSTM") check_activations(p, opset, where);
+  if (op == "RNN" || op == "GRU" || op == "LSTM") check_activations(p, opset, where);
 }
 
 // The recurrent ops' activations: the defaults per direction (and Relu for RNN), as recurrent()

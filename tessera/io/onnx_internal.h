@@ -38,6 +38,15 @@ auto as_onnx_error(F&& read) -> decltype(read()) {
 onnx::ModelProto read_model(const std::string& path);
 // The same for a serialized model in memory; name stands for the file in errors.
 onnx::ModelProto read_model_bytes(const std::string& bytes, const std::string& name);
+// ONNX Runtime's operator domain: its contributed quantized and fused operators (all version 1),
+// which its quantization tool and graph optimizer write into files.
+inline constexpr const char* kMicrosoftDomain = "com.microsoft";
+inline bool in_default_domain(const onnx::NodeProto& p) { return p.domain().empty() || p.domain() == "ai.onnx"; }
+// The name run_node, the attribute rules and operator_names know p's op by: its op_type in the
+// default domain, "<domain>.<op_type>" in another ("com.microsoft.QLinearAdd").
+inline std::string op_key(const onnx::NodeProto& p) {
+  return in_default_domain(p) ? p.op_type() : p.domain() + "." + p.op_type();
+}
 // Whether run_node knows node p's op.
 bool runs(const onnx::NodeProto& p);
 // Runs node p on its inputs (undefined where the graph names none) with tessera ops; Constant

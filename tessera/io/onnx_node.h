@@ -3,7 +3,8 @@
 // table and the shape, convolution and pooling operators, onnx_ops_math.cpp the elementwise
 // ones, reductions and casts, onnx_ops_nn.cpp normalizations, losses, attention and recurrent layers,
 // onnx_ops_image.cpp resampling (Resize, Upsample, GridSample), onnx_ops_quant.cpp the
-// quantized operators.
+// quantized operators (ONNX's and ONNX Runtime's com.microsoft ones), onnx_ops_contrib.cpp ONNX
+// Runtime's fused float operators (com.microsoft).
 #include <functional>
 #include <optional>
 #include <string>
@@ -97,8 +98,12 @@ void add_math_ops(OpTable& m);
 void add_nn_ops(OpTable& m);
 void add_image_ops(OpTable& m);
 void add_quant_ops(OpTable& m);
+void add_contrib_ops(OpTable& m);
 
-// Conv on n's inputs and attributes (1-D to 3-D), for the quantized convolutions.
+// Conv, Gemm and AveragePool on n's inputs and attributes (Conv and pooling 1-D to 3-D), for the
+// quantized and fused forms of those ops.
 Tensor run_conv(const Node& n);
+Tensor run_gemm(const Node& n);
+Tensor run_average_pool(const Node& n);
 
 }  // namespace tessera::io::internal

@@ -451,6 +451,7 @@ const OpTable& op_table() {
     add_nn_ops(m);
     add_image_ops(m);
     add_quant_ops(m);
+    add_contrib_ops(m);
     m["Gemm"] = [](const Node& n) { return one(gemm(n)); };
     m["Conv"] = [](const Node& n) { return one(conv(n, false)); };
     m["ConvTranspose"] = [](const Node& n) { return one(conv(n, true)); };
@@ -614,6 +615,8 @@ const OpTable& op_table() {
 }  // namespace
 
 Tensor run_conv(const Node& n) { return conv(n, false); }
+Tensor run_gemm(const Node& n) { return gemm(n); }
+Tensor run_average_pool(const Node& n) { return pool(n, PoolKind::Average)[0]; }
 
 }  // namespace tessera::io::internal
 
@@ -633,12 +636,13 @@ std::vector<std::string> operator_names() {
 }
 
 bool runs(const onnx::NodeProto& p) {
+  if (!in_default_domain(p)) return op_table().count(op_key(p)) > 0;
   return p.op_type() == "Constant" || is_control_flow(p) || is_sequence_op(p) || is_string_op(p) ||
          op_table().count(p.op_type());
 }
 
 Values run_node(const onnx::NodeProto& p, const Values& in, Device dev, int64_t opset) {
-  if (p.op_type() == "Constant") {  // one of value (a tensor), value_float(s), value_int(s)
+  if (in_default_domain(p) && p.op_type() == "Constant") {  // one of value (a tensor), value_float(s), value_int(s)
     TS_CHECK_VALUE(p.attribute_size() == 1, "Constant needs exactly one value attribute, it has ", p.attribute_size());
     const auto& a = p.attribute(0);
     if (a.name() == "value" && a.has_t()) return {onnx_proto::from_proto(a.t(), "Constant").to(dev)};
@@ -651,11 +655,11 @@ Values run_node(const onnx::NodeProto& p, const Values& in, Device dev, int64_t 
     throw ValueError(::tessera::detail::str("Constant with attribute '", a.name(),
                                             "' is not supported (value, value_float(s) and value_int(s) are)"));
   }
-  TS_CHECK_VALUE(!is_control_flow(p) && !is_sequence_op(p) && !is_string_op(p), p.op_type(),
-                 " runs with the graph around it (an OnnxModel), not on its own");
+  TS_CHECK_VALUE(!in_default_domain(p) || (!is_control_flow(p) && !is_sequence_op(p) && !is_string_op(p)),
+                 p.op_type(), " runs with the graph around it (an OnnxModel), not on its own");
   const auto& table = op_table();
-  auto op = table.find(p.op_type());
-  TS_CHECK_VALUE(op != table.end(), "op ", p.op_type(), " is not supported by tessera's importer");
+  auto op = table.find(op_key(p));
+  TS_CHECK_VALUE(op != table.end(), "op ", op_key(p), " is not supported by tessera's importer");
   Node n{p, in, opset};
   return op->second(n);
 }

@@ -1,6 +1,7 @@
 // ONNX operators, part 5: quantization (QuantizeLinear, DequantizeLinear, DynamicQuantizeLinear)
-// and the integer and quantized matrix products and convolutions, on int8 and uint8 (the table is
-// in onnx_ops.cpp). Integer products are exact: the operands are small integers, multiplied and
+// and the integer and quantized matrix products and convolutions, on int8 and uint8, and ONNX
+// Runtime's quantized operators (com.microsoft: QLinearAdd, QGemm, ...; the table is in
+// onnx_ops.cpp). Integer products are exact: the operands are small integers, multiplied and
 // summed in float64.
 #include <cmath>
 
@@ -122,9 +123,148 @@ Tensor qlinear_conv(const Node& n) {
   return saturate(d, n.has(7) ? n.in[7].dtype() : n.at(0).dtype(), "QLinearConv");
 }
 
+// ONNX Runtime's quantized operators (com.microsoft): each dequantizes its inputs to float32,
+// runs the float op and quantizes the result with the output's scale and zero point, as ONNX
+// Runtime's kernels do (they differ from this by at most one quantization step, from rounding).
+
+// The real values of input x: (x - zero_point) * scale in float32 (a missing zero point is 0).
+Tensor real(const Node& n, size_t x, size_t scale, size_t zp) {
+  Tensor v = n.at(x).to(DType::Float32);
+  if (n.has(zp)) v = v - n.in[zp].to(DType::Float32).reshape({});
+  return v * n.at(scale).to(DType::Float32).reshape({});
+}
+
+// v quantized with the scale and zero point at inputs scale and zp, as zp's type (or the type of
+// input like when there is no zero point).
+Tensor requantize(const Tensor& v, const Node& n, size_t scale, size_t zp, size_t like, const char* what) {
+  Tensor q = ops::round(v / n.at(scale).to(DType::Float32).reshape({}));
+  if (n.has(zp)) q = q + n.in[zp].to(DType::Float32).reshape({});
+  return saturate(q, n.has(zp) ? n.in[zp].dtype() : n.at(like).dtype(), what);
+}
+
+// The spatial dims of a pooled input, in NCHW order or (channels_last) NHWC.
+Shape spatial_dims(const Tensor& x, bool channels_last) {
+  Shape d;
+  for (int64_t k = channels_last ? 1 : 2; k < (channels_last ? x.dim() - 1 : x.dim()); ++k) d.push_back(k);
+  return d;
+}
+
+Tensor qlinear_average_pool(const Node& n) {
+  Tensor x = real(n, 0, 1, 2);
+  bool last = n.i("channels_last", 0) != 0;
+  TS_CHECK_SHAPE(x.dim() >= 3, "QLinearAveragePool: input ", x.shape(), " needs a batch, channel and spatial dims");
+  Shape to_first{0, x.dim() - 1}, to_last{0};
+  for (int64_t d = 1; d < x.dim() - 1; ++d) to_first.push_back(d);
+  for (int64_t d = 2; d < x.dim(); ++d) to_last.push_back(d);
+  to_last.push_back(1);
+  if (last) x = x.permute(to_first).contiguous();
+  Tensor y = run_average_pool(Node{n.proto, {x}, n.opset});
+  if (last) y = y.permute(to_last).contiguous();
+  return requantize(y, n, 3, 4, 0, "QLinearAveragePool");
+}
+
+Tensor qlinear_softmax(const Node& n) {
+  Tensor x = real(n, 0, 1, 2);
+  int64_t before13 = n.i("opset", 13) < 13;
+  int64_t axis = wrap(n.i("axis", before13 ? 1 : -1), x.dim());
+  TS_CHECK_VALUE(axis >= 0 && axis < std::max<int64_t>(x.dim(), 1), "QLinearSoftmax: axis ", n.i("axis", -1),
+                 " is out of range for a ", x.dim(), "-D input");
+  Tensor y;
+  if (before13) {  // on the input flattened to 2-D at axis
+    int64_t rows = 1;
+    for (int64_t d = 0; d < axis; ++d) rows *= x.size(d);
+    y = ops::softmax(x.reshape({rows, -1}), 1).reshape(x.shape());
+  } else {
+    y = ops::softmax(x, axis);
+  }
+  return requantize(y, n, 3, 4, 0, "QLinearSoftmax");
+}
+
+Tensor qlinear_concat(const Node& n) {
+  TS_CHECK_VALUE(n.in.size() >= 5 && (n.in.size() - 2) % 3 == 0, "QLinearConcat takes Y_scale, Y_zero_point, then a "
+                 "tensor, its scale and zero point for each part; got ", n.in.size(), " inputs");
+  Values parts;
+  for (size_t k = 2; k < n.in.size(); k += 3) parts.push_back(real(n, k, k + 1, k + 2));
+  return requantize(ops::cat(parts, n.i("axis", 0)), n, 0, 1, 2, "QLinearConcat");
+}
+
+// A scale or zero point that is one value or one per output column, as float64.
+Tensor column_scale(const Tensor& s) { return s.to(DType::Float64).reshape(s.numel() > 1 ? Shape{-1} : Shape{}); }
+
+// A matrix operand of QGemm, DynamicQuantizeMatMul and MatMulIntegerToFloat minus its zero point,
+// in float64 (exact: small integers); for B a zero point may be one per column.
+Tensor centered_operand(const Tensor& x, const Node& n, size_t zp, bool trans) {
+  Tensor v = x.to(DType::Float64);
+  if (trans) {
+    TS_CHECK_SHAPE(v.dim() == 2, "a transposed operand must be 2-D, got ", v.shape());
+    v = v.t();
+  }
+  if (n.has(zp)) v = v - column_scale(n.in[zp]);
+  return v;
+}
+
+
+Tensor qgemm(const Node& n) {
+  Tensor a = centered_operand(n.at(0), n, 2, n.i("transA", 0) != 0);
+  Tensor b = centered_operand(n.at(3), n, 5, n.i("transB", 0) != 0);
+  TS_CHECK_SHAPE(a.dim() == 2 && b.dim() == 2, "QGemm: A ", n.at(0).shape(), " and B ", n.at(3).shape(),
+                 " must be matrices");
+  Tensor acc = ops::matmul(a, b);
+  if (n.has(6)) acc = acc + n.in[6].to(DType::Float64);  // int32, in the accumulator's scale
+  Tensor scale = n.at(1).to(DType::Float64).reshape({}) * column_scale(n.at(4)) * n.f("alpha", 1.0);
+  if (!n.has(7)) return (acc * scale).to(DType::Float32);  // no output scale: the float result
+  Tensor d = acc * (scale / n.in[7].to(DType::Float64).reshape({}));
+  if (n.has(8)) d = d + n.in[8].to(DType::Float64).reshape({});
+  return saturate(d, n.has(8) ? n.in[8].dtype() : n.at(0).dtype(), "QGemm");
+}
+
+// (A - a_zero_point) x (B - b_zero_point) * a_scale * b_scale + bias, in float32.
+Tensor integer_product_to_float(const Tensor& a, const Tensor& a_scale, const Node& n, size_t b_zp, size_t b_scale,
+                                size_t bias) {
+  Tensor acc = ops::matmul(a, centered_operand(n.at(1), n, b_zp, false));
+  Tensor y = (acc * (a_scale.to(DType::Float64).reshape({}) * column_scale(n.at(b_scale)))).to(DType::Float32);
+  if (n.has(bias)) y = y + n.in[bias].to(DType::Float32);
+  return y;
+}
+
+Tensor dynamic_quantize_matmul(const Node& n) {
+  Node q{n.proto, {n.at(0)}, n.opset};
+  Values aq = dynamic_quantize(q);  // uint8 values, scale, zero point
+  Tensor a = aq[0].to(DType::Float64) - aq[2].to(DType::Float64);
+  return integer_product_to_float(a, aq[1], n, 3, 2, 4);
+}
+
+Tensor matmul_integer_to_float(const Node& n) {
+  Tensor a = n.at(0).to(DType::Float64);
+  if (n.has(4)) a = a - n.in[4].to(DType::Float64).reshape({});
+  return integer_product_to_float(a, n.at(2), n, 5, 3, 6);
+}
+
 }  // namespace
 
 void add_quant_ops(OpTable& m) {
+  const std::string ms = std::string(kMicrosoftDomain) + ".";
+  m[ms + "QLinearAdd"] = [](const Node& n) { return one(requantize(real(n, 0, 1, 2) + real(n, 3, 4, 5), n, 6, 7, 0, "QLinearAdd")); };
+  m[ms + "QLinearMul"] = [](const Node& n) { return one(requantize(real(n, 0, 1, 2) * real(n, 3, 4, 5), n, 6, 7, 0, "QLinearMul")); };
+  m[ms + "QLinearSigmoid"] = [](const Node& n) {
+    return one(requantize(ops::sigmoid(real(n, 0, 1, 2)), n, 3, 4, 0, "QLinearSigmoid"));
+  };
+  m[ms + "QLinearLeakyRelu"] = [](const Node& n) {
+    Tensor x = real(n, 0, 1, 2);
+    return one(requantize(ops::where(x >= 0.0, x, x * n.f("alpha", 0.01)), n, 3, 4, 0, "QLinearLeakyRelu"));
+  };
+  m[ms + "QLinearAveragePool"] = [](const Node& n) { return one(qlinear_average_pool(n)); };
+  m[ms + "QLinearGlobalAveragePool"] = [](const Node& n) {
+    Tensor x = real(n, 0, 1, 2);
+    TS_CHECK_SHAPE(x.dim() >= 3, "QLinearGlobalAveragePool: input ", x.shape(), " needs spatial dims");
+    return one(requantize(ops::mean(x, spatial_dims(x, n.i("channels_last", 0) != 0), true), n, 3, 4, 0,
+                          "QLinearGlobalAveragePool"));
+  };
+  m[ms + "QLinearSoftmax"] = [](const Node& n) { return one(qlinear_softmax(n)); };
+  m[ms + "QLinearConcat"] = [](const Node& n) { return one(qlinear_concat(n)); };
+  m[ms + "QGemm"] = [](const Node& n) { return one(qgemm(n)); };
+  m[ms + "DynamicQuantizeMatMul"] = [](const Node& n) { return one(dynamic_quantize_matmul(n)); };
+  m[ms + "MatMulIntegerToFloat"] = [](const Node& n) { return one(matmul_integer_to_float(n)); };
   m["QuantizeLinear"] = [](const Node& n) { return one(quantize(n)); };
   m["DequantizeLinear"] = [](const Node& n) { return one(dequantize(n)); };
   m["DynamicQuantizeLinear"] = [](const Node& n) { return dynamic_quantize(n); };

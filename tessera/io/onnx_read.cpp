@@ -134,15 +134,24 @@ static onnx::ModelProto read_model_checked(const std::string& bytes, const std::
   } else {  // newer than that: its checker refuses them, so check the structure ourselves
     check_structure(model, "load_onnx: " + path);
   }
+  // ONNX Runtime's operators have one version; a file importing another is not one tessera knows.
+  int64_t microsoft = 0;
+  for (auto& o : model.opset_import())
+    if (o.domain() == kMicrosoftDomain) microsoft = o.version();
+  TS_CHECK_VALUE(microsoft <= 1, "load_onnx: ", path, " imports version ", microsoft, " of the operator domain ",
+                 kMicrosoftDomain, "; tessera runs its version 1");
   // Every node, in body graphs too, is checked here, not at the first run.
   std::function<void(const onnx::GraphProto&)> check_nodes = [&](const onnx::GraphProto& g) {
     for (auto& n : g.node()) {
       TS_CHECK_VALUE(n.output_size() >= 1, "load_onnx: ", path, ": node '", n.name(), "' (", n.op_type(),
                      ") has no outputs");
-      TS_CHECK_VALUE(n.domain().empty() || n.domain() == "ai.onnx", "load_onnx: ", path, ": node '", n.name(),
-                     "' uses the operator domain '", n.domain(), "', which tessera does not run");
+      TS_CHECK_VALUE(in_default_domain(n) || n.domain() == kMicrosoftDomain, "load_onnx: ", path, ": node '",
+                     n.name(), "' (", n.op_type(), ") uses the operator domain '", n.domain(),
+                     "', which tessera does not run (it runs the default domain and ", kMicrosoftDomain, ")");
       TS_CHECK_VALUE(runs(n), "load_onnx: ", path, ": node '", n.name().empty() ? n.output(0) : n.name(), "' (",
-                     n.op_type(), "): op ", n.op_type(), " (opset ", opset, ") is not supported by tessera's importer");
+                     n.op_type(), "): op ", op_key(n),
+                     in_default_domain(n) ? " (opset " + std::to_string(opset) + ")" : std::string(" (version 1)"),
+                     " is not supported by tessera's importer");
       check_attributes(n, opset, "load_onnx: " + path);
       for (auto& a : n.attribute()) {
         if (a.has_g()) check_nodes(a.g());

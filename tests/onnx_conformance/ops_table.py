@@ -36,13 +36,21 @@ def opset_range(op):
     return present[0], present[-1]
 
 
+MS = "com.microsoft."
+
+
 def table():
-    rows = []
+    rows, contrib = [], []
     for op in _tessera._onnx.operator_names():
+        if op.startswith(MS):  # ONNX Runtime's operators have one version
+            contrib.append(f"`{op[len(MS):]}`")
+            continue
         first, last = opset_range(op)
         rows.append(f"| `{op}` | {first}–{last} |")
     header = ["| operator | opsets |", "|---|---|"]
-    return "\n".join([BEGIN, f"{len(rows)} operators of the default domain:", "", *header, *rows, END])
+    return "\n".join([BEGIN, f"{len(rows)} operators of the default domain:", "", *header, *rows, "",
+                      f"{len(contrib)} operators of ONNX Runtime's domain `com.microsoft` (version 1): "
+                      + ", ".join(contrib) + ".", END])
 
 
 def main():
