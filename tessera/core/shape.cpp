@@ -15,7 +15,9 @@ Shape contiguous_strides(const Shape& shape) {
   int64_t s = 1;
   for (size_t i = shape.size(); i-- > 0;) {
     st[i] = s;
-    s *= std::max<int64_t>(shape[i], 1);
+    // A shape whose strides do not fit in 64 bits (huge sizes beside a 0, from a file) is refused.
+    TS_CHECK_VALUE(!__builtin_mul_overflow(s, std::max<int64_t>(shape[i], 1), &s), "shape ", shape,
+                   " is too large: its strides overflow 64-bit integers");
   }
   return st;
 }

@@ -61,12 +61,13 @@ Tensor read_idx(const std::string& path) {
   TS_CHECK_T(IOError, nd >= 1 && nd <= 8, path, ": IDX file with ", int(nd), " dimensions");
   TS_CHECK_T(IOError, b.size() >= 4 + 4 * size_t(nd), path, ": truncated IDX header");
   Shape shape;
-  uint64_t count = 1;
+  uint64_t count = 1, extent = 1;  // extent: the product with zero sizes counted as 1 (the strides')
   for (int d = 0; d < nd; ++d) {
     uint32_t s = be32(&b[4 + 4 * size_t(d)]);
     shape.push_back(int64_t(s));
-    count *= s;
-    TS_CHECK_T(IOError, count < (uint64_t(1) << 40), path, ": implausible IDX dimensions ", shape);
+    count *= s;  // at most 2^40 * 2^32: no overflow
+    extent *= std::max<uint64_t>(s, 1);
+    TS_CHECK_T(IOError, extent < (uint64_t(1) << 40), path, ": implausible IDX dimensions ", shape);
   }
   size_t header = 4 + 4 * size_t(nd), need = size_t(count) * es;
   TS_CHECK_T(IOError, b.size() - header == need, path, ": IDX header says ", shape, " (", need, " bytes of data) but ",

@@ -86,8 +86,22 @@ std::tuple<Tensor, Tensor, Tensor> rnn_layer(RnnCell cell, const Tensor& x_, con
   autocast::Operands ac("rnn", {&x_, &h0_, &c0_, &w_ih_, &w_hh_, &b_ih_, &b_hh_});
   const Tensor &x = ac[0], &h0 = ac[1], &c0 = ac[2], &w_ih = ac[3], &w_hh = ac[4], &b_ih = ac[5], &b_hh = ac[6];
   trace::Scope ts;
-  int64_t T = x.size(0), N = x.size(1), H = h0.size(-1);
   bool lstm = cell == RnnCell::LSTM;
+  // The kernels read the weights by these sizes: a mismatch (a file's weights of another shape)
+  // is refused here, naming every operand.
+  const int64_t gates = lstm ? 4 : cell == RnnCell::GRU ? 3 : 1;
+  TS_CHECK_SHAPE(x.dim() == 3 && h0.dim() == 2 && h0.size(0) == x.size(1), "rnn: input ", x.shape(),
+                 " must be [T, N, I] and h0 ", h0.shape(), " [N, H]");
+  int64_t T = x.size(0), N = x.size(1), H = h0.size(-1);
+  auto bias_ok = [&](const Tensor& b) { return !b.defined() || b.shape() == Shape{gates * H}; };
+  TS_CHECK_SHAPE(w_ih.shape() == (Shape{gates * H, x.size(2)}) && w_hh.shape() == (Shape{gates * H, H}) && bias_ok(b_ih) &&
+                     bias_ok(b_hh) && (!lstm || (c0.defined() && c0.shape() == h0.shape())),
+                 "rnn: for input ", x.shape(), " and h0 ", h0.shape(), " (", gates, " gates), w_ih must be ",
+                 Shape{gates * H, x.size(2)}, ", w_hh ", Shape{gates * H, H}, ", the biases ", Shape{gates * H},
+                 lstm ? " and c0 the shape of h0" : "", "; got w_ih ", w_ih.shape(), ", w_hh ", w_hh.shape(),
+                 b_ih.defined() ? ", b_ih " + detail::str(b_ih.shape()) : std::string(),
+                 b_hh.defined() ? ", b_hh " + detail::str(b_hh.shape()) : std::string(),
+                 lstm && c0.defined() ? ", c0 " + detail::str(c0.shape()) : std::string());
   std::tuple<Tensor, Tensor, Tensor> r;
   Backend& be = backend_for(x.device());
   bool training = autograd::needs_grad({&x, &h0, &c0, &w_ih, &w_hh, &b_ih, &b_hh});

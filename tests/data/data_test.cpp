@@ -90,6 +90,10 @@ TEST(Formats, CorruptIdxFilesNameTheFileAndTheProblem) {
   type[2] = 0x42;
   write_bytes(d.file("type"), type);
   expect_io_error([&] { data::read_idx(d.file("type")); }, "unknown IDX element type");
+  // Sizes whose product is 0 (so no data follows) beside sizes whose strides overflow (fuzzer).
+  write_bytes(d.file("huge"), {0, 0, 8, 3, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xf8, 0x2c, 0, 0});
+  expect_io_error([&] { data::read_idx(d.file("huge")); }, "implausible IDX dimensions [0, 4294967295");
+  EXPECT_THROW(empty({0, int64_t(1) << 40, int64_t(1) << 40}), ValueError);
   // A gzip stream cut in half.
   write_bytes(d.file("full.gz"), good, true);
   std::ifstream in(d.file("full.gz"), std::ios::binary);

@@ -80,6 +80,24 @@ TEST(Recurrent, ShapesNamesAndErrors) {
   EXPECT_THROW(nn::GRU(3, 5).forward_with_state(randn({7, 2, 3}), {}, zeros({1, 2, 5})), ValueError);
   EXPECT_THROW(nn::RNN(3, 5, {}, "sigmoid"), ValueError);
   EXPECT_THROW(nn::LSTM(0, 5), ValueError);
+  // The layer op refuses weights of another shape (an ONNX file's) at every batch size, before a
+  // kernel reads them by the sizes it expects (the fuzzer found the small-batch kernel reading past
+  // a short weight).
+  for (int64_t N : {1, 8}) {
+    Tensor x = randn({4, N, 3}), h0 = zeros({N, 5}), c0 = zeros({N, 5});
+    try {
+      ops::rnn_layer(RnnCell::LSTM, x, h0, c0, randn({20, 2}), randn({20, 5}), Tensor(), Tensor(), false);
+      ADD_FAILURE() << "a short w_ih was accepted";
+    } catch (const ShapeError& e) {
+      EXPECT_NE(std::string(e.what()).find("w_ih must be [20, 3]"), std::string::npos) << e.what();
+    }
+    EXPECT_THROW(ops::rnn_layer(RnnCell::GRU, x, h0, Tensor(), randn({15, 3}), randn({15, 4}), Tensor(), Tensor(), false),
+                 ShapeError);
+    EXPECT_THROW(ops::rnn_layer(RnnCell::Tanh, x, h0, Tensor(), randn({5, 3}), randn({5, 5}), randn({4}), Tensor(), false),
+                 ShapeError);
+    EXPECT_THROW(ops::rnn_layer(RnnCell::LSTM, x, h0, Tensor(), randn({20, 3}), randn({20, 5}), Tensor(), Tensor(), false),
+                 ShapeError);
+  }
 }
 
 TEST(Recurrent, LearnsToRememberTheFirstInput) {
