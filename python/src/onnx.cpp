@@ -21,7 +21,9 @@ void bind_onnx(nb::module_& m) {
   o.attr("max_import_opset") = io::kOnnxMaxImportOpset;
   o.attr("max_ir_version") = io::kOnnxMaxIrVersion;
   o.attr("min_import_opset") = io::kOnnxMinImportOpset;
-  o.def("operator_names", &io::onnx_operator_names, "Every op type of the default domain the importer runs.");
+  o.def("operator_names", &io::onnx_operator_names,
+        "Every op type the importer runs (ONNX Runtime's as 'com.microsoft.<op type>').");
+  o.def("exported_op_names", &io::onnx_exported_op_names, "Every traced tessera op export writes.");
   // The GIL stays held: fn is Python code, and the ops it calls trace on this thread.
   o.def(
       "export",

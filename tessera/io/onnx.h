@@ -97,8 +97,11 @@ class OnnxError : public ValueError {
   using ValueError::ValueError;
 };
 
-// Every op type of the default domain the importer runs, sorted.
+// Every op type the importer runs, sorted: the default domain's by op type, ONNX Runtime's as
+// "com.microsoft.<op type>".
 std::vector<std::string> onnx_operator_names();
+// Every traced tessera op (ops::trace::traced_op_names) export_onnx writes, sorted.
+std::vector<std::string> onnx_exported_op_names();
 
 // Reads and checks an ONNX file. Errors (OnnxError) name the file and what is wrong (bad protobuf,
 // missing values, an op or attribute tessera does not run).

@@ -1,11 +1,14 @@
 // ONNX operators, part 2: elementwise math, comparisons, casts, reductions, arg-reductions and the
-// softmax family (the table is in onnx_ops.cpp).
+// softmax family: their import (the table is in onnx_ops.cpp) and, at the end, what the traced
+// tessera ops of the family export as.
 #include <cmath>
 #include <limits>
 #include <map>
 #include <optional>
 #include <set>
+#include <tuple>
 
+#include "tessera/io/onnx_export_graph.h"
 #include "tessera/io/onnx_node.h"
 #include "tessera/io/onnx_proto.h"
 
@@ -591,6 +594,168 @@ void add_math_ops(OpTable& m) {
   window("BlackmanWindow", {0.42, -0.5, 0.08});
   m["Det"] = [](const Node& n) { return one(determinant(n.at(0))); };
   m["TfIdfVectorizer"] = [](const Node& n) { return one(tfidf(n)); };
+}
+
+}  // namespace tessera::io::internal
+
+// Export: what the traced elementwise ops, reductions, arg-reductions, softmaxes and casts become.
+namespace tessera::io::internal {
+
+namespace {
+
+using ops::trace::Call;
+using Names = std::vector<std::string>;
+
+std::string export_unary(ExportGraph& x, const std::string& op, const std::string& v, DType dt) {
+  auto one = [&] { return x.scalar(1.0, dt); };
+  if (op == "abs") return x.emit(dt == DType::Bool ? "Identity" : "Abs", {v});
+  static const std::unordered_map<std::string, std::string> direct = {
+      {"neg", "Neg"},     {"exp", "Exp"},   {"log", "Log"},     {"sqrt", "Sqrt"},  {"sin", "Sin"},
+      {"cos", "Cos"},     {"tanh", "Tanh"}, {"sigmoid", "Sigmoid"}, {"relu", "Relu"}, {"erf", "Erf"},
+      {"floor", "Floor"}, {"ceil", "Ceil"}, {"round", "Round"}, {"sign", "Sign"},  {"reciprocal", "Reciprocal"}};
+  if (auto d = direct.find(op); d != direct.end()) return x.emit(d->second, {v});
+  if (op == "expm1") return x.emit("Sub", {x.emit("Exp", {v}), one()});
+  if (op == "log1p") return x.emit("Log", {x.emit("Add", {v, one()})});
+  if (op == "rsqrt") return x.emit("Reciprocal", {x.emit("Sqrt", {v})});
+  if (op == "square") return x.emit("Mul", {v, v});
+  if (op == "silu") return x.emit("Mul", {v, x.emit("Sigmoid", {v})});
+  if (op == "gelu") {  // v/2 * (1 + erf(v / sqrt 2))
+    std::string e = x.emit("Erf", {x.emit("Div", {v, x.scalar(std::sqrt(2.0), dt)})});
+    return x.emit("Mul", {x.emit("Mul", {v, x.scalar(0.5, dt)}), x.emit("Add", {e, one()})});
+  }
+  // gelu_tanh: v/2 * (1 + tanh(sqrt(2/pi) (v + 0.044715 v^3)))
+  std::string v3 = x.emit("Mul", {x.emit("Mul", {v, v}), v});
+  std::string inner = x.emit("Add", {v, x.emit("Mul", {v3, x.scalar(0.044715, dt)})});
+  std::string t = x.emit("Tanh", {x.emit("Mul", {inner, x.scalar(std::sqrt(2.0 / M_PI), dt)})});
+  return x.emit("Mul", {x.emit("Mul", {v, x.scalar(0.5, dt)}), x.emit("Add", {t, one()})});
+}
+
+// atan2(y, x) from Atan: atan(y/x), moved by pi where x < 0 (to the sign of y), and +-pi/2 or 0
+// where x is 0 (the division's inf or nan there sits in branches Where does not take).
+std::string export_atan2(ExportGraph& g, const std::string& y, const std::string& x, DType dt) {
+  std::string zero = g.scalar(0.0, dt), pi = g.scalar(M_PI, dt), half = g.scalar(M_PI / 2, dt);
+  std::string base = g.emit("Atan", {g.emit("Div", {y, x})});
+  std::string y_nonneg = g.emit("GreaterOrEqual", {y, zero});
+  std::string shifted = g.emit("Add", {base, g.emit("Where", {y_nonneg, pi, g.emit("Neg", {pi})})});
+  std::string on_axis = g.emit("Where", {g.emit("Greater", {y, zero}), half,
+                                         g.emit("Where", {g.emit("Less", {y, zero}), g.emit("Neg", {half}), zero})});
+  return g.emit("Where", {g.emit("Greater", {x, zero}), base,
+                          g.emit("Where", {g.emit("Less", {x, zero}), shifted, on_axis})});
+}
+
+std::string export_reduce(ExportGraph& x, const std::string& type, const std::string& v, const Call& c) {
+  onnx::NodeProto& n = x.reduction(type, v, c.ints("dims"));
+  ExportGraph::attr(n, "keepdims", c.i("keepdim"));
+  return n.output(0);
+}
+
+}  // namespace
+
+void add_math_exports(ExportTable& t) {
+  auto out_type = [](const Call& c) { return c.outputs.empty() ? DType::Float32 : c.outputs[0].dtype(); };
+  for (const char* op : {"abs", "neg", "exp", "expm1", "log", "log1p", "sqrt", "rsqrt", "sin", "cos", "tanh",
+                         "sigmoid", "relu", "gelu", "gelu_tanh", "silu", "erf", "floor", "ceil", "round", "sign",
+                         "reciprocal", "square"})
+    t[op] = [out_type](ExportGraph& x, const Call& c, const Names& in) -> Names {
+      if (c.op == "abs") return {export_unary(x, c.op, in[0], c.inputs[0].dtype())};
+      DType out = out_type(c);  // integer inputs of floating functions are cast first
+      return {export_unary(x, c.op, x.in_as(in, 0, out), out)};
+    };
+  t["logical_not"] = [](ExportGraph& x, const Call&, const Names& in) -> Names {
+    return {x.emit("Not", {x.in_as(in, 0, DType::Bool)})};
+  };
+  t["bitwise_not"] = [out_type](ExportGraph& x, const Call& c, const Names& in) -> Names {
+    if (out_type(c) == DType::Bool) return {x.emit("Not", {in[0]})};
+    if (x.opset() < 18) x.fail("needs opset_version 18 or later (ONNX's BitwiseNot)");
+    return {x.emit("BitwiseNot", {in[0]})};
+  };
+  static const std::unordered_map<std::string, std::string> arith = {
+      {"add", "Add"}, {"sub", "Sub"}, {"mul", "Mul"}, {"div", "Div"},
+      {"pow", "Pow"}, {"maximum", "Max"}, {"minimum", "Min"}, {"fmod", "Mod"}};
+  for (auto& [op, type] : arith)
+    t[op] = [out_type, type = type](ExportGraph& x, const Call& c, const Names& in) -> Names {
+      DType out = out_type(c);
+      auto& n = x.node(type, {x.in_as(in, 0, out), x.in_as(in, 1, out)});
+      if (c.op == "fmod") ExportGraph::attr(n, "fmod", int64_t(1));
+      return {n.output(0)};
+    };
+  t["atan2"] = [out_type](ExportGraph& x, const Call& c, const Names& in) -> Names {
+    DType out = out_type(c);
+    return {export_atan2(x, x.in_as(in, 0, out), x.in_as(in, 1, out), out)};
+  };
+  static const std::unordered_map<std::string, std::string> logic = {
+      {"logical_and", "And"}, {"logical_or", "Or"}, {"logical_xor", "Xor"}};
+  for (auto& [op, type] : logic)
+    t[op] = [type = type](ExportGraph& x, const Call&, const Names& in) -> Names {
+      return {x.emit(type, {x.in_as(in, 0, DType::Bool), x.in_as(in, 1, DType::Bool)})};
+    };
+  static const std::unordered_map<std::string, std::string> bitwise = {
+      {"bitwise_and", "BitwiseAnd"}, {"bitwise_or", "BitwiseOr"}, {"bitwise_xor", "BitwiseXor"}};
+  for (auto& [op, type] : bitwise)
+    t[op] = [out_type, type = type](ExportGraph& x, const Call& c, const Names& in) -> Names {
+      DType out = out_type(c);
+      if (out == DType::Bool) return {x.emit(logic.at("logical" + c.op.substr(7)), {in[0], in[1]})};  // and, or, xor
+      if (x.opset() < 18) x.fail("needs opset_version 18 or later (ONNX's Bitwise ops)");
+      return {x.emit(type, {x.in_as(in, 0, out), x.in_as(in, 1, out)})};
+    };
+  static const std::unordered_map<std::string, std::string> compare = {
+      {"eq", "Equal"}, {"ne", "Equal"}, {"lt", "Less"}, {"le", "LessOrEqual"}, {"gt", "Greater"}, {"ge", "GreaterOrEqual"}};
+  for (auto& [op, type] : compare)
+    t[op] = [type = type](ExportGraph& x, const Call& c, const Names& in) -> Names {
+      DType dt = ops::result_type(c.inputs[0], c.inputs[1]);
+      std::string r = x.emit(type, {x.in_as(in, 0, dt), x.in_as(in, 1, dt)});
+      return {c.op == "ne" ? x.emit("Not", {r}) : r};
+    };
+  t["where"] = [out_type](ExportGraph& x, const Call& c, const Names& in) -> Names {
+    DType out = out_type(c);
+    return {x.emit("Where", {in[0], x.in_as(in, 1, out), x.in_as(in, 2, out)})};
+  };
+  t["clamp"] = [out_type](ExportGraph& x, const Call& c, const Names& in) -> Names {
+    DType out = out_type(c);
+    std::string lo = c.has("min") ? x.scalar(c.f("min"), out) : "", hi = c.has("max") ? x.scalar(c.f("max"), out) : "";
+    return {x.emit("Clip", {x.in_as(in, 0, out), lo, hi})};
+  };
+  t["fma"] = [out_type](ExportGraph& x, const Call& c, const Names& in) -> Names {
+    DType out = out_type(c);
+    return {x.emit("Add", {x.emit("Mul", {x.in_as(in, 0, out), x.in_as(in, 1, out)}), x.in_as(in, 2, out)})};
+  };
+  t["to"] = [out_type](ExportGraph& x, const Call& c, const Names& in) -> Names {
+    return {x.cast(in[0], c.inputs[0].dtype(), out_type(c))};
+  };
+  // Reductions: sum and prod in the result's type (integers widen), the others in the input's.
+  for (auto [op, type, widen] : {std::tuple{"sum", "ReduceSum", true}, {"prod", "ReduceProd", true},
+                                 {"mean", "ReduceMean", false}, {"amax", "ReduceMax", false},
+                                 {"amin", "ReduceMin", false}})
+    t[op] = [out_type, type = std::string(type), widen = widen](ExportGraph& x, const Call& c, const Names& in) -> Names {
+      return {export_reduce(x, type, widen ? x.in_as(in, 0, out_type(c)) : in[0], c)};
+    };
+  for (const char* op : {"all", "any"})
+    t[op] = [](ExportGraph& x, const Call& c, const Names& in) -> Names {  // through int32: Min/Max of 0 and 1
+      std::string r = export_reduce(x, c.op == "all" ? "ReduceMin" : "ReduceMax", x.in_as(in, 0, DType::Int32), c);
+      return {x.cast(r, DType::Int32, DType::Bool)};
+    };
+  for (const char* op : {"argmax", "argmin"})
+    t[op] = [](ExportGraph& x, const Call& c, const Names& in) -> Names {
+      std::string type = c.op == "argmax" ? "ArgMax" : "ArgMin";
+      if (c.has("dim")) {
+        auto& n = x.node(type, {in[0]});
+        ExportGraph::attr(n, "axis", c.i("dim"));
+        ExportGraph::attr(n, "keepdims", c.i("keepdim"));
+        return {n.output(0)};
+      }
+      auto& n = x.node(type, {x.emit("Reshape", {in[0], x.ints({-1})})});  // over every element
+      ExportGraph::attr(n, "axis", int64_t(0));
+      ExportGraph::attr(n, "keepdims", int64_t(0));
+      if (!c.i("keepdim")) return {n.output(0)};
+      return {x.emit("Reshape", {n.output(0), x.ints(Shape(size_t(c.inputs[0].dim()), 1))})};
+    };
+  for (const char* op : {"softmax", "log_softmax"})
+    t[op] = [out_type](ExportGraph& x, const Call& c, const Names& in) -> Names {
+      if (c.inputs[0].dim() == 0) x.fail("0-d softmax has no ONNX form");
+      auto& n = x.node(c.op == "softmax" ? "Softmax" : "LogSoftmax", {x.in_as(in, 0, out_type(c))});
+      ExportGraph::attr(n, "axis", c.i("dim"));
+      return {n.output(0)};
+    };
 }
 
 }  // namespace tessera::io::internal

@@ -1,8 +1,10 @@
 // ONNX operators, part 3: normalizations, losses, attention and the recurrent layers (the table is
-// in onnx_ops.cpp).
+// in onnx_ops.cpp), and at the end what tessera's traced normalizations and recurrent layers
+// export as.
 #include <cmath>
 #include <limits>
 
+#include "tessera/io/onnx_export_graph.h"
 #include "tessera/io/onnx_node.h"
 #include "tessera/io/onnx_proto.h"
 
@@ -432,6 +434,104 @@ void add_nn_ops(OpTable& m) {
   };
   m["Attention"] = [](const Node& n) { return attention(n); };
   m["RotaryEmbedding"] = [](const Node& n) { return one(rotary_embedding(n)); };
+}
+
+}  // namespace tessera::io::internal
+
+// Export: what the traced normalizations and recurrent layers become.
+namespace tessera::io::internal {
+
+namespace {
+using ops::trace::Call;
+using Names = std::vector<std::string>;
+
+// A tessera recurrent layer's direction as ONNX's RNN, LSTM or GRU: PyTorch's gate order
+// (i f g o; r z n) becomes ONNX's (i o f c; z r h), and GRU applies its reset gate after the
+// recurrent matmul (linear_before_reset), as PyTorch does.
+Names export_recurrent(ExportGraph& x, const Call& c, const Names& in) {
+  int64_t cell = c.i("cell"), H = c.i("hidden_size");
+  bool lstm = cell == 2, gru = cell == 3;
+  std::vector<int64_t> order = lstm ? std::vector<int64_t>{0, 3, 1, 2} : gru ? std::vector<int64_t>{1, 0, 2}
+                                                                        : std::vector<int64_t>{0};
+  auto reorder = [&](const std::string& w) {  // gate blocks along dim 0, reordered
+    if (order.size() == 1) return w;
+    onnx::NodeProto& split = x.multi_node("Split", {w, x.ints(Shape(order.size(), H))}, int(order.size()));
+    ExportGraph::attr(split, "axis", int64_t(0));
+    Names parts;
+    for (int64_t k : order) parts.push_back(split.output(int(k)));
+    auto& cat = x.node("Concat", parts);
+    ExportGraph::attr(cat, "axis", int64_t(0));
+    return cat.output(0);
+  };
+  auto unsqueeze0 = [&](const std::string& v) { return x.emit("Unsqueeze", {v, x.ints({0})}); };
+  std::string B;
+  if (!in[5].empty()) {
+    auto& cat = x.node("Concat", {reorder(in[5]), reorder(in[6])});
+    ExportGraph::attr(cat, "axis", int64_t(0));
+    B = unsqueeze0(cat.output(0));
+  }
+  // Zero initial states computed from constants are left out: ONNX starts from zeros at any batch size.
+  auto state = [&](size_t k) {
+    if (in[k].empty()) return std::string();
+    if (x.is_constant(in[k]) && !ops::any(c.inputs[k] != 0.0).item<bool>()) return std::string();
+    return unsqueeze0(in[k]);
+  };
+  Names args{in[0], unsqueeze0(reorder(in[3])), unsqueeze0(reorder(in[4])), B, "", state(1)};
+  if (lstm) args.push_back(state(2));
+  while (!args.empty() && args.back().empty()) args.pop_back();
+  onnx::NodeProto& n = x.multi_node(lstm ? "LSTM" : gru ? "GRU" : "RNN", args, lstm ? 3 : 2);
+  ExportGraph::attr(n, "hidden_size", H);
+  ExportGraph::attr(n, "direction", std::string(c.i("reverse") ? "reverse" : "forward"));
+  if (gru) ExportGraph::attr(n, "linear_before_reset", int64_t(1));
+  if (cell == 1) ExportGraph::attr(n, "activations", std::vector<std::string>{"Relu"});  // RNN with relu
+  std::string y = x.emit("Squeeze", {n.output(0), x.ints({1})}), h = x.emit("Squeeze", {n.output(1), x.ints({0})});
+  return {y, h, lstm ? x.emit("Squeeze", {n.output(2), x.ints({0})}) : std::string()};
+}
+}  // namespace
+
+void add_nn_exports(ExportTable& t) {
+  using G = ExportGraph;
+  t["batch_norm"] = [](G& x, const Call& c, const Names& in) -> Names {
+    if (c.i("training")) x.fail("batch statistics (training mode, or no running stats) have no ONNX form");
+    const Tensor& v = c.inputs[0];
+    int64_t C = v.size(1);
+    std::string scale = in[1].empty() ? x.constant(ones({C}, {v.dtype()})) : in[1];
+    std::string bias = in[2].empty() ? x.constant(zeros({C}, {v.dtype()})) : in[2];
+    auto& n = x.node("BatchNormalization", {in[0], scale, bias, in[3], in[4]});
+    G::attr(n, "epsilon", c.f("eps"));
+    return {n.output(0)};
+  };
+  t["layer_norm"] = [](G& x, const Call& c, const Names& in) -> Names {
+    const Shape& ns = c.ints("normalized_shape");
+    std::string scale = in[1].empty() ? x.constant(ones(ns, {c.inputs[0].dtype()})) : in[1];
+    Names args{in[0], scale};
+    if (!in[2].empty()) args.push_back(in[2]);
+    auto& n = x.node("LayerNormalization", args);
+    G::attr(n, "axis", -int64_t(ns.size()));
+    G::attr(n, "epsilon", c.f("eps"));
+    return {n.output(0)};
+  };
+  // Opset 17 has no GroupNormalization: normalize [N, G, rest], then scale and shift per channel.
+  t["group_norm"] = [](G& x, const Call& c, const Names& in) -> Names {
+    const Tensor& v = c.inputs[0];
+    DType dt = v.dtype();
+    std::string xr = x.emit("Reshape", {in[0], x.ints({x.dynamic() ? 0 : v.size(0), c.i("num_groups"), -1})});
+    auto mean = [&](const std::string& u) {
+      auto& n = x.reduction("ReduceMean", u, Shape{2});
+      G::attr(n, "keepdims", int64_t(1));
+      return n.output(0);
+    };
+    std::string d = x.emit("Sub", {xr, mean(xr)});
+    std::string var = mean(x.emit("Mul", {d, d}));
+    std::string y = x.emit("Div", {d, x.emit("Sqrt", {x.emit("Add", {var, x.scalar(c.f("eps"), dt)})})});
+    y = x.emit("Reshape", {y, x.emit("Shape", {in[0]})});
+    Shape per_channel(size_t(v.dim()), 1);
+    per_channel[1] = v.size(1);
+    if (!in[1].empty()) y = x.emit("Mul", {y, x.emit("Reshape", {in[1], x.ints(per_channel)})});
+    if (!in[2].empty()) y = x.emit("Add", {y, x.emit("Reshape", {in[2], x.ints(per_channel)})});
+    return {y};
+  };
+  t["rnn"] = export_recurrent;
 }
 
 }  // namespace tessera::io::internal

@@ -28,6 +28,11 @@ struct Call {
   const Shape& ints(const std::string& name) const;
 };
 
+// Every op name a traced op records (the UnaryOp and BinaryOp names, and the others'): ONNX export
+// has an entry for each (a test checks it), and recording a name not listed is an error, so a new
+// traced op cannot go unnoticed by the exporter.
+const std::vector<std::string>& traced_op_names();
+
 class Tracer {
  public:
   virtual ~Tracer() = default;
