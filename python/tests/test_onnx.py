@@ -435,14 +435,16 @@ def test_pytorch_recurrent_exports_in_an_inference_session(kind, tmp_path):
             np.testing.assert_allclose(run([ts.tensor(x)])[0].numpy(), want, rtol=1e-4, atol=1e-5, err_msg=f"n={n}")
 
 
-TORCH2_FILES = ["torch2_cnn_dynamo", "torch2_cnn_script18", "torch2_mlp_dynamo"]
+TORCH2_FILES = ["torch2_cnn_dynamo", "torch2_cnn_script18", "torch2_mlp_dynamo", "torch2_logmel_stft_script17",
+                "torch2_logmel_stft_dynamo"]
 
 
 @pytest.mark.parametrize("name", TORCH2_FILES)
 def test_files_from_pytorch_2(name):
     """Files PyTorch 2.15 wrote with its default (dynamo) exporter (IR version 10, opset 20,
     weights in a .onnx.data file beside the model, reductions with axes as inputs, Gelu) and with
-    its TorchScript exporter at opset 18, against PyTorch's own outputs (tests/data/onnx, made by
+    its TorchScript exporter at opset 18, and a speech front end (torch.stft as ONNX's STFT, power,
+    mel filters, log) from both exporters, against PyTorch's own outputs (tests/data/onnx, made by
     make_torch2_files.py there)."""
     import pathlib
     here = pathlib.Path(__file__).resolve().parents[2] / "tests" / "data" / "onnx"

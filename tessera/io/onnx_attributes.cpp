@@ -118,6 +118,12 @@ const std::unordered_map<std::string, Rules>& rules() {
     t["Col2Im"] = {{"dilations"}, {"pads"}, {"strides"}};
     t["DeformConv"] = {{"dilations"}, {"group"}, {"kernel_shape"}, {"offset_group"}, {"pads"}, {"strides"}};
     t["NonMaxSuppression"] = {{"center_point_box", {"0", "1"}}};
+    t["RoiAlign"] = {{"coordinate_transformation_mode", {"half_pixel", "output_half_pixel"}},
+                     {"mode", {"avg", "max"}}, {"output_height"}, {"output_width"}, {"sampling_ratio"},
+                     {"spatial_scale"}};
+    t["DFT"] = {{"axis"}, {"inverse"}, {"onesided"}};
+    t["STFT"] = {{"onesided"}};
+    t["MelWeightMatrix"] = {{"output_datatype"}};
     t["QuantizeLinear"] = {{"axis"}, {"block_size"}, {"output_dtype"}, {"saturate"}};
     t["DequantizeLinear"] = {{"axis"}, {"block_size"}, {"output_dtype"}};
     const Rule direction{"direction", {"forward", "reverse", "bidirectional"}};

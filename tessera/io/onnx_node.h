@@ -4,7 +4,8 @@
 // ones, reductions and casts, onnx_ops_nn.cpp normalizations, losses, attention and recurrent layers,
 // onnx_ops_image.cpp resampling (Resize, Upsample, GridSample), onnx_ops_quant.cpp the
 // quantized operators (ONNX's and ONNX Runtime's com.microsoft ones), onnx_ops_contrib.cpp ONNX
-// Runtime's fused float operators (com.microsoft).
+// Runtime's fused float operators (com.microsoft), onnx_ops_signal.cpp DFT, STFT and
+// MelWeightMatrix.
 #include <functional>
 #include <optional>
 #include <string>
@@ -99,6 +100,7 @@ void add_nn_ops(OpTable& m);
 void add_image_ops(OpTable& m);
 void add_quant_ops(OpTable& m);
 void add_contrib_ops(OpTable& m);
+void add_signal_ops(OpTable& m);
 
 // Conv, Gemm and AveragePool on n's inputs and attributes (Conv and pooling 1-D to 3-D), for the
 // quantized and fused forms of those ops.

@@ -455,6 +455,7 @@ const OpTable& op_table() {
     add_image_ops(m);
     add_quant_ops(m);
     add_contrib_ops(m);
+    add_signal_ops(m);
     m["Gemm"] = [](const Node& n) { return one(gemm(n)); };
     m["Conv"] = [](const Node& n) { return one(conv(n, false)); };
     m["ConvTranspose"] = [](const Node& n) { return one(conv(n, true)); };

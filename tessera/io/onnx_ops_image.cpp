@@ -1,5 +1,5 @@
 // ONNX operators, part 4: images (Resize, Upsample, GridSample, AffineGrid, NonMaxSuppression,
-// Col2Im, DeformConv) (the table is in onnx_ops.cpp).
+// RoiAlign, Col2Im, DeformConv) (the table is in onnx_ops.cpp).
 //
 // Resize is separable: each resized axis is planned on the host (for every output position, the
 // input positions it reads and their weights, from the coordinate transformation, the mode's
@@ -558,9 +558,85 @@ Tensor deform_conv(const Node& n) {
   return y;
 }
 
+// RoiAlign: for each region of interest (x1, y1, x2, y2 in input pixels times spatial_scale) of
+// image batch_indices[r], output_height x output_width bins, each the average (or max) of a grid of
+// bilinear samples (sampling_ratio per side, or as many as the bin spans in pixels), as ONNX's
+// reference and onnxruntime compute it (max takes the largest weighted corner of each sample).
+// The weights are planned on the host per region and applied as tessera ops when possible.
+Tensor roi_align(const Node& n) {
+  const Tensor& x = n.at(0);
+  TS_CHECK_SHAPE(x.dim() == 4, "RoiAlign: X ", x.shape(), " must be [N, C, H, W]");
+  Tensor rois = n.at(1), batch = n.at(2);
+  TS_CHECK_SHAPE(rois.dim() == 2 && rois.size(1) == 4 && batch.dim() == 1 && batch.size(0) == rois.size(0),
+                 "RoiAlign: rois ", rois.shape(), " must be [R, 4] and batch_indices ", batch.shape(), " [R]");
+  const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3), R = rois.size(0);
+  const int64_t ph = n.i("output_height", 1), pw = n.i("output_width", 1), ratio = n.i("sampling_ratio", 0);
+  TS_CHECK_VALUE(ph >= 1 && pw >= 1 && ratio >= 0, "RoiAlign: output_height ", ph, " and output_width ", pw,
+                 " must be positive and sampling_ratio ", ratio, " not negative");
+  const double scale = n.f("spatial_scale", 1.0);
+  const bool half_pixel = n.s("coordinate_transformation_mode", n.opset >= 16 ? "half_pixel" : "output_half_pixel") ==
+                          "half_pixel";
+  const bool max_mode = n.s("mode", "avg") == "max";
+  std::vector<double> box = host_doubles(rois), data = host_doubles(x.contiguous());
+  std::vector<int64_t> which = batch.to(Device::cpu()).to(DType::Int64).tolist<int64_t>();
+  std::vector<double> out(size_t(R * C * ph * pw), 0.0);
+  for (int64_t r = 0; r < R; ++r) {
+    TS_CHECK_INDEX(which[size_t(r)] >= 0 && which[size_t(r)] < N, "RoiAlign: batch index ", which[size_t(r)],
+                   " of roi ", r, " is outside the batch of ", N);
+    const double* b = &box[size_t(r * 4)];
+    for (int k = 0; k < 4; ++k)
+      TS_CHECK_VALUE(std::isfinite(b[k]), "RoiAlign: roi ", r, " has a coordinate that is not finite");
+    double offset = half_pixel ? 0.5 : 0.0;
+    double x0 = b[0] * scale - offset, y0 = b[1] * scale - offset;
+    double rw = b[2] * scale - offset - x0, rh = b[3] * scale - offset - y0;
+    if (!half_pixel) rw = std::max(rw, 1.0), rh = std::max(rh, 1.0);  // malformed regions become 1x1
+    double bh = rh / double(ph), bw = rw / double(pw);
+    double gh_d = ratio > 0 ? double(ratio) : std::ceil(rh / double(ph)), gw_d = ratio > 0 ? double(ratio) : std::ceil(rw / double(pw));
+    TS_CHECK_VALUE(gh_d * gw_d * double(ph * pw) <= double(int64_t(1) << 26), "RoiAlign: roi ", r, " [", b[0], ", ",
+                   b[1], ", ", b[2], ", ", b[3], "] needs ", gh_d * gw_d, " samples per bin (set sampling_ratio)");
+    const int64_t gh = std::max<int64_t>(int64_t(gh_d), 0), gw = std::max<int64_t>(int64_t(gw_d), 0);
+    const double count = double(std::max<int64_t>(gh * gw, 1));
+    const double* img = &data[size_t(which[size_t(r)] * C * H * W)];
+    for (int64_t oy = 0; oy < ph; ++oy)
+      for (int64_t ox = 0; ox < pw; ++ox)
+        for (int64_t iy = 0; iy < gh; ++iy)
+          for (int64_t ix = 0; ix < gw; ++ix) {
+            double y = y0 + double(oy) * bh + (double(iy) + 0.5) * bh / double(gh);
+            double xx = x0 + double(ox) * bw + (double(ix) + 0.5) * bw / double(gw);
+            bool outside = y < -1.0 || y > double(H) || xx < -1.0 || xx > double(W);
+            int64_t yl = 0, xl = 0, yh = 0, xh = 0;
+            double w[4] = {0, 0, 0, 0};
+            if (!outside) {
+              y = std::max(y, 0.0), xx = std::max(xx, 0.0);
+              yl = int64_t(y), xl = int64_t(xx);
+              if (yl >= H - 1) yh = yl = H - 1, y = double(yl);
+              else yh = yl + 1;
+              if (xl >= W - 1) xh = xl = W - 1, xx = double(xl);
+              else xh = xl + 1;
+              double ly = y - double(yl), lx = xx - double(xl);
+              w[0] = (1 - ly) * (1 - lx), w[1] = (1 - ly) * lx, w[2] = ly * (1 - lx), w[3] = ly * lx;
+            }
+            const int64_t pos[4] = {yl * W + xl, yl * W + xh, yh * W + xl, yh * W + xh};
+            bool first = iy == 0 && ix == 0;
+            for (int64_t c = 0; c < C; ++c) {
+              const double* plane = img + c * H * W;
+              double& o = out[size_t(((r * C + c) * ph + oy) * pw + ox)];
+              if (max_mode) {
+                double v = std::max({w[0] * plane[pos[0]], w[1] * plane[pos[1]], w[2] * plane[pos[2]], w[3] * plane[pos[3]]});
+                o = first ? v : std::max(o, v);
+              } else {
+                o += (w[0] * plane[pos[0]] + w[1] * plane[pos[1]] + w[2] * plane[pos[2]] + w[3] * plane[pos[3]]) / count;
+              }
+            }
+          }
+  }
+  return from_vector(out, Shape{R, C, ph, pw}).to(x.dtype()).to(x.device());
+}
+
 }  // namespace
 
 void add_image_ops(OpTable& m) {
+  m["RoiAlign"] = [](const Node& n) { return one(roi_align(n)); };
   m["Resize"] = [](const Node& n) { return one(resize_op(n)); };
   m["Upsample"] = [](const Node& n) { return one(upsample(n)); };
   m["GridSample"] = [](const Node& n) { return one(grid_sample(n)); };

@@ -66,4 +66,24 @@ x = torch.randn(2, 3, 16, 16)
 write("torch2_cnn_dynamo", cnn, x)
 write("torch2_cnn_script18", cnn, x, dynamo=False, opset_version=18)
 write("torch2_mlp_dynamo", SmallMLP(), torch.randn(4, 12))
+
+
+class LogMel(torch.nn.Module):
+    """A speech front end: STFT (ONNX's STFT at opset 17 and later), power, mel filters, log."""
+
+    def __init__(self, complex_spec):
+        super().__init__()
+        self.complex_spec = complex_spec  # the TorchScript exporter takes only the real form
+        self.register_buffer("window", torch.hann_window(64))
+        self.register_buffer("mel", torch.rand(33, 10))
+
+    def forward(self, x):
+        spec = torch.stft(x, 64, hop_length=16, window=self.window, center=False, return_complex=self.complex_spec)
+        power = spec.abs().pow(2) if self.complex_spec else spec.pow(2).sum(-1)
+        return torch.log(power.transpose(1, 2) @ self.mel + 1e-6)  # [batch, frames, mels]
+
+
+audio = torch.randn(2, 400)
+write("torch2_logmel_stft_script17", LogMel(False), audio, dynamo=False, opset_version=17)
+write("torch2_logmel_stft_dynamo", LogMel(True), audio)
 print(torch.__version__, "wrote", sorted(f for f in os.listdir(here) if f.endswith(".onnx")))
