@@ -224,8 +224,11 @@ void bind_optim(nb::module_& m) {
         for (auto& k : g.keys()) d[k.c_str()] = g.get(k);
         return tessera::py::py_str(nb::repr(d));
       });
-  nb::class_<optim::Optimizer>(m, "Optimizer", "The base of the C++ optimizers (torch.optim.Optimizer).")
+  nb::class_<optim::Optimizer>(m, "Optimizer", "The base of the C++ optimizers (torch.optim.Optimizer).",
+                               nb::dynamic_attr())  // (its constructor's arguments, for pickling)
       .def("step", &optim::Optimizer::step, Release(), "One update of every parameter that has a gradient.")
+      .def("_replace_param", &optim::Optimizer::replace_param, nb::arg("old"), nb::arg("new"),
+           "Puts new where old is, with old's state (unpickling rebinds to a rebuilt model's parameters).")
       .def("zero_grad", &optim::Optimizer::zero_grad, nb::arg("set_to_none") = true)
       .def_prop_rw(
           "lr", [](const optim::Optimizer& o) { return o.lr(); }, [](optim::Optimizer& o, double v) { o.set_lr(v); },

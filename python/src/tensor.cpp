@@ -360,6 +360,9 @@ void bind_tensor(nb::module_& m) {
         if (nb::cast<bool>(st[4])) t.requires_grad_(true);
         new (&self) Tensor(std::move(t));
       })
+      // Which tensor this is (its implementation's address): the same for every Python handle on
+      // it, for as long as it lives (pickling keeps tensors shared between objects shared).
+      .def_prop_ro("_impl_id", [](const Tensor& t) { return reinterpret_cast<uintptr_t>(t.impl_ptr().get()); })
       .def_prop_rw("data", [](const Tensor& t) { return t.detach(); },
                    [](Tensor& t, const Tensor& src) { t.set_data(src); })
       .def("type", [](const Tensor& t, nb::handle to) -> nb::object {

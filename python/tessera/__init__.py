@@ -444,6 +444,7 @@ def empty_like(t, dtype=None, device=None):
 
 
 _TREE_KEY = "__tessera_tree__"
+_PICKLED_KEY = "__tessera_pickled__"
 
 
 def _open_target(f, mode):
@@ -498,18 +499,30 @@ def save(obj, f, metadata=None, pickle_protocol=4):
                 return x
             if isinstance(x, _np.generic):
                 return x.item()
-            import base64
-            import pickle
-            try:
-                data = pickle.dumps(x, protocol=pickle_protocol)
-            except Exception as e:
-                raise TypeError(f"save: cannot store the {type(x).__name__} at '{'/'.join(where) or '<root>'}': "
-                                f"it is not a tensor, array, plain value or container, and pickling it failed ({e})")
-            return {"__pickle__": base64.b64encode(data).decode("ascii")}
+            pickled.append((x, where))
+            return {"__pickled__": len(pickled) - 1}
 
+        # Objects that are not tensors, arrays, plain values or containers are pickled together, in
+        # one pickle: a model and its optimizer stay tied (the optimizer updates the loaded model).
+        pickled = []
         tree = encode(obj, [])
         md = dict(metadata or {})
         md[_TREE_KEY] = __import__("json").dumps(tree)
+        if pickled:
+            import base64
+            import pickle
+            try:
+                data = pickle.dumps([x for x, _ in pickled], protocol=pickle_protocol)
+            except Exception:
+                for x, where in pickled:  # name the object that fails
+                    try:
+                        pickle.dumps(x, protocol=pickle_protocol)
+                    except Exception as e:
+                        raise TypeError(f"save: cannot store the {type(x).__name__} at '{'/'.join(where) or '<root>'}'"
+                                        f": it is not a tensor, array, plain value or container, and pickling it "
+                                        f"failed ({e})") from None
+                raise
+            md[_PICKLED_KEY] = base64.b64encode(data).decode("ascii")
     if path is not None:
         _tessera.save_safetensors(path, tensors, md)
     else:
@@ -533,8 +546,25 @@ def load(f, map_location=None, weights_only=True):
     if _TREE_KEY not in md:
         return by_name
 
+    unpickled = []
+
+    def refuse_pickles():
+        import pickle
+        if weights_only:
+            raise pickle.UnpicklingError(
+                f"load: {name} holds pickled Python objects (a whole module or optimizer, say); loading "
+                "them runs code from the file, so it needs weights_only=False (only for files you trust). "
+                "Saving state_dict() instead keeps files loadable with the default.")
+
     def decode(x):
         if isinstance(x, dict):
+            if "__pickled__" in x:
+                if not unpickled:
+                    import base64
+                    import pickle
+                    refuse_pickles()
+                    unpickled.extend(pickle.loads(base64.b64decode(md[_PICKLED_KEY])))
+                return unpickled[x["__pickled__"]]
             if "__tensor__" in x:
                 return by_name[x["__tensor__"]]
             if "__ndarray__" in x:
@@ -545,14 +575,10 @@ def load(f, map_location=None, weights_only=True):
                 return [decode(v) for v in x["__list__"]]
             if "__tuple__" in x:
                 return tuple(decode(v) for v in x["__tuple__"])
-            if "__pickle__" in x:
+            if "__pickle__" in x:  # (files written before objects were pickled together)
                 import base64
                 import pickle
-                if weights_only:
-                    raise pickle.UnpicklingError(
-                        f"load: {name} holds pickled Python objects (a whole module or optimizer, say); loading "
-                        "them runs code from the file, so it needs weights_only=False (only for files you trust). "
-                        "Saving state_dict() instead keeps files loadable with the default.")
+                refuse_pickles()
                 return pickle.loads(base64.b64decode(x["__pickle__"]))
             raise ValueError(f"load: {name}: malformed structure in its metadata")
         return x

@@ -257,3 +257,67 @@ def test_pickle_deepcopy_and_whole_model_save():
 
     with pytest.raises(TypeError, match=r"Python subclass of the C\+\+ layer Linear"):
         pickle.dumps(MyLinear(2, 2))
+
+
+@pytest.mark.parametrize("opt_name,kw", [("SGD", {"lr": 0.1, "momentum": 0.9, "nesterov": True}),
+                                         ("Adam", {"lr": 0.01, "betas": (0.8, 0.99), "amsgrad": True}),
+                                         ("RMSprop", {"lr": 0.01, "momentum": 0.5, "centered": True})])
+@pytest.mark.parametrize("how", ["model first", "optimizer first", "deepcopy", "save"])
+def test_pickled_model_and_optimizer_keep_training_together_as_in_pytorch(opt_name, kw, how):
+    """A model and its optimizer pickled mid-training (whole objects, as torch.save({'model': ...,
+    'optimizer': ...}) does) come back with the optimizer updating the rebuilt model's parameters,
+    its state (momentum buffers, step counts) and per-group options intact: the losses after
+    unpickling equal PyTorch's, step by step, from the same weights."""
+    import copy
+    import io
+    import pickle
+    rng = np.random.default_rng(5)
+    x, y = rng.standard_normal((8, 3)), rng.standard_normal((8, 2))
+    nets = {}
+    for L in (ts, torch):
+        net = L.nn.Sequential(L.nn.Linear(3, 5), L.nn.Tanh(), L.nn.Linear(5, 2)).double()
+        nets[L] = net
+    copy_params(nets[torch], nets[ts])
+    losses = {}
+    for L, net in nets.items():
+        groups = [{"params": list(net[0].parameters()), "lr": kw["lr"] / 2}, {"params": list(net[2].parameters())}]
+        opt = getattr(L.optim, opt_name)(groups, **kw)
+        xs, ys = L.tensor(x), L.tensor(y)
+
+        def step():
+            opt.zero_grad()
+            loss = ((net(xs) - ys) ** 2).mean()
+            loss.backward()
+            opt.step()
+            return loss.item()
+        first = [step() for _ in range(3)]
+        if how == "model first":
+            net, opt = pickle.loads(pickle.dumps((net, opt)))
+        elif how == "optimizer first":
+            opt, net = pickle.loads(pickle.dumps((opt, net)))
+        elif how == "deepcopy":
+            net, opt = copy.deepcopy((net, opt))
+        else:
+            buf = io.BytesIO()
+            L.save({"model": net, "optimizer": opt}, buf)
+            buf.seek(0)
+            loaded = L.load(buf, weights_only=False)
+            net, opt = loaded["model"], loaded["optimizer"]
+        assert opt.param_groups[0]["lr"] == kw["lr"] / 2
+        losses[L] = first + [step() for _ in range(4)]
+    np.testing.assert_allclose(losses[ts], losses[torch], rtol=1e-10)
+
+
+def test_optimizers_that_cannot_pickle_say_why():
+    import pickle
+    p = ts.zeros(2, requires_grad=True)
+    with pytest.raises(TypeError, match="cannot pickle LBFGS"):
+        pickle.dumps(ts.optim.LBFGS([p]))
+
+
+def test_tensors_shared_between_objects_stay_shared_after_pickling():
+    import pickle
+    t = ts.randn(3)
+    a, b, c = pickle.loads(pickle.dumps(({"x": t}, [t, t.detach()], t)))
+    assert a["x"] is b[0] is c  # one tensor, as in PyTorch
+    assert b[1] is not c and ts.equal(b[1], c)  # (a detached view pickles as its own tensor)

@@ -17,6 +17,25 @@ Optimizer::Optimizer(std::vector<ParamGroup> groups, std::map<std::string, doubl
   for (auto& g : groups) add_param_group(std::move(g));
 }
 
+bool Optimizer::replace_param(const Tensor& old, const Tensor& now) {
+  for (auto& g : groups_)
+    for (Tensor& p : g.params) {
+      if (!p.is_same(old)) continue;
+      TS_CHECK_SHAPE(now.defined() && now.is_leaf() && now.shape() == old.shape() && now.dtype() == old.dtype(), name_,
+                     ": replace_param: the new parameter must be a leaf of the old one's shape ", old.shape(),
+                     " and dtype ", old.dtype());
+      auto st = state_.find(old.impl_ptr().get());
+      if (st != state_.end()) {
+        ParamState moved = std::move(st->second);
+        state_.erase(st);
+        state_[now.impl_ptr().get()] = std::move(moved);
+      }
+      p = now;
+      return true;
+    }
+  return false;
+}
+
 void Optimizer::add_param_group(ParamGroup g) {
   for (auto& [k, v] : g.options)
     TS_CHECK_VALUE(defaults_.count(k), name_, ": unknown option '", k, "' in a parameter group");

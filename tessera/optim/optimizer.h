@@ -42,6 +42,10 @@ class Optimizer {
   void zero_grad(bool set_to_none = true);
   std::vector<ParamGroup>& param_groups() { return groups_; }
   void add_param_group(ParamGroup g);
+  // Puts `now` where `old` is in the groups, with old's state (unpickling a model and its
+  // optimizer rebinds the optimizer to the rebuilt model's parameters). Returns false when old is
+  // not a parameter of this optimizer; refuses a `now` of another shape or dtype.
+  bool replace_param(const Tensor& old, const Tensor& now);
   double lr(size_t group = 0) const;
   void set_lr(double lr, std::optional<size_t> group = std::nullopt);
   OptimizerState state_dict() const;

@@ -131,6 +131,21 @@ TEST_P(Optimizers, Adadelta) {
   EXPECT_THROW(optim::Adadelta({p}, {.rho = 1.5}), ValueError);
 }
 
+// replace_param moves a parameter's place and state to another tensor: two optimizers, one
+// switched to a copy of the parameter halfway, take the same steps.
+TEST_P(Optimizers, ReplaceParamKeepsTheState) {
+  Tensor a = param(p0), b = param(p0);
+  optim::SGD one({a}, {.lr = 0.1, .momentum = 0.9}), two({b}, {.lr = 0.1, .momentum = 0.9});
+  run(one, a, 3);
+  run(two, b, 3);
+  Tensor c = param(b.to_vector());
+  EXPECT_TRUE(two.replace_param(b, c));
+  EXPECT_FALSE(two.replace_param(b, c));  // b is no longer one of its parameters
+  EXPECT_TRUE(two.param_groups()[0].params[0].is_same(c));
+  expect_near(run(two, c, 3), run(one, a, 3), 1e-12);  // the momentum came along
+  EXPECT_THROW(two.replace_param(c, param({1.0, 2.0})), ShapeError);
+}
+
 TEST_P(Optimizers, ParamGroupsStateDictAndErrors) {
   Tensor a = param({1.0}), b = param({1.0});
   optim::SGD opt({optim::ParamGroup{{a}, {{"lr", 0.5}}}, optim::ParamGroup{{b}, {}}}, {.lr = 0.1, .momentum = 0.9});

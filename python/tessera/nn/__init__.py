@@ -2,6 +2,7 @@
 losses as modules, containers (Sequential, ModuleList, ModuleDict) and tessera.nn.init."""
 from collections import OrderedDict
 
+from .. import _pickle
 from .. import _tessera as _C
 from .._tessera import Tensor
 from .._tessera import init  # noqa: F401
@@ -131,15 +132,19 @@ def _record_construction(cls):
 def _rebuild_cpp_module(ctor, state, training, extra):
     make, args, kwargs = ctor
     m = make(*args, **kwargs)
-    m.load_state_dict(state)
-    # Tensors that arrive in shared memory (tessera.multiprocessing) are used, not copied: the
-    # rebuilt module trains the sender's weights (Hogwild under the spawn start method).
-    shared = {k: v for k, v in state.items() if v.is_shared()}
-    if shared:
-        own = dict(m.named_parameters())
-        own.update(m.named_buffers())
-        for k, v in shared.items():
-            own[k].data = v
+    m.load_state_dict({k: v.to(dtype=m.state_dict()[k].dtype) for k, (key, v) in state.items()})  # (checks keys, shapes)
+    own = dict(m.named_parameters())
+    own.update(m.named_buffers())
+    for k, (key, v) in state.items():
+        # Each tensor takes the pickled one's values, dtype and device (a layer converted with
+        # .double() or .to(device) after construction comes back so). Tensors that arrive in shared
+        # memory (tessera.multiprocessing) are used, not copied: the rebuilt module trains the
+        # sender's weights (Hogwild under the spawn start method).
+        own[k].data = v
+        # The rebuilt layer's tensors are the ones every other pickled handle (an optimizer's)
+        # comes back as.
+        if key is not None:
+            _pickle.adopt(key, own[k])
     m.train(training)
     m.__dict__.update(extra)
     return m
@@ -154,7 +159,13 @@ def _cpp_reduce(self, protocol=2):
         raise TypeError(f"cannot pickle {type(self).__name__}, a Python subclass of the C++ layer "
                         f"{ctor[0].__name__}: subclass tessera.nn.Module and hold the layer as an attribute instead")
     extra = {k: v for k, v in self.__dict__.items() if k != "_ctor"}
-    state = {k: v.detach() if v.is_shared() else v.detach().clone() for k, v in self.state_dict().items()}
+    own = dict(self.named_parameters())
+    own.update(self.named_buffers())
+    # Each value with the key of the layer's own tensor (tessera._pickle), so that an optimizer
+    # pickled with the layer comes back updating the rebuilt one. (A pickler that sends tensors its
+    # own way, as tessera.multiprocessing's does for shared ones, gets them without keys.)
+    state = {k: (_pickle.claim(own[k]) if k in own else None, v.detach() if v.is_shared() else v.detach().clone())
+             for k, v in self.state_dict().items()}
     return (_rebuild_cpp_module, (ctor, state, self.training, extra))
 
 

@@ -1,0 +1,77 @@
+"""Pickling (and copy.deepcopy) that keeps a tensor shared between objects shared, as PyTorch's
+does: a model and its optimizer pickled together come back with the optimizer updating the
+rebuilt model's parameters, whichever of the two comes first.
+
+Every Python handle on one tensor pickles the same _TensorKey (found by the tensor's _impl_id),
+so pickle's memo gives the unpickled handles one key, and the key gives them one tensor: the
+first occurrence carries the values, later ones only the key. A C++ layer is rebuilt from its
+constructor and loads its values (tessera.nn), so its parameters are new tensors: the rebuild
+hands them to the keys, and optimizers already unpickled with the stand-ins are rebound to them.
+"""
+import weakref
+
+from ._tessera import Tensor
+
+_keys = weakref.WeakValueDictionary()  # _impl_id -> the key of a tensor being pickled
+
+
+class _TensorKey:
+    """One tensor within one pickle (or deepcopy)."""
+    __slots__ = ("tensor", "emitted", "optimizers", "__weakref__")
+
+    def __init__(self):
+        self.tensor = None      # the tensor the handles unpickle to
+        self.emitted = False    # (pickling) the values went into the stream already
+        self.optimizers = []    # (unpickling) optimizers holding self.tensor
+
+    def __reduce__(self):
+        return (_TensorKey, ())
+
+
+def key_of(t):
+    """The key of tensor t while something (a pickler's memo) holds it."""
+    k = _keys.get(t._impl_id)
+    if k is None:
+        k = _keys[t._impl_id] = _TensorKey()
+    return k
+
+
+def claim(t):
+    """The key of a layer's tensor whose values the layer pickles itself: later handles on it
+    pickle only the key (they unpickle to the rebuilt layer's tensor)."""
+    key = key_of(t)
+    key.emitted = True
+    return key
+
+
+def _rebuild_tensor(key, state):
+    if key.tensor is None:
+        t = Tensor.__new__(Tensor)
+        t.__setstate__(state)
+        key.tensor = t
+    return key.tensor
+
+
+def _same_tensor(key):
+    return key.tensor
+
+
+def _reduce_tensor(t, protocol=2):
+    key = key_of(t)
+    if key.emitted:
+        return (_same_tensor, (key,))
+    key.emitted = True
+    return (_rebuild_tensor, (key, t.__getstate__()))
+
+
+def adopt(key, tensor):
+    """A rebuilt layer's own tensor becomes the one key stands for; optimizers unpickled earlier
+    with the stand-in switch to it (keeping their state)."""
+    old = key.tensor
+    if old is not None and old is not tensor:
+        for opt in key.optimizers:
+            opt._replace_param(old, tensor)
+    key.tensor = tensor
+
+
+Tensor.__reduce_ex__ = _reduce_tensor
