@@ -75,3 +75,27 @@ def adopt(key, tensor):
 
 
 Tensor.__reduce_ex__ = _reduce_tensor
+
+
+def record_construction(cls, drop_params=False):
+    """Makes cls's instances remember how they were built (self._ctor: the class, its arguments;
+    for an optimizer, drop_params: the arguments besides the parameters), for pickling."""
+    init = cls.__init__
+
+    def __init__(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        if "_ctor" not in self.__dict__:  # (the most derived C++ class's arguments)
+            if drop_params:
+                args, kwargs = args[1:], {k: v for k, v in kwargs.items() if k != "params"}
+            self.__dict__["_ctor"] = (cls, args, kwargs)
+    __init__.__doc__ = init.__doc__
+    cls.__init__ = __init__
+
+
+def recipe(obj):
+    """How obj was built (record_construction), or a TypeError saying why it cannot be pickled."""
+    ctor = obj.__dict__.get("_ctor")
+    if ctor is None:
+        raise TypeError(f"cannot pickle this {type(obj).__name__}: it was built inside C++ (by an ONNX import or "
+                        "another C++ object), so there is no recipe to rebuild it; pickle its state_dict() instead")
+    return ctor

@@ -118,16 +118,6 @@ _C._Module.__getattr__ = _cpp_getattr
 # and arguments, or the zoo function), and comes back as a new layer of that build with its state
 # dict, mode and Python attributes. (Layers built inside C++, as an ONNX file's, cannot: pickle
 # their state_dict instead.)
-def _record_construction(cls):
-    init = cls.__init__
-
-    def __init__(self, *args, **kwargs):
-        init(self, *args, **kwargs)
-        if "_ctor" not in self.__dict__:  # (the most derived C++ class's arguments)
-            self.__dict__["_ctor"] = (cls, args, kwargs)
-    __init__.__doc__ = init.__doc__
-    cls.__init__ = __init__
-
 
 def _rebuild_cpp_module(ctor, state, training, extra):
     make, args, kwargs = ctor
@@ -151,10 +141,7 @@ def _rebuild_cpp_module(ctor, state, training, extra):
 
 
 def _cpp_reduce(self, protocol=2):
-    ctor = self.__dict__.get("_ctor")
-    if ctor is None:
-        raise TypeError(f"cannot pickle this {type(self).__name__}: it was built inside C++ (by an ONNX import or "
-                        "another layer), so there is no recipe to rebuild it; pickle its state_dict() instead")
+    ctor = _pickle.recipe(self)
     if isinstance(ctor[0], type) and type(self) is not ctor[0]:
         raise TypeError(f"cannot pickle {type(self).__name__}, a Python subclass of the C++ layer "
                         f"{ctor[0].__name__}: subclass tessera.nn.Module and hold the layer as an attribute instead")
@@ -172,7 +159,7 @@ def _cpp_reduce(self, protocol=2):
 _C._Module.__reduce_ex__ = _cpp_reduce
 for _cls in list(vars(_C).values()):
     if isinstance(_cls, type) and issubclass(_cls, _C._Module) and not _cls.__name__.startswith("_"):
-        _record_construction(_cls)
+        _pickle.record_construction(_cls)
 del _cls
 _C._Module.register_forward_hook = lambda self, hook: _add_hook(self, "_forward_hooks", hook)
 _C._Module.register_forward_pre_hook = lambda self, hook: _add_hook(self, "_forward_pre_hooks", hook)

@@ -8,18 +8,6 @@ from .._tessera import (SGD, Adadelta, Adagrad, Adam, AdamW, LBFGS, Optimizer, R
 from . import lr_scheduler  # noqa: F401
 
 
-def _record_construction(cls):
-    init = cls.__init__
-
-    def __init__(self, *args, **kwargs):
-        init(self, *args, **kwargs)
-        if "_ctor" not in self.__dict__:  # the options besides the parameters, to rebuild from
-            kwargs = {k: v for k, v in kwargs.items() if k != "params"}
-            self.__dict__["_ctor"] = (cls, args[1:], kwargs)
-    __init__.__doc__ = init.__doc__
-    cls.__init__ = __init__
-
-
 def _rebuild_optimizer(cls, args, kwargs, groups, keys, state, extra):
     opt = cls(groups, *args, **kwargs)
     opt.load_state_dict(state)
@@ -30,11 +18,7 @@ def _rebuild_optimizer(cls, args, kwargs, groups, keys, state, extra):
 
 
 def _reduce_optimizer(self, protocol=2):
-    ctor = self.__dict__.get("_ctor")
-    if ctor is None:
-        raise TypeError(f"cannot pickle this {type(self).__name__}: it was built inside C++, so there is no recipe "
-                        "to rebuild it; pickle its state_dict() instead")
-    cls, args, kwargs = ctor
+    cls, args, kwargs = _pickle.recipe(self)
     if isinstance(self, LBFGS):
         raise TypeError("cannot pickle LBFGS: its search history is not part of its state_dict(); pickle the model "
                         "(or its state_dict()) and make a new LBFGS")
@@ -46,5 +30,5 @@ def _reduce_optimizer(self, protocol=2):
 
 Optimizer.__reduce_ex__ = _reduce_optimizer
 for _cls in (SGD, Adadelta, Adagrad, Adam, AdamW, LBFGS, RMSprop):
-    _record_construction(_cls)
+    _pickle.record_construction(_cls, drop_params=True)
 del _cls
