@@ -7,18 +7,22 @@ JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: gpu-deps all deps venv build test test-fast asan bench peers bench-peers demo clean
+.PHONY: gpu-deps all deps venv build test test-fast test-spark asan bench peers bench-peers demo clean
 
 all: build
 
-# Installs the Debian packages listed in deps/debian.txt that are not installed yet.
-deps:
-	@missing=$$(grep -v '^\s*#' deps/debian.txt | grep -v '^\s*$$' | while read -r p; do \
+# Installs the Debian packages a list names (one per line) that are not installed yet.
+define install_debian
+	@missing=$$(grep -v '^\s*#' $(1) | grep -v '^\s*$$' | while read -r p; do \
 	  dpkg-query -W -f='$${Status}' "$$p" 2>/dev/null | grep -q "install ok installed" || echo "$$p"; done); \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages: $$missing"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
-	else echo "Debian packages: all present"; fi
+	else echo "Debian packages of $(1): all present"; fi
+endef
+
+deps:
+	$(call install_debian,deps/debian.txt)
 
 # The Debian packages a GPU machine without a registry lacks, downloaded into .debs/ for the device
 # call to carry (tools/gpu/run_cuda_tests.sh unpacks them into a prefix there).
@@ -54,6 +58,15 @@ asan: deps venv
 	  ctest --output-on-failure -j $(JOBS)
 
 test: test-fast asan
+
+# tessera.spark in Spark: a Java runtime (deps/spark-debian.txt) and PySpark
+# (python/requirements-spark.txt, about 300 MB: not part of `make test`), then the Spark tests
+# (local[2]) and the Spark example.
+test-spark: build
+	$(call install_debian,deps/spark-debian.txt)
+	$(PY) -m pip install -q --disable-pip-version-check -r python/requirements-spark.txt
+	PYTHONPATH=$(BUILD)/python $(PY) -m pytest -q python/tests_spark
+	PYTHONPATH=$(BUILD)/python $(PY) examples/spark_data_parallel.py
 
 bench: build
 	/usr/bin/python3 bench/run_micro.py --tessera $(BUILD)/bench/tessera_micro

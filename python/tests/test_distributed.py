@@ -125,3 +125,38 @@ def test_two_launchers_as_two_nodes(tmp_path):
                               stderr=subprocess.PIPE, text=True) for r in (0, 1)]
     outs = [n.communicate(timeout=120) for n in nodes]
     assert [n.returncode for n in nodes] == [0, 0], outs
+
+
+def test_distributor_local_mode_trains_like_one_process():
+    """tessera.spark.Distributor(local_mode=True), as TorchDistributor's: two processes on this
+    machine, each on half the batch under DistributedDataParallel, give rank 0's weights equal to
+    one process on the whole batch (float64); the environment is torchrun's."""
+    import numpy as np
+    from distributor_jobs import data, train_linear
+    from tessera.spark import Distributor
+    x, y = data()
+    (w, b), seen = Distributor(num_processes=2, local_mode=True).run(train_linear, x, y, 20)
+    (w1, b1), _ = train_linear(x, y, 20, distributed=False)
+    np.testing.assert_allclose(w, w1, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(b, b1, rtol=1e-10, atol=1e-12)
+    assert seen == {"RANK": "0", "WORLD_SIZE": "2", "LOCAL_RANK": "0", "LOCAL_WORLD_SIZE": "2",
+                    "MASTER_ADDR": "127.0.0.1"}
+
+
+def test_distributor_reports_the_failing_rank_and_runs_scripts(tmp_path):
+    from distributor_jobs import fail_on_rank
+    from tessera.spark import Distributor
+    t0 = time.monotonic()
+    with pytest.raises(RuntimeError, match="rank 1 of 2 failed: ValueError: rank 1 gives up"):
+        Distributor(num_processes=2).run(fail_on_rank, 1)
+    assert time.monotonic() - t0 < 30  # the other rank is ended, not waited for
+    script = tmp_path / "job.py"
+    script.write_text("import os, sys\nassert sys.argv[1:] == ['7']\nsys.exit(int(os.environ['RANK']) * 3)\n")
+    with pytest.raises(RuntimeError, match=r"rank 1 of 2 failed: .*job.py exited with status 3"):
+        Distributor(num_processes=2).run(str(script), 7)
+    script.write_text("import sys\nassert sys.argv[1:] == ['7']\n")
+    assert Distributor(num_processes=2).run(str(script), 7) is None
+    with pytest.raises(ValueError, match="num_processes must be a positive integer"):
+        Distributor(num_processes=0)
+    with pytest.raises(TypeError, match="expected a function or a script path"):
+        Distributor().run(42)
