@@ -63,8 +63,9 @@ def _run_in_process(payload, env):
     dumps = _pickler()
     try:
         kind, target, args, kwargs = dumps.loads(payload)
-        if kind == "script":
-            status = subprocess.call([sys.executable, target, *args], env=dict(os.environ))
+        if kind == "script":  # a Python script, or any executable (a C++ training program)
+            python = target.endswith(".py") or not os.access(target, os.X_OK)
+            status = subprocess.call(([sys.executable] if python else []) + [target, *args], env=dict(os.environ))
             if status != 0:
                 return ("failed", f"{target} exited with status {status}")
             return ("ok", dumps.dumps(None))
@@ -175,8 +176,10 @@ class Distributor:
         self.timeout = timeout
 
     def run(self, train_object, *args, **kwargs):
-        """Runs train_object (a function, called with args and kwargs, or the path of a Python
-        script, run with args) in every process; returns rank 0's result (None for a script)."""
+        """Runs train_object (a function, called with args and kwargs; or the path of a Python
+        script or of an executable, such as a C++ program that calls
+        dist::init_process_group("gloo"), run with args) in every process; returns rank 0's
+        result (None for a script or program)."""
         if isinstance(train_object, (str, os.PathLike)):
             if kwargs:
                 raise ValueError("Distributor.run: a script takes its arguments as strings, not keywords")

@@ -156,6 +156,11 @@ def test_distributor_reports_the_failing_rank_and_runs_scripts(tmp_path):
         Distributor(num_processes=2).run(str(script), 7)
     script.write_text("import sys\nassert sys.argv[1:] == ['7']\n")
     assert Distributor(num_processes=2).run(str(script), 7) is None
+    program = tmp_path / "program"  # any executable (a C++ program, say): run as it is, with the variables
+    program.write_text("#!/bin/sh\n[ \"$1\" = 7 ] && [ \"$WORLD_SIZE\" = 2 ] && exit $((RANK * 4))\nexit 1\n")
+    program.chmod(0o755)
+    with pytest.raises(RuntimeError, match=r"rank 1 of 2 failed: .*program exited with status 4"):
+        Distributor(num_processes=2).run(str(program), 7)
     with pytest.raises(ValueError, match="num_processes must be a positive integer"):
         Distributor(num_processes=0)
     with pytest.raises(TypeError, match="expected a function or a script path"):
