@@ -152,6 +152,24 @@ def test_volumes_pooling_indices_and_transposed_conv_match_pytorch_with_gradient
     assert_same_grads(net, tnet, rtol=1e-8, atol=1e-10)
 
 
+@pytest.mark.parametrize("kw", [dict(stride=(2, 1, 2), padding=(1, 0, 1), output_padding=(1, 0, 1)),
+                                dict(stride=1, padding=0, dilation=(2, 1, 1), groups=2),
+                                dict(stride=(3, 2, 1), padding=(0, 1, 0))])  # depths no input reaches
+def test_3d_transposed_convolution_matches_pytorch_with_gradients(tmp_path, kw):
+    torch.manual_seed(int(RNG.integers(1 << 30)))
+    tnet = torch.nn.ConvTranspose3d(4, 6, (2, 3, 3), **kw).double()
+    x = torch.randn(2, 4, 3, 5, 4, dtype=torch.float64)
+    path = tmp_path / "convt3d.onnx"
+    torch.onnx.export(tnet, (x,), str(path), opset_version=13)
+    net = ts.onnx.load(path)
+    want = tnet(x)
+    (want ** 2).sum().backward()
+    got = net.run([ts.tensor(x.numpy())])[0]
+    np.testing.assert_allclose(got.detach().numpy(), want.detach().numpy(), rtol=1e-10, atol=1e-12)
+    (got ** 2).sum().backward()
+    assert_same_grads(net, tnet, rtol=1e-8, atol=1e-10)
+
+
 class Steps(torch.nn.Module):
     """A loop that reads outer-scope weights, then a branch on the data."""
 

@@ -109,8 +109,28 @@ Tensor conv3d_by_slices(const Tensor& x, const Tensor& w, const Tensor& b, const
   return y;
 }
 
+// The full (uncropped, unbiased) output of a 3-D transposed convolution as 2-D ones: input depth
+// slice i with kernel depth k adds to output depth i * stride + k * dilation.
+Tensor conv_transpose3d_full(const Tensor& x, const Tensor& w, const Shape& strides, const Shape& dil,
+                             int64_t groups) {
+  int64_t D = x.size(2), K = w.size(2), out = (D - 1) * strides[0] + dil[0] * (K - 1) + 1;
+  Conv2dParams p{{strides[1], strides[2]}, {0, 0}, {dil[1], dil[2]}, groups};
+  std::vector<Tensor> slices(static_cast<size_t>(out));
+  Tensor any;
+  for (int64_t i = 0; i < D; ++i)
+    for (int64_t k = 0; k < K; ++k) {
+      Tensor& o = slices[size_t(i * strides[0] + k * dil[0])];
+      Tensor y = ops::conv_transpose2d(x.select(2, i), w.select(2, k), Tensor(), p, {0, 0});
+      o = o.defined() ? o + y : y;
+      any = y;
+    }
+  for (Tensor& o : slices)  // depths no input reaches (strides above the kernel's reach)
+    if (!o.defined()) o = zeros_like(any);
+  return ops::stack(slices, 2);
+}
+
 // A transposed convolution with pads cropped from its full output afterwards: what asymmetric
-// pads, auto_pad SAME_* and output_shape need.
+// pads, auto_pad SAME_*, output_shape and 3-D kernels need.
 Tensor conv_transpose_cropped(const Node& n, Tensor x, Tensor w, const Tensor& b, const Shape& strides,
                               const Shape& dil) {
   const int64_t S = x.dim() - 2;
@@ -138,8 +158,13 @@ Tensor conv_transpose_cropped(const Node& n, Tensor x, Tensor w, const Tensor& b
     x = x.unsqueeze(2);
     w = w.unsqueeze(2);
   }
-  Shape st = two(strides, 1), dl = two(dil, 1);
-  Tensor y = ops::conv_transpose2d(x, w, Tensor(), {{st[0], st[1]}, {0, 0}, {dl[0], dl[1]}, n.i("group", 1)}, {0, 0});
+  Tensor y;
+  if (S == 3) {
+    y = conv_transpose3d_full(x, w, strides, dil, n.i("group", 1));
+  } else {
+    Shape st = two(strides, 1), dl = two(dil, 1);
+    y = ops::conv_transpose2d(x, w, Tensor(), {{st[0], st[1]}, {0, 0}, {dl[0], dl[1]}, n.i("group", 1)}, {0, 0});
+  }
   if (S == 1) y = y.squeeze(2);
   for (int64_t d = 0; d < S; ++d) {
     int64_t dim = 2 + d, extra = op[size_t(d)];
@@ -181,7 +206,7 @@ Tensor conv(const Node& n, bool transpose) {
                  " and output_padding ", out_pad, " must each have one value per spatial dim of the input ", x.shape());
   Tensor b = n.has(2) ? n.in[2] : Tensor();
   if (spatial == 3) {
-    TS_CHECK_VALUE(!transpose, "3-D ConvTranspose is not supported");
+    if (transpose) return conv_transpose_cropped(n, x, w, b, strides1, dil1);
     return conv3d_by_slices(x, w, b, strides1, onnx_pads(n, x, kernel, strides1, dil1), dil1, n.i("group", 1));
   }
   Shape pads;
