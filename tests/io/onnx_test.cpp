@@ -298,6 +298,10 @@ TEST(Onnx, LoadErrorsNameTheFile) {
   model.mutable_graph()->mutable_node(0)->add_input("input");
   model.mutable_graph()->mutable_node(0)->add_input("input");
   model.mutable_graph()->mutable_node(0)->clear_attribute();
+  auto* direction = model.mutable_graph()->mutable_node(0)->add_attribute();
+  direction->set_name("direction");
+  direction->set_type(onnx::AttributeProto::STRING);
+  direction->set_s("LEFT");
   std::string odd = (dir / "odd.onnx").string();
   std::ofstream(odd, std::ios::binary) << model.SerializeAsString();
   e = error_of([&] { io::load_onnx(odd); });  // refused at load, naming the node, op and opset
