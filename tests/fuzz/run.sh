@@ -14,7 +14,7 @@ B=build-fuzz
 mkdir -p "$B/logs"
 # Huge allocations (a shape asking for terabytes) fail as they do outside the sanitizer.
 export ASAN_OPTIONS=max_allocation_size_mb=4096:allocator_may_return_null=1
-OPTS="-runs=$RUNS -timeout=10 -rss_limit_mb=8192 -malloc_limit_mb=8192 -print_final_stats=1"
+OPTS="-runs=$RUNS -timeout=30 -rss_limit_mb=8192 -malloc_limit_mb=8192 -print_final_stats=1"
 # The mixed readers corpus (first byte: the reader) split into one corpus per reader.
 if [ -d "$B/readers_corpus" ]; then
   python3 - "$B" <<'PY'
