@@ -63,10 +63,44 @@ static std::pair<Tensor, Tensor> hidden_state(nb::handle hx, bool lstm) {
   return {nb::cast<Tensor>(hx), Tensor()};
 }
 
+namespace {
+// A Python hook run from C++: tessera.nn._run_cpp_hook(key, kind, module, input[, output]) looks
+// the callable up by key (Python keeps it, so no reference cycle runs through C++ where Python's
+// garbage collector cannot see it).
+nb::object run_python_hook(int64_t key, const char* kind, nn::Module& self, const Tensor& in, const Tensor* out) {
+  nb::gil_scoped_acquire gil;
+  nb::object run = nb::module_::import_("tessera.nn").attr("_run_cpp_hook");
+  nb::object mod = nb::cast(&self, nb::rv_policy::reference);
+  return out ? run(key, kind, mod, in, *out) : run(key, kind, mod, in, nb::none());
+}
+}  // namespace
+
 void bind_nn(nb::module_& m) {
+  nb::class_<nn::HookHandle>(m, "_HookHandle", "A C++ forward hook's handle.")
+      .def("remove", &nn::HookHandle::remove);
   nb::class_<nn::Module>(m, "_Module", nb::dynamic_attr(), "A layer implemented in C++ (tessera::nn).")
       .def(
           "forward", [](nn::Module& mod, const Tensor& x) { return mod.forward(x); }, nb::arg("input"), Release())
+      // Python hooks as C++ hooks, for the calls C++ makes (a container calling its children);
+      // Python's own calls run them in Python (tessera.nn).
+      .def("_register_cpp_forward_pre_hook",
+           [](nn::Module& mod, int64_t key) {
+             return mod.register_forward_pre_hook([key](nn::Module& self, const Tensor& in) -> std::optional<Tensor> {
+               nb::gil_scoped_acquire gil;
+               nb::object r = run_python_hook(key, "pre", self, in, nullptr);
+               if (r.is_none()) return std::nullopt;
+               return nb::cast<Tensor>(r);
+             });
+           })
+      .def("_register_cpp_forward_hook", [](nn::Module& mod, int64_t key) {
+        return mod.register_forward_hook(
+            [key](nn::Module& self, const Tensor& in, const Tensor& out) -> std::optional<Tensor> {
+              nb::gil_scoped_acquire gil;
+              nb::object r = run_python_hook(key, "post", self, in, &out);
+              if (r.is_none()) return std::nullopt;
+              return nb::cast<Tensor>(r);
+            });
+      })
       .def(
           "parameters", [](const nn::Module& mod, bool r) { return mod.parameters(r); }, nb::arg("recurse") = true)
       .def(

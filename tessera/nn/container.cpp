@@ -4,7 +4,7 @@ namespace tessera::nn {
 
 Tensor Sequential::forward(const Tensor& x) {
   Tensor y = x;
-  for (auto& [name, m] : children_) y = m->forward(y);
+  for (auto& [name, m] : children_) y = (*m)(y);  // (with each child's hooks)
   return y;
 }
 

@@ -334,7 +334,7 @@ std::pair<Tensor, Tensor> MultiheadAttention::forward(const Tensor& q_in, const 
   }
   auto [o, attn] = ops::attention_with_weights(qh, kh, vh, mask, is_training() ? dropout : 0.0);
   Tensor out = o.transpose(1, 2).reshape({N, L, embed_dim});
-  out = out_proj->forward(out);
+  out = (*out_proj)(out);
   if (!batch_first) out = out.transpose(0, 1);
   return {out, need_weights ? attn.mean({1}) : Tensor()};
 }

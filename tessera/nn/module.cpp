@@ -1,5 +1,7 @@
 #include "tessera/nn/module.h"
 
+#include <algorithm>
+
 #include <ostream>
 #include <set>
 
@@ -22,6 +24,53 @@ std::string with_commas(int64_t n) {
 
 Tensor Module::forward(const Tensor&) {
   throw Error(detail::str(type_, ": forward(const Tensor&) is not defined for this module"));
+}
+
+struct HookHandle::Table {
+  int64_t next = 0;
+  std::vector<std::pair<int64_t, ForwardPreHook>> pre;
+  std::vector<std::pair<int64_t, ForwardHook>> post;
+};
+
+void HookHandle::remove() {
+  auto t = table_.lock();
+  if (!t) return;
+  std::erase_if(t->pre, [this](const auto& h) { return h.first == id_; });
+  std::erase_if(t->post, [this](const auto& h) { return h.first == id_; });
+}
+
+namespace {
+// Adds hook to one of table's lists (made on first use), under a new id.
+template <class Hook>
+HookHandle add_hook(std::shared_ptr<HookHandle::Table>& table,
+                    std::vector<std::pair<int64_t, Hook>> HookHandle::Table::*list, Hook hook, const std::string& who,
+                    const char* what) {
+  TS_CHECK_VALUE(bool(hook), who, ": ", what, ": the hook is empty");
+  if (!table) table = std::make_shared<HookHandle::Table>();
+  int64_t id = table->next++;
+  ((*table).*list).emplace_back(id, std::move(hook));
+  return HookHandle(table, id);
+}
+}  // namespace
+
+HookHandle Module::register_forward_pre_hook(ForwardPreHook hook) {
+  return add_hook(hooks_, &HookHandle::Table::pre, std::move(hook), type_, "register_forward_pre_hook");
+}
+
+HookHandle Module::register_forward_hook(ForwardHook hook) {
+  return add_hook(hooks_, &HookHandle::Table::post, std::move(hook), type_, "register_forward_hook");
+}
+
+Tensor Module::operator()(const Tensor& x) {
+  if (!hooks_ || (hooks_->pre.empty() && hooks_->post.empty())) return forward(x);
+  auto keep = hooks_;  // (a hook may remove hooks, this one included)
+  Tensor in = x;
+  for (auto [id, hook] : std::vector(keep->pre))
+    if (std::optional<Tensor> r = hook(*this, in)) in = *r;
+  Tensor out = forward(in);
+  for (auto [id, hook] : std::vector(keep->post))
+    if (std::optional<Tensor> r = hook(*this, in, out)) out = *r;
+  return out;
 }
 
 Tensor Module::register_parameter(const std::string& name, Tensor t, bool requires_grad) {

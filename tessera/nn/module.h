@@ -2,8 +2,10 @@
 // nn::Module: the base of every layer and model. A module owns named parameters, buffers and
 // child modules, built at run time (no compile-time network types), so any architecture,
 // loop or branch works. Semantics follow torch.nn.Module.
+#include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -22,6 +24,29 @@ struct LoadReport {
   bool ok() const { return missing.empty() && unexpected.empty() && mismatched.empty(); }
 };
 
+class Module;
+
+// Forward hooks, as torch.nn.Module's: a pre-hook sees the input before forward and may return a
+// replacement; a hook sees the input and output after it and may return a replacement output.
+// They run when a module is called (module(x), which the containers and the zoo's models do for
+// their children), not when forward is called directly.
+using ForwardPreHook = std::function<std::optional<Tensor>(Module& module, const Tensor& input)>;
+using ForwardHook = std::function<std::optional<Tensor>(Module& module, const Tensor& input, const Tensor& output)>;
+
+// What register_forward_(pre_)hook returns: remove() takes the hook off (a no-op once the module
+// is gone or the hook removed).
+class HookHandle {
+ public:
+  struct Table;
+  HookHandle() = default;
+  HookHandle(std::weak_ptr<Table> table, int64_t id) : table_(std::move(table)), id_(id) {}
+  void remove();
+
+ private:
+  std::weak_ptr<Table> table_;
+  int64_t id_ = -1;
+};
+
 class Module {
  public:
   explicit Module(std::string type_name = "Module") : type_(std::move(type_name)) {}
@@ -33,7 +58,10 @@ class Module {
 
   // The computation of a one-input module; modules with other signatures define their own.
   virtual Tensor forward(const Tensor& x);
-  Tensor operator()(const Tensor& x) { return forward(x); }
+  // forward(x) with the forward hooks around it.
+  Tensor operator()(const Tensor& x);
+  HookHandle register_forward_pre_hook(ForwardPreHook hook);
+  HookHandle register_forward_hook(ForwardHook hook);
 
   // --- registration (returns the stored tensor/module) -----------------------------------------
   Tensor register_parameter(const std::string& name, Tensor t, bool requires_grad = true);
@@ -84,6 +112,7 @@ class Module {
   bool training_ = true;
 
  private:
+  std::shared_ptr<HookHandle::Table> hooks_;  // created by the first hook
   void collect(const std::string& prefix, bool params, bool recurse, StateDict& out) const;
   void str_into(std::string& out, int indent) const;
   std::string type_;

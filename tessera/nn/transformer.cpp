@@ -70,16 +70,16 @@ Tensor TransformerEncoderLayer::forward(const Tensor& src, const Tensor& src_mas
   Tensor x = unbatched ? src.unsqueeze(options.batch_first ? 0 : 1) : src;
   Tensor kpm = unbatched && src_key_padding_mask.defined() ? src_key_padding_mask.unsqueeze(0) : src_key_padding_mask;
   Tensor mask = causal_or(src_mask, is_causal, x.size(options.batch_first ? 1 : 0), x);
-  auto sa = [&](const Tensor& t) { return dropout1->forward(self_attn->forward(t, t, t, kpm, false, mask).first); };
+  auto sa = [&](const Tensor& t) { return (*dropout1)(self_attn->forward(t, t, t, kpm, false, mask).first); };
   auto ff = [&](const Tensor& t) {
-    return dropout2->forward(linear2->forward(dropout->forward(activate(options.activation, linear1->forward(t)))));
+    return (*dropout2)((*linear2)((*dropout)(activate(options.activation, (*linear1)(t)))));
   };
   if (options.norm_first) {
-    x = x + sa(norm1->forward(x));
-    x = x + ff(norm2->forward(x));
+    x = x + sa((*norm1)(x));
+    x = x + ff((*norm2)(x));
   } else {
-    x = norm1->forward(x + sa(x));
-    x = norm2->forward(x + ff(x));
+    x = (*norm1)(x + sa(x));
+    x = (*norm2)(x + ff(x));
   }
   return unbatched ? x.squeeze(options.batch_first ? 0 : 1) : x;
 }
@@ -125,21 +125,21 @@ Tensor TransformerDecoderLayer::forward(const Tensor& tgt, const Tensor& memory,
   auto batch = [&](const Tensor& m) { return unbatched && m.defined() ? m.unsqueeze(0) : m; };
   Tensor tkpm = batch(tgt_key_padding_mask), mkpm = batch(memory_key_padding_mask);
   Tensor tmask = causal_or(tgt_mask, tgt_is_causal, x.size(options.batch_first ? 1 : 0), x);
-  auto sa = [&](const Tensor& t) { return dropout1->forward(self_attn->forward(t, t, t, tkpm, false, tmask).first); };
+  auto sa = [&](const Tensor& t) { return (*dropout1)(self_attn->forward(t, t, t, tkpm, false, tmask).first); };
   auto mha = [&](const Tensor& t) {
-    return dropout2->forward(multihead_attn->forward(t, mem, mem, mkpm, false, memory_mask).first);
+    return (*dropout2)(multihead_attn->forward(t, mem, mem, mkpm, false, memory_mask).first);
   };
   auto ff = [&](const Tensor& t) {
-    return dropout3->forward(linear2->forward(dropout->forward(activate(options.activation, linear1->forward(t)))));
+    return (*dropout3)((*linear2)((*dropout)(activate(options.activation, (*linear1)(t)))));
   };
   if (options.norm_first) {
-    x = x + sa(norm1->forward(x));
-    x = x + mha(norm2->forward(x));
-    x = x + ff(norm3->forward(x));
+    x = x + sa((*norm1)(x));
+    x = x + mha((*norm2)(x));
+    x = x + ff((*norm3)(x));
   } else {
-    x = norm1->forward(x + sa(x));
-    x = norm2->forward(x + mha(x));
-    x = norm3->forward(x + ff(x));
+    x = (*norm1)(x + sa(x));
+    x = (*norm2)(x + mha(x));
+    x = (*norm3)(x + ff(x));
   }
   return unbatched ? x.squeeze(bd) : x;
 }
@@ -161,7 +161,7 @@ Tensor TransformerEncoder::forward(const Tensor& src, const Tensor& mask, const 
                                    bool is_causal) {
   Tensor x = src;
   for (auto& l : layers) x = l->forward(x, mask, src_key_padding_mask, is_causal);
-  return norm ? norm->forward(x) : x;
+  return norm ? (*norm)(x) : x;
 }
 
 TransformerDecoder::TransformerDecoder(const TransformerDecoderLayer& layer, int64_t num_layers,
@@ -180,7 +180,7 @@ Tensor TransformerDecoder::forward(const Tensor& tgt, const Tensor& memory, cons
   Tensor x = tgt;
   for (auto& l : layers)
     x = l->forward(x, memory, tgt_mask, memory_mask, tgt_key_padding_mask, memory_key_padding_mask, tgt_is_causal);
-  return norm ? norm->forward(x) : x;
+  return norm ? (*norm)(x) : x;
 }
 
 Transformer::Transformer(int64_t d, int64_t h, int64_t ne, int64_t nd, TransformerOptions o)

@@ -76,9 +76,9 @@ struct BasicBlock : nn::Module {
     if (stride != 1 || in != out) downsample = register_module("downsample", conv_bn(in, out, stride));
   }
   Tensor forward(const Tensor& x) override {
-    Tensor y = ops::relu(bn1->forward(conv1->forward(x)));
-    y = bn2->forward(conv2->forward(y));
-    return ops::relu(y + (downsample ? downsample->forward(x) : x));
+    Tensor y = ops::relu((*bn1)((*conv1)(x)));
+    y = (*bn2)((*conv2)(y));
+    return ops::relu(y + (downsample ? (*downsample)(x) : x));
   }
   std::shared_ptr<nn::Conv2d> conv1, conv2;
   std::shared_ptr<nn::BatchNorm2d> bn1, bn2;
@@ -98,10 +98,10 @@ struct Bottleneck : nn::Module {
     if (stride != 1 || in != out) downsample = register_module("downsample", conv_bn(in, out, stride));
   }
   Tensor forward(const Tensor& x) override {
-    Tensor y = ops::relu(bn1->forward(conv1->forward(x)));
-    y = ops::relu(bn2->forward(conv2->forward(y)));
-    y = bn3->forward(conv3->forward(y));
-    return ops::relu(y + (downsample ? downsample->forward(x) : x));
+    Tensor y = ops::relu((*bn1)((*conv1)(x)));
+    y = ops::relu((*bn2)((*conv2)(y)));
+    y = (*bn3)((*conv3)(y));
+    return ops::relu(y + (downsample ? (*downsample)(x) : x));
   }
   std::shared_ptr<nn::Conv2d> conv1, conv2, conv3;
   std::shared_ptr<nn::BatchNorm2d> bn1, bn2, bn3;
@@ -135,10 +135,10 @@ struct ResNet : nn::Module {
       if (auto* c = dynamic_cast<nn::Conv2d*>(m)) nn::init::kaiming_normal_(c->weight, 0, "fan_out", "relu");
   }
   Tensor forward(const Tensor& x) override {
-    Tensor y = ops::relu(bn1->forward(conv1->forward(x)));
+    Tensor y = ops::relu((*bn1)((*conv1)(x)));
     if (imagenet_) y = ops::max_pool2d(y, {.kernel_size = {3}, .stride = {2}, .padding = {1}});
-    for (auto& l : layers) y = l->forward(y);
-    return fc->forward(y.mean({2, 3}));
+    for (auto& l : layers) y = (*l)(y);
+    return (*fc)(y.mean({2, 3}));
   }
   std::shared_ptr<nn::Conv2d> conv1;
   std::shared_ptr<nn::BatchNorm2d> bn1;

@@ -4,6 +4,7 @@
 
 #include "../devices.h"
 #include "tessera/tessera.h"
+#include "tessera/zoo/zoo.h"
 
 using namespace tessera;
 namespace F = tessera::nn::functional;
@@ -259,4 +260,70 @@ TEST(ChannelsLast, SameResultsAndGradientsAsContiguous) {
   EXPECT_EQ(randn({2, 1, 4, 5}).contiguous(MemoryFormat::ChannelsLast).suggest_memory_format(),
             MemoryFormat::Contiguous);  // one channel: both layouts at once
   EXPECT_THROW(randn({2, 3}).contiguous(MemoryFormat::ChannelsLast), ShapeError);
+}
+
+// Forward hooks (torch.nn.Module's): a pre-hook may replace the input, a hook the output; they
+// run when a module is called, the containers' and the zoo's calls of their children included,
+// and their handles remove them (also from inside a hook, and after the module is gone).
+TEST(ForwardHooks, ReplaceInputsAndOutputsInsideContainers) {
+  auto net = std::make_shared<nn::Sequential>(nn::Linear(3, 4), nn::ReLU(), nn::Linear(4, 2));
+  auto first = net->named_children()[0].second, last = net->named_children()[2].second;
+  std::vector<std::string> order;
+  Tensor x = randn({5, 3});
+  Tensor plain = net->forward(x);
+  nn::HookHandle seen = first->register_forward_hook([&](nn::Module& m, const Tensor& in, const Tensor& out) {
+    order.push_back(m.type_name() + " " + detail::str(in.shape()) + " -> " + detail::str(out.shape()));
+    return std::optional<Tensor>{};
+  });
+  nn::HookHandle zero_in = last->register_forward_pre_hook([&](nn::Module&, const Tensor& in) {
+    order.push_back("pre");
+    return std::optional<Tensor>(in * 0.0);
+  });
+  Tensor y = (*net)(x);
+  EXPECT_EQ(order, (std::vector<std::string>{"Linear [5, 3] -> [5, 4]", "pre"}));
+  EXPECT_TRUE(ops::allclose(y, (*last)[std::string("bias")].unsqueeze(0).expand({5, 2}), 1e-6, 1e-6));  // the bias alone
+  zero_in.remove();
+  zero_in.remove();  // (twice is harmless)
+  EXPECT_TRUE(ops::allclose((*net)(x), plain, 1e-6, 1e-6));
+  // A hook that replaces the output, and one that removes itself while running.
+  nn::HookHandle doubler = net->register_forward_hook([](nn::Module&, const Tensor&, const Tensor& out) {
+    return std::optional<Tensor>(out * 2.0);
+  });
+  nn::HookHandle once;
+  int calls = 0;
+  once = first->register_forward_hook([&](nn::Module&, const Tensor&, const Tensor&) {
+    ++calls;
+    once.remove();
+    return std::optional<Tensor>{};
+  });
+  EXPECT_TRUE(ops::allclose((*net)(x), plain * 2.0, 1e-6, 1e-6));
+  (*net)(x);
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(net->forward(x).shape(), plain.shape());  // forward itself runs no hooks
+  doubler.remove();
+  seen.remove();
+  // Inside a zoo model: every convolution of a ResNet block is called through its hooks.
+  auto resnet = zoo::resnet18(10);
+  int convs = 0;
+  std::function<void(nn::Module&)> walk = [&](nn::Module& m) {
+    for (auto& [name, c] : m.named_children()) {
+      if (c->type_name() == "Conv2d")
+        c->register_forward_hook([&convs](nn::Module&, const Tensor&, const Tensor&) {
+          ++convs;
+          return std::optional<Tensor>{};
+        });
+      walk(*c);
+    }
+  };
+  walk(*resnet);
+  resnet->eval();
+  (*resnet)(randn({1, 3, 32, 32}));
+  EXPECT_EQ(convs, 20);
+  nn::HookHandle orphan;
+  {
+    nn::Linear gone(2, 2);
+    orphan = gone.register_forward_hook([](nn::Module&, const Tensor&, const Tensor&) { return std::optional<Tensor>{}; });
+  }
+  orphan.remove();  // the module is gone: nothing to do
+  EXPECT_THROW(first->register_forward_hook(nullptr), ValueError);
 }

@@ -161,8 +161,45 @@ for _cls in list(vars(_C).values()):
     if isinstance(_cls, type) and issubclass(_cls, _C._Module) and not _cls.__name__.startswith("_"):
         _pickle.record_construction(_cls)
 del _cls
-_C._Module.register_forward_hook = lambda self, hook: _add_hook(self, "_forward_hooks", hook)
-_C._Module.register_forward_pre_hook = lambda self, hook: _add_hook(self, "_forward_pre_hooks", hook)
+_cpp_hooks = {}  # key -> a Python hook that C++ runs (see _run_cpp_hook)
+_cpp_hook_keys = iter(range(1 << 62))
+
+
+def _run_cpp_hook(key, kind, module, inp, out):
+    """A C++ layer's Python hook, called by C++ (a container calling its children): the hook
+    sees and returns what it would in Python (a pre-hook's tuple gives its first element)."""
+    hook = _cpp_hooks.get(key)
+    if hook is None:
+        return None
+    if kind == "pre":
+        r = hook(module, (inp,))
+        return r[0] if isinstance(r, tuple) else r
+    return hook(module, (inp,), out)
+
+
+class _BothHandles:
+    """A C++ layer's hook runs in Python for Python's calls and in C++ for the calls C++ makes:
+    remove() takes off both."""
+
+    def __init__(self, python_handle, cpp_handle, key):
+        self._handles, self._key = (python_handle, cpp_handle), key
+
+    def remove(self):
+        for h in self._handles:
+            h.remove()
+        _cpp_hooks.pop(self._key, None)
+
+
+def _register_both(module, table, hook, register_cpp):
+    key = next(_cpp_hook_keys)
+    _cpp_hooks[key] = hook
+    return _BothHandles(_add_hook(module, table, hook), register_cpp(key), key)
+
+
+_C._Module.register_forward_hook = lambda self, hook: _register_both(
+    self, "_forward_hooks", hook, self._register_cpp_forward_hook)
+_C._Module.register_forward_pre_hook = lambda self, hook: _register_both(
+    self, "_forward_pre_hooks", hook, self._register_cpp_forward_pre_hook)
 
 
 def Parameter(data, requires_grad=True):
