@@ -3,7 +3,8 @@
 # the other: the ONNX loader, safetensors, and each of the readers on its own (IDX, CIFAR-10,
 # CIFAR-100, CSV, checkpoints; TESSERA_FUZZ_READER). Logs go to build-fuzz/logs/NAME.log; the last
 # lines of each (libFuzzer's "Done N runs in S second(s)" and its final stats) are printed.
-# A crash, leak or sanitizer report stops the run with libFuzzer's status.
+# A crash, leak or sanitizer report stops the run with libFuzzer's status; the input is kept in
+# build-fuzz/artifacts/ (crash-*, timeout-*, oom-*; slow-unit-* are inputs over 10 s, not failures).
 # Usage: tests/fuzz/run.sh [RUNS [NAME ...]]   NAME: onnx safetensors idx cifar10 cifar100 csv checkpoint
 set -eu
 cd "$(dirname "$0")/../.."
@@ -14,7 +15,8 @@ B=build-fuzz
 mkdir -p "$B/logs"
 # Huge allocations (a shape asking for terabytes) fail as they do outside the sanitizer.
 export ASAN_OPTIONS=max_allocation_size_mb=4096:allocator_may_return_null=1
-OPTS="-runs=$RUNS -timeout=30 -rss_limit_mb=8192 -malloc_limit_mb=8192 -print_final_stats=1"
+mkdir -p "$B/artifacts"
+OPTS="-runs=$RUNS -timeout=30 -rss_limit_mb=8192 -malloc_limit_mb=8192 -print_final_stats=1 -artifact_prefix=$B/artifacts/"
 # The mixed readers corpus (first byte: the reader) split into one corpus per reader.
 if [ -d "$B/readers_corpus" ]; then
   python3 - "$B" <<'PY'
