@@ -2,11 +2,12 @@
 does: a model and its optimizer pickled together come back with the optimizer updating the
 rebuilt model's parameters, whichever of the two comes first.
 
-Every Python handle on one tensor pickles the same _TensorKey (found by the tensor's _impl_id),
-so pickle's memo gives the unpickled handles one key, and the key gives them one tensor: the
-first occurrence carries the values, later ones only the key. A C++ layer is rebuilt from its
-constructor and loads its values (tessera.nn), so its parameters are new tensors: the rebuild
-hands them to the keys, and optimizers already unpickled with the stand-ins are rebound to them.
+Every Python handle on one tensor pickles the same _TensorKey (found by the tensor's _impl_id)
+beside its values, so pickle's memo gives the unpickled handles one key, and the key gives them
+one tensor (the first occurrence's). A C++ layer is rebuilt from its constructor and loads its
+values (tessera.nn), so its parameters are new tensors: the rebuild hands them to the keys, and
+optimizers already unpickled with stand-ins are rebound to them. (Each occurrence carries the
+values: a pickle made inside another one, or in another thread, never depends on the outer one.)
 """
 import weakref
 
@@ -17,11 +18,10 @@ _keys = weakref.WeakValueDictionary()  # _impl_id -> the key of a tensor being p
 
 class _TensorKey:
     """One tensor within one pickle (or deepcopy)."""
-    __slots__ = ("tensor", "emitted", "optimizers", "__weakref__")
+    __slots__ = ("tensor", "optimizers", "__weakref__")
 
     def __init__(self):
-        self.tensor = None      # the tensor the handles unpickle to
-        self.emitted = False    # (pickling) the values went into the stream already
+        self.tensor = None      # (unpickling) the tensor the handles come back as
         self.optimizers = []    # (unpickling) optimizers holding self.tensor
 
     def __reduce__(self):
@@ -36,14 +36,6 @@ def key_of(t):
     return k
 
 
-def claim(t):
-    """The key of a layer's tensor whose values the layer pickles itself: later handles on it
-    pickle only the key (they unpickle to the rebuilt layer's tensor)."""
-    key = key_of(t)
-    key.emitted = True
-    return key
-
-
 def _rebuild_tensor(key, state):
     if key.tensor is None:
         t = Tensor.__new__(Tensor)
@@ -52,16 +44,8 @@ def _rebuild_tensor(key, state):
     return key.tensor
 
 
-def _same_tensor(key):
-    return key.tensor
-
-
 def _reduce_tensor(t, protocol=2):
-    key = key_of(t)
-    if key.emitted:
-        return (_same_tensor, (key,))
-    key.emitted = True
-    return (_rebuild_tensor, (key, t.__getstate__()))
+    return (_rebuild_tensor, (key_of(t), t.__getstate__()))
 
 
 def adopt(key, tensor):

@@ -151,7 +151,7 @@ def _cpp_reduce(self, protocol=2):
     # Each value with the key of the layer's own tensor (tessera._pickle), so that an optimizer
     # pickled with the layer comes back updating the rebuilt one. (A pickler that sends tensors its
     # own way, as tessera.multiprocessing's does for shared ones, gets them without keys.)
-    state = {k: (_pickle.claim(own[k]) if k in own else None, v.detach() if v.is_shared() else v.detach().clone())
+    state = {k: (_pickle.key_of(own[k]) if k in own else None, v.detach() if v.is_shared() else v.detach().clone())
              for k, v in self.state_dict().items()}
     return (_rebuild_cpp_module, (ctor, state, self.training, extra))
 
