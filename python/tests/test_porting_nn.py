@@ -321,3 +321,9 @@ def test_tensors_shared_between_objects_stay_shared_after_pickling():
     a, b, c = pickle.loads(pickle.dumps(({"x": t}, [t, t.detach()], t)))
     assert a["x"] is b[0] is c  # one tensor, as in PyTorch
     assert b[1] is not c and ts.equal(b[1], c)  # (a detached view pickles as its own tensor)
+
+    class PicklesInside:  # a pickle made while another one is being made stands on its own
+        def __reduce__(self):
+            return (pickle.loads, (pickle.dumps(t),))
+    outer, inner = pickle.loads(pickle.dumps((t, PicklesInside())))
+    assert ts.equal(outer, t) and ts.equal(inner, t)
