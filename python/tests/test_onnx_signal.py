@@ -122,3 +122,15 @@ def test_roi_align_matches_onnxruntime(transform, ratio):
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
     with pytest.raises(RuntimeError, match="batch index 2 of roi 0"):
         _run([node], dict(feeds, idx=np.array([2, 0, 0, 0, 0], np.int64)), opset=16)
+
+
+def test_transforms_too_large_for_the_dense_dft_are_refused():
+    """A length whose coefficient matrices would take gigabytes (a hostile file's dft_length) is
+    refused with a message instead of allocating them or running for minutes."""
+    init = [("n", np.array(1 << 20, np.int64))]
+    with pytest.raises(RuntimeError, match="DFT: a transform of 1048576 points .* longer than tessera's DFT supports"):
+        _run([helper.make_node("DFT", ["x", "n"], ["y"], axis=1)], {"x": np.zeros((1, 8, 1), np.float32)}, init)
+    feeds = {"m": np.array(60000, np.int64), "d": np.array(1 << 20, np.int64), "r": np.array(16000, np.int64),
+             "lo": np.array(20.0, np.float32), "hi": np.array(7600.0, np.float32)}
+    with pytest.raises(RuntimeError, match="MelWeightMatrix: .* implausibly large matrix"):
+        _run([helper.make_node("MelWeightMatrix", list(feeds), ["w"])], feeds)

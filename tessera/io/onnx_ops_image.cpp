@@ -592,8 +592,9 @@ Tensor roi_align(const Node& n) {
     if (!half_pixel) rw = std::max(rw, 1.0), rh = std::max(rh, 1.0);  // malformed regions become 1x1
     double bh = rh / double(ph), bw = rw / double(pw);
     double gh_d = ratio > 0 ? double(ratio) : std::ceil(rh / double(ph)), gw_d = ratio > 0 ? double(ratio) : std::ceil(rw / double(pw));
-    TS_CHECK_VALUE(gh_d * gw_d * double(ph * pw) <= double(int64_t(1) << 26), "RoiAlign: roi ", r, " [", b[0], ", ",
-                   b[1], ", ", b[2], ", ", b[3], "] needs ", gh_d * gw_d, " samples per bin (set sampling_ratio)");
+    TS_CHECK_VALUE(gh_d * gw_d * double(ph * pw) * double(C) <= double(int64_t(1) << 28), "RoiAlign: roi ", r, " [",
+                   b[0], ", ", b[1], ", ", b[2], ", ", b[3], "] needs ", gh_d * gw_d, " samples per bin for each of ", C,
+                   " channels (set sampling_ratio)");
     const int64_t gh = std::max<int64_t>(int64_t(gh_d), 0), gw = std::max<int64_t>(int64_t(gw_d), 0);
     const double count = double(std::max<int64_t>(gh * gw, 1));
     const double* img = &data[size_t(which[size_t(r)] * C * H * W)];

@@ -26,6 +26,10 @@ Tensor move_dim(const Tensor& t, int64_t from, int64_t to) {
 // cos and sin of 2 pi t k / n for t < rows, k < cols, as [rows, cols] float64 matrices; weights,
 // when given, scale each column (the one-sided inverse counts each inner bin twice).
 std::pair<Tensor, Tensor> twiddles(int64_t rows, int64_t cols, int64_t n, const std::vector<double>& weights = {}) {
+  // The products are dense: lengths beyond a few thousand points (16M matrix entries) are refused
+  // rather than left to allocate gigabytes or run for minutes.
+  TS_CHECK_VALUE(rows > 0 && cols > 0 && rows <= (int64_t(1) << 24) / cols, "DFT: a transform of ", n, " points (", rows,
+                 " x ", cols, " coefficients) is longer than tessera's DFT supports (16M coefficients)");
   std::vector<double> c(size_t(rows * cols)), s(size_t(rows * cols));
   for (int64_t t = 0; t < rows; ++t)
     for (int64_t k = 0; k < cols; ++k) {
@@ -127,9 +131,9 @@ Tensor mel_weight_matrix(const Node& n) {
   TS_CHECK_VALUE(mels >= 1 && dft_length >= 1 && rate >= 1 && lower >= 0 && upper > lower,
                  "MelWeightMatrix: num_mel_bins ", mels, ", dft_length ", dft_length, " and sample_rate ", rate,
                  " must be positive and 0 <= lower_edge_hertz ", lower, " < upper_edge_hertz ", upper);
-  TS_CHECK_VALUE(mels <= (int64_t(1) << 16) && dft_length <= (int64_t(1) << 24), "MelWeightMatrix: num_mel_bins ",
-                 mels, " or dft_length ", dft_length, " is implausibly large");
   int64_t spectrum = dft_length / 2 + 1;
+  TS_CHECK_VALUE(mels <= (int64_t(1) << 16) && spectrum <= (int64_t(1) << 24) / mels, "MelWeightMatrix: num_mel_bins ",
+                 mels, " and dft_length ", dft_length, " make an implausibly large matrix (over 16M entries)");
   auto mel = [](double hz) { return 2595.0 * std::log1p(hz / 700.0) / std::log(10.0); };
   double low = mel(lower), step = (mel(upper) - low) / double(mels + 2);
   std::vector<int64_t> bin(size_t(mels + 2));
