@@ -297,3 +297,18 @@ def test_integer_resize_saturates_to_its_dtype():
     want = ReferenceEvaluator(model).run(None, {"x": x})[0]
     assert got.dtype == np.int32 and got.max() == 2147483647  # the overshoot past it saturates
     np.testing.assert_array_equal(got, want)
+
+
+def test_batch_normalization_of_a_1d_input_is_refused_by_name():
+    """(The fuzzer's find: training-mode BatchNormalization indexed the channel dim of a 1-D input.)"""
+    x = np.ones(3, np.float32)
+    init = [onnx.numpy_helper.from_array(np.ones(3, np.float32), n) for n in ("s", "b", "m", "v")]
+    for mode in (0, 1):
+        node = helper.make_node("BatchNormalization", ["x", "s", "b", "m", "v"], ["y", "rm", "rv"][:1 + 2 * mode],
+                                training_mode=mode)
+        graph = helper.make_graph([node], "bn", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [3])],
+                                  [helper.make_tensor_value_info(o, TensorProto.FLOAT, None) for o in node.output],
+                                  initializer=init)
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 15)])
+        with pytest.raises(RuntimeError, match=r"BatchNormalization: the input \[3\] needs a batch and a channel dim"):
+            backend.prepare(model).run([x])

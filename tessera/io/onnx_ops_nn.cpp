@@ -361,6 +361,7 @@ void add_nn_ops(OpTable& m) {
     TS_CHECK_VALUE(n.i("is_test", 1) == 1, "BatchNormalization with is_test=0 (opsets 6 and older: training) is not ",
                    "supported");
     const Tensor& x = n.at(0);
+    TS_CHECK_SHAPE(x.dim() >= 2, "BatchNormalization: the input ", x.shape(), " needs a batch and a channel dim");
     double eps = n.f("epsilon", 1e-5), momentum = n.f("momentum", 0.9);
     if (!n.i("training_mode", 0) && n.proto.output_size() == 1)
       return one(ops::batch_norm(x, n.at(3), n.at(4), n.at(1), n.at(2), false, 0.1, eps));

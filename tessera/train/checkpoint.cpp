@@ -45,11 +45,17 @@ CheckpointInfo load_checkpoint(const std::string& path, nn::Module& model, optim
       TS_CHECK_T(IOError, meta.contains("optimizer"), path, ": the checkpoint holds no optimizer state");
       internal::optimizer_from_entries(*optimizer, meta["optimizer"].dump(), tensors, path);
     }
-    if (scheduler && meta.contains("scheduler_epoch")) scheduler->set_last_epoch(meta["scheduler_epoch"].get<int64_t>());
-    default_generator().set_state(meta["rng_seed"].get<uint64_t>(), meta["rng_offset"].get<uint64_t>());
+    // Integers are checked to be integers: JSON's get<> casts a float such as 6.7e27 (undefined).
+    auto integer = [&](const char* key) {
+      const nlohmann::json& v = meta.at(key);
+      TS_CHECK_T(IOError, v.is_number_integer(), path, ": checkpoint metadata '", key, "' is not an integer");
+      return v;
+    };
+    if (scheduler && meta.contains("scheduler_epoch")) scheduler->set_last_epoch(integer("scheduler_epoch").get<int64_t>());
+    default_generator().set_state(integer("rng_seed").get<uint64_t>(), integer("rng_offset").get<uint64_t>());
     CheckpointInfo info;
-    info.epoch = meta["epoch"].get<int64_t>();
-    info.step = meta["step"].get<int64_t>();
+    info.epoch = integer("epoch").get<int64_t>();
+    info.step = integer("step").get<int64_t>();
     info.extra = meta["extra"].get<std::map<std::string, std::string>>();
     return info;
   } catch (const Error&) {

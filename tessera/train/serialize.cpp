@@ -125,7 +125,11 @@ void optimizer_from_entries(optim::Optimizer& optimizer, const std::string& meta
                    o["name"].get<std::string>(), " but this one is ", optimizer.name());
     optim::OptimizerState s;
     s.groups = o["groups"].get<std::vector<std::map<std::string, double>>>();
-    s.steps = o["steps"].get<std::vector<int64_t>>();
+    TS_CHECK_T(IOError, o.at("steps").is_array(), path, ": the optimizer's step counts are not a list");
+    for (const auto& v : o.at("steps")) {  // (get<> would cast a float such as 6.7e27: undefined)
+      TS_CHECK_T(IOError, v.is_number_integer(), path, ": the optimizer's step counts are not integers");
+      s.steps.push_back(v.get<int64_t>());
+    }
     s.state.resize(s.steps.size());
     for (auto& [k, t] : tensors) {
       if (k.rfind("optimizer.", 0) != 0) continue;

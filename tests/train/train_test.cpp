@@ -170,6 +170,27 @@ TEST(Checkpoint, RejectsForeignAndCorruptFiles) {
   EXPECT_THROW(train::load_checkpoint(ck, other), ValueError);  // lists the mismatched keys
   optim::SGD opt(net->parameters(), {});
   EXPECT_THROW(train::load_checkpoint(ck, *net, &opt), IOError);  // no optimizer state in it
+  // Integers written as huge floats (the fuzzer's find: casting 6.7e27 to an integer is
+  // undefined) are an IOError naming the file.
+  std::string full = (dir / "full.ckpt").string();
+  train::save_checkpoint(full, *net, &opt, nullptr, {1, 10, {}});
+  std::map<std::string, std::string> md;
+  io::NamedTensors tensors = io::load_safetensors(full, &md);
+  for (const char* from : {"\"epoch\":1", "\"steps\":[0"}) {
+    std::map<std::string, std::string> bad = md;
+    size_t at = bad["tessera"].find(from);
+    ASSERT_NE(at, std::string::npos) << bad["tessera"];
+    std::string key(from);
+    bad["tessera"].replace(at, key.size(), key.substr(0, key.size() - 1) + "6.7e27");
+    std::string broken = (dir / "broken.ckpt").string();
+    io::save_safetensors(broken, tensors, bad);
+    try {
+      train::load_checkpoint(broken, *net, &opt);
+      ADD_FAILURE() << "accepted " << bad["tessera"];
+    } catch (const IOError& e) {
+      EXPECT_NE(std::string(e.what()).find("broken.ckpt"), std::string::npos) << e.what();
+    }
+  }
   fs::remove_all(dir);
 }
 
