@@ -106,10 +106,19 @@ def _start_workers(blob, envs, folder):
     return procs, outs
 
 
-def _wait_for_workers(procs, outs, timeout=None):
-    """Each process's outcome; when one fails (or the timeout passes) the others are ended, as
-    torchrun does, and only the failures are reported."""
-    started, outcomes = time.monotonic(), {}
+# What tessera's collectives say when a peer process ended: a consequence of another failure.
+_SECONDARY = "another process of the job failed"
+
+
+def _is_secondary(outcome):
+    return outcome[0] != "ok" and _SECONDARY in str(outcome[1])
+
+
+def _wait_for_workers(procs, outs, timeout=None, grace=3.0):
+    """Each process's outcome; when one fails (or the timeout passes) the others are given `grace`
+    seconds to report (a rank that failed first makes its peers' collectives fail a moment later:
+    the caller reports the first cause), then ended, as torchrun does."""
+    started, outcomes, failed_at = time.monotonic(), {}, None
     try:
         while len(outcomes) < len(procs):
             for i, p in enumerate(procs):
@@ -120,7 +129,10 @@ def _wait_for_workers(procs, outs, timeout=None):
                         outcomes[i] = pickle.load(f)
                 else:
                     outcomes[i] = ("failed", f"the process exited with status {p.returncode}")
-            if any(state != "ok" for state, _ in outcomes.values()):
+            if failed_at is None and any(state != "ok" for state, _ in outcomes.values()):
+                failed_at = time.monotonic()
+            if failed_at is not None and (time.monotonic() - failed_at > grace or
+                                          any(o[0] != "ok" and not _is_secondary(o) for o in outcomes.values())):
                 break
             if timeout is not None and time.monotonic() - started > timeout:
                 for i in range(len(procs)):
@@ -195,6 +207,7 @@ class Distributor:
                             f"({e}); define it at module level or install PySpark (its cloudpickle sends closures)")
         outcomes = self._run_local(blob) if self.local_mode else self._run_on_spark(blob)
         failed = [(rank, why) for rank, (state, why) in sorted(outcomes.items()) if state != "ok"]
+        failed.sort(key=lambda f: _SECONDARY in f[1])  # a cause before the peers it brought down
         if failed:
             rank, why = failed[0]
             raise RuntimeError(f"Distributor.run: rank {rank} of {self.num_processes} failed: {why}")
@@ -236,6 +249,8 @@ class Distributor:
             with tempfile.TemporaryDirectory(prefix="tessera_spark_") as tmp:
                 state, result = _wait_for_workers(*_start_workers(blob, [env], tmp))[0]
             if state != "ok":  # fails the barrier stage: Spark ends the other tasks at once
+                if _is_secondary((state, result)):
+                    time.sleep(5)  # let the rank that failed first fail the stage with its own cause
                 raise RuntimeError(f"tessera.spark: rank {rank} of {len(hosts)} failed: {result}")
             yield rank, (state, result)
 

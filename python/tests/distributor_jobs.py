@@ -47,3 +47,14 @@ def fail_on_rank(rank_to_fail):
     import tessera as ts
     dist.all_reduce(ts.ones(1))  # the others wait here until the job is ended
     return "done"
+
+
+def secondary_failure_first():
+    """Rank 0 fails at once with what a collective says when a peer is gone; rank 1, the cause,
+    fails a moment later: the Distributor must report rank 1."""
+    import time
+    if os.environ["RANK"] == "0":
+        raise RuntimeError("dist.all_reduce (gloo, rank 0): Connection closed by peer (another process of the job "
+                           "failed, or the timeout passed)")
+    time.sleep(1.0)
+    raise ValueError("the cause")

@@ -150,6 +150,9 @@ def test_distributor_reports_the_failing_rank_and_runs_scripts(tmp_path):
     with pytest.raises(RuntimeError, match="rank 1 of 2 failed: ValueError: rank 1 gives up"):
         Distributor(num_processes=2).run(fail_on_rank, 1)
     assert time.monotonic() - t0 < 30  # the other rank is ended, not waited for
+    from distributor_jobs import secondary_failure_first
+    with pytest.raises(RuntimeError, match="rank 1 of 2 failed: ValueError: the cause"):  # the cause, not its echo
+        Distributor(num_processes=2).run(secondary_failure_first)
     script = tmp_path / "job.py"
     script.write_text("import os, sys\nassert sys.argv[1:] == ['7']\nsys.exit(int(os.environ['RANK']) * 3)\n")
     with pytest.raises(RuntimeError, match=r"rank 1 of 2 failed: .*job.py exited with status 3"):

@@ -17,7 +17,7 @@ sys.path.insert(0, TESTS)
 os.environ["PYSPARK_PYTHON"] = sys.executable
 os.environ["PYTHONPATH"] = os.pathsep.join([TESTS, os.environ.get("PYTHONPATH", "")])
 
-from distributor_jobs import data, fail_on_rank, train_linear  # noqa: E402
+from distributor_jobs import data, fail_on_rank, secondary_failure_first, train_linear  # noqa: E402
 from pyspark.sql import SparkSession  # noqa: E402
 from tessera.spark import Distributor  # noqa: E402
 
@@ -59,6 +59,11 @@ def test_a_failing_task_names_its_rank(spark):
     with pytest.raises(RuntimeError, match="rank 1 of 2 failed: ValueError: rank 1 gives up"):
         Distributor(num_processes=2, local_mode=False, spark=spark).run(fail_on_rank, 1)
     assert time.monotonic() - t0 < 25  # the other task is ended with the stage, not left to its timeout
+
+
+def test_the_failing_rank_is_reported_not_its_peers_echo(spark):
+    with pytest.raises(RuntimeError, match="rank 1 of 2 failed: ValueError: the cause"):
+        Distributor(num_processes=2, local_mode=False, spark=spark).run(secondary_failure_first)
 
 
 def test_more_processes_than_slots_is_refused(spark):
