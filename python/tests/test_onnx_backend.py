@@ -312,3 +312,15 @@ def test_batch_normalization_of_a_1d_input_is_refused_by_name():
         model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 15)])
         with pytest.raises(RuntimeError, match=r"BatchNormalization: the input \[3\] needs a batch and a channel dim"):
             backend.prepare(model).run([x])
+
+
+def test_attention_with_no_key_heads_is_refused_by_name():
+    """(The fuzzer's find: K with 0 heads divided by zero in the grouped-query check.)"""
+    node = helper.make_node("Attention", ["Q", "K", "V"], ["Y"])
+    shapes = {"Q": [2, 3, 4, 8], "K": [2, 0, 6, 8], "V": [2, 3, 6, 8]}
+    graph = helper.make_graph([node], "attn", [helper.make_tensor_value_info(k, TensorProto.FLOAT, s)
+                                               for k, s in shapes.items()],
+                              [helper.make_tensor_value_info("Y", TensorProto.FLOAT, None)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 23)])
+    with pytest.raises(RuntimeError, match="3 query heads are not a multiple of 0 key/value heads"):
+        backend.prepare(model).run([np.ones(s, np.float32) for s in shapes.values()])

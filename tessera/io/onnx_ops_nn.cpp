@@ -120,7 +120,7 @@ Values attention(const Node& n) {
   }
   if (q.size(1) != k.size(1)) {  // grouped-query attention: each key/value head serves several query heads
     int64_t qh = q.size(1), kh = k.size(1);
-    TS_CHECK_SHAPE(qh % kh == 0, q.size(1), " query heads are not a multiple of ", kh, " key/value heads");
+    TS_CHECK_SHAPE(kh > 0 && qh % kh == 0, q.size(1), " query heads are not a multiple of ", kh, " key/value heads");
     auto repeat = [&](const Tensor& t) {
       return t.unsqueeze(2).expand({batch, kh, qh / kh, t.size(2), t.size(3)}).reshape({batch, qh, t.size(2), t.size(3)});
     };
