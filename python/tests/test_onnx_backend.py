@@ -324,3 +324,18 @@ def test_attention_with_no_key_heads_is_refused_by_name():
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 23)])
     with pytest.raises(RuntimeError, match="3 query heads are not a multiple of 0 key/value heads"):
         backend.prepare(model).run([np.ones(s, np.float32) for s in shapes.values()])
+
+
+def test_opset8_scan_with_sequence_lens_of_another_batch_is_refused():
+    """(The fuzzer's find: an opset-8 Scan read one length per batch entry from a shorter list.)"""
+    body = helper.make_graph([helper.make_node("Add", ["s", "xi"], ["s2"])], "body",
+                             [helper.make_tensor_value_info(n, TensorProto.FLOAT, [2]) for n in ("s", "xi")],
+                             [helper.make_tensor_value_info("s2", TensorProto.FLOAT, [2])])
+    node = helper.make_node("Scan", ["lens", "init", "x"], ["final"], num_scan_inputs=1, body=body)
+    graph = helper.make_graph([node], "scan8", [helper.make_tensor_value_info("lens", TensorProto.INT32, [0]),
+                                                helper.make_tensor_value_info("init", TensorProto.FLOAT, [1, 2]),
+                                                helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 2])],
+                              [helper.make_tensor_value_info("final", TensorProto.FLOAT, None)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 8)])
+    with pytest.raises(RuntimeError, match="Scan: sequence_lens has 0 lengths for a batch of 1"):
+        backend.prepare(model).run([np.zeros(0, np.int32), np.ones((1, 2), np.float32), np.ones((1, 3, 2), np.float32)])

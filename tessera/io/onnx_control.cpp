@@ -158,11 +158,15 @@ Values scan8(const onnx::NodeProto& p, const Tensors& in, const Scope& scope, De
   const onnx::GraphProto& g = body(p, "body");
   const size_t m = size_t(attr_i(p, "num_scan_inputs", 0));
   TS_CHECK_VALUE(m >= 1 && m + 1 <= in.size(), "Scan: num_scan_inputs ", m, " with ", in.size(), " inputs");
-  const size_t n = in.size() - 1 - m, k = size_t(g.output_size()) - n;
+  const size_t n = in.size() - 1 - m;
+  TS_CHECK_VALUE(size_t(g.output_size()) >= n, "Scan's body makes ", g.output_size(), " outputs for ", n, " states");
+  const size_t k = size_t(g.output_size()) - n;
   Shape dirs = attr_ints(p, "directions", m, 0);
   const int64_t batch = in[1].size(0), T = in[1 + n].size(1);
   Shape lens(size_t(batch), T);
   if (in[0].defined()) lens = in[0].to(Device::cpu()).to(DType::Int64).reshape({-1}).tolist<int64_t>();
+  TS_CHECK_SHAPE(int64_t(lens.size()) == batch, "Scan: sequence_lens has ", lens.size(), " lengths for a batch of ",
+                 batch);
   std::vector<Tensors> states(n), outs(k);
   for (int64_t b = 0; b < batch; ++b) {
     Tensors st;
