@@ -96,7 +96,7 @@ using ExportFn =
 using ExportTable = std::unordered_map<std::string, ExportFn>;
 
 void add_math_exports(ExportTable& t);    // onnx_ops_math.cpp: elementwise, reductions, softmax, casts
-void add_tensor_exports(ExportTable& t);  // onnx_ops.cpp: shapes, indexing, products, convolutions, pools
+void add_tensor_exports(ExportTable& t);  // onnx_ops_tensor_export.cpp: shapes, indexing, products, convolutions, pools
 void add_nn_exports(ExportTable& t);      // onnx_ops_nn.cpp: normalizations, recurrent layers
 const ExportTable& export_table();
 
