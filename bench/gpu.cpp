@@ -29,7 +29,7 @@ double time_ms(const std::function<void()>& f) { return bench::time_ms(f, 2, 5, 
 struct ImdbGru : nn::Module {
   ImdbGru() : Module("ImdbGru") {
     emb = register_module("emb", std::make_shared<nn::Embedding>(30000, 125));
-    gru = register_module("gru", std::make_shared<nn::GRU>(125, 100, nn::RNNOptions{.batch_first = true}));
+    gru = register_module("gru", std::make_shared<nn::GRU>(125, 100, nn::RNNConfig{.batch_first = true}));
     fc = register_module("fc", std::make_shared<nn::Linear>(100, 2));
   }
   Tensor forward(const Tensor& tokens) override {

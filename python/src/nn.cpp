@@ -16,7 +16,7 @@ using Release = nb::call_guard<nb::gil_scoped_release>;
 
 nn::Pair pair_of(IntPair p) { return {p.h, p.w}; }
 
-nn::ConvOptions conv_opts(IntPair stride, IntPair padding, IntPair dilation, int64_t groups, bool bias,
+nn::ConvConfig conv_opts(IntPair stride, IntPair padding, IntPair dilation, int64_t groups, bool bias,
                           IntPair output_padding = {0, 0}) {
   return {.stride = pair_of(stride),
           .padding = pair_of(padding),
@@ -26,7 +26,7 @@ nn::ConvOptions conv_opts(IntPair stride, IntPair padding, IntPair dilation, int
           .output_padding = pair_of(output_padding)};
 }
 
-nn::PoolModuleOptions pool_opts(std::optional<IntPair> s, IntPair p, IntPair d, bool ceil, bool include_pad) {
+nn::PoolConfig pool_opts(std::optional<IntPair> s, IntPair p, IntPair d, bool ceil, bool include_pad) {
   return {.stride = s ? std::optional<nn::Pair>(pair_of(*s)) : std::nullopt,
           .padding = pair_of(p),
           .dilation = pair_of(d),
@@ -375,7 +375,7 @@ void bind_nn(nb::module_& m) {
       .def_ro("input_size", &nn::RNNBase::input_size)
       .def_ro("hidden_size", &nn::RNNBase::hidden_size);
   auto rnn_opts = [](int64_t layers, bool bias, bool batch_first, double dropout, bool bidirectional) {
-    return nn::RNNOptions{layers, bias, batch_first, dropout, bidirectional};
+    return nn::RNNConfig{layers, bias, batch_first, dropout, bidirectional};
   };
   nb::class_<nn::RNN, nn::RNNBase>(m, "RNN", "Elman RNN, tanh or relu (torch.nn.RNN).")
       .def("__init__", [rnn_opts](nn::RNN* self, int64_t in, int64_t hidden, int64_t layers, const std::string& nl,

@@ -24,6 +24,7 @@
 namespace tessera {
 
 struct AutogradMeta;  // defined in tessera/autograd: core knows only that it exists
+class Generator;      // tessera/core/generator.h
 
 struct TensorImpl {
   Storage storage;
@@ -131,6 +132,10 @@ class Tensor {
   // tensor that is not a leaf, or src on another device than a grad already held, is refused.
   void set_data(const Tensor& src) const;
   Tensor& copy_(const Tensor& src);  // broadcasts src into this tensor, converting the dtype
+  // Refills a floating-point tensor with random numbers in place, outside autograd (LibTorch's
+  // torch::empty({n}).uniform_(0.8, 1.0); nn::init's uniform_ and normal_ are these).
+  Tensor& uniform_(double from = 0, double to = 1, Generator* gen = nullptr);
+  Tensor& normal_(double mean = 0, double std = 1, Generator* gen = nullptr);
   Tensor& fill_(Scalar v);
   Tensor& zero_() { return fill_(0); }
 
@@ -201,12 +206,27 @@ class Tensor {
   Tensor masked_fill(const Tensor& mask, Scalar v) const;
   Tensor& masked_fill_(const Tensor& mask, Scalar v);
   Tensor matmul(const Tensor& o) const;
+  // Comparisons as methods (LibTorch's pred.eq(target)): bool tensors, as ==, !=, <, ... give.
+  Tensor eq(const Tensor& o) const;
+  Tensor ne(const Tensor& o) const;
+  Tensor lt(const Tensor& o) const;
+  Tensor le(const Tensor& o) const;
+  Tensor gt(const Tensor& o) const;
+  Tensor ge(const Tensor& o) const;
+  Tensor eq(Scalar o) const;
+  Tensor ne(Scalar o) const;
+  Tensor lt(Scalar o) const;
+  Tensor le(Scalar o) const;
+  Tensor gt(Scalar o) const;
+  Tensor ge(Scalar o) const;
 
   // Reductions over all dims, or over `dims` (negative allowed) with keepdim.
   Tensor sum() const;
   Tensor sum(const Shape& dims, bool keepdim = false) const;
+  Tensor sum(int64_t dim, bool keepdim = false) const;  // x.sum(1), as LibTorch
   Tensor mean() const;
   Tensor mean(const Shape& dims, bool keepdim = false) const;
+  Tensor mean(int64_t dim, bool keepdim = false) const;
   Tensor prod() const;
   Tensor prod(int64_t dim, bool keepdim = false) const;
   Tensor max() const;

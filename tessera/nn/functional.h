@@ -3,6 +3,7 @@
 // softmax, dropout, pooling, convolution, linear and the losses, with LibTorch's option
 // builders (F::MaxPool2dFuncOptions(2).stride(2), F::DropoutFuncOptions().p(0.5).training(t)).
 // Each is the op in tessera::ops; the losses are in tessera/nn/loss.h.
+#include <optional>
 #include <string>
 
 #include "tessera/core/arg.h"
@@ -39,6 +40,9 @@ struct Dim {
 };
 struct Gelu {
   std::string approximate = "none";
+};
+struct LeakyRelu {
+  double negative_slope = 0.01;
 };
 struct NllLoss {
   Tensor weight{};
@@ -102,6 +106,11 @@ class GELUFuncOptions {
   TESSERA_FUNC_OPTIONS(GELUFuncOptions, detail::Gelu)
   TESSERA_ARG(std::string, approximate)
 };
+class LeakyReLUFuncOptions {
+ public:
+  TESSERA_FUNC_OPTIONS(LeakyReLUFuncOptions, detail::LeakyRelu)
+  TESSERA_ARG(double, negative_slope)
+};
 class NLLLossFuncOptions {
  public:
   TESSERA_FUNC_OPTIONS(NLLLossFuncOptions, detail::NllLoss)
@@ -125,6 +134,7 @@ inline Tensor relu(const Tensor& x) { return ops::relu(x); }
 inline Tensor silu(const Tensor& x) { return ops::silu(x); }
 inline Tensor sigmoid(const Tensor& x) { return ops::sigmoid(x); }
 inline Tensor tanh(const Tensor& x) { return ops::tanh(x); }
+Tensor leaky_relu(const Tensor& x, const LeakyReLUFuncOptions& o = {});
 inline Tensor gelu(const Tensor& x, const GELUFuncOptions& o = {}) { return ops::gelu(x, o.approximate()); }
 inline Tensor softmax(const Tensor& x, const SoftmaxFuncOptions& o) { return ops::softmax(x, o.dim()); }
 inline Tensor log_softmax(const Tensor& x, const LogSoftmaxFuncOptions& o) { return ops::log_softmax(x, o.dim()); }
@@ -140,3 +150,28 @@ inline Tensor nll_loss(const Tensor& input, const Tensor& target, const NLLLossF
 }
 
 }  // namespace tessera::nn::functional
+
+// LibTorch's namespace-scope forms of these (torch::max_pool2d(x, 2), torch::nll_loss(y, t),
+// torch::leaky_relu(x, 0.2)); the ops themselves are at namespace scope too (ops/aliases.h).
+namespace tessera {
+// stride: the kernel size when not given.
+Tensor max_pool2d(const Tensor& x, nn::functional::Size2 kernel_size, std::optional<nn::functional::Size2> stride = {},
+                  nn::functional::Size2 padding = 0, nn::functional::Size2 dilation = 1, bool ceil_mode = false);
+Tensor avg_pool2d(const Tensor& x, nn::functional::Size2 kernel_size, std::optional<nn::functional::Size2> stride = {},
+                  nn::functional::Size2 padding = 0, bool ceil_mode = false, bool count_include_pad = true);
+Tensor leaky_relu(const Tensor& x, double negative_slope = 0.01);
+// The losses with LibTorch's signatures: tessera::nll_loss(y, t, /*weight=*/{}, tessera::Reduction::Sum).
+enum class Reduction { None, Mean, Sum };
+Tensor nll_loss(const Tensor& input, const Tensor& target, const Tensor& weight = {}, Reduction reduction = Reduction::Mean,
+                int64_t ignore_index = -100);
+Tensor cross_entropy_loss(const Tensor& input, const Tensor& target, const Tensor& weight = {},
+                          Reduction reduction = Reduction::Mean, int64_t ignore_index = -100, double label_smoothing = 0);
+Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::Mean);
+Tensor l1_loss(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::Mean);
+Tensor smooth_l1_loss(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::Mean, double beta = 1);
+Tensor binary_cross_entropy(const Tensor& input, const Tensor& target, const Tensor& weight = {},
+                            Reduction reduction = Reduction::Mean);
+Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& target, const Tensor& weight = {},
+                                        const Tensor& pos_weight = {}, Reduction reduction = Reduction::Mean);
+Tensor kl_div(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::Mean, bool log_target = false);
+}  // namespace tessera

@@ -32,18 +32,8 @@ double calculate_gain(const std::string& nl, double param) {
   throw ValueError(detail::str("calculate_gain: unsupported nonlinearity '", nl, "'"));
 }
 
-Tensor uniform_(Tensor t, double lo, double hi, Generator* g) {
-  check(t, "uniform_");
-  autograd::NoGradGuard ng;
-  t.copy_(rand(t.shape(), {t.dtype(), t.device()}, g) * (hi - lo) + lo);
-  return t;
-}
-Tensor normal_(Tensor t, double mean, double std, Generator* g) {
-  check(t, "normal_");
-  autograd::NoGradGuard ng;
-  t.copy_(randn(t.shape(), {t.dtype(), t.device()}, g) * std + mean);
-  return t;
-}
+Tensor uniform_(Tensor t, double lo, double hi, Generator* g) { return t.uniform_(lo, hi, g); }
+Tensor normal_(Tensor t, double mean, double std, Generator* g) { return t.normal_(mean, std, g); }
 Tensor constant_(Tensor t, double v) {
   check(t, "constant_");
   autograd::NoGradGuard ng;

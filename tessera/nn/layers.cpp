@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "tessera/autograd/autograd.h"
+#include "tessera/nn/functional.h"
 #include "tessera/nn/init.h"
 
 namespace tessera::nn {
@@ -23,26 +24,26 @@ void default_init(Tensor& w, Tensor& b, int64_t fan_in) {
 }
 }  // namespace
 
-Linear::Linear(int64_t in, int64_t out, bool with_bias) : Module("Linear"), in_features(in), out_features(out) {
+LinearImpl::LinearImpl(int64_t in, int64_t out, bool with_bias) : Module("Linear"), in_features(in), out_features(out) {
   TS_CHECK_VALUE(in >= 0 && out >= 0, "Linear: sizes must be non-negative, got in=", in, " out=", out);
   weight = register_parameter("weight", empty({out, in}));
   if (with_bias) bias = register_parameter("bias", empty({out}));
   default_init(weight, bias, in);
 }
-Tensor Linear::forward(const Tensor& x) { return ops::linear(x, weight, bias); }
-std::string Linear::extra_repr() const {
+Tensor LinearImpl::forward(const Tensor& x) { return ops::linear(x, weight, bias); }
+std::string LinearImpl::extra_repr() const {
   return "in_features=" + std::to_string(in_features) + ", out_features=" + std::to_string(out_features) +
          ", bias=" + (bias.defined() ? "True" : "False");
 }
 
-Bilinear::Bilinear(int64_t in1, int64_t in2, int64_t out, bool with_bias) : Module("Bilinear") {
+BilinearImpl::BilinearImpl(int64_t in1, int64_t in2, int64_t out, bool with_bias) : Module("Bilinear") {
   weight = register_parameter("weight", empty({out, in1, in2}));
   if (with_bias) bias = register_parameter("bias", empty({out}));
   double bound = 1.0 / std::sqrt(double(std::max<int64_t>(in1, 1)));
   init::uniform_(weight, -bound, bound);
   if (with_bias) init::uniform_(bias, -bound, bound);
 }
-Tensor Bilinear::forward(const Tensor& x1, const Tensor& x2) {
+Tensor BilinearImpl::forward(const Tensor& x1, const Tensor& x2) {
   TS_CHECK_SHAPE(x1.dim() >= 1 && x2.dim() >= 1 && x1.size(-1) == weight.size(1) && x2.size(-1) == weight.size(2),
                  "Bilinear: inputs ", x1.shape(), " and ", x2.shape(), " do not match weight ", weight.shape());
   // y[..., o] = sum_ij x1[..., i] W[o, i, j] x2[..., j]
@@ -50,12 +51,12 @@ Tensor Bilinear::forward(const Tensor& x1, const Tensor& x2) {
   Tensor y = ops::matmul(t, x2.unsqueeze(-2).unsqueeze(-1)).squeeze(-1).squeeze(-1);
   return bias.defined() ? y + bias : y;
 }
-std::string Bilinear::extra_repr() const {
+std::string BilinearImpl::extra_repr() const {
   return "in1_features=" + std::to_string(weight.size(1)) + ", in2_features=" + std::to_string(weight.size(2)) +
          ", out_features=" + std::to_string(weight.size(0));
 }
 
-Conv2d::Conv2d(int64_t in, int64_t out, Pair k, ConvOptions o) : Module("Conv2d"), in_channels(in), out_channels(out) {
+Conv2dImpl::Conv2dImpl(int64_t in, int64_t out, Pair k, ConvConfig o) : Module("Conv2d"), in_channels(in), out_channels(out) {
   check_positive("Conv2d", "in_channels", in);
   check_positive("Conv2d", "out_channels", out);
   check_positive("Conv2d", "kernel_size", std::min(k.h, k.w));
@@ -67,8 +68,8 @@ Conv2d::Conv2d(int64_t in, int64_t out, Pair k, ConvOptions o) : Module("Conv2d"
   if (o.bias) bias = register_parameter("bias", empty({out}));
   default_init(weight, bias, in / o.groups * k.h * k.w);
 }
-Tensor Conv2d::forward(const Tensor& x) { return ops::conv2d(x, weight, bias, params); }
-std::string Conv2d::extra_repr() const {
+Tensor Conv2dImpl::forward(const Tensor& x) { return ops::conv2d(x, weight, bias, params); }
+std::string Conv2dImpl::extra_repr() const {
   std::string s = std::to_string(in_channels) + ", " + std::to_string(out_channels) +
                   ", kernel_size=" + pair_str(weight.size(2), weight.size(3)) +
                   ", stride=" + pair_str(params.stride[0], params.stride[1]);
@@ -80,7 +81,7 @@ std::string Conv2d::extra_repr() const {
   return s;
 }
 
-Conv1d::Conv1d(int64_t in, int64_t out, int64_t k, ConvOptions o) : Module("Conv1d"), options(o) {
+Conv1dImpl::Conv1dImpl(int64_t in, int64_t out, int64_t k, ConvConfig o) : Module("Conv1d"), options(o) {
   check_positive("Conv1d", "kernel_size", k);
   TS_CHECK_VALUE(in > 0 && out > 0 && o.groups > 0 && in % o.groups == 0 && out % o.groups == 0,
                  "Conv1d: invalid channels (", in, ", ", out, ") for groups=", o.groups);
@@ -88,15 +89,15 @@ Conv1d::Conv1d(int64_t in, int64_t out, int64_t k, ConvOptions o) : Module("Conv
   if (o.bias) bias = register_parameter("bias", empty({out}));
   default_init(weight, bias, in / o.groups * k);
 }
-Tensor Conv1d::forward(const Tensor& x) {
+Tensor Conv1dImpl::forward(const Tensor& x) {
   return ops::conv1d(x, weight, bias, options.stride.w, options.padding.w, options.dilation.w, options.groups);
 }
-std::string Conv1d::extra_repr() const {
+std::string Conv1dImpl::extra_repr() const {
   return std::to_string(weight.size(1) * options.groups) + ", " + std::to_string(weight.size(0)) +
          ", kernel_size=(" + std::to_string(weight.size(2)) + ",), stride=(" + std::to_string(options.stride.w) + ",)";
 }
 
-ConvTranspose2d::ConvTranspose2d(int64_t in, int64_t out, Pair k, ConvOptions o) : Module("ConvTranspose2d") {
+ConvTranspose2dImpl::ConvTranspose2dImpl(int64_t in, int64_t out, Pair k, ConvConfig o) : Module("ConvTranspose2d") {
   TS_CHECK_VALUE(in > 0 && out > 0 && o.groups > 0 && in % o.groups == 0 && out % o.groups == 0,
                  "ConvTranspose2d: invalid channels (", in, ", ", out, ") for groups=", o.groups);
   params = {{o.stride.h, o.stride.w}, {o.padding.h, o.padding.w}, {o.dilation.h, o.dilation.w}, o.groups};
@@ -105,17 +106,17 @@ ConvTranspose2d::ConvTranspose2d(int64_t in, int64_t out, Pair k, ConvOptions o)
   if (o.bias) bias = register_parameter("bias", empty({out}));
   default_init(weight, bias, out / o.groups * k.h * k.w);
 }
-Tensor ConvTranspose2d::forward(const Tensor& x) {
+Tensor ConvTranspose2dImpl::forward(const Tensor& x) {
   return ops::conv_transpose2d(x, weight, bias, params, output_padding);
 }
-std::string ConvTranspose2d::extra_repr() const {
+std::string ConvTranspose2dImpl::extra_repr() const {
   return std::to_string(weight.size(0)) + ", " + std::to_string(weight.size(1) * params.groups) +
          ", kernel_size=" + pair_str(weight.size(2), weight.size(3)) +
          ", stride=" + pair_str(params.stride[0], params.stride[1]);
 }
 
 namespace {
-ops::PoolOptions pool_options(Pair k, const PoolModuleOptions& o) {
+ops::PoolOptions pool_options(Pair k, const PoolConfig& o) {
   Pair s = o.stride.value_or(k);
   return {{k.h, k.w}, {s.h, s.w}, {o.padding.h, o.padding.w}, {o.dilation.h, o.dilation.w}, o.ceil_mode,
           o.count_include_pad};
@@ -126,17 +127,17 @@ std::string pool_repr(const ops::PoolOptions& o) {
 }
 }  // namespace
 
-MaxPool2d::MaxPool2d(Pair k, PoolModuleOptions o) : Module("MaxPool2d"), options(pool_options(k, o)) {}
-Tensor MaxPool2d::forward(const Tensor& x) { return ops::max_pool2d(x, options); }
-std::string MaxPool2d::extra_repr() const { return pool_repr(options); }
-AvgPool2d::AvgPool2d(Pair k, PoolModuleOptions o) : Module("AvgPool2d"), options(pool_options(k, o)) {}
-Tensor AvgPool2d::forward(const Tensor& x) { return ops::avg_pool2d(x, options); }
-std::string AvgPool2d::extra_repr() const { return pool_repr(options); }
-AdaptiveAvgPool2d::AdaptiveAvgPool2d(Pair s) : Module("AdaptiveAvgPool2d"), output_size{s.h, s.w} {}
-Tensor AdaptiveAvgPool2d::forward(const Tensor& x) { return ops::adaptive_avg_pool2d(x, output_size); }
-std::string AdaptiveAvgPool2d::extra_repr() const { return "output_size=" + pair_str(output_size[0], output_size[1]); }
+MaxPool2dImpl::MaxPool2dImpl(Pair k, PoolConfig o) : Module("MaxPool2d"), options(pool_options(k, o)) {}
+Tensor MaxPool2dImpl::forward(const Tensor& x) { return ops::max_pool2d(x, options); }
+std::string MaxPool2dImpl::extra_repr() const { return pool_repr(options); }
+AvgPool2dImpl::AvgPool2dImpl(Pair k, PoolConfig o) : Module("AvgPool2d"), options(pool_options(k, o)) {}
+Tensor AvgPool2dImpl::forward(const Tensor& x) { return ops::avg_pool2d(x, options); }
+std::string AvgPool2dImpl::extra_repr() const { return pool_repr(options); }
+AdaptiveAvgPool2dImpl::AdaptiveAvgPool2dImpl(Pair s) : Module("AdaptiveAvgPool2d"), output_size{s.h, s.w} {}
+Tensor AdaptiveAvgPool2dImpl::forward(const Tensor& x) { return ops::adaptive_avg_pool2d(x, output_size); }
+std::string AdaptiveAvgPool2dImpl::extra_repr() const { return "output_size=" + pair_str(output_size[0], output_size[1]); }
 
-BatchNorm::BatchNorm(const char* type, int64_t n, BatchNormOptions o, int64_t lo, int64_t hi)
+BatchNorm::BatchNorm(const char* type, int64_t n, BatchNormConfig o, int64_t lo, int64_t hi)
     : Module(type), options(o), num_features(n), min_dim(lo), max_dim(hi) {
   check_positive(type, "num_features", n);
   if (o.affine) {
@@ -166,25 +167,25 @@ std::string BatchNorm::extra_repr() const {
   return std::to_string(num_features) + ", eps=" + detail::str(options.eps) + ", momentum=" + detail::str(options.momentum);
 }
 
-LayerNorm::LayerNorm(Shape ns, double e, bool affine) : Module("LayerNorm"), normalized_shape(std::move(ns)), eps(e) {
+LayerNormImpl::LayerNormImpl(Shape ns, double e, bool affine) : Module("LayerNorm"), normalized_shape(std::move(ns)), eps(e) {
   check_shape(normalized_shape, "LayerNorm");
   if (affine) {
     weight = register_parameter("weight", ones(normalized_shape));
     bias = register_parameter("bias", zeros(normalized_shape));
   }
 }
-Tensor LayerNorm::forward(const Tensor& x) { return ops::layer_norm(x, normalized_shape, weight, bias, eps); }
-std::string LayerNorm::extra_repr() const { return detail::str(normalized_shape) + ", eps=" + detail::str(eps); }
+Tensor LayerNormImpl::forward(const Tensor& x) { return ops::layer_norm(x, normalized_shape, weight, bias, eps); }
+std::string LayerNormImpl::extra_repr() const { return detail::str(normalized_shape) + ", eps=" + detail::str(eps); }
 
-GroupNorm::GroupNorm(int64_t g, int64_t c, double e, bool affine) : Module("GroupNorm"), num_groups(g), num_channels(c), eps(e) {
+GroupNormImpl::GroupNormImpl(int64_t g, int64_t c, double e, bool affine) : Module("GroupNorm"), num_groups(g), num_channels(c), eps(e) {
   TS_CHECK_VALUE(g > 0 && c > 0 && c % g == 0, "GroupNorm: num_channels (", c, ") must be divisible by num_groups (", g, ")");
   if (affine) {
     weight = register_parameter("weight", ones({c}));
     bias = register_parameter("bias", zeros({c}));
   }
 }
-Tensor GroupNorm::forward(const Tensor& x) { return ops::group_norm(x, num_groups, weight, bias, eps); }
-std::string GroupNorm::extra_repr() const { return std::to_string(num_groups) + ", " + std::to_string(num_channels); }
+Tensor GroupNormImpl::forward(const Tensor& x) { return ops::group_norm(x, num_groups, weight, bias, eps); }
+std::string GroupNormImpl::extra_repr() const { return std::to_string(num_groups) + ", " + std::to_string(num_channels); }
 
 namespace {
 // f(x), or (inplace=True) f(x) written into x; under autograd x takes the history of f applied
@@ -202,15 +203,15 @@ std::string with_inplace(std::string repr, bool inplace) {
 }
 }  // namespace
 
-Dropout::Dropout(double prob, bool inp) : Module("Dropout"), p(prob), inplace(inp) {
+DropoutImpl::DropoutImpl(double prob, bool inp) : Module("Dropout"), p(prob), inplace(inp) {
   TS_CHECK_VALUE(p >= 0 && p <= 1, "Dropout: probability has to be between 0 and 1, but got ", p);
 }
-Tensor Dropout::forward(const Tensor& x) {
+Tensor DropoutImpl::forward(const Tensor& x) {
   if (!is_training() || p == 0) return x;  // (nothing to write in place)
   double prob = p;
   return maybe_in_place(inplace, x, "dropout_", [prob](const Tensor& v) { return ops::dropout(v, prob, true); });
 }
-std::string Dropout::extra_repr() const { return with_inplace("p=" + detail::str(p), inplace); }
+std::string DropoutImpl::extra_repr() const { return with_inplace("p=" + detail::str(p), inplace); }
 
 ChannelDropout::ChannelDropout(int nd, double prob, bool inp)
     : Module("Dropout" + std::to_string(nd) + "d"), p(prob), inplace(inp), spatial_dims(nd) {
@@ -227,7 +228,7 @@ Tensor ChannelDropout::forward(const Tensor& x) {
 }
 std::string ChannelDropout::extra_repr() const { return with_inplace("p=" + detail::str(p), inplace); }
 
-Embedding::Embedding(int64_t num, int64_t dim, std::optional<int64_t> pad) : Module("Embedding"), padding_idx(pad) {
+EmbeddingImpl::EmbeddingImpl(int64_t num, int64_t dim, std::optional<int64_t> pad) : Module("Embedding"), padding_idx(pad) {
   TS_CHECK_VALUE(num > 0 && dim > 0, "Embedding: sizes must be positive, got ", num, " x ", dim);
   if (pad) {
     TS_CHECK_INDEX(*pad >= -num && *pad < num, "Embedding: padding_idx ", *pad, " is out of range for ", num,
@@ -241,7 +242,7 @@ Embedding::Embedding(int64_t num, int64_t dim, std::optional<int64_t> pad) : Mod
     weight.select(0, *padding_idx).zero_();
   }
 }
-Tensor Embedding::forward(const Tensor& indices) {
+Tensor EmbeddingImpl::forward(const Tensor& indices) {
   Tensor y = ops::embedding(indices, weight);
   if (padding_idx && y.requires_grad()) {
     // The padding row gets no gradient: zero it on the way back.
@@ -250,50 +251,56 @@ Tensor Embedding::forward(const Tensor& indices) {
   }
   return y;
 }
-std::string Embedding::extra_repr() const {
+std::string EmbeddingImpl::extra_repr() const {
   return std::to_string(weight.size(0)) + ", " + std::to_string(weight.size(1)) +
          (padding_idx ? ", padding_idx=" + std::to_string(*padding_idx) : "");
 }
 
-std::string Flatten::extra_repr() const {
+std::string FlattenImpl::extra_repr() const {
   return "start_dim=" + std::to_string(start) + ", end_dim=" + std::to_string(end);
 }
 
-Tensor ReLU::forward(const Tensor& x) {
+Tensor ReLUImpl::forward(const Tensor& x) {
   if (!inplace) return ops::relu(x);
   Tensor y = x;
   return ops::unary_(UnaryOp::Relu, y);
 }
-std::string ReLU::extra_repr() const { return with_inplace("", inplace); }
-Tensor SiLU::forward(const Tensor& x) {
+std::string ReLUImpl::extra_repr() const { return with_inplace("", inplace); }
+Tensor SiLUImpl::forward(const Tensor& x) {
   if (!inplace) return ops::silu(x);
   Tensor y = x;
   return ops::unary_(UnaryOp::Silu, y);
 }
-std::string SiLU::extra_repr() const { return with_inplace("", inplace); }
-Tensor LeakyReLU::forward(const Tensor& x) {
-  double s = slope;
-  return maybe_in_place(inplace, x, "leaky_relu_", [s](const Tensor& v) { return ops::where(v > 0.0, v, v * s); });
+std::string SiLUImpl::extra_repr() const { return with_inplace("", inplace); }
+Tensor FunctionalImpl::forward(const Tensor& x) {
+  TS_CHECK(function, "Functional: no function to call (made from an empty std::function)");
+  return function(x);
 }
-std::string LeakyReLU::extra_repr() const { return with_inplace("negative_slope=" + detail::str(slope), inplace); }
-Tensor ELU::forward(const Tensor& x) {
+Tensor LeakyReLUImpl::forward(const Tensor& x) {
+  double s = slope;
+  return maybe_in_place(inplace, x, "leaky_relu_", [s](const Tensor& v) {
+    return functional::leaky_relu(v, functional::LeakyReLUFuncOptions().negative_slope(s));
+  });
+}
+std::string LeakyReLUImpl::extra_repr() const { return with_inplace("negative_slope=" + detail::str(slope), inplace); }
+Tensor ELUImpl::forward(const Tensor& x) {
   double a = alpha;
   return maybe_in_place(inplace, x, "elu_", [a](const Tensor& v) { return ops::where(v > 0.0, v, ops::expm1(v) * a); });
 }
-std::string ELU::extra_repr() const { return with_inplace("alpha=" + detail::str(alpha), inplace); }
+std::string ELUImpl::extra_repr() const { return with_inplace("alpha=" + detail::str(alpha), inplace); }
 
-MultiheadAttention::MultiheadAttention(int64_t e, int64_t h, double drop, bool bias, bool bf)
+MultiheadAttentionImpl::MultiheadAttentionImpl(int64_t e, int64_t h, double drop, bool bias, bool bf)
     : Module("MultiheadAttention"), embed_dim(e), num_heads(h), dropout(drop), batch_first(bf) {
   TS_CHECK_VALUE(e > 0 && h > 0 && e % h == 0, "MultiheadAttention: embed_dim (", e,
                  ") must be divisible by num_heads (", h, ")");
   in_proj_weight = register_parameter("in_proj_weight", empty({3 * e, e}));
   init::xavier_uniform_(in_proj_weight);
   if (bias) in_proj_bias = register_parameter("in_proj_bias", zeros({3 * e}));
-  out_proj = register_module("out_proj", std::make_shared<Linear>(e, e, bias));
+  out_proj = register_module("out_proj", std::make_shared<LinearImpl>(e, e, bias));
   if (bias) init::zeros_(out_proj->bias);
 }
 
-std::pair<Tensor, Tensor> MultiheadAttention::forward(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in,
+std::pair<Tensor, Tensor> MultiheadAttentionImpl::forward(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in,
                                                       const Tensor& key_padding_mask, bool need_weights,
                                                       const Tensor& attn_mask) {
   TS_CHECK_SHAPE(q_in.dim() == 3 && k_in.dim() == 3 && v_in.dim() == 3 && q_in.size(-1) == embed_dim &&
@@ -338,7 +345,7 @@ std::pair<Tensor, Tensor> MultiheadAttention::forward(const Tensor& q_in, const 
   if (!batch_first) out = out.transpose(0, 1);
   return {out, need_weights ? attn.mean({1}) : Tensor()};
 }
-std::string MultiheadAttention::extra_repr() const {
+std::string MultiheadAttentionImpl::extra_repr() const {
   return "embed_dim=" + std::to_string(embed_dim) + ", num_heads=" + std::to_string(num_heads);
 }
 

@@ -1,32 +1,28 @@
 #pragma once
 // The standard layers, with PyTorch's names, arguments and default initialization:
 //   nn::Conv2d(3, 50, 3, {.padding = 1}), nn::Linear(6400, 512), nn::MaxPool2d(2), ...
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
 
-#include "tessera/nn/module.h"
+#include "tessera/nn/holder.h"
+#include "tessera/nn/options.h"
 #include "tessera/ops/ops.h"
 
 namespace tessera::nn {
 
-// A size given as one number or a pair: 3 or {3, 5}.
-struct Pair {
-  int64_t h, w;
-  Pair(int64_t v) : h(v), w(v) {}  // NOLINT: implicit on purpose, like PyTorch's int-or-tuple
-  Pair(int64_t a, int64_t b) : h(a), w(b) {}
-};
-
-class Identity : public Module {
+class IdentityImpl : public Module {
  public:
-  Identity() : Module("Identity") {}
+  IdentityImpl() : Module("Identity") {}
   Tensor forward(const Tensor& x) override { return x; }
 };
 
 // y = x W^T + b; W [out, in], b [out].
-class Linear : public Module {
+class LinearImpl : public Module {
  public:
-  Linear(int64_t in_features, int64_t out_features, bool bias = true);
+  LinearImpl(int64_t in_features, int64_t out_features, bool bias = true);
+  explicit LinearImpl(const LinearOptions& o) : LinearImpl(o.in_features(), o.out_features(), o.bias()) {}
   Tensor forward(const Tensor& x) override;
   std::string extra_repr() const override;
   Tensor weight, bias;
@@ -34,24 +30,18 @@ class Linear : public Module {
 };
 
 // y = x1^T W x2 + b; W [out, in1, in2].
-class Bilinear : public Module {
+class BilinearImpl : public Module {
  public:
-  Bilinear(int64_t in1, int64_t in2, int64_t out, bool bias = true);
+  BilinearImpl(int64_t in1, int64_t in2, int64_t out, bool bias = true);
   Tensor forward(const Tensor& x1, const Tensor& x2);
   std::string extra_repr() const override;
   Tensor weight, bias;
 };
 
-struct ConvOptions {
-  Pair stride = 1, padding = 0, dilation = 1;
-  int64_t groups = 1;
-  bool bias = true;
-  Pair output_padding = 0;  // ConvTranspose2d only
-};
-
-class Conv2d : public Module {
+class Conv2dImpl : public Module {
  public:
-  Conv2d(int64_t in_channels, int64_t out_channels, Pair kernel_size, ConvOptions o = {});
+  Conv2dImpl(int64_t in_channels, int64_t out_channels, Pair kernel_size, ConvConfig o = {});
+  explicit Conv2dImpl(const Conv2dOptions& o) : Conv2dImpl(o.in_channels(), o.out_channels(), o.kernel_size(), o.args()) {}
   Tensor forward(const Tensor& x) override;
   std::string extra_repr() const override;
   Tensor weight, bias;
@@ -59,18 +49,21 @@ class Conv2d : public Module {
   int64_t in_channels, out_channels;
 };
 
-class Conv1d : public Module {
+class Conv1dImpl : public Module {
  public:
-  Conv1d(int64_t in_channels, int64_t out_channels, int64_t kernel_size, ConvOptions o = {});
+  Conv1dImpl(int64_t in_channels, int64_t out_channels, int64_t kernel_size, ConvConfig o = {});
+  explicit Conv1dImpl(const Conv1dOptions& o) : Conv1dImpl(o.in_channels(), o.out_channels(), o.kernel_size().h, o.args()) {}
   Tensor forward(const Tensor& x) override;
   std::string extra_repr() const override;
   Tensor weight, bias;
-  ConvOptions options;
+  ConvConfig options;
 };
 
-class ConvTranspose2d : public Module {
+class ConvTranspose2dImpl : public Module {
  public:
-  ConvTranspose2d(int64_t in_channels, int64_t out_channels, Pair kernel_size, ConvOptions o = {});
+  ConvTranspose2dImpl(int64_t in_channels, int64_t out_channels, Pair kernel_size, ConvConfig o = {});
+  explicit ConvTranspose2dImpl(const ConvTranspose2dOptions& o)
+      : ConvTranspose2dImpl(o.in_channels(), o.out_channels(), o.kernel_size(), o.args()) {}
   Tensor forward(const Tensor& x) override;
   std::string extra_repr() const override;
   Tensor weight, bias;
@@ -78,64 +71,58 @@ class ConvTranspose2d : public Module {
   Shape output_padding;
 };
 
-struct PoolModuleOptions {
-  std::optional<Pair> stride{};  // defaults to the kernel size
-  Pair padding = 0, dilation = 1;
-  bool ceil_mode = false, count_include_pad = true;
-};
-
-class MaxPool2d : public Module {
+class MaxPool2dImpl : public Module {
  public:
-  explicit MaxPool2d(Pair kernel_size, PoolModuleOptions o = {});
+  explicit MaxPool2dImpl(Pair kernel_size, PoolConfig o = {});
+  explicit MaxPool2dImpl(const MaxPool2dOptions& o) : MaxPool2dImpl(o.kernel_size(), o.args()) {}
   Tensor forward(const Tensor& x) override;
   std::string extra_repr() const override;
   ops::PoolOptions options;
 };
 
-class AvgPool2d : public Module {
+class AvgPool2dImpl : public Module {
  public:
-  explicit AvgPool2d(Pair kernel_size, PoolModuleOptions o = {});
+  explicit AvgPool2dImpl(Pair kernel_size, PoolConfig o = {});
+  explicit AvgPool2dImpl(const AvgPool2dOptions& o) : AvgPool2dImpl(o.kernel_size(), o.args()) {}
   Tensor forward(const Tensor& x) override;
   std::string extra_repr() const override;
   ops::PoolOptions options;
 };
 
-class AdaptiveAvgPool2d : public Module {
+class AdaptiveAvgPool2dImpl : public Module {
  public:
-  explicit AdaptiveAvgPool2d(Pair output_size);
+  explicit AdaptiveAvgPool2dImpl(Pair output_size);
   Tensor forward(const Tensor& x) override;
   std::string extra_repr() const override;
   Shape output_size;
-};
-
-struct BatchNormOptions {
-  double eps = 1e-5, momentum = 0.1;
-  bool affine = true, track_running_stats = true;
 };
 
 // Normalizes each channel of [N, C] or [N, C, L] (BatchNorm1d) or [N, C, H, W] (BatchNorm2d) with
 // batch statistics in training and running statistics in eval mode.
 class BatchNorm : public Module {
  public:
-  BatchNorm(const char* type, int64_t num_features, BatchNormOptions o, int64_t min_dim, int64_t max_dim);
+  BatchNorm(const char* type, int64_t num_features, BatchNormConfig o, int64_t min_dim, int64_t max_dim);
   Tensor forward(const Tensor& x) override;
   std::string extra_repr() const override;
   Tensor weight, bias, running_mean, running_var, num_batches_tracked;
-  BatchNormOptions options;
+  BatchNormConfig options;
   int64_t num_features, min_dim, max_dim;
 };
-class BatchNorm1d : public BatchNorm {
+class BatchNorm1dImpl : public BatchNorm {
  public:
-  explicit BatchNorm1d(int64_t num_features, BatchNormOptions o = {}) : BatchNorm("BatchNorm1d", num_features, o, 2, 3) {}
+  explicit BatchNorm1dImpl(int64_t num_features, BatchNormConfig o = {}) : BatchNorm("BatchNorm1d", num_features, o, 2, 3) {}
+  explicit BatchNorm1dImpl(const BatchNorm1dOptions& o) : BatchNorm1dImpl(o.num_features(), o.args()) {}
 };
-class BatchNorm2d : public BatchNorm {
+class BatchNorm2dImpl : public BatchNorm {
  public:
-  explicit BatchNorm2d(int64_t num_features, BatchNormOptions o = {}) : BatchNorm("BatchNorm2d", num_features, o, 4, 4) {}
+  explicit BatchNorm2dImpl(int64_t num_features, BatchNormConfig o = {}) : BatchNorm("BatchNorm2d", num_features, o, 4, 4) {}
+  explicit BatchNorm2dImpl(const BatchNorm2dOptions& o) : BatchNorm2dImpl(o.num_features(), o.args()) {}
 };
 
-class LayerNorm : public Module {
+class LayerNormImpl : public Module {
  public:
-  explicit LayerNorm(Shape normalized_shape, double eps = 1e-5, bool elementwise_affine = true);
+  explicit LayerNormImpl(Shape normalized_shape, double eps = 1e-5, bool elementwise_affine = true);
+  explicit LayerNormImpl(const LayerNormOptions& o) : LayerNormImpl(o.normalized_shape(), o.eps(), o.elementwise_affine()) {}
   Tensor forward(const Tensor& x) override;
   std::string extra_repr() const override;
   Tensor weight, bias;
@@ -143,9 +130,9 @@ class LayerNorm : public Module {
   double eps;
 };
 
-class GroupNorm : public Module {
+class GroupNormImpl : public Module {
  public:
-  GroupNorm(int64_t num_groups, int64_t num_channels, double eps = 1e-5, bool affine = true);
+  GroupNormImpl(int64_t num_groups, int64_t num_channels, double eps = 1e-5, bool affine = true);
   Tensor forward(const Tensor& x) override;
   std::string extra_repr() const override;
   Tensor weight, bias;
@@ -156,9 +143,10 @@ class GroupNorm : public Module {
 // Zeroes elements with probability p while training (scaling the rest by 1/(1-p)); identity in eval.
 // inplace (Dropout and the activations that have it in PyTorch): forward writes its result into
 // its input and returns it, as PyTorch's inplace=True does.
-class Dropout : public Module {
+class DropoutImpl : public Module {
  public:
-  explicit Dropout(double p = 0.5, bool inplace = false);
+  explicit DropoutImpl(double p = 0.5, bool inplace = false);
+  explicit DropoutImpl(const DropoutOptions& o) : DropoutImpl(o.p(), o.inplace()) {}
   Tensor forward(const Tensor& x) override;
   std::string extra_repr() const override;
   double p;
@@ -176,30 +164,34 @@ class ChannelDropout : public Module {
   bool inplace;
   int spatial_dims;
 };
-struct Dropout1d : ChannelDropout {
-  explicit Dropout1d(double p = 0.5, bool inplace = false) : ChannelDropout(1, p, inplace) {}
+struct Dropout1dImpl : ChannelDropout {
+  explicit Dropout1dImpl(double p = 0.5, bool inplace = false) : ChannelDropout(1, p, inplace) {}
+  explicit Dropout1dImpl(const DropoutOptions& o) : ChannelDropout(1, o.p(), o.inplace()) {}
 };
-struct Dropout2d : ChannelDropout {
-  explicit Dropout2d(double p = 0.5, bool inplace = false) : ChannelDropout(2, p, inplace) {}
+struct Dropout2dImpl : ChannelDropout {
+  explicit Dropout2dImpl(double p = 0.5, bool inplace = false) : ChannelDropout(2, p, inplace) {}
+  explicit Dropout2dImpl(const DropoutOptions& o) : ChannelDropout(2, o.p(), o.inplace()) {}
 };
-struct Dropout3d : ChannelDropout {
-  explicit Dropout3d(double p = 0.5, bool inplace = false) : ChannelDropout(3, p, inplace) {}
+struct Dropout3dImpl : ChannelDropout {
+  explicit Dropout3dImpl(double p = 0.5, bool inplace = false) : ChannelDropout(3, p, inplace) {}
+  explicit Dropout3dImpl(const DropoutOptions& o) : ChannelDropout(3, o.p(), o.inplace()) {}
 };
 
 // Rows of a [num_embeddings, embedding_dim] table; the padding_idx row starts at zero and gets
 // no gradient.
-class Embedding : public Module {
+class EmbeddingImpl : public Module {
  public:
-  Embedding(int64_t num_embeddings, int64_t embedding_dim, std::optional<int64_t> padding_idx = std::nullopt);
+  EmbeddingImpl(int64_t num_embeddings, int64_t embedding_dim, std::optional<int64_t> padding_idx = std::nullopt);
+  explicit EmbeddingImpl(const EmbeddingOptions& o) : EmbeddingImpl(o.num_embeddings(), o.embedding_dim(), o.padding_idx()) {}
   Tensor forward(const Tensor& indices) override;
   std::string extra_repr() const override;
   Tensor weight;
   std::optional<int64_t> padding_idx;
 };
 
-class Flatten : public Module {
+class FlattenImpl : public Module {
  public:
-  explicit Flatten(int64_t start_dim = 1, int64_t end_dim = -1) : Module("Flatten"), start(start_dim), end(end_dim) {}
+  explicit FlattenImpl(int64_t start_dim = 1, int64_t end_dim = -1) : Module("Flatten"), start(start_dim), end(end_dim) {}
   Tensor forward(const Tensor& x) override { return x.flatten(start, end); }
   std::string extra_repr() const override;
   int64_t start, end;
@@ -207,73 +199,88 @@ class Flatten : public Module {
 
 // Activations.
 #define TS_ACTIVATION(Name, expr)                                  \
-  class Name : public Module {                                     \
+  class Name##Impl : public Module {                               \
    public:                                                         \
-    Name() : Module(#Name) {}                                      \
+    Name##Impl() : Module(#Name) {}                                \
     Tensor forward(const Tensor& x) override { return expr; }      \
   };
 TS_ACTIVATION(Sigmoid, ops::sigmoid(x))
 TS_ACTIVATION(Tanh, ops::tanh(x))
 #undef TS_ACTIVATION
 
-class ReLU : public Module {
+class ReLUImpl : public Module {
  public:
-  explicit ReLU(bool inplace = false) : Module("ReLU"), inplace(inplace) {}
+  explicit ReLUImpl(bool inplace = false) : Module("ReLU"), inplace(inplace) {}
+  explicit ReLUImpl(const ReLUOptions& o) : ReLUImpl(o.inplace()) {}
   Tensor forward(const Tensor& x) override;
   std::string extra_repr() const override;
   bool inplace;
 };
-class SiLU : public Module {
+class SiLUImpl : public Module {
  public:
-  explicit SiLU(bool inplace = false) : Module("SiLU"), inplace(inplace) {}
+  explicit SiLUImpl(bool inplace = false) : Module("SiLU"), inplace(inplace) {}
   Tensor forward(const Tensor& x) override;
   std::string extra_repr() const override;
   bool inplace;
 };
-class LeakyReLU : public Module {
+class LeakyReLUImpl : public Module {
  public:
-  explicit LeakyReLU(double negative_slope = 0.01, bool inplace = false)
+  explicit LeakyReLUImpl(double negative_slope = 0.01, bool inplace = false)
       : Module("LeakyReLU"), slope(negative_slope), inplace(inplace) {}
+  explicit LeakyReLUImpl(const LeakyReLUOptions& o) : LeakyReLUImpl(o.negative_slope(), o.inplace()) {}
   Tensor forward(const Tensor& x) override;
   std::string extra_repr() const override;
   double slope;
   bool inplace;
 };
-class ELU : public Module {
+class ELUImpl : public Module {
  public:
-  explicit ELU(double alpha = 1.0, bool inplace = false) : Module("ELU"), alpha(alpha), inplace(inplace) {}
+  explicit ELUImpl(double alpha = 1.0, bool inplace = false) : Module("ELU"), alpha(alpha), inplace(inplace) {}
   Tensor forward(const Tensor& x) override;
   std::string extra_repr() const override;
   double alpha;
   bool inplace;
 };
-class GELU : public Module {
+class GELUImpl : public Module {
  public:
-  explicit GELU(std::string approximate = "none") : Module("GELU"), approximate(std::move(approximate)) {}
+  explicit GELUImpl(std::string approximate = "none") : Module("GELU"), approximate(std::move(approximate)) {}
   Tensor forward(const Tensor& x) override { return ops::gelu(x, approximate); }
   std::string approximate;
 };
-class Softmax : public Module {
+class SoftmaxImpl : public Module {
  public:
-  explicit Softmax(int64_t dim) : Module("Softmax"), dim(dim) {}
+  explicit SoftmaxImpl(int64_t dim) : Module("Softmax"), dim(dim) {}
   Tensor forward(const Tensor& x) override { return ops::softmax(x, dim); }
   std::string extra_repr() const override { return "dim=" + std::to_string(dim); }
   int64_t dim;
 };
-class LogSoftmax : public Module {
+class LogSoftmaxImpl : public Module {
  public:
-  explicit LogSoftmax(int64_t dim) : Module("LogSoftmax"), dim(dim) {}
+  explicit LogSoftmaxImpl(int64_t dim) : Module("LogSoftmax"), dim(dim) {}
   Tensor forward(const Tensor& x) override { return ops::log_softmax(x, dim); }
   std::string extra_repr() const override { return "dim=" + std::to_string(dim); }
   int64_t dim;
 };
 
+// A function of one tensor as a module (LibTorch's nn::Functional): nn::Functional(tessera::relu),
+// or with more arguments after the tensor: nn::Functional(tessera::leaky_relu, 0.2).
+class FunctionalImpl : public Module {
+ public:
+  using Function = std::function<Tensor(Tensor)>;
+  explicit FunctionalImpl(Function f) : Module("Functional"), function(std::move(f)) {}
+  template <class F, class A, class... As>
+  FunctionalImpl(F f, A a, As... as)
+      : FunctionalImpl(Function([f, a, as...](const Tensor& x) { return f(x, a, as...); })) {}
+  Tensor forward(const Tensor& x) override;
+  Function function;
+};
+
 // Multi-head scaled dot-product attention (torch.nn.MultiheadAttention). Inputs are
 // [L, N, E] (or [N, L, E] with batch_first); returns (output, attention weights averaged over
 // heads, or undefined when need_weights is false).
-class MultiheadAttention : public Module {
+class MultiheadAttentionImpl : public Module {
  public:
-  MultiheadAttention(int64_t embed_dim, int64_t num_heads, double dropout = 0.0, bool bias = true,
+  MultiheadAttentionImpl(int64_t embed_dim, int64_t num_heads, double dropout = 0.0, bool bias = true,
                      bool batch_first = false);
   // key_padding_mask [N, S] bool (true = ignore); attn_mask [L, S] bool (true = masked) or
   // float (added to the scores).
@@ -282,10 +289,20 @@ class MultiheadAttention : public Module {
                                     const Tensor& attn_mask = {});
   std::string extra_repr() const override;
   Tensor in_proj_weight, in_proj_bias;
-  std::shared_ptr<Linear> out_proj;
+  std::shared_ptr<LinearImpl> out_proj;
   int64_t embed_dim, num_heads;
   double dropout;
   bool batch_first;
 };
+
+// nn::Linear etc.: these classes (tessera/tessera.h) or LibTorch's holders of them (tessera/torch.h).
+TESSERA_NN_NAME(Identity); TESSERA_NN_NAME(Linear); TESSERA_NN_NAME(Bilinear); TESSERA_NN_NAME(Conv1d);
+TESSERA_NN_NAME(Conv2d); TESSERA_NN_NAME(ConvTranspose2d); TESSERA_NN_NAME(MaxPool2d); TESSERA_NN_NAME(AvgPool2d);
+TESSERA_NN_NAME(AdaptiveAvgPool2d); TESSERA_NN_NAME(BatchNorm1d); TESSERA_NN_NAME(BatchNorm2d);
+TESSERA_NN_NAME(LayerNorm); TESSERA_NN_NAME(GroupNorm); TESSERA_NN_NAME(Dropout); TESSERA_NN_NAME(Dropout1d);
+TESSERA_NN_NAME(Dropout2d); TESSERA_NN_NAME(Dropout3d); TESSERA_NN_NAME(Embedding); TESSERA_NN_NAME(Flatten);
+TESSERA_NN_NAME(Sigmoid); TESSERA_NN_NAME(Tanh); TESSERA_NN_NAME(ReLU); TESSERA_NN_NAME(SiLU);
+TESSERA_NN_NAME(LeakyReLU); TESSERA_NN_NAME(ELU); TESSERA_NN_NAME(GELU); TESSERA_NN_NAME(Softmax);
+TESSERA_NN_NAME(LogSoftmax); TESSERA_NN_NAME(Functional); TESSERA_NN_NAME(MultiheadAttention);
 
 }  // namespace tessera::nn

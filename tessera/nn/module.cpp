@@ -1,12 +1,38 @@
 #include "tessera/nn/module.h"
 
-#include <algorithm>
+#include <cxxabi.h>
 
+#include <algorithm>
+#include <cstdlib>
 #include <ostream>
 #include <set>
 
 #include "tessera/autograd/autograd.h"
+#include "tessera/nn/holder.h"
 #include "tessera/ops/ops.h"
+
+namespace tessera::detail {
+namespace {
+std::string demangled(const char* mangled) {
+  int status = 0;
+  std::unique_ptr<char, void (*)(void*)> name(abi::__cxa_demangle(mangled, nullptr, nullptr, &status), std::free);
+  return status == 0 && name ? std::string(name.get()) : std::string(mangled);
+}
+}  // namespace
+
+std::string class_name(const char* mangled) {
+  std::string name = demangled(mangled);
+  size_t colons = name.rfind("::");
+  return colons == std::string::npos ? name : name.substr(colons + 2);
+}
+
+void throw_empty_holder(const char* mangled) {
+  std::string type = demangled(mangled);
+  if (type.ends_with("Impl")) type.resize(type.size() - 4);
+  throw Error(::tessera::detail::str("module holder ", type, " is empty (made with nullptr): assign it a module, e.g. fc = ",
+                          "register_module(\"fc\", ", type, "(...)), before using it"));
+}
+}  // namespace tessera::detail
 
 namespace tessera::nn {
 
@@ -22,8 +48,12 @@ std::string with_commas(int64_t n) {
 }
 }  // namespace
 
-Tensor Module::forward(const Tensor&) {
-  throw Error(detail::str(type_, ": forward(const Tensor&) is not defined for this module"));
+
+Tensor Module::forward(const Tensor& x) {
+  if (by_value_forward_) return by_value_forward_(*this, x);
+  throw Error(detail::str(type_, ": forward(const Tensor&) is not defined for this module (a forward that takes its "
+                                 "Tensor by value overrides nothing: declare it `Tensor forward(const Tensor& x) "
+                                 "override`, or hold the module in a holder, TESSERA_MODULE)"));
 }
 
 struct HookHandle::Table {

@@ -71,6 +71,13 @@ class Module {
     add_child(name, m);
     return m;
   }
+  // A module holder (tessera/nn/holder.h): fc = register_module("fc", nn::Linear(4, 2)).
+  template <class H>
+    requires requires(const H& h) { typename H::ContainedType; h.ptr(); }
+  H register_module(const std::string& name, H m) {
+    add_child(name, m.ptr());
+    return m;
+  }
 
   // --- access -----------------------------------------------------------------------------------
   std::vector<Tensor> parameters(bool recurse = true) const;
@@ -113,6 +120,10 @@ class Module {
 
  private:
   std::shared_ptr<HookHandle::Table> hooks_;  // created by the first hook
+  // Set by a module holder whose module's forward takes its Tensor by value (holder.h): what
+  // Module::forward calls, so that forward is reached through the virtual call too.
+  template <class> friend class ModuleHolder;
+  Tensor (*by_value_forward_)(Module&, const Tensor&) = nullptr;
   void collect(const std::string& prefix, bool params, bool recurse, StateDict& out) const;
   void str_into(std::string& out, int indent) const;
   std::string type_;

@@ -7,7 +7,7 @@
 
 namespace tessera::nn {
 
-RNNBase::RNNBase(const char* type_name, Cell c, int64_t in, int64_t hidden, RNNOptions o)
+RNNBase::RNNBase(const char* type_name, Cell c, int64_t in, int64_t hidden, RNNConfig o)
     : Module(type_name), cell(c), input_size(in), hidden_size(hidden), options(o) {
   TS_CHECK_VALUE(in > 0 && hidden > 0, type_name, ": input_size and hidden_size must be positive, got ", in, " and ",
                  hidden);
@@ -90,7 +90,7 @@ std::string RNNBase::extra_repr() const {
   return s;
 }
 
-RNN::RNN(int64_t in, int64_t hidden, RNNOptions o, const std::string& nonlinearity)
+RNNImpl::RNNImpl(int64_t in, int64_t hidden, RNNConfig o, const std::string& nonlinearity)
     : RNNBase("RNN", nonlinearity == "relu" ? Cell::Relu : Cell::Tanh, in, hidden, o) {
   TS_CHECK_VALUE(nonlinearity == "tanh" || nonlinearity == "relu", "RNN: nonlinearity must be 'tanh' or 'relu', got '",
                  nonlinearity, "'");
@@ -144,7 +144,7 @@ std::string RNNCellBase::extra_repr() const {
   return s;
 }
 
-RNNCell::RNNCell(int64_t in, int64_t hidden, bool bias, const std::string& nonlinearity)
+RNNCellImpl::RNNCellImpl(int64_t in, int64_t hidden, bool bias, const std::string& nonlinearity)
     : RNNCellBase("RNNCell", nonlinearity == "relu" ? Cell::Relu : Cell::Tanh, in, hidden, bias) {
   TS_CHECK_VALUE(nonlinearity == "tanh" || nonlinearity == "relu",
                  "RNNCell: nonlinearity must be 'tanh' or 'relu', got '", nonlinearity, "'");

@@ -8,22 +8,15 @@
 #include <vector>
 
 #include "tessera/backend/backend.h"
-#include "tessera/nn/module.h"
+#include "tessera/nn/holder.h"
+#include "tessera/nn/options.h"
 
 namespace tessera::nn {
-
-struct RNNOptions {
-  int64_t num_layers = 1;
-  bool bias = true;
-  bool batch_first = false;   // input and output [N, L, features] instead of [L, N, features]
-  double dropout = 0;         // on the outputs of every layer but the last, when training
-  bool bidirectional = false;
-};
 
 class RNNBase : public Module {
  public:
   using Cell = RnnCell;
-  RNNBase(const char* type_name, Cell cell, int64_t input_size, int64_t hidden_size, RNNOptions o);
+  RNNBase(const char* type_name, Cell cell, int64_t input_size, int64_t hidden_size, RNNConfig o);
   // (output, h_n, c_n): output [L, N, D*H] (batch_first: [N, L, D*H]); h_n and c_n
   // [num_layers*D, N, H] (c_n only for LSTM). h0/c0 default to zeros; unbatched [L, features]
   // input gives unbatched results, as in PyTorch.
@@ -35,7 +28,7 @@ class RNNBase : public Module {
 
   Cell cell;
   int64_t input_size, hidden_size;
-  RNNOptions options;
+  RNNConfig options;
 
  private:
   int64_t gates() const;
@@ -43,17 +36,20 @@ class RNNBase : public Module {
 };
 
 // h' = tanh (or relu) of x W_ih^T + b_ih + h W_hh^T + b_hh.
-class RNN : public RNNBase {
+class RNNImpl : public RNNBase {
  public:
-  RNN(int64_t input_size, int64_t hidden_size, RNNOptions o = {}, const std::string& nonlinearity = "tanh");
+  RNNImpl(int64_t input_size, int64_t hidden_size, RNNConfig o = {}, const std::string& nonlinearity = "tanh");
+  explicit RNNImpl(const RNNOptions& o) : RNNImpl(o.input_size(), o.hidden_size(), o.args(), o.nonlinearity()) {}
 };
-class LSTM : public RNNBase {
+class LSTMImpl : public RNNBase {
  public:
-  LSTM(int64_t input_size, int64_t hidden_size, RNNOptions o = {}) : RNNBase("LSTM", Cell::LSTM, input_size, hidden_size, o) {}
+  LSTMImpl(int64_t input_size, int64_t hidden_size, RNNConfig o = {}) : RNNBase("LSTM", Cell::LSTM, input_size, hidden_size, o) {}
+  explicit LSTMImpl(const LSTMOptions& o) : LSTMImpl(o.input_size(), o.hidden_size(), o.args()) {}
 };
-class GRU : public RNNBase {
+class GRUImpl : public RNNBase {
  public:
-  GRU(int64_t input_size, int64_t hidden_size, RNNOptions o = {}) : RNNBase("GRU", Cell::GRU, input_size, hidden_size, o) {}
+  GRUImpl(int64_t input_size, int64_t hidden_size, RNNConfig o = {}) : RNNBase("GRU", Cell::GRU, input_size, hidden_size, o) {}
+  explicit GRUImpl(const GRUOptions& o) : GRUImpl(o.input_size(), o.hidden_size(), o.args()) {}
 };
 
 // One step of a recurrent cell (torch.nn.RNNCell/LSTMCell/GRUCell): input [N, I] (or unbatched
@@ -74,19 +70,22 @@ class RNNCellBase : public Module {
   Tensor weight_ih, weight_hh, bias_ih, bias_hh;
 };
 
-class RNNCell : public RNNCellBase {
+class RNNCellImpl : public RNNCellBase {
  public:
-  RNNCell(int64_t input_size, int64_t hidden_size, bool bias = true, const std::string& nonlinearity = "tanh");
+  RNNCellImpl(int64_t input_size, int64_t hidden_size, bool bias = true, const std::string& nonlinearity = "tanh");
 };
-class LSTMCell : public RNNCellBase {
+class LSTMCellImpl : public RNNCellBase {
  public:
-  LSTMCell(int64_t input_size, int64_t hidden_size, bool bias = true)
+  LSTMCellImpl(int64_t input_size, int64_t hidden_size, bool bias = true)
       : RNNCellBase("LSTMCell", Cell::LSTM, input_size, hidden_size, bias) {}
 };
-class GRUCell : public RNNCellBase {
+class GRUCellImpl : public RNNCellBase {
  public:
-  GRUCell(int64_t input_size, int64_t hidden_size, bool bias = true)
+  GRUCellImpl(int64_t input_size, int64_t hidden_size, bool bias = true)
       : RNNCellBase("GRUCell", Cell::GRU, input_size, hidden_size, bias) {}
 };
+
+TESSERA_NN_NAME(RNN); TESSERA_NN_NAME(LSTM); TESSERA_NN_NAME(GRU);
+TESSERA_NN_NAME(RNNCell); TESSERA_NN_NAME(LSTMCell); TESSERA_NN_NAME(GRUCell);
 
 }  // namespace tessera::nn

@@ -23,16 +23,16 @@ Tensor activate(const std::string& a, const Tensor& x) { return a == "gelu" ? op
 // The causal mask a sequence of n steps needs when is_causal is given without a mask.
 Tensor causal_or(const Tensor& mask, bool is_causal, int64_t n, const Tensor& like) {
   if (mask.defined() || !is_causal) return mask;
-  return Transformer::generate_square_subsequent_mask(n, {like.dtype(), like.device()});
+  return TransformerImpl::generate_square_subsequent_mask(n, {like.dtype(), like.device()});
 }
 
 // num_layers copies of layer registered in owner as "layers" (a ModuleList), then "norm" if given.
 template <class L>
 std::vector<std::shared_ptr<L>> stack_copies(Module& owner, const L& layer, int64_t num_layers,
-                                             const std::shared_ptr<LayerNorm>& norm) {
+                                             const std::shared_ptr<LayerNormImpl>& norm) {
   TS_CHECK_VALUE(num_layers > 0, owner.type_name(), ": num_layers must be positive, got ", num_layers);
   std::vector<std::shared_ptr<L>> out;
-  auto list = owner.register_module("layers", std::make_shared<ModuleList>());
+  auto list = owner.register_module("layers", std::make_shared<ModuleListImpl>());
   for (int64_t i = 0; i < num_layers; ++i) {
     out.push_back(layer.clone_layer());
     list->push_back(out.back());
@@ -49,20 +49,20 @@ void copy_state(const Module& src, Module& dst) {
 }
 }  // namespace
 
-TransformerEncoderLayer::TransformerEncoderLayer(int64_t d, int64_t h, TransformerOptions o)
+TransformerEncoderLayerImpl::TransformerEncoderLayerImpl(int64_t d, int64_t h, TransformerOptions o)
     : Module("TransformerEncoderLayer"), d_model(d), nhead(h), options(o) {
   check_options("TransformerEncoderLayer", d, h, o);
-  self_attn = register_module("self_attn", std::make_shared<MultiheadAttention>(d, h, o.dropout, true, o.batch_first));
-  linear1 = register_module("linear1", std::make_shared<Linear>(d, o.dim_feedforward));
-  dropout = register_module("dropout", std::make_shared<Dropout>(o.dropout));
-  linear2 = register_module("linear2", std::make_shared<Linear>(o.dim_feedforward, d));
-  norm1 = register_module("norm1", std::make_shared<LayerNorm>(Shape{d}, o.layer_norm_eps));
-  norm2 = register_module("norm2", std::make_shared<LayerNorm>(Shape{d}, o.layer_norm_eps));
-  dropout1 = register_module("dropout1", std::make_shared<Dropout>(o.dropout));
-  dropout2 = register_module("dropout2", std::make_shared<Dropout>(o.dropout));
+  self_attn = register_module("self_attn", std::make_shared<MultiheadAttentionImpl>(d, h, o.dropout, true, o.batch_first));
+  linear1 = register_module("linear1", std::make_shared<LinearImpl>(d, o.dim_feedforward));
+  dropout = register_module("dropout", std::make_shared<DropoutImpl>(o.dropout));
+  linear2 = register_module("linear2", std::make_shared<LinearImpl>(o.dim_feedforward, d));
+  norm1 = register_module("norm1", std::make_shared<LayerNormImpl>(Shape{d}, o.layer_norm_eps));
+  norm2 = register_module("norm2", std::make_shared<LayerNormImpl>(Shape{d}, o.layer_norm_eps));
+  dropout1 = register_module("dropout1", std::make_shared<DropoutImpl>(o.dropout));
+  dropout2 = register_module("dropout2", std::make_shared<DropoutImpl>(o.dropout));
 }
 
-Tensor TransformerEncoderLayer::forward(const Tensor& src, const Tensor& src_mask, const Tensor& src_key_padding_mask,
+Tensor TransformerEncoderLayerImpl::forward(const Tensor& src, const Tensor& src_mask, const Tensor& src_key_padding_mask,
                                         bool is_causal) {
   TS_CHECK_SHAPE((src.dim() == 3 || src.dim() == 2) && src.size(-1) == d_model, "TransformerEncoderLayer: expected src [",
                  options.batch_first ? "N, S, " : "S, N, ", d_model, "], got ", src.shape());
@@ -84,35 +84,35 @@ Tensor TransformerEncoderLayer::forward(const Tensor& src, const Tensor& src_mas
   return unbatched ? x.squeeze(options.batch_first ? 0 : 1) : x;
 }
 
-std::shared_ptr<TransformerEncoderLayer> TransformerEncoderLayer::clone_layer() const {
-  auto c = std::make_shared<TransformerEncoderLayer>(d_model, nhead, options);
+std::shared_ptr<TransformerEncoderLayerImpl> TransformerEncoderLayerImpl::clone_layer() const {
+  auto c = std::make_shared<TransformerEncoderLayerImpl>(d_model, nhead, options);
   copy_state(*this, *c);
   c->train(is_training());
   return c;
 }
 
-TransformerDecoderLayer::TransformerDecoderLayer(int64_t d, int64_t h, TransformerOptions o)
+TransformerDecoderLayerImpl::TransformerDecoderLayerImpl(int64_t d, int64_t h, TransformerOptions o)
     : Module("TransformerDecoderLayer"), d_model(d), nhead(h), options(o) {
   check_options("TransformerDecoderLayer", d, h, o);
-  self_attn = register_module("self_attn", std::make_shared<MultiheadAttention>(d, h, o.dropout, true, o.batch_first));
+  self_attn = register_module("self_attn", std::make_shared<MultiheadAttentionImpl>(d, h, o.dropout, true, o.batch_first));
   multihead_attn =
-      register_module("multihead_attn", std::make_shared<MultiheadAttention>(d, h, o.dropout, true, o.batch_first));
-  linear1 = register_module("linear1", std::make_shared<Linear>(d, o.dim_feedforward));
-  dropout = register_module("dropout", std::make_shared<Dropout>(o.dropout));
-  linear2 = register_module("linear2", std::make_shared<Linear>(o.dim_feedforward, d));
-  norm1 = register_module("norm1", std::make_shared<LayerNorm>(Shape{d}, o.layer_norm_eps));
-  norm2 = register_module("norm2", std::make_shared<LayerNorm>(Shape{d}, o.layer_norm_eps));
-  norm3 = register_module("norm3", std::make_shared<LayerNorm>(Shape{d}, o.layer_norm_eps));
-  dropout1 = register_module("dropout1", std::make_shared<Dropout>(o.dropout));
-  dropout2 = register_module("dropout2", std::make_shared<Dropout>(o.dropout));
-  dropout3 = register_module("dropout3", std::make_shared<Dropout>(o.dropout));
+      register_module("multihead_attn", std::make_shared<MultiheadAttentionImpl>(d, h, o.dropout, true, o.batch_first));
+  linear1 = register_module("linear1", std::make_shared<LinearImpl>(d, o.dim_feedforward));
+  dropout = register_module("dropout", std::make_shared<DropoutImpl>(o.dropout));
+  linear2 = register_module("linear2", std::make_shared<LinearImpl>(o.dim_feedforward, d));
+  norm1 = register_module("norm1", std::make_shared<LayerNormImpl>(Shape{d}, o.layer_norm_eps));
+  norm2 = register_module("norm2", std::make_shared<LayerNormImpl>(Shape{d}, o.layer_norm_eps));
+  norm3 = register_module("norm3", std::make_shared<LayerNormImpl>(Shape{d}, o.layer_norm_eps));
+  dropout1 = register_module("dropout1", std::make_shared<DropoutImpl>(o.dropout));
+  dropout2 = register_module("dropout2", std::make_shared<DropoutImpl>(o.dropout));
+  dropout3 = register_module("dropout3", std::make_shared<DropoutImpl>(o.dropout));
 }
 
-Tensor TransformerDecoderLayer::forward(const Tensor&) {
+Tensor TransformerDecoderLayerImpl::forward(const Tensor&) {
   throw ValueError("TransformerDecoderLayer: forward needs the target and the encoder's memory: forward(tgt, memory)");
 }
 
-Tensor TransformerDecoderLayer::forward(const Tensor& tgt, const Tensor& memory, const Tensor& tgt_mask,
+Tensor TransformerDecoderLayerImpl::forward(const Tensor& tgt, const Tensor& memory, const Tensor& tgt_mask,
                                         const Tensor& memory_mask, const Tensor& tgt_key_padding_mask,
                                         const Tensor& memory_key_padding_mask, bool tgt_is_causal) {
   TS_CHECK_SHAPE((tgt.dim() == 3 || tgt.dim() == 2) && tgt.size(-1) == d_model && memory.dim() == tgt.dim() &&
@@ -144,37 +144,37 @@ Tensor TransformerDecoderLayer::forward(const Tensor& tgt, const Tensor& memory,
   return unbatched ? x.squeeze(bd) : x;
 }
 
-std::shared_ptr<TransformerDecoderLayer> TransformerDecoderLayer::clone_layer() const {
-  auto c = std::make_shared<TransformerDecoderLayer>(d_model, nhead, options);
+std::shared_ptr<TransformerDecoderLayerImpl> TransformerDecoderLayerImpl::clone_layer() const {
+  auto c = std::make_shared<TransformerDecoderLayerImpl>(d_model, nhead, options);
   copy_state(*this, *c);
   c->train(is_training());
   return c;
 }
 
-TransformerEncoder::TransformerEncoder(const TransformerEncoderLayer& layer, int64_t num_layers,
-                                       std::shared_ptr<LayerNorm> n)
+TransformerEncoderImpl::TransformerEncoderImpl(const TransformerEncoderLayerImpl& layer, int64_t num_layers,
+                                       std::shared_ptr<LayerNormImpl> n)
     : Module("TransformerEncoder"), norm(std::move(n)) {
   layers = stack_copies(*this, layer, num_layers, norm);
 }
 
-Tensor TransformerEncoder::forward(const Tensor& src, const Tensor& mask, const Tensor& src_key_padding_mask,
+Tensor TransformerEncoderImpl::forward(const Tensor& src, const Tensor& mask, const Tensor& src_key_padding_mask,
                                    bool is_causal) {
   Tensor x = src;
   for (auto& l : layers) x = l->forward(x, mask, src_key_padding_mask, is_causal);
   return norm ? (*norm)(x) : x;
 }
 
-TransformerDecoder::TransformerDecoder(const TransformerDecoderLayer& layer, int64_t num_layers,
-                                       std::shared_ptr<LayerNorm> n)
+TransformerDecoderImpl::TransformerDecoderImpl(const TransformerDecoderLayerImpl& layer, int64_t num_layers,
+                                       std::shared_ptr<LayerNormImpl> n)
     : Module("TransformerDecoder"), norm(std::move(n)) {
   layers = stack_copies(*this, layer, num_layers, norm);
 }
 
-Tensor TransformerDecoder::forward(const Tensor&) {
+Tensor TransformerDecoderImpl::forward(const Tensor&) {
   throw ValueError("TransformerDecoder: forward needs the target and the encoder's memory: forward(tgt, memory)");
 }
 
-Tensor TransformerDecoder::forward(const Tensor& tgt, const Tensor& memory, const Tensor& tgt_mask,
+Tensor TransformerDecoderImpl::forward(const Tensor& tgt, const Tensor& memory, const Tensor& tgt_mask,
                                    const Tensor& memory_mask, const Tensor& tgt_key_padding_mask,
                                    const Tensor& memory_key_padding_mask, bool tgt_is_causal) {
   Tensor x = tgt;
@@ -183,23 +183,23 @@ Tensor TransformerDecoder::forward(const Tensor& tgt, const Tensor& memory, cons
   return norm ? (*norm)(x) : x;
 }
 
-Transformer::Transformer(int64_t d, int64_t h, int64_t ne, int64_t nd, TransformerOptions o)
+TransformerImpl::TransformerImpl(int64_t d, int64_t h, int64_t ne, int64_t nd, TransformerOptions o)
     : Module("Transformer"), d_model(d), nhead(h), batch_first(o.batch_first) {
   encoder = register_module(
-      "encoder", std::make_shared<TransformerEncoder>(TransformerEncoderLayer(d, h, o), ne,
-                                                      std::make_shared<LayerNorm>(Shape{d}, o.layer_norm_eps)));
+      "encoder", std::make_shared<TransformerEncoderImpl>(TransformerEncoderLayerImpl(d, h, o), ne,
+                                                      std::make_shared<LayerNormImpl>(Shape{d}, o.layer_norm_eps)));
   decoder = register_module(
-      "decoder", std::make_shared<TransformerDecoder>(TransformerDecoderLayer(d, h, o), nd,
-                                                      std::make_shared<LayerNorm>(Shape{d}, o.layer_norm_eps)));
+      "decoder", std::make_shared<TransformerDecoderImpl>(TransformerDecoderLayerImpl(d, h, o), nd,
+                                                      std::make_shared<LayerNormImpl>(Shape{d}, o.layer_norm_eps)));
   for (Tensor& p : parameters())  // PyTorch's _reset_parameters
     if (p.dim() > 1) init::xavier_uniform_(p);
 }
 
-Tensor Transformer::forward(const Tensor&) {
+Tensor TransformerImpl::forward(const Tensor&) {
   throw ValueError("Transformer: forward needs the source and the target: forward(src, tgt)");
 }
 
-Tensor Transformer::forward(const Tensor& src, const Tensor& tgt, const Tensor& src_mask, const Tensor& tgt_mask,
+Tensor TransformerImpl::forward(const Tensor& src, const Tensor& tgt, const Tensor& src_mask, const Tensor& tgt_mask,
                             const Tensor& memory_mask, const Tensor& src_key_padding_mask,
                             const Tensor& tgt_key_padding_mask, const Tensor& memory_key_padding_mask) {
   const int64_t bd = batch_first ? 0 : 1;
@@ -211,7 +211,7 @@ Tensor Transformer::forward(const Tensor& src, const Tensor& tgt, const Tensor& 
   return decoder->forward(tgt, memory, tgt_mask, memory_mask, tgt_key_padding_mask, memory_key_padding_mask);
 }
 
-Tensor Transformer::generate_square_subsequent_mask(int64_t sz, TensorOptions opt) {
+Tensor TransformerImpl::generate_square_subsequent_mask(int64_t sz, TensorOptions opt) {
   TS_CHECK_VALUE(sz >= 0, "generate_square_subsequent_mask: size must be non-negative, got ", sz);
   Tensor m = zeros({sz, sz}, opt);
   return m.masked_fill(ops::logical_not(ops::tril(ones({sz, sz}, {DType::Bool, opt.device()}))), -INFINITY);

@@ -20,66 +20,66 @@ struct TransformerOptions {
   bool norm_first = false;
 };
 
-class TransformerEncoderLayer : public Module {
+class TransformerEncoderLayerImpl : public Module {
  public:
-  TransformerEncoderLayer(int64_t d_model, int64_t nhead, TransformerOptions o = {});
+  TransformerEncoderLayerImpl(int64_t d_model, int64_t nhead, TransformerOptions o = {});
   // src [S, N, E] ([N, S, E] batch_first); src_mask [S, S] (bool: true = masked, or float added);
   // src_key_padding_mask [N, S] (true = ignore).
   Tensor forward(const Tensor& src, const Tensor& src_mask, const Tensor& src_key_padding_mask = {},
                  bool is_causal = false);
   Tensor forward(const Tensor& src) override { return forward(src, Tensor()); }
-  std::shared_ptr<TransformerEncoderLayer> clone_layer() const;  // same options and weights
+  std::shared_ptr<TransformerEncoderLayerImpl> clone_layer() const;  // same options and weights
 
   int64_t d_model, nhead;
   TransformerOptions options;
-  std::shared_ptr<MultiheadAttention> self_attn;
-  std::shared_ptr<Linear> linear1, linear2;
-  std::shared_ptr<LayerNorm> norm1, norm2;
-  std::shared_ptr<Dropout> dropout, dropout1, dropout2;
+  std::shared_ptr<MultiheadAttentionImpl> self_attn;
+  std::shared_ptr<LinearImpl> linear1, linear2;
+  std::shared_ptr<LayerNormImpl> norm1, norm2;
+  std::shared_ptr<DropoutImpl> dropout, dropout1, dropout2;
 };
 
-class TransformerDecoderLayer : public Module {
+class TransformerDecoderLayerImpl : public Module {
  public:
-  TransformerDecoderLayer(int64_t d_model, int64_t nhead, TransformerOptions o = {});
+  TransformerDecoderLayerImpl(int64_t d_model, int64_t nhead, TransformerOptions o = {});
   Tensor forward(const Tensor& tgt, const Tensor& memory, const Tensor& tgt_mask = {}, const Tensor& memory_mask = {},
                  const Tensor& tgt_key_padding_mask = {}, const Tensor& memory_key_padding_mask = {},
                  bool tgt_is_causal = false);
   Tensor forward(const Tensor&) override;  // refused: a decoder layer needs the memory too
-  std::shared_ptr<TransformerDecoderLayer> clone_layer() const;
+  std::shared_ptr<TransformerDecoderLayerImpl> clone_layer() const;
 
   int64_t d_model, nhead;
   TransformerOptions options;
-  std::shared_ptr<MultiheadAttention> self_attn, multihead_attn;
-  std::shared_ptr<Linear> linear1, linear2;
-  std::shared_ptr<LayerNorm> norm1, norm2, norm3;
-  std::shared_ptr<Dropout> dropout, dropout1, dropout2, dropout3;
+  std::shared_ptr<MultiheadAttentionImpl> self_attn, multihead_attn;
+  std::shared_ptr<LinearImpl> linear1, linear2;
+  std::shared_ptr<LayerNormImpl> norm1, norm2, norm3;
+  std::shared_ptr<DropoutImpl> dropout, dropout1, dropout2, dropout3;
 };
 
 // num_layers copies of layer (equal starting weights, as PyTorch's deep copies), then norm.
-class TransformerEncoder : public Module {
+class TransformerEncoderImpl : public Module {
  public:
-  TransformerEncoder(const TransformerEncoderLayer& layer, int64_t num_layers, std::shared_ptr<LayerNorm> norm = {});
+  TransformerEncoderImpl(const TransformerEncoderLayerImpl& layer, int64_t num_layers, std::shared_ptr<LayerNormImpl> norm = {});
   Tensor forward(const Tensor& src, const Tensor& mask, const Tensor& src_key_padding_mask = {},
                  bool is_causal = false);
   Tensor forward(const Tensor& src) override { return forward(src, Tensor()); }
-  std::vector<std::shared_ptr<TransformerEncoderLayer>> layers;
-  std::shared_ptr<LayerNorm> norm;
+  std::vector<std::shared_ptr<TransformerEncoderLayerImpl>> layers;
+  std::shared_ptr<LayerNormImpl> norm;
 };
 
-class TransformerDecoder : public Module {
+class TransformerDecoderImpl : public Module {
  public:
-  TransformerDecoder(const TransformerDecoderLayer& layer, int64_t num_layers, std::shared_ptr<LayerNorm> norm = {});
+  TransformerDecoderImpl(const TransformerDecoderLayerImpl& layer, int64_t num_layers, std::shared_ptr<LayerNormImpl> norm = {});
   Tensor forward(const Tensor& tgt, const Tensor& memory, const Tensor& tgt_mask = {}, const Tensor& memory_mask = {},
                  const Tensor& tgt_key_padding_mask = {}, const Tensor& memory_key_padding_mask = {},
                  bool tgt_is_causal = false);
   Tensor forward(const Tensor&) override;
-  std::vector<std::shared_ptr<TransformerDecoderLayer>> layers;
-  std::shared_ptr<LayerNorm> norm;
+  std::vector<std::shared_ptr<TransformerDecoderLayerImpl>> layers;
+  std::shared_ptr<LayerNormImpl> norm;
 };
 
-class Transformer : public Module {
+class TransformerImpl : public Module {
  public:
-  Transformer(int64_t d_model = 512, int64_t nhead = 8, int64_t num_encoder_layers = 6, int64_t num_decoder_layers = 6,
+  TransformerImpl(int64_t d_model = 512, int64_t nhead = 8, int64_t num_encoder_layers = 6, int64_t num_decoder_layers = 6,
               TransformerOptions o = {});
   Tensor forward(const Tensor& src, const Tensor& tgt, const Tensor& src_mask = {}, const Tensor& tgt_mask = {},
                  const Tensor& memory_mask = {}, const Tensor& src_key_padding_mask = {},
@@ -89,8 +89,10 @@ class Transformer : public Module {
   static Tensor generate_square_subsequent_mask(int64_t sz, TensorOptions opt = {});
   int64_t d_model, nhead;
   bool batch_first;
-  std::shared_ptr<TransformerEncoder> encoder;
-  std::shared_ptr<TransformerDecoder> decoder;
+  std::shared_ptr<TransformerEncoderImpl> encoder;
+  std::shared_ptr<TransformerDecoderImpl> decoder;
 };
+
+TESSERA_NN_NAME(TransformerEncoderLayer); TESSERA_NN_NAME(TransformerDecoderLayer); TESSERA_NN_NAME(TransformerEncoder); TESSERA_NN_NAME(TransformerDecoder); TESSERA_NN_NAME(Transformer);
 
 }  // namespace tessera::nn

@@ -1,5 +1,6 @@
 // Tensor's compute methods and operators, delegating to tessera::ops.
 #include "tessera/autograd/autograd.h"
+#include "tessera/ops/factory.h"
 #include "tessera/ops/ops.h"
 
 namespace tessera {
@@ -53,6 +54,36 @@ Tensor Tensor::sum() const { return ops::sum(*this); }
 Tensor Tensor::sum(const Shape& dims, bool keepdim) const { return ops::sum(*this, dims, keepdim); }
 Tensor Tensor::mean() const { return ops::mean(*this); }
 Tensor Tensor::mean(const Shape& dims, bool keepdim) const { return ops::mean(*this, dims, keepdim); }
+namespace {
+void check_random_fill(const Tensor& t, const char* op) {
+  TS_CHECK(t.defined(), op, ": undefined tensor");
+  TS_CHECK_DTYPE(t.is_floating_point(), op, ": expected a floating-point tensor, got ", t.dtype());
+}
+}  // namespace
+Tensor& Tensor::uniform_(double from, double to, Generator* gen) {
+  check_random_fill(*this, "uniform_");
+  autograd::NoGradGuard no_grad;
+  return copy_(tessera::rand(shape(), {dtype(), device()}, gen) * (to - from) + from);
+}
+Tensor& Tensor::normal_(double mean, double std, Generator* gen) {
+  check_random_fill(*this, "normal_");
+  autograd::NoGradGuard no_grad;
+  return copy_(tessera::randn(shape(), {dtype(), device()}, gen) * std + mean);
+}
+Tensor Tensor::sum(int64_t dim, bool keepdim) const { return ops::sum(*this, Shape{dim}, keepdim); }
+Tensor Tensor::mean(int64_t dim, bool keepdim) const { return ops::mean(*this, Shape{dim}, keepdim); }
+Tensor Tensor::eq(const Tensor& o) const { return *this == o; }
+Tensor Tensor::ne(const Tensor& o) const { return *this != o; }
+Tensor Tensor::lt(const Tensor& o) const { return *this < o; }
+Tensor Tensor::le(const Tensor& o) const { return *this <= o; }
+Tensor Tensor::gt(const Tensor& o) const { return *this > o; }
+Tensor Tensor::ge(const Tensor& o) const { return *this >= o; }
+Tensor Tensor::eq(Scalar o) const { return *this == o; }
+Tensor Tensor::ne(Scalar o) const { return *this != o; }
+Tensor Tensor::lt(Scalar o) const { return *this < o; }
+Tensor Tensor::le(Scalar o) const { return *this <= o; }
+Tensor Tensor::gt(Scalar o) const { return *this > o; }
+Tensor Tensor::ge(Scalar o) const { return *this >= o; }
 Tensor Tensor::prod() const { return ops::prod(*this); }
 Tensor Tensor::prod(int64_t dim, bool keepdim) const { return ops::prod(*this, {dim}, keepdim); }
 Tensor Tensor::max() const { return ops::amax(*this); }

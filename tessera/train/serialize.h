@@ -3,7 +3,7 @@
 // state dict), tensors, lists of tensors and optimizers, each as one safetensors file written
 // atomically. A file says what it holds; loading it as something else is an IOError naming both.
 //
-//   tessera::save(model, "model.safetensors");     // or a std::shared_ptr to a module
+//   tessera::save(model, "model.safetensors");     // or a std::shared_ptr or holder of a module
 //   tessera::load(model, "model.safetensors");     // strict: every key, the right shapes
 //   tessera::save(optimizer, "optimizer.safetensors");
 #include <memory>
@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "tessera/io/safetensors.h"
-#include "tessera/nn/module.h"
+#include "tessera/nn/holder.h"
 #include "tessera/optim/optimizer.h"
 
 namespace tessera {
@@ -34,6 +34,15 @@ void save(const std::shared_ptr<M>& module, const std::string& path) {
 }
 template <class M, class = std::enable_if_t<std::is_base_of_v<nn::Module, M>>>
 void load(const std::shared_ptr<M>& module, const std::string& path) {
+  load(static_cast<nn::Module&>(*module), path);
+}
+// A module holder (tessera/nn/holder.h), as LibTorch's torch::save(model, path).
+template <class M>
+void save(const nn::ModuleHolder<M>& module, const std::string& path) {
+  save(static_cast<const nn::Module&>(*module), path);
+}
+template <class M>
+void load(const nn::ModuleHolder<M>& module, const std::string& path) {
   load(static_cast<nn::Module&>(*module), path);
 }
 

@@ -69,9 +69,9 @@ std::shared_ptr<nn::Sequential> conv_bn(int64_t in, int64_t out, int64_t stride)
 
 struct BasicBlock : nn::Module {
   BasicBlock(int64_t in, int64_t out, int64_t stride) : Module("BasicBlock") {
-    conv1 = register_module("conv1", std::make_shared<nn::Conv2d>(in, out, 3, nn::ConvOptions{.stride = stride, .padding = 1, .bias = false}));
+    conv1 = register_module("conv1", std::make_shared<nn::Conv2d>(in, out, 3, nn::ConvConfig{.stride = stride, .padding = 1, .bias = false}));
     bn1 = register_module("bn1", std::make_shared<nn::BatchNorm2d>(out));
-    conv2 = register_module("conv2", std::make_shared<nn::Conv2d>(out, out, 3, nn::ConvOptions{.padding = 1, .bias = false}));
+    conv2 = register_module("conv2", std::make_shared<nn::Conv2d>(out, out, 3, nn::ConvConfig{.padding = 1, .bias = false}));
     bn2 = register_module("bn2", std::make_shared<nn::BatchNorm2d>(out));
     if (stride != 1 || in != out) downsample = register_module("downsample", conv_bn(in, out, stride));
   }
@@ -89,11 +89,11 @@ struct BasicBlock : nn::Module {
 struct Bottleneck : nn::Module {
   Bottleneck(int64_t in, int64_t width, int64_t stride) : Module("Bottleneck") {
     int64_t out = width * 4;
-    conv1 = register_module("conv1", std::make_shared<nn::Conv2d>(in, width, 1, nn::ConvOptions{.bias = false}));
+    conv1 = register_module("conv1", std::make_shared<nn::Conv2d>(in, width, 1, nn::ConvConfig{.bias = false}));
     bn1 = register_module("bn1", std::make_shared<nn::BatchNorm2d>(width));
-    conv2 = register_module("conv2", std::make_shared<nn::Conv2d>(width, width, 3, nn::ConvOptions{.stride = stride, .padding = 1, .bias = false}));
+    conv2 = register_module("conv2", std::make_shared<nn::Conv2d>(width, width, 3, nn::ConvConfig{.stride = stride, .padding = 1, .bias = false}));
     bn2 = register_module("bn2", std::make_shared<nn::BatchNorm2d>(width));
-    conv3 = register_module("conv3", std::make_shared<nn::Conv2d>(width, out, 1, nn::ConvOptions{.bias = false}));
+    conv3 = register_module("conv3", std::make_shared<nn::Conv2d>(width, out, 1, nn::ConvConfig{.bias = false}));
     bn3 = register_module("bn3", std::make_shared<nn::BatchNorm2d>(out));
     if (stride != 1 || in != out) downsample = register_module("downsample", conv_bn(in, out, stride));
   }
@@ -110,8 +110,8 @@ struct Bottleneck : nn::Module {
 
 struct ResNet : nn::Module {
   ResNet(bool imagenet, bool bottleneck, const std::vector<int>& blocks, int64_t classes) : Module("ResNet") {
-    conv1 = register_module("conv1", imagenet ? std::make_shared<nn::Conv2d>(3, 64, 7, nn::ConvOptions{.stride = 2, .padding = 3, .bias = false})
-                                              : std::make_shared<nn::Conv2d>(3, 64, 3, nn::ConvOptions{.padding = 1, .bias = false}));
+    conv1 = register_module("conv1", imagenet ? std::make_shared<nn::Conv2d>(3, 64, 7, nn::ConvConfig{.stride = 2, .padding = 3, .bias = false})
+                                              : std::make_shared<nn::Conv2d>(3, 64, 3, nn::ConvConfig{.padding = 1, .bias = false}));
     bn1 = register_module("bn1", std::make_shared<nn::BatchNorm2d>(64));
     imagenet_ = imagenet;
     int64_t in = 64;

@@ -11,3 +11,4 @@ cmake -S "$src/consumer" -B "$work/build" -G Ninja -DCMAKE_PREFIX_PATH="$work/pr
 cmake --build "$work/build" > "$work/build.log"
 "$work/build/consumer"
 "$work/build/libtorch_style"
+"$work/build/libtorch_mnist"  # LibTorch's MNIST example, ported by renaming (Fashion-MNIST data)

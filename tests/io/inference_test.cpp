@@ -91,7 +91,7 @@ namespace {
 // both directions and two layers, then a GRU over the LSTM's output.
 struct Recurrent : nn::Module {
   Recurrent() : Module("Recurrent") {
-    lstm = register_module("lstm", std::make_shared<nn::LSTM>(8, 16, nn::RNNOptions{.num_layers = 2, .bidirectional = true}));
+    lstm = register_module("lstm", std::make_shared<nn::LSTM>(8, 16, nn::RNNConfig{.num_layers = 2, .bidirectional = true}));
     gru = register_module("gru", std::make_shared<nn::GRU>(32, 12));
   }
   Tensor forward(const Tensor& x) override { return gru->forward(lstm->forward(x)); }
@@ -114,8 +114,8 @@ namespace {
 // Residuals that are the convolution's own input, and one read again after the add.
 struct Residuals : nn::Module {
   Residuals() : Module("Residuals") {
-    a = register_module("a", std::make_shared<nn::Conv2d>(16, 16, 3, nn::ConvOptions{.padding = 1}));
-    b = register_module("b", std::make_shared<nn::Conv2d>(16, 16, 3, nn::ConvOptions{.padding = 1}));
+    a = register_module("a", std::make_shared<nn::Conv2d>(16, 16, 3, nn::ConvConfig{.padding = 1}));
+    b = register_module("b", std::make_shared<nn::Conv2d>(16, 16, 3, nn::ConvConfig{.padding = 1}));
     c = register_module("c", std::make_shared<nn::Conv2d>(16, 16, 1));
   }
   Tensor forward(const Tensor& x) override {

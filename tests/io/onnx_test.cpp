@@ -313,11 +313,11 @@ TEST(Onnx, LoadErrorsNameTheFile) {
 // run back at another batch size.
 TEST(Onnx, RecurrentLayersRoundTrip) {
   manual_seed(5);
-  nn::RNNOptions o{.num_layers = 2, .bias = true, .batch_first = true, .dropout = 0, .bidirectional = true};
+  nn::RNNConfig o{.num_layers = 2, .bias = true, .batch_first = true, .dropout = 0, .bidirectional = true};
   std::vector<std::pair<std::string, std::shared_ptr<nn::RNNBase>>> layers = {
       {"LSTM", std::make_shared<nn::LSTM>(3, 5, o)},
       {"GRU", std::make_shared<nn::GRU>(3, 5, o)},
-      {"RNN", std::make_shared<nn::RNN>(3, 5, nn::RNNOptions{.num_layers = 1}, "relu")}};
+      {"RNN", std::make_shared<nn::RNN>(3, 5, nn::RNNConfig{.num_layers = 1}, "relu")}};
   for (auto& [type, layer] : layers) {
     SCOPED_TRACE(type);
     bool batch_first = layer->options.batch_first;
