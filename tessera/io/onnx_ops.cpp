@@ -332,6 +332,25 @@ Values pool_by_views(const Tensor& x, PoolKind kind, const Shape& kernel, const 
       counted = ops::pad(with_pads, rest, "constant", 0.0);
     }
   }
+  if (!want_indices) {  // a window's max or sum is the max or sum over each dim in turn: Σk ops, not Πk
+    Tensor t = padded, c = counted;
+    for (int64_t d = 0; d < S; ++d) {
+      const int64_t s = strides[size_t(d)], dl = dil[size_t(d)], n = out[size_t(d)];
+      auto along_d = [&](const Tensor& v, bool take_max) {
+        Tensor r;
+        for (int64_t j = 0; j < kernel[size_t(d)]; ++j) {
+          Tensor w = v.slice(2 + d, j * dl, j * dl + (n - 1) * s + 1, s);
+          r = !r.defined() ? w : take_max ? ops::maximum(r, w) : r + w;
+        }
+        return r;
+      };
+      t = along_d(t, kind == PoolKind::Max);
+      if (c.defined()) c = along_d(c, false);
+    }
+    if (kind == PoolKind::Average) return {t / c};
+    if (kind == PoolKind::Lp) return {ops::pow(t, Scalar(1.0 / p_norm))};
+    return {t};
+  }
   Tensor acc, count, best_index;
   Shape offset(size_t(S), 0);
   int64_t plane = 1;
