@@ -40,16 +40,25 @@ namespace autograd {
 class Node;
 }
 
-// A piece of an index expression, as in x[1, 2:5, None, ..., idx] in Python.
-struct Slice {
-  std::optional<int64_t> start, stop;
-  int64_t step = 1;
+// A piece of an index expression, as in x[1, 2:5, None, ..., idx] in Python; LibTorch's
+// spellings too (x.index({Slice(), 0}), Slice(1, None), Slice(None, None, 2), "...").
+struct NoneIndex {
+  constexpr operator std::optional<int64_t>() const { return std::nullopt; }  // NOLINT: Slice(1, None)
 };
-struct NoneIndex {};
 struct Ellipsis {};
 inline constexpr NoneIndex None{};
 inline constexpr Ellipsis Ellipsis_{};
+struct Slice {  // (an aggregate: Slice{1, 5}, Slice(1, None) and Slice() all build one)
+  std::optional<int64_t> start, stop;
+  int64_t step = 1;
+};
 class TensorIndex;
+// LibTorch's torch::indexing (using namespace tessera::indexing;).
+namespace indexing {
+using tessera::None;
+using tessera::Slice;
+inline constexpr tessera::Ellipsis Ellipsis{};
+}  // namespace indexing
 
 // How a 4-D [N, C, H, W] tensor lies in memory, as torch.memory_format: Contiguous ([N, C, H, W]),
 // ChannelsLast ([N, H, W, C]: what convolution kernels want on the CPU), or Preserve (as the
@@ -256,6 +265,7 @@ class TensorIndex {
   TensorIndex(Slice s) : v_(s) {}
   TensorIndex(NoneIndex) : v_(NoneIndex{}) {}
   TensorIndex(Ellipsis) : v_(Ellipsis{}) {}
+  TensorIndex(const char* ellipsis);  // "...", as LibTorch takes it
   TensorIndex(Tensor t) : v_(std::move(t)) {}
   const std::variant<int64_t, Slice, NoneIndex, Ellipsis, Tensor>& value() const { return v_; }
 

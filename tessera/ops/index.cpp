@@ -1,4 +1,6 @@
 // Indexing: gather/scatter and their index_* forms, masks, and NumPy-style Tensor::index.
+#include <string_view>
+
 #include "tessera/autograd/autograd.h"
 #include "tessera/ops/ops.h"
 #include "tessera/ops/trace.h"
@@ -214,6 +216,11 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
 }  // namespace tessera::ops
 
 namespace tessera {
+
+TensorIndex::TensorIndex(const char* ellipsis) : v_(Ellipsis{}) {
+  TS_CHECK_VALUE(ellipsis && std::string_view(ellipsis) == "...", "index: a string index must be \"...\" (an ellipsis), got \"",
+                 ellipsis ? ellipsis : "(null)", "\"");
+}
 
 namespace {
 // The result of the basic (view) part of an index expression, and the advanced indices

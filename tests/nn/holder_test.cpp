@@ -245,3 +245,14 @@ TEST(Holder, LibTorchsNamespaceFunctionsAndTensorMethods) {
   Tensor p = tessera::sigmoid(x), t = tessera::rand({4, 5});
   EXPECT_LT(max_diff(tessera::binary_cross_entropy(p, t), tessera::binary_cross_entropy_with_logits(x, t)), 1e-5);
 }
+
+TEST(Holder, LibTorchsIndexingSpellings) {
+  using namespace tessera::indexing;
+  Tensor x = tessera::arange(0, 24, 1, tessera::kInt64).reshape({2, 3, 4});
+  EXPECT_EQ(x.index({Slice(), 0}).tolist<int64_t>(), (std::vector<int64_t>{0, 1, 2, 3, 12, 13, 14, 15}));
+  EXPECT_EQ(x.index({1, Slice(1, None), 3}).tolist<int64_t>(), (std::vector<int64_t>{19, 23}));
+  EXPECT_EQ(x.index({0, 0, Slice(None, None, 2)}).tolist<int64_t>(), (std::vector<int64_t>{0, 2}));
+  EXPECT_EQ(x.index({"...", 1}).sizes(), (tessera::Shape{2, 3}));
+  EXPECT_EQ(x.index({Ellipsis, None}).sizes(), (tessera::Shape{2, 3, 4, 1}));
+  EXPECT_THROW(x.index({"..", 1}), tessera::ValueError);
+}
