@@ -365,3 +365,18 @@ def test_pooling_with_pads_beyond_half_the_window_matches_onnxruntime(op, ceil, 
     got = backend.prepare(model).run([x])[0]
     want = ort.InferenceSession(model.SerializeToString()).run(None, {"x": x})[0]
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("op", ["ArgMin", "ArgMax"])
+def test_arg_reduce_of_a_0d_input_with_select_last_index(op):
+    """(The fuzzer's find, regressions/onnx_argmin_last_index_0d: flipping a 0-d tensor indexed an
+    empty list.)"""
+    node = helper.make_node(op, ["x"], ["y"], keepdims=1, select_last_index=1)
+    graph = helper.make_graph([node], "arg", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [])],
+                              [helper.make_tensor_value_info("y", TensorProto.INT64, None)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    got = backend.prepare(model).run([np.array(2.5, np.float32)])[0]
+    assert got.shape == () and int(got) == 0
+    assert ts.flip(ts.tensor(2.5), [0]).item() == 2.5 and ts.flip(ts.tensor(2.5), [-1]).item() == 2.5
+    with pytest.raises(IndexError):
+        ts.flip(ts.tensor(2.5), [1])

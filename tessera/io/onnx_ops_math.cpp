@@ -40,7 +40,7 @@ Tensor arg_reduce(const Node& n, bool is_max) {
   const Tensor& x = n.at(0);
   int64_t d = wrap(n.i("axis", 0), x.dim());
   bool keep = n.i("keepdims", 1) != 0;
-  if (!n.i("select_last_index", 0)) return is_max ? ops::argmax(x, d, keep) : ops::argmin(x, d, keep);
+  if (!n.i("select_last_index", 0) || x.dim() == 0) return is_max ? ops::argmax(x, d, keep) : ops::argmin(x, d, keep);
   Tensor f = ops::flip(x, {d});
   Tensor i = is_max ? ops::argmax(f, d, keep) : ops::argmin(f, d, keep);
   return (x.size(d) - 1) - i;

@@ -147,6 +147,10 @@ std::vector<Tensor> chunk(const Tensor& x, int64_t chunks, int64_t dim) {
 
 Tensor flip(const Tensor& x, const Shape& dims) {
   // A view with negative strides, then a copy: flip never aliases its input.
+  if (x.dim() == 0) {  // (a 0-d tensor's one dim is 0 or -1, as in PyTorch; nothing to reverse)
+    for (int64_t dd : dims) wrap_dim(dd, 0, "flip");
+    return x.clone();
+  }
   Shape st = x.strides();
   int64_t off = x.storage_offset();
   std::vector<bool> seen(size_t(x.dim()));
