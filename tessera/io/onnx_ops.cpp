@@ -351,45 +351,32 @@ Values pool_by_views(const Tensor& x, PoolKind kind, const Shape& kernel, const 
     if (kind == PoolKind::Lp) return {ops::pow(t, Scalar(1.0 / p_norm))};
     return {t};
   }
-  Tensor acc, count, best_index;
+  // MaxPool with Indices: every window position in turn, keeping where each maximum came from.
+  Tensor acc, best_index;
   Shape offset(size_t(S), 0);
   int64_t plane = 1;
   for (int64_t d = 0; d < S; ++d) plane *= x.size(2 + d);
   while (true) {
-    auto view = [&](Tensor t) {
-      for (int64_t d = 0; d < S; ++d) {
-        int64_t b = offset[size_t(d)] * dil[size_t(d)], s = strides[size_t(d)];
-        t = t.slice(2 + d, b, b + (out[size_t(d)] - 1) * s + 1, s);
-      }
-      return t;
-    };
-    Tensor v = view(padded);
-    if (kind == PoolKind::Max) {
-      if (want_indices) {  // this window position's place in the unpadded input, flattened
-        Tensor where_from = zeros(out, {DType::Int64, x.device()});
-        for (int64_t d0 = 0; d0 < S; ++d0) {
-          int64_t d = column_major ? S - 1 - d0 : d0;
-          Shape s1(size_t(S), 1);
-          s1[size_t(d)] = out[size_t(d)];
-          Tensor pos = arange(0, double(out[size_t(d)]), 1, {DType::Int64, x.device()}) * strides[size_t(d)] +
-                       (offset[size_t(d)] * dil[size_t(d)] - pads[size_t(d)]);
-          where_from = where_from * x.size(2 + d) + pos.reshape(s1);
-        }
-        best_index = acc.defined() ? ops::where(v > acc, where_from.expand(v.shape()), best_index)
-                                   : where_from.expand(v.shape()).contiguous();
-      }
-      acc = acc.defined() ? ops::maximum(acc, v) : v;
-    } else {
-      acc = acc.defined() ? acc + v : v;
-      if (counted.defined()) count = count.defined() ? count + view(counted) : view(counted);
+    Tensor v = padded, where_from = zeros(out, {DType::Int64, x.device()});
+    for (int64_t d = 0; d < S; ++d) {
+      int64_t b = offset[size_t(d)] * dil[size_t(d)], s = strides[size_t(d)];
+      v = v.slice(2 + d, b, b + (out[size_t(d)] - 1) * s + 1, s);
     }
+    for (int64_t d0 = 0; d0 < S; ++d0) {  // this window position's place in the unpadded input, flattened
+      int64_t d = column_major ? S - 1 - d0 : d0;
+      Shape s1(size_t(S), 1);
+      s1[size_t(d)] = out[size_t(d)];
+      Tensor pos = arange(0, double(out[size_t(d)]), 1, {DType::Int64, x.device()}) * strides[size_t(d)] +
+                   (offset[size_t(d)] * dil[size_t(d)] - pads[size_t(d)]);
+      where_from = where_from * x.size(2 + d) + pos.reshape(s1);
+    }
+    best_index = acc.defined() ? ops::where(v > acc, where_from.expand(v.shape()), best_index)
+                               : where_from.expand(v.shape()).contiguous();
+    acc = acc.defined() ? ops::maximum(acc, v) : v;
     int64_t d = S - 1;
     while (d >= 0 && ++offset[size_t(d)] == kernel[size_t(d)]) offset[size_t(d--)] = 0;
     if (d < 0) break;
   }
-  if (kind == PoolKind::Average) return {acc / count};
-  if (kind == PoolKind::Lp) return {ops::pow(acc, Scalar(1.0 / p_norm))};
-  if (!want_indices) return {acc};
   Tensor planes = arange(0, double(x.size(0) * x.size(1)), 1, {DType::Int64, x.device()}) * plane;
   Shape ps{x.size(0), x.size(1)};
   for (int64_t d = 0; d < S; ++d) ps.push_back(1);
