@@ -2,6 +2,8 @@
 // optimizers and schedulers: optim.cpp).
 #include <nanobind/stl/map.h>
 #include <nanobind/stl/shared_ptr.h>
+#include <nanobind/stl/tuple.h>
+#include <nanobind/trampoline.h>
 
 #include <algorithm>
 
@@ -75,10 +77,92 @@ nb::object run_python_hook(int64_t key, const char* kind, nn::Module& self, cons
 }
 }  // namespace
 
+namespace {
+// tessera.nn.Module, the base of modules written in Python, is this class's Python subclass: the
+// C++ calls of forward (containers, the trainer, hooks), train (a parent's train()) and
+// extra_repr (printing) reach the Python methods when the subclass defines them.
+class PyModule : public nn::Module {
+ public:
+  NB_TRAMPOLINE(nn::Module, 3);
+  Tensor forward(const Tensor& x) override { NB_OVERRIDE(forward, x); }
+  void train(bool on) override { NB_OVERRIDE(train, on); }
+  std::string extra_repr() const override { NB_OVERRIDE(extra_repr); }
+};
+
+// nn::Module's registration tables, for Python's attribute assignment (module.name = value
+// registers, replaces or unregisters as PyTorch's does), pickling and the training flag: the
+// pointers to protected members are formed through this derived class and applied to any module.
+struct Registry : nn::Module {
+  enum Kind { None = 0, Parameter = 1, Buffer = 2, Child = 3 };
+  static Kind kind(nn::Module& m, const std::string& name) {
+    for (auto& [n, t] : m.*(&Registry::params_))
+      if (n == name) return Parameter;
+    for (auto& [n, t] : m.*(&Registry::buffers_))
+      if (n == name) return Buffer;
+    for (auto& [n, c] : m.*(&Registry::children_))
+      if (n == name) return Child;
+    return None;
+  }
+  // (name, kind, persistent) of the module's own entries, parameters, buffers, then children,
+  // each in registration order.
+  static std::vector<std::tuple<std::string, int, bool>> entries(nn::Module& m) {
+    std::vector<std::tuple<std::string, int, bool>> out;
+    for (auto& [n, t] : m.*(&Registry::params_)) out.emplace_back(n, Parameter, true);
+    auto& np = m.*(&Registry::non_persistent_);
+    for (auto& [n, t] : m.*(&Registry::buffers_))
+      out.emplace_back(n, Buffer, std::find(np.begin(), np.end(), n) == np.end());
+    for (auto& [n, c] : m.*(&Registry::children_)) out.emplace_back(n, Child, true);
+    return out;
+  }
+  static void set_training(nn::Module& m, bool on) { m.*(&Registry::training_) = on; }
+};
+
+Tensor tensor_or_none(std::optional<Tensor> t) { return t ? *t : Tensor(); }
+
+// The child a module registers. A tessera.nn.Module (a Python object that owns its C++ module)
+// keeps the child in its __dict__, where Python's garbage collector sees the reference, so the C++
+// table holds it without owning it: an owning reference there would be invisible to the
+// collector, and a cycle through it (a hook whose closure reaches the parent) never freed. A C++
+// layer's table owns its children (its Python wrapper may be a temporary).
+std::shared_ptr<nn::Module> child_of(nb::handle child, bool owning) {
+  if (owning) return nb::cast<std::shared_ptr<nn::Module>>(child);
+  return std::shared_ptr<nn::Module>(nb::cast<nn::Module*>(child), [](nn::Module*) {});
+}
+}  // namespace
+
 void bind_nn(nb::module_& m) {
   nb::class_<nn::HookHandle>(m, "_HookHandle", "A C++ forward hook's handle.")
       .def("remove", &nn::HookHandle::remove);
-  nb::class_<nn::Module>(m, "_Module", nb::dynamic_attr(), "A layer implemented in C++ (tessera::nn).")
+  nb::class_<nn::Module, PyModule>(m, "_Module", nb::dynamic_attr(),
+                                   "nn::Module: the base of the C++ layers and of tessera.nn.Module.")
+      .def(nb::init<std::string>(), nb::arg("type_name") = "Module")
+      // The registration tables, for tessera.nn's attribute logic (module.name = value).
+      .def("_kind", [](nn::Module& mod, const std::string& name) { return int(Registry::kind(mod, name)); })
+      .def("_entries", &Registry::entries)
+      .def("_register_parameter",
+           [](nn::Module& mod, const std::string& name, std::optional<Tensor> t) {
+             mod.register_parameter(name, tensor_or_none(t), /*requires_grad=*/false);
+           }, nb::arg("name"), nb::arg("tensor").none())
+      .def("_register_buffer",
+           [](nn::Module& mod, const std::string& name, std::optional<Tensor> t, bool persistent) {
+             mod.register_buffer(name, tensor_or_none(t), persistent);
+           }, nb::arg("name"), nb::arg("tensor").none(), nb::arg("persistent"))
+      .def("_register_module", [](nn::Module& mod, const std::string& name, nb::handle c,
+                                  bool owning) { mod.register_module(name, child_of(c, owning)); })
+      .def("_replace_parameter", [](nn::Module& mod, const std::string& name,
+                                    std::optional<Tensor> t) { mod.replace_parameter(name, tensor_or_none(t)); },
+           nb::arg("name"), nb::arg("tensor").none())
+      .def("_replace_buffer", [](nn::Module& mod, const std::string& name,
+                                 std::optional<Tensor> t) { mod.replace_buffer(name, tensor_or_none(t)); },
+           nb::arg("name"), nb::arg("tensor").none())
+      .def("_replace_module", [](nn::Module& mod, const std::string& name, nb::handle c,
+                                 bool owning) { mod.replace_module(name, child_of(c, owning)); })
+      .def("_unregister", &nn::Module::unregister)
+      .def_static("_ready", [](nb::handle h) { return nb::inst_ready(h); }, "Whether __init__ has built the C++ module.")
+      .def_static("_owned_by_python", [](nb::handle h) { return nb::inst_state(h).second; },
+                  "Whether the Python object owns its C++ module (built from Python), rather than wrapping one "
+                  "that C++ holds.")
+      .def("extra_repr", &nn::Module::extra_repr, "The layer's settings as printed inside its parentheses.")
       .def(
           "forward", [](nn::Module& mod, const Tensor& x) { return mod.forward(x); }, nb::arg("input"), Release())
       // Python hooks as C++ hooks, for the calls C++ makes (a container calling its children);
@@ -185,7 +269,9 @@ void bind_nn(nb::module_& m) {
           "cpu", [](nn::Module& mod) -> nn::Module& { return mod.to(Device::cpu()); }, nb::rv_policy::reference,
           "Moves every parameter and buffer to the CPU.")
       .def("zero_grad", &nn::Module::zero_grad, nb::arg("set_to_none") = true)
-      .def_prop_ro("training", &nn::Module::is_training)
+      .def_prop_rw("training", &nn::Module::is_training, &Registry::set_training,
+                   "Whether the module is in training mode (assigning it sets this module's flag only; train() "
+                   "sets the children's too).")
       .def("num_parameters", &nn::Module::num_parameters)
       .def("__repr__", [](const nn::Module& mod) {
         std::string s = mod.str();

@@ -1,6 +1,6 @@
 // The trainer (fit / evaluate / predict and its callbacks), checkpoints and the model zoo for
-// Python. Models written in Python run inside the C++ loop through PyModel, which calls their
-// forward with the GIL held; everything else runs with the GIL released.
+// Python. Models written in Python are nn::Modules (tessera.nn.Module subclasses the C++ class): the
+// C++ loop calls their forward, which takes the GIL; everything else runs with the GIL released.
 #include <nanobind/stl/function.h>
 #include <nanobind/stl/map.h>
 #include <nanobind/stl/shared_ptr.h>
@@ -15,44 +15,12 @@ using tessera::py::PyRef;
 
 namespace {
 
-// A tessera.nn.Module written in Python seen as an nn::Module: forward and train() call into
-// Python; the parameters and buffers are the Python module's own tensors (the same storage), so
-// checkpoints and load_state_dict write straight into them.
-class PyModel : public nn::Module {
- public:
-  explicit PyModel(nb::handle obj)
-      : nn::Module(nb::cast<std::string>(nb::type_name(obj.type()))), obj_(nb::borrow(obj)) {
-    for (auto item : nb::iter(obj.attr("named_parameters")())) {
-      auto [name, t] = nb::cast<std::pair<std::string, Tensor>>(item);
-      params_.emplace_back(name, t);
-    }
-    for (auto item : nb::iter(obj.attr("named_buffers")())) {
-      auto [name, t] = nb::cast<std::pair<std::string, Tensor>>(item);
-      buffers_.emplace_back(name, t);
-    }
-    training_ = nb::cast<bool>(obj.attr("training"));
-  }
-  Tensor forward(const Tensor& x) override {
-    nb::gil_scoped_acquire g;
-    return nb::cast<Tensor>(obj_.get()(x));
-  }
-  void train(bool on) override {
-    nb::gil_scoped_acquire g;
-    obj_.get().attr("train")(on);
-    training_ = on;
-  }
-
- private:
-  PyRef obj_;
-};
-
-// A C++ module, or a Python one wrapped. keep holds the wrapper for the call's duration.
-nn::Module& as_module(nb::handle model, std::shared_ptr<nn::Module>& keep) {
-  if (nb::isinstance<nn::Module>(model)) return nb::cast<nn::Module&>(model);
-  if (!nb::hasattr(model, "forward") || !nb::hasattr(model, "named_parameters"))
-    throw nb::type_error("expected a tessera.nn.Module (a C++ layer or a Python subclass)");
-  keep = std::make_shared<PyModel>(model);
-  return *keep;
+// The model: a C++ layer, or a tessera.nn.Module written in Python (a subclass of nn::Module
+// whose forward and train the C++ calls reach).
+nn::Module& as_module(nb::handle model) {
+  if (nb::isinstance<nn::Module>(model) && nb::inst_ready(model)) return nb::cast<nn::Module&>(model);
+  throw nb::type_error(("expected a tessera.nn.Module (a C++ layer or a Python subclass whose __init__ called "
+                        "super().__init__()), got " + nb::cast<std::string>(nb::str(model.type()))).c_str());
 }
 
 // A Python callback (an object with any of the on_* methods of tessera.train.Callback).
@@ -117,8 +85,7 @@ void bind_train(nb::module_& m) {
          std::optional<nb::object> loss, std::vector<std::string> metrics, nb::handle validation,
          std::optional<nb::list> callbacks, int64_t initial_epoch, std::optional<std::string> device,
          std::optional<DType> mixed_precision) {
-        std::shared_ptr<nn::Module> keep;
-        nn::Module& mod = as_module(model, keep);
+        nn::Module& mod = as_module(model);
         if (optimizer.is_none()) throw ValueError("fit: an optimizer is required");
         optim::Optimizer* opt = nullptr;
         std::unique_ptr<optim::Optimizer> named;  // optimizer="adam": made here, for this run
@@ -163,8 +130,7 @@ void bind_train(nb::module_& m) {
   t.def(
       "evaluate",
       [](nb::handle model, nb::handle loader, std::optional<nb::object> loss, std::vector<std::string> metrics) {
-        std::shared_ptr<nn::Module> keep;
-        nn::Module& mod = as_module(model, keep);
+        nn::Module& mod = as_module(model);
         data::DataLoader& l = loader_of(loader);
         auto f = loss_of(loss);
         nb::gil_scoped_release r;
@@ -176,8 +142,7 @@ void bind_train(nb::module_& m) {
   t.def(
       "predict",
       [](nb::handle model, nb::handle loader) {
-        std::shared_ptr<nn::Module> keep;
-        nn::Module& mod = as_module(model, keep);
+        nn::Module& mod = as_module(model);
         data::DataLoader& l = loader_of(loader);
         nb::gil_scoped_release r;
         return train::predict(mod, l);
@@ -223,8 +188,7 @@ void bind_train(nb::module_& m) {
       "save_checkpoint",
       [](const std::string& path, nb::handle model, optim::Optimizer* opt, optim::LRScheduler* sched, int64_t epoch,
          int64_t step, std::map<std::string, std::string> extra) {
-        std::shared_ptr<nn::Module> keep;
-        nn::Module& mod = as_module(model, keep);
+        nn::Module& mod = as_module(model);
         nb::gil_scoped_release r;
         train::save_checkpoint(path, mod, opt, sched, {epoch, step, std::move(extra)});
       },
@@ -234,8 +198,7 @@ void bind_train(nb::module_& m) {
   t.def(
       "load_checkpoint",
       [](const std::string& path, nb::handle model, optim::Optimizer* opt, optim::LRScheduler* sched) {
-        std::shared_ptr<nn::Module> keep;
-        nn::Module& mod = as_module(model, keep);
+        nn::Module& mod = as_module(model);
         train::CheckpointInfo info;
         {
           nb::gil_scoped_release r;

@@ -103,25 +103,77 @@ Tensor Module::operator()(const Tensor& x) {
   return out;
 }
 
+void Module::check_free(const std::string& name, const char* what) const {
+  auto named = [&](const auto& list) {
+    return std::any_of(list.begin(), list.end(), [&](const auto& e) { return e.first == name; });
+  };
+  const char* taken = named(params_) ? "a parameter" : named(buffers_) ? "a buffer" : named(children_) ? "a submodule" : nullptr;
+  TS_CHECK_VALUE(taken == nullptr, type_, ": register_", what, ": '", name, "' is already registered as ", taken);
+}
+
 Tensor Module::register_parameter(const std::string& name, Tensor t, bool requires_grad) {
   check_name(name, "parameter");
-  for (auto& [n, p] : params_) TS_CHECK_VALUE(n != name, "register_parameter: '", name, "' is already registered");
+  check_free(name, "parameter");
   if (t.defined() && requires_grad) t.requires_grad_(true);
   params_.emplace_back(name, t);
   return t;
 }
 
-Tensor Module::register_buffer(const std::string& name, Tensor t) {
+Tensor Module::register_buffer(const std::string& name, Tensor t, bool persistent) {
   check_name(name, "buffer");
-  for (auto& [n, b] : buffers_) TS_CHECK_VALUE(n != name, "register_buffer: '", name, "' is already registered");
+  check_free(name, "buffer");
   buffers_.emplace_back(name, t);
+  if (!persistent) non_persistent_.push_back(name);
   return t;
+}
+
+namespace {
+template <class T>
+T* find_named(std::vector<std::pair<std::string, T>>& list, const std::string& name) {
+  for (auto& [n, v] : list)
+    if (n == name) return &v;
+  return nullptr;
+}
+}  // namespace
+
+Tensor Module::replace_parameter(const std::string& name, Tensor t) {
+  Tensor* p = find_named(params_, name);
+  TS_CHECK_VALUE(p != nullptr, type_, ": replace_parameter: no parameter called '", name, "'");
+  *p = t;
+  return t;
+}
+
+Tensor Module::replace_buffer(const std::string& name, Tensor t) {
+  Tensor* b = find_named(buffers_, name);
+  TS_CHECK_VALUE(b != nullptr, type_, ": replace_buffer: no buffer called '", name, "'");
+  *b = t;
+  return t;
+}
+
+void Module::replace_child(const std::string& name, std::shared_ptr<Module> m) {
+  TS_CHECK_VALUE(m != nullptr, type_, ": replace_module: module '", name, "' is null");
+  std::shared_ptr<Module>* c = find_named(children_, name);
+  TS_CHECK_VALUE(c != nullptr, type_, ": replace_module: no submodule called '", name, "'");
+  *c = std::move(m);
+}
+
+void Module::unregister_module(const std::string& name) {
+  TS_CHECK_VALUE(find_named(children_, name) != nullptr, type_, ": unregister_module: no submodule called '", name,
+                 "'");
+  unregister(name);
+}
+
+bool Module::unregister(const std::string& name) {
+  auto named = [&](const auto& e) { return e.first == name; };
+  size_t removed = std::erase_if(params_, named) + std::erase_if(buffers_, named) + std::erase_if(children_, named);
+  std::erase(non_persistent_, name);
+  return removed > 0;
 }
 
 void Module::add_child(const std::string& name, std::shared_ptr<Module> m) {
   check_name(name, "module");
   TS_CHECK_VALUE(m != nullptr, "register_module: module '", name, "' is null");
-  for (auto& [n, c] : children_) TS_CHECK_VALUE(n != name, "register_module: '", name, "' is already registered");
+  check_free(name, "module");
   children_.emplace_back(name, std::move(m));
 }
 
@@ -130,6 +182,15 @@ void Module::collect(const std::string& prefix, bool params, bool recurse, State
     if (t.defined()) out.emplace_back(prefix + n, t);
   if (!recurse) return;
   for (auto& [n, c] : children_) c->collect(prefix + n + ".", params, true, out);
+}
+
+void Module::collect_state(const std::string& prefix, StateDict& out) const {
+  for (auto& [n, t] : params_)
+    if (t.defined()) out.emplace_back(prefix + n, t);
+  for (auto& [n, t] : buffers_)
+    if (t.defined() && std::find(non_persistent_.begin(), non_persistent_.end(), n) == non_persistent_.end())
+      out.emplace_back(prefix + n, t);
+  for (auto& [n, c] : children_) c->collect_state(prefix + n + ".", out);
 }
 
 StateDict Module::named_parameters(bool recurse) const {
@@ -238,8 +299,7 @@ void Module::apply(const std::function<void(Module&)>& fn) {
 
 StateDict Module::state_dict() const {
   StateDict out;
-  collect("", true, true, out);
-  collect("", false, true, out);
+  collect_state("", out);
   return out;
 }
 

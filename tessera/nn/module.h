@@ -65,7 +65,9 @@ class Module {
 
   // --- registration (returns the stored tensor/module) -----------------------------------------
   Tensor register_parameter(const std::string& name, Tensor t, bool requires_grad = true);
-  Tensor register_buffer(const std::string& name, Tensor t);
+  // A buffer that is not persistent is kept and moved with the module but left out of its state
+  // dict (PyTorch's register_buffer(..., persistent=False)). An undefined tensor reserves the name.
+  Tensor register_buffer(const std::string& name, Tensor t, bool persistent = true);
   template <class M>
   std::shared_ptr<M> register_module(const std::string& name, std::shared_ptr<M> m) {
     add_child(name, m);
@@ -78,6 +80,28 @@ class Module {
     add_child(name, m.ptr());
     return m;
   }
+
+  // Assignment to a registered name, as PyTorch's `module.name = value`: the new tensor or module
+  // takes the old one's place (and a buffer keeps its persistence); an error when nothing of that
+  // kind is registered under name.
+  Tensor replace_parameter(const std::string& name, Tensor t);
+  Tensor replace_buffer(const std::string& name, Tensor t);
+  template <class M>
+  std::shared_ptr<M> replace_module(const std::string& name, std::shared_ptr<M> m) {
+    replace_child(name, m);
+    return m;
+  }
+  template <class H>
+    requires requires(const H& h) { typename H::ContainedType; h.ptr(); }
+  H replace_module(const std::string& name, H m) {
+    replace_child(name, m.ptr());
+    return m;
+  }
+  // Removes the child called name (an error when there is none), as LibTorch's.
+  void unregister_module(const std::string& name);
+  // Removes whatever parameter, buffer or child is registered under name (PyTorch's
+  // `del module.name`); false when nothing is.
+  bool unregister(const std::string& name);
 
   // --- access -----------------------------------------------------------------------------------
   std::vector<Tensor> parameters(bool recurse = true) const;
@@ -103,6 +127,8 @@ class Module {
   Module& share_memory();
   void zero_grad(bool set_to_none = true);
   void apply(const std::function<void(Module&)>& fn);
+  // The parameters and persistent buffers by dotted name, in PyTorch's order: each module's
+  // parameters, then its buffers, then its children's entries.
   StateDict state_dict() const;
   // Copies matching entries in. strict: any missing, unexpected or mis-shaped key throws an
   // error listing all of them; otherwise the report says what was skipped.
@@ -114,7 +140,10 @@ class Module {
 
  protected:
   void add_child(const std::string& name, std::shared_ptr<Module> m);
+  void replace_child(const std::string& name, std::shared_ptr<Module> m);
+  void check_free(const std::string& name, const char* what) const;
   std::vector<std::pair<std::string, Tensor>> params_, buffers_;
+  std::vector<std::string> non_persistent_;  // buffers left out of the state dict
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
   bool training_ = true;
 
@@ -125,6 +154,7 @@ class Module {
   template <class> friend class ModuleHolder;
   Tensor (*by_value_forward_)(Module&, const Tensor&) = nullptr;
   void collect(const std::string& prefix, bool params, bool recurse, StateDict& out) const;
+  void collect_state(const std::string& prefix, StateDict& out) const;
   void str_into(std::string& out, int indent) const;
   std::string type_;
 };

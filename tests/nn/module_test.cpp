@@ -94,6 +94,58 @@ TEST_P(Module, RegistrationNamesAndStateDict) {
   EXPECT_THROW(b.register_parameter("a.b", ones({1})), ValueError);
 }
 
+// PyTorch's assignment and deletion of registered attributes, and non-persistent buffers; the
+// state dict in PyTorch's order (each module's parameters, its buffers, then its children).
+TEST_P(Module, ReplaceUnregisterAndNonPersistentBuffers) {
+  nn::Module m("Block");
+  m.register_parameter("w", ones({2}));
+  m.register_buffer("count", zeros({1}));
+  m.register_buffer("cache", zeros({3}), /*persistent=*/false);
+  m.register_module("fc", std::make_shared<nn::Linear>(2, 2));
+  m.register_buffer("late", zeros({1}));
+  m.to(dev());
+  auto keys = [&] {
+    std::vector<std::string> k;
+    for (auto& [n, t] : m.state_dict()) k.push_back(n);
+    return k;
+  };
+  EXPECT_EQ(keys(), (std::vector<std::string>{"w", "count", "late", "fc.weight", "fc.bias"}));
+  EXPECT_EQ(m.named_buffers().size(), 3u);  // the non-persistent one is still a buffer (and moved)
+  EXPECT_EQ(m["cache"].device(), dev());
+  // Replacing keeps the place; the new tensor is what parameters() and the state dict hold.
+  Tensor w2 = on(full({2}, 3.0)).requires_grad_(true);
+  m.replace_parameter("w", w2);
+  EXPECT_TRUE(m.parameters()[0].is_same(w2));
+  EXPECT_EQ(keys().front(), "w");
+  m.replace_buffer("cache", on(ones({4})));
+  EXPECT_EQ(keys().size(), 5u);  // still not persistent
+  auto fc2 = std::make_shared<nn::Linear>(2, 5);
+  m.replace_module("fc", fc2);
+  EXPECT_EQ(m.named_children()[0].second.get(), fc2.get());
+  EXPECT_THROW(m.replace_parameter("nope", w2), ValueError);
+  EXPECT_THROW(m.replace_buffer("w", w2), ValueError);
+  EXPECT_THROW(m.replace_module("w", fc2), ValueError);
+  // One name, one kind.
+  EXPECT_THROW(m.register_buffer("w", ones({1})), ValueError);
+  EXPECT_THROW(m.register_module("count", fc2), ValueError);
+  try {
+    m.register_parameter("fc", ones({1}));
+    FAIL();
+  } catch (const ValueError& e) {
+    EXPECT_NE(std::string(e.what()).find("'fc' is already registered as a submodule"), std::string::npos) << e.what();
+  }
+  // Removal, then the name is free again.
+  EXPECT_TRUE(m.unregister("cache"));
+  EXPECT_FALSE(m.unregister("cache"));
+  m.register_buffer("cache", zeros({1}));  // persistent this time
+  EXPECT_EQ(keys(), (std::vector<std::string>{"w", "count", "late", "cache", "fc.weight", "fc.bias"}));
+  m.unregister_module("fc");
+  EXPECT_TRUE(m.named_children().empty());
+  EXPECT_THROW(m.unregister_module("fc"), ValueError);
+  EXPECT_TRUE(m.unregister("w"));
+  EXPECT_TRUE(m.parameters().empty());
+}
+
 TEST_P(Module, TrainEvalToDtypeZeroGrad) {
   nn::Sequential net(nn::Linear(4, 4), nn::Dropout(0.5), nn::BatchNorm1d(4));
   auto lin = std::dynamic_pointer_cast<nn::Linear>(net.at(0));

@@ -28,9 +28,8 @@ class RemovableHandle:
         self._hooks.pop(self._key, None)
 
 
-def _add_hook(module, table, hook):
+def _add_hook(module, table, hook, key):
     hooks = module.__dict__.setdefault(table, {})
-    key = object()
     hooks[key] = hook
     return RemovableHandle(hooks, key)
 
@@ -85,27 +84,203 @@ for _cls in (Linear, Bilinear, Conv1d, Conv2d, ConvTranspose2d, BatchNorm1d, Bat
 del _cls
 
 
-# Iterators, as PyTorch's generators (the C++ binding returns lists).
-def _iterating(f):
-    def method(self, *args, **kwargs):
-        return iter(f(self, *args, **kwargs))
-    method.__name__, method.__doc__ = f.__name__, f.__doc__
-    return method
+# What every module has, C++ layers and Python modules alike (tessera.nn.Module is a subclass of
+# the C++ nn::Module): the registration tables, the state dict, train/eval and to() live in C++;
+# these are PyTorch's signatures over them (generators, prefixes).
+_cpp_named_parameters = _C._Module.named_parameters
+_cpp_named_buffers = _C._Module.named_buffers
+_cpp_named_children = _C._Module.named_children
+_cpp_state_dict = _C._Module.state_dict
+_PARAMETER, _BUFFER, _CHILD = 1, 2, 3
 
 
-for _name in ("parameters", "buffers", "named_parameters", "named_buffers", "named_children"):
-    setattr(_C._Module, _name, _iterating(getattr(_C._Module, _name)))
-del _name
+def _named_parameters(self, prefix="", recurse=True, remove_duplicate=True):
+    """(name, parameter) pairs, this module's first, then each child's under "child." (a
+    generator, as PyTorch's); a parameter shared by two submodules is listed once."""
+    pre = prefix + ("." if prefix else "")
+    if remove_duplicate:
+        return ((pre + n, t) for n, t in _cpp_named_parameters(self, recurse))
+    return _all_named_parameters(self, pre, recurse)
+
+
+def _all_named_parameters(module, pre, recurse):
+    yield from ((pre + n, t) for n, t in _cpp_named_parameters(module, False))
+    if recurse:
+        for name, m in _cpp_named_children(module):
+            yield from _all_named_parameters(m, pre + name + ".", True)
+
+
+def _parameters(self, recurse=True):
+    """An iterator over the parameters (a generator, as in PyTorch: next(model.parameters())
+    works; wrap it in list() to index or count)."""
+    return (t for _, t in _cpp_named_parameters(self, recurse))
+
+
+def _named_buffers(self, prefix="", recurse=True, remove_duplicate=True):
+    """(name, buffer) pairs, non-persistent buffers included (a generator)."""
+    return ((prefix + ("." if prefix else "") + n, t) for n, t in _cpp_named_buffers(self, recurse))
+
+
+def _buffers(self, recurse=True):
+    return (t for _, t in _cpp_named_buffers(self, recurse))
+
+
+def _named_children(self):
+    return iter(_cpp_named_children(self))
+
+
+def _children(self):
+    return (m for _, m in _cpp_named_children(self))
+
+
+def _named_modules(self, memo=None, prefix="", remove_duplicate=True):
+    """This module and every descendant, depth first, as (dotted name, module); a module reached
+    twice is listed once."""
+    if memo is None:
+        memo = set()
+    if remove_duplicate:
+        if id(self) in memo:
+            return
+        memo.add(id(self))
+    yield prefix, self
+    for name, m in _cpp_named_children(self):
+        yield from m.named_modules(memo, prefix + ("." if prefix else "") + name, remove_duplicate)
+
+
+def _modules_iter(self):
+    return (m for _, m in self.named_modules())
+
+
+def _apply(self, fn):
+    """Calls fn on every submodule, then on this module (torch's order); returns self."""
+    for m in self.children():
+        m.apply(fn)
+    fn(self)
+    return self
+
+
+def _requires_grad_(self, requires_grad=True):
+    for p in self.parameters():
+        p.requires_grad_(requires_grad)
+    return self
+
+
+def _state_dict(self, *args, destination=None, prefix="", keep_vars=False):
+    """The parameters and persistent buffers by dotted name, in PyTorch's order (an OrderedDict:
+    each module's parameters, its buffers, then its children's)."""
+    if args:  # (PyTorch's old positional form: destination, prefix, keep_vars)
+        destination, prefix, keep_vars = (list(args) + [prefix, keep_vars])[:3]
+    out = OrderedDict() if destination is None else destination
+    for k, v in _cpp_state_dict(self).items():
+        out[prefix + k] = v if keep_vars else v.detach()
+    return out
+
+
+def _module_setattr(self, name, value):
+    """module.name = value, as in PyTorch: a tensor that requires grad (Parameter) becomes a
+    parameter, a module a submodule; a value assigned to a registered name takes the old one's
+    place (a tensor replaces a parameter or buffer), anything else assigned to it unregisters the
+    name. The registration is the C++ module's (nn::Module), so C++ sees what Python does."""
+    if not _C._Module._ready(self):
+        raise AttributeError(f"cannot assign '{name}' before Module.__init__() call "
+                             f"(call super().__init__() first in {type(self).__name__}.__init__)")
+    kind = self._kind(name)
+    if isinstance(value, Tensor):
+        if kind == _PARAMETER:
+            self._replace_parameter(name, value)
+        elif kind == _BUFFER:
+            self._replace_buffer(name, value)
+        elif value.requires_grad and value.is_leaf:
+            if kind:
+                self._unregister(name)
+            self._register_parameter(name, value)
+        elif kind:
+            self._unregister(name)
+    elif isinstance(value, _C._Module):
+        # (A Python module's __dict__ holds its children for the garbage collector; the C++ table
+        # of a C++ layer owns them.)
+        owning = not isinstance(self, Module)
+        if kind == _CHILD:
+            self._replace_module(name, value, owning)
+        else:
+            if kind:
+                self._unregister(name)
+            self._register_module(name, value, owning)
+    elif value is None and kind == _PARAMETER:
+        self._replace_parameter(name, None)
+    elif value is None and kind == _BUFFER:
+        self._replace_buffer(name, None)
+    elif kind:
+        self._unregister(name)
+    object.__setattr__(self, name, value)
+
+
+def _module_delattr(self, name):
+    """del module.name: unregisters a parameter, buffer or submodule too."""
+    registered = self._unregister(name)
+    if name in self.__dict__ or not registered:
+        object.__delattr__(self, name)
+
+
+def _register_buffer(self, name, tensor, persistent=True):
+    """A tensor kept with the module (moved by to(), saved in the state dict unless
+    persistent=False) but not trained: running statistics, say. tensor may be None."""
+    if self._kind(name) == _BUFFER:
+        self._unregister(name)
+    elif name in self.__dict__ and self._kind(name) == 0:
+        raise KeyError(f"register_buffer: attribute '{name}' already exists")
+    self._register_buffer(name, tensor, persistent)
+    object.__setattr__(self, name, tensor)
+
+
+def _register_parameter(self, name, param):
+    """Registers param (a tensor; one that does not require grad is copied into a new parameter,
+    as Parameter(param) would) or None under name."""
+    if param is None:
+        if self._kind(name) == _PARAMETER:
+            self._replace_parameter(name, None)
+        else:
+            self._register_parameter(name, None)
+        object.__setattr__(self, name, None)
+    else:
+        setattr(self, name, param if param.requires_grad and param.is_leaf else Parameter(param))
+
+
+def _add_module(self, name, module):
+    """Registers module as the submodule name (None unregisters it)."""
+    setattr(self, name, module)
+
+
+def _get_submodule(self, target):
+    """The submodule at the dotted path target ("" is the module itself)."""
+    m = self
+    for part in target.split(".") if target else ():
+        children = dict(m.named_children())
+        if part not in children:
+            raise AttributeError(f"{type(m).__name__} has no submodule '{part}' (looking for '{target}')")
+        m = children[part]
+    return m
+
+
+for _name, _f in (("named_parameters", _named_parameters), ("parameters", _parameters),
+                  ("named_buffers", _named_buffers), ("buffers", _buffers), ("named_children", _named_children),
+                  ("children", _children), ("named_modules", _named_modules), ("modules", _modules_iter),
+                  ("apply", _apply), ("requires_grad_", _requires_grad_), ("state_dict", _state_dict),
+                  ("__setattr__", _module_setattr), ("__delattr__", _module_delattr),
+                  ("register_buffer", _register_buffer), ("register_parameter", _register_parameter),
+                  ("add_module", _add_module), ("register_module", _add_module), ("get_submodule", _get_submodule)):
+    setattr(_C._Module, _name, _f)
+del _name, _f
 
 
 def _cpp_getattr(self, name):
     # The parameters, buffers and children a C++ layer registered, by name (lstm.weight_ih_l0).
-    if not name.startswith("__"):
-        for table in ("named_parameters", "named_buffers"):
-            for n, t in getattr(_C._Module, table)(self, False):
+    if not name.startswith("__") and _C._Module._ready(self):
+        for table in (_cpp_named_parameters, _cpp_named_buffers):
+            for n, t in table(self, False):
                 if n == name:
                     return t
-        for n, m in _C._Module.named_children(self):
+        for n, m in _cpp_named_children(self):
             if n == name:
                 return m
     raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
@@ -161,14 +336,23 @@ for _cls in list(vars(_C).values()):
     if isinstance(_cls, type) and issubclass(_cls, _C._Module) and not _cls.__name__.startswith("_"):
         _pickle.record_construction(_cls)
 del _cls
-_cpp_hooks = {}  # key -> a Python hook that C++ runs (see _run_cpp_hook)
+# A hook is kept in its module's __dict__ ("_forward_hooks", "_forward_pre_hooks"), where Python's
+# calls run it and Python's garbage collector sees it (a hook whose closure reaches the module is
+# no uncollectable cycle), and registered with the C++ module under a key, for the calls C++
+# makes (containers, the trainer), which find it by that key. A module built inside C++ (a zoo
+# model's layers) may be reached through a short-lived Python wrapper whose __dict__ goes with
+# it: its hooks are kept in _cpp_hooks too, until removed.
+_cpp_hooks = {}  # key -> hook, for modules whose Python object does not own the C++ module
 _cpp_hook_keys = iter(range(1 << 62))
 
 
 def _run_cpp_hook(key, kind, module, inp, out):
-    """A C++ layer's Python hook, called by C++ (a container calling its children): the hook
-    sees and returns what it would in Python (a pre-hook's tuple gives its first element)."""
-    hook = _cpp_hooks.get(key)
+    """A Python hook called by C++: the hook sees and returns what it would in Python (a
+    pre-hook's tuple gives its first element)."""
+    table = module.__dict__.get("_forward_pre_hooks" if kind == "pre" else "_forward_hooks")
+    hook = table.get(key) if table else None
+    if hook is None:
+        hook = _cpp_hooks.get(key)
     if hook is None:
         return None
     if kind == "pre":
@@ -178,8 +362,8 @@ def _run_cpp_hook(key, kind, module, inp, out):
 
 
 class _BothHandles:
-    """A C++ layer's hook runs in Python for Python's calls and in C++ for the calls C++ makes:
-    remove() takes off both."""
+    """What register_forward_hook returns: remove() takes the hook off for Python's calls and
+    C++'s."""
 
     def __init__(self, python_handle, cpp_handle, key):
         self._handles, self._key = (python_handle, cpp_handle), key
@@ -192,14 +376,23 @@ class _BothHandles:
 
 def _register_both(module, table, hook, register_cpp):
     key = next(_cpp_hook_keys)
-    _cpp_hooks[key] = hook
-    return _BothHandles(_add_hook(module, table, hook), register_cpp(key), key)
+    if not _C._Module._owned_by_python(module):
+        _cpp_hooks[key] = hook
+    return _BothHandles(_add_hook(module, table, hook, key), register_cpp(key), key)
 
 
-_C._Module.register_forward_hook = lambda self, hook: _register_both(
-    self, "_forward_hooks", hook, self._register_cpp_forward_hook)
-_C._Module.register_forward_pre_hook = lambda self, hook: _register_both(
-    self, "_forward_pre_hooks", hook, self._register_cpp_forward_pre_hook)
+def _forward_hook(self, hook):
+    """hook(module, inputs, output) runs after forward; a non-None result replaces the output."""
+    return _register_both(self, "_forward_hooks", hook, self._register_cpp_forward_hook)
+
+
+def _forward_pre_hook(self, hook):
+    """hook(module, inputs) runs before forward; a non-None result replaces the inputs."""
+    return _register_both(self, "_forward_pre_hooks", hook, self._register_cpp_forward_pre_hook)
+
+
+_C._Module.register_forward_hook = _forward_hook
+_C._Module.register_forward_pre_hook = _forward_pre_hook
 
 
 def Parameter(data, requires_grad=True):
@@ -207,232 +400,46 @@ def Parameter(data, requires_grad=True):
     return data.detach().requires_grad_(requires_grad)
 
 
-class Module:
-    """Base class of models written in Python. Tensors that require grad and modules (Python or
-    C++) assigned as attributes are registered, in order, as in torch.nn.Module."""
+class Module(_C._Module):
+    """Base class of models written in Python, as torch.nn.Module: subclass it, assign layers,
+    parameters (tensors that require grad) and submodules as attributes in __init__, define
+    forward. It is a subclass of the C++ nn::Module: registration, the state dict, train()/eval(),
+    to() and the hooks are the C++ module's, so a Python module works wherever C++ takes a module
+    (containers, the trainer, checkpoints), and C++ calls reach its forward."""
 
-    def __init__(self):
-        object.__setattr__(self, "_parameters", OrderedDict())
-        object.__setattr__(self, "_buffers", OrderedDict())
-        object.__setattr__(self, "_modules", OrderedDict())
-        object.__setattr__(self, "training", True)
-
-    def __setattr__(self, name, value):
-        if "_parameters" not in self.__dict__:
-            raise AttributeError("cannot assign before Module.__init__() call")
-        for d in (self._parameters, self._modules):
-            d.pop(name, None)
-        if isinstance(value, Tensor) and value.requires_grad and value.is_leaf:
-            self._parameters[name] = value
-        elif isinstance(value, (Module, _C._Module)):
-            self._modules[name] = value
-        object.__setattr__(self, name, value)
-
-    def register_buffer(self, name, tensor, persistent=True):
-        """A tensor kept with the module but not trained (running statistics, say); in the state
-        dict unless persistent=False."""
-        self._buffers[name] = tensor
-        if not persistent:
-            self.__dict__.setdefault("_non_persistent", set()).add(name)
-        object.__setattr__(self, name, tensor)
-
-    def register_parameter(self, name, param):
-        if param is None:
-            self._parameters.pop(name, None)
-            object.__setattr__(self, name, None)
-        else:
-            setattr(self, name, param if param.requires_grad else Parameter(param))
-
-    def add_module(self, name, module):
-        setattr(self, name, module)
-
-    def __delattr__(self, name):
-        for d in (self._parameters, self._buffers, self._modules):
-            d.pop(name, None)
-        object.__delattr__(self, name)
+    def __init__(self, *args, **kwargs):
+        if args or kwargs:
+            raise TypeError(f"{type(self).__name__}: Module.__init__() takes no arguments "
+                            f"(got {len(args)} positional and {sorted(kwargs)} keyword)")
+        _C._Module.__init__(self, type(self).__name__)
 
     def forward(self, *args, **kwargs):
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
 
-    def __call__(self, *args, **kwargs):
-        return _call_with_hooks(self, self.forward, args, kwargs)
+    def __reduce_ex__(self, protocol):
+        # The instance's attributes and its registration (which of them are parameters, buffers
+        # (with their persistence) and submodules, in order); __init__ is not run again.
+        state = {"dict": dict(self.__dict__), "entries": self._entries(), "training": self.training}
+        return (_new_module, (type(self),), state)
 
-    def register_forward_hook(self, hook):
-        """hook(module, inputs, output) runs after forward; a non-None result replaces the output."""
-        return _add_hook(self, "_forward_hooks", hook)
-
-    def register_forward_pre_hook(self, hook):
-        """hook(module, inputs) runs before forward; a non-None result replaces the inputs."""
-        return _add_hook(self, "_forward_pre_hooks", hook)
-
-    def named_parameters(self, prefix=""):
-        # Identity is the C++ tensor's (hash(t)), not id(): wrappers are created per access.
-        seen = set()
-        for name, p in self._parameters.items():
-            if hash(p) not in seen:
-                seen.add(hash(p))
-                yield prefix + name, p
-        for mname, m in self._modules.items():
-            for name, p in m.named_parameters(*(() if isinstance(m, _C._Module) else (prefix + mname + ".",))):
-                if isinstance(m, _C._Module):
-                    name = prefix + mname + "." + name
-                if hash(p) not in seen:
-                    seen.add(hash(p))
-                    yield name, p
-
-    def parameters(self, recurse=True):
-        """An iterator over the parameters (a generator, as in PyTorch: next(model.parameters())
-        works; wrap it in list() to index or count)."""
-        if not recurse:
-            return iter(list(self._parameters.values()))
-        return (p for _, p in self.named_parameters())
-
-    def named_buffers(self, prefix=""):
-        for name, b in self._buffers.items():
-            yield prefix + name, b
-        for mname, m in self._modules.items():
-            if isinstance(m, _C._Module):
-                for name, b in m.named_buffers():
-                    yield prefix + mname + "." + name, b
+    def __setstate__(self, state):
+        d = state["dict"]
+        for name, kind, persistent in state["entries"]:
+            if kind == _PARAMETER:
+                self._register_parameter(name, d.get(name))
+            elif kind == _BUFFER:
+                self._register_buffer(name, d.get(name), persistent)
             else:
-                yield from m.named_buffers(prefix + mname + ".")
+                self._register_module(name, d[name], False)
+        self.__dict__.update(d)
+        self.training = state["training"]
 
-    def buffers(self):
-        return (b for _, b in self.named_buffers())
 
-    def children(self):
-        return iter(list(self._modules.values()))
-
-    def named_children(self):
-        return iter(self._modules.items())
-
-    def named_modules(self, prefix=""):
-        """This module and every descendant (Python and C++ modules at the top level of the C++ ones)."""
-        yield prefix, self
-        for name, m in self._modules.items():
-            full = prefix + ("." if prefix else "") + name
-            if isinstance(m, Module):
-                yield from m.named_modules(full)
-            else:
-                yield full, m
-
-    def modules(self):
-        return (m for _, m in self.named_modules())
-
-    def apply(self, fn):
-        """Calls fn on every submodule, then on this module (torch's order); returns self."""
-        for m in self._modules.values():
-            m.apply(fn) if isinstance(m, Module) else fn(m)
-        fn(self)
-        return self
-
-    def requires_grad_(self, requires_grad=True):
-        for p in self.parameters():
-            p.requires_grad_(requires_grad)
-        return self
-
-    def to(self, dtype_or_device=None, memory_format=None):
-        """Converts (dtype) or moves (device) every parameter and buffer in place; returns self.
-        memory_format (tessera.channels_last) is accepted as in PyTorch: the weights stay
-        [O, I, kH, kW] and each layer's output takes its input's layout, so a channels-last input
-        keeps the whole network channels last."""
-        if dtype_or_device is None:
-            return self
-        for m in self._modules.values():
-            m.to(dtype_or_device)
-        for t in list(self._parameters.values()) + list(self._buffers.values()):
-            if isinstance(dtype_or_device, str) or t.dtype in (_C.dtype.float16, _C.dtype.bfloat16,
-                                                                _C.dtype.float32, _C.dtype.float64):
-                g = t.grad
-                t.data = t.detach().to(dtype_or_device)
-                if g is not None:
-                    t.grad = g.to(dtype_or_device)
-        return self
-
-    def float(self):
-        return self.to(_C.dtype.float32)
-
-    def double(self):
-        return self.to(_C.dtype.float64)
-
-    def half(self):
-        return self.to(_C.dtype.float16)
-
-    def bfloat16(self):
-        return self.to(_C.dtype.bfloat16)
-
-    def share_memory(self):
-        """Moves every parameter, gradient and buffer into shared memory in place (Hogwild training
-        with tessera.multiprocessing); returns self."""
-        for m in self._modules.values():
-            m.share_memory()
-        for t in list(self._parameters.values()) + list(self._buffers.values()):
-            t.share_memory_()
-            if t.grad is not None:
-                t.grad.share_memory_()
-        return self
-
-    def cpu(self):
-        return self.to("cpu")
-
-    def cuda(self, device=None):
-        """Moves the module to a CUDA device (an error naming the reason when CUDA is not available)."""
-        return self.to("cuda" if device is None else f"cuda:{device}")
-
-    def train(self, mode=True):
-        object.__setattr__(self, "training", mode)
-        for m in self._modules.values():
-            m.train(mode)
-        return self
-
-    def eval(self):
-        return self.train(False)
-
-    def zero_grad(self):
-        for p in self.parameters():
-            p.grad = None
-
-    def num_parameters(self):
-        return sum(p.numel() for p in self.parameters())
-
-    def state_dict(self, prefix=""):
-        out = OrderedDict()
-        for name, p in self._parameters.items():
-            out[prefix + name] = p
-        skip = self.__dict__.get("_non_persistent", ())
-        for name, b in self._buffers.items():
-            if name not in skip:
-                out[prefix + name] = b
-        for mname, m in self._modules.items():
-            if isinstance(m, _C._Module):
-                for k, v in m.state_dict().items():
-                    out[prefix + mname + "." + k] = v
-            else:
-                out.update(m.state_dict(prefix + mname + "."))
-        return out
-
-    def load_state_dict(self, state_dict, strict=True):
-        mine = self.state_dict()
-        missing = [k for k in mine if k not in state_dict]
-        unexpected = [k for k in state_dict if k not in mine]
-        mismatched = [f"{k}: expected {tuple(v.shape)}, got {tuple(state_dict[k].shape)}" for k, v in mine.items()
-                      if k in state_dict and tuple(state_dict[k].shape) != tuple(v.shape)]
-        if strict and (missing or unexpected or mismatched):
-            raise ValueError("load_state_dict: " + "; ".join(
-                [f"missing key: {k}" for k in missing] + [f"unexpected key: {k}" for k in unexpected] +
-                [f"size mismatch: {k}" for k in mismatched]))
-        from .. import no_grad
-        with no_grad():
-            for k, v in mine.items():
-                if k in state_dict and tuple(state_dict[k].shape) == tuple(v.shape):
-                    v.copy_(state_dict[k].to(v.dtype))
-        return missing, unexpected
-
-    def __repr__(self):
-        lines = [f"{type(self).__name__}("]
-        for name, m in self._modules.items():
-            lines.append(f"  ({name}): " + repr(m).replace("\n", "\n  "))
-        return "\n".join(lines) + ")" if self._modules else f"{type(self).__name__}()"
+def _new_module(cls):
+    """An initialized, empty instance of a tessera.nn.Module subclass (unpickling)."""
+    m = cls.__new__(cls)
+    _C._Module.__init__(m, cls.__name__)
+    return m
 
 
 class Sequential(Module):
@@ -448,19 +455,19 @@ class Sequential(Module):
             setattr(self, str(i), m)
 
     def append(self, module):
-        setattr(self, str(len(self._modules)), module)
+        setattr(self, str(len(self)), module)
         return self
 
     def forward(self, x):
-        for m in self._modules.values():
+        for m in self.children():
             x = m(x)
         return x
 
     def __getitem__(self, i):
-        return list(self._modules.values())[i]
+        return list(self.children())[i]
 
     def __len__(self):
-        return len(self._modules)
+        return len(_cpp_named_children(self))
 
 
 class ModuleList(Module):
@@ -472,7 +479,7 @@ class ModuleList(Module):
             self.append(m)
 
     def append(self, module):
-        setattr(self, str(len(self._modules)), module)
+        setattr(self, str(len(self)), module)
         return self
 
     def extend(self, modules):
@@ -481,13 +488,13 @@ class ModuleList(Module):
         return self
 
     def __getitem__(self, i):
-        return list(self._modules.values())[i]
+        return list(self.children())[i]
 
     def __len__(self):
-        return len(self._modules)
+        return len(_cpp_named_children(self))
 
     def __iter__(self):
-        return iter(self._modules.values())
+        return self.children()
 
 
 class ModuleDict(Module):
@@ -499,28 +506,36 @@ class ModuleDict(Module):
             setattr(self, k, m)
 
     def __getitem__(self, key):
-        return self._modules[key]
+        for k, m in _cpp_named_children(self):
+            if k == key:
+                return m
+        raise KeyError(key)
 
     def __setitem__(self, key, module):
         setattr(self, key, module)
 
+    def __delitem__(self, key):
+        if self._kind(key) != _CHILD:
+            raise KeyError(key)
+        delattr(self, key)
+
     def __contains__(self, key):
-        return key in self._modules
+        return self._kind(key) == _CHILD
 
     def __len__(self):
-        return len(self._modules)
+        return len(_cpp_named_children(self))
 
     def __iter__(self):
-        return iter(self._modules)
+        return iter(self.keys())
 
     def keys(self):
-        return self._modules.keys()
+        return [k for k, _ in _cpp_named_children(self)]
 
     def values(self):
-        return self._modules.values()
+        return [m for _, m in _cpp_named_children(self)]
 
     def items(self):
-        return self._modules.items()
+        return list(_cpp_named_children(self))
 
 
 # --- losses as modules (torch.nn.*Loss), over the C++ functional losses -------------------------
