@@ -14,6 +14,7 @@
 #include "tessera/nn/layers.h"
 #include "tessera/nn/functional.h"
 #include "tessera/nn/loss.h"
+#include "tessera/nn/loss_modules.h"
 #include "tessera/nn/module.h"
 #include "tessera/nn/rnn.h"
 #include "tessera/nn/transformer.h"

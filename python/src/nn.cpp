@@ -422,6 +422,126 @@ void bind_nn(nb::module_& m) {
       .def(nb::init<double, bool>(), nb::arg("negative_slope") = 0.01, nb::arg("inplace") = false);
   nb::class_<nn::ELU, nn::Module>(m, "ELU", "x, or alpha * (e^x - 1) below 0.")
       .def(nb::init<double, bool>(), nb::arg("alpha") = 1.0, nb::arg("inplace") = false);
+  nb::class_<nn::Softplus, nn::Module>(m, "Softplus", "Smooth ReLU: log(1 + e^(beta x)) / beta, linear above threshold.")
+      .def(nb::init<double, double>(), nb::arg("beta") = 1.0, nb::arg("threshold") = 20.0)
+      .def_ro("beta", &nn::Softplus::beta)
+      .def_ro("threshold", &nn::Softplus::threshold);
+  nb::class_<nn::Hardtanh, nn::Module>(m, "Hardtanh", "x clamped to [min_val, max_val].")
+      .def(nb::init<double, double, bool>(), nb::arg("min_val") = -1.0, nb::arg("max_val") = 1.0,
+           nb::arg("inplace") = false)
+      .def_ro("min_val", &nn::Hardtanh::min_val)
+      .def_ro("max_val", &nn::Hardtanh::max_val);
+  nb::class_<nn::ReLU6, nn::Hardtanh>(m, "ReLU6", "ReLU capped at 6: min(max(x, 0), 6).").def(nb::init<bool>(), nb::arg("inplace") = false);
+  nb::class_<nn::Hardsigmoid, nn::Module>(m, "Hardsigmoid", "Piecewise-linear sigmoid: relu6(x + 3) / 6.")
+      .def(nb::init<bool>(), nb::arg("inplace") = false);
+  nb::class_<nn::Hardswish, nn::Module>(m, "Hardswish", "x * relu6(x + 3) / 6.")
+      .def(nb::init<bool>(), nb::arg("inplace") = false);
+  nb::class_<nn::Mish, nn::Module>(m, "Mish", "x * tanh(softplus(x)).").def(nb::init<bool>(), nb::arg("inplace") = false);
+  nb::class_<nn::PReLU, nn::Module>(m, "PReLU", "x, or a * x below 0, with a learned a (one, or one per channel).")
+      .def(nb::init<int64_t, double>(), nb::arg("num_parameters") = 1, nb::arg("init") = 0.25)
+      .def_rw("weight", &nn::PReLU::weight)
+      .def_ro("num_parameters", &nn::PReLU::num_parameters);
+  nb::class_<nn::Unflatten, nn::Module>(m, "Unflatten", "Splits dim into unflattened_size.")
+      .def(nb::init<int64_t, Shape>(), nb::arg("dim"), nb::arg("unflattened_size"));
+  nb::class_<nn::Upsample, nn::Module>(m, "Upsample",
+                                       "Nearest-neighbour upsampling of [N, C, H, W] by integer factors.")
+      .def(
+          "__init__",
+          [](nn::Upsample* self, nb::handle size, nb::handle scale, const std::string& mode) {
+            std::optional<Shape> sz;
+            std::optional<std::vector<double>> sf;
+            if (!size.is_none())
+              sz = nb::isinstance<nb::int_>(size) ? Shape{nb::cast<int64_t>(size)} : nb::cast<Shape>(size);
+            if (!scale.is_none())
+              sf = nb::isinstance<nb::tuple>(scale) || nb::isinstance<nb::list>(scale)
+                       ? nb::cast<std::vector<double>>(scale)
+                       : std::vector<double>{nb::cast<double>(scale)};
+            new (self) nn::Upsample(sz, sf, mode);
+          },
+          nb::arg("size") = nb::none(), nb::arg("scale_factor") = nb::none(), nb::arg("mode") = "nearest");
+  nb::class_<nn::MaxPool1d, nn::Module>(m, "MaxPool1d", "1-D max pooling over [N, C, L].")
+      .def(nb::init<int64_t, std::optional<int64_t>, int64_t, int64_t, bool>(), nb::arg("kernel_size"),
+           nb::arg("stride") = nb::none(), nb::arg("padding") = 0, nb::arg("dilation") = 1, nb::arg("ceil_mode") = false);
+  nb::class_<nn::AvgPool1d, nn::Module>(m, "AvgPool1d", "1-D average pooling over [N, C, L].")
+      .def(nb::init<int64_t, std::optional<int64_t>, int64_t, bool, bool>(), nb::arg("kernel_size"),
+           nb::arg("stride") = nb::none(), nb::arg("padding") = 0, nb::arg("ceil_mode") = false,
+           nb::arg("count_include_pad") = true);
+  nb::class_<nn::AdaptiveAvgPool1d, nn::Module>(m, "AdaptiveAvgPool1d", "1-D average pooling to a given length.")
+      .def(nb::init<int64_t>(), nb::arg("output_size"));
+
+  // tessera.nn.functional's composites (tessera::nn::functional), under their Python names there.
+  nb::module_ f = m.def_submodule("_functional", "tessera::nn::functional's composites (see tessera.nn.functional).");
+  f.def("elu", &nn::functional::elu, nb::arg("input"), nb::arg("alpha") = 1.0);
+  f.def("leaky_relu", [](const Tensor& x, double s) { return leaky_relu(x, s); }, nb::arg("input"),
+        nb::arg("negative_slope") = 0.01);
+  f.def("hardtanh", &nn::functional::hardtanh, nb::arg("input"), nb::arg("min_val") = -1.0, nb::arg("max_val") = 1.0);
+  f.def("hardsigmoid", &nn::functional::hardsigmoid, nb::arg("input"));
+  f.def("hardswish", &nn::functional::hardswish, nb::arg("input"));
+  f.def("mish", &nn::functional::mish, nb::arg("input"));
+  f.def("prelu", &nn::functional::prelu, nb::arg("input"), nb::arg("weight"));
+  f.def("normalize", &nn::functional::normalize, nb::arg("input"), nb::arg("p") = 2.0, nb::arg("dim") = 1,
+        nb::arg("eps") = 1e-12);
+  f.def("interpolate", &nn::functional::interpolate, nb::arg("input"), nb::arg("size").none(),
+        nb::arg("scale_factor").none(), nb::arg("mode") = "nearest");
+  f.def("max_pool1d", &nn::functional::max_pool1d, nb::arg("input"), nb::arg("kernel_size"), nb::arg("stride").none(),
+        nb::arg("padding"), nb::arg("dilation"), nb::arg("ceil_mode"));
+  f.def("max_pool1d_with_indices", &nn::functional::max_pool1d_with_indices, nb::arg("input"), nb::arg("kernel_size"),
+        nb::arg("stride").none(), nb::arg("padding"), nb::arg("dilation"), nb::arg("ceil_mode"));
+  f.def("avg_pool1d", &nn::functional::avg_pool1d, nb::arg("input"), nb::arg("kernel_size"), nb::arg("stride").none(),
+        nb::arg("padding"), nb::arg("ceil_mode"), nb::arg("count_include_pad"));
+  f.def("adaptive_avg_pool1d", &nn::functional::adaptive_avg_pool1d, nb::arg("input"), nb::arg("output_size"));
+
+  // The losses as modules (torch.nn.*Loss); class weights are buffers.
+  nb::class_<nn::LossModule, nn::Module>(m, "_Loss", "The base of the loss modules.")
+      .def("forward", &nn::LossModule::forward, nb::arg("input"), nb::arg("target"), Release())
+      .def_ro("reduction", &nn::LossModule::reduction);
+  nb::class_<nn::CrossEntropyLoss, nn::LossModule>(
+      m, "CrossEntropyLoss", "Softmax cross-entropy of logits and class indices or probabilities (torch.nn.CrossEntropyLoss).")
+      .def(
+          "__init__",
+          [](nn::CrossEntropyLoss* self, std::optional<Tensor> w, int64_t ignore, const std::string& r, double ls) {
+            new (self) nn::CrossEntropyLoss(
+                {.weight = tensor_or_none(w), .ignore_index = ignore, .reduction = r, .label_smoothing = ls});
+          },
+          nb::arg("weight").none() = nb::none(), nb::arg("ignore_index") = -100, nb::arg("reduction") = "mean",
+          nb::arg("label_smoothing") = 0.0)
+      .def_ro("ignore_index", &nn::CrossEntropyLoss::ignore_index)
+      .def_ro("label_smoothing", &nn::CrossEntropyLoss::label_smoothing);
+  nb::class_<nn::NLLLoss, nn::LossModule>(m, "NLLLoss", "Negative log-likelihood of log-probabilities and class indices.")
+      .def(
+          "__init__",
+          [](nn::NLLLoss* self, std::optional<Tensor> w, int64_t ignore, const std::string& r) {
+            new (self) nn::NLLLoss(tensor_or_none(w), ignore, r);
+          },
+          nb::arg("weight").none() = nb::none(), nb::arg("ignore_index") = -100, nb::arg("reduction") = "mean")
+      .def_ro("ignore_index", &nn::NLLLoss::ignore_index);
+  nb::class_<nn::MSELoss, nn::LossModule>(m, "MSELoss", "Mean squared error.")
+      .def(nb::init<std::string>(), nb::arg("reduction") = "mean");
+  nb::class_<nn::L1Loss, nn::LossModule>(m, "L1Loss", "Mean absolute error.")
+      .def(nb::init<std::string>(), nb::arg("reduction") = "mean");
+  nb::class_<nn::SmoothL1Loss, nn::LossModule>(m, "SmoothL1Loss", "Quadratic below beta, linear above (Huber-style).")
+      .def(nb::init<std::string, double>(), nb::arg("reduction") = "mean", nb::arg("beta") = 1.0)
+      .def_ro("beta", &nn::SmoothL1Loss::beta);
+  nb::class_<nn::BCELoss, nn::LossModule>(m, "BCELoss", "Binary cross-entropy of probabilities.")
+      .def(
+          "__init__",
+          [](nn::BCELoss* self, std::optional<Tensor> w, const std::string& r) {
+            new (self) nn::BCELoss(tensor_or_none(w), r);
+          },
+          nb::arg("weight").none() = nb::none(), nb::arg("reduction") = "mean");
+  nb::class_<nn::BCEWithLogitsLoss, nn::LossModule>(m, "BCEWithLogitsLoss",
+                                                    "Binary cross-entropy of logits, computed stably (pos_weight for "
+                                                    "imbalance).")
+      .def(
+          "__init__",
+          [](nn::BCEWithLogitsLoss* self, std::optional<Tensor> w, const std::string& r, std::optional<Tensor> pw) {
+            new (self) nn::BCEWithLogitsLoss(tensor_or_none(w), r, tensor_or_none(pw));
+          },
+          nb::arg("weight").none() = nb::none(), nb::arg("reduction") = "mean", nb::arg("pos_weight").none() = nb::none());
+  nb::class_<nn::KLDivLoss, nn::LossModule>(m, "KLDivLoss",
+                                            "Kullback-Leibler divergence of log-probabilities from a target distribution.")
+      .def(nb::init<std::string, bool>(), nb::arg("reduction") = "mean", nb::arg("log_target") = false)
+      .def_ro("log_target", &nn::KLDivLoss::log_target);
   nb::class_<nn::GELU, nn::Module>(m, "GELU", "Gaussian error linear unit.")
       .def(nb::init<std::string>(), nb::arg("approximate") = "none");
   nb::class_<nn::Softmax, nn::Module>(m, "Softmax", "Softmax along dim.").def(nb::init<int64_t>(), nb::arg("dim"));

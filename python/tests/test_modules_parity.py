@@ -471,3 +471,71 @@ def test_channels_last_cnn_matches_torch():
     mine = dict(ours.named_parameters())
     for name, p in theirs.named_parameters():
         close(mine[name].grad, p.grad.contiguous(), 1e-4, f"grad of {name}")
+
+
+# --- the layers and losses that are C++ modules too: printing, state dicts, functional forms ------------
+def test_layers_print_and_register_as_torch():
+    # (Softplus() and Upsample print as PyTorch 2.x's do; torch 1.13, here, printed integers and mode
+    # without quotes: those two are checked against 2.x's strings below)
+    makes = [lambda L: L.nn.Softplus(beta=2.0, threshold=3.0), lambda L: L.nn.Hardtanh(),
+             lambda L: L.nn.Hardtanh(-2.0, 2.0, inplace=True), lambda L: L.nn.ReLU6(), lambda L: L.nn.ReLU6(True),
+             lambda L: L.nn.Hardsigmoid(), lambda L: L.nn.Hardswish(), lambda L: L.nn.Mish(), lambda L: L.nn.PReLU(3),
+             lambda L: L.nn.Unflatten(1, (2, 6)), lambda L: L.nn.MaxPool1d(3, stride=2, padding=1),
+             lambda L: L.nn.AvgPool1d(2), lambda L: L.nn.AdaptiveAvgPool1d(4), lambda L: L.nn.CrossEntropyLoss(),
+             lambda L: L.nn.MSELoss(reduction="sum"),
+             lambda L: L.nn.CrossEntropyLoss(weight=L.tensor([1.0, 2.0, 0.5])),
+             lambda L: L.nn.NLLLoss(weight=L.tensor([1.0, 2.0])), lambda L: L.nn.BCELoss(weight=L.tensor([0.5])),
+             lambda L: L.nn.BCEWithLogitsLoss(pos_weight=L.tensor([3.0, 1.0])), lambda L: L.nn.KLDivLoss(log_target=True)]
+    for make in makes:
+        ours, theirs = make(ts), make(torch)
+        assert repr(ours) == repr(theirs)
+        assert list(ours.state_dict()) == list(theirs.state_dict()), repr(theirs)
+        for k, v in theirs.state_dict().items():
+            np.testing.assert_array_equal(ours.state_dict()[k].numpy(), v.numpy())
+    assert repr(ts.nn.Softplus()) == "Softplus(beta=1.0, threshold=20.0)"
+    assert repr(ts.nn.Upsample(scale_factor=2)) == "Upsample(scale_factor=2.0, mode='nearest')"
+    assert repr(ts.nn.Upsample(size=(4, 6))) == "Upsample(size=(4, 6), mode='nearest')"
+    with pytest.raises(ValueError, match="min_val"):
+        ts.nn.Hardtanh(1.0, -1.0)
+    with pytest.raises(ValueError, match="reduction"):
+        ts.nn.MSELoss(reduction="average")
+
+
+def test_weighted_loss_modules_match_torch(on_device):
+    x, y = f32(6, 3), RNG.integers(0, 3, 6)
+    w = np.array([1.0, 2.0, 0.5], np.float32)
+    for make in (lambda L, w: L.nn.CrossEntropyLoss(weight=w, label_smoothing=0.05),
+                 lambda L, w: L.nn.NLLLoss(weight=w, ignore_index=1)):
+        outs = []
+        for L in (ts, torch):
+            xi = T(x, L, True)
+            loss = make(L, T(w, L))(xi.log_softmax(1), T(y, L))
+            loss.backward()
+            outs.append((loss, xi.grad))
+        close(outs[0][0], outs[1][0], 1e-5, "weighted loss")
+        close(outs[0][1], outs[1][1], 1e-5, "weighted loss grad")
+
+
+def test_functional_forms_match_torch():
+    F, G = ts.nn.functional, torch.nn.functional
+    x = f32(2, 3, 4, 5)
+    cases = [(lambda M, t: M.prelu(t, T(np.array([0.1, 0.2, 0.3], np.float32), M is F and ts or torch)), "prelu"),
+             (lambda M, t: M.hardswish(t), "hardswish"), (lambda M, t: M.mish(t), "mish"),
+             (lambda M, t: M.hardsigmoid(t), "hardsigmoid"), (lambda M, t: M.elu(t, 0.5), "elu"),
+             (lambda M, t: M.leaky_relu(t, 0.2), "leaky_relu"), (lambda M, t: M.normalize(t, 1.5, 2), "normalize"),
+             (lambda M, t: M.interpolate(t, scale_factor=(2, 3)), "interpolate"),
+             (lambda M, t: M.max_pool1d(t.flatten(2), 3, 2, 1), "max_pool1d"),
+             (lambda M, t: M.avg_pool1d(t.flatten(2), 4, ceil_mode=True), "avg_pool1d")]
+    for f, name in cases:
+        a, b = T(x, ts, True), T(x, torch, True)
+        oa, ob = f(F, a), f(G, b)
+        close(oa, ob, 1e-5, name)
+        oa.sum().backward()
+        ob.sum().backward()
+        close(a.grad, b.grad, 1e-5, name + " grad")
+    out, idx = F.max_pool1d(T(x, ts).flatten(2), 3, return_indices=True)
+    ref_out, ref_idx = G.max_pool1d(T(x, torch).flatten(2), 3, return_indices=True)
+    close(out, ref_out, 0, "max_pool1d values")
+    np.testing.assert_array_equal(idx.numpy(), ref_idx.numpy())
+    with pytest.raises(ValueError, match="prelu.*shape"):
+        F.prelu(T(x, ts), ts.ones(4))

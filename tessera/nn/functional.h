@@ -5,6 +5,8 @@
 // Each is the op in tessera::ops; the losses are in tessera/nn/loss.h.
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "tessera/core/arg.h"
 #include "tessera/nn/loss.h"
@@ -129,6 +131,33 @@ class CrossEntropyFuncOptions {
   operator const CrossEntropyOptions&() const { return c_; }  // NOLINT
 };
 #undef TESSERA_FUNC_OPTIONS
+
+// Activations composed of the ops, with PyTorch's formulas (the layers of the same names use them).
+Tensor elu(const Tensor& x, double alpha = 1.0);
+Tensor hardtanh(const Tensor& x, double min_val = -1.0, double max_val = 1.0);  // x clamped
+Tensor relu6(const Tensor& x);                                                   // hardtanh(x, 0, 6)
+Tensor hardsigmoid(const Tensor& x);                                             // relu6(x + 3) / 6
+Tensor hardswish(const Tensor& x);                                               // x * hardsigmoid(x)
+Tensor mish(const Tensor& x);                                                    // x * tanh(softplus(x))
+inline Tensor softplus(const Tensor& x, double beta = 1.0, double threshold = 20.0) {
+  return ops::softplus(x, beta, threshold);
+}
+// x, or weight * x below 0; weight holds one slope, or one per channel (dim 1 of x).
+Tensor prelu(const Tensor& x, const Tensor& weight);
+// x divided by its p-norm along dim (at least eps).
+Tensor normalize(const Tensor& x, double p = 2.0, int64_t dim = 1, double eps = 1e-12);
+// Nearest-neighbour resizing of [N, C, H, W] by positive integer factors, given as size (an integer
+// multiple of the input's [H, W]) or scale_factor (one factor, or one per spatial dim).
+Tensor interpolate(const Tensor& x, std::optional<Shape> size, std::optional<std::vector<double>> scale_factor = {},
+                   const std::string& mode = "nearest");
+// 1-D pooling over [N, C, L] (stride defaults to kernel_size).
+Tensor max_pool1d(const Tensor& x, int64_t kernel_size, std::optional<int64_t> stride = {}, int64_t padding = 0,
+                  int64_t dilation = 1, bool ceil_mode = false);
+std::pair<Tensor, Tensor> max_pool1d_with_indices(const Tensor& x, int64_t kernel_size, std::optional<int64_t> stride = {},
+                                                  int64_t padding = 0, int64_t dilation = 1, bool ceil_mode = false);
+Tensor avg_pool1d(const Tensor& x, int64_t kernel_size, std::optional<int64_t> stride = {}, int64_t padding = 0,
+                  bool ceil_mode = false, bool count_include_pad = true);
+Tensor adaptive_avg_pool1d(const Tensor& x, int64_t output_size);
 
 inline Tensor relu(const Tensor& x) { return ops::relu(x); }
 inline Tensor silu(const Tensor& x) { return ops::silu(x); }

@@ -1,5 +1,6 @@
 #include "tessera/nn/layers.h"
 
+#include <charconv>
 #include <cmath>
 
 #include "tessera/autograd/autograd.h"
@@ -285,9 +286,106 @@ Tensor LeakyReLUImpl::forward(const Tensor& x) {
 std::string LeakyReLUImpl::extra_repr() const { return with_inplace("negative_slope=" + detail::str(slope), inplace); }
 Tensor ELUImpl::forward(const Tensor& x) {
   double a = alpha;
-  return maybe_in_place(inplace, x, "elu_", [a](const Tensor& v) { return ops::where(v > 0.0, v, ops::expm1(v) * a); });
+  return maybe_in_place(inplace, x, "elu_", [a](const Tensor& v) { return functional::elu(v, a); });
 }
 std::string ELUImpl::extra_repr() const { return with_inplace("alpha=" + detail::str(alpha), inplace); }
+
+namespace {
+// A number as Python prints a float (1.0, 0.25, 1e-05), for the settings PyTorch prints so.
+std::string py_float(double v) {
+  char buf[32];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+  std::string s(buf, end);
+  if (s.find_first_of(".en") == std::string::npos) s += ".0";  // (n: inf, nan)
+  return s;
+}
+std::string py_tuple(const Shape& s) {
+  std::string out = "(";
+  for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
+  return out + (s.size() == 1 ? ",)" : ")");
+}
+}  // namespace
+
+Tensor SoftplusImpl::forward(const Tensor& x) { return functional::softplus(x, beta, threshold); }
+std::string SoftplusImpl::extra_repr() const { return "beta=" + py_float(beta) + ", threshold=" + py_float(threshold); }
+
+HardtanhImpl::HardtanhImpl(const char* type, double lo, double hi, bool inp)
+    : Module(type), min_val(lo), max_val(hi), inplace(inp) {
+  TS_CHECK_VALUE(lo <= hi, type, ": min_val (", lo, ") cannot be greater than max_val (", hi, ")");
+}
+Tensor HardtanhImpl::forward(const Tensor& x) {
+  double lo = min_val, hi = max_val;
+  return maybe_in_place(inplace, x, "hardtanh_", [lo, hi](const Tensor& v) { return functional::hardtanh(v, lo, hi); });
+}
+std::string HardtanhImpl::extra_repr() const {
+  return with_inplace("min_val=" + py_float(min_val) + ", max_val=" + py_float(max_val), inplace);
+}
+std::string ReLU6Impl::extra_repr() const { return with_inplace("", inplace); }
+
+Tensor HardsigmoidImpl::forward(const Tensor& x) {
+  return maybe_in_place(inplace, x, "hardsigmoid_", [](const Tensor& v) { return functional::hardsigmoid(v); });
+}
+Tensor HardswishImpl::forward(const Tensor& x) {
+  return maybe_in_place(inplace, x, "hardswish_", [](const Tensor& v) { return functional::hardswish(v); });
+}
+Tensor MishImpl::forward(const Tensor& x) {
+  return maybe_in_place(inplace, x, "mish_", [](const Tensor& v) { return functional::mish(v); });
+}
+
+PReLUImpl::PReLUImpl(int64_t n, double init) : Module("PReLU"), num_parameters(n) {
+  TS_CHECK_VALUE(n >= 1, "PReLU: num_parameters must be at least 1, got ", n);
+  weight = register_parameter("weight", full({n}, init));
+}
+Tensor PReLUImpl::forward(const Tensor& x) { return functional::prelu(x, weight); }
+std::string PReLUImpl::extra_repr() const { return "num_parameters=" + std::to_string(num_parameters); }
+
+Tensor UnflattenImpl::forward(const Tensor& x) { return x.unflatten(dim, unflattened_size); }
+std::string UnflattenImpl::extra_repr() const {
+  return "dim=" + std::to_string(dim) + ", unflattened_size=" + py_tuple(unflattened_size);
+}
+
+UpsampleImpl::UpsampleImpl(std::optional<Shape> sz, std::optional<std::vector<double>> sf, std::string m)
+    : Module("Upsample"), size(std::move(sz)), scale_factor(std::move(sf)), mode(std::move(m)) {
+  TS_CHECK_VALUE(size.has_value() != scale_factor.has_value(), "Upsample: give either size or scale_factor");
+  TS_CHECK_VALUE(mode == "nearest", "Upsample: mode '", mode, "' is not supported (only 'nearest')");
+}
+Tensor UpsampleImpl::forward(const Tensor& x) { return functional::interpolate(x, size, scale_factor, mode); }
+std::string UpsampleImpl::extra_repr() const {
+  std::string info;
+  if (scale_factor) {
+    if (scale_factor->size() == 1) {
+      info = "scale_factor=" + py_float((*scale_factor)[0]);
+    } else {
+      info = "scale_factor=(";
+      for (size_t i = 0; i < scale_factor->size(); ++i) info += (i ? ", " : "") + py_float((*scale_factor)[i]);
+      info += ")";
+    }
+  } else {
+    info = "size=" + (size->size() == 1 ? std::to_string((*size)[0]) : py_tuple(*size));
+  }
+  return info + ", mode='" + mode + "'";
+}
+
+MaxPool1dImpl::MaxPool1dImpl(int64_t k, std::optional<int64_t> s, int64_t p, int64_t d, bool c)
+    : Module("MaxPool1d"), kernel_size(k), stride(s.value_or(k)), padding(p), dilation(d), ceil_mode(c) {}
+Tensor MaxPool1dImpl::forward(const Tensor& x) {
+  return functional::max_pool1d(x, kernel_size, stride, padding, dilation, ceil_mode);
+}
+std::string MaxPool1dImpl::extra_repr() const {
+  return detail::str("kernel_size=", kernel_size, ", stride=", stride, ", padding=", padding, ", dilation=", dilation,
+                     ", ceil_mode=", ceil_mode ? "True" : "False");
+}
+
+AvgPool1dImpl::AvgPool1dImpl(int64_t k, std::optional<int64_t> s, int64_t p, bool c, bool include)
+    : Module("AvgPool1d"), kernel_size(k), stride(s.value_or(k)), padding(p), ceil_mode(c), count_include_pad(include) {}
+Tensor AvgPool1dImpl::forward(const Tensor& x) {
+  return functional::avg_pool1d(x, kernel_size, stride, padding, ceil_mode, count_include_pad);
+}
+std::string AvgPool1dImpl::extra_repr() const {
+  return "kernel_size=" + py_tuple({kernel_size}) + ", stride=" + py_tuple({stride}) + ", padding=" + py_tuple({padding});
+}
+
+Tensor AdaptiveAvgPool1dImpl::forward(const Tensor& x) { return functional::adaptive_avg_pool1d(x, output_size); }
 
 MultiheadAttentionImpl::MultiheadAttentionImpl(int64_t e, int64_t h, double drop, bool bias, bool bf)
     : Module("MultiheadAttention"), embed_dim(e), num_heads(h), dropout(drop), batch_first(bf) {

@@ -3,8 +3,10 @@
 //   nn::Conv2d(3, 50, 3, {.padding = 1}), nn::Linear(6400, 512), nn::MaxPool2d(2), ...
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "tessera/nn/holder.h"
 #include "tessera/nn/options.h"
@@ -241,6 +243,99 @@ class ELUImpl : public Module {
   double alpha;
   bool inplace;
 };
+class SoftplusImpl : public Module {
+ public:
+  explicit SoftplusImpl(double beta = 1.0, double threshold = 20.0) : Module("Softplus"), beta(beta), threshold(threshold) {}
+  Tensor forward(const Tensor& x) override;
+  std::string extra_repr() const override;
+  double beta, threshold;
+};
+// x clamped to [min_val, max_val].
+class HardtanhImpl : public Module {
+ public:
+  explicit HardtanhImpl(double min_val = -1.0, double max_val = 1.0, bool inplace = false)
+      : HardtanhImpl("Hardtanh", min_val, max_val, inplace) {}
+  Tensor forward(const Tensor& x) override;
+  std::string extra_repr() const override;
+  double min_val, max_val;
+  bool inplace;
+
+ protected:
+  HardtanhImpl(const char* type, double min_val, double max_val, bool inplace);
+};
+class ReLU6Impl : public HardtanhImpl {  // min(max(x, 0), 6)
+ public:
+  explicit ReLU6Impl(bool inplace = false) : HardtanhImpl("ReLU6", 0.0, 6.0, inplace) {}
+  std::string extra_repr() const override;
+};
+// Activations without settings besides inplace: Hardsigmoid (relu6(x + 3) / 6), Hardswish
+// (x * hardsigmoid(x)), Mish (x * tanh(softplus(x))).
+#define TS_INPLACE_ACTIVATION(Name)                                           \
+  class Name##Impl : public Module {                                         \
+   public:                                                                   \
+    explicit Name##Impl(bool inplace = false) : Module(#Name), inplace(inplace) {} \
+    Tensor forward(const Tensor& x) override;                                \
+    bool inplace;                                                            \
+  };
+TS_INPLACE_ACTIVATION(Hardsigmoid)
+TS_INPLACE_ACTIVATION(Hardswish)
+TS_INPLACE_ACTIVATION(Mish)
+#undef TS_INPLACE_ACTIVATION
+// x, or a * x below 0 with a learned slope a: one, or one per channel (dim 1 of the input).
+class PReLUImpl : public Module {
+ public:
+  explicit PReLUImpl(int64_t num_parameters = 1, double init = 0.25);
+  Tensor forward(const Tensor& x) override;
+  std::string extra_repr() const override;
+  Tensor weight;
+  int64_t num_parameters;
+};
+// Splits dim into unflattened_size (one entry may be -1).
+class UnflattenImpl : public Module {
+ public:
+  UnflattenImpl(int64_t dim, Shape unflattened_size) : Module("Unflatten"), dim(dim), unflattened_size(std::move(unflattened_size)) {}
+  Tensor forward(const Tensor& x) override;
+  std::string extra_repr() const override;
+  int64_t dim;
+  Shape unflattened_size;
+};
+// Nearest-neighbour upsampling of [N, C, H, W] by integer factors (functional::interpolate).
+class UpsampleImpl : public Module {
+ public:
+  explicit UpsampleImpl(std::optional<Shape> size = {}, std::optional<std::vector<double>> scale_factor = {},
+                        std::string mode = "nearest");
+  Tensor forward(const Tensor& x) override;
+  std::string extra_repr() const override;
+  std::optional<Shape> size;
+  std::optional<std::vector<double>> scale_factor;
+  std::string mode;
+};
+// 1-D pooling over [N, C, L]; stride defaults to kernel_size.
+class MaxPool1dImpl : public Module {
+ public:
+  explicit MaxPool1dImpl(int64_t kernel_size, std::optional<int64_t> stride = {}, int64_t padding = 0,
+                         int64_t dilation = 1, bool ceil_mode = false);
+  Tensor forward(const Tensor& x) override;
+  std::string extra_repr() const override;
+  int64_t kernel_size, stride, padding, dilation;
+  bool ceil_mode;
+};
+class AvgPool1dImpl : public Module {
+ public:
+  explicit AvgPool1dImpl(int64_t kernel_size, std::optional<int64_t> stride = {}, int64_t padding = 0,
+                         bool ceil_mode = false, bool count_include_pad = true);
+  Tensor forward(const Tensor& x) override;
+  std::string extra_repr() const override;
+  int64_t kernel_size, stride, padding;
+  bool ceil_mode, count_include_pad;
+};
+class AdaptiveAvgPool1dImpl : public Module {
+ public:
+  explicit AdaptiveAvgPool1dImpl(int64_t output_size) : Module("AdaptiveAvgPool1d"), output_size(output_size) {}
+  Tensor forward(const Tensor& x) override;
+  std::string extra_repr() const override { return "output_size=" + std::to_string(output_size); }
+  int64_t output_size;
+};
 class GELUImpl : public Module {
  public:
   explicit GELUImpl(std::string approximate = "none") : Module("GELU"), approximate(std::move(approximate)) {}
@@ -304,5 +399,8 @@ TESSERA_NN_NAME(Dropout2d); TESSERA_NN_NAME(Dropout3d); TESSERA_NN_NAME(Embeddin
 TESSERA_NN_NAME(Sigmoid); TESSERA_NN_NAME(Tanh); TESSERA_NN_NAME(ReLU); TESSERA_NN_NAME(SiLU);
 TESSERA_NN_NAME(LeakyReLU); TESSERA_NN_NAME(ELU); TESSERA_NN_NAME(GELU); TESSERA_NN_NAME(Softmax);
 TESSERA_NN_NAME(LogSoftmax); TESSERA_NN_NAME(Functional); TESSERA_NN_NAME(MultiheadAttention);
+TESSERA_NN_NAME(Softplus); TESSERA_NN_NAME(Hardtanh); TESSERA_NN_NAME(ReLU6); TESSERA_NN_NAME(Hardsigmoid);
+TESSERA_NN_NAME(Hardswish); TESSERA_NN_NAME(Mish); TESSERA_NN_NAME(PReLU); TESSERA_NN_NAME(Unflatten);
+TESSERA_NN_NAME(Upsample); TESSERA_NN_NAME(MaxPool1d); TESSERA_NN_NAME(AvgPool1d); TESSERA_NN_NAME(AdaptiveAvgPool1d);
 
 }  // namespace tessera::nn

@@ -256,3 +256,18 @@ TEST(Holder, LibTorchsIndexingSpellings) {
   EXPECT_EQ(x.index({Ellipsis, None}).sizes(), (tessera::Shape{2, 3, 4, 1}));
   EXPECT_THROW(x.index({"..", 1}), tessera::ValueError);
 }
+
+// The loss modules and the activations that were Python-only are LibTorch holders too.
+TEST(Holder, LossModulesAndMoreLayers) {
+  tessera::manual_seed(3);
+  nn::Sequential net(nn::Linear(4, 8), nn::Hardswish(), nn::PReLU(), nn::Linear(8, 3));
+  nn::CrossEntropyLoss criterion;
+  nn::MSELoss mse(/*reduction=*/"sum");
+  tessera::Tensor x = tessera::randn({5, 4}), y = tessera::tensor({0, 1, 2, 1, 0});
+  tessera::Tensor loss = criterion(net->forward(x), y);
+  EXPECT_NEAR(loss.item<double>(), nn::functional::cross_entropy(net->forward(x), y).item<double>(), 1e-6);
+  loss.backward();
+  EXPECT_TRUE(net->parameters()[2].grad().defined());  // the PReLU slope
+  EXPECT_EQ(mse(x, x * 0.0).item<double>(), (x * x).sum().item<double>());
+  EXPECT_EQ(criterion->reduction, "mean");
+}

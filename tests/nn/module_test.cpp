@@ -218,6 +218,66 @@ TEST_P(Layers, MatchTheirFunctionalDefinitions) {
   EXPECT_THROW(lin(randn({2, 5}, {DType::Float32, dev().is_cpu() ? Device::cuda(0) : Device::cpu()})), DeviceError);
 }
 
+// The activations, 1-D pools, Unflatten, Upsample and PReLU against values worked out by hand, and
+// the loss modules against the functions they wrap (their class weights are buffers).
+TEST_P(Layers, ActivationsPoolsAndLossModules) {
+  Tensor x = on(tensor({-4.0, -1.0, 0.0, 1.0, 4.0}));
+  auto values = [](const Tensor& t) { return t.to_vector(); };
+  auto near = [](const std::vector<double>& a, const std::vector<double>& b) {
+    ASSERT_EQ(a.size(), b.size());
+    for (size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(a[i], b[i], 1e-6) << i;
+  };
+  near(values(nn::Hardtanh()(x)), {-1, -1, 0, 1, 1});
+  near(values(nn::ReLU6()(x * 2.0)), {0, 0, 0, 2, 6});
+  near(values(nn::Hardsigmoid()(x)), {0, 2.0 / 6, 0.5, 4.0 / 6, 1});
+  near(values(nn::Hardswish()(x)), {0, -2.0 / 6, 0, 4.0 / 6, 4});
+  std::vector<double> mish;
+  for (double v : {-4.0, -1.0, 0.0, 1.0, 4.0}) mish.push_back(v * std::tanh(std::log1p(std::exp(v))));
+  near(values(nn::Mish()(x)), mish);
+  near(values(nn::Softplus(2.0, 3.0)(x)), {std::log1p(std::exp(-8.0)) / 2, std::log1p(std::exp(-2.0)) / 2,
+                                          std::log(2.0) / 2, std::log1p(std::exp(2.0)) / 2, 4});  // linear above 3
+  Tensor y = x.clone();
+  nn::Hardtanh(-0.5, 0.5, /*inplace=*/true)(y);
+  near(values(y), {-0.5, -0.5, 0, 0.5, 0.5});
+  EXPECT_THROW(nn::Hardtanh(1, -1), ValueError);
+  EXPECT_EQ(nn::ReLU6().str().substr(0, 7), "ReLU6()");
+  // PReLU: one slope per channel, learned.
+  nn::PReLU prelu(2, 0.5);
+  prelu.to(dev());
+  Tensor img = on(tensor({-2.0, 2.0, -2.0, 2.0})).view({1, 2, 2, 1});
+  prelu.weight.detach().select(0, 1).fill_(0.25);
+  Tensor out = prelu(img);
+  near(values(out), {-1, 2, -0.5, 2});
+  out.sum().backward();
+  near(values(prelu.weight.grad()), {-2, -2});
+  EXPECT_THROW(nn::PReLU(3)(img), ShapeError);
+  // 1-D pools over [N, C, L].
+  Tensor seq = on(arange(0, 8, 1, f32())).view({1, 1, 8});
+  near(values(nn::MaxPool1d(3, 2, 1)(seq)), {1, 3, 5, 7});
+  near(values(nn::AvgPool1d(2)(seq)), {0.5, 2.5, 4.5, 6.5});
+  near(values(nn::AdaptiveAvgPool1d(2)(seq)), {1.5, 5.5});
+  EXPECT_EQ(nn::AvgPool1d(2).extra_repr(), "kernel_size=(2,), stride=(2,), padding=(0,)");
+  EXPECT_THROW(nn::MaxPool1d(2)(seq.view({8})), ShapeError);
+  EXPECT_EQ(nn::Unflatten(1, {2, 4})(seq.view({1, 8})).shape(), (Shape{1, 2, 4}));
+  Tensor up = nn::Upsample(std::nullopt, std::vector<double>{2})(on(tensor({1.0, 2.0})).view({1, 1, 1, 2}));
+  near(values(up), {1, 1, 2, 2, 1, 1, 2, 2});
+  EXPECT_THROW(nn::Upsample(Shape{3, 3})(on(zeros({1, 1, 2, 2}))), ValueError);  // not a multiple
+  // Loss modules: the functions, with their settings; class weights are buffers.
+  Tensor logits = randn({4, 3}, f32()), target = on(tensor({0, 2, 1, 2}));
+  Tensor w = on(tensor({1.0f, 2.0f, 0.5f}));
+  nn::CrossEntropyLoss ce({.weight = w, .label_smoothing = 0.1});
+  EXPECT_TRUE(ops::allclose(ce.forward(logits, target),
+                            F::cross_entropy(logits, target, {.weight = w, .label_smoothing = 0.1}), 1e-6, 1e-6));
+  EXPECT_EQ(ce.state_dict().size(), 1u);
+  EXPECT_EQ(ce.state_dict()[0].first, "weight");
+  EXPECT_TRUE(nn::MSELoss().state_dict().empty());
+  Tensor a = randn({4, 3}, f32()), b = randn({4, 3}, f32());
+  EXPECT_TRUE(ops::allclose(nn::SmoothL1Loss("sum", 0.5).forward(a, b), F::smooth_l1_loss(a, b, "sum", 0.5), 1e-6, 1e-6));
+  EXPECT_TRUE(ops::allclose(nn::BCEWithLogitsLoss({}, "mean", w).forward(a, ops::sigmoid(b)),
+                            F::binary_cross_entropy_with_logits(a, ops::sigmoid(b), {}, w), 1e-6, 1e-6));
+  EXPECT_THROW(nn::L1Loss("average"), ValueError);
+}
+
 TEST_P(Layers, MultiheadAttentionMatchesTheFormula) {
   manual_seed(2);
   nn::MultiheadAttention mha(8, 2, 0.0, true, /*batch_first=*/true);

@@ -7,7 +7,6 @@ from .. import _tessera as _C
 from .._tessera import Tensor
 from .._tessera import init  # noqa: F401
 from . import functional  # noqa: F401
-from . import functional as F
 from . import utils  # noqa: F401
 
 # The layers implemented in C++ (tessera::nn), usable alone or inside Python modules.
@@ -15,7 +14,12 @@ from .._tessera import (AdaptiveAvgPool2d, AvgPool2d, BatchNorm1d, BatchNorm2d, 
                         Conv2d, ConvTranspose2d, Dropout, Dropout1d, Dropout2d, Dropout3d, ELU, Embedding, Flatten, GELU, GroupNorm, Identity,
                         LayerNorm, LeakyReLU, Linear, LogSoftmax, MaxPool2d, MultiheadAttention, ReLU, Sigmoid,
                         SiLU, Softmax, Tanh, RNN, LSTM, GRU, RNNCell, LSTMCell, GRUCell, Transformer,
-                        TransformerDecoder, TransformerDecoderLayer, TransformerEncoder, TransformerEncoderLayer)
+                        TransformerDecoder, TransformerDecoderLayer, TransformerEncoder, TransformerEncoderLayer,
+                        Softplus, Hardtanh, ReLU6, Hardsigmoid, Hardswish, Mish, PReLU, Unflatten, Upsample,
+                        MaxPool1d, AvgPool1d, AdaptiveAvgPool1d)
+# The losses as modules (torch.nn.*Loss), in C++ too.
+from .._tessera import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, KLDivLoss, L1Loss, MSELoss, NLLLoss,  # noqa: F401
+                        SmoothL1Loss)
 
 
 class RemovableHandle:
@@ -78,7 +82,7 @@ def _with_factory_kwargs(cls):
 
 
 for _cls in (Linear, Bilinear, Conv1d, Conv2d, ConvTranspose2d, BatchNorm1d, BatchNorm2d, LayerNorm, GroupNorm,
-             Embedding, RNN, LSTM, GRU, RNNCell, LSTMCell, GRUCell, MultiheadAttention, Transformer,
+             Embedding, PReLU, RNN, LSTM, GRU, RNNCell, LSTMCell, GRUCell, MultiheadAttention, Transformer,
              TransformerEncoderLayer, TransformerDecoderLayer):
     _with_factory_kwargs(_cls)
 del _cls
@@ -536,222 +540,6 @@ class ModuleDict(Module):
 
     def items(self):
         return list(_cpp_named_children(self))
-
-
-# --- losses as modules (torch.nn.*Loss), over the C++ functional losses -------------------------
-
-class _Loss(Module):
-    """The base of the loss modules: reduction is "mean", "sum" or "none"."""
-
-    def __init__(self, reduction="mean"):
-        super().__init__()
-        self.reduction = reduction
-
-
-class CrossEntropyLoss(_Loss):
-    """Softmax cross-entropy of logits and class indices (class weights, ignore_index, label smoothing)."""
-
-    def __init__(self, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
-        super().__init__(reduction)
-        self.weight, self.ignore_index, self.label_smoothing = weight, ignore_index, label_smoothing
-
-    def forward(self, input, target):
-        return F.cross_entropy(input, target, weight=self.weight, ignore_index=self.ignore_index,
-                               reduction=self.reduction, label_smoothing=self.label_smoothing)
-
-
-class NLLLoss(_Loss):
-    """Negative log-likelihood of log-probabilities and class indices."""
-
-    def __init__(self, weight=None, ignore_index=-100, reduction="mean"):
-        super().__init__(reduction)
-        self.weight, self.ignore_index = weight, ignore_index
-
-    def forward(self, input, target):
-        return F.nll_loss(input, target, weight=self.weight, ignore_index=self.ignore_index, reduction=self.reduction)
-
-
-class MSELoss(_Loss):
-    """Mean squared error."""
-
-    def forward(self, input, target):
-        return F.mse_loss(input, target, reduction=self.reduction)
-
-
-class L1Loss(_Loss):
-    """Mean absolute error."""
-
-    def forward(self, input, target):
-        return F.l1_loss(input, target, reduction=self.reduction)
-
-
-class SmoothL1Loss(_Loss):
-    """Quadratic below beta, linear above (Huber-style)."""
-
-    def __init__(self, reduction="mean", beta=1.0):
-        super().__init__(reduction)
-        self.beta = beta
-
-    def forward(self, input, target):
-        return F.smooth_l1_loss(input, target, reduction=self.reduction, beta=self.beta)
-
-
-class BCELoss(_Loss):
-    """Binary cross-entropy of probabilities."""
-
-    def __init__(self, weight=None, reduction="mean"):
-        super().__init__(reduction)
-        self.weight = weight
-
-    def forward(self, input, target):
-        return F.binary_cross_entropy(input, target, weight=self.weight, reduction=self.reduction)
-
-
-class BCEWithLogitsLoss(_Loss):
-    """Binary cross-entropy of logits, computed stably (pos_weight for imbalance)."""
-
-    def __init__(self, weight=None, reduction="mean", pos_weight=None):
-        super().__init__(reduction)
-        self.weight, self.pos_weight = weight, pos_weight
-
-    def forward(self, input, target):
-        return F.binary_cross_entropy_with_logits(input, target, weight=self.weight, reduction=self.reduction,
-                                                  pos_weight=self.pos_weight)
-
-
-class KLDivLoss(_Loss):
-    """Kullback-Leibler divergence of log-probabilities from a target distribution."""
-
-    def __init__(self, reduction="mean", log_target=False):
-        super().__init__(reduction)
-        self.log_target = log_target
-
-    def forward(self, input, target):
-        return F.kl_div(input, target, reduction=self.reduction, log_target=self.log_target)
-
-
-# --- more layers, composed of the C++ ops ----------------------------------------------------------------
-
-class Softplus(Module):
-    """Smooth ReLU: log(1 + e^(beta x)) / beta, linear above threshold."""
-
-    def __init__(self, beta=1.0, threshold=20.0):
-        super().__init__()
-        self.beta, self.threshold = beta, threshold
-
-    def forward(self, x):
-        return F.softplus(x, self.beta, self.threshold)
-
-
-class Hardtanh(Module):
-    """x clamped to [min_val, max_val]."""
-
-    def __init__(self, min_val=-1.0, max_val=1.0):
-        super().__init__()
-        self.min_val, self.max_val = min_val, max_val
-
-    def forward(self, x):
-        return x.clamp(self.min_val, self.max_val)
-
-
-class ReLU6(Hardtanh):
-    """ReLU capped at 6: min(max(x, 0), 6)."""
-
-    def __init__(self):
-        super().__init__(0.0, 6.0)
-
-
-class Hardsigmoid(Module):
-    """Piecewise-linear sigmoid: relu6(x + 3) / 6."""
-
-    def forward(self, x):
-        return F.hardsigmoid(x)
-
-
-class Hardswish(Module):
-    """x * relu6(x + 3) / 6."""
-
-    def forward(self, x):
-        return F.hardswish(x)
-
-
-class Mish(Module):
-    """x * tanh(softplus(x))."""
-
-    def forward(self, x):
-        return F.mish(x)
-
-
-class PReLU(Module):
-    """x, or a * x below 0, with a learned a (one, or one per channel of dim 1)."""
-
-    def __init__(self, num_parameters=1, init=0.25):
-        super().__init__()
-        self.num_parameters = num_parameters
-        self.weight = Parameter(_C._full([num_parameters], init, _C.dtype.float32, "cpu"))
-
-    def forward(self, x):
-        a = self.weight
-        if self.num_parameters > 1:
-            a = a.reshape([1, -1] + [1] * (x.dim() - 2))
-        return F.prelu(x, a)
-
-
-class Unflatten(Module):
-    """Splits dim into the given sizes."""
-
-    def __init__(self, dim, unflattened_size):
-        super().__init__()
-        self.dim, self.sizes = dim, list(unflattened_size)
-
-    def forward(self, x):
-        return x.unflatten(self.dim, self.sizes)
-
-
-class Upsample(Module):
-    """Nearest-neighbour upsampling of [N, C, H, W] by an integer scale factor."""
-
-    def __init__(self, size=None, scale_factor=None, mode="nearest"):
-        super().__init__()
-        self.size, self.scale_factor, self.mode = size, scale_factor, mode
-
-    def forward(self, x):
-        return F.interpolate(x, self.size, self.scale_factor, self.mode)
-
-
-class MaxPool1d(Module):
-    """1-D max pooling over [N, C, L]."""
-
-    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
-        super().__init__()
-        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
-        self.dilation, self.ceil_mode = dilation, ceil_mode
-
-    def forward(self, x):
-        return F.max_pool1d(x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode)
-
-
-class AvgPool1d(Module):
-    """1-D average pooling over [N, C, L]."""
-
-    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
-        super().__init__()
-        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
-        self.ceil_mode, self.count_include_pad = ceil_mode, count_include_pad
-
-    def forward(self, x):
-        return F.avg_pool1d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad)
-
-
-class AdaptiveAvgPool1d(Module):
-    """1-D average pooling of [N, C, L] to a given length."""
-
-    def __init__(self, output_size):
-        super().__init__()
-        self.output_size = output_size
-
-    def forward(self, x):
-        return F.adaptive_avg_pool1d(x, self.output_size)
 
 
 def _embedding_from_pretrained(cls, embeddings, freeze=True, padding_idx=None):

@@ -1,5 +1,6 @@
 """tessera.nn.functional: PyTorch's functional names over the C++ ops and losses."""
 from .. import _tessera as _C
+from .._tessera import _functional as _CF
 from .._tessera import (adaptive_avg_pool2d, avg_pool2d, batch_norm, binary_cross_entropy,  # noqa: F401
                         binary_cross_entropy_with_logits, conv1d, conv2d, conv_transpose2d, cross_entropy,
                         embedding, gelu, group_norm, kl_div, l1_loss, layer_norm, linear, log_softmax, max_pool2d,
@@ -34,24 +35,24 @@ def dropout(input, p=0.5, training=True, inplace=False):
 
 def leaky_relu(input, negative_slope=0.01, inplace=False):
     """x where x > 0, else negative_slope * x."""
-    return _apply(input, lambda x: where(x > 0, x, x * negative_slope), inplace)
+    return _apply(input, lambda x: _CF.leaky_relu(x, negative_slope), inplace)
 
 
 def elu(input, alpha=1.0, inplace=False):
     """x where x > 0, else alpha * (exp(x) - 1)."""
-    return _apply(input, lambda x: where(x > 0, x, x.expm1() * alpha), inplace)
+    return _apply(input, lambda x: _CF.elu(x, alpha), inplace)
 
 
 def normalize(input, p=2.0, dim=1, eps=1e-12):
     """input divided by its p-norm along dim (at least eps)."""
-    return input / input.norm(p, dim, keepdim=True).clamp(min=eps)
+    return _CF.normalize(input, p, dim, eps)
 
 
 def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
     """input clamped to [min_val, max_val]."""
-    if min_val > max_val:
+    if min_val > max_val:  # (checked before an in-place write touches input)
         raise ValueError(f"hardtanh: min_val ({min_val}) cannot be greater than max_val ({max_val})")
-    return _apply(input, lambda x: x.clamp(min_val, max_val), inplace)
+    return _apply(input, lambda x: _CF.hardtanh(x, min_val, max_val), inplace)
 
 
 def relu6(input, inplace=False):
@@ -59,24 +60,24 @@ def relu6(input, inplace=False):
     return hardtanh(input, 0.0, 6.0, inplace)
 
 
-def hardsigmoid(input):
+def hardsigmoid(input, inplace=False):
     """Piecewise-linear sigmoid: relu6(x + 3) / 6."""
-    return (input + 3).clamp(0.0, 6.0) / 6
+    return _apply(input, _CF.hardsigmoid, inplace)
 
 
-def hardswish(input):
+def hardswish(input, inplace=False):
     """x * relu6(x + 3) / 6."""
-    return input * hardsigmoid(input)
+    return _apply(input, _CF.hardswish, inplace)
 
 
-def mish(input):
+def mish(input, inplace=False):
     """x * tanh(softplus(x))."""
-    return input * softplus(input).tanh()
+    return _apply(input, _CF.mish, inplace)
 
 
 def prelu(input, weight):
-    """x, or weight * x below 0 (weight broadcasts: one value, or one per channel shaped to dim 1)."""
-    return where(input > 0, input, input * weight)
+    """x, or weight * x below 0; weight holds one slope, or one per channel (dim 1 of input)."""
+    return _CF.prelu(input, weight)
 
 
 def dropout1d(input, p=0.5, training=True, inplace=False):
@@ -98,51 +99,34 @@ def dropout3d(input, p=0.5, training=True, inplace=False):
 def interpolate(input, size=None, scale_factor=None, mode="nearest"):
     """Nearest-neighbour resizing of [N, C, H, W] by integer scale factors (or to a size that is an
     integer multiple of the input's); other modes are not implemented."""
-    if mode != "nearest":
-        raise ValueError(f"interpolate: mode '{mode}' is not supported (only 'nearest')")
-    if input.dim() != 4:
-        raise ValueError(f"interpolate: expected [N, C, H, W], got shape {tuple(input.shape)}")
-    n, c, h, w = input.shape
-    if size is not None:
-        sh, sw = (size, size) if isinstance(size, int) else size
-        if sh % h or sw % w:
-            raise ValueError(f"interpolate: size {tuple((sh, sw))} is not an integer multiple of {(h, w)}")
-        fh, fw = sh // h, sw // w
-    elif scale_factor is not None:
-        fh, fw = (scale_factor, scale_factor) if not isinstance(scale_factor, (tuple, list)) else scale_factor
-        if fh != int(fh) or fw != int(fw) or fh < 1 or fw < 1:
-            raise ValueError(f"interpolate: scale_factor must be a positive integer, got {scale_factor}")
-        fh, fw = int(fh), int(fw)
-    else:
-        raise ValueError("interpolate: give size or scale_factor")
-    out = input.reshape(n, c, h, 1, w, 1).expand(n, c, h, fh, w, fw)
-    return out.reshape(n, c, h * fh, w * fw)
+    size = [size] if isinstance(size, int) else size
+    scale_factor = [scale_factor] if isinstance(scale_factor, (int, float)) else scale_factor
+    return _CF.interpolate(input, size, scale_factor, mode)
 
 
-def _pool1d(pool2d, input, kernel_size, stride, padding, **kw):
-    if input.dim() != 3:
-        raise ValueError(f"{pool2d.__name__.replace('2d', '1d')}: expected [N, C, L], got shape {tuple(input.shape)}")
-    stride = kernel_size if stride is None else stride
-    out = pool2d(input.unsqueeze(2), (1, kernel_size), (1, stride), (0, padding), **kw)
-    if isinstance(out, tuple):
-        return out[0].squeeze(2), out[1].squeeze(2)
-    return out.squeeze(2)
+def _single(v, name, what):
+    if isinstance(v, (tuple, list)):
+        if len(v) != 1:
+            raise ValueError(f"{name}: {what} takes one number for 1-D pooling, got {tuple(v)}")
+        return v[0]
+    return v
 
 
 def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
-    """1-D max pooling over [N, C, L]."""
-    return _pool1d(max_pool2d, input, kernel_size, stride, padding, dilation=(1, dilation), ceil_mode=ceil_mode,
-                   return_indices=return_indices)
+    """1-D max pooling over [N, C, L]; return_indices also gives the positions of the maxima."""
+    args = (input, _single(kernel_size, "max_pool1d", "kernel_size"),
+            None if stride is None else _single(stride, "max_pool1d", "stride"), _single(padding, "max_pool1d", "padding"),
+            _single(dilation, "max_pool1d", "dilation"), ceil_mode)
+    return _CF.max_pool1d_with_indices(*args) if return_indices else _CF.max_pool1d(*args)
 
 
 def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
     """1-D average pooling over [N, C, L]."""
-    return _pool1d(avg_pool2d, input, kernel_size, stride, padding, ceil_mode=ceil_mode,
-                   count_include_pad=count_include_pad)
+    return _CF.avg_pool1d(input, _single(kernel_size, "avg_pool1d", "kernel_size"),
+                          None if stride is None else _single(stride, "avg_pool1d", "stride"),
+                          _single(padding, "avg_pool1d", "padding"), ceil_mode, count_include_pad)
 
 
 def adaptive_avg_pool1d(input, output_size):
     """1-D average pooling of [N, C, L] to a given length."""
-    if input.dim() != 3:
-        raise ValueError(f"adaptive_avg_pool1d: expected [N, C, L], got shape {tuple(input.shape)}")
-    return adaptive_avg_pool2d(input.unsqueeze(2), (1, output_size)).squeeze(2)
+    return _CF.adaptive_avg_pool1d(input, _single(output_size, "adaptive_avg_pool1d", "output_size"))
