@@ -639,7 +639,7 @@ void bind_nn(nb::module_& m) {
     if (act != "relu" && act != "gelu")
       throw ValueError("Transformer: activation must be 'relu' or 'gelu' (or F.relu / F.gelu), got " +
                        tessera::py::py_str(activation));
-    return nn::TransformerOptions{dff, dropout, act, eps, bf, nf};
+    return nn::TransformerConfig{dff, dropout, act, eps, bf, nf};
   };
   nb::class_<nn::TransformerEncoderLayer, nn::Module>(
       m, "TransformerEncoderLayer", "Self-attention and a feed-forward block, post- or pre-norm (torch.nn.TransformerEncoderLayer).")

@@ -377,6 +377,8 @@ class MultiheadAttentionImpl : public Module {
  public:
   MultiheadAttentionImpl(int64_t embed_dim, int64_t num_heads, double dropout = 0.0, bool bias = true,
                      bool batch_first = false);
+  explicit MultiheadAttentionImpl(const MultiheadAttentionOptions& o)
+      : MultiheadAttentionImpl(o.embed_dim(), o.num_heads(), o.dropout(), o.bias(), o.batch_first()) {}
   // key_padding_mask [N, S] bool (true = ignore); attn_mask [L, S] bool (true = masked) or
   // float (added to the scores).
   std::pair<Tensor, Tensor> forward(const Tensor& query, const Tensor& key, const Tensor& value,

@@ -79,6 +79,11 @@ struct ActivationArgs {
   double negative_slope = 0.01;
   bool inplace = false;
 };
+struct MultiheadAttentionArgs {
+  int64_t embed_dim, num_heads;
+  double dropout = 0;
+  bool bias = true, batch_first = false;
+};
 struct RNNArgs : RNNConfig {
   int64_t input_size, hidden_size;
   std::string nonlinearity = "tanh";
@@ -194,6 +199,19 @@ class ReLUOptions {
   ReLUOptions(bool inplace = false) { c_.inplace = inplace; }  // NOLINT
   TESSERA_NN_BUILDER(ReLUOptions, builder_args::ActivationArgs)
   TESSERA_ARG(bool, inplace)
+};
+
+// MultiheadAttentionOptions(embed_dim, num_heads) (LibTorch's kdim, vdim, add_bias_kv and
+// add_zero_attn are not supported: keys and values have embed_dim features).
+class MultiheadAttentionOptions {
+ public:
+  MultiheadAttentionOptions(int64_t embed_dim, int64_t num_heads) { c_.embed_dim = embed_dim, c_.num_heads = num_heads; }
+  TESSERA_NN_BUILDER(MultiheadAttentionOptions, builder_args::MultiheadAttentionArgs)
+  TESSERA_ARG(int64_t, embed_dim)
+  TESSERA_ARG(int64_t, num_heads)
+  TESSERA_ARG(double, dropout)
+  TESSERA_ARG(bool, bias)
+  TESSERA_ARG(bool, batch_first)
 };
 
 // RNNOptions, LSTMOptions, GRUOptions: (input_size, hidden_size); nonlinearity is RNN's.

@@ -10,7 +10,7 @@
 namespace tessera::nn {
 
 namespace {
-void check_options(const char* name, int64_t d_model, int64_t nhead, const TransformerOptions& o) {
+void check_options(const char* name, int64_t d_model, int64_t nhead, const TransformerConfig& o) {
   TS_CHECK_VALUE(d_model > 0 && nhead > 0 && d_model % nhead == 0, name, ": d_model (", d_model,
                  ") must be a positive multiple of nhead (", nhead, ")");
   TS_CHECK_VALUE(o.dim_feedforward > 0, name, ": dim_feedforward must be positive, got ", o.dim_feedforward);
@@ -49,7 +49,7 @@ void copy_state(const Module& src, Module& dst) {
 }
 }  // namespace
 
-TransformerEncoderLayerImpl::TransformerEncoderLayerImpl(int64_t d, int64_t h, TransformerOptions o)
+TransformerEncoderLayerImpl::TransformerEncoderLayerImpl(int64_t d, int64_t h, TransformerConfig o)
     : Module("TransformerEncoderLayer"), d_model(d), nhead(h), options(o) {
   check_options("TransformerEncoderLayer", d, h, o);
   self_attn = register_module("self_attn", std::make_shared<MultiheadAttentionImpl>(d, h, o.dropout, true, o.batch_first));
@@ -91,7 +91,7 @@ std::shared_ptr<TransformerEncoderLayerImpl> TransformerEncoderLayerImpl::clone_
   return c;
 }
 
-TransformerDecoderLayerImpl::TransformerDecoderLayerImpl(int64_t d, int64_t h, TransformerOptions o)
+TransformerDecoderLayerImpl::TransformerDecoderLayerImpl(int64_t d, int64_t h, TransformerConfig o)
     : Module("TransformerDecoderLayer"), d_model(d), nhead(h), options(o) {
   check_options("TransformerDecoderLayer", d, h, o);
   self_attn = register_module("self_attn", std::make_shared<MultiheadAttentionImpl>(d, h, o.dropout, true, o.batch_first));
@@ -157,6 +157,22 @@ TransformerEncoderImpl::TransformerEncoderImpl(const TransformerEncoderLayerImpl
   layers = stack_copies(*this, layer, num_layers, norm);
 }
 
+namespace {
+template <class L>
+const L& layer_of(const char* who, const std::shared_ptr<L>& layer) {
+  TS_CHECK_VALUE(layer != nullptr, who, ": the layer is null (an empty holder?)");
+  return *layer;
+}
+}  // namespace
+
+TransformerEncoderImpl::TransformerEncoderImpl(const std::shared_ptr<TransformerEncoderLayerImpl>& layer,
+                                               int64_t num_layers, std::shared_ptr<LayerNormImpl> n)
+    : TransformerEncoderImpl(layer_of("TransformerEncoder", layer), num_layers, std::move(n)) {}
+
+TransformerDecoderImpl::TransformerDecoderImpl(const std::shared_ptr<TransformerDecoderLayerImpl>& layer,
+                                               int64_t num_layers, std::shared_ptr<LayerNormImpl> n)
+    : TransformerDecoderImpl(layer_of("TransformerDecoder", layer), num_layers, std::move(n)) {}
+
 Tensor TransformerEncoderImpl::forward(const Tensor& src, const Tensor& mask, const Tensor& src_key_padding_mask,
                                    bool is_causal) {
   Tensor x = src;
@@ -183,7 +199,7 @@ Tensor TransformerDecoderImpl::forward(const Tensor& tgt, const Tensor& memory, 
   return norm ? (*norm)(x) : x;
 }
 
-TransformerImpl::TransformerImpl(int64_t d, int64_t h, int64_t ne, int64_t nd, TransformerOptions o)
+TransformerImpl::TransformerImpl(int64_t d, int64_t h, int64_t ne, int64_t nd, TransformerConfig o)
     : Module("Transformer"), d_model(d), nhead(h), batch_first(o.batch_first) {
   encoder = register_module(
       "encoder", std::make_shared<TransformerEncoderImpl>(TransformerEncoderLayerImpl(d, h, o), ne,

@@ -271,3 +271,30 @@ TEST(Holder, LossModulesAndMoreLayers) {
   EXPECT_EQ(mse(x, x * 0.0).item<double>(), (x * x).sum().item<double>());
   EXPECT_EQ(criterion->reduction, "mean");
 }
+
+// LibTorch's transformer and attention builders.
+TEST(Holder, TransformerAndAttentionBuilders) {
+  tessera::manual_seed(4);
+  nn::TransformerEncoderLayer layer(nn::TransformerEncoderLayerOptions(16, 4).dim_feedforward(32).dropout(0.0));
+  nn::TransformerEncoder encoder(nn::TransformerEncoderOptions(layer, 2).norm(nn::LayerNorm(nn::LayerNormOptions({16}))));
+  Tensor x = tessera::randn({5, 3, 16});
+  EXPECT_EQ(encoder->forward(x).sizes(), (tessera::Shape{5, 3, 16}));
+  EXPECT_EQ(encoder->layers.size(), 2u);
+  EXPECT_TRUE(encoder->norm != nullptr);
+  EXPECT_EQ(layer->options.dim_feedforward, 32);
+  nn::TransformerEncoder plain(layer, 3);  // (layer, num_layers), as LibTorch's constructor
+  EXPECT_EQ(plain->layers.size(), 3u);
+  nn::TransformerEncoderLayerImpl same(16, 4, {.dim_feedforward = 32, .dropout = 0.0});
+  EXPECT_EQ(same.named_parameters().size(), layer->named_parameters().size());
+  EXPECT_THROW(nn::TransformerEncoder(nn::TransformerEncoderLayer{nullptr}, 2), tessera::Error);
+  nn::TransformerDecoder decoder(nn::TransformerDecoderOptions(nn::TransformerDecoderLayerOptions(16, 4), 1));
+  EXPECT_EQ(decoder->forward(x, x).sizes(), (tessera::Shape{5, 3, 16}));
+  nn::Transformer model(nn::TransformerOptions(16, 4, 1, 1).dim_feedforward(32).batch_first(true));
+  Tensor src = tessera::randn({2, 7, 16}), tgt = tessera::randn({2, 5, 16});
+  EXPECT_EQ(model->forward(src, tgt).sizes(), (tessera::Shape{2, 5, 16}));
+  nn::MultiheadAttention mha(nn::MultiheadAttentionOptions(16, 4).batch_first(true).bias(false));
+  auto [out, weights] = mha->forward(src, src, src);
+  EXPECT_EQ(out.sizes(), (tessera::Shape{2, 7, 16}));
+  EXPECT_EQ(weights.sizes(), (tessera::Shape{2, 7, 7}));
+  EXPECT_FALSE(mha->in_proj_bias.defined());
+}
