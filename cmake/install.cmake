@@ -2,7 +2,7 @@
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
-install(TARGETS tessera EXPORT tesseraTargets
+install(TARGETS tessera tessera_c EXPORT tesseraTargets
         LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
         INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
@@ -16,3 +16,8 @@ write_basic_package_version_file(${CMAKE_CURRENT_BINARY_DIR}/tesseraConfigVersio
   COMPATIBILITY SameMinorVersion)
 install(FILES ${CMAKE_CURRENT_BINARY_DIR}/tesseraConfig.cmake ${CMAKE_CURRENT_BINARY_DIR}/tesseraConfigVersion.cmake
         DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/tessera)
+# pkg-config for the C API: cc prog.c $(pkg-config --cflags --libs tessera_c)
+# (relocatable: the prefix is found from where the .pc file lies)
+file(RELATIVE_PATH TESSERA_PC_TO_PREFIX "/p/${CMAKE_INSTALL_LIBDIR}/pkgconfig" "/p")
+configure_file(cmake/tessera_c.pc.in ${CMAKE_CURRENT_BINARY_DIR}/tessera_c.pc @ONLY)
+install(FILES ${CMAKE_CURRENT_BINARY_DIR}/tessera_c.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Checks that every ```cpp block in the docs that starts with `// examples/NAME.cpp` is
+"""Checks that every ```cpp (```c, ```python) block in the docs that starts with `// examples/NAME.cpp` is
 exactly that file, so the examples the docs show are the ones ctest builds and runs."""
 import pathlib
 import re
@@ -8,8 +8,8 @@ import sys
 root = pathlib.Path(__file__).resolve().parent.parent
 bad, seen = [], 0
 for doc in [root / "README.md", *sorted((root / "docs").glob("*.md"))]:
-    for block in re.findall(r"```(?:cpp|python)\n(.*?)```", doc.read_text(), re.S):
-        m = re.match(r"(?://|#) (examples/[\w/]+\.(?:cpp|py))", block)
+    for block in re.findall(r"```(?:cpp|python|c)\n(.*?)```", doc.read_text(), re.S):
+        m = re.match(r"(?://|#|/\*) (examples/[\w/]+\.(?:cpp|py|c))\b", block)
         if not m:
             continue
         seen += 1

@@ -1,0 +1,160 @@
+/* tessera's C API (C99): tensors, the ops, autograd. The door for languages that call C (Java
+ * through JNI, C#, Go, Rust, Julia, R).
+ *
+ * Conventions:
+ * - Every function returns a ts_status: TS_OK (0) or the kind of error; the message of the last
+ *   error on the calling thread is ts_last_error() (it names the op and the offending shapes,
+ *   dtypes or values). No call aborts on bad input: null or freed handles, wrong dtypes, shapes
+ *   or devices are errors.
+ * - Handles (ts_tensor) are opaque and owned by the caller: each handle a function gives back
+ *   through an out-parameter is released with ts_tensor_free. A handle that was freed is refused
+ *   (TS_INVALID_HANDLE) as long as its address was not reused by a new handle.
+ * - Results come back through the last parameter (out); on error *out is set to NULL.
+ * - Shapes are arrays of int64_t; dims may be negative (counted from the end), as in tessera.
+ * - Only symbols starting with ts_ are exported; no struct crosses the boundary by value.
+ *
+ * Link with -ltessera_c (pkg-config tessera_c, or CMake's tessera::tessera_c).
+ */
+#ifndef TESSERA_C_H_
+#define TESSERA_C_H_
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__) || defined(__clang__)
+#define TS_API __attribute__((visibility("default")))
+#else
+#define TS_API
+#endif
+
+/* The version of this API: raised when a function is added; existing functions keep their
+ * signatures and meaning. */
+#define TS_C_API_VERSION 1
+
+typedef enum ts_status {
+  TS_OK = 0,
+  TS_ERROR = 1,            /* any other failure */
+  TS_VALUE_ERROR = 2,      /* a bad argument value */
+  TS_SHAPE_ERROR = 3,      /* shapes that do not fit the op */
+  TS_DTYPE_ERROR = 4,      /* a dtype the op does not take */
+  TS_DEVICE_ERROR = 5,     /* tensors on different devices, or a device that is not there */
+  TS_INDEX_ERROR = 6,      /* an index out of range */
+  TS_IO_ERROR = 7,         /* a file that cannot be read or written */
+  TS_OUT_OF_MEMORY = 8,
+  TS_NULL_ARGUMENT = 9,    /* a required pointer or handle is NULL */
+  TS_INVALID_HANDLE = 10   /* a handle that is not (or no longer) a live one */
+} ts_status;
+
+typedef enum ts_dtype {
+  TS_BOOL = 0,
+  TS_UINT8 = 1,
+  TS_INT8 = 2,
+  TS_INT32 = 3,
+  TS_INT64 = 4,
+  TS_FLOAT16 = 5,
+  TS_BFLOAT16 = 6,
+  TS_FLOAT32 = 7,
+  TS_FLOAT64 = 8
+} ts_dtype;
+
+typedef struct ts_tensor_s* ts_tensor;
+
+/* A caller's buffer lent to a tensor (ts_tensor_from_blob) is released through this, with the
+ * context given, once no tensor uses it. */
+typedef void (*ts_release_fn)(void* context);
+
+/* --- the library ------------------------------------------------------------------------------ */
+TS_API const char* ts_version(void);          /* the library's version, "0.1.0" */
+TS_API int ts_api_version(void);              /* TS_C_API_VERSION of the library */
+TS_API const char* ts_last_error(void);       /* the calling thread's last error message ("" if none) */
+TS_API const char* ts_status_name(ts_status status);  /* "TS_SHAPE_ERROR", ... */
+TS_API ts_status ts_manual_seed(uint64_t seed);
+TS_API ts_status ts_set_num_threads(int threads);
+TS_API size_t ts_dtype_size(ts_dtype dtype);  /* bytes per element; 0 for an unknown dtype */
+
+/* --- tensors ---------------------------------------------------------------------------------- */
+/* A new CPU tensor holding a copy of data (numel elements of dtype, row-major). */
+TS_API ts_status ts_tensor_from_data(const void* data, const int64_t* shape, int ndim, ts_dtype dtype,
+                                     ts_tensor* out);
+/* A CPU tensor over the caller's buffer, without copying: writes through either side are seen on
+ * both; release(context) is called when the last tensor using the buffer is gone (release may be
+ * NULL). */
+TS_API ts_status ts_tensor_from_blob(void* data, const int64_t* shape, int ndim, ts_dtype dtype, ts_release_fn release,
+                                     void* context, ts_tensor* out);
+TS_API ts_status ts_tensor_zeros(const int64_t* shape, int ndim, ts_dtype dtype, ts_tensor* out);
+TS_API ts_status ts_tensor_ones(const int64_t* shape, int ndim, ts_dtype dtype, ts_tensor* out);
+TS_API ts_status ts_tensor_full(const int64_t* shape, int ndim, double value, ts_dtype dtype, ts_tensor* out);
+TS_API ts_status ts_tensor_rand(const int64_t* shape, int ndim, ts_dtype dtype, ts_tensor* out);   /* uniform [0, 1) */
+TS_API ts_status ts_tensor_randn(const int64_t* shape, int ndim, ts_dtype dtype, ts_tensor* out);  /* standard normal */
+TS_API ts_status ts_tensor_arange(double start, double end, double step, ts_dtype dtype, ts_tensor* out);
+/* Releases the handle (the tensor's memory goes when no other tensor shares it). NULL is a no-op. */
+TS_API ts_status ts_tensor_free(ts_tensor t);
+
+TS_API ts_status ts_tensor_ndim(ts_tensor t, int* out);
+/* Writes the sizes into shape[0 .. ndim-1]; capacity is the array's length (an error if short). */
+TS_API ts_status ts_tensor_shape(ts_tensor t, int64_t* shape, int capacity);
+TS_API ts_status ts_tensor_numel(ts_tensor t, int64_t* out);
+TS_API ts_status ts_tensor_dtype(ts_tensor t, ts_dtype* out);
+/* The device as text ("cpu", "cuda:0") into buf (size bytes, NUL-terminated; an error if short). */
+TS_API ts_status ts_tensor_device(ts_tensor t, char* buf, size_t size);
+/* The values as text, as tessera prints them, into buf (truncated to size - 1 bytes). */
+TS_API ts_status ts_tensor_to_string(ts_tensor t, char* buf, size_t size);
+/* Copies the values (row-major, the tensor's dtype) into buf of nbytes (at least numel * size). */
+TS_API ts_status ts_tensor_copy_to(ts_tensor t, void* buf, size_t nbytes);
+/* The address of the first element of a contiguous CPU tensor (valid while the tensor lives). */
+TS_API ts_status ts_tensor_data_ptr(ts_tensor t, void** out);
+/* The single value of a one-element tensor, as a double. */
+TS_API ts_status ts_tensor_item(ts_tensor t, double* out);
+TS_API ts_status ts_tensor_to_device(ts_tensor t, const char* device, ts_tensor* out);  /* "cpu", "cuda:0" */
+TS_API ts_status ts_tensor_to_dtype(ts_tensor t, ts_dtype dtype, ts_tensor* out);
+TS_API ts_status ts_tensor_clone(ts_tensor t, ts_tensor* out);
+TS_API ts_status ts_tensor_detach(ts_tensor t, ts_tensor* out);
+TS_API ts_status ts_tensor_reshape(ts_tensor t, const int64_t* shape, int ndim, ts_tensor* out);
+TS_API ts_status ts_tensor_transpose(ts_tensor t, int64_t dim0, int64_t dim1, ts_tensor* out);
+TS_API ts_status ts_tensor_cat(const ts_tensor* tensors, int count, int64_t dim, ts_tensor* out);
+/* Writes src's values into dst (broadcast, converted), in place. */
+TS_API ts_status ts_tensor_copy_(ts_tensor dst, ts_tensor src);
+
+/* --- autograd --------------------------------------------------------------------------------- */
+TS_API ts_status ts_tensor_set_requires_grad(ts_tensor t, int requires_grad);
+TS_API ts_status ts_tensor_requires_grad(ts_tensor t, int* out);
+/* Backpropagates from t (a one-element tensor, or any with a gradient of ones' shape given). */
+TS_API ts_status ts_tensor_backward(ts_tensor t);
+/* The gradient accumulated in t, or *out = NULL (and TS_OK) when there is none. */
+TS_API ts_status ts_tensor_grad(ts_tensor t, ts_tensor* out);
+TS_API ts_status ts_tensor_zero_grad(ts_tensor t);  /* drops the gradient */
+/* Turns gradient recording on or off for the calling thread (no-grad scopes: save the previous
+ * state, switch it off, restore it). */
+TS_API ts_status ts_set_grad_enabled(int enabled, int* previous);
+TS_API int ts_is_grad_enabled(void);
+
+/* --- the ops (tessera_c_ops.h lists them; each returns a new tensor through out) ---------------- */
+#define TS_OP_UNARY(name) TS_API ts_status ts_##name(ts_tensor x, ts_tensor* out);
+#define TS_OP_BINARY(name) TS_API ts_status ts_##name(ts_tensor a, ts_tensor b, ts_tensor* out);
+#define TS_OP_SCALAR(name) TS_API ts_status ts_##name##_scalar(ts_tensor a, double b, ts_tensor* out);
+#define TS_OP_DIM(name) TS_API ts_status ts_##name(ts_tensor x, int64_t dim, ts_tensor* out);
+#define TS_OP_REDUCE(name) \
+  TS_API ts_status ts_##name(ts_tensor x, const int64_t* dims, int ndims, int keepdim, ts_tensor* out);
+#define TS_OP_LOSS(name) TS_API ts_status ts_##name(ts_tensor input, ts_tensor target, ts_tensor* out);
+#include "tessera_c_ops.h"
+#undef TS_OP_UNARY
+#undef TS_OP_BINARY
+#undef TS_OP_SCALAR
+#undef TS_OP_DIM
+#undef TS_OP_REDUCE
+#undef TS_OP_LOSS
+
+/* The ops in the table by name ("exp", "add", "add_scalar", "softmax", "sum", "mse_loss"):
+ * how many there are, and the name of the i-th (NULL past the end). */
+TS_API int ts_op_count(void);
+TS_API const char* ts_op_name(int i);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TESSERA_C_H_ */
