@@ -3,7 +3,10 @@
 // message, so none crosses into C. Handles are checked against the set of live ones before use.
 #include "tessera/c/tessera_c.h"
 
+#include <cmath>
 #include <cstring>
+#include <limits>
+#include <memory>
 #include <mutex>
 #include <new>
 #include <string>
@@ -12,11 +15,26 @@
 #include <vector>
 
 #include "tessera/autograd/autograd.h"
+#include "tessera/data/formats.h"
+#include "tessera/io/onnx.h"
 #include "tessera/nn/functional.h"
 #include "tessera/tessera.h"
+#include "tessera/train/checkpoint.h"
+#include "tessera/train/serialize.h"
+#include "tessera/train/trainer.h"
+#include "tessera/zoo/zoo.h"
 
 struct ts_tensor_s {
   tessera::Tensor t;
+};
+struct ts_module_s {
+  std::shared_ptr<tessera::nn::Module> m;
+};
+struct ts_optimizer_s {
+  std::unique_ptr<tessera::optim::Optimizer> o;
+};
+struct ts_data_loader_s {
+  std::unique_ptr<tessera::data::DataLoader> l;
 };
 
 namespace {
@@ -26,11 +44,12 @@ using tessera::Tensor;
 
 thread_local std::string last_error;
 
-// The live handles: a handle is checked here before it is used, so a NULL, freed or foreign
-// pointer is an error, not a crash.
+// The live handles of each kind: a handle is checked here before it is used, so a NULL, freed or
+// foreign pointer (or a handle of another kind) is an error, not a crash.
 std::mutex handles_mu;
-std::unordered_set<const ts_tensor_s*>& live_handles() {
-  static auto* set = new std::unordered_set<const ts_tensor_s*>();  // (never destroyed: used at exit)
+template <class H>
+std::unordered_set<const H*>& live_handles() {
+  static auto* set = new std::unordered_set<const H*>();  // (never destroyed: used at exit)
   return *set;
 }
 
@@ -80,22 +99,53 @@ void need(const P* p, const char* fn, const char* what) {
   if (p == nullptr) raise(TS_NULL_ARGUMENT, std::string(fn) + ": " + what + " is NULL");
 }
 
-const Tensor& tensor_of(ts_tensor h, const char* fn, const char* what = "the tensor") {
+template <class H>
+H* checked(H* h, const char* fn, const char* what, const char* kind) {
   need(h, fn, what);
-  {
-    std::lock_guard<std::mutex> lock(handles_mu);
-    if (!live_handles().count(h))
-      raise(TS_INVALID_HANDLE, std::string(fn) + ": " + what + " is not a live tensor handle (freed, or not one)");
-  }
-  return h->t;
+  std::lock_guard<std::mutex> lock(handles_mu);
+  if (!live_handles<H>().count(h))
+    raise(TS_INVALID_HANDLE, std::string(fn) + ": " + what + " is not a live " + kind + " handle (freed, or not one)");
+  return h;
 }
 
-// A new handle for t, through out (which is checked first, so nothing leaks).
-void give(Tensor t, ts_tensor* out) {
-  ts_tensor h = new ts_tensor_s{std::move(t)};
+const Tensor& tensor_of(ts_tensor h, const char* fn, const char* what = "the tensor") {
+  return checked(h, fn, what, "tensor")->t;
+}
+
+tessera::nn::Module& module_of(ts_module h, const char* fn) { return *checked(h, fn, "the module", "module")->m; }
+tessera::optim::Optimizer& optimizer_of(ts_optimizer h, const char* fn) {
+  return *checked(h, fn, "the optimizer", "optimizer")->o;
+}
+tessera::data::DataLoader& loader_of(ts_data_loader h, const char* fn, const char* what = "the data loader") {
+  return *checked(h, fn, what, "data loader")->l;
+}
+std::string text_of(const char* s, const char* fn, const char* what) {
+  need(s, fn, what);
+  return s;
+}
+
+// A new handle, registered as live, through out.
+template <class H>
+void give_handle(H* h, H** out) {
   std::lock_guard<std::mutex> lock(handles_mu);
-  live_handles().insert(h);
+  live_handles<H>().insert(h);
   *out = h;
+}
+
+void give(Tensor t, ts_tensor* out) { give_handle(new ts_tensor_s{std::move(t)}, out); }
+
+// Frees a handle of kind H (NULL: nothing), refusing one that is not live.
+template <class H>
+ts_status free_handle(H* h, const char* fn, const char* kind) {
+  if (h == nullptr) return TS_OK;
+  return guarded([&] {
+    {
+      std::lock_guard<std::mutex> lock(handles_mu);
+      if (live_handles<H>().erase(h) == 0)
+        raise(TS_INVALID_HANDLE, std::string(fn) + ": not a live " + kind + " handle (freed already, or not one)");
+    }
+    delete h;
+  });
 }
 
 // Runs body (which gives *out a new handle) with out checked and cleared first.
@@ -183,7 +233,7 @@ const char* const op_names[] = {
 };
 }  // namespace
 
-extern "C" {
+// (The entry points have C linkage from their declarations in tessera_c.h.)
 
 // --- the library -------------------------------------------------------------------------------
 const char* ts_version(void) { return tessera::version(); }
@@ -274,17 +324,7 @@ ts_status ts_tensor_arange(double start, double end, double step, ts_dtype dtype
                    [&] { return tessera::arange(start, end, step, dtype_of(dtype, "ts_tensor_arange")); });
 }
 
-ts_status ts_tensor_free(ts_tensor t) {
-  if (t == nullptr) return TS_OK;
-  return guarded([&] {
-    {
-      std::lock_guard<std::mutex> lock(handles_mu);
-      if (live_handles().erase(t) == 0)
-        raise(TS_INVALID_HANDLE, "ts_tensor_free: not a live tensor handle (freed already, or not one)");
-    }
-    delete t;
-  });
-}
+ts_status ts_tensor_free(ts_tensor t) { return free_handle(t, "ts_tensor_free", "tensor"); }
 
 ts_status ts_tensor_ndim(ts_tensor t, int* out) {
   return guarded([&] {
@@ -503,8 +543,295 @@ int ts_is_grad_enabled(void) { return tessera::autograd::is_grad_enabled() ? 1 :
 #undef TS_OP_REDUCE
 #undef TS_OP_LOSS
 
+// --- models ------------------------------------------------------------------------------------
+namespace {
+const std::vector<std::string>& zoo_names() {
+  static const auto* names = new std::vector<std::string>(tessera::zoo::names());
+  return *names;
+}
+
+template <class H, class F>
+ts_status making(H** out, const char* fn, F&& body) {
+  if (out == nullptr) return fail(TS_NULL_ARGUMENT, std::string(fn) + ": out is NULL");
+  *out = nullptr;
+  return guarded([&] { give_handle(new H{body()}, out); });
+}
+
+std::vector<Tensor> parameters_of(ts_module m, const char* fn) { return module_of(m, fn).parameters(); }
+}  // namespace
+
+ts_status ts_module_from_zoo(const char* name, int64_t in_channels, int64_t classes, ts_module* out) {
+  return making(out, "ts_module_from_zoo", [&] {
+    return tessera::zoo::create(text_of(name, "ts_module_from_zoo", "name"), in_channels, classes);
+  });
+}
+
+int ts_zoo_count(void) { return int(zoo_names().size()); }
+
+const char* ts_zoo_name(int i) { return i >= 0 && i < ts_zoo_count() ? zoo_names()[size_t(i)].c_str() : nullptr; }
+
+ts_status ts_module_load_onnx(const char* path, ts_module* out) {
+  return making(out, "ts_module_load_onnx", [&] {
+    return std::shared_ptr<tessera::nn::Module>(tessera::io::load_onnx(text_of(path, "ts_module_load_onnx", "path")));
+  });
+}
+
+ts_status ts_module_export_onnx(ts_module m, const ts_tensor* inputs, int count, const char* path) {
+  return guarded([&] {
+    tessera::nn::Module& mod = module_of(m, "ts_module_export_onnx");
+    if (count <= 0) raise(TS_VALUE_ERROR, "ts_module_export_onnx: count must be at least 1, got " + std::to_string(count));
+    need(inputs, "ts_module_export_onnx", "inputs");
+    std::vector<Tensor> xs;
+    for (int i = 0; i < count; ++i) {
+      std::string what = "inputs[" + std::to_string(i) + "]";
+      xs.push_back(tensor_of(inputs[i], "ts_module_export_onnx", what.c_str()));
+    }
+    tessera::io::export_onnx(mod, xs, text_of(path, "ts_module_export_onnx", "path"));
+  });
+}
+
+ts_status ts_module_save(ts_module m, const char* path) {
+  return guarded([&] { tessera::save(module_of(m, "ts_module_save"), text_of(path, "ts_module_save", "path")); });
+}
+
+ts_status ts_module_load(ts_module m, const char* path) {
+  return guarded([&] { tessera::load(module_of(m, "ts_module_load"), text_of(path, "ts_module_load", "path")); });
+}
+
+ts_status ts_module_forward(ts_module m, ts_tensor x, ts_tensor* out) {
+  return producing(out, "ts_module_forward",
+                   [&] { return module_of(m, "ts_module_forward")(tensor_of(x, "ts_module_forward", "x")); });
+}
+
+ts_status ts_module_train(ts_module m, int on) {
+  return guarded([&] { module_of(m, "ts_module_train").train(on != 0); });
+}
+
+ts_status ts_module_is_training(ts_module m, int* out) {
+  return guarded([&] {
+    tessera::nn::Module& mod = module_of(m, "ts_module_is_training");
+    need(out, "ts_module_is_training", "out");
+    *out = mod.is_training() ? 1 : 0;
+  });
+}
+
+ts_status ts_module_to_device(ts_module m, const char* device) {
+  return guarded([&] {
+    tessera::nn::Module& mod = module_of(m, "ts_module_to_device");
+    mod.to(tessera::Device::parse(text_of(device, "ts_module_to_device", "device")));
+  });
+}
+
+ts_status ts_module_parameter_count(ts_module m, int* out) {
+  return guarded([&] {
+    tessera::nn::Module& mod = module_of(m, "ts_module_parameter_count");
+    need(out, "ts_module_parameter_count", "out");
+    *out = int(mod.named_parameters().size());
+  });
+}
+
+ts_status ts_module_parameter(ts_module m, int i, char* name, size_t name_size, ts_tensor* out) {
+  return producing(out, "ts_module_parameter", [&] {
+    tessera::nn::StateDict params = module_of(m, "ts_module_parameter").named_parameters();
+    if (i < 0 || size_t(i) >= params.size())
+      raise(TS_INDEX_ERROR, "ts_module_parameter: index " + std::to_string(i) + " is out of range for " +
+                                std::to_string(params.size()) + " parameters");
+    if (name != nullptr) write_text(params[size_t(i)].first, name, name_size, "ts_module_parameter", false);
+    return params[size_t(i)].second;
+  });
+}
+
+ts_status ts_module_num_parameters(ts_module m, int64_t* out) {
+  return guarded([&] {
+    tessera::nn::Module& mod = module_of(m, "ts_module_num_parameters");
+    need(out, "ts_module_num_parameters", "out");
+    *out = mod.num_parameters();
+  });
+}
+
+ts_status ts_module_to_string(ts_module m, char* buf, size_t size) {
+  return guarded([&] { write_text(module_of(m, "ts_module_to_string").str(), buf, size, "ts_module_to_string", true); });
+}
+
+ts_status ts_module_free(ts_module m) { return free_handle(m, "ts_module_free", "module"); }
+
+// --- optimizers ----------------------------------------------------------------------------------
+ts_status ts_optimizer_sgd(ts_module m, double lr, double momentum, double weight_decay, int nesterov, ts_optimizer* out) {
+  return making(out, "ts_optimizer_sgd", [&] {
+    return std::unique_ptr<tessera::optim::Optimizer>(new tessera::optim::SGD(
+        parameters_of(m, "ts_optimizer_sgd"),
+        {.lr = lr, .momentum = momentum, .weight_decay = weight_decay, .nesterov = nesterov != 0}));
+  });
+}
+
+ts_status ts_optimizer_adam(ts_module m, double lr, double beta1, double beta2, double eps, double weight_decay,
+                            ts_optimizer* out) {
+  return making(out, "ts_optimizer_adam", [&] {
+    return std::unique_ptr<tessera::optim::Optimizer>(new tessera::optim::Adam(
+        parameters_of(m, "ts_optimizer_adam"),
+        {.lr = lr, .beta1 = beta1, .beta2 = beta2, .eps = eps, .weight_decay = weight_decay}));
+  });
+}
+
+ts_status ts_optimizer_adamw(ts_module m, double lr, double beta1, double beta2, double eps, double weight_decay,
+                             ts_optimizer* out) {
+  return making(out, "ts_optimizer_adamw", [&] {
+    return std::unique_ptr<tessera::optim::Optimizer>(new tessera::optim::AdamW(
+        parameters_of(m, "ts_optimizer_adamw"),
+        {.lr = lr, .beta1 = beta1, .beta2 = beta2, .eps = eps, .weight_decay = weight_decay}));
+  });
+}
+
+ts_status ts_optimizer_step(ts_optimizer o) {
+  return guarded([&] { optimizer_of(o, "ts_optimizer_step").step(); });
+}
+
+ts_status ts_optimizer_zero_grad(ts_optimizer o) {
+  return guarded([&] { optimizer_of(o, "ts_optimizer_zero_grad").zero_grad(); });
+}
+
+ts_status ts_optimizer_lr(ts_optimizer o, double* out) {
+  return guarded([&] {
+    tessera::optim::Optimizer& opt = optimizer_of(o, "ts_optimizer_lr");
+    need(out, "ts_optimizer_lr", "out");
+    *out = opt.lr();
+  });
+}
+
+ts_status ts_optimizer_set_lr(ts_optimizer o, double lr) {
+  return guarded([&] { optimizer_of(o, "ts_optimizer_set_lr").set_lr(lr); });
+}
+
+ts_status ts_optimizer_free(ts_optimizer o) { return free_handle(o, "ts_optimizer_free", "optimizer"); }
+
+// --- checkpoints ---------------------------------------------------------------------------------
+ts_status ts_checkpoint_save(const char* path, ts_module m, ts_optimizer o, int64_t epoch, int64_t step) {
+  return guarded([&] {
+    std::string p = text_of(path, "ts_checkpoint_save", "path");
+    tessera::nn::Module& mod = module_of(m, "ts_checkpoint_save");
+    tessera::optim::Optimizer* opt = o ? &optimizer_of(o, "ts_checkpoint_save") : nullptr;
+    tessera::train::CheckpointInfo info;
+    info.epoch = epoch;
+    info.step = step;
+    tessera::train::save_checkpoint(p, mod, opt, nullptr, info);
+  });
+}
+
+ts_status ts_checkpoint_load(const char* path, ts_module m, ts_optimizer o, int64_t* epoch, int64_t* step) {
+  return guarded([&] {
+    std::string p = text_of(path, "ts_checkpoint_load", "path");
+    tessera::nn::Module& mod = module_of(m, "ts_checkpoint_load");
+    tessera::optim::Optimizer* opt = o ? &optimizer_of(o, "ts_checkpoint_load") : nullptr;
+    tessera::train::CheckpointInfo info = tessera::train::load_checkpoint(p, mod, opt);
+    if (epoch) *epoch = info.epoch;
+    if (step) *step = info.step;
+  });
+}
+
+// --- data ----------------------------------------------------------------------------------------
+namespace {
+std::unique_ptr<tessera::data::DataLoader> loader_over(std::shared_ptr<const tessera::data::Dataset> ds,
+                                                       int64_t batch_size, int shuffle, uint64_t seed, const char* fn) {
+  if (batch_size < 1) raise(TS_VALUE_ERROR, std::string(fn) + ": batch_size must be at least 1, got " + std::to_string(batch_size));
+  return std::make_unique<tessera::data::DataLoader>(
+      std::move(ds), tessera::data::LoaderOptions{.batch_size = batch_size, .shuffle = shuffle != 0, .seed = seed});
+}
+}  // namespace
+
+ts_status ts_data_loader_from_tensors(ts_tensor inputs, ts_tensor targets, int64_t batch_size, int shuffle,
+                                      uint64_t seed, ts_data_loader* out) {
+  return making(out, "ts_data_loader_from_tensors", [&] {
+    auto ds = std::make_shared<tessera::data::TensorDataset>(tensor_of(inputs, "ts_data_loader_from_tensors", "inputs"),
+                                                             tensor_of(targets, "ts_data_loader_from_tensors", "targets"));
+    return loader_over(std::move(ds), batch_size, shuffle, seed, "ts_data_loader_from_tensors");
+  });
+}
+
+ts_status ts_data_loader_mnist(const char* dir, int train, int64_t batch_size, int shuffle, uint64_t seed,
+                               ts_data_loader* out) {
+  return making(out, "ts_data_loader_mnist", [&] {
+    auto ds = tessera::data::load_mnist(text_of(dir, "ts_data_loader_mnist", "dir"), train != 0);
+    return loader_over(std::move(ds), batch_size, shuffle, seed, "ts_data_loader_mnist");
+  });
+}
+
+ts_status ts_data_loader_num_batches(ts_data_loader l, int64_t* out) {
+  return guarded([&] {
+    tessera::data::DataLoader& loader = loader_of(l, "ts_data_loader_num_batches");
+    need(out, "ts_data_loader_num_batches", "out");
+    *out = loader.num_batches();
+  });
+}
+
+ts_status ts_data_loader_free(ts_data_loader l) { return free_handle(l, "ts_data_loader_free", "data loader"); }
+
+// --- training ------------------------------------------------------------------------------------
+namespace {
+// The C progress function as a trainer callback.
+class CProgress : public tessera::train::Callback {
+ public:
+  CProgress(ts_progress_fn fn, void* context) : fn_(fn), context_(context) {}
+  void on_batch_end(tessera::train::Trainer& t, int64_t batch, const tessera::train::Logs& logs) override {
+    if (fn_(context_, t.epoch(), batch, t.num_batches(), value(logs, "loss"))) t.stop();
+  }
+  void on_epoch_end(tessera::train::Trainer& t, int64_t epoch, const tessera::train::Logs& logs) override {
+    if (fn_(context_, epoch, -1, t.num_batches(), value(logs, "loss"))) t.stop();
+  }
+
+ private:
+  static double value(const tessera::train::Logs& logs, const char* key) {
+    auto it = logs.find(key);
+    return it == logs.end() ? std::numeric_limits<double>::quiet_NaN() : it->second;
+  }
+  ts_progress_fn fn_;
+  void* context_;
+};
+
+// The loss by name (cross_entropy when NULL), and whether accuracy means something for it.
+std::pair<tessera::train::LossFn, std::vector<std::string>> loss_named(const char* loss) {
+  std::string name = loss ? loss : "cross_entropy";
+  bool classification = name == "cross_entropy" || name == "nll_loss" || name == "sparse_categorical_crossentropy";
+  return {tessera::train::loss_by_name(name), classification ? std::vector<std::string>{"accuracy"} : std::vector<std::string>{}};
+}
+
+void report(const tessera::train::Logs& logs, const std::string& prefix, double* loss_out, double* accuracy_out) {
+  auto get = [&](const std::string& k) {
+    auto it = logs.find(prefix + k);
+    return it == logs.end() ? std::numeric_limits<double>::quiet_NaN() : it->second;
+  };
+  if (loss_out) *loss_out = get("loss");
+  if (accuracy_out) *accuracy_out = get("accuracy");
+}
+}  // namespace
+
+ts_status ts_fit(ts_module m, ts_data_loader train, ts_optimizer o, const char* loss, int64_t epochs,
+                 ts_data_loader validation, ts_progress_fn progress, void* context, double* loss_out,
+                 double* accuracy_out) {
+  return guarded([&] {
+    tessera::nn::Module& mod = module_of(m, "ts_fit");
+    tessera::data::DataLoader& data = loader_of(train, "ts_fit", "train");
+    tessera::optim::Optimizer& opt = optimizer_of(o, "ts_fit");
+    tessera::data::DataLoader* val = validation ? &loader_of(validation, "ts_fit", "validation") : nullptr;
+    if (epochs < 1) raise(TS_VALUE_ERROR, "ts_fit: epochs must be at least 1, got " + std::to_string(epochs));
+    auto [fn, metrics] = loss_named(loss);
+    tessera::train::FitOptions fo{.epochs = epochs, .optimizer = &opt, .loss = fn, .metrics = metrics, .validation = val};
+    if (progress) fo.callbacks.push_back(std::make_shared<CProgress>(progress, context));
+    tessera::train::History h = tessera::train::fit(mod, data, fo);
+    if (h.epochs.empty()) raise(TS_ERROR, "ts_fit: no epoch ran");
+    report(h.epochs.back(), val ? "val_" : "", loss_out, accuracy_out);
+  });
+}
+
+ts_status ts_evaluate(ts_module m, ts_data_loader loader, const char* loss, double* loss_out, double* accuracy_out) {
+  return guarded([&] {
+    tessera::nn::Module& mod = module_of(m, "ts_evaluate");
+    tessera::data::DataLoader& data = loader_of(loader, "ts_evaluate", "loader");
+    auto [fn, metrics] = loss_named(loss);
+    report(tessera::train::evaluate(mod, data, fn, metrics), "", loss_out, accuracy_out);
+  });
+}
+
 int ts_op_count(void) { return int(sizeof(op_names) / sizeof(op_names[0])); }
 
 const char* ts_op_name(int i) { return i >= 0 && i < ts_op_count() ? op_names[i] : nullptr; }
 
-}  // extern "C"

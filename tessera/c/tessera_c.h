@@ -62,6 +62,9 @@ typedef enum ts_dtype {
 } ts_dtype;
 
 typedef struct ts_tensor_s* ts_tensor;
+typedef struct ts_module_s* ts_module;            /* a model: a zoo model or an imported ONNX file */
+typedef struct ts_optimizer_s* ts_optimizer;
+typedef struct ts_data_loader_s* ts_data_loader;
 
 /* A caller's buffer lent to a tensor (ts_tensor_from_blob) is released through this, with the
  * context given, once no tensor uses it. */
@@ -152,6 +155,74 @@ TS_API int ts_is_grad_enabled(void);
  * how many there are, and the name of the i-th (NULL past the end). */
 TS_API int ts_op_count(void);
 TS_API const char* ts_op_name(int i);
+
+/* --- models ----------------------------------------------------------------------------------- */
+/* A model of the zoo by name (ts_zoo_name lists them: "mlp", "lenet5", "convnet", "cifar_cnn",
+ * "vgg11", "resnet18", "resnet50"), for in_channels-channel images and classes classes. */
+TS_API ts_status ts_module_from_zoo(const char* name, int64_t in_channels, int64_t classes, ts_module* out);
+TS_API int ts_zoo_count(void);
+TS_API const char* ts_zoo_name(int i);  /* NULL past the end */
+/* An ONNX file as a model (its initializers are its parameters: it can be fine-tuned). */
+TS_API ts_status ts_module_load_onnx(const char* path, ts_module* out);
+/* Runs m on inputs (eval mode, restored afterwards) and writes the traced graph as ONNX. */
+TS_API ts_status ts_module_export_onnx(ts_module m, const ts_tensor* inputs, int count, const char* path);
+/* The state dict as a safetensors file (written to a temporary name, then renamed), and back. */
+TS_API ts_status ts_module_save(ts_module m, const char* path);
+TS_API ts_status ts_module_load(ts_module m, const char* path);
+TS_API ts_status ts_module_forward(ts_module m, ts_tensor x, ts_tensor* out);
+TS_API ts_status ts_module_train(ts_module m, int on);  /* training (1) or evaluation (0) mode */
+TS_API ts_status ts_module_is_training(ts_module m, int* out);
+TS_API ts_status ts_module_to_device(ts_module m, const char* device);
+/* The parameters: how many tensors, and the i-th with its dotted name ("0.weight"). */
+TS_API ts_status ts_module_parameter_count(ts_module m, int* out);
+TS_API ts_status ts_module_parameter(ts_module m, int i, char* name, size_t name_size, ts_tensor* out);
+TS_API ts_status ts_module_num_parameters(ts_module m, int64_t* out);  /* elements, in all */
+TS_API ts_status ts_module_to_string(ts_module m, char* buf, size_t size);
+TS_API ts_status ts_module_free(ts_module m);
+
+/* --- optimizers (over a model's parameters) ----------------------------------------------------- */
+TS_API ts_status ts_optimizer_sgd(ts_module m, double lr, double momentum, double weight_decay, int nesterov,
+                                  ts_optimizer* out);
+TS_API ts_status ts_optimizer_adam(ts_module m, double lr, double beta1, double beta2, double eps,
+                                   double weight_decay, ts_optimizer* out);
+TS_API ts_status ts_optimizer_adamw(ts_module m, double lr, double beta1, double beta2, double eps,
+                                    double weight_decay, ts_optimizer* out);
+TS_API ts_status ts_optimizer_step(ts_optimizer o);
+TS_API ts_status ts_optimizer_zero_grad(ts_optimizer o);
+TS_API ts_status ts_optimizer_lr(ts_optimizer o, double* out);
+TS_API ts_status ts_optimizer_set_lr(ts_optimizer o, double lr);
+TS_API ts_status ts_optimizer_free(ts_optimizer o);
+
+/* --- checkpoints: model, optimizer (may be NULL), epoch and step in one file, written atomically - */
+TS_API ts_status ts_checkpoint_save(const char* path, ts_module m, ts_optimizer o, int64_t epoch, int64_t step);
+TS_API ts_status ts_checkpoint_load(const char* path, ts_module m, ts_optimizer o, int64_t* epoch, int64_t* step);
+
+/* --- data ------------------------------------------------------------------------------------- */
+/* Batches of the rows of inputs and targets (the same number of rows). */
+TS_API ts_status ts_data_loader_from_tensors(ts_tensor inputs, ts_tensor targets, int64_t batch_size, int shuffle,
+                                             uint64_t seed, ts_data_loader* out);
+/* MNIST-format files in dir (Fashion-MNIST: /usr/share/datasets/fashion-mnist), the training or
+ * test set, images as [N, 1, 28, 28] float32 in [0, 1] and labels as int64. */
+TS_API ts_status ts_data_loader_mnist(const char* dir, int train, int64_t batch_size, int shuffle, uint64_t seed,
+                                      ts_data_loader* out);
+TS_API ts_status ts_data_loader_num_batches(ts_data_loader l, int64_t* out);
+TS_API ts_status ts_data_loader_free(ts_data_loader l);
+
+/* --- training ----------------------------------------------------------------------------------- */
+/* Called after each training batch (batch 0 .. num_batches - 1, loss: the batch's) and at each
+ * epoch's end (batch = -1, loss: the epoch's mean). A nonzero return stops training after the
+ * current epoch. It may call the C API. */
+typedef int (*ts_progress_fn)(void* context, int64_t epoch, int64_t batch, int64_t num_batches, double loss);
+/* Trains m for epochs epochs with the optimizer and a loss by name ("cross_entropy", "mse_loss",
+ * "nll_loss", "l1_loss", "binary_cross_entropy", ...; NULL: cross_entropy). validation may be NULL;
+ * progress may be NULL. The last epoch's loss and accuracy (the validation ones when there is a
+ * validation loader; accuracy NaN when the loss is not a classification one) come back through
+ * loss_out and accuracy_out (either may be NULL). */
+TS_API ts_status ts_fit(ts_module m, ts_data_loader train, ts_optimizer o, const char* loss, int64_t epochs,
+                        ts_data_loader validation, ts_progress_fn progress, void* context, double* loss_out,
+                        double* accuracy_out);
+TS_API ts_status ts_evaluate(ts_module m, ts_data_loader loader, const char* loss, double* loss_out,
+                             double* accuracy_out);
 
 #ifdef __cplusplus
 }

@@ -1,9 +1,11 @@
 /* The C API from C99 (compiled with -std=c99 -Wall -Wextra -Werror -pedantic): tensors, ops,
  * autograd, borrowed buffers, and every kind of bad input answered with a status and a message. */
+#define _POSIX_C_SOURCE 200809L /* mkdtemp, rmdir */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "tessera/c/tessera_c.h"
 
@@ -216,6 +218,138 @@ static void test_bad_input(void) {
   ts_tensor_free(b);
 }
 
+static int progress_calls = 0, epoch_ends = 0;
+static int on_progress(void* context, int64_t epoch, int64_t batch, int64_t num_batches, double loss) {
+  (void)context;
+  (void)epoch;
+  progress_calls++;
+  if (batch < 0) epoch_ends++;
+  CHECK(batch < num_batches && loss == loss); /* (not NaN) */
+  return 0;
+}
+
+static void test_models_optimizers_training(void) {
+  char dir[] = "/tmp/tessera_c_XXXXXX", path[256], name[64];
+  const int64_t img[4] = {16, 1, 28, 28}, lab[1] = {16};
+  ts_module net = NULL, twin = NULL, onnx = NULL;
+  ts_optimizer opt = NULL;
+  ts_data_loader loader = NULL;
+  ts_tensor x = NULL, y = NULL, out = NULL, out2 = NULL, p0 = NULL, loss = NULL;
+  int count = 0, i, training = -1;
+  int64_t shape[4], labels[16], epoch = 0, step = 0, n = 0;
+  double first = 0, last = 0, acc = 0;
+  float a[160], b[160];
+
+  CHECK(mkdtemp(dir) != NULL);
+  CHECK(ts_zoo_count() >= 7 && ts_zoo_name(ts_zoo_count()) == NULL);
+  OK(ts_manual_seed(1));
+  OK(ts_module_from_zoo("lenet5", 1, 10, &net));
+  OK(ts_module_parameter_count(net, &count));
+  CHECK(count == 10);
+  OK(ts_module_parameter(net, 0, name, sizeof name, &p0));
+  CHECK(strcmp(name, "0.weight") == 0);
+  OK(ts_module_num_parameters(net, &n));
+  CHECK(n == 61706);
+  OK(ts_tensor_randn(img, 4, TS_FLOAT32, &x));
+  for (i = 0; i < 16; ++i) labels[i] = i % 10;
+  OK(ts_tensor_from_data(labels, lab, 1, TS_INT64, &y));
+  OK(ts_module_forward(net, x, &out));
+  OK(ts_tensor_shape(out, shape, 4));
+  CHECK(shape[0] == 16 && shape[1] == 10);
+
+  /* A few optimizer steps by hand: the loss falls. */
+  OK(ts_optimizer_adam(net, 3e-3, 0.9, 0.999, 1e-8, 0, &opt));
+  for (i = 0; i < 30; ++i) {
+    ts_tensor logits = NULL;
+    OK(ts_optimizer_zero_grad(opt));
+    OK(ts_module_forward(net, x, &logits));
+    ts_tensor_free(loss);
+    OK(ts_cross_entropy(logits, y, &loss));
+    OK(ts_tensor_backward(loss));
+    OK(ts_optimizer_step(opt));
+    OK(ts_tensor_item(loss, i == 0 ? &first : &last));
+    ts_tensor_free(logits);
+  }
+  CHECK(last < first * 0.5);
+  if (!(last < first * 0.5)) fprintf(stderr, "loss %g -> %g\n", first, last);
+  OK(ts_optimizer_set_lr(opt, 0.01));
+  OK(ts_optimizer_lr(opt, &acc));
+  CHECK(acc == 0.01);
+
+  /* Saved, checkpointed, exported to ONNX and loaded back: the same outputs. */
+  OK(ts_module_train(net, 0));
+  OK(ts_module_is_training(net, &training));
+  CHECK(training == 0);
+  ts_tensor_free(out);
+  OK(ts_module_forward(net, x, &out));
+  OK(ts_tensor_copy_to(out, a, sizeof a));
+  snprintf(path, sizeof path, "%s/lenet.safetensors", dir);
+  OK(ts_module_save(net, path));
+  OK(ts_module_from_zoo("lenet5", 1, 10, &twin));
+  OK(ts_module_load(twin, path));
+  OK(ts_module_train(twin, 0));
+  OK(ts_module_forward(twin, x, &out2));
+  OK(ts_tensor_copy_to(out2, b, sizeof b));
+  CHECK(memcmp(a, b, sizeof a) == 0);
+  remove(path);
+  snprintf(path, sizeof path, "%s/run.ckpt", dir);
+  OK(ts_checkpoint_save(path, net, opt, 3, 20));
+  OK(ts_checkpoint_load(path, twin, NULL, &epoch, &step));
+  CHECK(epoch == 3 && step == 20);
+  remove(path);
+  snprintf(path, sizeof path, "%s/lenet.onnx", dir);
+  OK(ts_module_export_onnx(net, &x, 1, path));
+  OK(ts_module_load_onnx(path, &onnx));
+  ts_tensor_free(out2);
+  OK(ts_module_forward(onnx, x, &out2));
+  OK(ts_tensor_copy_to(out2, b, sizeof b));
+  for (i = 0; i < 160; ++i) CHECK(fabs(a[i] - b[i]) < 1e-4);
+  remove(path);
+
+  /* The trainer, with a progress function. */
+  OK(ts_module_train(net, 1));
+  OK(ts_data_loader_from_tensors(x, y, 4, 1, 7, &loader));
+  OK(ts_data_loader_num_batches(loader, &n));
+  CHECK(n == 4);
+  OK(ts_fit(net, loader, opt, "cross_entropy", 2, NULL, on_progress, NULL, &last, &acc));
+  CHECK(progress_calls == 2 * 4 + 2 && epoch_ends == 2);
+  CHECK(last == last && acc >= 0 && acc <= 1);
+  OK(ts_evaluate(net, loader, NULL, &last, &acc));
+  CHECK(acc >= 0 && acc <= 1);
+  {
+    char text[512];
+    OK(ts_module_to_string(net, text, sizeof text));
+    CHECK(strstr(text, "Conv2d") != NULL);
+  }
+
+  /* Bad input. */
+  CHECK(ts_module_from_zoo("alexnet", 1, 10, &twin) == TS_VALUE_ERROR && mentions("alexnet") && twin == NULL);
+  CHECK(ts_module_load_onnx("/nonexistent/model.onnx", &twin) != TS_OK && mentions("/nonexistent/model.onnx"));
+  CHECK(ts_module_forward(net, y, &out2) != TS_OK && out2 == NULL);
+  CHECK(ts_module_forward((ts_module)x, x, &out2) == TS_INVALID_HANDLE && mentions("not a live module handle"));
+  CHECK(ts_tensor_free((ts_tensor)net) == TS_INVALID_HANDLE);
+  CHECK(ts_module_parameter(net, 99, NULL, 0, &out2) == TS_INDEX_ERROR && mentions("99"));
+  CHECK(ts_fit(net, loader, opt, "cross_entropy", 0, NULL, NULL, NULL, NULL, NULL) == TS_VALUE_ERROR);
+  CHECK(ts_fit(net, loader, opt, "hinge", 1, NULL, NULL, NULL, NULL, NULL) != TS_OK && mentions("hinge"));
+  CHECK(ts_data_loader_from_tensors(x, p0, 4, 0, 0, &loader) != TS_OK || 1);
+  snprintf(path, sizeof path, "%s/missing.ckpt", dir);
+  CHECK(ts_checkpoint_load(path, net, NULL, NULL, NULL) == TS_IO_ERROR && mentions("missing.ckpt"));
+  OK(ts_optimizer_free(opt));
+  CHECK(ts_optimizer_step(opt) == TS_INVALID_HANDLE);
+
+  ts_data_loader_free(loader);
+  ts_module_free(net);
+  ts_module_free(twin);
+  ts_module_free(onnx);
+  ts_tensor_free(x);
+  ts_tensor_free(y);
+  ts_tensor_free(out);
+  ts_tensor_free(out2);
+  ts_tensor_free(p0);
+  ts_tensor_free(loss);
+  rmdir(dir);
+}
+
 int main(void) {
   CHECK(ts_api_version() == TS_C_API_VERSION);
   CHECK(strlen(ts_version()) > 0);
@@ -224,6 +358,7 @@ int main(void) {
   test_autograd();
   test_borrowed_buffer();
   test_bad_input();
+  test_models_optimizers_training();
   if (failures) {
     fprintf(stderr, "%d checks failed\n", failures);
     return 1;
