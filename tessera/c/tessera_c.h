@@ -209,9 +209,9 @@ TS_API ts_status ts_data_loader_num_batches(ts_data_loader l, int64_t* out);
 TS_API ts_status ts_data_loader_free(ts_data_loader l);
 
 /* --- training ----------------------------------------------------------------------------------- */
-/* Called after each training batch (batch 0 .. num_batches - 1, loss: the batch's) and at each
- * epoch's end (batch = -1, loss: the epoch's mean). A nonzero return stops training after the
- * current epoch. It may call the C API. */
+/* Called after each training batch (batch 0 .. num_batches - 1; loss: the epoch's mean training
+ * loss so far) and at each epoch's end (batch = -1; loss: the epoch's mean training loss). A nonzero
+ * return stops training after the current epoch. It may call the C API. */
 typedef int (*ts_progress_fn)(void* context, int64_t epoch, int64_t batch, int64_t num_batches, double loss);
 /* Trains m for epochs epochs with the optimizer and a loss by name ("cross_entropy", "mse_loss",
  * "nll_loss", "l1_loss", "binary_cross_entropy", ...; NULL: cross_entropy). validation may be NULL;
