@@ -8,8 +8,8 @@ import sys
 root = pathlib.Path(__file__).resolve().parent.parent
 bad, seen = [], 0
 for doc in [root / "README.md", *sorted((root / "docs").glob("*.md"))]:
-    for block in re.findall(r"```(?:cpp|python|c)\n(.*?)```", doc.read_text(), re.S):
-        m = re.match(r"(?://|#|/\*) (examples/[\w/]+\.(?:cpp|py|c))\b", block)
+    for block in re.findall(r"```(?:cpp|python|c|java)\n(.*?)```", doc.read_text(), re.S):
+        m = re.match(r"(?://|#|/\*) ((?:java/)?examples/[\w/]+\.(?:cpp|py|c|java))\b", block)
         if not m:
             continue
         seen += 1

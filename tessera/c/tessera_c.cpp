@@ -224,12 +224,6 @@ const char* const op_names[] = {
 #define TS_OP_REDUCE(name) #name,
 #define TS_OP_LOSS(name) #name,
 #include "tessera/c/tessera_c_ops.h"
-#undef TS_OP_UNARY
-#undef TS_OP_BINARY
-#undef TS_OP_SCALAR
-#undef TS_OP_DIM
-#undef TS_OP_REDUCE
-#undef TS_OP_LOSS
 };
 }  // namespace
 
@@ -536,12 +530,6 @@ int ts_is_grad_enabled(void) { return tessera::autograd::is_grad_enabled() ? 1 :
     });                                                                                   \
   }
 #include "tessera/c/tessera_c_ops.h"
-#undef TS_OP_UNARY
-#undef TS_OP_BINARY
-#undef TS_OP_SCALAR
-#undef TS_OP_DIM
-#undef TS_OP_REDUCE
-#undef TS_OP_LOSS
 
 // --- models ------------------------------------------------------------------------------------
 namespace {
@@ -576,7 +564,7 @@ ts_status ts_module_load_onnx(const char* path, ts_module* out) {
   });
 }
 
-ts_status ts_module_export_onnx(ts_module m, const ts_tensor* inputs, int count, const char* path) {
+ts_status ts_module_export_onnx(ts_module m, const ts_tensor* inputs, int count, int dynamic_batch, const char* path) {
   return guarded([&] {
     tessera::nn::Module& mod = module_of(m, "ts_module_export_onnx");
     if (count <= 0) raise(TS_VALUE_ERROR, "ts_module_export_onnx: count must be at least 1, got " + std::to_string(count));
@@ -586,7 +574,9 @@ ts_status ts_module_export_onnx(ts_module m, const ts_tensor* inputs, int count,
       std::string what = "inputs[" + std::to_string(i) + "]";
       xs.push_back(tensor_of(inputs[i], "ts_module_export_onnx", what.c_str()));
     }
-    tessera::io::export_onnx(mod, xs, text_of(path, "ts_module_export_onnx", "path"));
+    tessera::io::OnnxExportOptions options;
+    options.dynamic_batch = dynamic_batch != 0;
+    tessera::io::export_onnx(mod, xs, text_of(path, "ts_module_export_onnx", "path"), options);
   });
 }
 

@@ -144,12 +144,6 @@ TS_API int ts_is_grad_enabled(void);
   TS_API ts_status ts_##name(ts_tensor x, const int64_t* dims, int ndims, int keepdim, ts_tensor* out);
 #define TS_OP_LOSS(name) TS_API ts_status ts_##name(ts_tensor input, ts_tensor target, ts_tensor* out);
 #include "tessera_c_ops.h"
-#undef TS_OP_UNARY
-#undef TS_OP_BINARY
-#undef TS_OP_SCALAR
-#undef TS_OP_DIM
-#undef TS_OP_REDUCE
-#undef TS_OP_LOSS
 
 /* The ops in the table by name ("exp", "add", "add_scalar", "softmax", "sum", "mse_loss"):
  * how many there are, and the name of the i-th (NULL past the end). */
@@ -164,8 +158,10 @@ TS_API int ts_zoo_count(void);
 TS_API const char* ts_zoo_name(int i);  /* NULL past the end */
 /* An ONNX file as a model (its initializers are its parameters: it can be fine-tuned). */
 TS_API ts_status ts_module_load_onnx(const char* path, ts_module* out);
-/* Runs m on inputs (eval mode, restored afterwards) and writes the traced graph as ONNX. */
-TS_API ts_status ts_module_export_onnx(ts_module m, const ts_tensor* inputs, int count, const char* path);
+/* Runs m on inputs (eval mode, restored afterwards) and writes the traced graph as ONNX; with
+ * dynamic_batch nonzero, dim 0 of the inputs and outputs is symbolic (any batch size). */
+TS_API ts_status ts_module_export_onnx(ts_module m, const ts_tensor* inputs, int count, int dynamic_batch,
+                                       const char* path);
 /* The state dict as a safetensors file (written to a temporary name, then renamed), and back. */
 TS_API ts_status ts_module_save(ts_module m, const char* path);
 TS_API ts_status ts_module_load(ts_module m, const char* path);

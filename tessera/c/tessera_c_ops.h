@@ -1,6 +1,7 @@
 /* tessera's C API: the table of the ops that have an entry point of their own. Each line is one
  * op, by signature; tessera_c.h declares ts_NAME for each, and the library defines them from the
  * same table (C++ ops::NAME), so a new op is one line here. Include tessera_c.h, not this file.
+ * Whoever includes it defines the six macros first; the table undefines them at its end.
  *
  *   TS_OP_UNARY(name)          ts_status ts_name(ts_tensor x, ts_tensor* out)
  *   TS_OP_BINARY(name)         ts_status ts_name(ts_tensor a, ts_tensor b, ts_tensor* out)
@@ -71,3 +72,10 @@ TS_OP_LOSS(mse_loss)
 TS_OP_LOSS(l1_loss)
 TS_OP_LOSS(binary_cross_entropy)
 TS_OP_LOSS(binary_cross_entropy_with_logits)
+
+#undef TS_OP_UNARY
+#undef TS_OP_BINARY
+#undef TS_OP_SCALAR
+#undef TS_OP_DIM
+#undef TS_OP_REDUCE
+#undef TS_OP_LOSS

@@ -298,7 +298,7 @@ static void test_models_optimizers_training(void) {
   CHECK(epoch == 3 && step == 20);
   remove(path);
   snprintf(path, sizeof path, "%s/lenet.onnx", dir);
-  OK(ts_module_export_onnx(net, &x, 1, path));
+  OK(ts_module_export_onnx(net, &x, 1, 1, path));
   OK(ts_module_load_onnx(path, &onnx));
   ts_tensor_free(out2);
   OK(ts_module_forward(onnx, x, &out2));
