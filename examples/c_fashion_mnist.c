@@ -31,8 +31,8 @@ int main(void) {
   TRY(ts_manual_seed(0));
   TRY(ts_module_from_zoo("lenet5", 1, 10, &net)); /* or ts_module_load_onnx("model.onnx", &net) */
   TRY(ts_optimizer_sgd(net, 0.05, 0.9, 0.0, 0, &opt));
-  TRY(ts_data_loader_mnist(data, 1, 64, 1, 0, &train));
-  TRY(ts_data_loader_mnist(data, 0, 500, 0, 0, &test));
+  TRY(ts_data_loader_mnist(data, 1, 0.0, 1.0, 64, 1, 0, &train)); /* images in [0, 1] */
+  TRY(ts_data_loader_mnist(data, 0, 0.0, 1.0, 500, 0, 0, &test));
   TRY(ts_fit(net, train, opt, "cross_entropy", 1, test, print_progress, NULL, &loss, &accuracy));
   printf("test loss %.4f, test accuracy %.4f\n", loss, accuracy);
   TRY(ts_checkpoint_save("lenet5_fashion_mnist.ckpt", net, opt, 1, 0));

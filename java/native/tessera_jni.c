@@ -581,10 +581,11 @@ JNIEXPORT jlong JNICALL Java_org_tessera_Native_loaderFromTensors(JNIEnv* env, j
 }
 
 JNIEXPORT jlong JNICALL Java_org_tessera_Native_loaderMnist(JNIEnv* env, jclass cls, jstring dir, jboolean train,
-                                                           jlong batch, jboolean shuffle, jlong seed) {
+                                                           jdouble mean, jdouble std, jlong batch, jboolean shuffle,
+                                                           jlong seed) {
   char* d = utf(env, dir);
   ts_data_loader out = NULL;
-  ts_status s = ts_data_loader_mnist(d, train ? 1 : 0, batch, shuffle ? 1 : 0, (uint64_t)seed, &out);
+  ts_status s = ts_data_loader_mnist(d, train ? 1 : 0, mean, std, batch, shuffle ? 1 : 0, (uint64_t)seed, &out);
   (void)cls;
   free(d);
   return failed(env, s) ? 0 : H(out);

@@ -16,6 +16,7 @@
 
 #include "tessera/autograd/autograd.h"
 #include "tessera/data/formats.h"
+#include "tessera/data/transforms.h"
 #include "tessera/io/onnx.h"
 #include "tessera/nn/functional.h"
 #include "tessera/tessera.h"
@@ -737,10 +738,14 @@ ts_status ts_data_loader_from_tensors(ts_tensor inputs, ts_tensor targets, int64
   });
 }
 
-ts_status ts_data_loader_mnist(const char* dir, int train, int64_t batch_size, int shuffle, uint64_t seed,
-                               ts_data_loader* out) {
+ts_status ts_data_loader_mnist(const char* dir, int train, double mean, double std, int64_t batch_size, int shuffle,
+                               uint64_t seed, ts_data_loader* out) {
   return making(out, "ts_data_loader_mnist", [&] {
+    if (!(std > 0)) raise(TS_VALUE_ERROR, "ts_data_loader_mnist: std must be positive, got " + std::to_string(std));
     auto ds = tessera::data::load_mnist(text_of(dir, "ts_data_loader_mnist", "dir"), train != 0);
+    if (mean != 0 || std != 1)
+      ds = std::make_shared<tessera::data::TensorDataset>(tessera::data::normalize(ds->inputs(), {mean}, {std}),
+                                                          ds->targets());
     return loader_over(std::move(ds), batch_size, shuffle, seed, "ts_data_loader_mnist");
   });
 }

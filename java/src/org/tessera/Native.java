@@ -73,7 +73,8 @@ final class Native {
   static native void checkpoint(String path, long m, long o, boolean save, long[] epochStep);
 
   static native long loaderFromTensors(long x, long y, long batchSize, boolean shuffle, long seed);
-  static native long loaderMnist(String dir, boolean train, long batchSize, boolean shuffle, long seed);
+  static native long loaderMnist(String dir, boolean train, double mean, double std, long batchSize, boolean shuffle,
+                                 long seed);
   static native long loaderNumBatches(long l);
   static native void loaderFree(long l);
 
