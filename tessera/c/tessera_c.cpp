@@ -8,6 +8,7 @@
 #include <limits>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <new>
 #include <string>
 #include <unordered_set>
@@ -168,6 +169,7 @@ DType dtype_of(ts_dtype d, const char* fn) {
     case TS_BFLOAT16: return DType::BFloat16;
     case TS_FLOAT32: return DType::Float32;
     case TS_FLOAT64: return DType::Float64;
+    default: break;
   }
   raise(TS_DTYPE_ERROR, std::string(fn) + ": unknown dtype code " + std::to_string(int(d)));
 }
@@ -208,6 +210,18 @@ void write_text(const std::string& text, char* buf, size_t size, const char* fn,
   buf[n] = '\0';
 }
 
+// The tensors of a C array of handles (count at least 1).
+std::vector<Tensor> tensor_list(const ts_tensor* tensors, int count, const char* fn) {
+  if (count <= 0) raise(TS_VALUE_ERROR, std::string(fn) + ": count must be at least 1, got " + std::to_string(count));
+  need(tensors, fn, "tensors");
+  std::vector<Tensor> parts;
+  for (int i = 0; i < count; ++i) {
+    std::string what = "tensors[" + std::to_string(i) + "]";
+    parts.push_back(tensor_of(tensors[i], fn, what.c_str()));
+  }
+  return parts;
+}
+
 Tensor scalar_op(const char* name, const Tensor& a, double b) {
   std::string op = name;
   if (op == "add") return a + b;
@@ -218,13 +232,25 @@ Tensor scalar_op(const char* name, const Tensor& a, double b) {
 }
 
 const char* const op_names[] = {
-#define TS_OP_UNARY(name) #name,
-#define TS_OP_BINARY(name) #name,
+#define TS_OP_NAMED(name) #name,
+#define TS_OP_UNARY TS_OP_NAMED
+#define TS_OP_BINARY TS_OP_NAMED
+#define TS_OP_TERNARY TS_OP_NAMED
 #define TS_OP_SCALAR(name) #name "_scalar",
-#define TS_OP_DIM(name) #name,
-#define TS_OP_REDUCE(name) #name,
-#define TS_OP_LOSS(name) #name,
+#define TS_OP_SCALAR2 TS_OP_NAMED
+#define TS_OP_DIM TS_OP_NAMED
+#define TS_OP_DIM_KEEP TS_OP_NAMED
+#define TS_OP_REDUCE TS_OP_NAMED
+#define TS_OP_SHAPE TS_OP_NAMED
+#define TS_OP_INDEX TS_OP_NAMED
+#define TS_OP_INDEX_SRC TS_OP_NAMED
+#define TS_OP_LIST TS_OP_NAMED
+#define TS_OP_CONV TS_OP_NAMED
+#define TS_OP_POOL TS_OP_NAMED
+#define TS_OP_NORM TS_OP_NAMED
+#define TS_OP_LOSS TS_OP_NAMED
 #include "tessera/c/tessera_c_ops.h"
+#undef TS_OP_NAMED
 };
 }  // namespace
 
@@ -248,6 +274,7 @@ const char* ts_status_name(ts_status s) {
     case TS_OUT_OF_MEMORY: return "TS_OUT_OF_MEMORY";
     case TS_NULL_ARGUMENT: return "TS_NULL_ARGUMENT";
     case TS_INVALID_HANDLE: return "TS_INVALID_HANDLE";
+    default: break;
   }
   return "TS_UNKNOWN_STATUS";
 }
@@ -433,16 +460,7 @@ ts_status ts_tensor_transpose(ts_tensor t, int64_t dim0, int64_t dim1, ts_tensor
 }
 
 ts_status ts_tensor_cat(const ts_tensor* tensors, int count, int64_t dim, ts_tensor* out) {
-  return producing(out, "ts_tensor_cat", [&] {
-    if (count <= 0) raise(TS_VALUE_ERROR, "ts_tensor_cat: count must be at least 1, got " + std::to_string(count));
-    need(tensors, "ts_tensor_cat", "tensors");
-    std::vector<Tensor> parts;
-    for (int i = 0; i < count; ++i) {
-      std::string what = "tensors[" + std::to_string(i) + "]";
-      parts.push_back(tensor_of(tensors[i], "ts_tensor_cat", what.c_str()));
-    }
-    return tessera::ops::cat(parts, dim);
-  });
+  return producing(out, "ts_tensor_cat", [&] { return tessera::ops::cat(tensor_list(tensors, count, "ts_tensor_cat"), dim); });
 }
 
 ts_status ts_tensor_copy_(ts_tensor dst, ts_tensor src) {
@@ -495,40 +513,172 @@ ts_status ts_set_grad_enabled(int enabled, int* previous) {
 int ts_is_grad_enabled(void) { return tessera::autograd::is_grad_enabled() ? 1 : 0; }
 
 // --- the ops, from the table ---------------------------------------------------------------------
-#define TS_OP_UNARY(name)                                                                 \
-  ts_status ts_##name(ts_tensor x, ts_tensor* out) {                                      \
-    return producing(out, "ts_" #name, [&] { return tessera::ops::name(tensor_of(x, "ts_" #name)); }); \
+namespace capi {
+// The table's ops as C++ calls: capi::NAME is ops::NAME (or the loss of that name), except where
+// an adapter below gives the C signature its meaning.
+using namespace tessera::ops;
+using tessera::nn::functional::binary_cross_entropy;
+using tessera::nn::functional::binary_cross_entropy_with_logits;
+using tessera::nn::functional::cross_entropy;
+using tessera::nn::functional::kl_div;
+using tessera::nn::functional::l1_loss;
+using tessera::nn::functional::mse_loss;
+using tessera::nn::functional::nll_loss;
+using tessera::nn::functional::smooth_l1_loss;
+
+std::optional<tessera::Scalar> bound(double v) {
+  return std::isnan(v) ? std::nullopt : std::optional<tessera::Scalar>(v);
+}
+Tensor clamp(const Tensor& x, double lo, double hi) { return tessera::ops::clamp(x, bound(lo), bound(hi)); }
+Tensor dropout(const Tensor& x, double p, double training) { return tessera::ops::dropout(x, p, training != 0); }
+Tensor argmax(const Tensor& x, int64_t dim, bool keepdim) { return tessera::ops::argmax(x, dim, keepdim); }
+Tensor argmin(const Tensor& x, int64_t dim, bool keepdim) { return tessera::ops::argmin(x, dim, keepdim); }
+Tensor var(const Tensor& x, const Shape& dims, bool keepdim) { return tessera::ops::var(x, dims, 1, keepdim); }
+Tensor std(const Tensor& x, const Shape& dims, bool keepdim) { return tessera::ops::std(x, dims, 1, keepdim); }
+Tensor norm(const Tensor& x, const Shape& dims, bool keepdim) { return tessera::ops::norm(x, 2, dims, keepdim); }
+Tensor permute(const Tensor& x, const Shape& dims) { return x.permute(dims); }
+Tensor expand(const Tensor& x, const Shape& sizes) { return x.expand(sizes); }
+Tensor one_hot(const Tensor& x, int64_t n) { return tessera::ops::one_hot(x, n); }
+Tensor conv1d(const Tensor& x, const Tensor& w, const Tensor& b, int64_t s, int64_t p, int64_t d, int64_t g) {
+  return tessera::ops::conv1d(x, w, b, s, p, d, g);
+}
+tessera::Conv2dParams conv_params(int64_t s, int64_t p, int64_t d, int64_t g) { return {{s, s}, {p, p}, {d, d}, g}; }
+Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, int64_t s, int64_t p, int64_t d, int64_t g) {
+  return tessera::ops::conv2d(x, w, b, conv_params(s, p, d, g));
+}
+Tensor conv_transpose2d(const Tensor& x, const Tensor& w, const Tensor& b, int64_t s, int64_t p, int64_t d,
+                        int64_t g) {
+  return tessera::ops::conv_transpose2d(x, w, b, conv_params(s, p, d, g));
+}
+PoolOptions pool(int64_t k, int64_t s, int64_t p, bool ceil) {
+  PoolOptions o;
+  o.kernel_size = {k, k};
+  o.stride = {s ? s : k, s ? s : k};
+  o.padding = {p, p};
+  o.ceil_mode = ceil;
+  return o;
+}
+Tensor max_pool2d(const Tensor& x, int64_t k, int64_t s, int64_t p, bool ceil) {
+  return tessera::ops::max_pool2d(x, pool(k, s, p, ceil));
+}
+Tensor avg_pool2d(const Tensor& x, int64_t k, int64_t s, int64_t p, bool ceil) {
+  return tessera::ops::avg_pool2d(x, pool(k, s, p, ceil));
+}
+Tensor layer_norm(const Tensor& x, const Tensor& w, const Tensor& b, int64_t n, double eps) {
+  if (n < 1 || n > x.dim())
+    raise(TS_VALUE_ERROR, "ts_layer_norm: n (the trailing dims normalized) must be 1 to " + std::to_string(x.dim()) +
+                              " for an input of shape " + tessera::detail::str(x.shape()) + ", got " + std::to_string(n));
+  Shape normalized(x.shape().end() - n, x.shape().end());
+  return tessera::ops::layer_norm(x, normalized, w, b, eps);
+}
+Tensor group_norm(const Tensor& x, const Tensor& w, const Tensor& b, int64_t groups, double eps) {
+  return tessera::ops::group_norm(x, groups, w, b, eps);
+}
+}  // namespace capi
+
+namespace {
+Tensor optional_tensor(ts_tensor h, const char* fn, const char* what) {
+  return h == nullptr ? Tensor() : tensor_of(h, fn, what);
+}
+Shape sizes_of(const int64_t* sizes, int n, const char* fn, const char* what) {
+  if (n < 0) raise(TS_VALUE_ERROR, std::string(fn) + ": " + what + " count is negative");
+  if (n > 0) need(sizes, fn, what);
+  return Shape(sizes, sizes + n);
+}
+}  // namespace
+
+#define TS_OP_UNARY(name)                                                                                 \
+  ts_status ts_##name(ts_tensor x, ts_tensor* out) {                                                      \
+    return producing(out, "ts_" #name, [&] { return capi::name(tensor_of(x, "ts_" #name)); });             \
   }
-#define TS_OP_BINARY(name)                                                                \
-  ts_status ts_##name(ts_tensor a, ts_tensor b, ts_tensor* out) {                         \
-    return producing(out, "ts_" #name, [&] {                                              \
-      return tessera::ops::name(tensor_of(a, "ts_" #name, "a"), tensor_of(b, "ts_" #name, "b")); \
-    });                                                                                   \
+#define TS_OP_BINARY(name)                                                                                \
+  ts_status ts_##name(ts_tensor a, ts_tensor b, ts_tensor* out) {                                         \
+    return producing(out, "ts_" #name,                                                                    \
+                     [&] { return capi::name(tensor_of(a, "ts_" #name, "a"), tensor_of(b, "ts_" #name, "b")); }); \
   }
-#define TS_OP_SCALAR(name)                                                                \
-  ts_status ts_##name##_scalar(ts_tensor a, double b, ts_tensor* out) {                   \
-    return producing(out, "ts_" #name "_scalar",                                          \
-                     [&] { return scalar_op(#name, tensor_of(a, "ts_" #name "_scalar"), b); }); \
+#define TS_OP_TERNARY(name)                                                                               \
+  ts_status ts_##name(ts_tensor a, ts_tensor b, ts_tensor c, ts_tensor* out) {                            \
+    return producing(out, "ts_" #name, [&] {                                                              \
+      return capi::name(tensor_of(a, "ts_" #name, "a"), tensor_of(b, "ts_" #name, "b"),                   \
+                        tensor_of(c, "ts_" #name, "c"));                                                  \
+    });                                                                                                   \
   }
-#define TS_OP_DIM(name)                                                                   \
-  ts_status ts_##name(ts_tensor x, int64_t dim, ts_tensor* out) {                         \
-    return producing(out, "ts_" #name, [&] { return tessera::ops::name(tensor_of(x, "ts_" #name), dim); }); \
+#define TS_OP_SCALAR(name)                                                                                \
+  ts_status ts_##name##_scalar(ts_tensor a, double b, ts_tensor* out) {                                   \
+    return producing(out, "ts_" #name "_scalar",                                                          \
+                     [&] { return scalar_op(#name, tensor_of(a, "ts_" #name "_scalar"), b); });           \
   }
-#define TS_OP_REDUCE(name)                                                                \
-  ts_status ts_##name(ts_tensor x, const int64_t* dims, int ndims, int keepdim, ts_tensor* out) { \
-    return producing(out, "ts_" #name, [&] {                                              \
-      const Tensor& t = tensor_of(x, "ts_" #name);                                         \
-      if (ndims < 0) raise(TS_VALUE_ERROR, "ts_" #name ": ndims is negative");             \
-      if (ndims > 0) need(dims, "ts_" #name, "dims");                                      \
-      return tessera::ops::name(t, Shape(dims, dims + ndims), keepdim != 0);               \
-    });                                                                                   \
+#define TS_OP_SCALAR2(name)                                                                               \
+  ts_status ts_##name(ts_tensor x, double a, double b, ts_tensor* out) {                                  \
+    return producing(out, "ts_" #name, [&] { return capi::name(tensor_of(x, "ts_" #name), a, b); });       \
   }
-#define TS_OP_LOSS(name)                                                                  \
-  ts_status ts_##name(ts_tensor input, ts_tensor target, ts_tensor* out) {                \
-    return producing(out, "ts_" #name, [&] {                                              \
-      return tessera::nn::functional::name(tensor_of(input, "ts_" #name, "input"),        \
-                                           tensor_of(target, "ts_" #name, "target"));     \
-    });                                                                                   \
+#define TS_OP_DIM(name)                                                                                   \
+  ts_status ts_##name(ts_tensor x, int64_t n, ts_tensor* out) {                                           \
+    return producing(out, "ts_" #name, [&] { return capi::name(tensor_of(x, "ts_" #name), n); });          \
+  }
+#define TS_OP_DIM_KEEP(name)                                                                              \
+  ts_status ts_##name(ts_tensor x, int64_t dim, int keepdim, ts_tensor* out) {                            \
+    return producing(out, "ts_" #name,                                                                    \
+                     [&] { return capi::name(tensor_of(x, "ts_" #name), dim, keepdim != 0); });           \
+  }
+#define TS_OP_REDUCE(name)                                                                                \
+  ts_status ts_##name(ts_tensor x, const int64_t* dims, int ndims, int keepdim, ts_tensor* out) {         \
+    return producing(out, "ts_" #name, [&] {                                                              \
+      const Tensor& t = tensor_of(x, "ts_" #name);                                                         \
+      return capi::name(t, sizes_of(dims, ndims, "ts_" #name, "dims"), keepdim != 0);                     \
+    });                                                                                                   \
+  }
+#define TS_OP_SHAPE(name)                                                                                 \
+  ts_status ts_##name(ts_tensor x, const int64_t* sizes, int n, ts_tensor* out) {                         \
+    return producing(out, "ts_" #name, [&] {                                                              \
+      const Tensor& t = tensor_of(x, "ts_" #name);                                                         \
+      return capi::name(t, sizes_of(sizes, n, "ts_" #name, "sizes"));                                      \
+    });                                                                                                   \
+  }
+#define TS_OP_INDEX(name)                                                                                 \
+  ts_status ts_##name(ts_tensor x, int64_t dim, ts_tensor index, ts_tensor* out) {                        \
+    return producing(out, "ts_" #name, [&] {                                                              \
+      return capi::name(tensor_of(x, "ts_" #name, "x"), dim, tensor_of(index, "ts_" #name, "index"));      \
+    });                                                                                                   \
+  }
+#define TS_OP_INDEX_SRC(name)                                                                             \
+  ts_status ts_##name(ts_tensor x, int64_t dim, ts_tensor index, ts_tensor src, ts_tensor* out) {         \
+    return producing(out, "ts_" #name, [&] {                                                              \
+      return capi::name(tensor_of(x, "ts_" #name, "x"), dim, tensor_of(index, "ts_" #name, "index"),      \
+                        tensor_of(src, "ts_" #name, "src"));                                              \
+    });                                                                                                   \
+  }
+#define TS_OP_LIST(name)                                                                                  \
+  ts_status ts_##name(const ts_tensor* tensors, int count, int64_t dim, ts_tensor* out) {                 \
+    return producing(out, "ts_" #name, [&] { return capi::name(tensor_list(tensors, count, "ts_" #name), dim); }); \
+  }
+#define TS_OP_CONV(name)                                                                                  \
+  ts_status ts_##name(ts_tensor x, ts_tensor weight, ts_tensor bias, int64_t stride, int64_t padding,     \
+                      int64_t dilation, int64_t groups, ts_tensor* out) {                                 \
+    return producing(out, "ts_" #name, [&] {                                                              \
+      return capi::name(tensor_of(x, "ts_" #name, "x"), tensor_of(weight, "ts_" #name, "weight"),         \
+                        optional_tensor(bias, "ts_" #name, "bias"), stride, padding, dilation, groups);   \
+    });                                                                                                   \
+  }
+#define TS_OP_POOL(name)                                                                                  \
+  ts_status ts_##name(ts_tensor x, int64_t kernel, int64_t stride, int64_t padding, int ceil_mode,        \
+                      ts_tensor* out) {                                                                   \
+    return producing(out, "ts_" #name, [&] {                                                              \
+      return capi::name(tensor_of(x, "ts_" #name), kernel, stride, padding, ceil_mode != 0);              \
+    });                                                                                                   \
+  }
+#define TS_OP_NORM(name)                                                                                  \
+  ts_status ts_##name(ts_tensor x, ts_tensor weight, ts_tensor bias, int64_t n, double eps, ts_tensor* out) { \
+    return producing(out, "ts_" #name, [&] {                                                              \
+      return capi::name(tensor_of(x, "ts_" #name, "x"), optional_tensor(weight, "ts_" #name, "weight"),   \
+                        optional_tensor(bias, "ts_" #name, "bias"), n, eps);                              \
+    });                                                                                                   \
+  }
+#define TS_OP_LOSS(name)                                                                                  \
+  ts_status ts_##name(ts_tensor input, ts_tensor target, ts_tensor* out) {                                \
+    return producing(out, "ts_" #name, [&] {                                                              \
+      return capi::name(tensor_of(input, "ts_" #name, "input"), tensor_of(target, "ts_" #name, "target")); \
+    });                                                                                                   \
   }
 #include "tessera/c/tessera_c_ops.h"
 

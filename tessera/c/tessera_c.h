@@ -46,7 +46,10 @@ typedef enum ts_status {
   TS_IO_ERROR = 7,         /* a file that cannot be read or written */
   TS_OUT_OF_MEMORY = 8,
   TS_NULL_ARGUMENT = 9,    /* a required pointer or handle is NULL */
-  TS_INVALID_HANDLE = 10   /* a handle that is not (or no longer) a live one */
+  TS_INVALID_HANDLE = 10,  /* a handle that is not (or no longer) a live one */
+  /* (these two keep every int a valid value of the type, so that any int a caller passes is one) */
+  TS_STATUS_MIN_ = -0x7fffffff - 1,
+  TS_STATUS_MAX_ = 0x7fffffff
 } ts_status;
 
 typedef enum ts_dtype {
@@ -58,7 +61,9 @@ typedef enum ts_dtype {
   TS_FLOAT16 = 5,
   TS_BFLOAT16 = 6,
   TS_FLOAT32 = 7,
-  TS_FLOAT64 = 8
+  TS_FLOAT64 = 8,
+  TS_DTYPE_MIN_ = -0x7fffffff - 1, /* (every int a valid value of the type: unknown codes are errors) */
+  TS_DTYPE_MAX_ = 0x7fffffff
 } ts_dtype;
 
 typedef struct ts_tensor_s* ts_tensor;
@@ -138,15 +143,31 @@ TS_API int ts_is_grad_enabled(void);
 /* --- the ops (tessera_c_ops.h lists them; each returns a new tensor through out) ---------------- */
 #define TS_OP_UNARY(name) TS_API ts_status ts_##name(ts_tensor x, ts_tensor* out);
 #define TS_OP_BINARY(name) TS_API ts_status ts_##name(ts_tensor a, ts_tensor b, ts_tensor* out);
+#define TS_OP_TERNARY(name) TS_API ts_status ts_##name(ts_tensor a, ts_tensor b, ts_tensor c, ts_tensor* out);
 #define TS_OP_SCALAR(name) TS_API ts_status ts_##name##_scalar(ts_tensor a, double b, ts_tensor* out);
-#define TS_OP_DIM(name) TS_API ts_status ts_##name(ts_tensor x, int64_t dim, ts_tensor* out);
+#define TS_OP_SCALAR2(name) TS_API ts_status ts_##name(ts_tensor x, double a, double b, ts_tensor* out);
+#define TS_OP_DIM(name) TS_API ts_status ts_##name(ts_tensor x, int64_t n, ts_tensor* out);
+#define TS_OP_DIM_KEEP(name) TS_API ts_status ts_##name(ts_tensor x, int64_t dim, int keepdim, ts_tensor* out);
 #define TS_OP_REDUCE(name) \
   TS_API ts_status ts_##name(ts_tensor x, const int64_t* dims, int ndims, int keepdim, ts_tensor* out);
+#define TS_OP_SHAPE(name) TS_API ts_status ts_##name(ts_tensor x, const int64_t* sizes, int n, ts_tensor* out);
+#define TS_OP_INDEX(name) TS_API ts_status ts_##name(ts_tensor x, int64_t dim, ts_tensor index, ts_tensor* out);
+#define TS_OP_INDEX_SRC(name) \
+  TS_API ts_status ts_##name(ts_tensor x, int64_t dim, ts_tensor index, ts_tensor src, ts_tensor* out);
+#define TS_OP_LIST(name) TS_API ts_status ts_##name(const ts_tensor* tensors, int count, int64_t dim, ts_tensor* out);
+#define TS_OP_CONV(name)                                                                                  \
+  TS_API ts_status ts_##name(ts_tensor x, ts_tensor weight, ts_tensor bias, int64_t stride, int64_t padding, \
+                             int64_t dilation, int64_t groups, ts_tensor* out);
+#define TS_OP_POOL(name) \
+  TS_API ts_status ts_##name(ts_tensor x, int64_t kernel, int64_t stride, int64_t padding, int ceil_mode, ts_tensor* out);
+#define TS_OP_NORM(name) \
+  TS_API ts_status ts_##name(ts_tensor x, ts_tensor weight, ts_tensor bias, int64_t n, double eps, ts_tensor* out);
 #define TS_OP_LOSS(name) TS_API ts_status ts_##name(ts_tensor input, ts_tensor target, ts_tensor* out);
 #include "tessera_c_ops.h"
 
-/* The ops in the table by name ("exp", "add", "add_scalar", "softmax", "sum", "mse_loss"):
- * how many there are, and the name of the i-th (NULL past the end). */
+/* The ops in the table by name ("exp", "add", "add_scalar", "softmax", "sum", "conv2d", "mse_loss"):
+ * how many there are, and the name of the i-th (NULL past the end). ts_tensor_cat is the table's
+ * cat. */
 TS_API int ts_op_count(void);
 TS_API const char* ts_op_name(int i);
 

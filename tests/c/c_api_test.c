@@ -99,7 +99,7 @@ static void test_tensors_and_ops(void) {
     CHECK(got[0] == 4 && got[1] == 3);
     ts_tensor_free(joined);
   }
-  CHECK(ts_op_count() > 50);
+  CHECK(ts_op_count() > 120);
   CHECK(strcmp(ts_op_name(0), "abs") == 0);
   CHECK(ts_op_name(ts_op_count()) == NULL);
   ts_tensor_free(a);
@@ -108,6 +108,106 @@ static void test_tensors_and_ops(void) {
   ts_tensor_free(m);
   ts_tensor_free(s);
   ts_tensor_free(e);
+}
+
+/* The table's other kinds of op, each against values worked out by hand. */
+static void test_more_ops(void) {
+  const float v[6] = {1, -2, 3, -4, 5, -6};
+  const int64_t s23[2] = {2, 3}, perm[2] = {1, 0}, dim1[1] = {1}, s2[1] = {2}, img[4] = {1, 1, 4, 4};
+  const int64_t idx[2] = {2, 0};
+  ts_tensor x = NULL, r = NULL, zero = NULL, i = NULL, parts[2], im = NULL, w = NULL, src = NULL;
+  float out[16];
+  int64_t got[4], longs[6];
+  int k;
+
+  OK(ts_tensor_from_data(v, s23, 2, TS_FLOAT32, &x));
+  /* where(x > 0, x, 0) */
+  OK(ts_tensor_zeros(s23, 2, TS_FLOAT32, &zero));
+  OK(ts_gt(x, zero, &i));
+  OK(ts_where(i, x, zero, &r));
+  OK(ts_tensor_copy_to(r, out, sizeof out));
+  CHECK(out[0] == 1 && out[1] == 0 && out[4] == 5 && out[5] == 0);
+  ts_tensor_free(i);
+  ts_tensor_free(r);
+  /* clamp with one bound (NaN: none), dropout in evaluation (identity) */
+  OK(ts_clamp(x, NAN, 2.0, &r));
+  OK(ts_tensor_copy_to(r, out, sizeof out));
+  CHECK(out[0] == 1 && out[2] == 2 && out[5] == -6);
+  ts_tensor_free(r);
+  OK(ts_dropout(x, 0.5, 0, &r));
+  OK(ts_tensor_copy_to(r, out, sizeof out));
+  CHECK(out[3] == -4);
+  ts_tensor_free(r);
+  /* argmax along dim 1; variance (Bessel) along dim 1 */
+  OK(ts_argmax(x, 1, 0, &r));
+  OK(ts_tensor_copy_to(r, longs, sizeof longs));
+  CHECK(longs[0] == 2 && longs[1] == 1);
+  ts_tensor_free(r);
+  OK(ts_var(x, dim1, 1, 0, &r));
+  OK(ts_tensor_copy_to(r, out, sizeof out));
+  CHECK(fabs(out[0] - 19.0 / 3) < 1e-5); /* mean 2/3; squares 1/9 + 64/9 + 49/9 = 114/9; / 2 */
+  ts_tensor_free(r);
+  /* permute, index_select, scatter_add, stack */
+  OK(ts_permute(x, perm, 2, &r));
+  OK(ts_tensor_shape(r, got, 4));
+  CHECK(got[0] == 3 && got[1] == 2);
+  ts_tensor_free(r);
+  {
+    int64_t which[2];
+    memcpy(which, idx, sizeof which);
+    OK(ts_tensor_from_data(which, s2, 1, TS_INT64, &i));
+  }
+  OK(ts_index_select(x, 1, i, &r));
+  OK(ts_tensor_copy_to(r, out, sizeof out));
+  CHECK(out[0] == 3 && out[1] == 1 && out[2] == -6 && out[3] == -4);
+  ts_tensor_free(r);
+  OK(ts_tensor_ones(s2, 1, TS_FLOAT32, &src));
+  {
+    ts_tensor row = NULL, acc = NULL;
+    const int64_t s3[1] = {3};
+    OK(ts_tensor_zeros(s3, 1, TS_FLOAT32, &row));
+    OK(ts_scatter_add(row, 0, i, src, &acc));
+    OK(ts_tensor_copy_to(acc, out, sizeof out));
+    CHECK(out[0] == 1 && out[1] == 0 && out[2] == 1);
+    ts_tensor_free(row);
+    ts_tensor_free(acc);
+  }
+  parts[0] = x;
+  parts[1] = x;
+  OK(ts_stack(parts, 2, 0, &r));
+  OK(ts_tensor_shape(r, got, 4));
+  CHECK(got[0] == 2 && got[1] == 2 && got[2] == 3);
+  ts_tensor_free(r);
+  /* a 2x2 all-ones convolution (no bias), 2x2 max pooling, layer norm over the last dim */
+  {
+    float pixels[16];
+    const int64_t ws[4] = {1, 1, 2, 2};
+    for (k = 0; k < 16; ++k) pixels[k] = (float)k;
+    OK(ts_tensor_from_data(pixels, img, 4, TS_FLOAT32, &im));
+    OK(ts_tensor_ones(ws, 4, TS_FLOAT32, &w));
+  }
+  OK(ts_conv2d(im, w, NULL, 2, 0, 1, 1, &r));
+  OK(ts_tensor_copy_to(r, out, sizeof out));
+  CHECK(out[0] == 0 + 1 + 4 + 5 && out[3] == 10 + 11 + 14 + 15);
+  ts_tensor_free(r);
+  OK(ts_max_pool2d(im, 2, 0, 0, 0, &r));
+  OK(ts_tensor_copy_to(r, out, sizeof out));
+  CHECK(out[0] == 5 && out[1] == 7 && out[2] == 13 && out[3] == 15);
+  ts_tensor_free(r);
+  OK(ts_layer_norm(x, NULL, NULL, 1, 1e-5, &r));
+  OK(ts_tensor_copy_to(r, out, sizeof out));
+  CHECK(fabs(out[0] + out[1] + out[2]) < 1e-5);
+  ts_tensor_free(r);
+  CHECK(ts_layer_norm(x, NULL, NULL, 3, 1e-5, &r) == TS_VALUE_ERROR && mentions("1 to 2"));
+  CHECK(ts_conv2d(x, w, NULL, 1, 0, 1, 1, &r) != TS_OK && mentions("conv2d"));
+  CHECK(ts_index_select(x, 5, i, &r) != TS_OK);
+  CHECK(ts_stack(parts, 0, 0, &r) == TS_VALUE_ERROR);
+  ts_tensor_free(x);
+  ts_tensor_free(zero);
+  ts_tensor_free(i);
+  ts_tensor_free(src);
+  ts_tensor_free(im);
+  ts_tensor_free(w);
 }
 
 static void test_autograd(void) {
@@ -355,6 +455,7 @@ int main(void) {
   CHECK(strlen(ts_version()) > 0);
   OK(ts_manual_seed(0));
   test_tensors_and_ops();
+  test_more_ops();
   test_autograd();
   test_borrowed_buffer();
   test_bad_input();
