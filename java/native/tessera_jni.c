@@ -354,6 +354,16 @@ static const op_entry ops[] = {
 #define TS_OP_CONV(name)
 #define TS_OP_POOL(name)
 #define TS_OP_NORM(name)
+#define TS_OP_SORT(name)
+#define TS_OP_TOPK(name)
+#define TS_OP_VALUES_INDICES(name)
+#define TS_OP_PIECES(name)
+#define TS_OP_EQUATION(name)
+#define TS_OP_PAD(name)
+#define TS_OP_ROLL(name)
+#define TS_OP_MASK_FILL(name)
+#define TS_OP_BATCH_NORM(name)
+#define TS_OP_ATTENTION(name)
 #include "tessera/c/tessera_c_ops.h"
 };
 

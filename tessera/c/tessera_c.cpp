@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <limits>
 #include <memory>
 #include <mutex>
@@ -249,6 +250,16 @@ const char* const op_names[] = {
 #define TS_OP_POOL TS_OP_NAMED
 #define TS_OP_NORM TS_OP_NAMED
 #define TS_OP_LOSS TS_OP_NAMED
+#define TS_OP_SORT TS_OP_NAMED
+#define TS_OP_TOPK TS_OP_NAMED
+#define TS_OP_VALUES_INDICES TS_OP_NAMED
+#define TS_OP_PIECES TS_OP_NAMED
+#define TS_OP_EQUATION TS_OP_NAMED
+#define TS_OP_PAD TS_OP_NAMED
+#define TS_OP_ROLL TS_OP_NAMED
+#define TS_OP_MASK_FILL TS_OP_NAMED
+#define TS_OP_BATCH_NORM TS_OP_NAMED
+#define TS_OP_ATTENTION TS_OP_NAMED
 #include "tessera/c/tessera_c_ops.h"
 #undef TS_OP_NAMED
 };
@@ -574,12 +585,59 @@ Tensor layer_norm(const Tensor& x, const Tensor& w, const Tensor& b, int64_t n, 
 Tensor group_norm(const Tensor& x, const Tensor& w, const Tensor& b, int64_t groups, double eps) {
   return tessera::ops::group_norm(x, groups, w, b, eps);
 }
+std::pair<Tensor, Tensor> sort(const Tensor& x, int64_t dim, bool descending) {
+  return tessera::ops::sort(x, dim, descending);
+}
+std::vector<Tensor> split(const Tensor& x, int64_t size, int64_t dim) { return tessera::ops::split(x, size, dim); }
+Tensor masked_fill(const Tensor& x, const Tensor& mask, double value) {
+  return tessera::ops::masked_fill(x, mask, tessera::Scalar(value));
+}
+Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask, double p,
+                                    bool causal) {
+  return tessera::ops::scaled_dot_product_attention(q, k, v, mask, p, causal);
+}
 }  // namespace capi
 
 namespace {
 Tensor optional_tensor(ts_tensor h, const char* fn, const char* what) {
   return h == nullptr ? Tensor() : tensor_of(h, fn, what);
 }
+// Runs body, which returns (values, indices), giving each a handle through a and b.
+template <class F>
+ts_status producing_pair(ts_tensor* a, ts_tensor* b, const char* fn, F&& body) {
+  if (a == nullptr || b == nullptr) return fail(TS_NULL_ARGUMENT, std::string(fn) + ": values or indices is NULL");
+  *a = *b = nullptr;
+  return guarded([&] {
+    auto [x, y] = body();
+    give(std::move(x), a);
+    try {
+      give(std::move(y), b);
+    } catch (...) {
+      ts_tensor_free(*a);
+      *a = nullptr;
+      throw;
+    }
+  });
+}
+
+// Gives the pieces handles through the caller's array; *count is how many there are (set also
+// when the array is too short, which is an error).
+ts_status giving_pieces(ts_tensor* pieces, int capacity, int* count, const char* fn,
+                        const std::function<std::vector<Tensor>()>& body) {
+  if (count == nullptr) return fail(TS_NULL_ARGUMENT, std::string(fn) + ": count is NULL");
+  *count = 0;
+  return guarded([&] {
+    std::vector<Tensor> parts = body();
+    *count = int(parts.size());
+    if (int(parts.size()) > capacity)
+      raise(TS_VALUE_ERROR, std::string(fn) + ": " + std::to_string(parts.size()) + " pieces; the array holds " +
+                                std::to_string(capacity));
+    if (!parts.empty()) need(pieces, fn, "pieces");
+    for (size_t i = 0; i < parts.size(); ++i) pieces[i] = nullptr;
+    for (size_t i = 0; i < parts.size(); ++i) give(std::move(parts[i]), &pieces[i]);
+  });
+}
+
 Shape sizes_of(const int64_t* sizes, int n, const char* fn, const char* what) {
   if (n < 0) raise(TS_VALUE_ERROR, std::string(fn) + ": " + what + " count is negative");
   if (n > 0) need(sizes, fn, what);
@@ -678,6 +736,71 @@ Shape sizes_of(const int64_t* sizes, int n, const char* fn, const char* what) {
   ts_status ts_##name(ts_tensor input, ts_tensor target, ts_tensor* out) {                                \
     return producing(out, "ts_" #name, [&] {                                                              \
       return capi::name(tensor_of(input, "ts_" #name, "input"), tensor_of(target, "ts_" #name, "target")); \
+    });                                                                                                   \
+  }
+#define TS_OP_SORT(name)                                                                                  \
+  ts_status ts_##name(ts_tensor x, int64_t dim, int descending, ts_tensor* values, ts_tensor* indices) {  \
+    return producing_pair(values, indices, "ts_" #name,                                                   \
+                          [&] { return capi::name(tensor_of(x, "ts_" #name), dim, descending != 0); });    \
+  }
+#define TS_OP_TOPK(name)                                                                                  \
+  ts_status ts_##name(ts_tensor x, int64_t k, int64_t dim, int largest, ts_tensor* values, ts_tensor* indices) { \
+    return producing_pair(values, indices, "ts_" #name,                                                   \
+                          [&] { return capi::name(tensor_of(x, "ts_" #name), k, dim, largest != 0); });    \
+  }
+#define TS_OP_VALUES_INDICES(name)                                                                        \
+  ts_status ts_##name(ts_tensor x, int64_t dim, int keepdim, ts_tensor* values, ts_tensor* indices) {     \
+    return producing_pair(values, indices, "ts_" #name,                                                   \
+                          [&] { return capi::name(tensor_of(x, "ts_" #name), dim, keepdim != 0); });       \
+  }
+#define TS_OP_PIECES(name)                                                                                \
+  ts_status ts_##name(ts_tensor x, int64_t n, int64_t dim, ts_tensor* pieces, int capacity, int* count) { \
+    return giving_pieces(pieces, capacity, count, "ts_" #name,                                            \
+                         [&] { return capi::name(tensor_of(x, "ts_" #name), n, dim); });                   \
+  }
+#define TS_OP_EQUATION(name)                                                                              \
+  ts_status ts_##name(const char* equation, const ts_tensor* operands, int count, ts_tensor* out) {       \
+    return producing(out, "ts_" #name, [&] {                                                              \
+      return capi::name(text_of(equation, "ts_" #name, "equation"), tensor_list(operands, count, "ts_" #name)); \
+    });                                                                                                   \
+  }
+#define TS_OP_PAD(name)                                                                                   \
+  ts_status ts_##name(ts_tensor x, const int64_t* pads, int n, const char* mode, double value, ts_tensor* out) { \
+    return producing(out, "ts_" #name, [&] {                                                              \
+      const Tensor& t = tensor_of(x, "ts_" #name);                                                         \
+      return capi::name(t, sizes_of(pads, n, "ts_" #name, "pads"), mode ? mode : "constant", value);      \
+    });                                                                                                   \
+  }
+#define TS_OP_ROLL(name)                                                                                  \
+  ts_status ts_##name(ts_tensor x, const int64_t* shifts, const int64_t* dims, int n, ts_tensor* out) {   \
+    return producing(out, "ts_" #name, [&] {                                                              \
+      const Tensor& t = tensor_of(x, "ts_" #name);                                                         \
+      return capi::name(t, sizes_of(shifts, n, "ts_" #name, "shifts"), sizes_of(dims, n, "ts_" #name, "dims")); \
+    });                                                                                                   \
+  }
+#define TS_OP_MASK_FILL(name)                                                                             \
+  ts_status ts_##name(ts_tensor x, ts_tensor mask, double value, ts_tensor* out) {                        \
+    return producing(out, "ts_" #name, [&] {                                                              \
+      return capi::name(tensor_of(x, "ts_" #name, "x"), tensor_of(mask, "ts_" #name, "mask"), value);     \
+    });                                                                                                   \
+  }
+#define TS_OP_BATCH_NORM(name)                                                                            \
+  ts_status ts_##name(ts_tensor x, ts_tensor running_mean, ts_tensor running_var, ts_tensor weight,       \
+                      ts_tensor bias, int training, double momentum, double eps, ts_tensor* out) {        \
+    return producing(out, "ts_" #name, [&] {                                                              \
+      return capi::name(tensor_of(x, "ts_" #name, "x"), optional_tensor(running_mean, "ts_" #name, "running_mean"), \
+                        optional_tensor(running_var, "ts_" #name, "running_var"),                         \
+                        optional_tensor(weight, "ts_" #name, "weight"), optional_tensor(bias, "ts_" #name, "bias"), \
+                        training != 0, momentum, eps);                                                    \
+    });                                                                                                   \
+  }
+#define TS_OP_ATTENTION(name)                                                                             \
+  ts_status ts_##name(ts_tensor q, ts_tensor k, ts_tensor v, ts_tensor mask, double dropout_p, int is_causal, \
+                      ts_tensor* out) {                                                                   \
+    return producing(out, "ts_" #name, [&] {                                                              \
+      return capi::name(tensor_of(q, "ts_" #name, "q"), tensor_of(k, "ts_" #name, "k"),                  \
+                        tensor_of(v, "ts_" #name, "v"), optional_tensor(mask, "ts_" #name, "mask"), dropout_p, \
+                        is_causal != 0);                                                                  \
     });                                                                                                   \
   }
 #include "tessera/c/tessera_c_ops.h"

@@ -163,6 +163,29 @@ TS_API int ts_is_grad_enabled(void);
 #define TS_OP_NORM(name) \
   TS_API ts_status ts_##name(ts_tensor x, ts_tensor weight, ts_tensor bias, int64_t n, double eps, ts_tensor* out);
 #define TS_OP_LOSS(name) TS_API ts_status ts_##name(ts_tensor input, ts_tensor target, ts_tensor* out);
+#define TS_OP_SORT(name) \
+  TS_API ts_status ts_##name(ts_tensor x, int64_t dim, int descending, ts_tensor* values, ts_tensor* indices);
+#define TS_OP_TOPK(name)                                                                              \
+  TS_API ts_status ts_##name(ts_tensor x, int64_t k, int64_t dim, int largest, ts_tensor* values, \
+                             ts_tensor* indices);
+#define TS_OP_VALUES_INDICES(name) \
+  TS_API ts_status ts_##name(ts_tensor x, int64_t dim, int keepdim, ts_tensor* values, ts_tensor* indices);
+#define TS_OP_PIECES(name) \
+  TS_API ts_status ts_##name(ts_tensor x, int64_t n, int64_t dim, ts_tensor* pieces, int capacity, int* count);
+#define TS_OP_EQUATION(name) \
+  TS_API ts_status ts_##name(const char* equation, const ts_tensor* operands, int count, ts_tensor* out);
+#define TS_OP_PAD(name)                                                                                     \
+  TS_API ts_status ts_##name(ts_tensor x, const int64_t* pads, int n, const char* mode, double value, \
+                             ts_tensor* out);
+#define TS_OP_ROLL(name) \
+  TS_API ts_status ts_##name(ts_tensor x, const int64_t* shifts, const int64_t* dims, int n, ts_tensor* out);
+#define TS_OP_MASK_FILL(name) TS_API ts_status ts_##name(ts_tensor x, ts_tensor mask, double value, ts_tensor* out);
+#define TS_OP_BATCH_NORM(name)                                                                                \
+  TS_API ts_status ts_##name(ts_tensor x, ts_tensor running_mean, ts_tensor running_var, ts_tensor weight, \
+                             ts_tensor bias, int training, double momentum, double eps, ts_tensor* out);
+#define TS_OP_ATTENTION(name)                                                                        \
+  TS_API ts_status ts_##name(ts_tensor q, ts_tensor k, ts_tensor v, ts_tensor mask, double dropout_p, \
+                             int is_causal, ts_tensor* out);
 #include "tessera_c_ops.h"
 
 /* The ops in the table by name ("exp", "add", "add_scalar", "softmax", "sum", "conv2d", "mse_loss"):

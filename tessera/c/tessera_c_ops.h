@@ -27,6 +27,25 @@
  *                            layer_norm: n = the number of trailing dims normalized; group_norm: n = groups
  *                            (weight and bias may be NULL)
  *   TS_OP_LOSS(name)         ts_name(ts_tensor input, ts_tensor target, ts_tensor* out)  (mean over the batch)
+ *   TS_OP_SORT(name)         ts_name(ts_tensor x, int64_t dim, int descending, ts_tensor* values,
+ *                                    ts_tensor* indices)
+ *   TS_OP_TOPK(name)         ts_name(ts_tensor x, int64_t k, int64_t dim, int largest, ts_tensor* values,
+ *                                    ts_tensor* indices)
+ *   TS_OP_VALUES_INDICES(name) ts_name(ts_tensor x, int64_t dim, int keepdim, ts_tensor* values,
+ *                                    ts_tensor* indices)
+ *   TS_OP_PIECES(name)       ts_name(ts_tensor x, int64_t n, int64_t dim, ts_tensor* pieces, int capacity,
+ *                                    int* count)   (chunk: n pieces; split: pieces of n along dim)
+ *   TS_OP_EQUATION(name)     ts_name(const char* equation, const ts_tensor* operands, int count, ts_tensor* out)
+ *   TS_OP_PAD(name)          ts_name(ts_tensor x, const int64_t* pads, int n, const char* mode, double value,
+ *                                    ts_tensor* out)   (pads: (before, after) pairs from the last dim)
+ *   TS_OP_ROLL(name)         ts_name(ts_tensor x, const int64_t* shifts, const int64_t* dims, int n,
+ *                                    ts_tensor* out)
+ *   TS_OP_MASK_FILL(name)    ts_name(ts_tensor x, ts_tensor mask, double value, ts_tensor* out)
+ *   TS_OP_BATCH_NORM(name)   ts_name(ts_tensor x, ts_tensor running_mean, ts_tensor running_var,
+ *                                    ts_tensor weight, ts_tensor bias, int training, double momentum,
+ *                                    double eps, ts_tensor* out)   (any of the four may be NULL)
+ *   TS_OP_ATTENTION(name)    ts_name(ts_tensor q, ts_tensor k, ts_tensor v, ts_tensor mask, double dropout_p,
+ *                                    int is_causal, ts_tensor* out)   (mask may be NULL)
  */
 
 TS_OP_UNARY(abs)
@@ -168,6 +187,19 @@ TS_OP_LOSS(binary_cross_entropy)
 TS_OP_LOSS(binary_cross_entropy_with_logits)
 TS_OP_LOSS(kl_div)
 
+TS_OP_SORT(sort)
+TS_OP_TOPK(topk)
+TS_OP_VALUES_INDICES(max)
+TS_OP_VALUES_INDICES(min)
+TS_OP_PIECES(chunk)
+TS_OP_PIECES(split)
+TS_OP_EQUATION(einsum)
+TS_OP_PAD(pad)
+TS_OP_ROLL(roll)
+TS_OP_MASK_FILL(masked_fill)
+TS_OP_BATCH_NORM(batch_norm)
+TS_OP_ATTENTION(scaled_dot_product_attention)
+
 #undef TS_OP_UNARY
 #undef TS_OP_BINARY
 #undef TS_OP_TERNARY
@@ -184,3 +216,13 @@ TS_OP_LOSS(kl_div)
 #undef TS_OP_POOL
 #undef TS_OP_NORM
 #undef TS_OP_LOSS
+#undef TS_OP_SORT
+#undef TS_OP_TOPK
+#undef TS_OP_VALUES_INDICES
+#undef TS_OP_PIECES
+#undef TS_OP_EQUATION
+#undef TS_OP_PAD
+#undef TS_OP_ROLL
+#undef TS_OP_MASK_FILL
+#undef TS_OP_BATCH_NORM
+#undef TS_OP_ATTENTION

@@ -99,7 +99,7 @@ static void test_tensors_and_ops(void) {
     CHECK(got[0] == 4 && got[1] == 3);
     ts_tensor_free(joined);
   }
-  CHECK(ts_op_count() > 120);
+  CHECK(ts_op_count() > 130);
   CHECK(strcmp(ts_op_name(0), "abs") == 0);
   CHECK(ts_op_name(ts_op_count()) == NULL);
   ts_tensor_free(a);
@@ -198,6 +198,76 @@ static void test_more_ops(void) {
   OK(ts_tensor_copy_to(r, out, sizeof out));
   CHECK(fabs(out[0] + out[1] + out[2]) < 1e-5);
   ts_tensor_free(r);
+  /* values and indices: sort, topk, max along a dim */
+  {
+    ts_tensor vals = NULL, ids = NULL, pieces[4], m = NULL, filled = NULL, eq = NULL, padded = NULL, rolled = NULL;
+    int count = -1;
+    OK(ts_sort(x, 1, 1, &vals, &ids));
+    OK(ts_tensor_copy_to(vals, out, sizeof out));
+    OK(ts_tensor_copy_to(ids, longs, sizeof longs));
+    CHECK(out[0] == 3 && out[1] == 1 && out[2] == -2 && longs[0] == 2 && longs[1] == 0);
+    ts_tensor_free(vals);
+    ts_tensor_free(ids);
+    OK(ts_topk(x, 1, 1, 0, &vals, &ids)); /* smallest */
+    OK(ts_tensor_copy_to(vals, out, sizeof out));
+    CHECK(out[0] == -2 && out[1] == -6);
+    ts_tensor_free(vals);
+    ts_tensor_free(ids);
+    OK(ts_max(x, 0, 0, &vals, &ids));
+    OK(ts_tensor_copy_to(ids, longs, sizeof longs));
+    CHECK(longs[0] == 0 && longs[1] == 1 && longs[2] == 0);
+    ts_tensor_free(vals);
+    ts_tensor_free(ids);
+    CHECK(ts_sort(x, 1, 0, NULL, &ids) == TS_NULL_ARGUMENT);
+    /* pieces */
+    OK(ts_chunk(x, 3, 1, pieces, 4, &count));
+    CHECK(count == 3);
+    OK(ts_tensor_copy_to(pieces[2], out, sizeof out));
+    CHECK(out[0] == 3 && out[1] == -6);
+    for (k = 0; k < count; ++k) ts_tensor_free(pieces[k]);
+    CHECK(ts_split(x, 1, 1, pieces, 2, &count) == TS_VALUE_ERROR && count == 3 && mentions("3 pieces"));
+    /* einsum, pad, roll, masked_fill */
+    parts[0] = x;
+    OK(ts_einsum("ij->j", parts, 1, &m));
+    OK(ts_tensor_copy_to(m, out, sizeof out));
+    CHECK(out[0] == -3 && out[1] == 3 && out[2] == -3);
+    {
+      const int64_t pads[2] = {1, 0}, shift[1] = {1}, dims[1] = {1};
+      OK(ts_pad(x, pads, 2, "constant", 9.0, &padded));
+      OK(ts_tensor_shape(padded, got, 4));
+      CHECK(got[1] == 4);
+      OK(ts_tensor_copy_to(padded, out, sizeof out));
+      CHECK(out[0] == 9 && out[1] == 1);
+      OK(ts_roll(x, shift, dims, 1, &rolled));
+      OK(ts_tensor_copy_to(rolled, out, sizeof out));
+      CHECK(out[0] == 3 && out[1] == 1);
+    }
+    OK(ts_lt(x, zero, &eq));
+    OK(ts_masked_fill(x, eq, 0.0, &filled));
+    OK(ts_tensor_copy_to(filled, out, sizeof out));
+    CHECK(out[1] == 0 && out[2] == 3);
+    ts_tensor_free(m);
+    ts_tensor_free(padded);
+    ts_tensor_free(rolled);
+    ts_tensor_free(eq);
+    ts_tensor_free(filled);
+    CHECK(ts_einsum("ij,jk->ik", parts, 1, &m) != TS_OK && mentions("einsum"));
+  }
+  /* batch norm in training (batch statistics), attention with uniform keys */
+  {
+    ts_tensor bn = NULL, q = NULL, att = NULL;
+    const int64_t qs[3] = {1, 2, 4};
+    OK(ts_batch_norm(x, NULL, NULL, NULL, NULL, 1, 0.1, 1e-5, &bn));
+    OK(ts_tensor_copy_to(bn, out, sizeof out));
+    CHECK(fabs(out[0] + out[3]) < 1e-4); /* each column centred */
+    OK(ts_tensor_ones(qs, 3, TS_FLOAT32, &q));
+    OK(ts_scaled_dot_product_attention(q, q, q, NULL, 0.0, 0, &att));
+    OK(ts_tensor_copy_to(att, out, sizeof out));
+    CHECK(fabs(out[0] - 1) < 1e-6 && fabs(out[7] - 1) < 1e-6);
+    ts_tensor_free(bn);
+    ts_tensor_free(q);
+    ts_tensor_free(att);
+  }
   CHECK(ts_layer_norm(x, NULL, NULL, 3, 1e-5, &r) == TS_VALUE_ERROR && mentions("1 to 2"));
   CHECK(ts_conv2d(x, w, NULL, 1, 0, 1, 1, &r) != TS_OK && mentions("conv2d"));
   CHECK(ts_index_select(x, 5, i, &r) != TS_OK);
