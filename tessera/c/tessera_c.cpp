@@ -34,10 +34,18 @@ struct ts_module_s {
   std::shared_ptr<tessera::nn::Module> m;
 };
 struct ts_optimizer_s {
-  std::unique_ptr<tessera::optim::Optimizer> o;
+  std::shared_ptr<tessera::optim::Optimizer> o;  // (shared with the trainers made over it)
 };
 struct ts_data_loader_s {
   std::unique_ptr<tessera::data::DataLoader> l;
+};
+// A training run over a model and an optimizer (both kept alive by it): fit continues from the
+// epochs it has done.
+struct ts_trainer_s {
+  std::shared_ptr<tessera::nn::Module> model;
+  std::shared_ptr<tessera::optim::Optimizer> optimizer;
+  std::string loss;
+  int64_t epochs_done = 0;
 };
 
 namespace {
@@ -922,7 +930,7 @@ ts_status ts_module_free(ts_module m) { return free_handle(m, "ts_module_free", 
 // --- optimizers ----------------------------------------------------------------------------------
 ts_status ts_optimizer_sgd(ts_module m, double lr, double momentum, double weight_decay, int nesterov, ts_optimizer* out) {
   return making(out, "ts_optimizer_sgd", [&] {
-    return std::unique_ptr<tessera::optim::Optimizer>(new tessera::optim::SGD(
+    return std::shared_ptr<tessera::optim::Optimizer>(new tessera::optim::SGD(
         parameters_of(m, "ts_optimizer_sgd"),
         {.lr = lr, .momentum = momentum, .weight_decay = weight_decay, .nesterov = nesterov != 0}));
   });
@@ -931,7 +939,7 @@ ts_status ts_optimizer_sgd(ts_module m, double lr, double momentum, double weigh
 ts_status ts_optimizer_adam(ts_module m, double lr, double beta1, double beta2, double eps, double weight_decay,
                             ts_optimizer* out) {
   return making(out, "ts_optimizer_adam", [&] {
-    return std::unique_ptr<tessera::optim::Optimizer>(new tessera::optim::Adam(
+    return std::shared_ptr<tessera::optim::Optimizer>(new tessera::optim::Adam(
         parameters_of(m, "ts_optimizer_adam"),
         {.lr = lr, .beta1 = beta1, .beta2 = beta2, .eps = eps, .weight_decay = weight_decay}));
   });
@@ -940,7 +948,7 @@ ts_status ts_optimizer_adam(ts_module m, double lr, double beta1, double beta2, 
 ts_status ts_optimizer_adamw(ts_module m, double lr, double beta1, double beta2, double eps, double weight_decay,
                              ts_optimizer* out) {
   return making(out, "ts_optimizer_adamw", [&] {
-    return std::unique_ptr<tessera::optim::Optimizer>(new tessera::optim::AdamW(
+    return std::shared_ptr<tessera::optim::Optimizer>(new tessera::optim::AdamW(
         parameters_of(m, "ts_optimizer_adamw"),
         {.lr = lr, .beta1 = beta1, .beta2 = beta2, .eps = eps, .weight_decay = weight_decay}));
   });
@@ -1072,23 +1080,72 @@ void report(const tessera::train::Logs& logs, const std::string& prefix, double*
 }
 }  // namespace
 
+namespace {
+// fit for epochs more epochs after initial_epoch; the last epoch's metrics through the outputs.
+void run_fit(tessera::nn::Module& mod, tessera::optim::Optimizer& opt, const char* loss, ts_data_loader train,
+             int64_t initial_epoch, int64_t epochs, ts_data_loader validation, ts_progress_fn progress, void* context,
+             double* loss_out, double* accuracy_out, const char* fn, int64_t* epochs_done = nullptr) {
+  tessera::data::DataLoader& data = loader_of(train, fn, "train");
+  tessera::data::DataLoader* val = validation ? &loader_of(validation, fn, "validation") : nullptr;
+  if (epochs < 1) raise(TS_VALUE_ERROR, std::string(fn) + ": epochs must be at least 1, got " + std::to_string(epochs));
+  auto [lossfn, metrics] = loss_named(loss);
+  tessera::train::FitOptions fo{.epochs = initial_epoch + epochs, .optimizer = &opt, .loss = lossfn, .metrics = metrics,
+                                .validation = val, .initial_epoch = initial_epoch};
+  if (progress) fo.callbacks.push_back(std::make_shared<CProgress>(progress, context));
+  tessera::train::History h = tessera::train::fit(mod, data, fo);
+  if (epochs_done) *epochs_done = initial_epoch + int64_t(h.epochs.size());
+  if (h.epochs.empty()) raise(TS_ERROR, std::string(fn) + ": no epoch ran");
+  report(h.epochs.back(), val ? "val_" : "", loss_out, accuracy_out);
+}
+}  // namespace
+
 ts_status ts_fit(ts_module m, ts_data_loader train, ts_optimizer o, const char* loss, int64_t epochs,
                  ts_data_loader validation, ts_progress_fn progress, void* context, double* loss_out,
                  double* accuracy_out) {
   return guarded([&] {
     tessera::nn::Module& mod = module_of(m, "ts_fit");
-    tessera::data::DataLoader& data = loader_of(train, "ts_fit", "train");
     tessera::optim::Optimizer& opt = optimizer_of(o, "ts_fit");
-    tessera::data::DataLoader* val = validation ? &loader_of(validation, "ts_fit", "validation") : nullptr;
-    if (epochs < 1) raise(TS_VALUE_ERROR, "ts_fit: epochs must be at least 1, got " + std::to_string(epochs));
-    auto [fn, metrics] = loss_named(loss);
-    tessera::train::FitOptions fo{.epochs = epochs, .optimizer = &opt, .loss = fn, .metrics = metrics, .validation = val};
-    if (progress) fo.callbacks.push_back(std::make_shared<CProgress>(progress, context));
-    tessera::train::History h = tessera::train::fit(mod, data, fo);
-    if (h.epochs.empty()) raise(TS_ERROR, "ts_fit: no epoch ran");
-    report(h.epochs.back(), val ? "val_" : "", loss_out, accuracy_out);
+    run_fit(mod, opt, loss, train, 0, epochs, validation, progress, context, loss_out, accuracy_out, "ts_fit");
   });
 }
+
+ts_status ts_trainer_create(ts_module m, ts_optimizer o, const char* loss, ts_trainer* out) {
+  return making(out, "ts_trainer_create", [&] {
+    auto* mh = checked(m, "ts_trainer_create", "the module", "module");
+    auto* oh = checked(o, "ts_trainer_create", "the optimizer", "optimizer");
+    std::string name = loss ? loss : "cross_entropy";
+    (void)tessera::train::loss_by_name(name);  // (an unknown loss is an error now, not at fit)
+    return ts_trainer_s{mh->m, oh->o, name, 0};
+  });
+}
+
+ts_status ts_trainer_fit(ts_trainer t, ts_data_loader train, int64_t epochs, ts_data_loader validation,
+                         ts_progress_fn progress, void* context, double* loss_out, double* accuracy_out) {
+  return guarded([&] {
+    ts_trainer_s& tr = *checked(t, "ts_trainer_fit", "the trainer", "trainer");
+    run_fit(*tr.model, *tr.optimizer, tr.loss.c_str(), train, tr.epochs_done, epochs, validation, progress, context,
+            loss_out, accuracy_out, "ts_trainer_fit", &tr.epochs_done);
+  });
+}
+
+ts_status ts_trainer_evaluate(ts_trainer t, ts_data_loader loader, double* loss_out, double* accuracy_out) {
+  return guarded([&] {
+    ts_trainer_s& tr = *checked(t, "ts_trainer_evaluate", "the trainer", "trainer");
+    tessera::data::DataLoader& data = loader_of(loader, "ts_trainer_evaluate", "loader");
+    auto [fn, metrics] = loss_named(tr.loss.c_str());
+    report(tessera::train::evaluate(*tr.model, data, fn, metrics), "", loss_out, accuracy_out);
+  });
+}
+
+ts_status ts_trainer_epochs_done(ts_trainer t, int64_t* out) {
+  return guarded([&] {
+    ts_trainer_s& tr = *checked(t, "ts_trainer_epochs_done", "the trainer", "trainer");
+    need(out, "ts_trainer_epochs_done", "out");
+    *out = tr.epochs_done;
+  });
+}
+
+ts_status ts_trainer_free(ts_trainer t) { return free_handle(t, "ts_trainer_free", "trainer"); }
 
 ts_status ts_evaluate(ts_module m, ts_data_loader loader, const char* loss, double* loss_out, double* accuracy_out) {
   return guarded([&] {

@@ -70,6 +70,7 @@ typedef struct ts_tensor_s* ts_tensor;
 typedef struct ts_module_s* ts_module;            /* a model: a zoo model or an imported ONNX file */
 typedef struct ts_optimizer_s* ts_optimizer;
 typedef struct ts_data_loader_s* ts_data_loader;
+typedef struct ts_trainer_s* ts_trainer;          /* a training run: a model, an optimizer and a loss */
 
 /* A caller's buffer lent to a tensor (ts_tensor_from_blob) is released through this, with the
  * context given, once no tensor uses it. */
@@ -264,6 +265,15 @@ TS_API ts_status ts_fit(ts_module m, ts_data_loader train, ts_optimizer o, const
                         double* accuracy_out);
 TS_API ts_status ts_evaluate(ts_module m, ts_data_loader loader, const char* loss, double* loss_out,
                              double* accuracy_out);
+/* A trainer: the model, the optimizer and the loss of a training run (it keeps the model and the
+ * optimizer alive: their handles may be freed before it). Each ts_trainer_fit continues from the
+ * epochs done before; ts_fit is the one-call form. */
+TS_API ts_status ts_trainer_create(ts_module m, ts_optimizer o, const char* loss, ts_trainer* out);
+TS_API ts_status ts_trainer_fit(ts_trainer t, ts_data_loader train, int64_t epochs, ts_data_loader validation,
+                                ts_progress_fn progress, void* context, double* loss_out, double* accuracy_out);
+TS_API ts_status ts_trainer_evaluate(ts_trainer t, ts_data_loader loader, double* loss_out, double* accuracy_out);
+TS_API ts_status ts_trainer_epochs_done(ts_trainer t, int64_t* out);
+TS_API ts_status ts_trainer_free(ts_trainer t);
 
 #ifdef __cplusplus
 }

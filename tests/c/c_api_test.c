@@ -483,7 +483,25 @@ static void test_models_optimizers_training(void) {
   CHECK(n == 4);
   OK(ts_fit(net, loader, opt, "cross_entropy", 2, NULL, on_progress, NULL, &last, &acc));
   CHECK(progress_calls == 2 * 4 + 2 && epoch_ends == 2);
+  progress_calls = epoch_ends = 0;
   CHECK(last == last && acc >= 0 && acc <= 1);
+  {
+    /* A trainer handle: it keeps the model and the optimizer, and continues its epochs. */
+    ts_trainer tr = NULL;
+    int64_t done = 0;
+    OK(ts_trainer_create(net, opt, "cross_entropy", &tr));
+    OK(ts_trainer_fit(tr, loader, 1, NULL, NULL, NULL, &last, &acc));
+    OK(ts_trainer_fit(tr, loader, 2, loader, on_progress, NULL, &last, &acc));
+    OK(ts_trainer_epochs_done(tr, &done));
+    CHECK(done == 3);
+    OK(ts_trainer_evaluate(tr, loader, &last, &acc));
+    CHECK(acc >= 0 && acc <= 1);
+    OK(ts_trainer_free(tr));
+    CHECK(ts_trainer_create(net, opt, "hinge", &tr) != TS_OK && tr == NULL && mentions("hinge"));
+    CHECK(ts_trainer_fit((ts_trainer)net, loader, 1, NULL, NULL, NULL, NULL, NULL) == TS_INVALID_HANDLE);
+    OK(ts_trainer_create(net, opt, NULL, &tr));
+    OK(ts_trainer_free(tr));
+  }
   OK(ts_evaluate(net, loader, NULL, &last, &acc));
   CHECK(acc >= 0 && acc <= 1);
   {
