@@ -380,3 +380,39 @@ def test_arg_reduce_of_a_0d_input_with_select_last_index(op):
     assert ts.flip(ts.tensor(2.5), [0]).item() == 2.5 and ts.flip(ts.tensor(2.5), [-1]).item() == 2.5
     with pytest.raises(IndexError):
         ts.flip(ts.tensor(2.5), [1])
+
+
+@pytest.mark.parametrize("storage_order", [0, 1])
+@pytest.mark.parametrize("ceil", [0, 1])
+def test_maxpool_with_indices_matches_onnxruntime_and_the_3d_path(storage_order, ceil):
+    """MaxPool's Indices output in 2-D comes from one max pool with indices over the padded input
+    (the fuzzer found the per-window-position loop taking 20-30 s under the sanitizers for a 5x21
+    window with pads far beyond it: tests/fuzz/regressions/onnx_maxpool_indices_wide_pads). Checked
+    against onnxruntime where it runs the pads, and against the general N-D loop (a 3-D pool with a
+    window of depth 1), pads beyond half the window included."""
+    ort = pytest.importorskip("onnxruntime")
+
+    def model(kernel, pads, strides, shape):
+        node = helper.make_node("MaxPool", ["x"], ["y", "i"], kernel_shape=kernel, pads=pads, strides=strides,
+                                ceil_mode=ceil, storage_order=storage_order)
+        graph = helper.make_graph([node], "pool", [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
+                                  [helper.make_tensor_value_info("y", TensorProto.FLOAT, None),
+                                   helper.make_tensor_value_info("i", TensorProto.INT64, None)])
+        m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19)])
+        m.ir_version = 9
+        return m
+
+    x = np.random.default_rng(1).standard_normal([2, 3, 7, 6]).astype(np.float32)
+    m = model([3, 2], [1, 0, 1, 1], [2, 1], list(x.shape))
+    got = backend.prepare(m).run([x])
+    want = ort.InferenceSession(m.SerializeToString()).run(None, {"x": x})
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_array_equal(got[1], want[1])
+    # Pads beyond half the window (onnxruntime refuses them): the 2-D path against the N-D loop.
+    if storage_order == 0:
+        two = model([5, 4], [4, 3, 5, 2], [1, 2], list(x.shape))
+        three = model([1, 5, 4], [0, 4, 3, 0, 5, 2], [1, 1, 2], [2, 3, 1, 7, 6])
+        a = backend.prepare(two).run([x])
+        b = backend.prepare(three).run([x[:, :, None]])
+        np.testing.assert_array_equal(a[0], b[0][:, :, 0])
+        np.testing.assert_array_equal(a[1], b[1][:, :, 0])

@@ -351,11 +351,32 @@ Values pool_by_views(const Tensor& x, PoolKind kind, const Shape& kernel, const 
     if (kind == PoolKind::Lp) return {ops::pow(t, Scalar(1.0 / p_norm))};
     return {t};
   }
+  Tensor planes = arange(0, double(x.size(0) * x.size(1)), 1, {DType::Int64, x.device()});
+  Shape ps{x.size(0), x.size(1)};
+  for (int64_t d = 0; d < S; ++d) ps.push_back(1);
+  int64_t plane = 1;
+  for (int64_t d = 0; d < S; ++d) plane *= x.size(2 + d);
+  planes = (planes * plane).reshape(ps);
+  if (S == 2 && x.is_floating_point()) {
+    // 2-D: the max pool with indices over the padded input (one pass), its flat positions in the
+    // padded plane turned into positions in the unpadded input (row- or column-major).
+    ops::PoolOptions o;
+    o.kernel_size = kernel;
+    o.stride = strides;
+    o.padding = {0, 0};
+    o.dilation = dil;
+    auto [vals, idx] = ops::max_pool2d_with_indices(padded, o);
+    if (vals.size(2) == out[0] && vals.size(3) == out[1]) {
+      const int64_t Wp = padded.size(3);
+      Tensor wp = scalar_tensor(Wp, DType::Int64, x.device());
+      Tensor h = ops::floor_divide(idx, wp) - pads[0], w = ops::remainder(idx, wp) - pads[1];
+      Tensor flat = column_major ? w * x.size(2) + h : h * x.size(3) + w;
+      return {vals, flat + planes};
+    }
+  }
   // MaxPool with Indices: every window position in turn, keeping where each maximum came from.
   Tensor acc, best_index;
   Shape offset(size_t(S), 0);
-  int64_t plane = 1;
-  for (int64_t d = 0; d < S; ++d) plane *= x.size(2 + d);
   while (true) {
     Tensor v = padded, where_from = zeros(out, {DType::Int64, x.device()});
     for (int64_t d = 0; d < S; ++d) {
@@ -377,10 +398,7 @@ Values pool_by_views(const Tensor& x, PoolKind kind, const Shape& kernel, const 
     while (d >= 0 && ++offset[size_t(d)] == kernel[size_t(d)]) offset[size_t(d--)] = 0;
     if (d < 0) break;
   }
-  Tensor planes = arange(0, double(x.size(0) * x.size(1)), 1, {DType::Int64, x.device()}) * plane;
-  Shape ps{x.size(0), x.size(1)};
-  for (int64_t d = 0; d < S; ++d) ps.push_back(1);
-  return {acc, best_index + planes.reshape(ps)};
+  return {acc, best_index + planes};
 }
 
 Values pool(const Node& n, PoolKind kind) {
