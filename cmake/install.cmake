@@ -7,7 +7,7 @@ install(TARGETS tessera tessera_c EXPORT tesseraTargets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
         INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 install(DIRECTORY tessera/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/tessera
-        FILES_MATCHING PATTERN "*.h" PATTERN "cpu" EXCLUDE PATTERN "onnx_proto.h" EXCLUDE)
+        FILES_MATCHING PATTERN "*.h" PATTERN "cpu" EXCLUDE PATTERN "onnx_proto.h" EXCLUDE PATTERN "internal.h" EXCLUDE)
 install(EXPORT tesseraTargets NAMESPACE tessera:: DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/tessera)
 configure_package_config_file(cmake/tesseraConfig.cmake.in
   ${CMAKE_CURRENT_BINARY_DIR}/tesseraConfig.cmake

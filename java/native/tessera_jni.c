@@ -141,14 +141,12 @@ JNIEXPORT jlong JNICALL Java_org_tessera_Native_tensorFromArray(JNIEnv* env, jcl
  * the last tensor using its memory is gone (the release may run on any thread). */
 static void release_buffer(void* context) {
   JNIEnv* env = NULL;
-  int attached = 0;
   if (the_vm == NULL) return;
-  if ((*the_vm)->GetEnv(the_vm, (void**)&env, JNI_VERSION_1_8) == JNI_EDETACHED) {
-    if ((*the_vm)->AttachCurrentThreadAsDaemon(the_vm, (void**)&env, NULL) != JNI_OK) return;
-    attached = 1;
-  }
+  /* (a thread of the library's attaches as a daemon, and stays attached) */
+  if ((*the_vm)->GetEnv(the_vm, (void**)&env, JNI_VERSION_1_8) == JNI_EDETACHED &&
+      (*the_vm)->AttachCurrentThreadAsDaemon(the_vm, (void**)&env, NULL) != JNI_OK)
+    return;
   (*env)->DeleteGlobalRef(env, (jobject)context);
-  (void)attached; /* (a daemon attachment stays: the thread is the library's) */
 }
 
 JNIEXPORT jlong JNICALL Java_org_tessera_Native_tensorFromBuffer(JNIEnv* env, jclass cls, jobject buffer,

@@ -84,8 +84,8 @@ def test_attribute_assignment_and_deletion_follow_torch():
     ours.scale = new_scale
     theirs.scale = torch.nn.Parameter(torch.full([1], 2.0))
     same()
-    assert ours.state_dict(keep_vars=True)["scale"] is not None
-    assert next(ours.parameters()) is new_scale or float(next(ours.parameters()).item()) == 2.0
+    assert hash(ours.state_dict(keep_vars=True)["scale"]) == hash(new_scale)  # (the same tensor)
+    assert hash(next(ours.parameters())) == hash(new_scale)
     ours.steps = ts.ones(1)
     theirs.steps = torch.ones(1)
     same()

@@ -365,14 +365,15 @@ Values pool_by_views(const Tensor& x, PoolKind kind, const Shape& kernel, const 
     o.stride = strides;
     o.padding = {0, 0};
     o.dilation = dil;
-    auto [vals, idx] = ops::max_pool2d_with_indices(padded, o);
-    if (vals.size(2) == out[0] && vals.size(3) == out[1]) {
-      const int64_t Wp = padded.size(3);
-      Tensor wp = scalar_tensor(Wp, DType::Int64, x.device());
-      Tensor h = ops::floor_divide(idx, wp) - pads[0], w = ops::remainder(idx, wp) - pads[1];
-      Tensor flat = column_major ? w * x.size(2) + h : h * x.size(3) + w;
-      return {vals, flat + planes};
-    }
+    auto [all_vals, all_idx] = ops::max_pool2d_with_indices(padded, o);
+    // (the padded input may hold one window more than ceil_mode keeps: the first out[d] are it)
+    Tensor vals = all_vals.narrow(2, 0, out[0]).narrow(3, 0, out[1]);
+    Tensor idx = all_idx.narrow(2, 0, out[0]).narrow(3, 0, out[1]);
+    const int64_t Wp = padded.size(3);
+    Tensor wp = scalar_tensor(Wp, DType::Int64, x.device());
+    Tensor h = ops::floor_divide(idx, wp) - pads[0], w = ops::remainder(idx, wp) - pads[1];
+    Tensor flat = column_major ? w * x.size(2) + h : h * x.size(3) + w;
+    return {vals, flat + planes};
   }
   // MaxPool with Indices: every window position in turn, keeping where each maximum came from.
   Tensor acc, best_index;

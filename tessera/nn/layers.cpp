@@ -10,7 +10,13 @@
 namespace tessera::nn {
 
 namespace {
-std::string pair_str(int64_t a, int64_t b) { return "(" + std::to_string(a) + ", " + std::to_string(b) + ")"; }
+// Sizes as Python prints a tuple: (2, 3), (4,).
+std::string py_tuple(const Shape& s) {
+  std::string out = "(";
+  for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
+  return out + (s.size() == 1 ? ",)" : ")");
+}
+std::string pair_str(int64_t a, int64_t b) { return py_tuple({a, b}); }
 void check_positive(const char* layer, const char* what, int64_t v) {
   TS_CHECK_VALUE(v > 0, layer, ": ", what, " must be positive, got ", v);
 }
@@ -298,11 +304,6 @@ std::string py_float(double v) {
   std::string s(buf, end);
   if (s.find_first_of(".en") == std::string::npos) s += ".0";  // (n: inf, nan)
   return s;
-}
-std::string py_tuple(const Shape& s) {
-  std::string out = "(";
-  for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
-  return out + (s.size() == 1 ? ",)" : ")");
 }
 }  // namespace
 

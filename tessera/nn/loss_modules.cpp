@@ -9,9 +9,6 @@ LossModule::LossModule(const char* type, std::string r) : Module(type), reductio
                  type, ": reduction must be 'mean', 'sum' or 'none', got '", reduction, "'");
 }
 
-// PyTorch prints no settings for its losses.
-std::string LossModule::extra_repr() const { return ""; }
-
 CrossEntropyLossImpl::CrossEntropyLossImpl(const F::CrossEntropyOptions& o)
     : LossModule("CrossEntropyLoss", o.reduction), ignore_index(o.ignore_index), label_smoothing(o.label_smoothing) {
   TS_CHECK_VALUE(label_smoothing >= 0 && label_smoothing <= 1,

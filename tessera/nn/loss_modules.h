@@ -14,8 +14,7 @@ class LossModule : public Module {
  public:
   LossModule(const char* type, std::string reduction);
   virtual Tensor forward(const Tensor& input, const Tensor& target) = 0;
-  std::string extra_repr() const override;
-  std::string reduction;
+  std::string reduction;  // (PyTorch prints no settings for its losses: Module's empty extra_repr)
 };
 
 class CrossEntropyLossImpl : public LossModule {
