@@ -382,37 +382,90 @@ def test_arg_reduce_of_a_0d_input_with_select_last_index(op):
         ts.flip(ts.tensor(2.5), [1])
 
 
+def maxpool_with_indices_reference(x, kernel, pads, strides, dilations, ceil, column_major):
+    """Every window visited position by position in row-major order, the first maximum kept (a NaN
+    over any number; a pad is a -inf at its place outside the input, so a window of pads alone gives
+    -inf): ONNX's MaxPool with Indices, written independently of tessera's."""
+    S = len(kernel)
+    out = []
+    for d in range(S):
+        span = x.shape[2 + d] + pads[d] + pads[d + S] - dilations[d] * (kernel[d] - 1) - 1
+        n = (-(-span // strides[d]) if ceil else span // strides[d]) + 1
+        if ceil and (n - 1) * strides[d] >= x.shape[2 + d] + pads[d]:
+            n -= 1
+        out.append(n)
+    vals = np.full(x.shape[:2] + tuple(out), np.nan, x.dtype)
+    idx = np.zeros(x.shape[:2] + tuple(out), np.int64)
+    spatial = x.shape[2:]
+    for nc in np.ndindex(*x.shape[:2]):
+        for o in np.ndindex(*out):
+            best, where = None, None
+            for k in np.ndindex(*kernel):
+                pos = [o[d] * strides[d] + k[d] * dilations[d] - pads[d] for d in range(S)]
+                outside = any(p < 0 or p >= spatial[d] for d, p in enumerate(pos))
+                v = x.dtype.type(-np.inf) if outside else x[nc + tuple(pos)]
+                if best is None or v > best or (np.isnan(v) and not np.isnan(best)):
+                    best, where = v, pos
+            order = range(S - 1, -1, -1) if column_major else range(S)
+            flat = 0
+            for d in order:
+                flat = flat * spatial[d] + where[d]
+            vals[nc + o] = best
+            idx[nc + o] = (nc[0] * x.shape[1] + nc[1]) * int(np.prod(spatial)) + flat
+    return vals, idx
+
+
+def maxpool_with_indices_model(kernel, pads, strides, shape, ceil, storage_order, dilations=None,
+                               dtype=TensorProto.FLOAT):
+    attrs = dict(kernel_shape=kernel, pads=pads, strides=strides, ceil_mode=ceil, storage_order=storage_order)
+    if dilations:
+        attrs["dilations"] = dilations
+    node = helper.make_node("MaxPool", ["x"], ["y", "i"], **attrs)
+    graph = helper.make_graph([node], "pool", [helper.make_tensor_value_info("x", dtype, shape)],
+                              [helper.make_tensor_value_info("y", dtype, None),
+                               helper.make_tensor_value_info("i", TensorProto.INT64, None)])
+    m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19)])
+    m.ir_version = 9
+    return m
+
+
 @pytest.mark.parametrize("storage_order", [0, 1])
 @pytest.mark.parametrize("ceil", [0, 1])
-def test_maxpool_with_indices_matches_onnxruntime_and_the_3d_path(storage_order, ceil):
-    """MaxPool's Indices output in 2-D comes from one max pool with indices over the padded input
-    (the fuzzer found the per-window-position loop taking 20-30 s under the sanitizers for a 5x21
-    window with pads far beyond it: tests/fuzz/regressions/onnx_maxpool_indices_wide_pads). Checked
-    against onnxruntime where it runs the pads, and against the general N-D loop (a 3-D pool with a
-    window of depth 1), pads beyond half the window included."""
+def test_maxpool_with_indices_matches_onnxruntime_and_a_reference(storage_order, ceil):
+    """MaxPool's Indices output is a separable max (along the last dim, then the one before, each
+    keeping where its maximum came from): the fuzzer found a per-window-position loop taking 20-30 s
+    under the sanitizers for a 5x21 window with pads far beyond it, and windows of thousands of taps
+    (tests/fuzz/regressions/onnx_maxpool_indices_wide_pads). Checked against onnxruntime in 1-D, 2-D
+    and 3-D, with dilations and with ties (the first maximum in row-major order wins), and against an
+    independent position-by-position reference where onnxruntime refuses the pads (beyond half the
+    window) and for NaN."""
     ort = pytest.importorskip("onnxruntime")
-
-    def model(kernel, pads, strides, shape):
-        node = helper.make_node("MaxPool", ["x"], ["y", "i"], kernel_shape=kernel, pads=pads, strides=strides,
-                                ceil_mode=ceil, storage_order=storage_order)
-        graph = helper.make_graph([node], "pool", [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
-                                  [helper.make_tensor_value_info("y", TensorProto.FLOAT, None),
-                                   helper.make_tensor_value_info("i", TensorProto.INT64, None)])
-        m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19)])
-        m.ir_version = 9
-        return m
-
-    x = np.random.default_rng(1).standard_normal([2, 3, 7, 6]).astype(np.float32)
-    m = model([3, 2], [1, 0, 1, 1], [2, 1], list(x.shape))
-    got = backend.prepare(m).run([x])
-    want = ort.InferenceSession(m.SerializeToString()).run(None, {"x": x})
-    np.testing.assert_array_equal(got[0], want[0])
-    np.testing.assert_array_equal(got[1], want[1])
-    # Pads beyond half the window (onnxruntime refuses them): the 2-D path against the N-D loop.
-    if storage_order == 0:
-        two = model([5, 4], [4, 3, 5, 2], [1, 2], list(x.shape))
-        three = model([1, 5, 4], [0, 4, 3, 0, 5, 2], [1, 1, 2], [2, 3, 1, 7, 6])
-        a = backend.prepare(two).run([x])
-        b = backend.prepare(three).run([x[:, :, None]])
-        np.testing.assert_array_equal(a[0], b[0][:, :, 0])
-        np.testing.assert_array_equal(a[1], b[1][:, :, 0])
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal([2, 3, 7, 6]).astype(np.float32)
+    ties = rng.integers(-2, 3, [2, 3, 7, 6]).astype(np.float32)
+    cases = [(x, [3, 2], [1, 0, 1, 1], [2, 1], None), (ties, [3, 3], [1, 1, 1, 1], [1, 2], None),
+             (x, [2, 3], [1, 1, 0, 1], [1, 1], [2, 2]), (ties[:, :, 0], [4], [1, 2], [2], None),
+             (rng.integers(-2, 3, [1, 2, 5, 4, 6]).astype(np.float32), [2, 3, 2], [1, 0, 1, 0, 1, 1], [2, 1, 2],
+              None)]
+    for data, kernel, pads, strides, dil in cases:
+        m = maxpool_with_indices_model(kernel, pads, strides, list(data.shape), ceil, storage_order, dil)
+        got = backend.prepare(m).run([data])
+        want = ort.InferenceSession(m.SerializeToString()).run(None, {"x": data})
+        np.testing.assert_array_equal(got[0], want[0])
+        np.testing.assert_array_equal(got[1], want[1])
+    # Pads beyond half the window (onnxruntime refuses them), NaN, and a 3-D window: the reference.
+    nan = x.copy()
+    nan[0, 1, 2, 3] = nan[1, 2, 5, 0] = np.nan
+    for data, kernel, pads, strides, dil in [(x, [5, 4], [4, 3, 5, 2], [1, 2], None), (nan, [3, 2], [1, 1, 1, 0],
+                                             [1, 1], None), (ties, [2, 3], [3, 0, 1, 4], [3, 1], [2, 1]),
+                                             (ties[:, :, None], [1, 5, 4], [0, 4, 3, 0, 5, 2], [1, 1, 2], None)]:
+        m = maxpool_with_indices_model(kernel, pads, strides, list(data.shape), ceil, storage_order, dil)
+        got = backend.prepare(m).run([data])
+        want = maxpool_with_indices_reference(data, kernel, pads, strides, dil or [1] * len(kernel), ceil,
+                                              storage_order == 1)
+        np.testing.assert_array_equal(got[0], want[0])
+        np.testing.assert_array_equal(got[1], want[1])
+    for shape in [[0, 2, 5, 6], [2, 0, 5, 6]]:  # no planes: empty outputs of the right shape
+        m = maxpool_with_indices_model([2, 2], [1, 1, 1, 1], [1, 1], shape, ceil, storage_order)
+        got = backend.prepare(m).run([np.zeros(shape, np.float32)])
+        assert got[0].shape == got[1].shape == tuple(shape[:2]) + (6, 7)

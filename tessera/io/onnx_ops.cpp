@@ -351,55 +351,53 @@ Values pool_by_views(const Tensor& x, PoolKind kind, const Shape& kernel, const 
     if (kind == PoolKind::Lp) return {ops::pow(t, Scalar(1.0 / p_norm))};
     return {t};
   }
-  Tensor planes = arange(0, double(x.size(0) * x.size(1)), 1, {DType::Int64, x.device()});
-  Shape ps{x.size(0), x.size(1)};
-  for (int64_t d = 0; d < S; ++d) ps.push_back(1);
-  int64_t plane = 1;
-  for (int64_t d = 0; d < S; ++d) plane *= x.size(2 + d);
-  planes = (planes * plane).reshape(ps);
-  if (S == 2 && x.is_floating_point()) {
-    // 2-D: the max pool with indices over the padded input (one pass), its flat positions in the
-    // padded plane turned into positions in the unpadded input (row- or column-major).
-    ops::PoolOptions o;
-    o.kernel_size = kernel;
-    o.stride = strides;
-    o.padding = {0, 0};
-    o.dilation = dil;
-    auto [all_vals, all_idx] = ops::max_pool2d_with_indices(padded, o);
-    // (the padded input may hold one window more than ceil_mode keeps: the first out[d] are it)
-    Tensor vals = all_vals.narrow(2, 0, out[0]).narrow(3, 0, out[1]);
-    Tensor idx = all_idx.narrow(2, 0, out[0]).narrow(3, 0, out[1]);
-    const int64_t Wp = padded.size(3);
-    Tensor wp = scalar_tensor(Wp, DType::Int64, x.device());
-    Tensor h = ops::floor_divide(idx, wp) - pads[0], w = ops::remainder(idx, wp) - pads[1];
-    Tensor flat = column_major ? w * x.size(2) + h : h * x.size(3) + w;
-    return {vals, flat + planes};
+  // MaxPool with Indices, separably too: along the last dim, then the one before, ..., one
+  // arg-max over each dim's windows (a strided view), so the first maximum in the window's row-major
+  // order wins, a NaN over any number. pos: where each value came from in the padded plane; the
+  // values are gathered from there at the end (so gradients reach the input).
+  const int64_t N = x.size(0), C = x.size(1);
+  Shape plane_shape{1, 1};
+  plane_shape.insert(plane_shape.end(), padded.shape().begin() + 2, padded.shape().end());
+  int64_t plane_padded = 1, plane = 1;
+  for (int64_t d = 0; d < S; ++d) {
+    plane_padded *= padded.size(2 + d);
+    plane *= x.size(2 + d);
   }
-  // MaxPool with Indices: every window position in turn, keeping where each maximum came from.
-  Tensor acc, best_index;
-  Shape offset(size_t(S), 0);
-  while (true) {
-    Tensor v = padded, where_from = zeros(out, {DType::Int64, x.device()});
-    for (int64_t d = 0; d < S; ++d) {
-      int64_t b = offset[size_t(d)] * dil[size_t(d)], s = strides[size_t(d)];
-      v = v.slice(2 + d, b, b + (out[size_t(d)] - 1) * s + 1, s);
-    }
-    for (int64_t d0 = 0; d0 < S; ++d0) {  // this window position's place in the unpadded input, flattened
-      int64_t d = column_major ? S - 1 - d0 : d0;
-      Shape s1(size_t(S), 1);
-      s1[size_t(d)] = out[size_t(d)];
-      Tensor pos = arange(0, double(out[size_t(d)]), 1, {DType::Int64, x.device()}) * strides[size_t(d)] +
-                   (offset[size_t(d)] * dil[size_t(d)] - pads[size_t(d)]);
-      where_from = where_from * x.size(2 + d) + pos.reshape(s1);
-    }
-    best_index = acc.defined() ? ops::where(v > acc, where_from.expand(v.shape()), best_index)
-                               : where_from.expand(v.shape()).contiguous();
-    acc = acc.defined() ? ops::maximum(acc, v) : v;
-    int64_t d = S - 1;
-    while (d >= 0 && ++offset[size_t(d)] == kernel[size_t(d)]) offset[size_t(d--)] = 0;
-    if (d < 0) break;
+  Tensor t = padded.detach(),
+         pos = arange(0, double(plane_padded), 1, {DType::Int64, x.device()}).reshape(plane_shape).expand(t.shape());
+  for (int64_t d = S - 1; d >= 0; --d) {
+    auto windows = [&](const Tensor& v) {  // [N, C, ..., out[d], ..., kernel[d]]
+      Tensor c = v.contiguous();
+      Shape shape = c.shape(), st = c.strides();
+      shape[size_t(2 + d)] = out[size_t(d)];
+      shape.push_back(kernel[size_t(d)]);
+      st.push_back(st[size_t(2 + d)] * dil[size_t(d)]);
+      st[size_t(2 + d)] *= strides[size_t(d)];
+      return ops::as_strided(c, shape, st);
+    };
+    auto [best, j] = ops::max(windows(t), -1, true);
+    pos = ops::gather(windows(pos), -1, j).squeeze(-1);
+    t = best.squeeze(-1);
   }
-  return {acc, best_index + planes};
+  // Each padded position's place in the unpadded input, flattened row- or column-major (the pads'
+  // places fall outside the input; they win only where a window holds nothing but -inf).
+  Tensor place = zeros({1}, {DType::Int64, x.device()});
+  for (int64_t d0 = 0; d0 < S; ++d0) {
+    int64_t d = column_major ? S - 1 - d0 : d0;
+    Shape s1(size_t(S), 1);
+    s1[size_t(d)] = padded.size(2 + d);
+    Tensor along = arange(0, double(padded.size(2 + d)), 1, {DType::Int64, x.device()}) - pads[size_t(d)];
+    place = place * x.size(2 + d) + along.reshape(s1);
+  }
+  Shape out_shape{N, C};
+  out_shape.insert(out_shape.end(), out.begin(), out.end());
+  int64_t out_plane = 1;
+  for (int64_t n : out) out_plane *= n;
+  Tensor flat_pos = pos.reshape({N, C, out_plane});
+  Tensor vals = ops::gather(padded.reshape({N, C, plane_padded}), 2, flat_pos).reshape(out_shape);
+  Tensor where_from = ops::gather(place.reshape({1, 1, plane_padded}).expand({N, C, plane_padded}), 2, flat_pos);
+  Tensor planes = arange(0, double(N * C), 1, {DType::Int64, x.device()}).reshape({N, C, 1}) * plane;
+  return {vals, (where_from + planes).reshape(out_shape)};
 }
 
 Values pool(const Node& n, PoolKind kind) {
