@@ -465,6 +465,14 @@ def test_maxpool_with_indices_matches_onnxruntime_and_a_reference(storage_order,
                                               storage_order == 1)
         np.testing.assert_array_equal(got[0], want[0])
         np.testing.assert_array_equal(got[1], want[1])
+    # The values train: each input's gradient of y.sum() is how many windows took it as their max.
+    x_grad = ts.tensor(x, requires_grad=True)
+    m = maxpool_with_indices_model([2, 3], [1, 1, 1, 1], [1, 2], list(x.shape), ceil, 0)
+    y, i = ts.onnx.load(m).run([x_grad])
+    y.sum().backward()
+    hits = np.zeros(x.size)
+    np.add.at(hits, i.numpy().ravel(), 1)
+    np.testing.assert_array_equal(x_grad.grad.numpy().ravel(), hits)
     for shape in [[0, 2, 5, 6], [2, 0, 5, 6]]:  # no planes: empty outputs of the right shape
         m = maxpool_with_indices_model([2, 2], [1, 1, 1, 1], [1, 1], shape, ceil, storage_order)
         got = backend.prepare(m).run([np.zeros(shape, np.float32)])
