@@ -201,6 +201,9 @@ NB_MODULE(_tessera, m) {
   b.def("set_fused_kernels_enabled", &set_fused_kernels_enabled, nb::arg("on"),
         "Whether ops use the backends' fused kernels (recurrent layers on the CPU).");
   b.def("fused_kernels_enabled", &fused_kernels_enabled, "Whether ops use the backends' fused kernels (default True).");
+  b.def("set_cpu_winograd_enabled", &set_cpu_winograd_enabled, nb::arg("on"),
+        "Whether float32 3x3 convolutions on the CPU may use Winograd kernels.");
+  b.def("cpu_winograd_enabled", &cpu_winograd_enabled, "Whether CPU convolutions may use Winograd (default True).");
 
   m.def(
       "save_safetensors",

@@ -5,6 +5,7 @@
     tessera.backends.cudnn.benchmark = False         # cuDNN's heuristic instead of timing (default True)
     tessera.backends.cudnn.deterministic = True      # deterministic convolution algorithms only (default False)
     tessera.backends.fused.enabled = False           # ops as the primitive ops they are made of (default True)
+    tessera.backends.mkldnn.allow_winograd = False   # CPU float32 convolutions: direct only (default True)
 """
 from . import _tessera
 
@@ -65,6 +66,33 @@ class _Fused:
                            "for comparing the two, and for debugging.")
 
 
+class _Mkldnn:
+    """torch.backends.mkldnn: oneDNN, the CPU's math library."""
+
+    __slots__ = ()  # a misspelt switch is an AttributeError, not a silently new attribute
+
+    allow_winograd = property(lambda self: _b.cpu_winograd_enabled(),
+                              lambda self, on: _b.set_cpu_winograd_enabled(bool(on)),
+                              doc="Whether float32 3x3 convolutions of stride 1 on the CPU may use oneDNN's "
+                                  "Winograd kernels where they are faster (at least 32 channels, enough output "
+                                  "positions; default True). About half the time there, with relative errors of "
+                                  "about 1e-6 instead of 1e-7, as cuDNN's Winograd algorithms on GPUs. False: "
+                                  "direct convolution everywhere. Read when a convolution's primitives are made "
+                                  "(an InferenceSession keeps what it was made with).")
+    enabled = property(lambda self: _b.fused_kernels_enabled(),
+                       lambda self, on: _b.set_fused_kernels_enabled(bool(on)),
+                       doc="tessera.backends.fused.enabled under PyTorch's name: False runs the recurrent layers "
+                           "as ops instead of oneDNN's fused kernels. (Convolutions and matmuls stay on oneDNN: "
+                           "tessera has no other float32 kernels for them; allow_winograd = False keeps "
+                           "convolutions direct.)")
+
+    @staticmethod
+    def is_available():
+        """True: tessera is always built with oneDNN."""
+        return True
+
+
 cuda = _Cuda()
 fused = _Fused()
 cudnn = _Cudnn()
+mkldnn = _Mkldnn()

@@ -34,7 +34,11 @@ Backend& backend_for(Device d) {
 
 namespace {
 std::atomic<bool> g_fused_kernels{true};
+std::atomic<bool> g_cpu_winograd{true};
 }  // namespace
+
+void set_cpu_winograd_enabled(bool on) { g_cpu_winograd.store(on, std::memory_order_relaxed); }
+bool cpu_winograd_enabled() { return g_cpu_winograd.load(std::memory_order_relaxed); }
 
 void set_fused_kernels_enabled(bool on) { g_fused_kernels.store(on, std::memory_order_relaxed); }
 bool fused_kernels_enabled() { return g_fused_kernels.load(std::memory_order_relaxed); }

@@ -212,6 +212,13 @@ void set_cpu_cache_limit(size_t bytes);
 void set_fused_kernels_enabled(bool on);
 bool fused_kernels_enabled();
 
+// Whether float32 3x3 convolutions of stride 1 on the CPU may use oneDNN's Winograd kernels where
+// its heuristic finds them faster (training-sized batches; default on). They take about half the
+// time there and round differently: relative errors of about 1e-6 instead of 1e-7 (as cuDNN's
+// Winograd algorithms, which PyTorch uses by default on GPUs). Off: direct convolution everywhere.
+void set_cpu_winograd_enabled(bool on);
+bool cpu_winograd_enabled();
+
 // Threads used by CPU kernels (elementwise loops and oneDNN), the calling thread included.
 // Defaults to the cores available.
 void set_num_threads(int n);

@@ -2,6 +2,8 @@
 // layouts; we reorder to and from NCHW), direct loops for float64 and float16.
 #include <algorithm>
 #include <cstring>
+#include <optional>
+#include <string>
 #include <sstream>
 #include <vector>
 
@@ -69,10 +71,41 @@ struct ConvPrims {
   dnnl::convolution_backward_weights bwd_w;
 };
 
+// oneDNN's Winograd kernels where they suit the convolution (winograd_suits): the three primitives
+// on blocked layouts (the user's tensors are reordered to and from them), or nothing.
+std::optional<ConvPrims> winograd_prims(const Geometry& g, int64_t n, memory::data_type dt) {
+  if (dt != memory::data_type::f32 ||
+      !winograd_suits(n, g.C, g.O, g.OH, g.OW, g.KH, g.KW, g.strides, g.dilates, g.G))
+    return std::nullopt;
+  auto& eng = dnnl_engine();
+  const auto& attr = dnnl_attr();
+  memory::desc src({n, g.C, g.H, g.W}, dt, tag::any), wei({g.O, g.C, g.KH, g.KW}, dt, tag::any),
+      dst({n, g.O, g.OH, g.OW}, dt, tag::any), bias({g.O}, dt, tag::x);
+  auto alg = dnnl::algorithm::convolution_winograd;
+  try {
+    dnnl::convolution_forward::primitive_desc fpd(
+        dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, alg, src, wei, bias, dst, g.strides,
+                                        g.dilates, g.pad_l, g.pad_r),
+        attr, eng);
+    dnnl::convolution_backward_data::primitive_desc dpd(
+        dnnl::convolution_backward_data::desc(alg, src, wei, dst, g.strides, g.dilates, g.pad_l, g.pad_r), attr, eng,
+        fpd);
+    dnnl::convolution_backward_weights::primitive_desc wpd(
+        dnnl::convolution_backward_weights::desc(alg, src, wei, bias, dst, g.strides, g.dilates, g.pad_l, g.pad_r),
+        attr, eng, fpd);
+    return ConvPrims{fpd, dnnl::convolution_forward(fpd), dpd, dnnl::convolution_backward_data(dpd), wpd,
+                     dnnl::convolution_backward_weights(wpd)};
+  } catch (const dnnl::error&) {
+    return std::nullopt;  // (pads beyond what its kernels take, and the like)
+  }
+}
+
 std::shared_ptr<ConvPrims> conv_prims(const Geometry& g, int64_t n, memory::data_type dt, bool user_nhwc) {
   static PrimitiveCache<ConvPrims> cache;
-  return cache.get(g.key + ',' + std::to_string(n) + (user_nhwc ? ",nhwc" : ""), [&] {
+  const bool wino = cpu_winograd_enabled();
+  return cache.get(g.key + ',' + std::to_string(n) + (user_nhwc ? ",nhwc" : "") + (wino ? ",w" : ""), [&] {
     DnnlSerial serial;
+    if (auto w = winograd_prims(g, n, dt)) return std::move(*w);
     auto& eng = dnnl_engine();
     const auto& attr = dnnl_attr();
     memory::dims wd = wei_md(g, dt).dims();
@@ -323,13 +356,15 @@ void CpuBackend::conv2d_backward_weight(const Tensor& grad_w, const Tensor& grad
     memory::desc gw_want = bp.prims[0]->bwd_w_pd.diff_weights_desc();
     size_t stride = 0;  // floats per piece: its weight gradient (in its layout), then its bias gradient
     for (auto& cp : bp.prims) stride = std::max(stride, cp->bwd_w_pd.diff_weights_desc().get_size() / sizeof(float));
-    int64_t wn = int64_t(stride);
-    Storage partial = dnnl_scratch(size_t(bp.pieces.count) * size_t(wn + g.O) * sizeof(float));
+    // Each piece's weight and bias gradients start 64-byte aligned, as the allocator's blocks do
+    // (the Winograd kernels store their weight gradient with aligned vector stores).
+    const int64_t wn = (int64_t(stride) + 15) / 16 * 16, piece_floats = wn + (g.O + 15) / 16 * 16;
+    Storage partial = dnnl_scratch(size_t(bp.pieces.count) * size_t(piece_floats) * sizeof(float));
     float* part = static_cast<float*>(partial->data());
     parallel_chunks(bp.pieces.count, [&](int64_t c) {
       int64_t n0 = bp.pieces.begin(c), n = bp.pieces.size(c);
       const ConvPrims& cp = *bp.prims[size_t(c)];
-      float* pw = part + c * (wn + g.O);
+      float* pw = part + c * piece_floats;
       memory::desc gw = cp.bwd_w_pd.diff_weights_desc();
       dnnl_run(cp.bwd_w, cp.bwd_w_pd.scratchpad_desc(),
                {{DNNL_ARG_SRC, at_batch(x, n0), src_md(g, n, dt, cl(x)), cp.bwd_w_pd.src_desc()},
@@ -345,7 +380,7 @@ void CpuBackend::conv2d_backward_weight(const Tensor& grad_w, const Tensor& grad
     int64_t used = int64_t(gw_want.get_size() / sizeof(float));
     parallel_for(wn + g.O, 16384, [&](int64_t b, int64_t e) {
       for (int64_t c = 1; c < bp.pieces.count; ++c) {
-        const float* src = part + c * (wn + g.O);
+        const float* src = part + c * piece_floats;
         for (int64_t i = b; i < e; ++i)
           if (i < used || i >= wn) part[i] += src[i];
       }

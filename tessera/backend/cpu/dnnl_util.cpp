@@ -2,6 +2,8 @@
 
 #include <omp.h>
 
+#include <algorithm>
+
 #include "tessera/backend/backend.h"
 #include "tessera/backend/cpu/thread_pool.h"
 
@@ -37,6 +39,14 @@ DnnlSerial::DnnlSerial() : saved_(omp_get_max_threads()) {
 }
 DnnlSerial::~DnnlSerial() {
   if (saved_ != 1) omp_set_num_threads(saved_);
+}
+
+bool winograd_suits(int64_t n, int64_t C, int64_t O, int64_t OH, int64_t OW, int64_t KH, int64_t KW,
+                    const dnnl::memory::dims& strides, const dnnl::memory::dims& dilates, int64_t groups) {
+  const double positions = double(n) * double(OH) * double(OW);
+  return cpu_winograd_enabled() && groups == 1 && KH == 3 && KW == 3 && strides == dnnl::memory::dims{1, 1} &&
+         dilates == dnnl::memory::dims{0, 0} && std::min(C, O) >= 32 && positions >= double(std::max(C, O)) &&
+         positions * double(C) * double(O) * 9 >= 4e6;
 }
 
 namespace {

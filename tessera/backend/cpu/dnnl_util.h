@@ -42,6 +42,15 @@ class DnnlSerial {
   int saved_;
 };
 
+// Whether a float32 convolution (of n images; C -> O channels; OH x OW outputs) should run on
+// oneDNN's Winograd kernels (F(4x4, 3x3)): 3x3, stride 1, no dilation, one group, Winograd
+// allowed (cpu_winograd_enabled), and where they beat its direct kernels on this machine by
+// 1.5-2.5x: at least 32 channels in and out, and at least as many output positions as channels
+// (the weight transform is the overhead: 512 channels on 7x7 run 1.5-3x slower in Winograd at 1-2
+// images; 256 on 14x14 tie at one image).
+bool winograd_suits(int64_t n, int64_t C, int64_t O, int64_t OH, int64_t OW, int64_t KH, int64_t KW,
+                    const dnnl::memory::dims& strides, const dnnl::memory::dims& dilates, int64_t groups);
+
 // How many pieces a problem of `flops` operations with `items` independent parts (batch
 // entries, rows) is cut into for the pool: 1 below a few MFLOP (or with one thread, or inside
 // another parallel job), else up to two per thread, each of a MFLOP at least.
