@@ -2,6 +2,8 @@
 #include "tessera/autograd/autograd.h"
 #include "tessera/ops/factory.h"
 #include "tessera/ops/ops.h"
+#include "tessera/ops/trace.h"
+#include "tessera/backend/backend.h"
 
 namespace tessera {
 
@@ -25,10 +27,28 @@ Tensor& Tensor::clamp_(std::optional<Scalar> min, std::optional<Scalar> max) {
 Tensor Tensor::pow(const Tensor& e) const { return ops::pow(*this, e); }
 Tensor Tensor::pow(Scalar e) const { return ops::pow(*this, e); }
 
+namespace {
+// a += alpha * b in one pass, a multiply-add per element (as PyTorch's kernels compute add_ with
+// alpha), where nothing else is at stake: one floating dtype, the same shape and device, no
+// autograd, no tracing, b not another view of a's memory. Else false, and the caller takes the
+// two ops.
+bool scaled_add_(Tensor& a, const Tensor& b, double alpha) {
+  if (ops::trace::internal::state.tracer != nullptr || !is_floating(a.dtype()) || b.dtype() != a.dtype() ||
+      b.device() != a.device() || b.shape() != a.shape() || autograd::needs_grad({&a, &b}) ||
+      (a.storage() == b.storage() && !(a.data_ptr() == b.data_ptr() && a.strides() == b.strides())))
+    return false;
+  backend_for(a.device()).fma(a, b, scalar_tensor(alpha, a.dtype(), a.device()).expand(a.shape()), a);
+  a.bump_version();
+  return true;
+}
+}  // namespace
+
 Tensor& Tensor::add_(const Tensor& o, Scalar alpha) {
+  if (alpha.to_double() != 1 && scaled_add_(*this, o, alpha.to_double())) return *this;
   return ops::binary_(BinaryOp::Add, *this, alpha.to_double() == 1 ? o : o * alpha);
 }
 Tensor& Tensor::sub_(const Tensor& o, Scalar alpha) {
+  if (alpha.to_double() != 1 && scaled_add_(*this, o, -alpha.to_double())) return *this;
   return ops::binary_(BinaryOp::Sub, *this, alpha.to_double() == 1 ? o : o * alpha);
 }
 Tensor& Tensor::mul_(const Tensor& o) { return ops::binary_(BinaryOp::Mul, *this, o); }

@@ -105,7 +105,18 @@ Tensor matmul(const Tensor& a_, const Tensor& b_) {
       // Batch dims that were broadcast are summed back by the engine.
       Tensor ga, gb;
       if (autograd::needs_input_grad(0)) ga = matmul(gg, B.transpose(-1, -2));
-      if (autograd::needs_input_grad(1)) gb = matmul(A.transpose(-1, -2), gg);
+      if (autograd::needs_input_grad(1)) {
+        if (B.dim() == 2 && A.dim() >= 2) {
+          // A matrix b (a weight): the batch folded into one product. When b is a transposed view
+          // (linear's weight.t()), its gradient is computed transposed, so that it comes back to
+          // the weight row-major, as the weight is (the optimizer's passes stay sequential).
+          Tensor A2 = A.reshape({-1, A.size(-1)}), g2 = gg.reshape({-1, gg.size(-1)});
+          bool column_major = B.size(0) > 1 && B.stride(0) == 1 && B.stride(1) == B.size(0);
+          gb = column_major ? matmul(g2.transpose(0, 1), A2).transpose(0, 1) : matmul(A2.transpose(0, 1), g2);
+        } else {
+          gb = matmul(A.transpose(-1, -2), gg);
+        }
+      }
       return G{a1 && ga.defined() ? ga.squeeze(-2) : ga, b1 && gb.defined() ? gb.squeeze(-1) : gb};
     });
   }
@@ -590,7 +601,10 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator* gen) {
   // Independent draws in any order: the mask takes the input's layout for free.
   if (x.suggest_memory_format() == MemoryFormat::ChannelsLast)
     keep = Tensor(keep.storage(), keep.shape(), channels_last_strides(keep.shape()), 0, keep.dtype());
-  return x * keep * (1.0 / (1 - p));
+  // The mask holds 0 or 1/(1-p): one product forward and one backward (x * 1 * s is x * s bit for
+  // bit, as x * keep * s was).
+  keep.mul_(1.0 / (1 - p));
+  return x * keep;
 }
 
 Tensor feature_dropout(const Tensor& x, double p, bool training, Generator* gen) {

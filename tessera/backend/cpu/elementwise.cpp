@@ -138,6 +138,12 @@ void CpuBackend::fma(const Tensor& out, const Tensor& a, const Tensor& b, const 
         const T* x = reinterpret_cast<const T*>(p[1]);
         const T k = *reinterpret_cast<const T*>(p[2]), d = *reinterpret_cast<const T*>(p[3]);
         for (int64_t i = 0; i < n; ++i) o[i] = f(x[i], k, d);
+      } else if (s[0] == e && s[1] == e && s[2] == 0 && s[3] == e) {  // x * scalar + y (add_ with alpha)
+        T* o = reinterpret_cast<T*>(p[0]);
+        const T* x = reinterpret_cast<const T*>(p[1]);
+        const T k = *reinterpret_cast<const T*>(p[2]);
+        const T* y = reinterpret_cast<const T*>(p[3]);
+        for (int64_t i = 0; i < n; ++i) o[i] = f(x[i], k, y[i]);
       } else {
         for (int64_t i = 0; i < n; ++i)
           *reinterpret_cast<T*>(p[0] + i * s[0]) =
