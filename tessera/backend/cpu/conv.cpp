@@ -71,30 +71,36 @@ struct ConvPrims {
   dnnl::convolution_backward_weights bwd_w;
 };
 
+// The three primitives of algorithm alg on these descriptors (gwei, gbias: the gradients').
+ConvPrims make_prims(const Geometry& g, dnnl::algorithm alg, const memory::desc& src, const memory::desc& wei,
+                     const memory::desc& bias, const memory::desc& dst, const memory::desc& gwei,
+                     const memory::desc& gbias) {
+  auto& eng = dnnl_engine();
+  const auto& attr = dnnl_attr();
+  dnnl::convolution_forward::primitive_desc fpd(
+      dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, alg, src, wei, bias, dst, g.strides,
+                                      g.dilates, g.pad_l, g.pad_r),
+      attr, eng);
+  dnnl::convolution_backward_data::primitive_desc dpd(
+      dnnl::convolution_backward_data::desc(alg, src, wei, dst, g.strides, g.dilates, g.pad_l, g.pad_r), attr, eng,
+      fpd);
+  dnnl::convolution_backward_weights::primitive_desc wpd(
+      dnnl::convolution_backward_weights::desc(alg, src, gwei, gbias, dst, g.strides, g.dilates, g.pad_l, g.pad_r),
+      attr, eng, fpd);
+  return ConvPrims{fpd, dnnl::convolution_forward(fpd), dpd, dnnl::convolution_backward_data(dpd), wpd,
+                   dnnl::convolution_backward_weights(wpd)};
+}
+
 // oneDNN's Winograd kernels where they suit the convolution (winograd_suits): the three primitives
 // on blocked layouts (the user's tensors are reordered to and from them), or nothing.
 std::optional<ConvPrims> winograd_prims(const Geometry& g, int64_t n, memory::data_type dt) {
   if (dt != memory::data_type::f32 ||
       !winograd_suits(n, g.C, g.O, g.OH, g.OW, g.KH, g.KW, g.strides, g.dilates, g.G))
     return std::nullopt;
-  auto& eng = dnnl_engine();
-  const auto& attr = dnnl_attr();
   memory::desc src({n, g.C, g.H, g.W}, dt, tag::any), wei({g.O, g.C, g.KH, g.KW}, dt, tag::any),
       dst({n, g.O, g.OH, g.OW}, dt, tag::any), bias({g.O}, dt, tag::x);
-  auto alg = dnnl::algorithm::convolution_winograd;
   try {
-    dnnl::convolution_forward::primitive_desc fpd(
-        dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, alg, src, wei, bias, dst, g.strides,
-                                        g.dilates, g.pad_l, g.pad_r),
-        attr, eng);
-    dnnl::convolution_backward_data::primitive_desc dpd(
-        dnnl::convolution_backward_data::desc(alg, src, wei, dst, g.strides, g.dilates, g.pad_l, g.pad_r), attr, eng,
-        fpd);
-    dnnl::convolution_backward_weights::primitive_desc wpd(
-        dnnl::convolution_backward_weights::desc(alg, src, wei, bias, dst, g.strides, g.dilates, g.pad_l, g.pad_r),
-        attr, eng, fpd);
-    return ConvPrims{fpd, dnnl::convolution_forward(fpd), dpd, dnnl::convolution_backward_data(dpd), wpd,
-                     dnnl::convolution_backward_weights(wpd)};
+    return make_prims(g, dnnl::algorithm::convolution_winograd, src, wei, bias, dst, wei, bias);
   } catch (const dnnl::error&) {
     return std::nullopt;  // (pads beyond what its kernels take, and the like)
   }
@@ -106,8 +112,6 @@ std::shared_ptr<ConvPrims> conv_prims(const Geometry& g, int64_t n, memory::data
   return cache.get(g.key + ',' + std::to_string(n) + (user_nhwc ? ",nhwc" : "") + (wino ? ",w" : ""), [&] {
     DnnlSerial serial;
     if (auto w = winograd_prims(g, n, dt)) return std::move(*w);
-    auto& eng = dnnl_engine();
-    const auto& attr = dnnl_attr();
     memory::dims wd = wei_md(g, dt).dims();
     // Channel counts that are no multiple of 16 waste part of every 16-channel block in oneDNN's
     // blocked layouts; its channels-last kernels (brgemm forward) run such layers 15-30% faster
@@ -119,19 +123,7 @@ std::shared_ptr<ConvPrims> conv_prims(const Geometry& g, int64_t n, memory::data
     memory::desc src({n, g.C, g.H, g.W}, dt, act), wei(wd, dt, tag::any), dst({n, g.O, g.OH, g.OW}, dt, act),
         bias({g.O}, dt, tag::x);
     memory::desc gwei(wd, memory::data_type::f32, tag::any), gbias({g.O}, memory::data_type::f32, tag::x);
-    auto alg = dnnl::algorithm::convolution_direct;
-    dnnl::convolution_forward::primitive_desc fpd(
-        dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, alg, src, wei, bias, dst, g.strides,
-                                        g.dilates, g.pad_l, g.pad_r),
-        attr, eng);
-    dnnl::convolution_backward_data::primitive_desc dpd(
-        dnnl::convolution_backward_data::desc(alg, src, wei, dst, g.strides, g.dilates, g.pad_l, g.pad_r), attr, eng,
-        fpd);
-    dnnl::convolution_backward_weights::primitive_desc wpd(
-        dnnl::convolution_backward_weights::desc(alg, src, gwei, gbias, dst, g.strides, g.dilates, g.pad_l, g.pad_r),
-        attr, eng, fpd);
-    return ConvPrims{fpd, dnnl::convolution_forward(fpd), dpd, dnnl::convolution_backward_data(dpd), wpd,
-                     dnnl::convolution_backward_weights(wpd)};
+    return make_prims(g, dnnl::algorithm::convolution_direct, src, wei, bias, dst, gwei, gbias);
   });
 }
 
