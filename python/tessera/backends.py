@@ -77,8 +77,8 @@ class _Mkldnn:
                                   "Winograd kernels where they are faster (at least 32 channels, enough output "
                                   "positions; default True). About half the time there, with relative errors of "
                                   "about 1e-6 instead of 1e-7, as cuDNN's Winograd algorithms on GPUs. False: "
-                                  "direct convolution everywhere. Read when a convolution's primitives are made "
-                                  "(an InferenceSession keeps what it was made with).")
+                                  "direct convolution everywhere. Read when a convolution's primitives are made; "
+                                  "an InferenceSession runs direct kernels either way.")
     enabled = property(lambda self: _b.fused_kernels_enabled(),
                        lambda self, on: _b.set_fused_kernels_enabled(bool(on)),
                        doc="tessera.backends.fused.enabled under PyTorch's name: False runs the recurrent layers "

@@ -3,7 +3,7 @@ convolutions of stride 1 with at least 32 channels run on oneDNN's Winograd kern
 are faster. Their forward and both backward passes agree with float64 references and with the
 direct kernels to float32 rounding, whatever the batch is cut into (pieces of different sizes may
 take different kernels), in both memory formats; the switch really selects the kernels (the bits
-differ), and the inference session uses them too."""
+differ); the inference session keeps the direct kernels."""
 import numpy as np
 import pytest
 import torch
@@ -117,24 +117,23 @@ def test_winograd_trains_the_rosetta_cnn_as_the_direct_kernels_do(winograd):
     assert losses[True][-1] < losses[True][0]
 
 
-def test_the_inference_session_uses_winograd_where_it_suits(winograd):
-    """A ResNet-style 3x3 block at batch 1 (64 channels on 56x56, where Winograd is 2.5x faster):
-    the session's output matches eager float64 to float32 rounding with either kernel; made with
-    Winograd allowed its bits differ from one made without."""
+def test_the_inference_session_keeps_direct_kernels(winograd):
+    """The session runs direct kernels whatever the switch says (Winograd measured no faster
+    there: ResNet-50 at batch 1 and 8, 41.2 against 41.2 ms and 321 against 323): the same bits
+    either way, matching eager float64 to float32 rounding."""
     ts.manual_seed(0)
     model = nn.Sequential(nn.Conv2d(64, 64, 3, padding=1, bias=False), nn.BatchNorm2d(64), nn.ReLU(),
                           nn.Conv2d(64, 64, 3, padding=1))
     model.eval()
     x = ts.randn(1, 64, 56, 56)
     want = model.to(ts.float64)(x.to(ts.float64)).numpy()
-    scale = np.abs(want).max()
     model.to(ts.float32)
     outs = {}
     for allow in (True, False):
         ts.backends.mkldnn.allow_winograd = allow
         outs[allow] = ts.inference.InferenceSession(model, x)(x).numpy()
-        assert np.abs(outs[allow] - want).max() <= (1e-5 if allow else 2e-6) * scale
-    assert not np.array_equal(outs[True], outs[False])
+    np.testing.assert_array_equal(outs[True], outs[False])
+    assert np.abs(outs[True] - want).max() <= 2e-6 * np.abs(want).max()
 
 
 def test_the_switch_and_its_pytorch_names():

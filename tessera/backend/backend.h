@@ -213,9 +213,10 @@ void set_fused_kernels_enabled(bool on);
 bool fused_kernels_enabled();
 
 // Whether float32 3x3 convolutions of stride 1 on the CPU may use oneDNN's Winograd kernels where
-// its heuristic finds them faster (training-sized batches; default on). They take about half the
-// time there and round differently: relative errors of about 1e-6 instead of 1e-7 (as cuDNN's
-// Winograd algorithms, which PyTorch uses by default on GPUs). Off: direct convolution everywhere.
+// they are faster (cpu::winograd_suits: at least 32 channels, enough output positions; default
+// on). They take about half the time there and round differently: errors of about 1e-6 of the
+// terms' magnitudes instead of 1e-7 (as cuDNN's Winograd algorithms, which PyTorch uses by default
+// on GPUs). Off: direct convolution everywhere. (The inference session always runs direct ones.)
 void set_cpu_winograd_enabled(bool on);
 bool cpu_winograd_enabled();
 

@@ -413,22 +413,10 @@ std::shared_ptr<Plan> InferenceSession::Impl::conv_plan(const Step& s, const mem
       dnnl::primitive_attr pa;
       pa.set_scratchpad_mode(dnnl::scratchpad_mode::user);
       pa.set_post_ops(po);
-      auto make_pd = [&](dnnl::algorithm alg) {
-        return dnnl::convolution_forward::primitive_desc(
-            dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference, alg, pc.src, wany, bmd, pc.dst,
-                                            c.strides, c.dilates, c.pad_l, c.pad_r),
-            pa, eng);
-      };
-      // Winograd where it suits (its weights transformed once, here), else direct.
-      dnnl::convolution_forward::primitive_desc pd;
-      if (blocked_src && dst_tag == tag::nChw16c &&
-          cpu::winograd_suits(n, icn, ocn, OH, OW, KH, KW, c.strides, c.dilates, g)) {
-        try {
-          pd = make_pd(dnnl::algorithm::convolution_winograd);
-        } catch (const dnnl::error&) {  // (pads or post-ops its kernels do not take)
-        }
-      }
-      if (!pd) pd = make_pd(dnnl::algorithm::convolution_direct);
+      dnnl::convolution_forward::primitive_desc pd(
+          dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
+                                          pc.src, wany, bmd, pc.dst, c.strides, c.dilates, c.pad_l, c.pad_r),
+          pa, eng);
       // oneDNN's reference kernels (what it falls back to for some plain layouts) are far slower
       // than the backend's convolution: no plan, the step runs with ops.
       if (std::string(pd.impl_info_str()).rfind("ref", 0) == 0) return nullptr;
