@@ -26,9 +26,7 @@ Tensor in_format(const Tensor& x4, MemoryFormat f) {
   autograd::NoGradGuard ng;
   return x4.contiguous(f);
 }
-}  // namespace
 
-namespace {
 void check_float(const char* op, const Tensor& t, const char* what) {
   TS_CHECK_DTYPE(t.is_floating_point(), op, ": expected ", what, " to be floating point, got ", t.dtype());
 }
@@ -43,9 +41,7 @@ std::string dims_x(const Shape& s) {
   for (size_t i = 0; i < s.size(); ++i) r += (i ? "x" : "") + std::to_string(s[i]);
   return r;
 }
-}  // namespace
 
-namespace {
 // matmul's forward; the reshapes and expansions of the operands record nothing.
 Tensor matmul_forward(const Tensor& a, const Tensor& b) {
   autograd::NoGradGuard ng;
@@ -105,17 +101,14 @@ Tensor matmul(const Tensor& a_, const Tensor& b_) {
       // Batch dims that were broadcast are summed back by the engine.
       Tensor ga, gb;
       if (autograd::needs_input_grad(0)) ga = matmul(gg, B.transpose(-1, -2));
-      if (autograd::needs_input_grad(1)) {
-        if (B.dim() == 2 && A.dim() >= 2) {
-          // A matrix b (a weight): the batch folded into one product. When b is a transposed view
-          // (linear's weight.t()), its gradient is computed transposed, so that it comes back to
-          // the weight row-major, as the weight is (the optimizer's passes stay sequential).
-          Tensor A2 = A.reshape({-1, A.size(-1)}), g2 = gg.reshape({-1, gg.size(-1)});
-          bool column_major = B.size(0) > 1 && B.stride(0) == 1 && B.stride(1) == B.size(0);
-          gb = column_major ? matmul(g2.transpose(0, 1), A2).transpose(0, 1) : matmul(A2.transpose(0, 1), g2);
-        } else {
-          gb = matmul(A.transpose(-1, -2), gg);
-        }
+      if (autograd::needs_input_grad(1) && B.dim() == 2 && A.dim() >= 2) {
+        // A matrix b: the batch folded into one product; for a transposed view (linear's weight.t())
+        // computed transposed, so that the weight's gradient is row-major like the weight.
+        Tensor A2 = A.reshape({-1, A.size(-1)}), g2 = gg.reshape({-1, gg.size(-1)});
+        bool cm = B.size(0) > 1 && B.stride(0) == 1 && B.stride(1) == B.size(0);
+        gb = cm ? matmul(g2.transpose(0, 1), A2).transpose(0, 1) : matmul(A2.transpose(0, 1), g2);
+      } else if (autograd::needs_input_grad(1)) {
+        gb = matmul(A.transpose(-1, -2), gg);
       }
       return G{a1 && ga.defined() ? ga.squeeze(-2) : ga, b1 && gb.defined() ? gb.squeeze(-1) : gb};
     });
@@ -601,9 +594,7 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator* gen) {
   // Independent draws in any order: the mask takes the input's layout for free.
   if (x.suggest_memory_format() == MemoryFormat::ChannelsLast)
     keep = Tensor(keep.storage(), keep.shape(), channels_last_strides(keep.shape()), 0, keep.dtype());
-  // The mask holds 0 or 1/(1-p): one product forward and one backward (x * 1 * s is x * s bit for
-  // bit, as x * keep * s was).
-  keep.mul_(1.0 / (1 - p));
+  keep.mul_(1.0 / (1 - p));  // 0 or 1/(1-p): one product each way, x * s bit for bit as before
   return x * keep;
 }
 
