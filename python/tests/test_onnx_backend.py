@@ -477,3 +477,27 @@ def test_maxpool_with_indices_matches_onnxruntime_and_a_reference(storage_order,
         m = maxpool_with_indices_model([2, 2], [1, 1, 1, 1], [1, 1], shape, ceil, storage_order)
         got = backend.prepare(m).run([np.zeros(shape, np.float32)])
         assert got[0].shape == got[1].shape == tuple(shape[:2]) + (6, 7)
+
+
+@pytest.mark.parametrize("ceil,storage_order", [(0, 0), (1, 1)])
+def test_maxpool_with_pads_far_beyond_the_input(ceil, storage_order):
+    """Pads of ten times the input (the fuzzer's slowest inputs): only the windows that reach the
+    input are computed, the others are -inf with their first tap's place as index; checked against
+    the position-by-position reference, with and without Indices, strides over and under the
+    window, dilations."""
+    rng = np.random.default_rng(6)
+    x = rng.integers(-3, 4, [1, 2, 5, 5]).astype(np.float32)
+    for kernel, pads, strides, dil in [([5, 5], [66, 37, 2, 45], [1, 1], None), ([3, 2], [20, 9, 31, 4], [4, 3], None),
+                                       ([2, 3], [17, 12, 6, 25], [2, 1], [3, 2]), ([5, 5], [0, 40, 40, 0], [1, 1], None)]:
+        m = maxpool_with_indices_model(kernel, pads, strides, list(x.shape), ceil, storage_order, dil)
+        got = backend.prepare(m).run([x])
+        want = maxpool_with_indices_reference(x, kernel, pads, strides, dil or [1, 1], ceil, storage_order == 1)
+        np.testing.assert_array_equal(got[0], want[0])
+        np.testing.assert_array_equal(got[1], want[1])
+        node = helper.make_node("MaxPool", ["x"], ["y"], kernel_shape=kernel, pads=pads, strides=strides,
+                                ceil_mode=ceil, **({"dilations": dil} if dil else {}))
+        graph = helper.make_graph([node], "pool", [helper.make_tensor_value_info("x", TensorProto.FLOAT, x.shape)],
+                                  [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+        values_only = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19)])
+        values_only.ir_version = 9
+        np.testing.assert_array_equal(backend.prepare(values_only).run([x])[0], want[0])

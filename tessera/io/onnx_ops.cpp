@@ -303,6 +303,72 @@ Values pool_by_views(const Tensor& x, PoolKind kind, const Shape& kernel, const 
     out[size_t(d)] = n;
     extra[size_t(d)] = std::max<int64_t>(0, (n - 1) * s + dil[size_t(d)] * (k - 1) + 1 - (in + pb + pe));
   }
+  // A MaxPool whose pads reach far beyond the input (fuzzed files: 5x5 inputs with pads of 70):
+  // the windows wholly in the padding are -inf, their index the place of their first tap (what
+  // the reduction below gives them); only the windows from the first that reaches the input (or
+  // earlier, keeping the pads non-negative) to the last are computed.
+  static thread_local bool in_core = false;
+  if (kind == PoolKind::Max && !in_core && !x.requires_grad()) {
+    Shape lo = Shape(size_t(S)), count = Shape(size_t(S)), core_pads = Shape(size_t(2 * S));
+    double core = 1, all = 1;
+    bool reaches = true;
+    for (int64_t d = 0; d < S; ++d) {
+      int64_t in = x.size(2 + d), pb = pads[size_t(d)], s = strides[size_t(d)], reach = dil[size_t(d)] * (kernel[size_t(d)] - 1);
+      int64_t first = pb - reach <= 0 ? 0 : (pb - reach + s - 1) / s, l = std::min(first, pb / s);
+      int64_t h = std::min(out[size_t(d)] - 1, (in - 1 + pb) / s);
+      reaches = reaches && in > 0 && h >= l;
+      lo[size_t(d)] = l;
+      count[size_t(d)] = h - l + 1;
+      core_pads[size_t(d)] = pb - l * s;
+      core_pads[size_t(d + S)] = std::max<int64_t>(0, h * s - pb + reach - (in - 1));
+      core *= double(std::max<int64_t>(h - l + 1, 0));
+      all *= double(out[size_t(d)]);
+    }
+    if (reaches && 2 * core <= all) {
+      in_core = true;
+      Values c;
+      try {
+        c = pool_by_views(x, kind, kernel, strides, dil, core_pads, false, false, p_norm, want_indices, column_major);
+      } catch (...) {
+        in_core = false;
+        throw;
+      }
+      in_core = false;
+      Shape full_shape{x.size(0), x.size(1)};
+      full_shape.insert(full_shape.end(), out.begin(), out.end());
+      Tensor vals = full(full_shape, -INFINITY, {x.dtype(), x.device()}), idx;
+      if (want_indices) {  // every window's first tap, flattened as the reduction flattens places
+        idx = zeros({1}, {DType::Int64, x.device()});
+        for (int64_t d0 = 0; d0 < S; ++d0) {
+          int64_t d = column_major ? S - 1 - d0 : d0;
+          Shape s1(size_t(S), 1);
+          s1[size_t(d)] = out[size_t(d)];
+          Tensor first_tap = arange(0, double(out[size_t(d)]), 1, {DType::Int64, x.device()}) * strides[size_t(d)] -
+                             pads[size_t(d)];
+          idx = idx * x.size(2 + d) + first_tap.reshape(s1);
+        }
+        int64_t plane = 1;
+        for (int64_t d = 0; d < S; ++d) plane *= x.size(2 + d);
+        Shape ps{x.size(0), x.size(1)};
+        ps.insert(ps.end(), size_t(S), 1);
+        idx = (idx + (arange(0, double(x.size(0) * x.size(1)), 1, {DType::Int64, x.device()}) * plane).reshape(ps))
+                  .contiguous();
+      }
+      Tensor v_core = vals, i_core = idx, cv = c[0], ci = want_indices ? c[1] : Tensor();
+      for (int64_t d = 0; d < S; ++d) {
+        v_core = v_core.narrow(2 + d, lo[size_t(d)], count[size_t(d)]);
+        cv = cv.narrow(2 + d, 0, count[size_t(d)]);
+        if (want_indices) {
+          i_core = i_core.narrow(2 + d, lo[size_t(d)], count[size_t(d)]);
+          ci = ci.narrow(2 + d, 0, count[size_t(d)]);
+        }
+      }
+      v_core.copy_(cv);
+      if (!want_indices) return {vals};
+      i_core.copy_(ci);
+      return {vals, idx};
+    }
+  }
   for (int64_t d = S - 1; d >= 0; --d) {  // (before, after) pairs from the last dim
     torch_pad.push_back(pads[size_t(d)]);
     torch_pad.push_back(pads[size_t(d + S)] + extra[size_t(d)]);
