@@ -286,6 +286,21 @@ Tensor onnx_pad(const Node& n) {
 
 enum class PoolKind { Max, Average, Lp };
 
+// The places i_d * step[d] - pads[d] (i_d < count[d]) in x's spatial dims, flattened row- or
+// column-major, as a [count...] Int64 tensor (places outside x keep the same arithmetic).
+Tensor flat_places(const Tensor& x, const Shape& count, const Shape& step, const Shape& pads, bool column_major) {
+  const int64_t S = x.dim() - 2;
+  Tensor r = zeros({1}, {DType::Int64, x.device()});
+  for (int64_t d0 = 0; d0 < S; ++d0) {
+    int64_t d = column_major ? S - 1 - d0 : d0;
+    Shape s1(size_t(S), 1);
+    s1[size_t(d)] = count[size_t(d)];
+    Tensor along = arange(0, double(count[size_t(d)]), 1, {DType::Int64, x.device()}) * step[size_t(d)] - pads[size_t(d)];
+    r = r * x.size(2 + d) + along.reshape(s1);
+  }
+  return r;
+}
+
 // Pooling over any number of spatial dims as a max or sum of the kernel's shifted, strided views
 // of the padded input: what the 2-D kernels do not cover (3-D, dilated averages, pads beyond half
 // the kernel, MaxPool's Indices, LpPool). pads: ONNX's [begins..., ends...].
@@ -325,28 +340,16 @@ Values pool_by_views(const Tensor& x, PoolKind kind, const Shape& kernel, const 
       all *= double(out[size_t(d)]);
     }
     if (reaches && 2 * core <= all) {
-      in_core = true;
-      Values c;
-      try {
-        c = pool_by_views(x, kind, kernel, strides, dil, core_pads, false, false, p_norm, want_indices, column_major);
-      } catch (...) {
-        in_core = false;
-        throw;
-      }
-      in_core = false;
+      struct CoreGuard {
+        CoreGuard() { in_core = true; }
+        ~CoreGuard() { in_core = false; }
+      } guard;
+      Values c = pool_by_views(x, kind, kernel, strides, dil, core_pads, false, false, p_norm, want_indices, column_major);
       Shape full_shape{x.size(0), x.size(1)};
       full_shape.insert(full_shape.end(), out.begin(), out.end());
       Tensor vals = full(full_shape, -INFINITY, {x.dtype(), x.device()}), idx;
       if (want_indices) {  // every window's first tap, flattened as the reduction flattens places
-        idx = zeros({1}, {DType::Int64, x.device()});
-        for (int64_t d0 = 0; d0 < S; ++d0) {
-          int64_t d = column_major ? S - 1 - d0 : d0;
-          Shape s1(size_t(S), 1);
-          s1[size_t(d)] = out[size_t(d)];
-          Tensor first_tap = arange(0, double(out[size_t(d)]), 1, {DType::Int64, x.device()}) * strides[size_t(d)] -
-                             pads[size_t(d)];
-          idx = idx * x.size(2 + d) + first_tap.reshape(s1);
-        }
+        idx = flat_places(x, out, strides, pads, column_major);
         int64_t plane = 1;
         for (int64_t d = 0; d < S; ++d) plane *= x.size(2 + d);
         Shape ps{x.size(0), x.size(1)};
@@ -447,14 +450,8 @@ Values pool_by_views(const Tensor& x, PoolKind kind, const Shape& kernel, const 
   }
   // Each padded position's place in the unpadded input, flattened row- or column-major (the pads'
   // places fall outside the input; they win only where a window holds nothing but -inf).
-  Tensor place = zeros({1}, {DType::Int64, x.device()});
-  for (int64_t d0 = 0; d0 < S; ++d0) {
-    int64_t d = column_major ? S - 1 - d0 : d0;
-    Shape s1(size_t(S), 1);
-    s1[size_t(d)] = padded.size(2 + d);
-    Tensor along = arange(0, double(padded.size(2 + d)), 1, {DType::Int64, x.device()}) - pads[size_t(d)];
-    place = place * x.size(2 + d) + along.reshape(s1);
-  }
+  Shape padded_sizes(padded.shape().begin() + 2, padded.shape().end());
+  Tensor place = flat_places(x, padded_sizes, Shape(size_t(S), 1), pads, column_major);
   Shape out_shape{N, C};
   out_shape.insert(out_shape.end(), out.begin(), out.end());
   int64_t out_plane = 1;
