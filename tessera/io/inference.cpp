@@ -636,8 +636,9 @@ std::vector<Tensor> InferenceSession::run(const std::vector<Tensor>& inputs) {
   };
   for (size_t si = 0; si < m.steps.size(); ++si) {
     const Step& s = m.steps[si];
-    std::string label = "'" + (s.node->name().empty() ? s.node->output(0) : s.node->name()) + "' (" + s.label + ")";
-    TS_CHECK_VALUE(s.kind != Step::Generic || internal::runs(*s.node), "InferenceSession: ", m.where, ": node ", label,
+    // (the step's name for errors, made only when one is thrown)
+    auto label = [&] { return "'" + (s.node->name().empty() ? s.node->output(0) : s.node->name()) + "' (" + s.label + ")"; };
+    TS_CHECK_VALUE(s.kind != Step::Generic || internal::runs(*s.node), "InferenceSession: ", m.where, ": node ", label(),
                    ": op ", s.node->op_type(), " is not supported by tessera's importer");
     try {
       if (s.kind != Step::Generic) {
@@ -677,7 +678,7 @@ std::vector<Tensor> InferenceSession::run(const std::vector<Tensor>& inputs) {
       for (int k = 0; k < s.node->output_size() && size_t(k) < out.size(); ++k)
         if (!s.node->output(k).empty()) values[s.node->output(k)] = Val{out[size_t(k)], nullptr, {}};
     } catch (const Error& e) {
-      throw Error(::tessera::detail::str("InferenceSession: ", m.where, ": node ", label, ": ", e.what()));
+      throw Error(::tessera::detail::str("InferenceSession: ", m.where, ": node ", label(), ": ", e.what()));
     }
   }
   std::vector<Tensor> r;

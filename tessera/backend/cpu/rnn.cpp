@@ -232,45 +232,77 @@ char* at(const Tensor& t, int64_t offset_elems) {
 // then each step is h·W_hh^T as broadcast multiply-adds on register blocks, and the gates use
 // the vectorizing exp and tanh. One thread: a step is far too short to share.
 constexpr int64_t kSmallBatch = 4;
-using v16 = float __attribute__((vector_size(64)));
+// The machine's float vector (AVX-512: 16 lanes, 32 registers; AVX: 8 lanes, 16 registers;
+// otherwise 4 lanes), so that the register blocks below fit the register file: 512-bit vectors
+// on an AVX2 machine are pairs of registers, and a 4x4 block of them spilled to the stack on
+// every multiply-add (an AMD EPYC's 49-step LSTM took 10 times as long).
+#if defined(__AVX512F__)
+constexpr int kLanes = 16, kRegs = 32;
+#elif defined(__AVX__)
+constexpr int kLanes = 8, kRegs = 16;
+#else
+constexpr int kLanes = 4, kRegs = 16;
+#endif
+using vf = float __attribute__((vector_size(kLanes * 4)));
+// Register blocks: rows x vectors of accumulators, leaving room for the weight vectors.
+constexpr int kBlockRows = 4, kBlockVecs = kRegs >= 32 ? 4 : 2, kRowVecs = 8;
 
-// M rows of out[., 16B) = init + v[M, K] · wt[K, 16B): M×B accumulators in registers.
+// The transposed weights are stored in panels of 16 columns: column c of row k of a [K, Rp]
+// matrix at (c / 16)·K·16 + k·16 + c % 16, so that a block reads its columns as a few
+// sequential streams (rows of a plain [K, Rp] layout are Rp floats apart, and 1 KiB strides
+// fall into a few L1 sets, which a 64-row walk thrashes).
+constexpr int64_t kPanel = 16;
+static_assert(kPanel % kLanes == 0);
+inline const float* panel_at(const float* wt, int64_t K, int64_t col) {
+  return wt + (col / kPanel) * K * kPanel + col % kPanel;
+}
+
+// M rows of out[., kLanes·B) = init + v[M, K] · wt[K, col0 + kLanes·B): M×B accumulators in
+// registers.
 template <int M, int B>
 void gemm_block(float* out, int64_t ldo, const float* init, const float* v, int64_t ldv, int64_t K, const float* wt,
-                int64_t Rp) {
-  v16 acc[M][B];
+                int64_t col0) {
+  vf acc[M][B];
+  const float* wb[B];
+  for (int b = 0; b < B; ++b) wb[b] = panel_at(wt, K, col0 + b * kLanes);
   for (int m = 0; m < M; ++m)
-    for (int b = 0; b < B; ++b) acc[m][b] = reinterpret_cast<const v16*>(init)[b];
+    for (int b = 0; b < B; ++b) acc[m][b] = reinterpret_cast<const vf*>(init)[b];
   for (int64_t k = 0; k < K; ++k) {
-    const v16* w = reinterpret_cast<const v16*>(wt + k * Rp);
+    vf wk[B];
+    for (int b = 0; b < B; ++b) wk[b] = *reinterpret_cast<const vf*>(wb[b] + k * kPanel);
     for (int m = 0; m < M; ++m) {
       float vk = v[m * ldv + k];
-      for (int b = 0; b < B; ++b) acc[m][b] += vk * w[b];
+      for (int b = 0; b < B; ++b) acc[m][b] += vk * wk[b];
     }
   }
   for (int m = 0; m < M; ++m)
-    for (int b = 0; b < B; ++b) reinterpret_cast<v16*>(out + m * ldo)[b] = acc[m][b];
+    for (int b = 0; b < B; ++b) reinterpret_cast<vf*>(out + m * ldo)[b] = acc[m][b];
 }
 
-// out[rows, Rp) (leading dim ldo) = init[Rp) + v[rows, K) (leading dim ldv) · wt[K, Rp); Rp,
-// ldo a multiple of 16, out, init and wt 64-byte aligned.
+// out[rows, Rp) (leading dim ldo) = init[Rp) + v[rows, K) (leading dim ldv) · wt[K, Rp) (in
+// panels); Rp, ldo a multiple of 16, out, init and wt 64-byte aligned.
 void gemm_t(float* out, int64_t ldo, const float* init, const float* v, int64_t ldv, int64_t rows, int64_t K,
             const float* wt, int64_t Rp) {
-  const int64_t nv = Rp / 16;
+  constexpr int MR = kBlockRows, NB = kBlockVecs, RB = kRowVecs;
+  const int64_t nv = Rp / kLanes;
   int64_t r = 0;
-  for (; r + 4 <= rows; r += 4) {
+  for (; r + MR <= rows; r += MR) {
     int64_t j = 0;
-    for (; j + 4 <= nv; j += 4) gemm_block<4, 4>(out + r * ldo + j * 16, ldo, init + j * 16, v + r * ldv, ldv, K, wt + j * 16, Rp);
-    for (; j < nv; ++j) gemm_block<4, 1>(out + r * ldo + j * 16, ldo, init + j * 16, v + r * ldv, ldv, K, wt + j * 16, Rp);
+    for (; j + NB <= nv; j += NB)
+      gemm_block<MR, NB>(out + r * ldo + j * kLanes, ldo, init + j * kLanes, v + r * ldv, ldv, K, wt, j * kLanes);
+    for (; j < nv; ++j)
+      gemm_block<MR, 1>(out + r * ldo + j * kLanes, ldo, init + j * kLanes, v + r * ldv, ldv, K, wt, j * kLanes);
   }
   for (; r < rows; ++r) {
     int64_t j = 0;
-    for (; j + 8 <= nv; j += 8) gemm_block<1, 8>(out + r * ldo + j * 16, ldo, init + j * 16, v + r * ldv, ldv, K, wt + j * 16, Rp);
-    for (; j < nv; ++j) gemm_block<1, 1>(out + r * ldo + j * 16, ldo, init + j * 16, v + r * ldv, ldv, K, wt + j * 16, Rp);
+    for (; j + RB <= nv; j += RB)
+      gemm_block<1, RB>(out + r * ldo + j * kLanes, ldo, init + j * kLanes, v + r * ldv, ldv, K, wt, j * kLanes);
+    for (; j < nv; ++j)
+      gemm_block<1, 1>(out + r * ldo + j * kLanes, ldo, init + j * kLanes, v + r * ldv, ldv, K, wt, j * kLanes);
   }
 }
 
-// A weight [R, in] transposed to [in, Rp] (zero columns past R). Small weights are packed once
+// A weight [R, in] transposed to [in, Rp] in panels (zero columns past R). Small weights are packed once
 // per thread and reused while their values are unchanged: each use compares the weight with a
 // copy taken at packing (a sequential read, far cheaper than the strided transpose), so writes
 // through any path (optimizers, numpy views, load_state_dict) and weights rebuilt at every call
@@ -295,10 +327,10 @@ struct PackedTranspose {
 
 void transpose_into(const float* src, int64_t R, int64_t in, int64_t Rp, float* out) {
   std::fill(out, out + in * Rp, 0.0f);
-  for (int64_t r0 = 0; r0 < R; r0 += 16)  // 16×16 tiles: both sides stay in a few cache lines
-    for (int64_t k0 = 0; k0 < in; k0 += 16)
-      for (int64_t r = r0; r < std::min(R, r0 + 16); ++r)
-        for (int64_t k = k0; k < std::min(in, k0 + 16); ++k) out[k * Rp + r] = src[r * in + k];
+  for (int64_t r = 0; r < R; ++r) {  // a panel's 16 rows of src land in one [in, 16] panel
+    float* panel = out + (r / kPanel) * in * kPanel + r % kPanel;
+    for (int64_t k = 0; k < in; ++k) panel[k * kPanel] = src[r * in + k];
+  }
 }
 
 const float* transposed(const Tensor& w, int64_t R, int64_t in, int64_t Rp, AlignedFloats& local) {
@@ -328,17 +360,21 @@ const float* transposed(const Tensor& w, int64_t R, int64_t in, int64_t Rp, Alig
 constexpr math::SigmoidFn sigmoidf{};
 
 // One step of one sequence: gates from the input projection xg and the recurrent part gh (both
-// with their biases, PyTorch's gate order); h and c updated in place.
+// with their biases, PyTorch's gate order); h and c updated in place. The loops are vector
+// loops (`omp simd`: the switch and the exp's integer steps kept GCC from vectorizing them).
 void cell_step(RnnCell cell, int64_t H, const float* __restrict xg, const float* __restrict gh, float* __restrict h,
                float* __restrict c) {
   switch (cell) {
     case RnnCell::Tanh:
+#pragma omp simd
       for (int64_t j = 0; j < H; ++j) h[j] = math::fast_tanhf(xg[j] + gh[j]);
       break;
     case RnnCell::Relu:
+#pragma omp simd
       for (int64_t j = 0; j < H; ++j) h[j] = std::max(xg[j] + gh[j], 0.0f);
       break;
     case RnnCell::LSTM:  // i, f, g, o
+#pragma omp simd
       for (int64_t j = 0; j < H; ++j) {
         float i = sigmoidf(xg[j] + gh[j]), f = sigmoidf(xg[H + j] + gh[H + j]);
         float g = math::fast_tanhf(xg[2 * H + j] + gh[2 * H + j]), o = sigmoidf(xg[3 * H + j] + gh[3 * H + j]);
@@ -348,6 +384,7 @@ void cell_step(RnnCell cell, int64_t H, const float* __restrict xg, const float*
       }
       break;
     case RnnCell::GRU:  // r, z, n; gh's n part holds b_hn, scaled by r
+#pragma omp simd
       for (int64_t j = 0; j < H; ++j) {
         float r = sigmoidf(xg[j] + gh[j]), z = sigmoidf(xg[H + j] + gh[H + j]);
         float n = math::fast_tanhf(xg[2 * H + j] + r * gh[2 * H + j]);
