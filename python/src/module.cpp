@@ -204,6 +204,8 @@ NB_MODULE(_tessera, m) {
   b.def("set_cpu_winograd_enabled", &set_cpu_winograd_enabled, nb::arg("on"),
         "Whether float32 3x3 convolutions on the CPU may use Winograd kernels.");
   b.def("cpu_winograd_enabled", &cpu_winograd_enabled, "Whether CPU convolutions may use Winograd (default True).");
+  b.def("cpu_winograd_available", &cpu_winograd_available,
+        "Whether this CPU has oneDNN's Winograd kernels (they need AVX-512).");
 
   m.def(
       "save_safetensors",

@@ -79,6 +79,9 @@ class _Mkldnn:
                                   "about 1e-6 instead of 1e-7, as cuDNN's Winograd algorithms on GPUs. False: "
                                   "direct convolution everywhere. Read when a convolution's primitives are made; "
                                   "an InferenceSession runs direct kernels either way.")
+    winograd_available = property(lambda self: _b.cpu_winograd_available(),
+                                  doc="Whether this CPU has oneDNN's Winograd kernels (they need AVX-512). "
+                                      "Without them every convolution is direct, whatever allow_winograd says.")
     enabled = property(lambda self: _b.fused_kernels_enabled(),
                        lambda self, on: _b.set_fused_kernels_enabled(bool(on)),
                        doc="tessera.backends.fused.enabled under PyTorch's name: False runs the recurrent layers "

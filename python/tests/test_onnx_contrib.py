@@ -46,6 +46,14 @@ def _q(rng, shape, dtype=np.uint8):
     return rng.integers(info.min, info.max + 1, shape).astype(dtype)
 
 
+def _q7(rng, shape):
+    """int8 weights in [-64, 63] for comparisons with onnxruntime: on CPUs without VNNI its
+    uint8 x int8 kernels add pairs of products in saturating int16 (vpmaddubsw), which full-range
+    weights overflow (its quantization guide's reduce_range); test_qgemm_is_exact_with_full_range_weights
+    checks the whole range against integer arithmetic."""
+    return rng.integers(-64, 64, shape).astype(np.int8)
+
+
 @pytest.mark.parametrize("op", ["QLinearAdd", "QLinearMul"])
 @pytest.mark.parametrize("dtype", [np.uint8, np.int8])
 def test_qlinear_binary_ops_broadcast_and_match(op, dtype):
@@ -106,7 +114,7 @@ def test_qlinear_concat_requantizes_each_part():
 def test_qgemm_matches(quantized_out, trans_b, per_column):
     rng = seeded_rng()
     m, k, n = 3, 8, 5
-    b = _q(rng, (n, k) if trans_b else (k, n), np.int8)
+    b = _q7(rng, (n, k) if trans_b else (k, n))
     b_scale = rng.uniform(0.01, 0.03, n).astype(np.float32) if per_column else np.float32(0.02)
     b_zero = np.zeros(n, np.int8) if per_column else np.int8(0)
     init = [("as", np.float32(0.03)), ("az", np.uint8(120)), ("b", b), ("bs", b_scale), ("bz", b_zero),
@@ -120,9 +128,26 @@ def test_qgemm_matches(quantized_out, trans_b, per_column):
     _compare(model, {"a": _q(rng, (m, k))}, quantized_steps=1)
 
 
+def test_qgemm_is_exact_with_full_range_weights():
+    """uint8 x int8 products over the whole int8 range, against integer arithmetic in numpy."""
+    rng = seeded_rng()
+    m, k, n = 4, 16, 6
+    a, b = _q(rng, (m, k)), _q(rng, (k, n), np.int8)
+    c = rng.integers(-500, 500, n).astype(np.int32)
+    init = [("as", np.float32(0.03)), ("az", np.uint8(120)), ("b", b), ("bs", np.float32(0.02)), ("bz", np.int8(3)),
+            ("c", c), ("ys", np.float32(0.5)), ("yz", np.uint8(128))]
+    node = helper.make_node("QGemm", ["a", "as", "az", "b", "bs", "bz", "c", "ys", "yz"], ["y"], domain=MS)
+    model = _model([node], [("a", U8, [m, k])], [("y", U8)], init)
+    got = backend.prepare(model).run([a])[0]
+    acc = (a.astype(np.int64) - 120) @ (b.astype(np.int64) - 3) + c
+    want = np.clip(np.rint(acc * (np.float32(0.03) * np.float32(0.02)).astype(np.float64) / 0.5) + 128, 0, 255)
+    assert b.min() < -64 and b.max() > 63  # weights outside the 7-bit range are in the test
+    np.testing.assert_array_equal(got, want)
+
+
 def test_dynamic_quantize_matmul_and_matmul_integer_to_float_match():
     rng = seeded_rng()
-    b = _q(rng, (6, 4), np.int8)
+    b = _q7(rng, (6, 4))
     init = [("b", b), ("bs", rng.uniform(0.01, 0.03, 4).astype(np.float32)), ("bz", np.zeros(4, np.int8)),
             ("bias", rng.standard_normal(4).astype(np.float32)), ("as", np.float32(0.04)), ("az", np.uint8(128)),
             ("bs1", np.float32(0.02))]

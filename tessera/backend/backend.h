@@ -219,6 +219,9 @@ bool fused_kernels_enabled();
 // on GPUs). Off: direct convolution everywhere. (The inference session always runs direct ones.)
 void set_cpu_winograd_enabled(bool on);
 bool cpu_winograd_enabled();
+// Whether this CPU has oneDNN's Winograd kernels at all (they need AVX-512; elsewhere every
+// convolution is direct, whatever the switch says).
+bool cpu_winograd_available();
 
 // Threads used by CPU kernels (elementwise loops and oneDNN), the calling thread included.
 // Defaults to the cores available.

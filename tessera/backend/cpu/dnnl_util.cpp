@@ -44,10 +44,36 @@ DnnlSerial::~DnnlSerial() {
 bool winograd_suits(int64_t n, int64_t C, int64_t O, int64_t OH, int64_t OW, int64_t KH, int64_t KW,
                     const dnnl::memory::dims& strides, const dnnl::memory::dims& dilates, int64_t groups) {
   const double positions = double(n) * double(OH) * double(OW);
-  return cpu_winograd_enabled() && groups == 1 && KH == 3 && KW == 3 && strides == dnnl::memory::dims{1, 1} &&
-         dilates == dnnl::memory::dims{0, 0} && std::min(C, O) >= 32 && positions >= double(std::max(C, O)) &&
+  return cpu_winograd_enabled() && cpu_winograd_available() && groups == 1 && KH == 3 && KW == 3 &&
+         strides == dnnl::memory::dims{1, 1} && dilates == dnnl::memory::dims{0, 0} && std::min(C, O) >= 32 &&
+         positions >= double(std::max(C, O)) &&
          positions * double(C) * double(O) * 9 >= 4e6;
 }
+
+}  // namespace tessera::cpu
+
+namespace tessera {
+bool cpu_winograd_available() {
+  // Asked of oneDNN once: a forward Winograd primitive for a layer its kernels take.
+  static const bool available = [] {
+    using dnnl::memory;
+    memory::desc src({1, 32, 16, 16}, memory::data_type::f32, memory::format_tag::any),
+        wei({32, 32, 3, 3}, memory::data_type::f32, memory::format_tag::any);
+    try {
+      dnnl::convolution_forward::primitive_desc pd(
+          dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_winograd, src,
+                                          wei, src, {1, 1}, {1, 1}, {1, 1}),
+          cpu::dnnl_engine());
+      return true;
+    } catch (const dnnl::error&) {
+      return false;
+    }
+  }();
+  return available;
+}
+}  // namespace tessera
+
+namespace tessera::cpu {
 
 namespace {
 // Below this many operations a problem runs as one piece on the calling thread.
