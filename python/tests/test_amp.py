@@ -69,6 +69,39 @@ def test_gradients_reach_float32_parameters_and_match_torch():
         np.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), rtol=5e-2, atol=2e-2)
 
 
+def test_bfloat16_products_and_their_gradients_round_once():
+    """bfloat16 convolutions (strided, grouped, channels last) and matmuls with their input,
+    weight and bias gradients: float32 accumulation rounded once to bfloat16, on CPUs with
+    bfloat16 kernels (AVX512-BF16) and on those without, which widen the operands to float32."""
+    r = lambda v: torch.from_numpy(v).bfloat16().double()
+    b16 = lambda v: ts.tensor(v).to(ts.bfloat16).requires_grad_()
+    for stride, groups, cl in ((1, 1, False), (2, 2, True)):
+        x, w, b = f32(3, 4, 9, 9), f32(6, 4 // groups, 3, 3), f32(6)
+        xt, wt, bt = b16(x), b16(w), b16(b)
+        src = xt.contiguous(memory_format=ts.channels_last) if cl else xt
+        y = ts.nn.functional.conv2d(src, wt, bt, stride=stride, padding=1, groups=groups)
+        g = f32(*y.shape)
+        (y.float() * ts.tensor(g)).sum().backward()
+        xr, wr, br = (r(v).requires_grad_() for v in (x, w, b))
+        yr = torch.nn.functional.conv2d(xr, wr, br, stride=stride, padding=1, groups=groups)
+        (yr * r(g)).sum().backward()
+        assert y.dtype == ts.bfloat16 and xt.grad.dtype == ts.bfloat16
+        for got, want, what in ((y, yr, "out"), (xt.grad, xr.grad, "grad x"), (wt.grad, wr.grad, "grad w"),
+                                (bt.grad, br.grad, "grad b")):
+            want = want.detach().numpy()
+            np.testing.assert_allclose(to_np(got), want, rtol=1e-2, atol=1e-2 * np.abs(want).max(), err_msg=what)
+    a, m = f32(4, 5, 7), f32(7, 3)
+    at, mt = b16(a), b16(m)
+    out = ts.matmul(at, mt)
+    out.float().sum().backward()
+    ar, mr = r(a).requires_grad_(), r(m).requires_grad_()
+    outr = ar @ mr
+    outr.sum().backward()
+    for got, want, what in ((out, outr, "matmul"), (at.grad, ar.grad, "grad a"), (mt.grad, mr.grad, "grad m")):
+        want = want.detach().numpy()
+        np.testing.assert_allclose(to_np(got), want, rtol=1e-2, atol=1e-2 * np.abs(want).max(), err_msg=what)
+
+
 def test_context_manager_decorator_nesting_and_errors():
     assert not ts.is_autocast_enabled("cpu")
     lin = ts.nn.Linear(4, 4)

@@ -77,7 +77,14 @@ struct Val {
   bool blocked() const { return data != nullptr; }
 };
 
-bool is_blocked16(const memory::desc& md) { return md == memory::desc(md.dims(), f32, tag::nChw16c); }
+// Channels in blocks of the machine's vector width, as oneDNN's fast kernels want them: 16 with
+// AVX-512, 8 with AVX2 (whose kernels given 16-channel blocks are several times slower).
+int64_t channel_block() {
+  static const int64_t b = __builtin_cpu_supports("avx512f") ? 16 : 8;
+  return b;
+}
+tag block_tag() { return channel_block() == 16 ? tag::nChw16c : tag::nChw8c; }
+bool is_blocked(const memory::desc& md) { return md == memory::desc(md.dims(), f32, block_tag()); }
 
 Tensor plain_of(Val& v) {
   if (v.plain.defined() || !v.blocked()) return v.plain;
@@ -374,19 +381,20 @@ std::shared_ptr<Plan> InferenceSession::Impl::conv_plan(const Step& s, const mem
   int64_t OW = (W + c.pad_l[1] + c.pad_r[1] - ((KW - 1) * (c.dilates[1] + 1) + 1)) / c.strides[1] + 1;
   TS_CHECK_SHAPE(IC == c.w.size(1) * c.groups && OH > 0 && OW > 0, "Conv: input shape ",
                  Shape(d.begin(), d.end()), " does not fit weight ", c.w.shape(), " with groups ", c.groups);
-  // A plain input with channels in blocks of 16 is reordered into the blocked layout first
+  // A plain input with channels in whole blocks is reordered into the blocked layout first
   // (oneDNN's kernels for plain layouts are much slower, its depthwise ones above all).
-  bool blocked_src = is_blocked16(src) || IC % 16 == 0;
-  tag dst_tag = OC % 16 == 0 ? tag::nChw16c : tag::nchw;
+  const int64_t B = channel_block();
+  bool blocked_src = is_blocked(src) || IC % B == 0;
+  tag dst_tag = OC % B == 0 ? block_tag() : tag::nchw;
   auto plan = std::make_shared<Plan>();
-  plan->src = blocked_src ? memory::desc(d, f32, tag::nChw16c) : src;
+  plan->src = blocked_src ? memory::desc(d, f32, block_tag()) : src;
   plan->dst = memory::desc(dims4(N, OC, OH, OW), f32, dst_tag);
   // Pieces: batch slices, or at batch 1 blocks of 16 output channels (dense in both layouts).
   double flops = 2.0 * double(N * OC * OH * OW) * double(IC / c.groups * KH * KW);
   int64_t threads = cpu::pool_threads();
   bool depthwise = c.groups == IC && c.groups == OC;
   int64_t n_pieces = cpu::dnnl_pieces(flops, N), oc_pieces = 1;
-  if (n_pieces == 1 && N == 1 && flops >= 4e6 && threads > 1 && OC % 16 == 0 && dst_tag == tag::nChw16c &&
+  if (n_pieces == 1 && N == 1 && flops >= 4e6 && threads > 1 && OC % 16 == 0 && dst_tag == block_tag() &&
       (c.groups == 1 || (depthwise && blocked_src)))
     oc_pieces = std::min<int64_t>(OC / 16, threads);
   cpu::Pieces np{N, n_pieces}, cp{OC / (oc_pieces > 1 ? 16 : OC), oc_pieces};
@@ -399,7 +407,7 @@ std::shared_ptr<Plan> InferenceSession::Impl::conv_plan(const Step& s, const mem
       int64_t oc0 = oc_pieces > 1 ? cp.begin(b) * 16 : 0, ocn = oc_pieces > 1 ? cp.size(b) * 16 : OC;
       int64_t ic0 = depthwise ? oc0 : 0, icn = depthwise ? ocn : IC, g = depthwise ? ocn : c.groups;
       Piece pc;
-      pc.src = memory::desc(dims4(n, icn, H, W), f32, blocked_src ? tag::nChw16c : tag::nchw);
+      pc.src = memory::desc(dims4(n, icn, H, W), f32, blocked_src ? block_tag() : tag::nchw);
       pc.dst = memory::desc(dims4(n, ocn, OH, OW), f32, dst_tag);
       pc.src_off = size_t(n0) * src_image + size_t(ic0 * H * W) * sizeof(float);
       pc.dst_off = size_t(n0) * dst_image + size_t(oc0 * OH * OW) * sizeof(float);
@@ -453,7 +461,7 @@ std::shared_ptr<Plan> InferenceSession::Impl::pool_plan(const Step& s, const mem
                  " does not fit input shape ", Shape(d.begin(), d.end()));
   auto plan = std::make_shared<Plan>();
   plan->src = src;
-  plan->dst = memory::desc(dims4(N, C, OH, OW), f32, tag::nChw16c);
+  plan->dst = memory::desc(dims4(N, C, OH, OW), f32, block_tag());
   double work = double(N * C * OH * OW) * double(kernel[0] * kernel[1]);
   int64_t threads = cpu::pool_threads();
   int64_t n_pieces = work < 1e6 || threads < 2 ? 1 : std::min<int64_t>(N, threads), c_pieces = 1;
@@ -466,8 +474,8 @@ std::shared_ptr<Plan> InferenceSession::Impl::pool_plan(const Step& s, const mem
       int64_t n0 = np.begin(a), n = np.size(a);
       int64_t c0 = c_pieces > 1 ? cp.begin(b) * 16 : 0, cn = c_pieces > 1 ? std::min(cp.size(b) * 16, C - c0) : C;
       Piece pc;
-      pc.src = memory::desc(dims4(n, cn, H, W), f32, tag::nChw16c);
-      pc.dst = memory::desc(dims4(n, cn, OH, OW), f32, tag::nChw16c);
+      pc.src = memory::desc(dims4(n, cn, H, W), f32, block_tag());
+      pc.dst = memory::desc(dims4(n, cn, OH, OW), f32, block_tag());
       pc.src_off = size_t(n0) * src_image + size_t(c0 * H * W) * sizeof(float);
       pc.dst_off = size_t(n0) * dst_image + size_t(c0 * OH * OW) * sizeof(float);
       dnnl::primitive_attr pa;
@@ -644,7 +652,7 @@ std::vector<Tensor> InferenceSession::run(const std::vector<Tensor>& inputs) {
       if (s.kind != Step::Generic) {
         Val& x = get(s, s.in[0]);
         bool four_d_float = x.blocked() || (x.plain.dtype() == DType::Float32 && x.plain.dim() == 4);
-        bool ok = four_d_float && (s.kind == Step::Conv || (x.blocked() && is_blocked16(x.md)));
+        bool ok = four_d_float && (s.kind == Step::Conv || (x.blocked() && is_blocked(x.md)));
         if (ok) {
           std::optional<Val> y = s.kind == Step::Conv ? m.run_conv(si, s, x, s.conv.sum ? &get(s, s.in[1]) : nullptr)
                                                       : m.run_pool(si, s, x);
@@ -657,11 +665,14 @@ std::vector<Tensor> InferenceSession::run(const std::vector<Tensor>& inputs) {
         // with ops.
         if (s.kind == Step::Conv) {
           Tensor xp = plain_of(x);
+          const auto &pl = s.conv.pad_l, &pr = s.conv.pad_r;
+          // Asymmetric pads (SAME_UPPER convolutions from tf2onnx): zeros added first.
+          bool asym = pl != pr;
+          if (asym) xp = ops::pad(xp, {pl[1], pr[1], pl[0], pr[0]});
           Conv2dParams p{{s.conv.strides[0], s.conv.strides[1]},
-                         {s.conv.pad_l[0], s.conv.pad_l[1]},
+                         {asym ? 0 : pl[0], asym ? 0 : pl[1]},
                          {s.conv.dilates[0] + 1, s.conv.dilates[1] + 1},
                          s.conv.groups};
-          TS_CHECK_VALUE(s.conv.pad_l == s.conv.pad_r, "asymmetric padding needs a 4-D float32 input");
           Tensor y = ops::conv2d(xp, s.conv.w, s.conv.b, p);
           if (s.conv.act == dnnl::algorithm::eltwise_relu) y = ops::relu(y);
           if (s.conv.act == dnnl::algorithm::eltwise_clip) y = ops::clamp(y, double(s.conv.alpha), double(s.conv.beta));

@@ -266,9 +266,24 @@ void direct(DType t, const F& f) {
 
 bool CpuBackend::channels_last(DType dt) const { return dnnl_type(dt) != memory::data_type::undef; }
 
+Tensor CpuBackend::widened(const Tensor& t, bool values) {
+  if (!t.defined()) return t;
+  bool bcast = t.dim() > 0 && t.size(0) > 1 && t.stride(0) == 0;
+  Tensor src = bcast ? t.narrow(0, 0, 1) : t;
+  Tensor f(allocate(size_t(src.numel()) * sizeof(float)), src.shape(), contiguous_strides(src.shape()), 0,
+           DType::Float32);
+  if (values) copy(f, src);
+  return bcast ? f.expand(t.shape()) : f;
+}
+
 void CpuBackend::conv2d(const Tensor& out, const Tensor& x, const Tensor& w, const Tensor& bias,
                         const Conv2dParams& p) {
   if (out.numel() == 0) return;
+  if (widen_bf16(x.dtype())) {
+    Tensor o = widened(out, false);
+    conv2d(o, widened(x), widened(w), widened(bias), p);
+    return copy(out, o);
+  }
   auto dt = dnnl_type(x.dtype());
   if (dt != memory::data_type::undef && x.numel() > 0) {
     Geometry g = geometry(x.shape(), w.shape(), out.shape(), p, x.dtype());
@@ -305,6 +320,11 @@ void CpuBackend::conv2d_backward_input(const Tensor& grad_x, const Tensor& grad_
                                        const Conv2dParams& p) {
   if (grad_x.numel() == 0) return;
   if (grad_out.numel() == 0) return fill(grad_x, 0);
+  if (widen_bf16(grad_x.dtype())) {
+    Tensor gx = widened(grad_x, false);
+    conv2d_backward_input(gx, widened(grad_out), widened(w), p);
+    return copy(grad_x, gx);
+  }
   auto dt = dnnl_type(grad_x.dtype());
   if (dt != memory::data_type::undef) {
     Geometry g = geometry(grad_x.shape(), w.shape(), grad_out.shape(), p, grad_x.dtype());
@@ -336,6 +356,13 @@ void CpuBackend::conv2d_backward_weight(const Tensor& grad_w, const Tensor& grad
   if (grad_out.numel() == 0 || x.numel() == 0) {
     fill(grad_w, 0);
     if (grad_bias.defined()) fill(grad_bias, 0);
+    return;
+  }
+  if (widen_bf16(x.dtype())) {
+    Tensor gw = widened(grad_w, false), gb = widened(grad_bias, false);
+    conv2d_backward_weight(gw, gb, widened(x), widened(grad_out), p);
+    copy(grad_w, gw);
+    if (gb.defined()) copy(grad_bias, gb);
     return;
   }
   auto dt = dnnl_type(x.dtype());

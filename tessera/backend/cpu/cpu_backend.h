@@ -13,6 +13,11 @@ class CpuBackend : public Backend {
   Storage allocate(size_t nbytes);
   TESSERA_BACKEND_OPS(override)
   bool channels_last(DType dt) const override;
+  // For bfloat16 operands where oneDNN has no bfloat16 kernels (CPUs without AVX-512; see
+  // widen_bf16): a float32 copy of t, for the float32 kernels (a broadcast, stride-0 leading dim
+  // stays broadcast; values false: an output, left uninitialized); an undefined tensor stays
+  // undefined.
+  Tensor widened(const Tensor& t, bool values = true);
   bool rnn_forward(const RnnArgs& a, const Tensor& y, const Tensor& hn, const Tensor& cn, Tensor* workspace) override;
   bool rnn_backward(const RnnArgs& a, const Tensor& y, const Tensor& hn, const Tensor& cn, const Tensor& workspace,
                     const Tensor& gy, const Tensor& ghn, const Tensor& gcn, const RnnGrads& grads) override;

@@ -21,6 +21,8 @@ dnnl::memory::data_type dnnl_type(DType t) {
   return dt::undef;
 }
 
+bool widen_bf16(DType dt) { return dt == DType::BFloat16 && dnnl_type(dt) == dnnl::memory::data_type::undef; }
+
 const dnnl::primitive_attr& dnnl_attr() {
   static const dnnl::primitive_attr attr = [] {
     dnnl::primitive_attr a;

@@ -51,6 +51,12 @@ class DnnlSerial {
 bool winograd_suits(int64_t n, int64_t C, int64_t O, int64_t OH, int64_t OW, int64_t KH, int64_t KW,
                     const dnnl::memory::dims& strides, const dnnl::memory::dims& dilates, int64_t groups);
 
+// Whether a bfloat16 product (convolution, matmul) runs as float32 on widened operands, rounded
+// once at the end: where oneDNN has no bfloat16 kernels for this CPU (dnnl_type gives undef).
+// That is what its bfloat16 kernels compute (float32 accumulation), without their speed-up, and
+// far faster than the direct loops (40x on the Rosetta CNN's step on an AVX2 machine).
+bool widen_bf16(DType dt);
+
 // How many pieces a problem of `flops` operations with `items` independent parts (batch
 // entries, rows) is cut into for the pool: 1 below a few MFLOP (or with one thread, or inside
 // another parallel job), else up to two per thread, each of a MFLOP at least.

@@ -177,6 +177,11 @@ void CpuBackend::matmul(const Tensor& out, const Tensor& a, const Tensor& b) {
   if (a.dtype() == DType::Float32 && out.size(0) * out.size(1) * out.size(2) * a.size(2) <= kSmallMacs &&
       out.size(2) <= kSmallCols)
     return matmul_small(out, a, b);
+  if (widen_bf16(a.dtype())) {
+    Tensor o = widened(out, false);
+    matmul(o, widened(a), widened(b));
+    return copy(out, o);
+  }
   if (matmul_dnnl(out, a, b)) return;
   dispatch_all(a.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
