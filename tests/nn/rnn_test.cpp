@@ -109,8 +109,7 @@ TEST(Recurrent, LearnsToRememberTheFirstInput) {
   std::vector<Tensor> params = gru.parameters();
   for (auto& p : head.parameters()) params.push_back(p);
   optim::Adam opt(params, {.lr = 0.02});
-  double acc = 0;
-  for (int step = 0; step < 300; ++step) {
+  for (int step = 0; step < 500; ++step) {
     Tensor x = randn({10, 32, 1});
     Tensor y = (x.select(0, 0).squeeze(1) > 0.0).to(DType::Int64);
     auto [out, hn, cn] = gru.forward_with_state(x);
@@ -119,8 +118,15 @@ TEST(Recurrent, LearnsToRememberTheFirstInput) {
     opt.zero_grad();
     loss.backward();
     opt.step();
-    acc = (logits.argmax(1) == y).to(DType::Float32).mean().item<double>();
   }
+  // Judged on 1,000 fresh sequences. (Builds that round differently take different paths: with
+  // this seed, 300 steps reached 99% in the release build and 85% in the sanitizer build on an
+  // AVX2 machine, which needs about 450.)
+  autograd::NoGradGuard ng;
+  Tensor x = randn({10, 1000, 1});
+  Tensor y = (x.select(0, 0).squeeze(1) > 0.0).to(DType::Int64);
+  auto [out, hn, cn] = gru.forward_with_state(x);
+  double acc = (head(hn.select(0, 0)).argmax(1) == y).to(DType::Float32).mean().item<double>();
   EXPECT_GT(acc, 0.9);
 }
 
