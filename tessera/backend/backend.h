@@ -141,6 +141,16 @@ class Backend {
 
   // --- optional fused kernels: a backend without one returns false, and the ops layer runs the
   // op as the primitive ops it is made of (with the same results up to rounding). ---------
+  // Batch norm's backward pass (training mode) for contiguous g and x viewed as [A, C, B] (NCHW:
+  // A = N, B = H*W; channels last: A = N*H*W, B = 1), mean and rstd [C] the batch statistics,
+  // weight [C] or undefined (1): gb[c] = sum of g, gw[c] = sum of g * (x - mean) * rstd (sums in
+  // double), gx = rstd * weight * (g - gb / n - (x - mean) * rstd * gw / n) with n = A * B. All
+  // of one floating dtype; gx has x's layout.
+  virtual bool batch_norm_backward(const Tensor& gx, const Tensor& gw, const Tensor& gb, const Tensor& g,
+                                   const Tensor& x, const Tensor& mean, const Tensor& rstd, const Tensor& weight,
+                                   int64_t A, int64_t C, int64_t B) {
+    return false;
+  }
   // A recurrent layer over the whole sequence: y [T, N, H], hn and cn [N, H] (cn: LSTM), all
   // contiguous, as are the operands. With workspace non-null (training) the backend stores in it
   // what rnn_backward needs; the result is tied to these shapes and this backend.

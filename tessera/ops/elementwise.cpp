@@ -78,7 +78,7 @@ void record_unary(UnaryOp op, const Tensor& x, const Tensor& out) {
     case UnaryOp::Cos: return with_x([](const Tensor& g, const Tensor& x) { return -(g * sin(x)); });
     case UnaryOp::Tanh: return with_out([](const Tensor& g, const Tensor& y) { return g * (1.0 - y * y); });
     case UnaryOp::Sigmoid: return with_out([](const Tensor& g, const Tensor& y) { return g * y * (1.0 - y); });
-    case UnaryOp::Relu: return with_out([](const Tensor& g, const Tensor& y) { return g * (y > 0).to(g.dtype()); });
+    case UnaryOp::Relu: return with_out([](const Tensor& g, const Tensor& y) { return where(y > 0, g, 0); });  // as PyTorch: 0 where y <= 0, even for g NaN
     case UnaryOp::GeluErf:
       return with_x([](const Tensor& g, const Tensor& x) {
         Tensor cdf = (erf(x * M_SQRT1_2) + 1) * 0.5, pdf = exp(square(x) * -0.5) * 0.3989422804014327;

@@ -443,6 +443,32 @@ void check_param(const char* op, const Tensor& t, const Shape& want, const Tenso
 }
 }  // namespace
 
+// Batch norm's backward pass through the backend's fused kernel: {gx, gw, gb}, or undefined
+// tensors where it cannot run (fused kernels off, mixed dtypes or layouts, a backend without one).
+static std::vector<Tensor> batch_norm_backward_fused(const Tensor& g_, const Tensor& x, const Tensor& w,
+                                                     const Tensor& mean, const Tensor& rstd) {
+  if (!fused_kernels_enabled() || !g_.defined() || g_.dtype() != x.dtype() || mean.dtype() != x.dtype() ||
+      rstd.dtype() != x.dtype() || (w.defined() && w.dtype() != x.dtype()) || g_.device() != x.device())
+    return std::vector<Tensor>(3);
+  int64_t N = x.size(0), C = x.size(1), A, B;
+  Tensor g;
+  if (x.is_contiguous()) {  // [N, C, rest]
+    g = g_.contiguous();
+    A = N, B = x.numel() / std::max<int64_t>(N * C, 1);
+  } else if (x.dim() == 4 && x.is_contiguous(MemoryFormat::ChannelsLast) &&
+             g_.is_contiguous(MemoryFormat::ChannelsLast)) {  // [N * H * W, C]
+    g = g_;
+    A = x.numel() / std::max<int64_t>(C, 1), B = 1;
+  } else {
+    return std::vector<Tensor>(3);
+  }
+  Tensor gx = empty_like(x), gw = empty({C}, {x.dtype(), x.device()}), gb = empty({C}, {x.dtype(), x.device()});
+  if (!backend_for(x.device()).batch_norm_backward(gx, gw, gb, g, x, mean, rstd, w.defined() ? w.contiguous() : w, A,
+                                                   C, B))
+    return std::vector<Tensor>(3);
+  return {gx, w.defined() ? gw : Tensor(), gb};
+}
+
 static Tensor batch_norm_untraced(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
                   const Tensor& bias, bool training, double momentum, double eps) {
   check_float("batch_norm", x, "input");
@@ -497,6 +523,10 @@ static Tensor batch_norm_untraced(const Tensor& x, const Tensor& running_mean, c
     record_fn("batch_norm", {&x, &weight, &bias}, {&out}, {x, weight, m, rstd},
               [dims, bshape, has_w, eps](const G& g, const G& s) {
       const Tensor &x = s[0], &w = s[1];
+      if (!autograd::is_grad_enabled()) {
+        G fused = batch_norm_backward_fused(g[0], x, w, s[2], s[3]);
+        if (fused[0].defined()) return fused;
+      }
       Tensor mu = s[2].view(bshape), rs = s[3].view(bshape);
       if (autograd::is_grad_enabled()) {  // create_graph: the statistics depend on x too
         mu = mean(x, dims, true);

@@ -279,6 +279,43 @@ TEST_P(Gradgradcheck, RepresentativeOps) {
   }
 }
 
+// Batch norm's fused backward kernel (the CPU backend's; other backends run the ops) against the
+// rule written with ops (fused kernels off) and against finite differences: NCHW with long
+// channel runs (one thread per channel), short runs (row blocks), channels last, 2-D input, with
+// and without an affine weight, float32 and float64.
+TEST_P(Gradcheck, BatchNormFusedBackward) {
+  struct Case { Shape shape; bool channels_last, affine; };
+  for (const Case& c : {Case{{4, 3, 5, 6}, false, true}, Case{{3, 2, 2, 3}, false, false},
+                        Case{{4, 3, 5, 6}, true, true}, Case{{5, 4}, false, true}, Case{{6, 3, 9}, false, false}})
+    for (DType dt : {DType::Float64, DType::Float32}) {
+      SCOPED_TRACE(detail::str(c.shape, c.channels_last ? " channels last" : "", c.affine ? " affine" : "", " ",
+                               dtype_name(dt)));
+      Tensor x0 = here(randn(c.shape, {dt}, &gen()) * 3.0 + 1.0);
+      if (c.channels_last) x0 = x0.contiguous(MemoryFormat::ChannelsLast);
+      Tensor w0 = here(rand({c.shape[1]}, {dt}, &gen()) + 0.5), b0 = here(randn({c.shape[1]}, {dt}, &gen()));
+      Tensor gy = here(randn(c.shape, {dt}, &gen()));
+      if (c.channels_last) gy = gy.contiguous(MemoryFormat::ChannelsLast);
+      auto grads = [&](bool fused) {
+        set_fused_kernels_enabled(fused);
+        Tensor x = x0.detach().requires_grad_(), w = w0.detach().requires_grad_(), b = b0.detach().requires_grad_();
+        Tensor y = c.affine ? ops::batch_norm(x, {}, {}, w, b, true) : ops::batch_norm(x, {}, {}, {}, {}, true);
+        V g = autograd::grad({y}, c.affine ? V{x, w, b} : V{x}, {gy});
+        set_fused_kernels_enabled(true);
+        return g;
+      };
+      V want = grads(false), got = grads(true);
+      double tol = dt == DType::Float64 ? 1e-12 : 1e-5;
+      for (size_t i = 0; i < want.size(); ++i) EXPECT_TRUE(ops::allclose(got[i], want[i], tol, tol)) << "gradient " << i;
+      if (c.channels_last) {
+        EXPECT_TRUE(got[0].is_contiguous(MemoryFormat::ChannelsLast));
+      }
+      if (dt == DType::Float64) {
+        Tensor x = x0.detach().requires_grad_(), w = w0.detach().requires_grad_(), b = b0.detach().requires_grad_();
+        EXPECT_TRUE(gradcheck([](const V& t) { return V{ops::batch_norm(t[0], {}, {}, t[1], t[2], true)}; }, {x, w, b}));
+      }
+    }
+}
+
 TEST(GradcheckSelf, ReportsAWrongGradient) {
   // A deliberately wrong rule must be caught: d/dx of x*x recorded as x instead of 2x.
   auto f = [](const V& t) {

@@ -512,8 +512,8 @@ INSTANTIATE_TEST_SUITE_P(Devices, Conformance, ::testing::ValuesIn(tessera::test
 
 }  // namespace
 
-// The 2x2 / stride-2 max pool's vector path (float32 and bfloat16, AVX-512) against the scalar
-// path (float64) on the same values: widths below, at and above 16 outputs, an odd width, ties
+// The 2x2 / stride-2 max pool's vector paths (float32 and bfloat16; AVX-512 or AVX2) against the scalar
+// path (float64) on the same values: widths below, at and above 8 and 16 outputs, an odd width, ties
 // (the first maximum wins) and NaNs (NaN wins), values and indices exactly.
 TEST(Pooling, VectorizedTwoByTwoMatchesTheScalarPath) {
   Pool2dParams p;

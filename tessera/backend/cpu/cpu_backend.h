@@ -18,6 +18,9 @@ class CpuBackend : public Backend {
   // stays broadcast; values false: an output, left uninitialized); an undefined tensor stays
   // undefined.
   Tensor widened(const Tensor& t, bool values = true);
+  bool batch_norm_backward(const Tensor& gx, const Tensor& gw, const Tensor& gb, const Tensor& g, const Tensor& x,
+                           const Tensor& mean, const Tensor& rstd, const Tensor& weight, int64_t A, int64_t C,
+                           int64_t B) override;
   bool rnn_forward(const RnnArgs& a, const Tensor& y, const Tensor& hn, const Tensor& cn, Tensor* workspace) override;
   bool rnn_backward(const RnnArgs& a, const Tensor& y, const Tensor& hn, const Tensor& cn, const Tensor& workspace,
                     const Tensor& gy, const Tensor& ghn, const Tensor& gcn, const RnnGrads& grads) override;

@@ -119,6 +119,32 @@ void CpuBackend::where(const Tensor& out, const Tensor& cond, const Tensor& a, c
     using T = typename decltype(tag)::type;
     for_each_elementwise<4>({&out, &cond, &a, &b}, [](char** p, const int64_t* s, int64_t n) {
       math::WhereFn f;
+      constexpr int64_t e = sizeof(T);
+      if (s[0] == e && s[1] == 1 && (s[2] == e || s[2] == 0) && (s[3] == e || s[3] == 0)) {
+        // Contiguous runs, an operand possibly a scalar (masked_fill, relu's gradient): selects
+        // that vectorize (the generic loop compiles to branches, unpredictable on real data).
+        T* o = reinterpret_cast<T*>(p[0]);
+        const uint8_t* c = reinterpret_cast<const uint8_t*>(p[1]);
+        const T* x = reinterpret_cast<const T*>(p[2]);
+        const T* y = reinterpret_cast<const T*>(p[3]);
+        if (s[2] && s[3]) {
+#pragma omp simd
+          for (int64_t i = 0; i < n; ++i) o[i] = f(c[i] != 0, x[i], y[i]);
+        } else if (s[2]) {
+          const T yv = *y;
+#pragma omp simd
+          for (int64_t i = 0; i < n; ++i) o[i] = f(c[i] != 0, x[i], yv);
+        } else if (s[3]) {
+          const T xv = *x;
+#pragma omp simd
+          for (int64_t i = 0; i < n; ++i) o[i] = f(c[i] != 0, xv, y[i]);
+        } else {
+          const T xv = *x, yv = *y;
+#pragma omp simd
+          for (int64_t i = 0; i < n; ++i) o[i] = f(c[i] != 0, xv, yv);
+        }
+        return;
+      }
       for (int64_t i = 0; i < n; ++i)
         *reinterpret_cast<T*>(p[0] + i * s[0]) = f(*reinterpret_cast<const bool*>(p[1] + i * s[1]),
                                                    *reinterpret_cast<const T*>(p[2] + i * s[2]),

@@ -1,7 +1,8 @@
-// Normalization kernels: per-channel moments (batch/group/layer norm statistics) and a fused
-// row-wise layer norm. Two passes over each slice (mean, then centred squares) in double: exact
+// Normalization kernels: per-channel moments (batch/group/layer norm statistics), batch norm's
+// fused backward pass and a fused row-wise layer norm. Two passes over each slice (mean, then centred squares) in double: exact
 // enough for any float data, and the second pass reads from cache.
 #include <cmath>
+#include <vector>
 
 #include "tessera/backend/cpu/cpu_backend.h"
 #include "tessera/backend/cpu/loops.h"
@@ -47,6 +48,104 @@ void CpuBackend::moments(const Tensor& mean, const Tensor& var, const Tensor& x,
       }
     });
   });
+}
+
+// Two passes: the per-channel sums of g and g * (x - mean) (in double), then gx from them. With
+// channel runs of 8 values or more (NCHW) each thread takes whole channels, and its second pass
+// reads what the first left in cache; channels-last data (runs of 1) is cut into a fixed number
+// of row blocks whose partial sums are added in order, so that the result does not depend on the
+// thread count.
+bool CpuBackend::batch_norm_backward(const Tensor& gx, const Tensor& gw, const Tensor& gb, const Tensor& g,
+                                     const Tensor& x, const Tensor& mean, const Tensor& rstd, const Tensor& weight,
+                                     int64_t A, int64_t C, int64_t B) {
+  dispatch_floating(x.dtype(), "batch_norm_backward", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    using Op = opmath_t<T>;
+    const T* xp = static_cast<const T*>(x.data_ptr());
+    const T* gp = static_cast<const T*>(g.data_ptr());
+    const T* mp = static_cast<const T*>(mean.data_ptr());
+    const T* rp = static_cast<const T*>(rstd.data_ptr());
+    const T* wp = weight.defined() ? static_cast<const T*>(weight.data_ptr()) : nullptr;
+    T* gxp = static_cast<T*>(gx.data_ptr());
+    T* gwp = static_cast<T*>(gw.data_ptr());
+    T* gbp = static_cast<T*>(gb.data_ptr());
+    double n = double(A) * double(B);
+    // gx = alpha * g + beta * (x - mean) + gamma for channel c, from its two sums.
+    struct Coef {
+      Op alpha, beta, gamma, mu;
+    };
+    auto coef = [&](int64_t c, double sg, double sgx) {
+      double rs = double(Op(rp[c])), gwc = sgx * rs, k = rs * (wp ? double(Op(wp[c])) : 1.0);
+      gbp[c] = T(Op(sg));
+      gwp[c] = T(Op(gwc));
+      return Coef{Op(k), Op(-k * rs * gwc / n), Op(-k * sg / n), Op(mp[c])};
+    };
+    auto write = [](const T* gr, const T* xr, T* o, int64_t len, const Coef& k) {
+#pragma omp simd
+      for (int64_t i = 0; i < len; ++i) o[i] = T(k.alpha * Op(gr[i]) + k.beta * (Op(xr[i]) - k.mu) + k.gamma);
+    };
+    if (B >= 8) {
+      parallel_for(C, std::max<int64_t>(1, 65536 / std::max<int64_t>(A * B, 1)), [&](int64_t c0, int64_t c1) {
+        for (int64_t c = c0; c < c1; ++c) {
+          double sg = 0, sgx = 0, mu = double(Op(mp[c]));
+          for (int64_t a = 0; a < A; ++a) {
+            const T* gr = gp + (a * C + c) * B;
+            const T* xr = xp + (a * C + c) * B;
+#pragma omp simd reduction(+ : sg, sgx)
+            for (int64_t i = 0; i < B; ++i) {
+              double gi = double(Op(gr[i]));
+              sg += gi;
+              sgx += gi * (double(Op(xr[i])) - mu);
+            }
+          }
+          Coef k = coef(c, sg, sgx);
+          for (int64_t a = 0; a < A; ++a) write(gp + (a * C + c) * B, xp + (a * C + c) * B, gxp + (a * C + c) * B, B, k);
+        }
+      });
+      return;
+    }
+    // Channels last: every row of C * B values holds each channel; the channel of value i is i / B.
+    const int64_t blocks = std::min<int64_t>(A, 64), CB = C * B;
+    std::vector<double> part(size_t(2 * blocks * CB), 0.0), mu(static_cast<size_t>(CB));
+    for (int64_t i = 0; i < CB; ++i) mu[size_t(i)] = double(Op(mp[i / B]));
+    parallel_for(blocks, 1, [&](int64_t b0, int64_t b1) {
+      for (int64_t blk = b0; blk < b1; ++blk) {
+        double* sg = part.data() + 2 * blk * CB;
+        double* sgx = sg + CB;
+        for (int64_t a = A * blk / blocks, a1 = A * (blk + 1) / blocks; a < a1; ++a) {
+          const T* gr = gp + a * CB;
+          const T* xr = xp + a * CB;
+#pragma omp simd
+          for (int64_t i = 0; i < CB; ++i) {
+            double gi = double(Op(gr[i]));
+            sg[i] += gi;
+            sgx[i] += gi * (double(Op(xr[i])) - mu[size_t(i)]);
+          }
+        }
+      }
+    });
+    std::vector<Op> alpha(static_cast<size_t>(CB)), beta(alpha), gamma(alpha), m(alpha);
+    for (int64_t c = 0; c < C; ++c) {
+      double sg = 0, sgx = 0;
+      for (int64_t blk = 0; blk < blocks; ++blk)
+        for (int64_t i = c * B; i < (c + 1) * B; ++i)
+          sg += part[size_t(2 * blk * CB + i)], sgx += part[size_t((2 * blk + 1) * CB + i)];
+      Coef k = coef(c, sg, sgx);
+      for (int64_t i = c * B; i < (c + 1) * B; ++i)
+        alpha[size_t(i)] = k.alpha, beta[size_t(i)] = k.beta, gamma[size_t(i)] = k.gamma, m[size_t(i)] = k.mu;
+    }
+    parallel_for(A, std::max<int64_t>(1, 16384 / std::max<int64_t>(CB, 1)), [&](int64_t a0, int64_t a1) {
+      const Op *al = alpha.data(), *be = beta.data(), *ga = gamma.data(), *mu_ = m.data();
+      for (int64_t a = a0; a < a1; ++a) {
+        const T* gr = gp + a * CB;
+        const T* xr = xp + a * CB;
+        T* o = gxp + a * CB;
+#pragma omp simd
+        for (int64_t i = 0; i < CB; ++i) o[i] = T(al[i] * Op(gr[i]) + be[i] * (Op(xr[i]) - mu_[i]) + ga[i]);
+      }
+    });
+  });
+  return true;
 }
 
 void CpuBackend::layer_norm(const Tensor& out, const Tensor& mean, const Tensor& rstd, const Tensor& x,

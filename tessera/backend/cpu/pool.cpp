@@ -5,7 +5,7 @@
 #include <type_traits>
 #include <vector>
 
-#if defined(__AVX512F__) && defined(__AVX512BW__)
+#if defined(__AVX2__)
 #include <immintrin.h>
 #endif
 
@@ -121,6 +121,67 @@ void max_pool_nhwc_position_avx512(const T* const* taps, const int64_t* at, int 
   }
 }
 #pragma GCC diagnostic pop
+#elif defined(__AVX2__)
+// One output row of the 2x2 / stride-2 window on AVX2, 8 outputs at a time (float and
+// bfloat16, computed in float: exact), as max_pool_2x2_row_avx512 does with 16.
+template <class T>
+void max_pool_2x2_row_avx2(const T* r0, const T* r1, int64_t base, int64_t W, int64_t OW, T* o, int64_t* oi) {
+  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  const int32_t offset[4] = {0, 1, int32_t(W), int32_t(W) + 1};
+  // 2n consecutive values of a row (n <= 8) as two vectors of float.
+  auto load = [&](const T* p, int64_t n, __m256& lo, __m256& hi) {
+    __m256i mlo = _mm256_cmpgt_epi32(_mm256_set1_epi32(int32_t(std::min<int64_t>(2 * n, 8))), lane);
+    __m256i mhi = _mm256_cmpgt_epi32(_mm256_set1_epi32(int32_t(std::max<int64_t>(2 * n - 8, 0))), lane);
+    if constexpr (std::is_same_v<T, float>) {
+      lo = _mm256_maskload_ps(p, mlo);
+      hi = _mm256_maskload_ps(p + 8, mhi);
+    } else {
+      alignas(32) float f[16] = {};
+      for (int64_t i = 0; i < 2 * n; ++i) f[i] = float(p[i]);
+      lo = _mm256_load_ps(f);
+      hi = _mm256_load_ps(f + 8);
+    }
+  };
+  // Even and odd elements of [lo, hi], in order.
+  auto split = [](__m256 lo, __m256 hi, __m256& even, __m256& odd) {
+    even = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(lo, hi, 0x88)), 0xD8));
+    odd = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(lo, hi, 0xDD)), 0xD8));
+  };
+  for (int64_t ow = 0; ow < OW; ow += 8) {
+    int64_t n = std::min<int64_t>(8, OW - ow);
+    __m256 a0, a1, b0, b1, v[4];
+    load(r0 + 2 * ow, n, a0, a1);
+    load(r1 + 2 * ow, n, b0, b1);
+    split(a0, a1, v[0], v[1]);
+    split(b0, b1, v[2], v[3]);
+    __m256 best = v[0];
+    __m256i at = _mm256_setzero_si256();
+    for (int t = 1; t < 4; ++t) {  // math::max_pool_takes: NaN wins, the first maximum is kept
+      __m256 take = _mm256_or_ps(_mm256_cmp_ps(v[t], best, _CMP_GT_OQ),
+                                 _mm256_and_ps(_mm256_cmp_ps(v[t], v[t], _CMP_UNORD_Q), _mm256_cmp_ps(best, best, _CMP_ORD_Q)));
+      best = _mm256_blendv_ps(best, v[t], take);
+      at = _mm256_castps_si256(
+          _mm256_blendv_ps(_mm256_castsi256_ps(at), _mm256_castsi256_ps(_mm256_set1_epi32(offset[t])), take));
+    }
+    // base + 2 * (ow + lane) + the tap's offset, as int64.
+    __m256i rel = _mm256_add_epi32(at, _mm256_add_epi32(_mm256_slli_epi32(lane, 1), _mm256_set1_epi32(int32_t(2 * ow))));
+    __m256i b64 = _mm256_set1_epi64x(base);
+    __m256i i0 = _mm256_add_epi64(b64, _mm256_cvtepi32_epi64(_mm256_castsi256_si128(rel)));
+    __m256i i1 = _mm256_add_epi64(b64, _mm256_cvtepi32_epi64(_mm256_extracti128_si256(rel, 1)));
+    if (n == 8 && std::is_same_v<T, float>) {
+      _mm256_storeu_ps(reinterpret_cast<float*>(o + ow), best);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(oi + ow), i0);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(oi + ow + 4), i1);
+      continue;
+    }
+    alignas(32) float bf[8];
+    alignas(32) int64_t bi[8];
+    _mm256_store_ps(bf, best);
+    _mm256_store_si256(reinterpret_cast<__m256i*>(bi), i0);
+    _mm256_store_si256(reinterpret_cast<__m256i*>(bi + 4), i1);
+    for (int64_t i = 0; i < n; ++i) o[ow + i] = T(bf[i]), oi[ow + i] = bi[i];
+  }
+}
 #endif
 }  // namespace
 
@@ -259,6 +320,13 @@ void CpuBackend::max_pool2d(const Tensor& out, const Tensor& indices, const Tens
             if constexpr (std::is_same_v<T, float> || std::is_same_v<T, BFloat16>) {
               if (H * W < (int64_t(1) << 31)) {
                 max_pool_2x2_row_avx512(r0, r1, base, W, OW, o + oh * OW, oi + oh * OW);
+                continue;
+              }
+            }
+#elif defined(__AVX2__)
+            if constexpr (std::is_same_v<T, float> || std::is_same_v<T, BFloat16>) {
+              if (H * W < (int64_t(1) << 31)) {
+                max_pool_2x2_row_avx2(r0, r1, base, W, OW, o + oh * OW, oi + oh * OW);
                 continue;
               }
             }
