@@ -79,10 +79,7 @@ struct Val {
 
 // Channels in blocks of the machine's vector width, as oneDNN's fast kernels want them: 16 with
 // AVX-512, 8 with AVX2 (whose kernels given 16-channel blocks are several times slower).
-int64_t channel_block() {
-  static const int64_t b = __builtin_cpu_supports("avx512f") ? 16 : 8;
-  return b;
-}
+int64_t channel_block() { return cpu::dnnl_avx512() ? 16 : 8; }
 tag block_tag() { return channel_block() == 16 ? tag::nChw16c : tag::nChw8c; }
 bool is_blocked(const memory::desc& md) { return md == memory::desc(md.dims(), f32, block_tag()); }
 

@@ -102,7 +102,9 @@ std::optional<ConvPrims> winograd_prims(const Geometry& g, int64_t n, memory::da
   try {
     return make_prims(g, dnnl::algorithm::convolution_winograd, src, wei, bias, dst, wei, bias);
   } catch (const dnnl::error&) {
-    return std::nullopt;  // (pads beyond what its kernels take, and the like)
+    // winograd_suits checked that this CPU has the kernels (cpu_winograd_available); oneDNN can
+    // still refuse a layer: pads beyond what its kernels take, and the like.
+    return std::nullopt;
   }
 }
 

@@ -14,10 +14,18 @@ dnnl::engine& dnnl_engine() {
   return e;
 }
 
+bool dnnl_avx512() {
+  static const bool avx512 = [] {
+    auto isa = unsigned(dnnl::get_effective_cpu_isa()), core = unsigned(dnnl::cpu_isa::avx512_core);
+    return (isa & core) == core;
+  }();
+  return avx512;
+}
+
 dnnl::memory::data_type dnnl_type(DType t) {
   using dt = dnnl::memory::data_type;
   if (t == DType::Float32) return dt::f32;
-  if (t == DType::BFloat16 && __builtin_cpu_supports("avx512bw")) return dt::bf16;
+  if (t == DType::BFloat16 && dnnl_avx512()) return dt::bf16;
   return dt::undef;
 }
 

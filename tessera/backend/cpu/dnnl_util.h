@@ -22,6 +22,11 @@
 namespace tessera::cpu {
 
 dnnl::engine& dnnl_engine();
+// Whether oneDNN's kernels on this machine are its AVX-512 ones (its effective ISA, which the
+// CPU and the ONEDNN_MAX_CPU_ISA variable decide, includes avx512_core): the one question behind
+// the bfloat16 kernels (dnnl_type), the inference session's channel block (16 or 8) and the
+// Winograd kernels (cpu_winograd_available, which asks oneDNN for such a primitive).
+bool dnnl_avx512();
 // The oneDNN data type of a dtype, or undef when oneDNN cannot compute in it on this CPU.
 dnnl::memory::data_type dnnl_type(DType t);
 // The attributes every primitive is created with: user-managed scratchpad.
@@ -54,7 +59,8 @@ bool winograd_suits(int64_t n, int64_t C, int64_t O, int64_t OH, int64_t OW, int
 // Whether a bfloat16 product (convolution, matmul) runs as float32 on widened operands, rounded
 // once at the end: where oneDNN has no bfloat16 kernels for this CPU (dnnl_type gives undef).
 // That is what its bfloat16 kernels compute (float32 accumulation), without their speed-up, and
-// far faster than the direct loops (40x on the Rosetta CNN's step on an AVX2 machine).
+// far faster than the direct loops (35x on the Rosetta CNN's step on an AVX2 machine: 13.7 s ->
+// 0.39 s, docs/benchmarks.md).
 bool widen_bf16(DType dt);
 
 // How many pieces a problem of `flops` operations with `items` independent parts (batch
