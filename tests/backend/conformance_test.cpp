@@ -538,7 +538,7 @@ TEST(Pooling, VectorizedTwoByTwoMatchesTheScalarPath) {
     }
 }
 
-// Channels-last max pooling (AVX-512 for float32 and bfloat16, loops otherwise) against the NCHW
+// Channels-last max pooling (AVX-512 for float32 and bfloat16, AVX2 for float32, loops otherwise) against the NCHW
 // kernels on the same values: channel counts below, at and above 16, padded and strided windows,
 // ties and NaNs; values, indices and the backward's scatter exactly.
 TEST(Pooling, ChannelsLastMatchesNchw) {

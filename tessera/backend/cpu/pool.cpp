@@ -182,6 +182,38 @@ void max_pool_2x2_row_avx2(const T* r0, const T* r1, int64_t base, int64_t W, in
     for (int64_t i = 0; i < n; ++i) o[ow + i] = T(bf[i]), oi[ow + i] = bi[i];
   }
 }
+
+// One output position of a channels-last max pool on AVX2, 8 float channels at a time, as
+// max_pool_nhwc_position_avx512 does with 16.
+inline void max_pool_nhwc_position_avx2(const float* const* taps, const int64_t* at, int ntaps, int64_t C, float* o,
+                                        int64_t* oi) {
+  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  for (int64_t c = 0; c < C; c += 8) {
+    int64_t n = std::min<int64_t>(8, C - c);
+    __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32(int32_t(n)), lane);
+    __m256 best = _mm256_maskload_ps(taps[0] + c, m);
+    __m256i idx = _mm256_set1_epi32(int32_t(at[0]));
+    for (int t = 1; t < ntaps; ++t) {
+      __m256 v = _mm256_maskload_ps(taps[t] + c, m);
+      __m256 take = _mm256_or_ps(_mm256_cmp_ps(v, best, _CMP_GT_OQ),
+                                 _mm256_and_ps(_mm256_cmp_ps(v, v, _CMP_UNORD_Q), _mm256_cmp_ps(best, best, _CMP_ORD_Q)));
+      best = _mm256_blendv_ps(best, v, take);
+      idx = _mm256_castps_si256(
+          _mm256_blendv_ps(_mm256_castsi256_ps(idx), _mm256_castsi256_ps(_mm256_set1_epi32(int32_t(at[t]))), take));
+    }
+    _mm256_maskstore_ps(o + c, m, best);
+    __m256i i0 = _mm256_cvtepi32_epi64(_mm256_castsi256_si128(idx)), i1 = _mm256_cvtepi32_epi64(_mm256_extracti128_si256(idx, 1));
+    if (n == 8) {
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(oi + c), i0);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(oi + c + 4), i1);
+    } else {
+      alignas(32) int64_t bi[8];
+      _mm256_store_si256(reinterpret_cast<__m256i*>(bi), i0);
+      _mm256_store_si256(reinterpret_cast<__m256i*>(bi + 4), i1);
+      for (int64_t i = 0; i < n; ++i) oi[c + i] = bi[i];
+    }
+  }
+}
 #endif
 }  // namespace
 
@@ -231,6 +263,23 @@ void max_pool2d_nhwc(const Tensor& out, const Tensor& indices, const Tensor& x, 
                   taps[t] = xp + ((n * H + ih) * W + iw) * C;
                 }
               max_pool_nhwc_position_avx512(taps, at, t, C, o, oi);
+              continue;
+            }
+          }
+#elif defined(__AVX2__)
+          if constexpr (std::is_same_v<T, float>) {
+            int64_t ntaps = (rh.hi - rh.lo) * (rw.hi - rw.lo);
+            if (ntaps <= 64 && H * W < (int64_t(1) << 31)) {
+              const float* taps[64];
+              int64_t at[64];
+              int t = 0;
+              for (int64_t kh = rh.lo; kh < rh.hi; ++kh)
+                for (int64_t kw = rw.lo; kw < rw.hi; ++kw, ++t) {
+                  int64_t ih = rh.start + kh * dh, iw = rw.start + kw * dw;
+                  at[t] = ih * W + iw;
+                  taps[t] = xp + ((n * H + ih) * W + iw) * C;
+                }
+              max_pool_nhwc_position_avx2(taps, at, t, C, o, oi);
               continue;
             }
           }
