@@ -249,8 +249,14 @@ void max_pool2d_nhwc(const Tensor& out, const Tensor& indices, const Tensor& x, 
             for (int64_t c = 0; c < C; ++c) o[c] = T(-std::numeric_limits<M>::infinity()), oi[c] = -1;
             continue;
           }
+#if (defined(__AVX512F__) && defined(__AVX512BW__)) || defined(__AVX2__)
+          // The vector kernels: AVX-512 for float32 and bfloat16, AVX2 for float32.
 #if defined(__AVX512F__) && defined(__AVX512BW__)
-          if constexpr (std::is_same_v<T, float> || std::is_same_v<T, BFloat16>) {
+          constexpr bool vec = std::is_same_v<T, float> || std::is_same_v<T, BFloat16>;
+#else
+          constexpr bool vec = std::is_same_v<T, float>;
+#endif
+          if constexpr (vec) {
             int64_t ntaps = (rh.hi - rh.lo) * (rw.hi - rw.lo);
             if (ntaps <= 64 && H * W < (int64_t(1) << 31)) {
               const T* taps[64];
@@ -262,24 +268,11 @@ void max_pool2d_nhwc(const Tensor& out, const Tensor& indices, const Tensor& x, 
                   at[t] = ih * W + iw;
                   taps[t] = xp + ((n * H + ih) * W + iw) * C;
                 }
+#if defined(__AVX512F__) && defined(__AVX512BW__)
               max_pool_nhwc_position_avx512(taps, at, t, C, o, oi);
-              continue;
-            }
-          }
-#elif defined(__AVX2__)
-          if constexpr (std::is_same_v<T, float>) {
-            int64_t ntaps = (rh.hi - rh.lo) * (rw.hi - rw.lo);
-            if (ntaps <= 64 && H * W < (int64_t(1) << 31)) {
-              const float* taps[64];
-              int64_t at[64];
-              int t = 0;
-              for (int64_t kh = rh.lo; kh < rh.hi; ++kh)
-                for (int64_t kw = rw.lo; kw < rw.hi; ++kw, ++t) {
-                  int64_t ih = rh.start + kh * dh, iw = rw.start + kw * dw;
-                  at[t] = ih * W + iw;
-                  taps[t] = xp + ((n * H + ih) * W + iw) * C;
-                }
+#else
               max_pool_nhwc_position_avx2(taps, at, t, C, o, oi);
+#endif
               continue;
             }
           }
