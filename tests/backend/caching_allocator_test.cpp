@@ -1,5 +1,5 @@
 // The caching allocator's logic against a fake device: a capacity-limited malloc and events
-// the test completes by hand.
+// the test completes by hand. Also the CPU backend's cache of freed blocks.
 #include "tessera/backend/caching_allocator.h"
 
 #include <gtest/gtest.h>
@@ -9,6 +9,8 @@
 #include <random>
 #include <set>
 #include <thread>
+
+#include "tessera/tessera.h"
 
 using namespace tessera;
 
@@ -268,4 +270,49 @@ TEST(CachingAllocator, ThreadSafe) {
   for (auto& t : ts) t.join();
   EXPECT_EQ(a.stats().allocated, 0u);
   a.empty_cache();
+}
+
+// The CPU backend's cache of freed blocks (64 KiB and more; set_cpu_cache_limit,
+// cpu_cached_bytes, cpu_empty_cache): a freed block is reused by the next tensor of its size,
+// small blocks go back to malloc, over the limit the blocks freed longest ago are released first,
+// and a limit of 0 keeps nothing.
+TEST(CpuBlockCache, ReusesFreedBlocksWithinTheLimit) {
+  cpu_empty_cache();
+  EXPECT_EQ(cpu_cached_bytes(), 0u);
+  const int64_t four_mib = int64_t(1) << 20, two_mib = int64_t(1) << 19;  // floats
+  void* a_at;
+  {
+    Tensor a = empty({four_mib});
+    a_at = a.data_ptr();
+  }
+  EXPECT_EQ(cpu_cached_bytes(), 4 * MiB);
+  {
+    Tensor b = empty({four_mib});
+    EXPECT_EQ(b.data_ptr(), a_at);  // the cached block, not a fresh one
+    EXPECT_EQ(cpu_cached_bytes(), 0u);
+  }
+  { Tensor small = empty({1000}); }  // 4 KB: malloc's
+  EXPECT_EQ(cpu_cached_bytes(), 4 * MiB);
+
+  set_cpu_cache_limit(5 * MiB);
+  void* c_at;
+  {
+    Tensor c = empty({two_mib});
+    c_at = c.data_ptr();
+  }
+  EXPECT_EQ(cpu_cached_bytes(), 2 * MiB);  // the older 4 MiB block went back to make room
+  {
+    Tensor again = empty({two_mib});
+    EXPECT_EQ(again.data_ptr(), c_at);
+  }
+  set_cpu_cache_limit(0);
+  EXPECT_EQ(cpu_cached_bytes(), 0u);
+  { Tensor d = empty({four_mib}); }
+  EXPECT_EQ(cpu_cached_bytes(), 0u);
+
+  set_cpu_cache_limit(256 * MiB);  // the default
+  { Tensor e = empty({four_mib}); }
+  EXPECT_EQ(cpu_cached_bytes(), 4 * MiB);
+  cpu_empty_cache();
+  EXPECT_EQ(cpu_cached_bytes(), 0u);
 }
