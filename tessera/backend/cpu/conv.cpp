@@ -4,7 +4,6 @@
 #include <cstring>
 #include <optional>
 #include <string>
-#include <sstream>
 #include <vector>
 
 #include "tessera/backend/cpu/cpu_backend.h"
@@ -37,11 +36,11 @@ Geometry geometry(const Shape& xs, const Shape& ws, const Shape& os, const Conv2
              (g.OW - 1) * p.stride[1] + (g.KW - 1) * p.dilation[1] + 1 - g.W - p.padding[1]};
   g.flops =
       2.0 * double(g.N) * double(g.O) * double(g.OH) * double(g.OW) * double(g.C / g.G) * double(g.KH) * double(g.KW);
-  std::ostringstream k;
-  k << int(dt) << ',' << g.C << ',' << g.H << ',' << g.W << ',' << g.O << ',' << g.KH << ',' << g.KW << ',' << g.G;
-  for (auto v : {g.strides, g.dilates, g.pad_l, g.pad_r})
-    for (auto x : v) k << ',' << x;
-  g.key = k.str();
+  // The key's bytes are the numbers themselves: formatting them (an ostringstream) cost more than
+  // a small convolution's kernel.
+  const int64_t k[] = {int64_t(dt), g.C, g.H, g.W, g.O, g.KH, g.KW, g.G, g.strides[0], g.strides[1], g.dilates[0],
+                       g.dilates[1], g.pad_l[0], g.pad_l[1], g.pad_r[0], g.pad_r[1]};
+  g.key.assign(reinterpret_cast<const char*>(k), sizeof k);
   return g;
 }
 
@@ -111,7 +110,10 @@ std::optional<ConvPrims> winograd_prims(const Geometry& g, int64_t n, memory::da
 std::shared_ptr<ConvPrims> conv_prims(const Geometry& g, int64_t n, memory::data_type dt, bool user_nhwc) {
   static PrimitiveCache<ConvPrims> cache;
   const bool wino = cpu_winograd_enabled();
-  return cache.get(g.key + ',' + std::to_string(n) + (user_nhwc ? ",nhwc" : "") + (wino ? ",w" : ""), [&] {
+  const int64_t more[] = {n, int64_t(user_nhwc), int64_t(wino)};
+  std::string key = g.key;
+  key.append(reinterpret_cast<const char*>(more), sizeof more);
+  return cache.get(key, [&] {
     DnnlSerial serial;
     if (auto w = winograd_prims(g, n, dt)) return std::move(*w);
     memory::dims wd = wei_md(g, dt).dims();
