@@ -314,6 +314,17 @@ TEST_P(Gradcheck, BatchNormFusedBackward) {
         EXPECT_TRUE(gradcheck([](const V& t) { return V{ops::batch_norm(t[0], {}, {}, t[1], t[2], true)}; }, {x, w, b}));
       }
     }
+  // Rows wider than the row blocks' budget of partial sums (one block): the same gradients.
+  Tensor x0 = here(randn({3, (int64_t(1) << 20) + 3}, {DType::Float32}, &gen()));
+  Tensor gy = here(randn(x0.shape(), {DType::Float32}, &gen()));
+  V want, got;
+  for (bool fused : {false, true}) {
+    set_fused_kernels_enabled(fused);
+    Tensor x = x0.detach().requires_grad_();
+    (fused ? got : want) = autograd::grad({ops::batch_norm(x, {}, {}, {}, {}, true)}, {x}, {gy});
+  }
+  set_fused_kernels_enabled(true);
+  EXPECT_TRUE(ops::allclose(got[0], want[0], 1e-4, 1e-4));
 }
 
 TEST(GradcheckSelf, ReportsAWrongGradient) {

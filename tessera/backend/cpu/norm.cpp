@@ -1,6 +1,8 @@
 // Normalization kernels: per-channel moments (batch/group/layer norm statistics), batch norm's
-// fused backward pass and a fused row-wise layer norm. Two passes over each slice (mean, then centred squares) in double: exact
-// enough for any float data, and the second pass reads from cache.
+// fused backward pass and a fused row-wise layer norm. Two passes over each slice (mean, then
+// centred squares) in double: exact enough for any float data, and the second pass reads from
+// cache.
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -105,7 +107,9 @@ bool CpuBackend::batch_norm_backward(const Tensor& gx, const Tensor& gw, const T
       return;
     }
     // Channels last: every row of C * B values holds each channel; the channel of value i is i / B.
-    const int64_t blocks = std::min<int64_t>(A, 64), CB = C * B;
+    // Up to 64 row blocks, fewer for wide rows: the partial sums stay within 16 MiB.
+    const int64_t CB = C * B,
+                  blocks = std::clamp<int64_t>(std::min<int64_t>(A, (int64_t(1) << 20) / std::max<int64_t>(CB, 1)), 1, 64);
     std::vector<double> part(size_t(2 * blocks * CB), 0.0), mu(static_cast<size_t>(CB));
     for (int64_t i = 0; i < CB; ++i) mu[size_t(i)] = double(Op(mp[i / B]));
     parallel_for(blocks, 1, [&](int64_t b0, int64_t b1) {
