@@ -122,6 +122,30 @@ void max_pool_nhwc_position_avx512(const T* const* taps, const int64_t* at, int 
 }
 #pragma GCC diagnostic pop
 #elif defined(__AVX2__)
+// math::max_pool_takes on 8 lanes: v beats best when greater, or NaN over a non-NaN. The value
+// and the index (int32 lanes) of the winner follow.
+inline void take_avx2(__m256 v, __m256i at, __m256& best, __m256i& idx) {
+  __m256 take = _mm256_or_ps(_mm256_cmp_ps(v, best, _CMP_GT_OQ),
+                             _mm256_and_ps(_mm256_cmp_ps(v, v, _CMP_UNORD_Q), _mm256_cmp_ps(best, best, _CMP_ORD_Q)));
+  best = _mm256_blendv_ps(best, v, take);
+  idx = _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(idx), _mm256_castsi256_ps(at), take));
+}
+// The first n (<= 8) of 8 int32 indices plus base, stored as int64.
+inline void store_indices_avx2(int64_t* oi, __m256i idx, int64_t base, int64_t n) {
+  __m256i b64 = _mm256_set1_epi64x(base);
+  __m256i i0 = _mm256_add_epi64(b64, _mm256_cvtepi32_epi64(_mm256_castsi256_si128(idx)));
+  __m256i i1 = _mm256_add_epi64(b64, _mm256_cvtepi32_epi64(_mm256_extracti128_si256(idx, 1)));
+  if (n == 8) {
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(oi), i0);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(oi + 4), i1);
+    return;
+  }
+  alignas(32) int64_t bi[8];
+  _mm256_store_si256(reinterpret_cast<__m256i*>(bi), i0);
+  _mm256_store_si256(reinterpret_cast<__m256i*>(bi + 4), i1);
+  for (int64_t i = 0; i < n; ++i) oi[i] = bi[i];
+}
+
 // One output row of the 2x2 / stride-2 window on AVX2, 8 outputs at a time (float and
 // bfloat16, computed in float: exact), as max_pool_2x2_row_avx512 does with 16.
 template <class T>
@@ -156,30 +180,18 @@ void max_pool_2x2_row_avx2(const T* r0, const T* r1, int64_t base, int64_t W, in
     split(b0, b1, v[2], v[3]);
     __m256 best = v[0];
     __m256i at = _mm256_setzero_si256();
-    for (int t = 1; t < 4; ++t) {  // math::max_pool_takes: NaN wins, the first maximum is kept
-      __m256 take = _mm256_or_ps(_mm256_cmp_ps(v[t], best, _CMP_GT_OQ),
-                                 _mm256_and_ps(_mm256_cmp_ps(v[t], v[t], _CMP_UNORD_Q), _mm256_cmp_ps(best, best, _CMP_ORD_Q)));
-      best = _mm256_blendv_ps(best, v[t], take);
-      at = _mm256_castps_si256(
-          _mm256_blendv_ps(_mm256_castsi256_ps(at), _mm256_castsi256_ps(_mm256_set1_epi32(offset[t])), take));
-    }
-    // base + 2 * (ow + lane) + the tap's offset, as int64.
-    __m256i rel = _mm256_add_epi32(at, _mm256_add_epi32(_mm256_slli_epi32(lane, 1), _mm256_set1_epi32(int32_t(2 * ow))));
-    __m256i b64 = _mm256_set1_epi64x(base);
-    __m256i i0 = _mm256_add_epi64(b64, _mm256_cvtepi32_epi64(_mm256_castsi256_si128(rel)));
-    __m256i i1 = _mm256_add_epi64(b64, _mm256_cvtepi32_epi64(_mm256_extracti128_si256(rel, 1)));
-    if (n == 8 && std::is_same_v<T, float>) {
-      _mm256_storeu_ps(reinterpret_cast<float*>(o + ow), best);
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(oi + ow), i0);
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(oi + ow + 4), i1);
-      continue;
+    for (int t = 1; t < 4; ++t) take_avx2(v[t], _mm256_set1_epi32(offset[t]), best, at);
+    // base + 2 * (ow + lane) + the tap's offset.
+    store_indices_avx2(oi + ow, _mm256_add_epi32(at, _mm256_slli_epi32(lane, 1)), base + 2 * ow, n);
+    if constexpr (std::is_same_v<T, float>) {
+      if (n == 8) {
+        _mm256_storeu_ps(o + ow, best);
+        continue;
+      }
     }
     alignas(32) float bf[8];
-    alignas(32) int64_t bi[8];
     _mm256_store_ps(bf, best);
-    _mm256_store_si256(reinterpret_cast<__m256i*>(bi), i0);
-    _mm256_store_si256(reinterpret_cast<__m256i*>(bi + 4), i1);
-    for (int64_t i = 0; i < n; ++i) o[ow + i] = T(bf[i]), oi[ow + i] = bi[i];
+    for (int64_t i = 0; i < n; ++i) o[ow + i] = T(bf[i]);
   }
 }
 
@@ -193,25 +205,9 @@ inline void max_pool_nhwc_position_avx2(const float* const* taps, const int64_t*
     __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32(int32_t(n)), lane);
     __m256 best = _mm256_maskload_ps(taps[0] + c, m);
     __m256i idx = _mm256_set1_epi32(int32_t(at[0]));
-    for (int t = 1; t < ntaps; ++t) {
-      __m256 v = _mm256_maskload_ps(taps[t] + c, m);
-      __m256 take = _mm256_or_ps(_mm256_cmp_ps(v, best, _CMP_GT_OQ),
-                                 _mm256_and_ps(_mm256_cmp_ps(v, v, _CMP_UNORD_Q), _mm256_cmp_ps(best, best, _CMP_ORD_Q)));
-      best = _mm256_blendv_ps(best, v, take);
-      idx = _mm256_castps_si256(
-          _mm256_blendv_ps(_mm256_castsi256_ps(idx), _mm256_castsi256_ps(_mm256_set1_epi32(int32_t(at[t]))), take));
-    }
+    for (int t = 1; t < ntaps; ++t) take_avx2(_mm256_maskload_ps(taps[t] + c, m), _mm256_set1_epi32(int32_t(at[t])), best, idx);
     _mm256_maskstore_ps(o + c, m, best);
-    __m256i i0 = _mm256_cvtepi32_epi64(_mm256_castsi256_si128(idx)), i1 = _mm256_cvtepi32_epi64(_mm256_extracti128_si256(idx, 1));
-    if (n == 8) {
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(oi + c), i0);
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(oi + c + 4), i1);
-    } else {
-      alignas(32) int64_t bi[8];
-      _mm256_store_si256(reinterpret_cast<__m256i*>(bi), i0);
-      _mm256_store_si256(reinterpret_cast<__m256i*>(bi + 4), i1);
-      for (int64_t i = 0; i < n; ++i) oi[c + i] = bi[i];
-    }
+    store_indices_avx2(oi + c, idx, 0, n);
   }
 }
 #endif
