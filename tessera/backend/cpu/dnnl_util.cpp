@@ -41,7 +41,36 @@ const dnnl::primitive_attr& dnnl_attr() {
 }
 
 std::string dnnl_key(const dnnl::memory::desc& d) {
-  return std::string(reinterpret_cast<const char*>(&d.data), sizeof(d.data));
+  const dnnl_memory_desc_t& m = d.data;
+  if (m.format_kind != dnnl_blocked)  // (any, Winograd, packed RNN weights: rare, the whole struct)
+    return std::string(reinterpret_cast<const char*>(&m), sizeof(m));
+  // A blocked layout by the fields that tell two apart (what dnnl_memory_desc_equal compares),
+  // used dims only: the struct is about 700 bytes, mostly unused slots, and keys are made on
+  // every eager convolution and reorder.
+  const int n = m.ndims, nb = m.format_desc.blocking.inner_nblks;
+  std::string k;
+  k.reserve(size_t(16 + 8 * (4 * n + 2 * nb)) + sizeof(m.extra));
+  auto put = [&](const void* p, size_t bytes) { k.append(static_cast<const char*>(p), bytes); };
+  put(&m.ndims, sizeof(int));
+  put(&m.data_type, sizeof(m.data_type));
+  put(&m.offset0, sizeof(m.offset0));
+  put(m.dims, sizeof(dnnl_dim_t) * size_t(n));
+  put(m.padded_dims, sizeof(dnnl_dim_t) * size_t(n));
+  put(m.padded_offsets, sizeof(dnnl_dim_t) * size_t(n));
+  put(m.format_desc.blocking.strides, sizeof(dnnl_dim_t) * size_t(n));
+  put(&nb, sizeof(int));
+  put(m.format_desc.blocking.inner_blks, sizeof(dnnl_dim_t) * size_t(nb));
+  put(m.format_desc.blocking.inner_idxs, sizeof(dnnl_dim_t) * size_t(nb));
+  put(&m.extra.flags, sizeof(m.extra.flags));
+  put(&m.extra.compensation_mask, sizeof(m.extra.compensation_mask));
+  put(&m.extra.scale_adjust, sizeof(m.extra.scale_adjust));
+  put(&m.extra.asymm_compensation_mask, sizeof(m.extra.asymm_compensation_mask));
+  return k;
+}
+
+dnnl::stream& dnnl_stream() {
+  thread_local dnnl::stream s(dnnl_engine());
+  return s;
 }
 
 DnnlSerial::DnnlSerial() : saved_(omp_get_max_threads()) {
@@ -125,7 +154,7 @@ void execute(const dnnl::primitive& prim, const dnnl::memory::desc& scratchpad,
     pad = dnnl_scratch(n);
     args.emplace(DNNL_ARG_SCRATCHPAD, dnnl::memory(scratchpad, eng, pad->data()));
   }
-  dnnl::stream s(eng);
+  dnnl::stream& s = dnnl_stream();
   prim.execute(s, args);
   s.wait();
 }

@@ -31,8 +31,11 @@ bool dnnl_avx512();
 dnnl::memory::data_type dnnl_type(DType t);
 // The attributes every primitive is created with: user-managed scratchpad.
 const dnnl::primitive_attr& dnnl_attr();
-// The bytes of a memory descriptor, for cache keys.
+// A memory descriptor as bytes that tell it apart, for cache keys.
 std::string dnnl_key(const dnnl::memory::desc& d);
+// The calling thread's stream on dnnl_engine() (made once per thread: a stream per call cost
+// an allocation and oneDNN's bookkeeping on every small primitive).
+dnnl::stream& dnnl_stream();
 
 // Holds the calling thread's OpenMP thread count at one for a scope (oneDNN reads it when it
 // creates and runs primitives).

@@ -280,9 +280,10 @@ void gemm_block(float* out, int64_t ldo, const float* init, const float* v, int6
 }
 
 // out[rows, Rp) (leading dim ldo) = init[Rp) + v[rows, K) (leading dim ldv) · wt[K, Rp) (in
-// panels); Rp, ldo a multiple of 16, out, init and wt 64-byte aligned.
+// panels); Rp, ldo a multiple of 16, out, init and wt 64-byte aligned. backwards: the single-row
+// blocks in reverse order (the same sums, each column's in the same order).
 void gemm_t(float* out, int64_t ldo, const float* init, const float* v, int64_t ldv, int64_t rows, int64_t K,
-            const float* wt, int64_t Rp) {
+            const float* wt, int64_t Rp, bool backwards = false) {
   constexpr int MR = kBlockRows, NB = kBlockVecs, RB = kRowVecs;
   const int64_t nv = Rp / kLanes;
   int64_t r = 0;
@@ -294,10 +295,12 @@ void gemm_t(float* out, int64_t ldo, const float* init, const float* v, int64_t 
       gemm_block<MR, 1>(out + r * ldo + j * kLanes, ldo, init + j * kLanes, v + r * ldv, ldv, K, wt, j * kLanes);
   }
   for (; r < rows; ++r) {
-    int64_t j = 0;
-    for (; j + RB <= nv; j += RB)
+    const int64_t full = nv / RB;
+    for (int64_t q = 0; q < full; ++q) {
+      int64_t j = (backwards ? full - 1 - q : q) * RB;
       gemm_block<1, RB>(out + r * ldo + j * kLanes, ldo, init + j * kLanes, v + r * ldv, ldv, K, wt, j * kLanes);
-    for (; j < nv; ++j)
+    }
+    for (int64_t j = full * RB; j < nv; ++j)
       gemm_block<1, 1>(out + r * ldo + j * kLanes, ldo, init + j * kLanes, v + r * ldv, ldv, K, wt, j * kLanes);
   }
 }
@@ -431,7 +434,9 @@ void small_batch_forward(const RnnArgs& a, const Dims& d, const Tensor& y, const
   float* out = static_cast<float*>(y.data_ptr());
   for (int64_t step = 0; step < T; ++step) {
     int64_t t = a.reverse ? T - 1 - step : step;
-    gemm_t(gh, Rp, s + o_bh, h, Hp, N, H, whh, Rp);
+    // (odd steps walk the weight's column blocks backwards: the blocks the last step read last,
+    // still in L1, come first; a 64-unit LSTM's 64 KiB recurrent weight does not fit L1)
+    gemm_t(gh, Rp, s + o_bh, h, Hp, N, H, whh, Rp, step & 1);
     for (int64_t n = 0; n < N; ++n) {
       cell_step(a.cell, H, s + o_xg + (t * N + n) * Rp, gh + n * Rp, h + n * Hp, c + n * Hp);
       std::copy_n(h + n * Hp, H, out + (t * N + n) * H);
