@@ -33,3 +33,11 @@ path = os.path.join(tempfile.mkdtemp(), "net.onnx")
 ts.onnx.export(model, x, path)
 from_file = ts.inference.InferenceSession(path)  # any ONNX file runs the same way
 assert ts.allclose(from_file(x), want, rtol=1e-4, atol=1e-4)
+
+# Where the time goes: a session made with profile=True sums each step's time over its runs.
+profiled = ts.inference.InferenceSession(model, x, profile=True)
+for _ in range(20):
+    profiled(x)
+for step, runs, seconds in profiled.profile():
+    print(f"{step:32s} {seconds / runs * 1e6:8.1f} us")
+assert [step for step, _, _ in profiled.profile()] == profiled.steps()

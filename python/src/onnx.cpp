@@ -4,6 +4,7 @@
 #include <nanobind/stl/pair.h>
 #include <nanobind/stl/shared_ptr.h>
 #include <nanobind/stl/string.h>
+#include <nanobind/stl/tuple.h>
 #include <nanobind/stl/variant.h>
 #include <nanobind/stl/vector.h>
 
@@ -55,24 +56,32 @@ void bind_onnx(nb::module_& m) {
   nb::class_<io::InferenceSession>(o, "InferenceSession", "A model prepared for inference (see tessera.inference).")
       .def(
           "__init__",
-          [](io::InferenceSession* self, const std::string& path, bool fuse) {
+          [](io::InferenceSession* self, const std::string& path, bool fuse, bool profile) {
             nb::gil_scoped_release r;
-            new (self) io::InferenceSession(path, {.fuse = fuse});
+            new (self) io::InferenceSession(path, {.fuse = fuse, .profile = profile});
           },
-          nb::arg("path"), nb::arg("fuse") = true)
+          nb::arg("path"), nb::arg("fuse") = true, nb::arg("profile") = false)
       .def(
           "__init__",
           [](io::InferenceSession* self, nb::callable fn, const std::vector<Tensor>& inputs,
-             const std::vector<std::pair<std::string, Tensor>>& params, bool fuse) {
+             const std::vector<std::pair<std::string, Tensor>>& params, bool fuse, bool profile) {
             // The GIL stays held: fn is Python code, and the ops it calls trace on this thread.
             new (self) io::InferenceSession(
                 [&](const std::vector<Tensor>& xs) { return nb::cast<std::vector<Tensor>>(fn(xs)); }, inputs, params,
-                {.fuse = fuse});
+                {.fuse = fuse, .profile = profile});
           },
-          nb::arg("fn"), nb::arg("inputs"), nb::arg("params"), nb::arg("fuse") = true)
+          nb::arg("fn"), nb::arg("inputs"), nb::arg("params"), nb::arg("fuse") = true, nb::arg("profile") = false)
       .def("run", &io::InferenceSession::run, nb::arg("inputs"), nb::call_guard<nb::gil_scoped_release>(),
            "The outputs for the inputs (CPU tensors).")
-      .def("steps", &io::InferenceSession::steps, "What runs, one entry per step (e.g. 'Conv+BatchNormalization+Relu').");
+      .def("steps", &io::InferenceSession::steps, "What runs, one entry per step (e.g. 'Conv+BatchNormalization+Relu').")
+      .def(
+          "profile",
+          [](io::InferenceSession& s, bool reset) {
+            std::vector<std::tuple<std::string, int64_t, double>> r;
+            for (auto& p : s.profile(reset)) r.emplace_back(p.step, p.calls, p.seconds);
+            return r;
+          },
+          nb::arg("reset") = false, "Per step: (what it runs, runs timed, seconds); needs profile=True.");
   o.def("load", &io::load_onnx, nb::arg("path"), nb::call_guard<nb::gil_scoped_release>(),
         "Reads and checks an ONNX file into an OnnxModel.");
   o.def(

@@ -623,3 +623,49 @@ def test_session_adds_after_a_convolution_fold_or_broadcast(tmp_path):
         got = session.run([ts.tensor(feeds[n]) for n in ("x", "r", "full")])
         for k, (g, wt) in enumerate(zip(got, want)):
             np.testing.assert_allclose(g.numpy(), wt, rtol=1e-5, atol=1e-5, err_msg=f"output y{k}")
+
+
+def test_gather_of_one_index_and_gemm_forms_match_onnxruntime(tmp_path):
+    """Gather with a scalar index (a traced x[:, -1]: a view of the slice), negative or not, on
+    each axis, and with a list of indices; Gemm as a layer writes it (B transposed, a bias row of
+    shape [N] or [1, N]: one linear) and in its other forms (alpha, beta, C of shape [M, N], A
+    transposed). Every output matches onnxruntime, in OnnxModel and in a session; an index out of
+    range names the node and the sizes."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    f = TensorProto.FLOAT
+    inits = {"i_last": np.array(-1, np.int64), "i_two": np.array(2, np.int32), "i_list": np.array([3, -2], np.int64),
+             "w": RNG.standard_normal((6, 5)).astype(np.float32), "b": RNG.standard_normal(6).astype(np.float32),
+             "b_row": RNG.standard_normal((1, 6)).astype(np.float32),
+             "c_full": RNG.standard_normal((4, 6)).astype(np.float32)}
+    nodes = [helper.make_node("Gather", ["x", "i_last"], ["g0"], axis=1),
+             helper.make_node("Gather", ["x", "i_two"], ["g1"], axis=0),
+             helper.make_node("Gather", ["x", "i_last"], ["g2"], axis=-1),
+             helper.make_node("Gather", ["x", "i_list"], ["g3"], axis=1),
+             helper.make_node("Gemm", ["a", "w", "b"], ["m0"], transB=1),
+             helper.make_node("Gemm", ["a", "w", "b_row"], ["m1"], transB=1),
+             helper.make_node("Gemm", ["a", "w"], ["m2"], transB=1),
+             helper.make_node("Gemm", ["a", "w", "c_full"], ["m3"], transB=1),
+             helper.make_node("Gemm", ["a", "w", "b"], ["m4"], transB=1, alpha=0.5, beta=2.0),
+             helper.make_node("Gemm", ["at", "w", "b"], ["m5"], transA=1, transB=1)]
+    outs = ["g0", "g1", "g2", "g3", "m0", "m1", "m2", "m3", "m4", "m5"]
+    graph = helper.make_graph(
+        nodes, "gg", [helper.make_tensor_value_info("x", f, [3, 5, 4]), helper.make_tensor_value_info("a", f, [4, 5]),
+                      helper.make_tensor_value_info("at", f, [5, 4])],
+        [helper.make_tensor_value_info(o, f, None) for o in outs],
+        initializer=[numpy_helper.from_array(v, k) for k, v in inits.items()])
+    path = tmp_path / "gather_gemm.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), str(path))
+    feeds = {"x": RNG.standard_normal((3, 5, 4)).astype(np.float32), "a": RNG.standard_normal((4, 5)).astype(np.float32)}
+    feeds["at"] = np.ascontiguousarray(feeds["a"].T)
+    want = run_ort(path, feeds)
+    inputs = [ts.tensor(feeds[n]) for n in ("x", "a", "at")]
+    for run in (ts.onnx.load(path).run, ts.inference.InferenceSession(path).run):
+        for name, g, w in zip(outs, run(inputs), want):
+            np.testing.assert_allclose(g.numpy(), w, rtol=1e-5, atol=1e-5, err_msg=name)
+    bad = helper.make_graph([helper.make_node("Gather", ["x", "i"], ["y"], axis=1)], "bad",
+                            [helper.make_tensor_value_info("x", f, [3, 5, 4])], [helper.make_tensor_value_info("y", f, None)],
+                            initializer=[numpy_helper.from_array(np.array(5, np.int64), "i")])
+    onnx.save(helper.make_model(bad, opset_imports=[helper.make_opsetid("", 13)]), str(tmp_path / "bad.onnx"))
+    with pytest.raises(Exception, match=r"Gather: index 5 is out of range for axis 1 of input \[3, 5, 4\]"):
+        ts.inference.InferenceSession(tmp_path / "bad.onnx")(inputs[0])

@@ -1,8 +1,9 @@
-// Inference sessions (inference.h): an ONNX graph rewritten for inference and run with oneDNN
-// convolutions and poolings in blocked layouts, everything else node by node.
-#include "tessera/io/inference.h"
+// Inference sessions, part 2 (part 1, the rewrite, is inference_build.cpp): the steps planned
+// and run, convolutions and poolings on oneDNN in blocked layouts, every other node as is.
+#include "tessera/io/inference_impl.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <map>
@@ -20,62 +21,10 @@
 
 namespace tessera::io {
 
-namespace {
+namespace session_detail {
 
-using dnnl::memory;
 using tag = memory::format_tag;
 constexpr auto f32 = memory::data_type::f32;
-using cpu::dnnl_engine;
-
-const onnx::AttributeProto* attr(const onnx::NodeProto& n, const std::string& name) {
-  for (auto& a : n.attribute())
-    if (a.name() == name) return &a;
-  return nullptr;
-}
-int64_t attr_i(const onnx::NodeProto& n, const std::string& name, int64_t dflt) {
-  auto* a = attr(n, name);
-  return a ? a->i() : dflt;
-}
-std::vector<int64_t> attr_ints(const onnx::NodeProto& n, const std::string& name, std::vector<int64_t> dflt) {
-  auto* a = attr(n, name);
-  return a ? std::vector<int64_t>(a->ints().begin(), a->ints().end()) : dflt;
-}
-
-// A convolution with what was folded and fused into it.
-struct ConvSpec {
-  Tensor w, b;  // [OC, IC/groups, kh, kw] and [OC], float32, batch norm folded in
-  int64_t groups = 1;
-  memory::dims strides, dilates, pad_l, pad_r;  // dilates as oneDNN counts them (d - 1)
-  // An activation on the convolution's result: ReLU, or Clip to [alpha, beta] (ReLU6).
-  dnnl::algorithm act = dnnl::algorithm::undef;
-  float alpha = 0, beta = 0;
-  bool sum = false;        // plus the step's second input (a residual)
-  bool post_relu = false;  // ReLU on the sum
-};
-
-struct PoolSpec {
-  dnnl::algorithm alg = dnnl::algorithm::pooling_max;
-  bool global = false;
-  memory::dims kernel, strides, pad_l, pad_r;
-};
-
-struct Step {
-  enum Kind { Generic, Conv, Pool } kind = Generic;
-  const onnx::NodeProto* node = nullptr;  // Generic: the node run as is
-  std::vector<std::string> in, out;
-  std::string label;
-  size_t position = 0;  // where it runs: after the last node merged into it
-  ConvSpec conv;
-  PoolSpec pool;
-};
-
-// A value: a plain tensor, and/or the same data in a oneDNN layout (4-D float32 activations).
-struct Val {
-  Tensor plain;
-  Storage data;
-  memory::desc md;
-  bool blocked() const { return data != nullptr; }
-};
 
 // Channels in blocks of the machine's vector width, as oneDNN's fast kernels want them: 16 with
 // AVX-512, 8 with AVX2 (whose kernels given 16-channel blocks are several times slower).
@@ -85,277 +34,25 @@ bool is_blocked(const memory::desc& md) { return md == memory::desc(md.dims(), f
 
 Tensor plain_of(Val& v) {
   if (v.plain.defined() || !v.blocked()) return v.plain;
-  memory::dims d = v.md.dims();
+  memory::dims d = v.md->dims();
   Shape s(d.begin(), d.end());
   memory::desc nchw(d, f32, tag::nchw);
-  if (v.md == nchw) {
+  if (*v.md == nchw) {
     v.plain = Tensor(v.data, s, contiguous_strides(s), 0, DType::Float32);
   } else {
     Storage out = cpu::dnnl_scratch(nchw.get_size());
-    cpu::dnnl_reorder(v.md, v.data->data(), nchw, out->data());
+    cpu::dnnl_reorder(*v.md, v.data->data(), nchw, out->data());
     v.plain = Tensor(out, s, contiguous_strides(s), 0, DType::Float32);
   }
   return v.plain;
 }
 
-// One piece of a convolution or pooling: a primitive on a slice of the batch or of the channels
-// (both dense in memory for the layouts used), and where its operands start.
-struct Piece {
-  dnnl::primitive prim;
-  memory::desc src, weights, dst, scratchpad;
-  size_t src_off = 0, dst_off = 0;  // bytes
-  int64_t oc0 = 0;
-  Storage w;  // its reordered weights (convolutions)
-};
-struct Plan {
-  memory::desc src, dst;  // the whole operands' layouts
-  std::vector<Piece> pieces;
-};
+}  // namespace session_detail
 
-
-memory::dims dims4(int64_t a, int64_t b, int64_t c, int64_t d) { return {a, b, c, d}; }
-
+namespace {
+using namespace session_detail;
+using cpu::dnnl_engine;
 }  // namespace
-
-struct InferenceSession::Impl {
-  std::string where;
-  onnx::ModelProto model;
-  std::unordered_map<std::string, Tensor> inits;
-  std::vector<std::string> inputs, outputs;
-  int64_t opset = kOnnxOpset;
-  std::vector<Step> steps;
-  std::unordered_map<std::string, size_t> last_use;  // the last step that reads each value
-  std::mutex m;
-  std::map<std::string, std::shared_ptr<Plan>> plans;  // per step and input layout
-
-  void build(bool fuse);
-  // The plan of step si for an input in layout src, made once (cached); null when oneDNN has only
-  // a reference kernel for it.
-  std::shared_ptr<Plan> plan_for(size_t si, const Step& s, const memory::desc& src);
-  std::shared_ptr<Plan> conv_plan(const Step& s, const memory::desc& src);
-  std::shared_ptr<Plan> pool_plan(const Step& s, const memory::desc& src);
-  std::optional<Val> run_conv(size_t si, const Step& s, Val& x, Val* other);  // none: no fast plan
-  Val run_pool(size_t si, const Step& s, Val& x);
-};
-
-void InferenceSession::Impl::build(bool fuse) {
-  const auto& g = model.graph();
-  opset = internal::default_opset(model);
-  for (auto& i : g.initializer()) inits[i.name()] = onnx_proto::from_proto(i, where);
-  for (auto& in : g.input())
-    if (!inits.count(in.name())) inputs.push_back(in.name());
-  for (auto& out : g.output()) outputs.push_back(out.name());
-  const int n = g.node_size();
-  // Who reads each value (a graph output counts as a reader that is no node).
-  std::unordered_map<std::string, std::vector<int>> readers;
-  for (int i = 0; i < n; ++i)
-    for (auto& name : g.node(i).input())
-      if (!name.empty()) readers[name].push_back(i);
-  for (auto& out : outputs) readers[out].push_back(-1);
-  std::vector<bool> merged(size_t(n), false);
-  // The one node that reads v, unless v has other readers or that node is already taken.
-  auto sole = [&](const std::string& v) -> int {
-    auto it = readers.find(v);
-    if (it == readers.end() || it->second.size() != 1 || it->second[0] < 0) return -1;
-    return merged[size_t(it->second[0])] ? -1 : it->second[0];
-  };
-  auto init = [&](const onnx::NodeProto& p, int k) -> const Tensor* {
-    if (p.input_size() <= k || p.input(k).empty()) return nullptr;
-    auto it = inits.find(p.input(k));
-    return it == inits.end() ? nullptr : &it->second;
-  };
-  // Constant folding: a node that reads only initializers and constants (a Constant node, or
-  // the reshuffling of a recurrent layer's weights) runs once, here; its outputs become
-  // initializers (Clip's bounds among them).
-  for (int i = 0; fuse && i < n; ++i) {
-    const onnx::NodeProto& p = g.node(i);
-    bool constant = internal::runs(p) && !internal::is_control_flow(p) && !internal::is_sequence_op(p) &&
-                    !internal::is_string_op(p) &&
-                    p.output_size() >= 1;
-    for (auto& name : p.input()) constant = constant && (name.empty() || inits.count(name));
-    for (auto& out : outputs)
-      for (auto& name : p.output()) constant = constant && name != out;  // graph outputs stay computed
-    if (!constant) continue;
-    std::vector<Tensor> in;
-    for (auto& name : p.input()) in.push_back(name.empty() ? Tensor() : inits[name]);
-    std::vector<Tensor> out;
-    try {
-      out = internal::run_node(p, in, Device::cpu(), opset);
-    } catch (const Error&) {
-      continue;  // left to run time, where the error names the node
-    }
-    for (int k = 0; k < p.output_size() && size_t(k) < out.size(); ++k)
-      if (!p.output(k).empty()) inits[p.output(k)] = out[size_t(k)].contiguous();
-    merged[size_t(i)] = true;
-  }
-  // Recurrent layers: their weights in PyTorch's gate order once, not at every run.
-  for (int i = 0; fuse && i < n; ++i) {
-    onnx::NodeProto& p = *model.mutable_graph()->mutable_node(i);
-    if (merged[size_t(i)] || !internal::takes_torch_gate_order(p) || !init(p, 1) || !init(p, 2) ||
-        (p.input_size() > 3 && !p.input(3).empty() && !init(p, 3)))
-      continue;
-    try {
-      int64_t H = init(p, 2)->dim() == 3 ? init(p, 2)->size(2) : 0;
-      std::vector<std::pair<int, Tensor>> reordered;
-      for (int k = 1; k <= 3; ++k)
-        if (init(p, k)) reordered.emplace_back(k, internal::torch_gate_order(p, *init(p, k), H).contiguous());
-      for (auto& [k, t] : reordered) {
-        std::string name = p.input(k) + "#torch_gate_order#" + std::to_string(i);
-        inits[name] = t;
-        p.set_input(k, name);
-      }
-      auto* a = p.add_attribute();
-      a->set_name(internal::kTorchGateOrder);
-      a->set_type(onnx::AttributeProto::INT);
-      a->set_i(1);
-    } catch (const Error&) {
-      // (shapes that do not fit: left to run time, where the error names the node)
-    }
-  }
-  for (int i = 0; i < n; ++i) {
-    if (merged[size_t(i)]) continue;
-    const onnx::NodeProto& p = g.node(i);
-    TS_CHECK_T(OnnxError, !internal::is_control_flow(p) && !internal::is_sequence_op(p) && !internal::is_string_op(p),
-               "InferenceSession: node '",
-               p.name().empty() ? p.output(0) : p.name(), "' (", p.op_type(), "): graphs with If, Loop, Scan or ",
-               "sequences run in the module tessera.onnx.load / io::load_onnx makes, not in an InferenceSession");
-    Step s;
-    s.node = &p;
-    s.label = p.op_type();
-    s.position = size_t(i);
-    for (auto& name : p.input()) s.in.push_back(name);
-    for (auto& name : p.output()) s.out.push_back(name);
-    const Tensor* w = init(p, 1);
-    auto has_ints = [&](const char* name, int n) { return !attr(p, name) || attr(p, name)->ints_size() == n; };
-    bool conv_ok = fuse && p.op_type() == "Conv" && p.input_size() >= 2 && w && w->dim() == 4 &&
-                   w->dtype() == DType::Float32 && (p.input_size() < 3 || p.input(2).empty() || init(p, 2)) &&
-                   (!attr(p, "auto_pad") || attr(p, "auto_pad")->s() == "NOTSET") && has_ints("strides", 2) &&
-                   has_ints("dilations", 2) && has_ints("pads", 4);
-    if (conv_ok) {
-      s.kind = Step::Conv;
-      ConvSpec& c = s.conv;
-      int64_t OC = w->size(0);
-      c.w = w->contiguous();
-      c.b = init(p, 2) ? init(p, 2)->contiguous() : zeros({OC});
-      c.groups = attr_i(p, "group", 1);
-      c.strides = attr_ints(p, "strides", {1, 1});
-      auto dil = attr_ints(p, "dilations", {1, 1});
-      c.dilates = {dil[0] - 1, dil[1] - 1};
-      auto pads = attr_ints(p, "pads", {0, 0, 0, 0});
-      c.pad_l = {pads[0], pads[1]};
-      c.pad_r = {pads[2], pads[3]};
-      std::string cur = p.output(0);
-      s.in = {p.input(0)};
-      int j = sole(cur);
-      if (j >= 0 && g.node(j).op_type() == "BatchNormalization" && g.node(j).input_size() >= 5 &&
-          g.node(j).input(0) == cur &&
-          g.node(j).output_size() == 1 && init(g.node(j), 1) && init(g.node(j), 2) && init(g.node(j), 3) &&
-          init(g.node(j), 4)) {
-        const onnx::NodeProto& bn = g.node(j);
-        double eps = attr(bn, "epsilon") ? double(attr(bn, "epsilon")->f()) : 1e-5;
-        Tensor scale = *init(bn, 1) / ops::sqrt(*init(bn, 4) + eps);
-        c.w = (c.w * scale.view({-1, 1, 1, 1})).contiguous();
-        c.b = ((c.b - *init(bn, 3)) * scale + *init(bn, 2)).contiguous();
-        merged[size_t(j)] = true;
-        cur = bn.output(0);
-        s.label += "+BatchNormalization";
-        s.position = size_t(j);
-      }
-      j = sole(cur);
-      // A bias added by its own node (exporters that write Conv without B, then Add of a
-      // [1, OC, 1, 1] constant): folded into the convolution's bias.
-      if (j >= 0 && g.node(j).op_type() == "Add" && g.node(j).input_size() == 2) {
-        const onnx::NodeProto& add = g.node(j);
-        const Tensor* bias = init(add, add.input(0) == cur ? 1 : 0);
-        bool per_channel = bias && bias->dtype() == DType::Float32 && bias->numel() == OC &&
-                           ((bias->dim() == 4 && bias->size(1) == OC) || (bias->dim() == 3 && bias->size(0) == OC));
-        if (per_channel) {
-          c.b = (c.b + bias->reshape({OC})).contiguous();
-          merged[size_t(j)] = true;
-          cur = add.output(0);
-          s.label += "+Add";
-          s.position = size_t(j);
-          j = sole(cur);
-        }
-      }
-      // Clip with constant bounds (ReLU6 and the like).
-      auto clip_bounds = [&](const onnx::NodeProto& q, float& lo, float& hi) {
-        lo = -INFINITY, hi = INFINITY;
-        for (int k : {1, 2}) {
-          if (q.input_size() <= k || q.input(k).empty()) continue;
-          const Tensor* b = init(q, k);
-          if (!b || b->numel() != 1) return false;
-          (k == 1 ? lo : hi) = float(b->item<double>());
-        }
-        return true;
-      };
-      float lo = 0, hi = 0;
-      if (j >= 0 && g.node(j).op_type() == "Relu") {
-        c.act = dnnl::algorithm::eltwise_relu;
-        merged[size_t(j)] = true;
-        cur = g.node(j).output(0);
-        s.label += "+Relu";
-        s.position = size_t(j);
-      } else if (j >= 0 && g.node(j).op_type() == "Clip" && clip_bounds(g.node(j), lo, hi)) {
-        c.act = dnnl::algorithm::eltwise_clip;
-        c.alpha = lo;
-        c.beta = hi;
-        merged[size_t(j)] = true;
-        cur = g.node(j).output(0);
-        s.label += "+Clip";
-        s.position = size_t(j);
-      } else if (j >= 0 && g.node(j).op_type() == "Add" && g.node(j).input_size() == 2 &&
-                 g.node(j).input(0) != g.node(j).input(1) && !init(g.node(j), 0) && !init(g.node(j), 1)) {
-        const onnx::NodeProto& add = g.node(j);
-        c.sum = true;
-        s.in.push_back(add.input(0) == cur ? add.input(1) : add.input(0));
-        merged[size_t(j)] = true;
-        cur = add.output(0);
-        s.label += "+Add";
-        s.position = size_t(j);
-        int k = sole(cur);
-        if (k >= 0 && g.node(k).op_type() == "Relu") {
-          c.post_relu = true;
-          merged[size_t(k)] = true;
-          cur = g.node(k).output(0);
-          s.label += "+Relu";
-          s.position = size_t(k);
-        }
-      }
-      s.out = {cur};
-    } else if (fuse && (p.op_type() == "MaxPool" || p.op_type() == "AveragePool") && p.output_size() == 1 &&
-               attr_i(p, "ceil_mode", 0) == 0 && attr_i(p, "storage_order", 0) == 0 &&
-               (!attr(p, "auto_pad") || attr(p, "auto_pad")->s() == "NOTSET") && attr(p, "kernel_shape") &&
-               attr(p, "kernel_shape")->ints_size() == 2 && attr_ints(p, "dilations", {1, 1}) == std::vector<int64_t>{1, 1} &&
-               has_ints("strides", 2) && has_ints("pads", 4) && p.input_size() >= 1) {
-      s.kind = Step::Pool;
-      PoolSpec& q = s.pool;
-      q.alg = p.op_type() == "MaxPool" ? dnnl::algorithm::pooling_max
-              : attr_i(p, "count_include_pad", 0) ? dnnl::algorithm::pooling_avg_include_padding
-                                                   : dnnl::algorithm::pooling_avg_exclude_padding;
-      q.kernel = attr_ints(p, "kernel_shape", {});
-      q.strides = attr_ints(p, "strides", {1, 1});
-      auto pads = attr_ints(p, "pads", {0, 0, 0, 0});
-      q.pad_l = {pads[0], pads[1]};
-      q.pad_r = {pads[2], pads[3]};
-    } else if (fuse && p.op_type() == "GlobalAveragePool") {
-      s.kind = Step::Pool;
-      s.pool.alg = dnnl::algorithm::pooling_avg_exclude_padding;
-      s.pool.global = true;
-    }
-    steps.push_back(std::move(s));
-  }
-  std::stable_sort(steps.begin(), steps.end(), [](const Step& a, const Step& b) { return a.position < b.position; });
-  for (size_t si = 0; si < steps.size(); ++si) {
-    const Step& s = steps[si];
-    if (s.kind == Step::Generic) {
-      for (auto& name : s.node->input()) last_use[name] = si;
-    } else {
-      for (auto& name : s.in) last_use[name] = si;
-    }
-  }
-  for (auto& out : outputs) last_use[out] = steps.size();  // never given away
-}
 
 std::shared_ptr<Plan> InferenceSession::Impl::plan_for(size_t si, const Step& s, const memory::desc& src) {
   std::string key = std::to_string(si) + cpu::dnnl_key(src);
@@ -507,7 +204,7 @@ void run_pieces(const Plan& plan, const char* src_base, char* dst_base, const fl
       pad = cpu::dnnl_scratch(nb);
       args.emplace(DNNL_ARG_SCRATCHPAD, memory(pc.scratchpad, eng, pad->data()));
     }
-    dnnl::stream st(eng);
+    dnnl::stream& st = cpu::dnnl_stream();
     pc.prim.execute(st, args);
     st.wait();
   });
@@ -515,7 +212,7 @@ void run_pieces(const Plan& plan, const char* src_base, char* dst_base, const fl
 
 // x in layout md (a reorder into scratch when it is in another one).
 const char* in_layout(Val& x, const memory::desc& md, Storage& keep) {
-  if (x.blocked() && x.md == md) return static_cast<const char*>(x.data->data());
+  if (x.blocked() && *x.md == md) return static_cast<const char*>(x.data->data());
   Tensor p = plain_of(x).contiguous();
   memory::desc from(md.dims(), f32, tag::nchw);
   if (from == md) {
@@ -528,7 +225,7 @@ const char* in_layout(Val& x, const memory::desc& md, Storage& keep) {
 }
 
 memory::desc layout_of(Val& x) {
-  if (x.blocked()) return x.md;
+  if (x.blocked()) return *x.md;
   const Tensor& t = x.plain;
   return memory::desc(dims4(t.size(0), t.size(1), t.size(2), t.size(3)), f32, tag::nchw);
 }
@@ -540,17 +237,16 @@ std::optional<Val> InferenceSession::Impl::run_conv(size_t si, const Step& s, Va
   Storage keep;
   const char* src = in_layout(x, plan->src, keep);
   Val y;
-  y.md = plan->dst;
+  y.md = &plan->dst;
   if (other) {  // the residual, in the output's layout: the convolution adds to it
     Storage k2;
-    memory::dims dd = plan->dst.dims(), od = other->blocked() ? other->md.dims() : memory::dims();
+    memory::dims dd = plan->dst.dims(), od = other->blocked() ? other->md->dims() : memory::dims();
     Shape os = other->blocked() ? Shape(od.begin(), od.end()) : other->plain.shape();
     // A residual that broadcasts (not the output's shape): the ops path adds it.
     if (os != Shape(dd.begin(), dd.end())) return std::nullopt;
     // The residual's own buffer when this step is its last reader and nothing else holds it
     // (no plain view of it lives on); a copy otherwise.
-    auto last = last_use.find(s.in[1]);
-    if (s.in[1] != s.in[0] && other->blocked() && other->md == plan->dst && last != last_use.end() && last->second == si &&
+    if (s.in_slots[1] != s.in_slots[0] && other->blocked() && *other->md == plan->dst && last_use[size_t(s.in_slots[1])] == si &&
         other->data.use_count() == 1 && !other->plain.defined()) {
       y.data = std::move(other->data);
     } else {
@@ -565,9 +261,9 @@ std::optional<Val> InferenceSession::Impl::run_conv(size_t si, const Step& s, Va
 }
 
 Val InferenceSession::Impl::run_pool(size_t si, const Step& s, Val& x) {
-  auto plan = plan_for(si, s, x.md);
+  auto plan = plan_for(si, s, *x.md);
   Val y;
-  y.md = plan->dst;
+  y.md = &plan->dst;
   y.data = cpu::dnnl_scratch(plan->dst.get_size());
   run_pieces(*plan, static_cast<const char*>(x.data->data()), static_cast<char*>(y.data->data()), nullptr);
   return y;
@@ -577,6 +273,7 @@ InferenceSession::InferenceSession(const std::string& onnx_path, InferenceOption
     : impl_(std::make_shared<Impl>()) {
   impl_->where = onnx_path;
   impl_->model = internal::read_model(onnx_path);
+  impl_->profile = options.profile;
   impl_->build(options.fuse);
 }
 
@@ -588,6 +285,7 @@ InferenceSession::InferenceSession(const std::function<std::vector<Tensor>(const
   bool dynamic = !example_inputs.empty();
   for (auto& x : example_inputs) dynamic = dynamic && x.defined() && x.dim() >= 1 && x.size(0) >= 2;
   impl_->model = internal::trace_model(fn, example_inputs, params, {.dynamic_batch = dynamic}, "InferenceSession");
+  impl_->profile = options.profile;
   impl_->build(options.fuse);
 }
 
@@ -602,6 +300,7 @@ InferenceSession::InferenceSession(nn::Module& model, const std::vector<Tensor>&
   bool dynamic = example_inputs[0].defined() && example_inputs[0].dim() >= 1 && example_inputs[0].size(0) >= 2;
   impl_->model = internal::trace_model([&](const std::vector<Tensor>& xs) { return std::vector<Tensor>{model(xs[0])}; },
                                      example_inputs, params, {.dynamic_batch = dynamic}, impl_->where);
+  impl_->profile = options.profile;
   impl_->build(options.fuse);
 }
 
@@ -624,43 +323,58 @@ std::vector<Tensor> InferenceSession::run(const std::vector<Tensor>& inputs) {
   TS_CHECK_VALUE(inputs.size() == m.inputs.size(), "InferenceSession: ", m.where, " takes ", m.inputs.size(),
                  " inputs, got ", inputs.size());
   autograd::NoGradGuard ng;
-  std::unordered_map<std::string, Val> values;
+  // The run's values by slot; a value is given back after its last reader.
+  std::vector<Val> values(m.slot_name.size());
+  std::vector<bool> have(m.slot_name.size(), false);
   for (size_t i = 0; i < inputs.size(); ++i) {
     TS_CHECK_VALUE(inputs[i].defined(), "InferenceSession: input '", m.inputs[i], "' is undefined");
     TS_CHECK_VALUE(inputs[i].device().is_cpu(), "InferenceSession: runs on the CPU; input '", m.inputs[i], "' is on ",
                    inputs[i].device().str(), " (run the module or OnnxModel there instead)");
-    values[m.inputs[i]].plain = inputs[i].detach();
+    size_t v = size_t(m.input_slots[i]);
+    values[v].plain = inputs[i].detach();
+    have[v] = true;
   }
-  auto get = [&](const Step& s, const std::string& name) -> Val& {
-    auto it = values.find(name);
-    if (it != values.end()) return it->second;
-    auto init = m.inits.find(name);  // (initializers enter the map when first read)
-    TS_CHECK_VALUE(init != m.inits.end(), "InferenceSession: ", m.where, ": step ", s.label, " reads '", name,
-                   "', which no earlier node makes");
-    return values[name] = Val{init->second, nullptr, {}};
+  auto get = [&](const Step& s, int slot) -> Val& {
+    size_t v = size_t(slot);
+    if (!have[v]) {  // (initializers enter the table when first read)
+      TS_CHECK_VALUE(m.slot_init[v] != nullptr, "InferenceSession: ", m.where, ": step ", s.label, " reads '",
+                     m.slot_name[v], "', which no earlier node makes");
+      values[v] = Val{*m.slot_init[v], nullptr, {}};
+      have[v] = true;
+    }
+    return values[v];
   };
+  auto put = [&](int slot, Val v) {
+    if (slot < 0) return;
+    values[size_t(slot)] = std::move(v);
+    have[size_t(slot)] = true;
+  };
+  std::vector<double> seconds(m.profile ? m.steps.size() : 0);
   for (size_t si = 0; si < m.steps.size(); ++si) {
     const Step& s = m.steps[si];
+    auto t0 = m.profile ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
     // (the step's name for errors, made only when one is thrown)
     auto label = [&] { return "'" + (s.node->name().empty() ? s.node->output(0) : s.node->name()) + "' (" + s.label + ")"; };
-    TS_CHECK_VALUE(s.kind != Step::Generic || internal::runs(*s.node), "InferenceSession: ", m.where, ": node ", label(),
-                   ": op ", s.node->op_type(), " is not supported by tessera's importer");
+    TS_CHECK_VALUE(s.runs, "InferenceSession: ", m.where, ": node ", label(), ": op ", s.node->op_type(),
+                   " is not supported by tessera's importer");
     try {
+      bool done = false;
       if (s.kind != Step::Generic) {
-        Val& x = get(s, s.in[0]);
+        Val& x = get(s, s.in_slots[0]);
         bool four_d_float = x.blocked() || (x.plain.dtype() == DType::Float32 && x.plain.dim() == 4);
-        bool ok = four_d_float && (s.kind == Step::Conv || (x.blocked() && is_blocked(x.md)));
+        bool ok = four_d_float && (s.kind == Step::Conv || (x.blocked() && is_blocked(*x.md)));
         if (ok) {
-          std::optional<Val> y = s.kind == Step::Conv ? m.run_conv(si, s, x, s.conv.sum ? &get(s, s.in[1]) : nullptr)
-                                                      : m.run_pool(si, s, x);
+          std::optional<Val> y = s.kind == Step::Conv
+                                     ? m.run_conv(si, s, x, s.conv.sum ? &get(s, s.in_slots[1]) : nullptr)
+                                     : m.run_pool(si, s, x);
           if (y) {
-            values[s.out[0]] = std::move(*y);
-            continue;
+            put(s.out_slots[0], std::move(*y));
+            done = true;
           }
         }
         // No oneDNN plan (not a 4-D float32 input, or only a reference kernel): the same math
         // with ops.
-        if (s.kind == Step::Conv) {
+        if (!done && s.kind == Step::Conv) {
           Tensor xp = plain_of(x);
           const auto &pl = s.conv.pad_l, &pr = s.conv.pad_r;
           // Asymmetric pads (SAME_UPPER convolutions from tf2onnx): zeros added first.
@@ -673,28 +387,52 @@ std::vector<Tensor> InferenceSession::run(const std::vector<Tensor>& inputs) {
           Tensor y = ops::conv2d(xp, s.conv.w, s.conv.b, p);
           if (s.conv.act == dnnl::algorithm::eltwise_relu) y = ops::relu(y);
           if (s.conv.act == dnnl::algorithm::eltwise_clip) y = ops::clamp(y, double(s.conv.alpha), double(s.conv.beta));
-          if (s.conv.sum) y = y + plain_of(get(s, s.in[1]));
+          if (s.conv.sum) y = y + plain_of(get(s, s.in_slots[1]));
           if (s.conv.post_relu) y = ops::relu(y);
-          values[s.out[0]].plain = y;
-          continue;
+          put(s.out_slots[0], Val{y, nullptr, {}});
+          done = true;
         }
       }
-      // Node by node (pools on a plain input too).
-      std::vector<Tensor> in;
-      for (auto& name : s.node->input()) in.push_back(name.empty() ? Tensor() : plain_of(get(s, name)));
-      std::vector<Tensor> out = internal::run_node(*s.node, in, Device::cpu(), m.opset);
-      for (int k = 0; k < s.node->output_size() && size_t(k) < out.size(); ++k)
-        if (!s.node->output(k).empty()) values[s.node->output(k)] = Val{out[size_t(k)], nullptr, {}};
+      if (!done) {  // node by node (pools on a plain input too)
+        std::vector<Tensor> in;
+        in.reserve(s.node_in_slots.size());
+        for (int v : s.node_in_slots) in.push_back(v < 0 ? Tensor() : plain_of(get(s, v)));
+        std::vector<Tensor> out = internal::run_node(*s.node, in, Device::cpu(), m.opset);
+        for (size_t k = 0; k < s.node_out_slots.size() && k < out.size(); ++k)
+          put(s.node_out_slots[k], Val{std::move(out[k]), nullptr, {}});
+      }
     } catch (const Error& e) {
       throw Error(::tessera::detail::str("InferenceSession: ", m.where, ": node ", label(), ": ", e.what()));
     }
+    for (int v : s.frees) values[size_t(v)] = Val{};
+    if (m.profile) seconds[si] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   }
   std::vector<Tensor> r;
-  for (auto& name : m.outputs) {
-    auto it = values.find(name);
-    TS_CHECK_VALUE(it != values.end() || m.inits.count(name), "InferenceSession: ", m.where, ": output '", name,
+  for (size_t k = 0; k < m.outputs.size(); ++k) {
+    size_t v = size_t(m.output_slots[k]);
+    TS_CHECK_VALUE(have[v] || m.slot_init[v], "InferenceSession: ", m.where, ": output '", m.outputs[k],
                    "' is never computed");
-    r.push_back(it != values.end() ? plain_of(it->second) : m.inits[name]);
+    r.push_back(have[v] ? plain_of(values[v]) : *m.slot_init[v]);
+  }
+  if (m.profile) {
+    std::lock_guard<std::mutex> lock(m.m);
+    for (size_t si = 0; si < seconds.size(); ++si) {
+      m.prof_calls[si] += 1;
+      m.prof_seconds[si] += seconds[si];
+    }
+  }
+  return r;
+}
+
+std::vector<StepProfile> InferenceSession::profile(bool reset) {
+  Impl& m = *impl_;
+  TS_CHECK_VALUE(m.profile, "InferenceSession: ", m.where, ": profiling is off (create the session with ",
+                 "InferenceOptions::profile = true; Python: profile=True)");
+  std::lock_guard<std::mutex> lock(m.m);
+  std::vector<StepProfile> r;
+  for (size_t si = 0; si < m.steps.size(); ++si) {
+    r.push_back({m.steps[si].label, m.prof_calls[si], m.prof_seconds[si]});
+    if (reset) m.prof_calls[si] = 0, m.prof_seconds[si] = 0.0;
   }
   return r;
 }

@@ -22,6 +22,15 @@ namespace tessera::io {
 struct InferenceOptions {
   // false: the graph node by node without rewriting (as OnnxModel runs it), for comparison.
   bool fuse = true;
+  // true: each step's run time is added up (profile() reads it); costs two clock reads a step.
+  bool profile = false;
+};
+
+// One step's time: what it runs (as steps() names it), how many runs were timed, their seconds.
+struct StepProfile {
+  std::string step;
+  int64_t calls = 0;
+  double seconds = 0;
 };
 
 class InferenceSession {
@@ -42,6 +51,9 @@ class InferenceSession {
   Tensor operator()(const Tensor& x);
   // What runs, one entry per step: the ONNX op types it does, e.g. "Conv+BatchNormalization+Relu".
   std::vector<std::string> steps() const;
+  // Per step, in steps()' order, the time of the runs since the session was made or last reset
+  // (needs InferenceOptions::profile); reset: start again from zero.
+  std::vector<StepProfile> profile(bool reset = false);
 
  private:
   struct Impl;

@@ -549,8 +549,17 @@ Tensor gemm(const Node& n) {
   Tensor a = n.at(0), b = n.at(1);
   if (n.i("transA", 0)) a = a.t();
   if (n.i("transB", 0)) b = b.t();
-  Tensor y = ops::matmul(a, b);
   double alpha = n.f("alpha", 1), beta = n.f("beta", 1);
+  // A layer's Gemm (B transposed, alpha = beta = 1, C a bias row): one linear, the bias added in
+  // the same pass.
+  if (n.i("transB", 0) && alpha == 1 && beta == 1 && a.is_floating_point() && a.dtype() == b.dtype() &&
+      a.dim() == 2 && b.dim() == 2 && a.size(1) == b.size(0)) {
+    const Tensor* c = n.has(2) ? &n.in[2] : nullptr;
+    bool row = c && c->dtype() == a.dtype() && c->numel() == b.size(1) &&
+               (c->dim() == 1 || (c->dim() == 2 && c->size(0) == 1));
+    if (!c || row) return ops::linear(a, n.at(1), c ? c->reshape({-1}) : Tensor());
+  }
+  Tensor y = ops::matmul(a, b);
   if (alpha != 1) y = y * alpha;
   if (n.has(2)) y = beta == 1 ? y + n.in[2] : y + n.in[2] * beta;
   return y;
@@ -661,6 +670,15 @@ const OpTable& op_table() {
     m["Gather"] = [](const Node& n) {
       const Tensor& x = n.at(0);
       int64_t d = wrap(n.i("axis", 0), x.dim());
+      TS_CHECK_INDEX(d >= 0 && d < x.dim(), "Gather: axis ", n.i("axis", 0), " is out of range for input ", x.shape());
+      // One index on the host (a traced x[:, -1]): a view of that slice, without index ops.
+      if (n.at(1).dim() == 0 && n.at(1).device().is_cpu() &&
+          (n.at(1).dtype() == DType::Int64 || n.at(1).dtype() == DType::Int32)) {
+        int64_t i = n.at(1).item<int64_t>(), size = x.size(d);
+        TS_CHECK_INDEX(i >= -size && i < size, "Gather: index ", i, " is out of range for axis ", d, " of input ",
+                       x.shape());
+        return one(x.select(d, i < 0 ? i + size : i));
+      }
       Tensor idx = n.at(1).to(DType::Int64);
       idx = ops::where(idx < int64_t(0), idx + x.size(d), idx);  // negative indices count from the end
       Tensor flat = ops::index_select(x, d, idx.reshape({-1}));

@@ -158,3 +158,56 @@ TEST(InferenceSession, OnnxFilesAndErrors) {
   }
   EXPECT_THROW(io::InferenceSession("/nonexistent/model.onnx"), io::OnnxError);  // (a ValueError)
 }
+
+namespace {
+// A keyword spotter's shape: a 1-D convolution, an LSTM (batch first) and a classifier on its
+// last step. Tracing leaves the LSTM's final states (stacked, then unread) in the graph.
+struct Spotter : nn::Module {
+  Spotter() : Module("Spotter") {
+    conv = register_module("conv", std::make_shared<nn::Conv1d>(8, 16, 3, nn::ConvConfig{.padding = 1}));
+    lstm = register_module("lstm", std::make_shared<nn::LSTM>(16, 12, nn::RNNConfig{.batch_first = true}));
+    fc = register_module("fc", std::make_shared<nn::Linear>(12, 5));
+  }
+  Tensor forward(const Tensor& x) override {  // x [N, frames, features]
+    Tensor h = ops::relu(conv->forward(x.transpose(1, 2))).transpose(1, 2);
+    return fc->forward(lstm->forward(h).select(1, -1));
+  }
+  std::shared_ptr<nn::Conv1d> conv;
+  std::shared_ptr<nn::LSTM> lstm;
+  std::shared_ptr<nn::Linear> fc;
+};
+}  // namespace
+
+TEST(InferenceSession, DeadStepsAreDroppedAndStepsProfiled) {
+  manual_seed(6);
+  Spotter net;
+  for (int64_t n : {1, 3}) expect_same(net, randn({n, 10, 8}), 1e-5);
+  Tensor x = randn({1, 10, 8});
+  io::InferenceSession kept(net, {x}, {.fuse = false}), s(net, {x}, {.profile = true});
+  // Unfused, the graph runs whole; rewritten, the final states' Squeeze/Reshape/Concat are gone.
+  EXPECT_GT(count(kept.steps(), "Concat"), 0u);
+  EXPECT_EQ(count(s.steps(), "Concat"), 0u);
+  EXPECT_LT(s.steps().size(), kept.steps().size());
+  EXPECT_EQ(count(s.steps(), "LSTM"), 1u);
+  // Profiling: one entry per step, in steps()' order, counting the runs since the last reset.
+  for (int i = 0; i < 3; ++i) s(x);
+  auto p = s.profile(/*reset=*/true);
+  ASSERT_EQ(p.size(), s.steps().size());
+  double total = 0;
+  for (size_t k = 0; k < p.size(); ++k) {
+    EXPECT_EQ(p[k].step, s.steps()[k]);
+    EXPECT_EQ(p[k].calls, 3);
+    EXPECT_GE(p[k].seconds, 0.0);
+    total += p[k].seconds;
+  }
+  EXPECT_GT(total, 0.0);
+  for (auto& e : s.profile()) EXPECT_EQ(e.calls, 0);  // reset
+  s(x);
+  for (auto& e : s.profile()) EXPECT_EQ(e.calls, 1);
+  try {
+    kept.profile();
+    ADD_FAILURE() << "no error";
+  } catch (const ValueError& e) {
+    EXPECT_NE(std::string(e.what()).find("profile"), std::string::npos) << e.what();
+  }
+}
