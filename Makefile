@@ -7,7 +7,7 @@ JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: gpu-deps all deps venv build test test-fast test-spark asan bench peers bench-peers demo clean
+.PHONY: gpu-deps all deps venv build test test-fast test-spark asan bench peers bench-peers bench-steps demo clean
 
 all: build
 
@@ -80,6 +80,10 @@ peers:
 # The Rosetta workloads and small models in tessera and every installed peer, in one run.
 bench-peers: build peers
 	/usr/bin/python3 bench/rosetta_peers.py --threads 2 --markdown --json $(BUILD)/peers.json
+
+# The small models step by step: tessera's session profile beside onnxruntime's node profile.
+bench-steps: build peers
+	/usr/bin/python3 bench/session_steps.py --threads 2 --markdown
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)
