@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """The thread policy under contention: tessera's 2-thread time over its 1-thread time while
 another process keeps one core busy (issue 13's target: at most 1.5x), for a chain of small ops
-(the case spinning OpenMP teams made 100x slower), a batch-1 CNN and the Rosetta CNN training
-step. Run with the build's Python path: PYTHONPATH=build/python python bench/busy_core.py"""
+(the case spinning OpenMP teams made 100x slower), a batch-1 CNN, the keyword spotter (whose
+LSTM shares its input projections with a helper thread) and the Rosetta CNN training step. Run with the build's Python path: PYTHONPATH=build/python python bench/busy_core.py"""
 import argparse
 import json
 import multiprocessing as mp
@@ -44,6 +44,18 @@ def cnn_b1():
     return run
 
 
+def kws_b1():
+    import torchlike
+    import workloads as W
+    m = torchlike.build(ts, "kws", W.weights("kws")).eval()
+    x = ts.randn(1, W.KWS_FRAMES, W.KWS_FEATURES)
+
+    def run():
+        with ts.no_grad():
+            return m(x)
+    return run
+
+
 def cnn_train():
     import torchlike
     import workloads as W
@@ -75,7 +87,9 @@ def main():
     hog.start()
     try:
         for name, make in (("200 small elementwise ops (16K floats)", small_ops),
-                           ("MobileNet-style CNN, batch 1, eager", cnn_b1), ("Rosetta CNN training step", cnn_train)):
+                           ("MobileNet-style CNN, batch 1, eager", cnn_b1),
+                           ("keyword spotter (conv + LSTM), batch 1, eager", kws_b1),
+                           ("Rosetta CNN training step", cnn_train)):
             fn = make()
             r = {}
             for threads in (1, 2):

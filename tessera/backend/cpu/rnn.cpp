@@ -3,10 +3,12 @@
 // (fixed by the sizes) that run on the pool, each one primitive; the weight gradients of the
 // pieces are summed in order, so results do not depend on the thread count.
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <sstream>
+#include <thread>
 #include <vector>
 
 #include "tessera/backend/cpu/cpu_backend.h"
@@ -228,9 +230,11 @@ char* at(const Tensor& t, int64_t offset_elems) {
 // With a batch of one to four sequences every step is a matrix-vector product, and oneDNN's
 // primitive spends more on its per-step bookkeeping than on arithmetic (0.13 ms for 49 steps of
 // a 64-unit LSTM). Here the weights are used transposed ([in, G*H], rows padded to 16 floats;
-// packed once and cached, see transposed()), the input projections of all steps come first,
-// then each step is h·W_hh^T as broadcast multiply-adds on register blocks, and the gates use
-// the vectorizing exp and tanh. One thread: a step is far too short to share.
+// packed once and cached, see transposed()), the input projections are made in blocks of
+// steps as the steps need them (and by a helper thread from the other end, see
+// small_batch_forward), each step is h·W_hh^T as broadcast multiply-adds on register blocks,
+// and the gates use the vectorizing exp and tanh. The steps themselves run on one thread: a
+// step is far too short to share.
 constexpr int64_t kSmallBatch = 4;
 // The machine's float vector (AVX-512: 16 lanes, 32 registers; AVX: 8 lanes, 16 registers;
 // otherwise 4 lanes), so that the register blocks below fit the register file: 512-bit vectors
@@ -415,33 +419,62 @@ void small_batch_forward(const RnnArgs& a, const Dims& d, const Tensor& y, const
     std::copy_n(static_cast<const float*>(a.b_ih.data_ptr()), R, s);
     std::copy_n(static_cast<const float*>(a.b_hh.data_ptr()), R, s + o_bh);
   }
-  // The input projections: blocks of 4 rows shared out when there is enough work (the rule of
-  // dnnl_pieces: at least 1 MFLOP a piece, none below 4: another core would first fetch the
-  // packed weights from this one's cache, and this one the projections from that one's; a
-  // 49-step, 64-unit LSTM's 1.6 MFLOP took longer on two threads than on one).
+  // The input projections in blocks of 4 rows (fixed by the sizes: a block's bits do not depend
+  // on the thread that makes it), each made when a step first needs it. With a second thread, a
+  // helper makes them meanwhile from the other end, the steps' last first, and stops where it
+  // meets a block the steps claimed: the projections (half the arithmetic of a 64-unit LSTM)
+  // overlap the steps instead of preceding them, and a helper that never gets a core (another
+  // process on it) leaves the steps to make every block themselves, as on one thread. Splitting
+  // the projections alone over two threads was slower than one below 4 MFLOP.
   const float* x = static_cast<const float*>(a.x.data_ptr());
-  const double flops = 2.0 * double(T * N) * double(I) * double(Rp);
-  const int64_t blocks = (T * N + 3) / 4;
-  parallel_for(blocks, flops < 4e6 ? blocks : std::max<int64_t>(1, int64_t(5e5 / (4.0 * double(I) * double(Rp)))), [&](int64_t b0, int64_t b1) {
-    int64_t r0 = b0 * 4, r1 = std::min(T * N, b1 * 4);
+  const int64_t rows = T * N, blocks = (rows + 3) / 4;
+  std::vector<std::atomic<uint8_t>> state(static_cast<size_t>(blocks));  // 0 open, 1 claimed, 2 made
+  auto claim = [&](int64_t b) {
+    uint8_t open = 0;
+    return state[size_t(b)].compare_exchange_strong(open, 1, std::memory_order_acquire);
+  };
+  auto project = [&](int64_t b) {
+    int64_t r0 = b * 4, r1 = std::min(rows, r0 + 4);
     gemm_t(s + o_xg + r0 * Rp, Rp, s, x + r0 * I, I, r1 - r0, I, wih, Rp);
-  });
+    state[size_t(b)].store(2, std::memory_order_release);
+  };
+  auto ensure = [&](int64_t b) {
+    if (state[size_t(b)].load(std::memory_order_acquire) == 2) return;
+    if (claim(b)) return project(b);
+    for (int spins = 1; state[size_t(b)].load(std::memory_order_acquire) != 2; ++spins)  // the helper's, in work
+      if (spins % 1024 == 0) std::this_thread::yield();
+  };
   float *h = s + o_h, *c = s + o_c, *gh = s + o_gh;
   for (int64_t n = 0; n < N; ++n) {
     std::copy_n(static_cast<const float*>(a.h0.data_ptr()) + n * H, H, h + n * Hp);
     if (lstm) std::copy_n(static_cast<const float*>(a.c0.data_ptr()) + n * H, H, c + n * Hp);
   }
   float* out = static_cast<float*>(y.data_ptr());
-  for (int64_t step = 0; step < T; ++step) {
-    int64_t t = a.reverse ? T - 1 - step : step;
-    // (odd steps walk the weight's column blocks backwards: the blocks the last step read last,
-    // still in L1, come first; a 64-unit LSTM's 64 KiB recurrent weight does not fit L1)
-    gemm_t(gh, Rp, s + o_bh, h, Hp, N, H, whh, Rp, step & 1);
-    for (int64_t n = 0; n < N; ++n) {
-      cell_step(a.cell, H, s + o_xg + (t * N + n) * Rp, gh + n * Rp, h + n * Hp, c + n * Hp);
-      std::copy_n(h + n * Hp, H, out + (t * N + n) * H);
+  auto steps = [&] {
+    for (int64_t step = 0; step < T; ++step) {
+      int64_t t = a.reverse ? T - 1 - step : step;
+      for (int64_t b = t * N / 4; b <= ((t + 1) * N - 1) / 4; ++b) ensure(b);
+      // (odd steps walk the weight's column blocks backwards: the blocks the last step read last,
+      // still in L1, come first; a 64-unit LSTM's 64 KiB recurrent weight does not fit L1)
+      gemm_t(gh, Rp, s + o_bh, h, Hp, N, H, whh, Rp, step & 1);
+      for (int64_t n = 0; n < N; ++n) {
+        cell_step(a.cell, H, s + o_xg + (t * N + n) * Rp, gh + n * Rp, h + n * Hp, c + n * Hp);
+        std::copy_n(h + n * Hp, H, out + (t * N + n) * H);
+      }
     }
-  }
+  };
+  auto helper = [&] {
+    for (int64_t k = 0; k < blocks; ++k) {
+      int64_t b = a.reverse ? k : blocks - 1 - k;
+      if (!claim(b)) return;  // the steps got here: the rest is theirs
+      project(b);
+    }
+  };
+  const double flops = 2.0 * double(rows) * double(I) * double(Rp);
+  if (pool_threads() > 1 && !in_parallel_region() && flops >= 1e6 && blocks >= 4)
+    parallel_chunks(2, [&](int64_t chunk) { chunk == 0 ? steps() : helper(); });  // (the caller takes chunk 0)
+  else
+    steps();
   for (int64_t n = 0; n < N; ++n) {
     std::copy_n(h + n * Hp, H, static_cast<float*>(hn.data_ptr()) + n * H);
     if (lstm) std::copy_n(c + n * Hp, H, static_cast<float*>(cn.data_ptr()) + n * H);
