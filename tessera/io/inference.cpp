@@ -186,26 +186,46 @@ std::shared_ptr<Plan> InferenceSession::Impl::pool_plan(const Step& s, const mem
 
 namespace {
 // Runs the pieces of a plan on the pool, each a single-threaded primitive with its own scratchpad.
+// A piece's arguments (memory objects, scratchpad) are made at its first run and pointed at each
+// run's buffers after that (making them cost an allocation or two apiece, a few microseconds a
+// convolution); a run that finds them in use (the session run on two threads at once) makes its
+// own.
 void run_pieces(const Plan& plan, const char* src_base, char* dst_base, const float* bias) {
   cpu::parallel_chunks(int64_t(plan.pieces.size()), [&](int64_t k) {
     const Piece& pc = plan.pieces[size_t(k)];
     cpu::DnnlSerial serial;
     auto& eng = dnnl_engine();
-    std::unordered_map<int, memory> args{
-        {DNNL_ARG_SRC, memory(pc.src, eng, const_cast<char*>(src_base) + pc.src_off)},
-        {DNNL_ARG_DST, memory(pc.dst, eng, dst_base + pc.dst_off)}};
-    if (pc.w) {
-      args.emplace(DNNL_ARG_WEIGHTS, memory(pc.weights, eng, pc.w->data()));
-      args.emplace(DNNL_ARG_BIAS, memory(memory::desc({pc.dst.dims()[1]}, f32, tag::x), eng,
-                                         const_cast<float*>(bias) + pc.oc0));
-    }
-    Storage pad;
-    if (size_t nb = pc.scratchpad.get_size()) {
-      pad = cpu::dnnl_scratch(nb);
-      args.emplace(DNNL_ARG_SCRATCHPAD, memory(pc.scratchpad, eng, pad->data()));
+    void* src = const_cast<char*>(src_base) + pc.src_off;
+    void* dst = dst_base + pc.dst_off;
+    Piece::Args local;
+    bool mine = !pc.cached->in_use.exchange(true, std::memory_order_acquire);
+    Piece::Args& a = mine ? pc.cached->args : local;
+    struct Release {
+      const Piece& pc;
+      bool mine;
+      ~Release() {
+        if (mine) pc.cached->in_use.store(false, std::memory_order_release);
+      }
+    } release{pc, mine};
+    if (a.map.empty()) {
+      a.map.emplace(DNNL_ARG_SRC, memory(pc.src, eng, src));
+      a.map.emplace(DNNL_ARG_DST, memory(pc.dst, eng, dst));
+      if (pc.w) {
+        a.map.emplace(DNNL_ARG_WEIGHTS, memory(pc.weights, eng, pc.w->data()));
+        a.map.emplace(DNNL_ARG_BIAS, memory(memory::desc({pc.dst.dims()[1]}, f32, tag::x), eng,
+                                            const_cast<float*>(bias) + pc.oc0));
+      }
+      if (size_t nb = pc.scratchpad.get_size()) {
+        a.pad = cpu::dnnl_scratch(nb);
+        a.map.emplace(DNNL_ARG_SCRATCHPAD, memory(pc.scratchpad, eng, a.pad->data()));
+      }
+    } else {
+      a.map.at(DNNL_ARG_SRC).set_data_handle(src);
+      a.map.at(DNNL_ARG_DST).set_data_handle(dst);
+      // (the weights and the bias are the session's, fixed once the plan exists)
     }
     dnnl::stream& st = cpu::dnnl_stream();
-    pc.prim.execute(st, args);
+    pc.prim.execute(st, a.map);
     st.wait();
   });
 }

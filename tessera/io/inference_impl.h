@@ -3,6 +3,7 @@
 // values a run passes between them, the oneDNN plans of the fused steps, and the session's
 // state. inference_build.cpp rewrites the graph (folding, fusion, dead steps, value slots);
 // inference.cpp plans and runs it.
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -80,6 +81,17 @@ struct Piece {
   size_t src_off = 0, dst_off = 0;  // bytes
   int64_t oc0 = 0;
   Storage w;  // its reordered weights (convolutions)
+  // Its primitive arguments and scratchpad, kept from run to run (run_pieces); in_use: taken by
+  // a run now.
+  struct Args {
+    std::unordered_map<int, memory> map;
+    Storage pad;
+  };
+  struct Cached {
+    std::atomic<bool> in_use{false};
+    Args args;
+  };
+  std::unique_ptr<Cached> cached = std::make_unique<Cached>();
 };
 struct Plan {
   memory::desc src, dst;  // the whole operands' layouts

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <thread>
 
 #include "tessera/io/inference.h"
 #include "tessera/io/onnx.h"
@@ -210,4 +211,27 @@ TEST(InferenceSession, DeadStepsAreDroppedAndStepsProfiled) {
   } catch (const ValueError& e) {
     EXPECT_NE(std::string(e.what()).find("profile"), std::string::npos) << e.what();
   }
+}
+
+// A session run on several threads at once: each run's convolutions use their own arguments when
+// another run holds a piece's kept ones, and every result is the one a lone run gives.
+TEST(InferenceSession, ConcurrentRunsGiveTheLoneRunsResults) {
+  manual_seed(7);
+  auto net = zoo::resnet18(10);
+  randomize_batch_norms(*net);
+  io::InferenceSession s(*net, {randn({1, 3, 32, 32})});
+  std::vector<Tensor> xs, want;
+  for (int i = 0; i < 4; ++i) {
+    xs.push_back(randn({1, 3, 32, 32}));
+    want.push_back(s(xs.back()));
+  }
+  std::vector<std::vector<Tensor>> got(xs.size());
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < xs.size(); ++i)
+    threads.emplace_back([&, i] {
+      for (int rep = 0; rep < 5; ++rep) got[i].push_back(s(xs[i]));
+    });
+  for (auto& t : threads) t.join();
+  for (size_t i = 0; i < xs.size(); ++i)
+    for (auto& g : got[i]) EXPECT_TRUE(ops::equal(g, want[i])) << "input " << i;
 }
