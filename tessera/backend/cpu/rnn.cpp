@@ -238,8 +238,7 @@ char* at(const Tensor& t, int64_t offset_elems) {
 // steps as the steps need them (and by a helper thread from the other end, see
 // small_batch_forward), each step is h·W_hh^T as broadcast multiply-adds on register blocks,
 // and the gates use the vectorizing exp and tanh (the LSTM's on whole vectors, lstm_vectors).
-// The steps themselves run on one thread: a
-// step is far too short to share.
+// The steps themselves run on one thread: a step is far too short to share.
 constexpr int64_t kSmallBatch = 4;
 // The machine's float vector (AVX-512: 16 lanes, 32 registers; AVX: 8 lanes, 16 registers;
 // otherwise 4 lanes), so that the register blocks below fit the register file: 512-bit vectors
