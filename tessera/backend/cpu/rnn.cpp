@@ -371,8 +371,8 @@ const float* transposed(const Tensor& w, int64_t R, int64_t in, int64_t Rp, Alig
 constexpr math::SigmoidFn sigmoidf{};
 
 // The LSTM cell on whole vectors (its gates were a quarter of a 64-unit LSTM's time at batch 1):
-// exp as fast_expf computes it (Cephes' polynomial), 1/d as the CPU's reciprocal estimate and one
-// Newton step (about 1 ulp, against a division's 3.5-cycle issue rate), and tanh(x) as
+// exp with fast_expf's polynomial (math::expf_mantissa), 1/d as the CPU's reciprocal estimate
+// and one Newton step (about 1 ulp, against a division's 3.5-cycle issue rate), and tanh(x) as
 // 2 sigmoid(2x) - 1 (within 1.2e-7 of tanh: the odd polynomial the scalar tanh keeps for small
 // |x| matters for relative error, which a cell's outputs do not need).
 using vi = int32_t __attribute__((vector_size(kLanes * 4)));
@@ -389,14 +389,7 @@ inline vf vexp(vf x) {
   x = x > splat(88.0f) ? splat(88.0f) : x;
   const vf magic = splat(12582912.0f);  // 1.5 * 2^23: adding it rounds to an integer
   vf n = (x * 1.44269504088896341f + magic) - magic;
-  vf r = x - n * 0.693359375f + n * 2.12194440e-4f;
-  vf p = splat(1.9875691500E-4f);
-  p = p * r + 1.3981999507E-3f;
-  p = p * r + 8.3334519073E-3f;
-  p = p * r + 4.1665795894E-2f;
-  p = p * r + 1.6666665459E-1f;
-  p = p * r + 5.0000001201E-1f;
-  p = p * r * r + r + 1.0f;
+  vf p = math::expf_mantissa(x, n);
   vi e = (__builtin_convertvector(n, vi) + 127) << 23;
   vf two_n;
   std::memcpy(&two_n, &e, sizeof(vf));

@@ -12,18 +12,23 @@ namespace tessera::math {
 // exp for float that vectorizes on the CPU (Cephes' polynomial, about 1 ulp; std::exp does not
 // vectorize without -ffast-math, which would break NaN handling elsewhere). 2^n is applied in
 // two halves so that results near FLT_MAX stay finite and tiny ones come out as denormals.
-TS_INLINE float fast_expf(float x) {
-  float xc = x > 88.7228f ? 88.7228f : (x < -103.9f ? -103.9f : x);
-  xc = xc == xc ? xc : 0.0f;  // NaN: any finite value here, the select below returns x
-  float n = std::nearbyint(xc * 1.44269504088896341f);
-  float r = xc - n * 0.693359375f + n * 2.12194440e-4f;
-  float p = 1.9875691500E-4f;
-  p = p * r + 1.3981999507E-3f;
+// e^x / 2^n for n = round(x / ln 2): the reduced argument r = x - n ln 2 (ln 2 in two parts) and
+// Cephes' polynomial for e^r. T: float, or a vector of floats (the CPU's LSTM cell, rnn.cpp).
+template <class T>
+TS_INLINE T expf_mantissa(T x, T n) {
+  T r = x - n * 0.693359375f + n * 2.12194440e-4f;
+  T p = r * 1.9875691500E-4f + 1.3981999507E-3f;
   p = p * r + 8.3334519073E-3f;
   p = p * r + 4.1665795894E-2f;
   p = p * r + 1.6666665459E-1f;
   p = p * r + 5.0000001201E-1f;
-  p = p * r * r + r + 1.0f;
+  return p * r * r + r + 1.0f;
+}
+TS_INLINE float fast_expf(float x) {
+  float xc = x > 88.7228f ? 88.7228f : (x < -103.9f ? -103.9f : x);
+  xc = xc == xc ? xc : 0.0f;  // NaN: any finite value here, the select below returns x
+  float n = std::nearbyint(xc * 1.44269504088896341f);
+  float p = expf_mantissa(xc, n);
   int32_t ni = int32_t(n), n1 = ni >> 1, n2 = ni - n1;  // n in [-150, 128]
   float y = p * bit_cast<float>((n1 + 127) << 23) * bit_cast<float>((n2 + 127) << 23);
   y = x > 88.7228f ? INFINITY : y;
