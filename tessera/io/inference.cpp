@@ -301,7 +301,7 @@ InferenceSession::InferenceSession(const std::function<std::vector<Tensor>(const
                                    const std::vector<Tensor>& example_inputs, const nn::StateDict& params,
                                    InferenceOptions options)
     : impl_(std::make_shared<Impl>()) {
-  impl_->where = "InferenceSession";
+  impl_->where = "traced function";  // (messages read "InferenceSession: traced function: ...")
   bool dynamic = !example_inputs.empty();
   for (auto& x : example_inputs) dynamic = dynamic && x.defined() && x.dim() >= 1 && x.size(0) >= 2;
   impl_->model = internal::trace_model(fn, example_inputs, params, {.dynamic_batch = dynamic}, "InferenceSession");
