@@ -293,8 +293,7 @@ InferenceSession::InferenceSession(const std::string& onnx_path, InferenceOption
     : impl_(std::make_shared<Impl>()) {
   impl_->where = onnx_path;
   impl_->model = internal::read_model(onnx_path);
-  impl_->profile = options.profile;
-  impl_->build(options.fuse);
+  impl_->build(options);
 }
 
 InferenceSession::InferenceSession(const std::function<std::vector<Tensor>(const std::vector<Tensor>&)>& fn,
@@ -305,8 +304,7 @@ InferenceSession::InferenceSession(const std::function<std::vector<Tensor>(const
   bool dynamic = !example_inputs.empty();
   for (auto& x : example_inputs) dynamic = dynamic && x.defined() && x.dim() >= 1 && x.size(0) >= 2;
   impl_->model = internal::trace_model(fn, example_inputs, params, {.dynamic_batch = dynamic}, "InferenceSession");
-  impl_->profile = options.profile;
-  impl_->build(options.fuse);
+  impl_->build(options);
 }
 
 InferenceSession::InferenceSession(nn::Module& model, const std::vector<Tensor>& example_inputs,
@@ -320,8 +318,7 @@ InferenceSession::InferenceSession(nn::Module& model, const std::vector<Tensor>&
   bool dynamic = example_inputs[0].defined() && example_inputs[0].dim() >= 1 && example_inputs[0].size(0) >= 2;
   impl_->model = internal::trace_model([&](const std::vector<Tensor>& xs) { return std::vector<Tensor>{model(xs[0])}; },
                                      example_inputs, params, {.dynamic_batch = dynamic}, impl_->where);
-  impl_->profile = options.profile;
-  impl_->build(options.fuse);
+  impl_->build(options);
 }
 
 InferenceSession::~InferenceSession() = default;
@@ -436,10 +433,8 @@ std::vector<Tensor> InferenceSession::run(const std::vector<Tensor>& inputs) {
   }
   if (m.profile) {
     std::lock_guard<std::mutex> lock(m.m);
-    for (size_t si = 0; si < seconds.size(); ++si) {
-      m.prof_calls[si] += 1;
-      m.prof_seconds[si] += seconds[si];
-    }
+    m.prof_runs += 1;
+    for (size_t si = 0; si < seconds.size(); ++si) m.prof_seconds[si] += seconds[si];
   }
   return r;
 }
@@ -451,9 +446,10 @@ std::vector<StepProfile> InferenceSession::profile(bool reset) {
   std::lock_guard<std::mutex> lock(m.m);
   std::vector<StepProfile> r;
   for (size_t si = 0; si < m.steps.size(); ++si) {
-    r.push_back({m.steps[si].label, m.prof_calls[si], m.prof_seconds[si]});
-    if (reset) m.prof_calls[si] = 0, m.prof_seconds[si] = 0.0;
+    r.push_back({m.steps[si].label, m.prof_runs, m.prof_seconds[si]});
+    if (reset) m.prof_seconds[si] = 0.0;
   }
+  if (reset) m.prof_runs = 0;
   return r;
 }
 

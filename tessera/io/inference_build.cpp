@@ -30,7 +30,9 @@ std::vector<int64_t> attr_ints(const onnx::NodeProto& n, const std::string& name
 
 }  // namespace
 
-void InferenceSession::Impl::build(bool fuse) {
+void InferenceSession::Impl::build(const InferenceOptions& options) {
+  const bool fuse = options.fuse;
+  profile = options.profile;
   const auto& g = model.graph();
   opset = internal::default_opset(model);
   for (auto& i : g.initializer()) inits[i.name()] = onnx_proto::from_proto(i, where);
@@ -309,7 +311,6 @@ void InferenceSession::Impl::index_values(bool fuse) {
       for (int o : *list)
         if (o >= 0 && !read[size_t(o)] && std::find(s.frees.begin(), s.frees.end(), o) == s.frees.end())
           s.frees.push_back(o);
-  prof_calls.assign(steps.size(), 0);
   prof_seconds.assign(steps.size(), 0.0);
 }
 

@@ -123,12 +123,13 @@ struct InferenceSession::Impl {
   std::vector<int> input_slots, output_slots;
   std::mutex m;
   std::map<std::string, std::shared_ptr<Plan>> plans;  // per step and input layout
-  // Profiling (InferenceOptions::profile): per step, the runs timed and their seconds.
+  // Profiling (InferenceOptions::profile): the runs timed (every run times every step) and each
+  // step's seconds.
   bool profile = false;
-  std::vector<int64_t> prof_calls;
+  int64_t prof_runs = 0;
   std::vector<double> prof_seconds;
 
-  void build(bool fuse);
+  void build(const InferenceOptions& options);
   void index_values(bool fuse);
   // The plan of step si for an input in layout src, made once (cached); null when oneDNN has only
   // a reference kernel for it.

@@ -234,9 +234,10 @@ TEST(Recurrent, InferenceKernelsMatchTheSteps) {
   }
 }
 
-// The hand-written cell with a helper thread making the input projections from the other end
-// (rnn.cpp, above 1 MFLOP of projections with two threads): the same bits as one thread, both
-// directions, and the steps' values; a keyword spotter's 49-step, 64-unit LSTM.
+// The hand-written cell with helper threads making the input projections from the other end
+// (rnn.cpp, above 1 MFLOP of projections with two threads or more): the same bits as one thread,
+// both directions, and the steps' values; a keyword spotter's 49-step, 64-unit LSTM (13 blocks:
+// one helper at two threads, three at four).
 TEST(Recurrent, HelperThreadGivesTheOneThreadBits) {
   const int saved = get_num_threads();
   for (bool reverse : {false, true})
@@ -247,18 +248,21 @@ TEST(Recurrent, HelperThreadGivesTheOneThreadBits) {
       Tensor w_ih = (rand({256, 64}) * 2 - 1) * 0.125, w_hh = (rand({256, 64}) * 2 - 1) * 0.125;
       Tensor b_ih = rand({256}) * 0.2 - 0.1, b_hh = rand({256}) * 0.2 - 0.1;
       autograd::NoGradGuard ng;
-      V got[2];
-      for (int threads : {1, 2}) {
-        set_num_threads(threads);
-        for (int rep = 0; rep < 3; ++rep) {  // (the helper may or may not get there first)
+      V got[3];
+      const int counts[3] = {1, 2, 4};
+      for (int t = 0; t < 3; ++t) {
+        set_num_threads(counts[t]);
+        for (int rep = 0; rep < 3; ++rep) {  // (the helpers may or may not get there first)
           auto [y, hn, cn] = ops::rnn_layer(RnnCell::LSTM, x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse);
           V now{y, hn, cn};
-          if (got[threads - 1].empty()) got[threads - 1] = now;
-          for (size_t k = 0; k < now.size(); ++k) EXPECT_TRUE(ops::equal(now[k], got[threads - 1][k])) << "output " << k;
+          if (got[t].empty()) got[t] = now;
+          for (size_t k = 0; k < now.size(); ++k) EXPECT_TRUE(ops::equal(now[k], got[t][k])) << "output " << k;
         }
       }
       set_num_threads(saved);
-      for (size_t k = 0; k < 3; ++k) EXPECT_TRUE(ops::equal(got[0][k], got[1][k])) << "output " << k;
+      for (int t = 1; t < 3; ++t)
+        for (size_t k = 0; k < 3; ++k)
+          EXPECT_TRUE(ops::equal(got[0][k], got[t][k])) << counts[t] << " threads, output " << k;
       set_fused_kernels_enabled(false);
       auto [ys, hs, cs] = ops::rnn_layer(RnnCell::LSTM, x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse);
       set_fused_kernels_enabled(true);

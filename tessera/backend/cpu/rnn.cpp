@@ -480,12 +480,13 @@ void small_batch_forward(const RnnArgs& a, const Dims& d, const Tensor& y, const
     std::copy_n(static_cast<const float*>(a.b_hh.data_ptr()), R, s + o_bh);
   }
   // The input projections in blocks of 4 rows (fixed by the sizes: a block's bits do not depend
-  // on the thread that makes it), each made when a step first needs it. With a second thread, a
-  // helper makes them meanwhile from the other end, the steps' last first, and stops where it
-  // meets a block the steps claimed: the projections (half the arithmetic of a 64-unit LSTM)
-  // overlap the steps instead of preceding them, and a helper that never gets a core (another
-  // process on it) leaves the steps to make every block themselves, as on one thread. Splitting
-  // the projections alone over two threads was slower than one below 4 MFLOP.
+  // on the thread that makes it), each made when a step first needs it. With more threads,
+  // helpers make them meanwhile from the other end, the steps' last first (taking blocks in turn
+  // from one counter), and stop where they meet a block the steps claimed: the projections (half
+  // the arithmetic of a 64-unit LSTM) overlap the steps instead of preceding them, and a helper
+  // that never gets a core (another process on it) leaves the steps to make every block
+  // themselves, as on one thread. Splitting the projections alone over two threads was slower
+  // than one below 4 MFLOP.
   const float* x = static_cast<const float*>(a.x.data_ptr());
   const int64_t rows = T * N, blocks = (rows + 3) / 4;
   std::vector<std::atomic<uint8_t>> state(static_cast<size_t>(blocks));  // 0 open, 1 claimed, 2 made
@@ -523,16 +524,19 @@ void small_batch_forward(const RnnArgs& a, const Dims& d, const Tensor& y, const
       }
     }
   };
+  std::atomic<int64_t> next{0};  // the helpers' next block, counted from the steps' far end
   auto helper = [&] {
-    for (int64_t k = 0; k < blocks; ++k) {
+    for (int64_t k; (k = next.fetch_add(1, std::memory_order_relaxed)) < blocks;) {
       int64_t b = a.reverse ? k : blocks - 1 - k;
       if (!claim(b)) return;  // the steps got here: the rest is theirs
       project(b);
     }
   };
+  // One helper per 4 blocks at most, one per other pool thread.
   const double flops = 2.0 * double(rows) * double(I) * double(Rp);
-  if (pool_threads() > 1 && !in_parallel_region() && flops >= 1e6 && blocks >= 4)
-    parallel_chunks(2, [&](int64_t chunk) { chunk == 0 ? steps() : helper(); });  // (the caller takes chunk 0)
+  const int64_t chunks = std::min<int64_t>(pool_threads(), 1 + blocks / 4);
+  if (chunks > 1 && !in_parallel_region() && flops >= 1e6)
+    parallel_chunks(chunks, [&](int64_t chunk) { chunk == 0 ? steps() : helper(); });  // (the caller takes chunk 0)
   else
     steps();
   for (int64_t n = 0; n < N; ++n) {

@@ -9,9 +9,6 @@
 
 namespace tessera::math {
 
-// exp for float that vectorizes on the CPU (Cephes' polynomial, about 1 ulp; std::exp does not
-// vectorize without -ffast-math, which would break NaN handling elsewhere). 2^n is applied in
-// two halves so that results near FLT_MAX stay finite and tiny ones come out as denormals.
 // e^x / 2^n for n = round(x / ln 2): the reduced argument r = x - n ln 2 (ln 2 in two parts) and
 // Cephes' polynomial for e^r. T: float, or a vector of floats (the CPU's LSTM cell, rnn.cpp).
 template <class T>
@@ -24,6 +21,9 @@ TS_INLINE T expf_mantissa(T x, T n) {
   p = p * r + 5.0000001201E-1f;
   return p * r * r + r + 1.0f;
 }
+// exp for float that vectorizes on the CPU (Cephes' polynomial, about 1 ulp; std::exp does not
+// vectorize without -ffast-math, which would break NaN handling elsewhere). 2^n is applied in
+// two halves so that results near FLT_MAX stay finite and tiny ones come out as denormals.
 TS_INLINE float fast_expf(float x) {
   float xc = x > 88.7228f ? 88.7228f : (x < -103.9f ? -103.9f : x);
   xc = xc == xc ? xc : 0.0f;  // NaN: any finite value here, the select below returns x
